@@ -1,0 +1,21 @@
+import { defineConfig } from 'vitest/config';
+import swc from 'unplugin-swc';
+
+// One runner for the whole repo. SWC compiles tests so NestJS decorator metadata works.
+const project = (name: string, root: string, extra: Record<string, unknown> = {}) => ({
+  plugins: [swc.vite({ module: { type: 'es6' } })],
+  test: { name, root, include: ['**/*.spec.ts'], environment: 'node', testTimeout: 60_000, ...extra },
+});
+
+export default defineConfig({
+  test: {
+    pool: 'forks',
+    projects: [
+      project('protocol', 'libs/protocol'),
+      project('casam-core', 'libs/casam-core'),
+      project('site-agent', 'apps/site-agent'),
+      project('coordinator', 'apps/coordinator'),
+      project('e2e', 'e2e', { testTimeout: 300_000 }),
+    ],
+  },
+});
