@@ -1,1 +1,2 @@
-export const PROTOCOL_VERSION = "0.1.0";
+export * from './version';
+export * from './tensor-payload';
