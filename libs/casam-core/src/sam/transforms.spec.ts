@@ -1,0 +1,195 @@
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tf } from './tf';
+import { getPreset } from './config';
+import {
+  ResizeLongestSide,
+  postprocessMasks,
+  postprocessMasksTf,
+  prepareImage,
+  preprocess,
+  resizeU8Pil,
+  upscaleMasks,
+} from './transforms';
+import { HostTensor, toFloat32 } from '../tensor/host-tensor';
+import { expectClose, fixtureTensor, maxAbsDiff } from '../testing/fixtures';
+
+const MINI = 'sam-mini/sam-mini-golden.safetensors';
+const golden = (name: string): HostTensor => fixtureTensor(MINI, name);
+const f32 = (h: HostTensor): { shape: number[]; data: Float32Array } => ({
+  shape: h.shape,
+  data: toFloat32(h),
+});
+const cfg = getPreset('sam-mini');
+const INPUT: [number, number] = [213, 256];
+const ORIGINAL: [number, number] = [200, 240];
+
+const report: string[] = [];
+afterAll(() => console.log(`transforms:\n${report.join('\n')}`));
+
+describe('ResizeLongestSide', () => {
+  it('getPreprocessShape uses int(x + 0.5)', () => {
+    expect(ResizeLongestSide.getPreprocessShape(200, 240, 256)).toEqual(INPUT);
+    expect(ResizeLongestSide.getPreprocessShape(256, 256, 256)).toEqual([256, 256]);
+    expect(ResizeLongestSide.getPreprocessShape(480, 640, 1024)).toEqual([768, 1024]);
+    // 1024·(333/1000) = 340.992 → 341; 1024·(1/3) = 341.33 → 341; 1024·(3/8)·… halves round up.
+    expect(ResizeLongestSide.getPreprocessShape(333, 1000, 1024)).toEqual([341, 1024]);
+    expect(ResizeLongestSide.getPreprocessShape(2048, 1, 1024)).toEqual([1024, 1]);
+    expect(ResizeLongestSide.getPreprocessShape(8, 3, 4)).toEqual([4, 2]); // 1.5 → 2
+  });
+
+  it('applyCoords / applyBoxes match the fixture (per-axis scales)', () => {
+    const t = new ResizeLongestSide(256);
+    const pts = toFloat32(golden('resize.points.orig_coords'));
+    const coords = t.applyCoords(
+      [
+        [pts[0], pts[1]],
+        [pts[2], pts[3]],
+      ],
+      ORIGINAL,
+    );
+    const gp = toFloat32(golden('resize.points.point_coords'));
+    expect(coords.flat().map(Math.fround)).toEqual(Array.from(gp));
+    expect(coords[1][1]).toBe(160 * (213 / 200)); // float64 like numpy: 170.39999999999998
+    const b = toFloat32(golden('resize.box.orig_box'));
+    const boxes = t.applyBoxes([[b[0], b[1], b[2], b[3]]], ORIGINAL);
+    expect(boxes[0].map(Math.fround)).toEqual(Array.from(toFloat32(golden('resize.box.boxes'))));
+    expect(Array.from(t.applyCoordsArray(new Float32Array([240, 200]), ORIGINAL))).toEqual([256, 213]);
+  });
+
+  it('applyImage reproduces the PIL bilinear resize (resize.transformed_u8)', () => {
+    const src = golden('resize.image_u8');
+    const out = new ResizeLongestSide(256).applyImage(src.data as Uint8Array, 200, 240);
+    expect([out.height, out.width, out.channels]).toEqual([213, 256, 3]);
+    const ref = golden('resize.transformed_u8').data as Uint8Array;
+    expect(out.data.length).toBe(ref.length);
+    let differing = 0;
+    let maxDiff = 0;
+    for (let i = 0; i < ref.length; i++) {
+      const d = Math.abs(out.data[i] - ref[i]);
+      if (d) differing++;
+      maxDiff = Math.max(maxDiff, d);
+    }
+    report.push(
+      `  applyImage vs resize.transformed_u8: ${differing} of ${ref.length} values differ, max ${maxDiff}`,
+    );
+    expect(maxDiff).toBeLessThanOrEqual(1);
+    // The fixed-point PIL emulation is exact on this image.
+    expect(differing).toBe(0);
+  });
+
+  it('resizeU8Pil: identity, antialiased down-scaling of a constant image, clipping', () => {
+    const img = new Uint8Array(10 * 12 * 3).map((_, i) => (i * 37) % 256);
+    expect(resizeU8Pil(img, 10, 12, 3, 10, 12)).toEqual(img);
+    const flat = new Uint8Array(40 * 30).fill(77);
+    expect(resizeU8Pil(flat, 40, 30, 1, 7, 5).every((v) => v === 77)).toBe(true);
+    // 2× down-scaling of a 0/255 column stripe: the widened triangle filter averages neighbouring columns.
+    const stripes = new Uint8Array(2 * 8).map((_, i) => (i % 2 ? 255 : 0));
+    const down = resizeU8Pil(stripes, 2, 8, 1, 2, 4);
+    expect(Array.from(down).every((v) => v > 100 && v < 160)).toBe(true);
+  });
+});
+
+describe('preprocess', () => {
+  it('matches input.preprocessed (no padding) within 1e-6', () => {
+    const img = golden('input.image_u8');
+    const out = preprocess(img.data as Uint8Array, 256, 256, cfg);
+    const d = expectClose(f32(out), golden('input.preprocessed'), 1e-6, 'input.preprocessed');
+    report.push(`  input.preprocessed: ${d.toExponential(2)}`);
+  });
+
+  it('matches resize.preprocessed (bottom rows zero-padded) within 1e-6', () => {
+    const img = golden('resize.transformed_u8');
+    const out = preprocess(img.data as Uint8Array, 213, 256, cfg);
+    const d = expectClose(f32(out), golden('resize.preprocessed'), 1e-6, 'resize.preprocessed');
+    report.push(`  resize.preprocessed: ${d.toExponential(2)}`);
+    const whole = prepareImage(golden('resize.image_u8').data as Uint8Array, 200, 240, cfg);
+    expect(whole.inputSize).toEqual(INPUT);
+    expect(whole.originalSize).toEqual(ORIGINAL);
+    const d2 = expectClose(f32(whole.preprocessed), golden('resize.preprocessed'), 1e-6, 'prepareImage');
+    report.push(`  prepareImage(resize.image_u8) vs resize.preprocessed: ${d2.toExponential(2)}`);
+    expect(() => preprocess(new Uint8Array(300 * 2 * 3), 300, 2, cfg)).toThrow(/exceeds/);
+  });
+});
+
+const POST_CASES = [
+  ['resize.points.multimask', [1, 3, 200, 240]],
+  ['resize.box.single', [1, 1, 200, 240]],
+] as const;
+
+describe('postprocessMasks (TypeScript)', () => {
+  it.each(POST_CASES)('%s.masks', (prefix, shape) => {
+    const out = postprocessMasks(golden(`${prefix}.low_res_masks`), INPUT, ORIGINAL, 256);
+    expect(out.shape).toEqual(shape);
+    const d = expectClose(f32(out), golden(`${prefix}.masks`), 1e-5, `${prefix}.masks`);
+    report.push(`  ts ${prefix}.masks: ${d.toExponential(2)}`);
+  });
+
+  it('the first interpolation matches resize.box.single.masks_256', () => {
+    const out = upscaleMasks(golden('resize.box.single.low_res_masks'), 256);
+    const d = expectClose(f32(out), golden('resize.box.single.masks_256'), 1e-5, 'masks_256');
+    report.push(`  ts resize.box.single.masks_256: ${d.toExponential(2)}`);
+    expect(d).toBe(0); // bit-exact: same float32 weights, double accumulation, one rounding
+  });
+
+  it('square image without resize: the second interpolation is the identity', () => {
+    const low = golden('decoder.points.single.low_res_masks');
+    const a = postprocessMasks(low, [256, 256], [256, 256], 256);
+    const b = upscaleMasks(low, 256);
+    expect(maxAbsDiff(a.data as Float32Array, b.data as Float32Array)).toBe(0);
+  });
+});
+
+describe.each(['cpu', 'wasm'])('postprocessMasksTf on %s', (backend) => {
+  beforeAll(async () => {
+    await tf.setBackend(backend);
+    await tf.ready();
+  });
+
+  it.each(POST_CASES)('%s.masks equals the TypeScript version and the golden', (prefix) => {
+    const low = golden(`${prefix}.low_res_masks`);
+    const x = tf.tensor4d(toFloat32(low), low.shape as [number, number, number, number]);
+    const before = tf.memory().numTensors;
+    const y = postprocessMasksTf(x, INPUT, ORIGINAL, 256);
+    const data = y.dataSync() as Float32Array;
+    const ts = postprocessMasks(low, INPUT, ORIGINAL, 256);
+    const dTs = maxAbsDiff(data, ts.data as Float32Array);
+    const dG = expectClose(
+      { shape: y.shape, data },
+      golden(`${prefix}.masks`),
+      1e-5,
+      `${backend} ${prefix}.masks`,
+    );
+    report.push(
+      `  tf ${backend} ${prefix}.masks: vs golden ${dG.toExponential(2)}, vs TS ${dTs.toExponential(2)}`,
+    );
+    expect(dTs).toBeLessThanOrEqual(1e-6);
+    y.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+  });
+
+  it('has the gradient of the same linear map (checked against the TypeScript version)', () => {
+    const low = golden('resize.box.single.low_res_masks');
+    const x = tf.tensor4d(toFloat32(low), low.shape as [number, number, number, number]);
+    const g = tf.grad((m: tf.Tensor) => tf.sum(postprocessMasksTf(m as tf.Tensor4D, INPUT, ORIGINAL, 256)))(
+      x,
+    );
+    expect(g.shape).toEqual([1, 1, 64, 64]);
+    const v = g.dataSync();
+    // The map is linear: d Σout / d x[i] = Σout(x + e_i) − Σout(x), summed in float64.
+    const sum = (h: HostTensor): number => (h.data as Float32Array).reduce((a, b) => a + b, 0);
+    const base = sum(postprocessMasks(low, INPUT, ORIGINAL, 256));
+    for (const i of [0, 63, 64 * 20 + 17, 64 * 63 + 5, 64 * 64 - 1]) {
+      const d = Float32Array.from(toFloat32(low));
+      d[i] += 1;
+      const fd =
+        sum(postprocessMasks({ dtype: 'float32', shape: low.shape, data: d }, INPUT, ORIGINAL, 256)) - base;
+      expect(Math.abs(v[i] - fd), `entry ${i}: ${v[i]} vs ${fd}`).toBeLessThanOrEqual(
+        1e-3 * Math.abs(fd) + 1e-3,
+      );
+    }
+    tf.dispose([x, g]);
+  });
+});

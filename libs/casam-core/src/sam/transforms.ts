@@ -1,0 +1,384 @@
+/**
+ * Image and coordinate transforms around the model, matching the official `ResizeLongestSide`,
+ * `Sam.preprocess` and `Sam.postprocess_masks` numerically. Plain TypeScript on typed arrays, except
+ * `postprocessMasksTf`, the differentiable version for training.
+ */
+import { tf } from './tf';
+import { SamConfig } from './config';
+import { HostTensor, float32Tensor, toFloat32 } from '../tensor/host-tensor';
+
+/** (h, w). */
+export type Size = readonly [number, number];
+
+export interface U8Image {
+  /** HWC, row-major. */
+  data: Uint8Array;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+/** Resizes images and prompt coordinates so the longest side is `targetLength` (the official transform). */
+export class ResizeLongestSide {
+  constructor(readonly targetLength: number) {}
+
+  /** New (h, w) with the official rounding `int(x + 0.5)` (sizes are positive, so floor(x + 0.5)). */
+  static getPreprocessShape(oldh: number, oldw: number, longSideLength: number): [number, number] {
+    const scale = (longSideLength * 1.0) / Math.max(oldh, oldw);
+    return [Math.floor(oldh * scale + 0.5), Math.floor(oldw * scale + 0.5)];
+  }
+
+  /** Flat (x, y, x, y, …) in original pixels → input-frame pixels (float64; the scale differs per axis). */
+  applyCoordsArray(xy: ArrayLike<number>, originalSize: Size): Float64Array {
+    const [oldh, oldw] = originalSize;
+    const [newh, neww] = ResizeLongestSide.getPreprocessShape(oldh, oldw, this.targetLength);
+    const out = new Float64Array(xy.length);
+    for (let i = 0; i < xy.length; i += 2) {
+      out[i] = xy[i] * (neww / oldw);
+      out[i + 1] = xy[i + 1] * (newh / oldh);
+    }
+    return out;
+  }
+
+  applyCoords(coords: readonly (readonly [number, number])[], originalSize: Size): [number, number][] {
+    const t = this.applyCoordsArray(coords.flat(), originalSize);
+    return coords.map((_, i) => [t[2 * i], t[2 * i + 1]]);
+  }
+
+  /** Boxes (x0, y0, x1, y1): both corners go through applyCoords. */
+  applyBoxes(
+    boxes: readonly (readonly [number, number, number, number])[],
+    originalSize: Size,
+  ): [number, number, number, number][] {
+    const t = this.applyCoordsArray(boxes.flat(), originalSize);
+    return boxes.map((_, i) => [t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]]);
+  }
+
+  /** uint8 HWC → resized uint8 HWC, the way torchvision resizes a PIL image (PIL bilinear). */
+  applyImage(image: Uint8Array, height: number, width: number, channels = 3): U8Image {
+    const [h, w] = ResizeLongestSide.getPreprocessShape(height, width, this.targetLength);
+    return { data: resizeU8Pil(image, height, width, channels, h, w), height: h, width: w, channels };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// PIL-compatible bilinear resize of uint8 images.
+
+/** PIL's fixed-point precision for 8-bit resampling. */
+const PRECISION_BITS = 32 - 8 - 2;
+
+interface PilCoeffs {
+  ksize: number;
+  /** Per output pixel: first input index and number of taps. */
+  bounds: Int32Array;
+  /** Fixed-point weights, ksize per output pixel. */
+  kk: Int32Array;
+}
+
+/**
+ * PIL's separable coefficients for the triangle (bilinear) filter: the support is 1 input pixel, widened by
+ * the scale factor when down-scaling (that is PIL's antialiasing); weights are normalised per output pixel in
+ * double precision, then rounded to 22-bit fixed point.
+ */
+function pilCoeffs(inSize: number, outSize: number): PilCoeffs {
+  const scale = inSize / outSize;
+  const filterscale = Math.max(scale, 1);
+  const support = 1.0 * filterscale;
+  const ksize = Math.ceil(support) * 2 + 1;
+  const bounds = new Int32Array(outSize * 2);
+  const kk = new Int32Array(outSize * ksize);
+  const k = new Float64Array(ksize);
+  const ss = 1.0 / filterscale;
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = (xx + 0.5) * scale;
+    // C casts truncate toward zero.
+    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
+    const xmax = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
+    let ww = 0;
+    for (let x = 0; x < xmax; x++) {
+      let t = Math.abs((x + xmin - center + 0.5) * ss);
+      t = t < 1 ? 1 - t : 0;
+      k[x] = t;
+      ww += t;
+    }
+    for (let x = 0; x < ksize; x++) {
+      const v = x < xmax ? (ww !== 0 ? k[x] / ww : k[x]) : 0;
+      kk[xx * ksize + x] =
+        v < 0 ? Math.trunc(-0.5 + v * (1 << PRECISION_BITS)) : Math.trunc(0.5 + v * (1 << PRECISION_BITS));
+    }
+    bounds[xx * 2] = xmin;
+    bounds[xx * 2 + 1] = xmax;
+  }
+  return { ksize, bounds, kk };
+}
+
+/** Fixed-point accumulator → uint8 (arithmetic shift, clamp), as PIL's clip8. */
+function clip8(acc: number): number {
+  const v = Math.floor(acc / (1 << PRECISION_BITS));
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+/**
+ * Resizes a uint8 HWC image exactly as Pillow's `Image.resize(..., BILINEAR)` does: a horizontal pass, then
+ * a vertical pass, each rounding to uint8, with fixed-point weights. A pass is skipped when its axis keeps
+ * its size.
+ */
+export function resizeU8Pil(
+  src: Uint8Array,
+  height: number,
+  width: number,
+  channels: number,
+  outH: number,
+  outW: number,
+): Uint8Array {
+  if (src.length !== height * width * channels)
+    throw new Error(`resizeU8Pil: ${src.length} bytes for ${height}x${width}x${channels}`);
+  let cur = src;
+  let curW = width;
+  const half = 1 << (PRECISION_BITS - 1);
+  if (outW !== width) {
+    const { ksize, bounds, kk } = pilCoeffs(width, outW);
+    const out = new Uint8Array(height * outW * channels);
+    for (let y = 0; y < height; y++) {
+      const rowIn = y * width * channels;
+      const rowOut = y * outW * channels;
+      for (let xx = 0; xx < outW; xx++) {
+        const xmin = bounds[xx * 2];
+        const xmax = bounds[xx * 2 + 1];
+        for (let ch = 0; ch < channels; ch++) {
+          let acc = half;
+          for (let x = 0; x < xmax; x++) acc += cur[rowIn + (x + xmin) * channels + ch] * kk[xx * ksize + x];
+          out[rowOut + xx * channels + ch] = clip8(acc);
+        }
+      }
+    }
+    cur = out;
+    curW = outW;
+  }
+  if (outH !== height) {
+    const { ksize, bounds, kk } = pilCoeffs(height, outH);
+    const out = new Uint8Array(outH * curW * channels);
+    const rowLen = curW * channels;
+    for (let yy = 0; yy < outH; yy++) {
+      const ymin = bounds[yy * 2];
+      const ymax = bounds[yy * 2 + 1];
+      for (let i = 0; i < rowLen; i++) {
+        let acc = half;
+        for (let y = 0; y < ymax; y++) acc += cur[(y + ymin) * rowLen + i] * kk[yy * ksize + y];
+        out[yy * rowLen + i] = clip8(acc);
+      }
+    }
+    cur = out;
+  }
+  return cur === src ? src.slice() : cur;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sam.preprocess
+
+/**
+ * Sam.preprocess: uint8 HWC RGB (already resized, h, w ≤ imgSize) → NCHW [1,3,S,S] float32,
+ * (x − mean) / std per channel in float32, then zero padding on the right and bottom.
+ */
+export function preprocess(image: Uint8Array, height: number, width: number, cfg: SamConfig): HostTensor {
+  const s = cfg.imgSize;
+  if (height > s || width > s)
+    throw new Error(`preprocess: ${height}x${width} image exceeds ${s}x${s}; resize first`);
+  if (image.length !== height * width * 3)
+    throw new Error(`preprocess: expected ${height}x${width}x3 uint8 RGB`);
+  const out = new Float32Array(3 * s * s);
+  const mean = Float32Array.from(cfg.pixelMean);
+  const std = Float32Array.from(cfg.pixelStd);
+  const tmp = new Float32Array(1);
+  for (let c = 0; c < 3; c++) {
+    const plane = c * s * s;
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        // Two float32 roundings, as PyTorch computes (x − mean) then / std.
+        tmp[0] = image[(y * width + x) * 3 + c] - mean[c];
+        out[plane + y * s + x] = tmp[0] / std[c];
+      }
+  }
+  return float32Tensor([1, 3, s, s], out);
+}
+
+/** ResizeLongestSide + preprocess in one call; also returns the sizes postprocessMasks needs. */
+export function prepareImage(
+  image: Uint8Array,
+  height: number,
+  width: number,
+  cfg: SamConfig,
+): { preprocessed: HostTensor; inputSize: [number, number]; originalSize: [number, number] } {
+  const resized = new ResizeLongestSide(cfg.imgSize).applyImage(image, height, width, 3);
+  return {
+    preprocessed: preprocess(resized.data, resized.height, resized.width, cfg),
+    inputSize: [resized.height, resized.width],
+    originalSize: [height, width],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sam.postprocess_masks
+
+interface AxisInterp {
+  i0: Int32Array;
+  i1: Int32Array;
+  l0: Float32Array;
+  l1: Float32Array;
+}
+
+/**
+ * PyTorch's linear source indices/weights (align_corners=False). Its CPU kernel rounds the scale to float32
+ * but computes the source index in double; the weights are stored as float32. (Matching this, rather than
+ * all-float32 arithmetic, reproduces the fixture's first interpolation bit for bit.)
+ */
+function axisInterp(inSize: number, outSize: number): AxisInterp {
+  const r: AxisInterp = {
+    i0: new Int32Array(outSize),
+    i1: new Int32Array(outSize),
+    l0: new Float32Array(outSize),
+    l1: new Float32Array(outSize),
+  };
+  const scale = Math.fround(inSize / outSize);
+  for (let d = 0; d < outSize; d++) {
+    if (inSize === outSize) {
+      r.i0[d] = d;
+      r.i1[d] = d;
+      r.l0[d] = 1;
+      r.l1[d] = 0;
+      continue;
+    }
+    const src = Math.max(scale * (d + 0.5) - 0.5, 0);
+    const i0 = Math.trunc(src);
+    r.i0[d] = i0;
+    r.i1[d] = i0 < inSize - 1 ? i0 + 1 : i0;
+    r.l1[d] = Math.min(Math.max(src - i0, 0), 1);
+    r.l0[d] = 1 - r.l1[d];
+  }
+  return r;
+}
+
+/**
+ * Bilinear resize (F.interpolate mode='bilinear', align_corners=False, no antialias) of `planes` row-major
+ * planes, reading a [cropH, cropW] top-left window of each [inH, inW] plane. Accumulates in double and
+ * rounds once, which matches PyTorch's output to within 2 ulp (bit for bit on the fixture's 64→256 step).
+ */
+function resizePlanes(
+  src: Float32Array,
+  planes: number,
+  inH: number,
+  inW: number,
+  cropH: number,
+  cropW: number,
+  outH: number,
+  outW: number,
+): Float32Array {
+  const ay = axisInterp(cropH, outH);
+  const ax = axisInterp(cropW, outW);
+  const out = new Float32Array(planes * outH * outW);
+  for (let p = 0; p < planes; p++) {
+    const base = p * inH * inW;
+    const obase = p * outH * outW;
+    for (let y = 0; y < outH; y++) {
+      const r0 = base + ay.i0[y] * inW;
+      const r1 = base + ay.i1[y] * inW;
+      const h0 = ay.l0[y];
+      const h1 = ay.l1[y];
+      for (let x = 0; x < outW; x++) {
+        const c0 = ax.i0[x];
+        const c1 = ax.i1[x];
+        const w0 = ax.l0[x];
+        const w1 = ax.l1[x];
+        const top = src[r0 + c0] * w0 + src[r0 + c1] * w1;
+        const bot = src[r1 + c0] * w0 + src[r1 + c1] * w1;
+        out[obase + y * outW + x] = top * h0 + bot * h1;
+      }
+    }
+  }
+  return out;
+}
+
+function checkPostprocess(shape: number[], inputSize: Size, originalSize: Size, imgSize: number): void {
+  if (shape.length !== 4) throw new Error(`postprocessMasks: expected NCHW masks, got [${shape}]`);
+  const [h, w] = inputSize;
+  if (h > imgSize || w > imgSize || h < 1 || w < 1)
+    throw new Error(`postprocessMasks: input size ${h}x${w} does not fit ${imgSize}x${imgSize}`);
+  if (originalSize[0] < 1 || originalSize[1] < 1)
+    throw new Error(`postprocessMasks: bad original size ${originalSize}`);
+}
+
+/**
+ * Sam.postprocess_masks: low-res logits NCHW [N,K,h',w'] → bilinear to imgSize², crop to inputSize, bilinear
+ * to originalSize → [N,K,H,W] logits (threshold > 0 for binary masks).
+ */
+export function postprocessMasks(
+  lowRes: HostTensor,
+  inputSize: Size,
+  originalSize: Size,
+  imgSize: number,
+): HostTensor {
+  checkPostprocess(lowRes.shape, inputSize, originalSize, imgSize);
+  const [n, k, lh, lw] = lowRes.shape;
+  const planes = n * k;
+  const up = resizePlanes(toFloat32(lowRes), planes, lh, lw, lh, lw, imgSize, imgSize);
+  const [oh, ow] = originalSize;
+  const out = resizePlanes(up, planes, imgSize, imgSize, inputSize[0], inputSize[1], oh, ow);
+  return float32Tensor([n, k, oh, ow], out);
+}
+
+/** The first step of postprocessMasks alone (bilinear to imgSize², before the crop), for checks. */
+export function upscaleMasks(lowRes: HostTensor, imgSize: number): HostTensor {
+  const [n, k, lh, lw] = lowRes.shape;
+  return float32Tensor(
+    [n, k, imgSize, imgSize],
+    resizePlanes(toFloat32(lowRes), n * k, lh, lw, lh, lw, imgSize, imgSize),
+  );
+}
+
+/**
+ * The whole postprocess along one axis as one [out, low] matrix (float64): bilinear low → imgSize, keep the
+ * first `crop` rows, bilinear crop → out. Both steps are linear, so their product is exact up to rounding.
+ */
+function pipelineMatrix(low: number, imgSize: number, crop: number, out: number): Float32Array {
+  const a = axisInterp(low, imgSize); // imgSize × low
+  const b = axisInterp(crop, out); // out × crop
+  const m = new Float64Array(out * low);
+  for (let o = 0; o < out; o++)
+    for (const [r, wr] of [
+      [b.i0[o], b.l0[o]],
+      [b.i1[o], b.l1[o]],
+    ]) {
+      if (wr === 0) continue;
+      m[o * low + a.i0[r]] += wr * a.l0[r];
+      m[o * low + a.i1[r]] += wr * a.l1[r];
+    }
+  return Float32Array.from(m);
+}
+
+/**
+ * postprocessMasks in TensorFlow.js for training: differentiable, NCHW in and out, the caller owns the
+ * result. Implemented as two matMuls with per-axis interpolation matrices (width, then height, as PyTorch
+ * does) because tf.image.resizeBilinear's gradient ignores halfPixelCenters in TF.js 4.22 (it back-propagates
+ * the legacy corner-aligned sampling), so it would train against the wrong map.
+ */
+export function postprocessMasksTf(
+  lowRes: tf.Tensor4D,
+  inputSize: Size,
+  originalSize: Size,
+  imgSize: number,
+): tf.Tensor4D {
+  checkPostprocess(lowRes.shape, inputSize, originalSize, imgSize);
+  const [n, k, lh, lw] = lowRes.shape;
+  const [oh, ow] = originalSize;
+  const my = pipelineMatrix(lh, imgSize, inputSize[0], oh); // [oh, lh]
+  const mx = pipelineMatrix(lw, imgSize, inputSize[1], ow); // [ow, lw]
+  return tf.tidy(() => {
+    const p = n * k;
+    // Width: [P·lh, lw] · Mxᵀ → [P·lh, ow].
+    const w = tf.matMul(tf.reshape(lowRes, [p * lh, lw]), tf.tensor2d(mx, [ow, lw]), false, true);
+    // Height: My · [lh, P·ow] → [oh, P·ow].
+    const cols = tf.reshape(tf.transpose(tf.reshape(w, [p, lh, ow]), [1, 0, 2]), [lh, p * ow]);
+    const h = tf.matMul(tf.tensor2d(my, [oh, lh]), cols);
+    return tf.reshape(tf.transpose(tf.reshape(h, [oh, p, ow]), [1, 0, 2]), [n, k, oh, ow]) as tf.Tensor4D;
+  });
+}
