@@ -1,1 +1,1 @@
-export const z = 1;
+export { main } from './main';

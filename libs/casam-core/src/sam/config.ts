@@ -92,9 +92,30 @@ const SMALL = {
 };
 
 export const SAM_PRESETS = {
-  vit_b: { ...OFFICIAL, name: 'vit_b', encoderEmbedDim: 768, encoderDepth: 12, encoderNumHeads: 12, encoderGlobalAttnIndexes: [2, 5, 8, 11] },
-  vit_l: { ...OFFICIAL, name: 'vit_l', encoderEmbedDim: 1024, encoderDepth: 24, encoderNumHeads: 16, encoderGlobalAttnIndexes: [5, 11, 17, 23] },
-  vit_h: { ...OFFICIAL, name: 'vit_h', encoderEmbedDim: 1280, encoderDepth: 32, encoderNumHeads: 16, encoderGlobalAttnIndexes: [7, 15, 23, 31] },
+  vit_b: {
+    ...OFFICIAL,
+    name: 'vit_b',
+    encoderEmbedDim: 768,
+    encoderDepth: 12,
+    encoderNumHeads: 12,
+    encoderGlobalAttnIndexes: [2, 5, 8, 11],
+  },
+  vit_l: {
+    ...OFFICIAL,
+    name: 'vit_l',
+    encoderEmbedDim: 1024,
+    encoderDepth: 24,
+    encoderNumHeads: 16,
+    encoderGlobalAttnIndexes: [5, 11, 17, 23],
+  },
+  vit_h: {
+    ...OFFICIAL,
+    name: 'vit_h',
+    encoderEmbedDim: 1280,
+    encoderDepth: 32,
+    encoderNumHeads: 16,
+    encoderGlobalAttnIndexes: [7, 15, 23, 31],
+  },
   /** The fixture model (`shared/fixtures/sam-mini`): window 7 on a 16×16 grid, so windows are padded. */
   'sam-mini': { ...SMALL, name: 'sam-mini', encoderWindowSize: 7 },
   /**

@@ -34,6 +34,10 @@ export interface SamEngine {
   readonly config: SamConfig;
   /** Preprocessed image NCHW [1,3,imgSize,imgSize] (normalised, zero-padded) → image embeddings NCHW [1,C,g,g]. */
   embed(preprocessed: HostTensor): Promise<HostTensor>;
-  decode(embeddings: HostTensor, prompt: EnginePrompt, opts: EngineDecodeOptions): Promise<EngineDecodeResult>;
+  decode(
+    embeddings: HostTensor,
+    prompt: EnginePrompt,
+    opts: EngineDecodeOptions,
+  ): Promise<EngineDecodeResult>;
   dispose(): void;
 }

@@ -30,7 +30,15 @@ export function conv2d(
   stride: number,
   pad: number,
 ): tf.Tensor4D {
-  const padding = pad === 0 ? 'valid' : ([[0, 0], [pad, pad], [pad, pad], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]);
+  const padding =
+    pad === 0
+      ? 'valid'
+      : ([
+          [0, 0],
+          [pad, pad],
+          [pad, pad],
+          [0, 0],
+        ] as [[number, number], [number, number], [number, number], [number, number]]);
   let y = tf.conv2d(x, p.w, stride, padding);
   if (p.b) y = tf.add(y, p.b);
   return y;

@@ -35,7 +35,14 @@ async function checkChain(p: SamPredictor, atolEmb: number) {
 
   const xy = arr(golden('resize.points.orig_coords'));
   const labels = arr(golden('resize.points.point_labels'));
-  const multi = await p.predict({ points: [[xy[0], xy[1]], [xy[2], xy[3]]], labels, multimask: true });
+  const multi = await p.predict({
+    points: [
+      [xy[0], xy[1]],
+      [xy[2], xy[3]],
+    ],
+    labels,
+    multimask: true,
+  });
   expectClose(multi.masks, golden('resize.points.multimask.masks'), 1e-4, 'points masks');
   const iou = arr(golden('resize.points.multimask.iou_predictions'));
   expect(multi.best).toBe(iou.indexOf(Math.max(...iou)));
@@ -50,7 +57,9 @@ describe.each(['wasm', 'cpu'])('SamPredictor on tfjs-%s', (backend) => {
   let p: SamPredictor;
   beforeAll(async () => {
     await tf.setBackend(backend);
-    p = createSamPredictor(createTfjsSamEngine(buildSam(cfg, loadSamWeights(fixturePath('sam-mini/sam-mini.pth'), cfg))));
+    p = createSamPredictor(
+      createTfjsSamEngine(buildSam(cfg, loadSamWeights(fixturePath('sam-mini/sam-mini.pth'), cfg))),
+    );
   });
   afterAll(() => p.dispose());
 

@@ -61,17 +61,23 @@ export function createSamPredictor(engine: SamEngine): SamPredictor {
 
   function validate(p: PredictPrompt, [h, w]: Size): void {
     const n = p.points?.length ?? 0;
-    if ((p.labels?.length ?? 0) !== n) throw new PromptError(`${n} points but ${p.labels?.length ?? 0} labels`);
+    if ((p.labels?.length ?? 0) !== n)
+      throw new PromptError(`${n} points but ${p.labels?.length ?? 0} labels`);
     for (const [x, y] of p.points ?? []) {
-      if (!Number.isFinite(x) || !Number.isFinite(y)) throw new PromptError(`point (${x}, ${y}) is not finite`);
-      if (x < 0 || y < 0 || x > w || y > h) throw new PromptError(`point (${x}, ${y}) is outside the ${w}×${h} image`);
+      if (!Number.isFinite(x) || !Number.isFinite(y))
+        throw new PromptError(`point (${x}, ${y}) is not finite`);
+      if (x < 0 || y < 0 || x > w || y > h)
+        throw new PromptError(`point (${x}, ${y}) is outside the ${w}×${h} image`);
     }
-    for (const l of p.labels ?? []) if (l !== 0 && l !== 1) throw new PromptError(`point label ${l} must be 0 or 1`);
+    for (const l of p.labels ?? [])
+      if (l !== 0 && l !== 1) throw new PromptError(`point label ${l} must be 0 or 1`);
     if (p.box) {
       const [x0, y0, x1, y1] = p.box;
       if (!p.box.every(Number.isFinite)) throw new PromptError('box coordinates must be finite numbers');
-      if (!(x1 > x0 && y1 > y0)) throw new PromptError(`box ${p.box.join(',')} must have x1 > x0 and y1 > y0`);
-      if (x0 < 0 || y0 < 0 || x1 > w || y1 > h) throw new PromptError(`box ${p.box.join(',')} is outside the ${w}×${h} image`);
+      if (!(x1 > x0 && y1 > y0))
+        throw new PromptError(`box ${p.box.join(',')} must have x1 > x0 and y1 > y0`);
+      if (x0 < 0 || y0 < 0 || x1 > w || y1 > h)
+        throw new PromptError(`box ${p.box.join(',')} is outside the ${w}×${h} image`);
     }
     if (p.maskInput) {
       const m = maskInputSize(cfg);
@@ -106,7 +112,9 @@ export function createSamPredictor(engine: SamEngine): SamPredictor {
       }
       if (p.box) ep.box = transform.applyBoxes([p.box], originalSize)[0];
       if (p.maskInput) ep.maskInput = p.maskInput;
-      const { lowResMasks, iouPredictions } = await engine.decode(embeddings, ep, { multimask: p.multimask ?? false });
+      const { lowResMasks, iouPredictions } = await engine.decode(embeddings, ep, {
+        multimask: p.multimask ?? false,
+      });
       const masks = postprocessMasks(lowResMasks, inputSize, originalSize, cfg.imgSize);
       const [, k, H, W] = masks.shape;
       const logits = masks.data as Float32Array;

@@ -19,16 +19,24 @@ export function createTfjsSamEngine(sam: Sam): SamEngine {
     config: cfg,
     async embed(pre: HostTensor): Promise<HostTensor> {
       const want = [1, cfg.inChans, cfg.imgSize, cfg.imgSize];
-      if (!shapeEquals(pre.shape, want)) throw new Error(`embed: expected a preprocessed image [${want}], got [${pre.shape}]`);
-      const out = tf.tidy(() => sam.imageEncoder.forward(tf.tensor4d(toFloat32(pre), want as [number, number, number, number])));
+      if (!shapeEquals(pre.shape, want))
+        throw new Error(`embed: expected a preprocessed image [${want}], got [${pre.shape}]`);
+      const out = tf.tidy(() =>
+        sam.imageEncoder.forward(tf.tensor4d(toFloat32(pre), want as [number, number, number, number])),
+      );
       try {
         return float32Tensor(embShape, (await out.data()) as Float32Array);
       } finally {
         out.dispose();
       }
     },
-    async decode(emb: HostTensor, prompt: EnginePrompt, opts: EngineDecodeOptions): Promise<EngineDecodeResult> {
-      if (!shapeEquals(emb.shape, embShape)) throw new Error(`decode: expected image embeddings [${embShape}], got [${emb.shape}]`);
+    async decode(
+      emb: HostTensor,
+      prompt: EnginePrompt,
+      opts: EngineDecodeOptions,
+    ): Promise<EngineDecodeResult> {
+      if (!shapeEquals(emb.shape, embShape))
+        throw new Error(`decode: expected image embeddings [${embShape}], got [${emb.shape}]`);
       const res = tf.tidy(() => {
         const input: PromptInput = {};
         const n = prompt.pointCoords?.length ?? 0;

@@ -44,10 +44,17 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * Throws with a readable message unless `actual` matches the golden tensor within `atol` (absolute).
  * Returns the max abs diff so specs can log it.
  */
-export function expectClose(actual: { shape: number[]; data: ArrayLike<number> }, golden: HostTensor, atol: number, label = ''): number {
+export function expectClose(
+  actual: { shape: number[]; data: ArrayLike<number> | HostTensor['data'] },
+  golden: HostTensor,
+  atol: number,
+  label = '',
+): number {
+  if (actual.data instanceof BigInt64Array)
+    throw new Error(`${label}: integer tensor where floats were expected`);
   if (!shapeEquals(actual.shape, golden.shape))
     throw new Error(`${label}: shape [${actual.shape}] != golden [${golden.shape}]`);
-  const d = maxAbsDiff(actual.data, toFloat32(golden));
+  const d = maxAbsDiff(actual.data as ArrayLike<number>, toFloat32(golden));
   if (!(d <= atol)) throw new Error(`${label}: max abs diff ${d.toExponential(3)} > tolerance ${atol}`);
   return d;
 }

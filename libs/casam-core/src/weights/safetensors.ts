@@ -42,8 +42,10 @@ export function readSafetensors(buf: Uint8Array, opts: ReadSafetensorsOptions = 
   if (buf.byteLength < 8) throw new SafetensorsError('not a safetensors file: shorter than 8 bytes');
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = Number(view.getBigUint64(0, true));
-  if (n > maxHeader) throw new SafetensorsError(`safetensors header is ${n} bytes, over the ${maxHeader}-byte limit`);
-  if (8 + n > buf.byteLength) throw new SafetensorsError(`safetensors header length ${n} runs past the end of the file`);
+  if (n > maxHeader)
+    throw new SafetensorsError(`safetensors header is ${n} bytes, over the ${maxHeader}-byte limit`);
+  if (8 + n > buf.byteLength)
+    throw new SafetensorsError(`safetensors header length ${n} runs past the end of the file`);
   let header: Record<string, unknown>;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + n)));
@@ -58,7 +60,8 @@ export function readSafetensors(buf: Uint8Array, opts: ReadSafetensorsOptions = 
   const entries: [string, HostTensor, number][] = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') {
-      if (raw === null || typeof raw !== 'object') throw new SafetensorsError('__metadata__ must be an object');
+      if (raw === null || typeof raw !== 'object')
+        throw new SafetensorsError('__metadata__ must be an object');
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof v !== 'string') throw new SafetensorsError(`__metadata__.${k} must be a string`);
         metadata[k] = v;
@@ -77,10 +80,16 @@ export function readSafetensors(buf: Uint8Array, opts: ReadSafetensorsOptions = 
     const shape = info.shape as number[];
     const expected = numel(shape) * dt.bytes;
     if (end < begin || end > dataLen)
-      throw new SafetensorsError(`tensor ${name}: data_offsets [${begin}, ${end}] outside the ${dataLen}-byte data`);
+      throw new SafetensorsError(
+        `tensor ${name}: data_offsets [${begin}, ${end}] outside the ${dataLen}-byte data`,
+      );
     if (end - begin !== expected)
-      throw new SafetensorsError(`tensor ${name}: shape [${shape}] ${info.dtype} needs ${expected} bytes, offsets give ${end - begin}`);
-    const bytes = buf.slice(dataStart + begin, dataStart + end); // copy: aligned, independent
+      throw new SafetensorsError(
+        `tensor ${name}: shape [${shape}] ${info.dtype} needs ${expected} bytes, offsets give ${end - begin}`,
+      );
+    // Copy into a fresh ArrayBuffer: aligned, independent of the input. (Buffer#slice would share memory.)
+    const bytes = new Uint8Array(end - begin);
+    bytes.set(buf.subarray(dataStart + begin, dataStart + end));
     entries.push([name, { dtype: dt.dtype, shape, data: typedView(dt.dtype, bytes.buffer) }, begin]);
   }
   entries.sort((a, b) => a[2] - b[2]);
@@ -107,7 +116,10 @@ function typedView(dtype: HostDType, b: ArrayBuffer): HostTensor['data'] {
 }
 
 /** Serialises tensors (in the given order) with optional string metadata; header padded to 8 bytes. */
-export function writeSafetensors(tensors: Iterable<[string, HostTensor]>, metadata?: Record<string, string>): Uint8Array {
+export function writeSafetensors(
+  tensors: Iterable<[string, HostTensor]>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length) header['__metadata__'] = metadata;
   const parts: Uint8Array[] = [];
@@ -118,7 +130,11 @@ export function writeSafetensors(tensors: Iterable<[string, HostTensor]>, metada
     const elemBytes = DTYPES[CODES[t.dtype]].bytes;
     if (bytes.byteLength !== numel(t.shape) * elemBytes)
       throw new SafetensorsError(`tensor ${name}: data length does not match shape [${t.shape}]`);
-    header[name] = { dtype: CODES[t.dtype], shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
+    header[name] = {
+      dtype: CODES[t.dtype],
+      shape: t.shape,
+      data_offsets: [offset, offset + bytes.byteLength],
+    };
     parts.push(bytes);
     offset += bytes.byteLength;
   }

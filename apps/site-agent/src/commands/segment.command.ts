@@ -1,0 +1,97 @@
+import { writeFileSync } from 'node:fs';
+import { PromptError, createSamPredictor, encodeMaskPng, writeSafetensors } from '@casam/casam-core';
+import { loadEngine } from '../model/load-engine';
+import { MODEL_HELP, MODEL_OPTIONS } from './model-options';
+import { readImageFile } from './read-image';
+import { parseBox, parsePoint } from '../cli/args';
+import { EXIT, UserError } from '../cli/errors';
+import { Command } from './command';
+
+export const segmentCommand: Command = {
+  name: 'segment',
+  summary: 'segment one image from a box and/or points; write the mask as PNG',
+  usage: `site-agent segment --image <file> (--box x0,y0,x1,y1 | --point x,y[,label] ...)... [--multimask]
+                   --out <mask.png> [--logits-out <file.safetensors>] [model options]
+  --box x0,y0,x1,y1         box prompt in image pixels (at most one)
+  --point x,y[,label]       point prompt; label 1 foreground (default), 0 background; repeatable
+  --multimask               predict 3 candidate masks and keep the one with the best predicted IoU
+  --out <mask.png>          binary mask (0/255) at the original image size
+  --logits-out <file>       low_res_masks [1,K,h,w] and iou_predictions [1,K] as safetensors
+${MODEL_HELP}`,
+  options: {
+    ...MODEL_OPTIONS,
+    image: { type: 'string' },
+    out: { type: 'string' },
+    box: { type: 'string', multiple: true },
+    point: { type: 'string', multiple: true },
+    multimask: { type: 'boolean', default: false },
+    'logits-out': { type: 'string' },
+  },
+  async run(v, log) {
+    const image = v.string('image', true);
+    const out = v.string('out', true);
+    const boxes = v.strings('box').map(parseBox);
+    const points = v.strings('point').map(parsePoint);
+    if (boxes.length > 1) throw new UserError('give at most one --box per image', EXIT.usage);
+    if (!boxes.length && !points.length)
+      throw new UserError('give a prompt: --box x0,y0,x1,y1 and/or --point x,y[,label]', EXIT.usage);
+    const img = readImageFile(image);
+    const engine = await loadEngine({
+      model: v.string('model')!,
+      checkpoint: v.string('checkpoint'),
+      engine: v.string('engine')!,
+      encoderOnnx: v.string('encoder-onnx'),
+      decoderOnnx: v.string('decoder-onnx'),
+      backend: v.string('backend'),
+      log,
+    });
+    const predictor = createSamPredictor(engine);
+    try {
+      await predictor.setImage(img);
+      let pred;
+      try {
+        pred = await predictor.predict({
+          box: boxes[0],
+          points: points.length ? points.map((p) => p.xy) : undefined,
+          labels: points.length ? points.map((p) => p.label) : undefined,
+          multimask: v.bool('multimask'),
+        });
+      } catch (e) {
+        if (e instanceof PromptError) throw new UserError(`${image}: ${e.message}`, EXIT.input);
+        throw e;
+      }
+      const k = pred.best;
+      const fg = pred.binary[k].reduce((a, b) => a + b, 0);
+      try {
+        writeFileSync(out, encodeMaskPng(pred.binary[k], img.width, img.height));
+        const lo = v.string('logits-out');
+        if (lo)
+          writeFileSync(
+            lo,
+            writeSafetensors(
+              [
+                ['low_res_masks', pred.lowResMasks],
+                [
+                  'iou_predictions',
+                  {
+                    dtype: 'float32',
+                    shape: [1, pred.iouPredictions.length],
+                    data: Float32Array.from(pred.iouPredictions),
+                  },
+                ],
+              ],
+              { model: engine.config.name, engine: engine.kind },
+            ),
+          );
+      } catch (err) {
+        throw new UserError(`cannot write output: ${(err as Error).message}`, EXIT.input);
+      }
+      log(
+        `mask ${img.width}×${img.height} → ${out}: ${fg} foreground px (${((100 * fg) / (img.width * img.height)).toFixed(1)}%), ` +
+          `predicted IoU ${pred.iouPredictions[k].toFixed(3)}${pred.binary.length > 1 ? ` (best of ${pred.binary.length})` : ''}`,
+      );
+    } finally {
+      predictor.dispose();
+    }
+  },
+};

@@ -1,0 +1,58 @@
+import { parseArgs } from 'node:util';
+import { Command, OptionValues } from './commands/command';
+import { embedCommand } from './commands/embed.command';
+import { segmentCommand } from './commands/segment.command';
+import { EXIT, UserError } from './cli/errors';
+
+const COMMANDS: Command[] = [embedCommand, segmentCommand];
+
+function usage(): string {
+  return `usage: site-agent <command> [options]
+
+commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join('\n')}
+
+Run "site-agent <command> --help" for a command's options.`;
+}
+
+export async function main(
+  argv: string[],
+  log: (l: string) => void = (l) => console.error(l),
+): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  try {
+    if (!cmd) throw new UserError(`unknown command "${name}"\n${usage()}`, EXIT.usage);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(`usage: ${cmd.usage}`);
+      return EXIT.ok;
+    }
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options: cmd.options, strict: true, allowPositionals: false });
+    } catch (e) {
+      throw new UserError(
+        `${(e as Error).message.split('\n')[0]} (see site-agent ${cmd.name} --help)`,
+        EXIT.usage,
+      );
+    }
+    await cmd.run(new OptionValues(parsed.values as ConstructorParameters<typeof OptionValues>[0]), log);
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof UserError) {
+      console.error(`site-agent: error: ${e.message}`);
+      return e.exitCode;
+    }
+    console.error('site-agent: internal error (this is a bug):');
+    console.error(e);
+    return EXIT.internal;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}
