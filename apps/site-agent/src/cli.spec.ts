@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeImage, readSafetensors } from '@casam/casam-core';
-// Test-only helpers live in casam-core's testing folder (not part of its public API).
-import { expectClose, fixturePath, fixtureTensor } from '../../../libs/casam-core/src/testing/fixtures';
+// Test-only helpers (not part of casam-core's public API, so imported by path within the package).
+import { expectClose, fixturePath, fixtureTensor } from '@casam/casam-core/src/testing/fixtures';
 
 // The real CLI in a real child process, as hospital IT runs it.
 const BIN = resolve(__dirname, '../bin/site-agent.js');
