@@ -1,1 +1,14 @@
-export const x = 1;
+// Public API of the ML library. Apps import from here only.
+export * from './tensor/host-tensor';
+export * from './sam/config';
+export * from './sam/engine';
+export * from './sam/sam';
+export * from './sam/tfjs-sam-engine';
+export * from './sam/predictor';
+export * from './sam/transforms';
+export { tf } from './sam/tf';
+export * from './image/image-io';
+export * from './weights';
+export * from './backend';
+export * from './onnx';
+export * from './sam/random-weights';
