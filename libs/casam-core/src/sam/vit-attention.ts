@@ -42,25 +42,11 @@ export function takeRows<T extends tf.Tensor>(x: T, start: number, count: number
 }
 
 /**
- * Batched a·b for rank-3 tensors. The wasm backend runs BatchMatMul with batch > 1 on a generic loop about
- * 6× slower than its XNNPACK path for a single matrix; splitting into single products halves the time of
- * windowed attention there even with the per-call overhead. Other backends get one batched call.
+ * Batched a·b for rank-3 tensors. On wasm this relies on the XNNPACK BatchMatMul that
+ * registerWasmTrainingKernels installs (initBackend does it); the stock kernel is ~8× slower for batch > 1.
  */
-export function bmm(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
-  if (a.shape[0] === 1 || !onWasm()) return tf.matMul(a, b);
-  return tf.tidy(() => {
-    const prods: tf.Tensor2D[] = [];
-    for (let i = 0; i < a.shape[0]; i++) {
-      const idx = tf.scalar(i, 'int32');
-      prods.push(
-        tf.matMul(
-          tf.gather(a as tf.Tensor, idx) as tf.Tensor2D,
-          tf.gather(b as tf.Tensor, idx) as tf.Tensor2D,
-        ),
-      );
-    }
-    return tf.stack(prods) as tf.Tensor3D;
-  });
+function bmm(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  return tf.matMul(a, b);
 }
 
 /**
