@@ -1,0 +1,175 @@
+/**
+ * `npm run bench:sam` — SAM latency per engine/backend, and the wasm training-kernel throughput.
+ * Prints a table and writes bench/results/sam.json. Timings need no real weights: where the fixture checkpoint
+ * is absent (and always for casam-tiny, whose weights come with the CA-SAM engine) seeded random weights of the
+ * official shapes are used.
+ *
+ * Flags: --runs N (timed encoder runs per cell, default 10), --quick (2 runs; what CI could afford).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  SamEngine,
+  SamConfig,
+  StateDict,
+  buildSam,
+  createOnnxSamEngine,
+  createTfjsSamEngine,
+  getPreset,
+  initBackend,
+  loadSamWeights,
+  prepareImage,
+  randomSamStateDict,
+  tf,
+} from '@casam/casam-core';
+import { measureKernelThroughput } from './kernels';
+
+const root = resolve(__dirname, '..');
+const fixtures = process.env['CASAM_FIXTURES'] ?? resolve(root, '../shared/fixtures');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const runsArg = args.indexOf('--runs');
+const RUNS = runsArg >= 0 ? Math.max(1, Number(args[runsArg + 1])) : quick ? 2 : 10;
+
+interface Row {
+  model: string;
+  engine: string;
+  weights: string;
+  encoderMs: { median: number; min: number; runs: number };
+  decoderMs: { median: number; min: number; runs: number };
+}
+
+function stats(xs: number[]) {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)], min: s[0], runs: s.length };
+}
+
+async function time(fn: () => Promise<unknown>, runs: number): Promise<ReturnType<typeof stats>> {
+  await fn(); // warm-up: compiles kernels, allocates, settles the thread pool
+  await fn();
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await fn();
+    out.push(performance.now() - t0);
+  }
+  return stats(out);
+}
+
+function testImage(cfg: SamConfig) {
+  const h = cfg.imgSize;
+  const w = cfg.imgSize;
+  const data = new Uint8Array(h * w * 3);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 31) % 251;
+  return prepareImage(data, h, w, cfg).preprocessed;
+}
+
+async function benchEngine(engine: SamEngine, label: string, weights: string): Promise<Row> {
+  const cfg = engine.config;
+  const pre = testImage(cfg);
+  process.stderr.write(`  ${cfg.name} on ${label}: encoder…`);
+  const enc = await time(() => engine.embed(pre), RUNS);
+  const emb = await engine.embed(pre);
+  const s = cfg.imgSize;
+  const prompt = { box: [s * 0.2, s * 0.25, s * 0.7, s * 0.8] as [number, number, number, number] };
+  process.stderr.write(' decoder…');
+  const dec = await time(() => engine.decode(emb, prompt, { multimask: true }), RUNS * 4);
+  process.stderr.write(` done\n`);
+  return { model: cfg.name, engine: label, weights, encoderMs: enc, decoderMs: dec };
+}
+
+function weightsFor(cfg: SamConfig): { sd: StateDict; source: string } {
+  const f = join(fixtures, 'sam-mini/sam-mini.safetensors');
+  if (cfg.name === 'sam-mini' && existsSync(f)) return { sd: loadSamWeights(f, cfg), source: 'fixture' };
+  return { sd: randomSamStateDict(cfg, 1), source: 'random (seeded)' };
+}
+
+async function main() {
+  const rows: Row[] = [];
+  const models = ['sam-mini', 'casam-tiny'];
+  const backends = ['wasm', 'cpu'];
+  for (const b of ['tfjs-node-gpu', 'tfjs-node']) {
+    try {
+      await initBackend({ prefer: b as 'tfjs-node', log: () => {} });
+      backends.unshift(b);
+    } catch {
+      // not installed here: skipped, and said so in the JSON
+    }
+  }
+  console.error(`SAM benchmark: ${RUNS} timed runs per encoder cell, ${RUNS * 4} per decoder cell`);
+  for (const backend of backends) {
+    const info = await initBackend({ prefer: backend as 'wasm', log: (l) => console.error(l) });
+    for (const m of models) {
+      const cfg = getPreset(m);
+      const { sd, source } = weightsFor(cfg);
+      const engine = createTfjsSamEngine(buildSam(cfg, sd));
+      const before = tf.memory().numTensors;
+      rows.push(await benchEngine(engine, `tfjs-${info.name}`, source));
+      engine.dispose();
+      if (tf.memory().numTensors > before)
+        console.error(`  warning: ${tf.memory().numTensors - before} tensors leaked`);
+    }
+  }
+  const enc = join(fixtures, 'onnx/sam-mini-encoder.onnx');
+  const dec = join(fixtures, 'onnx/sam-mini-decoder.onnx');
+  const onnxNote = existsSync(enc)
+    ? 'sam-mini official-format exports from the fixtures'
+    : 'skipped: no ONNX export on this machine';
+  if (existsSync(enc)) {
+    const engine = await createOnnxSamEngine({
+      config: getPreset('sam-mini'),
+      encoderPath: enc,
+      decoderPath: dec,
+    });
+    rows.push(await benchEngine(engine, 'onnxruntime-cpu', 'fixture export'));
+    engine.dispose();
+  }
+
+  console.error('\nwasm training-kernel throughput…');
+  await initBackend({ prefer: 'wasm', log: () => {} });
+  const kernels = await measureKernelThroughput({ backend: 'wasm', iterations: quick ? 3 : 10 });
+
+  const table = [
+    '| model | engine | weights | encoder ms (median) | encoder ms (min) | decoder ms (median) |',
+    '|---|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.model} | ${r.engine} | ${r.weights} | ${r.encoderMs.median.toFixed(1)} | ${r.encoderMs.min.toFixed(1)} | ${r.decoderMs.median.toFixed(2)} |`,
+    ),
+  ];
+  const wasmMini = rows.find((r) => r.model === 'sam-mini' && r.engine === 'tfjs-wasm');
+  const onnxMini = rows.find((r) => r.model === 'sam-mini' && r.engine === 'onnxruntime-cpu');
+  const ratio = wasmMini && onnxMini ? wasmMini.encoderMs.median / onnxMini.encoderMs.median : null;
+  console.log('\n' + table.join('\n'));
+  console.log(
+    `\n| wasm kernel | GFLOP/s |\n|---|---|\n| matmul | ${kernels.matmul.toFixed(1)} |\n| conv2d forward | ${kernels.conv2dForward.toFixed(1)} |\n| conv2d filter gradient | ${kernels.conv2dFilterGrad.toFixed(1)} |`,
+  );
+  if (ratio) console.log(`\nsam-mini encoder: tfjs-wasm is ${ratio.toFixed(2)}× the ONNX Runtime time.`);
+
+  const out = {
+    benchmark: 'sam',
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version },
+    tfjs: (
+      JSON.parse(readFileSync(require.resolve('@tensorflow/tfjs-core/package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version,
+    runs: RUNS,
+    rows,
+    onnx: onnxNote,
+    backendsTried: ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'],
+    backendsMeasured: backends,
+    wasmKernelGflops: kernels,
+    wasmOverOnnxEncoder: ratio,
+  };
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  writeFileSync(join(root, 'bench/results/sam.json'), JSON.stringify(out, null, 2) + '\n');
+  console.log('\nwrote bench/results/sam.json');
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
