@@ -10,6 +10,7 @@ const project = (name: string, root: string, extra: Record<string, unknown> = {}
 export default defineConfig({
   test: {
     pool: 'forks',
+    reporters: ['default', './tools/plain-summary-reporter.ts'],
     projects: [
       project('protocol', 'libs/protocol'),
       project('casam-core', 'libs/casam-core'),
