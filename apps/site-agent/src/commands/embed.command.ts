@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { createSamPredictor, writeSafetensors } from '@casam/casam-core';
 import { loadEngine } from '../model/load-engine';
-import { MODEL_HELP, MODEL_OPTIONS } from './model-options';
+import { MODEL_HELP, MODEL_OPTIONS, engineOptionsFrom } from './model-options';
 import { readImageFile } from './read-image';
 import { EXIT, UserError } from '../cli/errors';
 import { Command } from './command';
@@ -16,15 +16,7 @@ ${MODEL_HELP}`,
     const image = v.string('image', true);
     const out = v.string('out', true);
     const img = readImageFile(image);
-    const engine = await loadEngine({
-      model: v.string('model')!,
-      checkpoint: v.string('checkpoint'),
-      engine: v.string('engine')!,
-      encoderOnnx: v.string('encoder-onnx'),
-      decoderOnnx: v.string('decoder-onnx'),
-      backend: v.string('backend'),
-      log,
-    });
+    const engine = await loadEngine(engineOptionsFrom(v, log));
     const predictor = createSamPredictor(engine);
     try {
       const t0 = Date.now();

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { PromptError, createSamPredictor, encodeMaskPng, writeSafetensors } from '@casam/casam-core';
 import { loadEngine } from '../model/load-engine';
-import { MODEL_HELP, MODEL_OPTIONS } from './model-options';
+import { MODEL_HELP, MODEL_OPTIONS, engineOptionsFrom } from './model-options';
 import { readImageFile } from './read-image';
 import { parseBox, parsePoint } from '../cli/args';
 import { EXIT, UserError } from '../cli/errors';
@@ -36,15 +36,7 @@ ${MODEL_HELP}`,
     if (!boxes.length && !points.length)
       throw new UserError('give a prompt: --box x0,y0,x1,y1 and/or --point x,y[,label]', EXIT.usage);
     const img = readImageFile(image);
-    const engine = await loadEngine({
-      model: v.string('model')!,
-      checkpoint: v.string('checkpoint'),
-      engine: v.string('engine')!,
-      encoderOnnx: v.string('encoder-onnx'),
-      decoderOnnx: v.string('decoder-onnx'),
-      backend: v.string('backend'),
-      log,
-    });
+    const engine = await loadEngine(engineOptionsFrom(v, log));
     const predictor = createSamPredictor(engine);
     try {
       await predictor.setImage(img);

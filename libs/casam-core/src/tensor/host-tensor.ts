@@ -60,3 +60,23 @@ function halfToFloat32(src: Uint16Array): Float32Array {
   }
   return out;
 }
+
+/** The typed array that holds `dtype` values over a whole buffer (16-bit floats stay raw Uint16). */
+export function typedArrayFor(dtype: HostDType, b: ArrayBuffer): HostData {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(b);
+    case 'float64':
+      return new Float64Array(b);
+    case 'int64':
+      return new BigInt64Array(b);
+    case 'int32':
+      return new Int32Array(b);
+    case 'float16':
+    case 'bfloat16':
+      return new Uint16Array(b);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(b);
+  }
+}

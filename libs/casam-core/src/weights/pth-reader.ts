@@ -1,4 +1,4 @@
-import { HostDType, HostTensor, StateDict, numel } from '../tensor/host-tensor';
+import { HostTensor, StateDict, numel, typedArrayFor } from '../tensor/host-tensor';
 import { PickleDict, PickleValue, TorchTensorRef, describe, unpickle } from './unpickler';
 import { ReadEntryOptions, ZipArchive, isZip, openZip } from './zip-reader';
 
@@ -158,7 +158,7 @@ function materialize(name: string, ref: TorchTensorRef, bytes: Uint8Array, bigEn
     for (let i = 0; i < out.length; i += es) out.subarray(i, i + es).reverse();
   }
   const dtype = ref.storage.type.dtype;
-  return { dtype, shape: [...size], data: typedData(dtype, out.buffer) };
+  return { dtype, shape: [...size], data: typedArrayFor(dtype, out.buffer) };
 }
 
 /** Row-by-row gather of a non-contiguous view; rows with unit inner stride are block copies. */
@@ -190,24 +190,5 @@ function gather(
     let k = d - 2;
     while (k >= 0 && ++idx[k] === size[k]) idx[k--] = 0;
     if (k < 0) return;
-  }
-}
-
-function typedData(dtype: HostDType, b: ArrayBuffer): HostTensor['data'] {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(b);
-    case 'float64':
-      return new Float64Array(b);
-    case 'int64':
-      return new BigInt64Array(b);
-    case 'int32':
-      return new Int32Array(b);
-    case 'float16':
-    case 'bfloat16':
-      return new Uint16Array(b);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(b);
   }
 }

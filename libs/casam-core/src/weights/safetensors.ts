@@ -1,4 +1,4 @@
-import { HostDType, HostTensor, numel } from '../tensor/host-tensor';
+import { HostDType, HostTensor, numel, typedArrayFor } from '../tensor/host-tensor';
 
 /** The safetensors container: 8-byte LE header length, JSON header, raw little-endian data. */
 export interface SafetensorsFile {
@@ -90,29 +90,10 @@ export function readSafetensors(buf: Uint8Array, opts: ReadSafetensorsOptions = 
     // Copy into a fresh ArrayBuffer: aligned, independent of the input. (Buffer#slice would share memory.)
     const bytes = new Uint8Array(end - begin);
     bytes.set(buf.subarray(dataStart + begin, dataStart + end));
-    entries.push([name, { dtype: dt.dtype, shape, data: typedView(dt.dtype, bytes.buffer) }, begin]);
+    entries.push([name, { dtype: dt.dtype, shape, data: typedArrayFor(dt.dtype, bytes.buffer) }, begin]);
   }
   entries.sort((a, b) => a[2] - b[2]);
   return { tensors: new Map(entries.map(([k, t]) => [k, t])), metadata };
-}
-
-function typedView(dtype: HostDType, b: ArrayBuffer): HostTensor['data'] {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(b);
-    case 'float64':
-      return new Float64Array(b);
-    case 'int64':
-      return new BigInt64Array(b);
-    case 'int32':
-      return new Int32Array(b);
-    case 'float16':
-    case 'bfloat16':
-      return new Uint16Array(b);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(b);
-  }
 }
 
 /** Serialises tensors (in the given order) with optional string metadata; header padded to 8 bytes. */
