@@ -15,7 +15,12 @@ export default defineConfig({
       project('protocol', 'libs/protocol'),
       project('casam-core', 'libs/casam-core'),
       project('site-agent', 'apps/site-agent'),
-      project('coordinator', 'apps/coordinator'),
+      // Starts a throwaway Postgres cluster and migrated templates once per run (see the setup file).
+      project('coordinator', 'apps/coordinator', {
+        globalSetup: ['./src/testing/global-setup.ts'],
+        testTimeout: 120_000,
+        hookTimeout: 60_000,
+      }),
       project('e2e', 'e2e', { testTimeout: 300_000 }),
     ],
   },

@@ -1,1 +1,1 @@
-export const COORDINATOR_VERSION = '0.1.0';
+export { COORDINATOR_VERSION } from './version';

@@ -1,2 +1,3 @@
 export * from './version';
 export * from './tensor-payload';
+export * from './api';

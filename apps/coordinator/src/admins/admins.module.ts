@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
+import { AdminRepository } from './admin.repository';
+import { AdminsService } from './admins.service';
+import { PasswordHasher } from './password-hasher';
+
+@Module({
+  imports: [AuditModule],
+  providers: [AdminRepository, AdminsService, PasswordHasher],
+  exports: [AdminRepository, AdminsService, PasswordHasher],
+})
+export class AdminsModule {}

@@ -1,0 +1,28 @@
+import type { INestApplication, LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppModule, type AppDependencies } from './app.module';
+import { correlationIdMiddleware } from './common/request-context';
+
+/**
+ * Builds the HTTP app on opened dependencies: the same function for `main.ts` and for tests, so tests run the
+ * real middleware, pipe and filter.
+ */
+export async function createCoordinatorApp(
+  deps: AppDependencies,
+  logger?: LoggerService | false,
+): Promise<INestApplication> {
+  const app = await NestFactory.create(AppModule.forRoot(deps), {
+    logger: logger ?? false,
+    abortOnError: false,
+  });
+  configureApp(app);
+  app.enableShutdownHooks();
+  return app;
+}
+
+/** HTTP-level setup shared by every way the app is built (the module carries the filter and the pipe). */
+export function configureApp(app: INestApplication): void {
+  // First of all, so every later step (Nest's 404s and body-parser errors included) has a correlation id.
+  app.use(correlationIdMiddleware);
+  (app.getHttpAdapter().getInstance() as { disable(setting: string): void }).disable('x-powered-by');
+}

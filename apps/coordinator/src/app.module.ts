@@ -1,0 +1,45 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { AdminsModule } from './admins/admins.module';
+import { AuditModule } from './audit/audit.module';
+import type { BlobStore } from './blobs/blob-store';
+import { BlobsModule } from './blobs/blobs.module';
+import { CommonModule } from './common/common.module';
+import { GlobalExceptionFilter } from './common/global-exception.filter';
+import { createValidationPipe } from './common/validation.pipe';
+import { ConfigModule } from './config/config.module';
+import type { CoordinatorConfig } from './config/coordinator-config';
+import type { Database } from './database/database';
+import { DatabaseModule } from './database/database.module';
+import { HealthModule } from './health/health.module';
+import { SitesModule } from './sites/sites.module';
+
+/** What the app is built on; opened (and migrated) before Nest starts, see main.ts. */
+export interface AppDependencies {
+  config: CoordinatorConfig;
+  database: Database;
+  blobStore: BlobStore;
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(deps: AppDependencies): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(deps.config),
+        DatabaseModule.forRoot(deps.database),
+        BlobsModule.forRoot(deps.blobStore),
+        CommonModule,
+        AuditModule,
+        AdminsModule,
+        SitesModule,
+        HealthModule,
+      ],
+      providers: [
+        { provide: APP_FILTER, useClass: GlobalExceptionFilter },
+        { provide: APP_PIPE, useFactory: createValidationPipe },
+      ],
+    };
+  }
+}

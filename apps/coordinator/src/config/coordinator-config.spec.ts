@@ -1,0 +1,70 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig, redactUrl } from './coordinator-config';
+
+const base = '/srv/casam';
+
+describe('parseConfig', () => {
+  it('defaults to the embedded database and file-system blobs under ./.casam/coordinator', () => {
+    const c = parseConfig({}, base);
+    expect(c).toEqual({
+      host: '127.0.0.1',
+      port: 8080,
+      dataDir: path.join(base, '.casam/coordinator'),
+      database: { kind: 'pglite', dataDir: path.join(base, '.casam/coordinator/db') },
+      blobStore: { driver: 'fs', dir: path.join(base, '.casam/coordinator/blobs') },
+      log: { level: 'log', format: 'json' },
+    });
+  });
+
+  it('uses Postgres when DATABASE_URL is set', () => {
+    const c = parseConfig(
+      {
+        DATABASE_URL: 'postgres://u:p@db:5432/casam',
+        COORDINATOR_DB_POOL_MAX: '4',
+        COORDINATOR_BLOB_STORE: 'postgres',
+        COORDINATOR_PORT: '0',
+        COORDINATOR_HOST: '0.0.0.0',
+      },
+      base,
+    );
+    expect(c.database).toEqual({ kind: 'postgres', url: 'postgres://u:p@db:5432/casam', poolMax: 4 });
+    expect(c.blobStore).toEqual({ driver: 'postgres' });
+    expect(c.port).toBe(0);
+    expect(c.host).toBe('0.0.0.0');
+  });
+
+  it('lists every bad variable in one error, without leaking a password', () => {
+    let err: unknown;
+    try {
+      parseConfig(
+        {
+          COORDINATOR_PORT: '80a',
+          DATABASE_URL: 'mysql://root:secret@x/db',
+          COORDINATOR_BLOB_STORE: 's3',
+          COORDINATOR_LOG_LEVEL: 'loud',
+        },
+        base,
+      );
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems;
+    expect(problems).toHaveLength(4);
+    expect(problems.join('\n')).toMatch(/COORDINATOR_PORT: must be an integer from 0 to 65535 \(got "80a"\)/);
+    expect(problems.join('\n')).toMatch(/DATABASE_URL: must be a postgres/);
+    expect(problems.join('\n')).toMatch(/COORDINATOR_BLOB_STORE: must be one of fs, postgres/);
+    expect(problems.join('\n')).toMatch(/COORDINATOR_LOG_LEVEL/);
+    expect((err as Error).message).not.toContain('secret');
+  });
+
+  it('treats blank variables as unset', () => {
+    expect(parseConfig({ DATABASE_URL: '  ', COORDINATOR_PORT: '' }, base).database.kind).toBe('pglite');
+  });
+
+  it('redacts passwords in URLs', () => {
+    expect(redactUrl('postgresql://casam:s3cr3t@db:5432/x')).toBe('postgresql://casam:***@db:5432/x');
+    expect(redactUrl('postgresql://db/x')).toBe('postgresql://db/x');
+  });
+});

@@ -1,0 +1,115 @@
+import path from 'node:path';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+export type LogFormat = 'json' | 'text';
+
+export type DatabaseConfig =
+  /** A real Postgres server (production, CI, several replicas). */
+  | { kind: 'postgres'; url: string; poolMax: number }
+  /** The embedded default: PGlite in a directory, no server. One process at a time. */
+  | { kind: 'pglite'; dataDir: string };
+
+export type BlobStoreConfig = { driver: 'fs'; dir: string } | { driver: 'postgres' };
+
+/** Everything the coordinator reads from its environment, validated and typed. */
+export interface CoordinatorConfig {
+  host: string;
+  port: number;
+  /** Root of the coordinator's local state (embedded database, file-system blobs). */
+  dataDir: string;
+  database: DatabaseConfig;
+  blobStore: BlobStoreConfig;
+  log: { level: LogLevel; format: LogFormat };
+}
+
+/** The configuration is wrong; `problems` names every bad variable, not just the first. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid coordinator configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_DATA_DIR = path.join('.casam', 'coordinator');
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+/**
+ * Reads and validates the environment. Pure: same env in, same config out. Relative paths resolve against
+ * `baseDir` (see {@link configBaseDir}).
+ */
+export function parseConfig(env: NodeJS.ProcessEnv, baseDir: string): CoordinatorConfig {
+  const problems: string[] = [];
+  const str = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = str(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < min || n > max) {
+      problems.push(`${name}: must be an integer from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return n;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const raw = str(name);
+    if (raw === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      problems.push(`${name}: must be one of ${allowed.join(', ')} (got "${raw}")`);
+      return fallback;
+    }
+    return raw as T;
+  };
+
+  const port = int('COORDINATOR_PORT', DEFAULT_PORT, 0, 65535);
+  const host = str('COORDINATOR_HOST') ?? DEFAULT_HOST;
+  const dataDir = path.resolve(baseDir, str('COORDINATOR_DATA_DIR') ?? DEFAULT_DATA_DIR);
+
+  let database: DatabaseConfig = { kind: 'pglite', dataDir: path.join(dataDir, 'db') };
+  const url = str('DATABASE_URL');
+  const poolMax = int('COORDINATOR_DB_POOL_MAX', 10, 1, 1000);
+  if (url !== undefined) {
+    if (!/^postgres(ql)?:\/\/.+/.test(url))
+      problems.push(`DATABASE_URL: must be a postgres:// or postgresql:// URL (got "${redactUrl(url)}")`);
+    else database = { kind: 'postgres', url, poolMax };
+  }
+
+  const driver = oneOf('COORDINATOR_BLOB_STORE', ['fs', 'postgres'] as const, 'fs');
+  const blobStore: BlobStoreConfig =
+    driver === 'fs'
+      ? { driver, dir: path.resolve(baseDir, str('COORDINATOR_BLOB_DIR') ?? path.join(dataDir, 'blobs')) }
+      : { driver };
+
+  const log = {
+    level: oneOf('COORDINATOR_LOG_LEVEL', LOG_LEVELS, 'log'),
+    format: oneOf('COORDINATOR_LOG_FORMAT', ['json', 'text'] as const, 'json'),
+  };
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { host, port, dataDir, database, blobStore, log };
+}
+
+/**
+ * Relative paths are taken from where the operator ran the command: npm runs workspace scripts inside the
+ * workspace folder but records the caller's folder in INIT_CWD.
+ */
+export function configBaseDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.INIT_CWD ?? process.cwd();
+}
+
+let cached: CoordinatorConfig | undefined;
+
+/** The process's configuration: read once, validated, then cached. */
+export function loadConfig(): CoordinatorConfig {
+  cached ??= parseConfig(process.env, configBaseDir());
+  return cached;
+}
+
+/** Hides the password of a connection URL for logs and error messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]+):[^@]*@/, '$1:***@');
+}
