@@ -12,3 +12,8 @@ export * from './weights';
 export * from './backend';
 export * from './onnx';
 export * from './sam/random-weights';
+export * from './casam';
+export * from './pretrain';
+export { ParamStore, ParamLayoutError, type ParamStoreOptions } from './sam/params';
+export * from './data';
+export * from './trainer';

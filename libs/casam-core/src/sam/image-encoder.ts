@@ -70,15 +70,14 @@ export function createImageEncoder(
   if (!Number.isInteger(g)) throw new Error(`imgSize ${cfg.imgSize} is not a multiple of patchSize ${p}`);
   if (cfg.encoderWindowSize < 0) throw new Error(`negative window size ${cfg.encoderWindowSize}`);
 
-  const owned: tf.Tensor[] = [];
   const blocks: VitBlock[] = [];
   try {
     checkWeights(cfg, params);
 
     // Patch embedding as one matMul: a 16×16 stride-16 conv is a linear map of each non-overlapping patch.
+    // The weight reshapes happen inside the forward (free: a reshape shares the data) so that, in training
+    // mode, they stay on the gradient tape.
     const proj = params.conv2d('patch_embed.proj');
-    const patchW = tf.reshape(proj.w, [p * p * cfg.inChans, e]) as tf.Tensor2D;
-    owned.push(patchW);
     const patchB = proj.b;
     const posEmbed = cfg.encoderUseAbsPos ? (params.raw('pos_embed') as tf.Tensor4D) : null;
 
@@ -100,8 +99,7 @@ export function createImageEncoder(
       );
     }
 
-    const neck0 = tf.reshape(params.conv2d('neck.0').w, [e, cfg.outChans]) as tf.Tensor2D;
-    owned.push(neck0);
+    const neck0W = params.conv2d('neck.0').w;
     const neck1 = params.norm('neck.1');
     const neck2 = params.conv2d('neck.2');
     const neck3 = params.norm('neck.3');
@@ -125,6 +123,7 @@ export function createImageEncoder(
         // NCHW → NHWC → rows of patches (ky, kx, c), matching the [kh,kw,in,out] weight flattening.
         const nhwc = tf.transpose(x, [0, 2, 3, 1]);
         const rows = tf.transpose(tf.reshape(nhwc, [b * gh, p, gw, p * c]), [0, 2, 1, 3]);
+        const patchW = tf.reshape(proj.w, [p * p * cfg.inChans, e]) as tf.Tensor2D;
         let t: tf.Tensor = tf.matMul(tf.reshape(rows, [b * gh * gw, p * p * c]), patchW);
         if (patchB) t = tf.add(t, patchB);
         let tokens = tf.reshape(t, [b, gh, gw, e]) as tf.Tensor4D;
@@ -135,6 +134,7 @@ export function createImageEncoder(
         }
         for (let i = 0; i < blocks.length; i++) tokens = blocks[i].forward(tokens, capture, `block${i}`);
 
+        const neck0 = tf.reshape(neck0W, [e, cfg.outChans]) as tf.Tensor2D;
         const n0 = tf.reshape(tf.matMul(tf.reshape(tokens, [b * gh * gw, e]), neck0), [
           b,
           gh,
@@ -157,14 +157,11 @@ export function createImageEncoder(
       forward,
       dispose() {
         for (const blk of blocks) blk.dispose();
-        for (const t of owned) t.dispose();
         blocks.length = 0;
-        owned.length = 0;
       },
     };
   } catch (err) {
     for (const blk of blocks) blk.dispose();
-    for (const t of owned) t.dispose();
     throw err;
   }
 }

@@ -2,6 +2,7 @@ import { tf } from './tf';
 import { SamConfig, gridSize } from './config';
 import { ParamStore } from './params';
 import { gelu, layerNorm, linear, nchwToNhwc, nhwcToNchw } from './layers';
+import { broadcastParam } from './prompt-encoder';
 import { DecoderTap, TwoWayTransformer, createTwoWayTransformer } from './two-way-transformer';
 
 export type { DecoderTap } from './two-way-transformer';
@@ -83,8 +84,9 @@ function convTranspose2x2(x: tf.Tensor4D, p: { w: tf.Tensor4D; b: tf.Tensor1D | 
 
 /**
  * The official SAM MaskDecoder (two-way transformer, output upscaling, hypernetwork MLPs, IoU head).
- * `params` is the `mask_decoder` scope (a whole-model store also works). Decoder weights are constants owned
- * by the ParamStore; gradients flow to the image embeddings and prompt embeddings.
+ * `params` is the `mask_decoder` scope (a whole-model store also works). Decoder weights are owned by the
+ * ParamStore (constants, or variables in its training mode); gradients flow to the image embeddings, the
+ * prompt embeddings and, in training mode, the weights.
  */
 export function createMaskDecoder(cfg: SamConfig, params: ParamStore): MaskDecoder {
   const p = scoped(params);
@@ -135,7 +137,7 @@ export function createMaskDecoder(cfg: SamConfig, params: ParamStore): MaskDecod
       const e = imageEmbeddings.shape[0];
       const outputTokens = tf.concat([iouToken, maskTokens], 0); // [1 + K, C]: IoU token first
       const tokens = tf.concat(
-        [tf.tile(tf.expandDims(outputTokens, 0), [b, 1, 1]), sparse],
+        [broadcastParam(tf.expandDims(outputTokens, 0), [b, numMaskTokens + 1, c]), sparse],
         1,
       ) as tf.Tensor3D;
       if (tap) tap('tokens', tokens);

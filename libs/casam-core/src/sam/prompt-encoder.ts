@@ -42,6 +42,15 @@ export interface PromptEncoder {
 
 const PE_KEY = 'pe_layer.positional_encoding_gaussian_matrix';
 
+/**
+ * tf.broadcastTo for a tensor that may be trained: broadcastTo runs the Tile kernel, whose gradient slices
+ * dy once per repetition (b·g·g slices for the dense embedding); a broadcasting add of zeros gives exactly
+ * the same values and a single reduce-sum gradient.
+ */
+export function broadcastParam(x: tf.Tensor, shape: number[]): tf.Tensor {
+  return tf.add(tf.zeros(shape), x);
+}
+
 /** Accepts either the `prompt_encoder` scope or a whole-model store. */
 function scoped(params: ParamStore): ParamStore {
   if (params.has(PE_KEY)) return params;
@@ -52,8 +61,9 @@ function scoped(params: ParamStore): ParamStore {
 
 /**
  * The official PromptEncoder (random-Fourier positional encoding, point/box token embeddings, mask
- * downscaling). `params` is the `prompt_encoder` scope (a whole-model store also works). Weights stay
- * constants owned by the ParamStore; every op has a gradient, so masks may be trained through.
+ * downscaling). `params` is the `prompt_encoder` scope (a whole-model store also works). Weights are owned
+ * by the ParamStore (variables in its training mode); every op has a gradient, so masks may be trained
+ * through.
  */
 export function createPromptEncoder(cfg: SamConfig, params: ParamStore): PromptEncoder {
   const p = scoped(params);
@@ -122,7 +132,7 @@ export function createPromptEncoder(cfg: SamConfig, params: ParamStore): PromptE
     // Label −1: the PE is replaced (not added to) by not_a_point_embed.
     let emb: tf.Tensor = tf.where(
       tf.broadcastTo(tf.equal(lab3, -1), full),
-      tf.broadcastTo(tf.reshape(notAPoint, [1, 1, embedDim]), full),
+      broadcastParam(tf.reshape(notAPoint, [1, 1, embedDim]), full),
       pe,
     );
     // Labels 0/1 add point_embeddings[0/1]. Labels 2/3 add the box-corner embeddings, as the official ONNX
@@ -190,7 +200,7 @@ export function createPromptEncoder(cfg: SamConfig, params: ParamStore): PromptE
         parts.length === 0 ? tf.zeros([b, 0, embedDim]) : parts.length === 1 ? parts[0] : tf.concat(parts, 1);
       const dense: tf.Tensor4D = prompt.masks
         ? embedMasks(prompt.masks, tap)
-        : tf.broadcastTo(tf.reshape(noMask, [1, embedDim, 1, 1]), [b, embedDim, g, g]);
+        : (broadcastParam(tf.reshape(noMask, [1, embedDim, 1, 1]), [b, embedDim, g, g]) as tf.Tensor4D);
       return { sparse, dense };
     });
   }

@@ -21,6 +21,11 @@ export interface VitAttentionOptions {
   relPosH?: tf.Tensor2D;
   relPosW?: tf.Tensor2D;
   maxLogitElements?: number;
+  /**
+   * Training: qkv / rel-pos are variables, so the q/k/v split and the transposed tables are derived inside
+   * every forward (under the gradient tape) instead of once at build time, where they would be constants.
+   */
+  liveWeights?: boolean;
 }
 
 export interface VitAttention {
@@ -118,25 +123,47 @@ export function createVitAttention(opts: VitAttentionOptions): VitAttention {
     owned.push(t);
     return t;
   };
-  const rel: RelPos | null =
-    opts.relPosH && opts.relPosW
-      ? {
-          hT: keep(tf.transpose(opts.relPosH)),
-          wT: keep(tf.transpose(opts.relPosW)),
-          index: keep(relPosIndex(size)),
-        }
-      : null;
+  const relIndex = opts.relPosH && opts.relPosW ? keep(relPosIndex(size)) : null;
 
+  interface Derived {
+    projQ: Linear;
+    projK: Linear;
+    projV: Linear;
+    rel: RelPos | null;
+  }
   // q, k and v get their own weight slices so each projection lands directly in its head layout (k already
   // transposed for q·kᵀ): splitting a fused output, or matMul with transposeB, is slow on wasm.
-  const [wq, wk, wv] = tf.split(qkv.w, 3, 1).map(keep) as tf.Tensor2D[];
-  const [bq, bk, bv] = qkv.b ? (tf.split(qkv.b, 3, 0).map(keep) as tf.Tensor1D[]) : [null, null, null];
-  const projQ: Linear = { w: wq, b: bq };
-  const projK: Linear = { w: wk, b: bk };
-  const projV: Linear = { w: wv, b: bv };
+  function derive(): Derived {
+    const [wq, wk, wv] = tf.split(qkv.w, 3, 1) as tf.Tensor2D[];
+    const [bq, bk, bv] = qkv.b ? (tf.split(qkv.b, 3, 0) as tf.Tensor1D[]) : [null, null, null];
+    const rel: RelPos | null =
+      opts.relPosH && opts.relPosW && relIndex
+        ? { hT: tf.transpose(opts.relPosH), wT: tf.transpose(opts.relPosW), index: relIndex }
+        : null;
+    return { projQ: { w: wq, b: bq }, projK: { w: wk, b: bk }, projV: { w: wv, b: bv }, rel };
+  }
+  let fixed: Derived | null = null;
+  if (!opts.liveWeights) {
+    fixed = derive();
+    const { projQ, projK, projV, rel } = fixed;
+    for (const p of [projQ, projK, projV]) {
+      keep(p.w);
+      if (p.b) keep(p.b);
+    }
+    if (rel) {
+      keep(rel.hT);
+      keep(rel.wT);
+    }
+  }
 
   /** q [c, N, hd], kT [c, hd, N], v [c, N, hd] for c (batch·head) rows of an s×s map → [c, N, hd]. */
-  function attendChunk(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, s: number): tf.Tensor3D {
+  function attendChunk(
+    q: tf.Tensor3D,
+    kT: tf.Tensor3D,
+    v: tf.Tensor3D,
+    s: number,
+    rel: RelPos | null,
+  ): tf.Tensor3D {
     return tf.tidy(() => {
       const [c, n] = q.shape;
       let logits: tf.Tensor = bmm(tf.mul(q, scale) as tf.Tensor3D, kT); // [c, N, N]
@@ -153,9 +180,10 @@ export function createVitAttention(opts: VitAttentionOptions): VitAttention {
   function forward(x: tf.Tensor4D): tf.Tensor4D {
     const [b, h, w, e] = x.shape;
     if (e !== dim) throw new Error(`attention expects ${dim} channels, got ${e}`);
-    if (rel && (h !== size || w !== size))
+    if (opts.relPosH && (h !== size || w !== size))
       throw new Error(`attention with relative positions expects a ${size}×${size} token map, got ${h}×${w}`);
     return tf.tidy(() => {
+      const { projQ, projK, projV, rel } = fixed ?? derive();
       const n = h * w;
       const bh = b * numHeads;
       // [B', N, E] per projection → heads: q, v [B'·heads, N, hd]; k [B'·heads, hd, N].
@@ -167,12 +195,14 @@ export function createVitAttention(opts: VitAttentionOptions): VitAttention {
 
       const chunk = Math.max(1, Math.floor(maxLogits / (n * n)));
       let out: tf.Tensor3D;
-      if (chunk >= bh) out = attendChunk(q, kT, v, h);
+      if (chunk >= bh) out = attendChunk(q, kT, v, h, rel);
       else {
         const parts: tf.Tensor3D[] = [];
         for (let i = 0; i < bh; i += chunk) {
           const c = Math.min(chunk, bh - i);
-          parts.push(tf.tidy(() => attendChunk(takeRows(q, i, c), takeRows(kT, i, c), takeRows(v, i, c), h)));
+          parts.push(
+            tf.tidy(() => attendChunk(takeRows(q, i, c), takeRows(kT, i, c), takeRows(v, i, c), h, rel)),
+          );
         }
         out = tf.concat(parts, 0);
       }

@@ -91,6 +91,7 @@ export function createVitBlock(opts: VitBlockOptions, params: ParamStore): VitBl
     relPosH: opts.useRelPos ? (params.raw('attn.rel_pos_h') as tf.Tensor2D) : undefined,
     relPosW: opts.useRelPos ? (params.raw('attn.rel_pos_w') as tf.Tensor2D) : undefined,
     maxLogitElements: opts.maxLogitElements,
+    liveWeights: params.isTrainable,
   });
 
   function forward(x: tf.Tensor4D, capture?: CaptureFn, prefix = 'block'): tf.Tensor4D {

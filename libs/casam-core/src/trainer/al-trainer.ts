@@ -1,0 +1,671 @@
+/**
+ * Trains one task's Alignment Layer on cached embeddings, SAM frozen (CASAM-SPEC "Training an AL"):
+ *
+ *   per step   B images × R regions: cached embeddings → intensity jitter → AL (trainable) → mask decoder
+ *              (frozen, multimask off) with prompts sampled from the masks → logits → focal + Dice + IoU-MSE →
+ *              Adam on the AL's weights only. No learning-rate schedule; the last epoch is kept.
+ *
+ * Choices, and why:
+ * - Intensity jitter acts on the embedding. The spec jitters the image (scale and shift ±0.2, p = 0.2), but the
+ *   trainer must never re-run the encoder, so the same augmentation is applied where the trainer has data:
+ *   with probability p an image's embedding becomes (1 + a)·z + b·σ(z), a ~ U(±scale), b ~ U(±shift), σ(z) the
+ *   embedding's standard deviation. It perturbs the AL's input the way a contrast/brightness change perturbs
+ *   features, without the 40 s (vit_b, wasm) encoder pass per augmented image.
+ * - Loss frame: the spec computes the loss "on mask logits upsampled to input size". `lossResolution: 'input'`
+ *   does exactly that with postprocessMasksTf (a differentiable bilinear matMul; TF.js's own resize gradient is
+ *   wrong) to the padded imgSize² frame, the ground truth resized like the image. `'low'` compares at the
+ *   decoder's 4g × 4g output instead (ground truth resized to the input frame, then block-averaged), 16× fewer
+ *   loss pixels. The default is per preset (DEFAULT_LOSS_RESOLUTION): the spec's frame for the official models,
+ *   the low-res frame for the small ones, where it trained as well for about 30% less time.
+ * - Regions: each image contributes exactly R prompts (the decoder pairs image i with prompts i·R..i·R+R−1);
+ *   an image with fewer non-empty regions repeats them (each repeat gets its own prompt), images with none are
+ *   left out.
+ * - Randomness: the epoch's image order comes from deriveSeed(seed, 'al-order', epoch), everything inside a
+ *   step (regions, jitter, prompt kind, boxes, points) from deriveSeed(seed, 'al-step', epoch, step). So the
+ *   seed and the position are the entire RNG state, and a run resumed from a checkpoint (mid-epoch included)
+ *   reproduces an uninterrupted one bit for bit.
+ * - Timing: a pass-through marker with a custom gradient sits between the AL and the decoder and another
+ *   between the decoder and the loss head; their forward and backward calls time-stamp the phases of the one
+ *   fused backward pass without running anything twice. Exact on synchronous backends (wasm, cpu, tfjs-node on
+ *   CPU); on a GPU the stamps measure kernel dispatch.
+ */
+import { createHash } from 'node:crypto';
+import { tf } from '../sam/tf';
+import { AdamOptimizer, createAdam } from '../casam/adam-optimizer';
+import { AlignmentLayer, createAlignmentLayer } from '../casam/align-layer';
+import { LossWeights, segmentationLoss } from '../casam/losses';
+import { Rng, createRng, deriveSeed, shuffledIndices } from '../casam/seeded-random';
+import { gridSize } from '../sam/config';
+import { Sam } from '../sam/sam';
+import { postprocessMasksTf } from '../sam/transforms';
+import { StateDict } from '../tensor/host-tensor';
+import { AlCheckpointError, readAlCheckpoint, writeAlCheckpoint } from './al-checkpoint';
+import { CachedEmbedding, loadEmbedding } from './embedding-cache';
+import {
+  MaskRef,
+  PromptSamplerOptions,
+  ResolvedPromptSamplerOptions,
+  downsampleMask,
+  maskArea,
+  maskToInputFrame,
+  resolvePromptSamplerOptions,
+  samplePromptBatch,
+  toModelFrame,
+} from './prompt-sampler';
+import { TensorLeakError, TrainerInputError, TrainingAbortedError } from './trainer-errors';
+import type { EmbeddedItem } from './training-item';
+
+/**
+ * Default Adam learning rate of the Alignment Layer per base-model preset. vit_b/l/h: the paper's 1e-4 (ViT-B at
+ * 1024 px). The 256 px, C = 64 presets: 1e-3, from the seeded sweep `npx tsx bench/al-step.bench.ts --lr-sweep`
+ * (2026-11-26, wasm, 2 shared cores; numbers in bench/results/al-step.json under lrSweep):
+ *   base      sam-mini fixture encoder; its decoder warmed up 240 steps on generic disc/ring images (held-out box
+ *             IoU 0.78). The raw fixture is a random init whose decoder hardly reacts to the embedding: there
+ *             every lr only lowers IoU (acdc 0.022 → 0.006 / 0.000 / 0.000 after 10 epochs), which says nothing.
+ *   data      data-generator domains acdc-cardiac-mr and polyp-endoscopy, 256 px, 24 train / 12 val images,
+ *             batch 6 × 5, 10 epochs, seeds 1 and 2, box-prompt validation IoU after every epoch
+ *   score     mean IoU of the last 3 epochs over domains and seeds: lr 1e-4 → 0.221, 3e-4 → 0.246, 1e-3 → 0.285
+ *             (frozen base 0.181); acdc at epoch 10: 0.281 / 0.345 / 0.369 (seed 1), 0.285 / 0.342 / 0.389 (seed 2)
+ * 1e-3 learned fastest on both domains and both seeds without diverging, matching the PyTorch check on the tiny
+ * model. These runs are short (40 steps), so the ranking is about speed, not the final plateau.
+ */
+export const DEFAULT_AL_LR: Readonly<Record<string, number>> = Object.freeze({
+  vit_b: 1e-4,
+  vit_l: 1e-4,
+  vit_h: 1e-4,
+  'sam-mini': 1e-3,
+  'casam-tiny': 1e-3,
+});
+
+/** The paper's value, for presets not in DEFAULT_AL_LR (e.g. a site's own export). */
+export const FALLBACK_AL_LR = 1e-4;
+
+export function defaultAlLr(preset: string): number {
+  return Object.prototype.hasOwnProperty.call(DEFAULT_AL_LR, preset) ? DEFAULT_AL_LR[preset] : FALLBACK_AL_LR;
+}
+
+export type LossResolution = 'input' | 'low';
+
+/**
+ * Where the loss compares logits and ground truth, per preset. vit_b/l/h: the input frame (1024²), as the spec
+ * says. Small presets: the decoder's 64² output — in the same sweep the validation IoU was the same (lr 1e-3:
+ * 0.284 low vs 0.285 input; 3e-4: 0.243 vs 0.246) while an epoch took about 30% less time (loss head 3–6% of a
+ * step instead of 33–37%, bench/al-step.bench.ts), which matters on CPU-only sites.
+ */
+export const DEFAULT_LOSS_RESOLUTION: Readonly<Record<string, LossResolution>> = Object.freeze({
+  vit_b: 'input',
+  vit_l: 'input',
+  vit_h: 'input',
+  'sam-mini': 'low',
+  'casam-tiny': 'low',
+});
+
+export function defaultLossResolution(preset: string): LossResolution {
+  return Object.prototype.hasOwnProperty.call(DEFAULT_LOSS_RESOLUTION, preset)
+    ? DEFAULT_LOSS_RESOLUTION[preset]
+    : 'input';
+}
+
+export interface IntensityJitter {
+  /** Probability that an image's embedding is jittered. */
+  p: number;
+  /** a ~ U(±scale) in (1 + a)·z. */
+  scale: number;
+  /** b ~ U(±shift) in + b·σ(z). */
+  shift: number;
+}
+
+export const DEFAULT_INTENSITY_JITTER: Readonly<IntensityJitter> = Object.freeze({
+  p: 0.2,
+  scale: 0.2,
+  shift: 0.2,
+});
+
+export interface AlCheckpointOptions {
+  path: string;
+  /** Write every this many epochs (default 1). */
+  every?: number;
+  /** Also write every this many steps inside an epoch (default: only at epoch ends). */
+  everySteps?: number;
+}
+
+export interface AlTrainingProgress {
+  kind: 'step' | 'epoch';
+  /** 1-based epoch the event belongs to. */
+  epoch: number;
+  epochs: number;
+  /** 1-based step inside the epoch (for `epoch` events: the epoch's step count). */
+  step: number;
+  stepsPerEpoch: number;
+  /** `step`: that step's loss; `epoch`: the prompt-weighted mean over the epoch. */
+  loss: number;
+  /** `step` only. */
+  terms?: { focal: number; dice: number; iouMse: number };
+  /** Seconds this run has trained so far. */
+  elapsedS: number;
+  /** Seconds left at this run's pace. */
+  etaS: number;
+  /** `epoch` only: that epoch's seconds (when it ran entirely in this run). */
+  epochS?: number;
+}
+
+export interface TrainAlignmentLayerOptions {
+  /** The frozen base model. Only its prompt encoder, mask decoder and dense PE are used, never its encoder. */
+  sam: Sam;
+  /** Training items with cached embeddings. */
+  items: readonly EmbeddedItem[];
+  /** Must equal the model's embedding channels when given. */
+  channels?: number;
+  epochs?: number;
+  batchImages?: number;
+  regionsPerImage?: number;
+  /** Default: DEFAULT_AL_LR of the model's preset. */
+  lr?: number;
+  seed?: number;
+  jitter?: Partial<IntensityJitter>;
+  prompts?: PromptSamplerOptions;
+  /** Default: DEFAULT_LOSS_RESOLUTION of the model's preset. */
+  lossResolution?: LossResolution;
+  lossWeights?: Partial<LossWeights>;
+  /** Start from these AL weights instead of the seeded PyTorch-default initialisation. */
+  initialStateDict?: StateDict;
+  onProgress?: (p: AlTrainingProgress) => void;
+  /** Checked before every step; a stop throws TrainingAbortedError (the last checkpoint stays). */
+  signal?: AbortSignal;
+  /** Checkpointing; an existing checkpoint of the same configuration is resumed. */
+  checkpoint?: AlCheckpointOptions;
+  /** Throw TensorLeakError when a step leaves tensors behind (default true). */
+  checkLeaks?: boolean;
+  /** Clock in seconds (default performance.now()/1000). */
+  now?: () => number;
+}
+
+/** Milliseconds per phase, summed over this run's steps. */
+export interface AlPhaseTimes {
+  /** Reading the cache, jitter, prompts, targets, prompt encoder. */
+  data: number;
+  alForward: number;
+  decoderForward: number;
+  /** Upsampling (lossResolution 'input') and the loss terms. */
+  lossForward: number;
+  lossBackward: number;
+  decoderBackward: number;
+  alBackward: number;
+  /** Adam update. */
+  optimizer: number;
+}
+
+export interface AlTimings {
+  /** Steps run in this call (a resumed run counts only its own). */
+  steps: number;
+  /** Seconds of each epoch that ran entirely in this call. */
+  secondsPerEpoch: number[];
+  phasesMs: AlPhaseTimes;
+  /** Shares of the step time: AL forward+backward, decoder forward+backward, loss head, data, optimizer. */
+  share: { al: number; decoder: number; loss: number; data: number; optimizer: number };
+}
+
+export interface AlTrainingResult {
+  /** The trained layer (last epoch); the caller disposes it. */
+  align: AlignmentLayer;
+  epochLosses: number[];
+  completedEpochs: number;
+  /** Where this call started: 0 for a fresh run. */
+  resumedFrom: { epoch: number; step: number };
+  /** Images left out because none of their masks has a pixel. */
+  skippedImages: string[];
+  lr: number;
+  timings: AlTimings;
+}
+
+export class AlTrainingError extends Error {
+  override name = 'AlTrainingError';
+}
+
+interface PreparedItem {
+  item: EmbeddedItem;
+  /** Indices of non-empty masks. */
+  regions: number[];
+}
+
+interface ResolvedConfig {
+  channels: number;
+  epochs: number;
+  batchImages: number;
+  regionsPerImage: number;
+  lr: number;
+  seed: number;
+  jitter: IntensityJitter;
+  prompts: ResolvedPromptSamplerOptions;
+  lossResolution: LossResolution;
+  lossWeights: Partial<LossWeights>;
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1)
+    throw new TrainerInputError(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+function resolveConfig(o: TrainAlignmentLayerOptions): ResolvedConfig {
+  const cfg = o.sam.config;
+  const channels = o.channels ?? cfg.outChans;
+  if (channels !== cfg.outChans)
+    throw new TrainerInputError(`channels ${channels} do not match the model's ${cfg.outChans}`);
+  const jitter = { ...DEFAULT_INTENSITY_JITTER, ...o.jitter };
+  if (!(jitter.p >= 0 && jitter.p <= 1))
+    throw new TrainerInputError(`jitter.p must lie in [0, 1], got ${jitter.p}`);
+  for (const k of ['scale', 'shift'] as const)
+    if (!(jitter[k] >= 0 && jitter[k] < 1))
+      throw new TrainerInputError(`jitter.${k} must lie in [0, 1), got ${jitter[k]}`);
+  const lr = o.lr ?? defaultAlLr(cfg.name);
+  if (!(lr > 0) || !Number.isFinite(lr)) throw new TrainerInputError(`lr must be positive, got ${lr}`);
+  const lossResolution = o.lossResolution ?? defaultLossResolution(cfg.name);
+  if (lossResolution !== 'input' && lossResolution !== 'low')
+    throw new TrainerInputError(`lossResolution must be 'input' or 'low', got ${String(lossResolution)}`);
+  const seed = o.seed ?? 0;
+  if (!Number.isInteger(seed)) throw new TrainerInputError(`seed must be an integer, got ${seed}`);
+  return {
+    channels,
+    epochs: positiveInt('epochs', o.epochs ?? 24),
+    batchImages: positiveInt('batchImages', o.batchImages ?? 6),
+    regionsPerImage: positiveInt('regionsPerImage', o.regionsPerImage ?? 5),
+    lr,
+    seed,
+    jitter,
+    prompts: resolvePromptSamplerOptions(o.prompts),
+    lossResolution,
+    lossWeights: { ...o.lossWeights },
+  };
+}
+
+/**
+ * Identifies a run's computation: model, options (all but the epoch count, so a finished run can be extended)
+ * and data (item ids, cache keys, masks). A checkpoint is only resumed by a run with the same hash.
+ */
+function configHash(
+  cfg: ResolvedConfig,
+  sam: Sam,
+  items: readonly PreparedItem[],
+  initial: StateDict | undefined,
+): string {
+  const h = createHash('sha256');
+  const { epochs: _epochs, ...rest } = cfg;
+  void _epochs;
+  h.update(JSON.stringify({ ...rest, model: sam.config.name, init: initial ? 'given' : 'seeded' }));
+  for (const { item } of items) {
+    h.update(`\0${item.id}\0${item.handle.key}\0${item.handle.fingerprint}`);
+    for (const m of item.masks) h.update(m.mask);
+  }
+  if (initial)
+    for (const [k, v] of initial)
+      h.update(k).update(new Uint8Array(v.data.buffer, v.data.byteOffset, v.data.byteLength));
+  return h.digest('hex');
+}
+
+/** R region indices for one image: a seeded shuffle of its regions, repeated as needed. */
+function pickRegions(regions: readonly number[], r: number, rng: Rng): number[] {
+  const order = shuffledIndices(regions.length, rng);
+  return Array.from({ length: r }, (_, i) => regions[order[i % regions.length]]);
+}
+
+/** Applies the embedding-level intensity jitter in place. */
+function jitterEmbedding(z: Float32Array, rng: Rng, j: IntensityJitter): void {
+  if (!(rng() < j.p)) return;
+  const a = j.scale * (2 * rng() - 1);
+  const b = j.shift * (2 * rng() - 1);
+  let mean = 0;
+  for (let i = 0; i < z.length; i++) mean += z[i];
+  mean /= z.length;
+  let v = 0;
+  for (let i = 0; i < z.length; i++) v += (z[i] - mean) ** 2;
+  const shift = b * Math.sqrt(v / z.length);
+  for (let i = 0; i < z.length; i++) z[i] = (1 + a) * z[i] + shift;
+}
+
+interface StepBatch {
+  embeddings: tf.Tensor4D;
+  /** [B] int32: the image of each prompt. */
+  imageOfPrompt: tf.Tensor1D;
+  sparse: tf.Tensor3D;
+  dense: tf.Tensor4D;
+  target: tf.Tensor4D;
+  prompts: number;
+}
+
+/** Pass-through with a custom gradient that reports when the forward and the backward pass reach it. */
+function timingMarker<T extends tf.Tensor>(onForward: () => void, onBackward: () => void): (x: T) => T {
+  const f = tf.customGrad((...args) => {
+    onForward();
+    return {
+      value: tf.clone(args[0] as tf.Tensor),
+      gradFunc: (dy: tf.Tensor) => {
+        onBackward();
+        return dy;
+      },
+    };
+  });
+  return (x: T) => f(x) as T;
+}
+
+/**
+ * Trains an Alignment Layer. The result's layer is the caller's to dispose. With `checkpoint`, progress is
+ * saved atomically and an existing checkpoint of the same configuration is resumed, giving the same weights as
+ * an uninterrupted run.
+ */
+export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Promise<AlTrainingResult> {
+  const cfg = resolveConfig(opts);
+  const { sam } = opts;
+  const mc = sam.config;
+  const g = gridSize(mc);
+  const S = mc.imgSize;
+  const lowSize = 4 * g;
+  const now = opts.now ?? ((): number => performance.now() / 1000);
+  const checkLeaks = opts.checkLeaks ?? true;
+  const ckEvery = opts.checkpoint ? positiveInt('checkpoint.every', opts.checkpoint.every ?? 1) : 0;
+  const ckEverySteps =
+    opts.checkpoint?.everySteps === undefined
+      ? 0
+      : positiveInt('checkpoint.everySteps', opts.checkpoint.everySteps);
+
+  const prepared: PreparedItem[] = [];
+  const skippedImages: string[] = [];
+  for (const item of opts.items) {
+    const [h, w] = item.handle.originalSize;
+    const regions: number[] = [];
+    item.masks.forEach((m, i) => {
+      if (m.mask.length !== h * w)
+        throw new TrainerInputError(
+          `item ${item.id}: mask ${m.classId} has ${m.mask.length} values, image is ${w}×${h}`,
+        );
+      if (maskArea(m.mask) > 0) regions.push(i);
+    });
+    const want = [1, cfg.channels, g, g];
+    if (item.handle.shape.join() !== want.join())
+      throw new TrainerInputError(
+        `item ${item.id}: cached embedding [${item.handle.shape}] where [${want}] is expected`,
+      );
+    if (regions.length) prepared.push({ item, regions });
+    else skippedImages.push(item.id);
+  }
+  if (prepared.length === 0) throw new TrainerInputError('no training image has a non-empty mask');
+  const n = prepared.length;
+  const stepsPerEpoch = Math.ceil(n / cfg.batchImages);
+  const hash = configHash(cfg, sam, prepared, opts.initialStateDict);
+
+  const align = createAlignmentLayer({
+    channels: cfg.channels,
+    seed: deriveSeed(cfg.seed, 'al-init'),
+    stateDict: opts.initialStateDict,
+  });
+  let opt: AdamOptimizer | undefined;
+  try {
+    const named = align.namedVariables();
+    opt = createAdam(named, { lr: cfg.lr });
+    const byTfName = new Map([...named].map(([k, v]) => [v.name, k]));
+    const varList = [...named.values()];
+
+    // Resume.
+    const epochLosses: number[] = [];
+    let startEpoch = 0;
+    let startStep = 0;
+    let partial = { lossSum: 0, prompts: 0 };
+    let trainedBefore = 0;
+    if (opts.checkpoint) {
+      const ck = readAlCheckpoint(opts.checkpoint.path);
+      if (ck) {
+        if (ck.meta.configHash !== hash)
+          throw new AlCheckpointError(
+            `checkpoint ${opts.checkpoint.path} belongs to a run with other data or options; delete it to start over`,
+          );
+        if (ck.meta.completedEpochs > cfg.epochs)
+          throw new AlCheckpointError(
+            `checkpoint has ${ck.meta.completedEpochs} epochs done, more than ${cfg.epochs}`,
+          );
+        align.loadStateDict(ck.align);
+        opt.loadStateDict(ck.optimizer);
+        epochLosses.push(...ck.meta.epochLosses);
+        startEpoch = ck.meta.completedEpochs;
+        startStep = ck.meta.stepInEpoch;
+        partial = { ...ck.meta.partial };
+        trainedBefore = ck.meta.trainedS;
+      }
+    }
+    const resumedFrom = { epoch: startEpoch, step: startStep };
+
+    const phases: AlPhaseTimes = {
+      data: 0,
+      alForward: 0,
+      decoderForward: 0,
+      lossForward: 0,
+      lossBackward: 0,
+      decoderBackward: 0,
+      alBackward: 0,
+      optimizer: 0,
+    };
+    const secondsPerEpoch: number[] = [];
+    let stepsRun = 0;
+    const runStart = now();
+    const totalSteps = (cfg.epochs - startEpoch) * stepsPerEpoch - startStep;
+
+    const saveCheckpoint = (completedEpochs: number, stepInEpoch: number): void => {
+      if (!opts.checkpoint) return;
+      writeAlCheckpoint(opts.checkpoint.path, {
+        meta: {
+          format: 'casam-al-checkpoint',
+          version: 1,
+          configHash: hash,
+          channels: cfg.channels,
+          completedEpochs,
+          stepInEpoch,
+          epochLosses: [...epochLosses],
+          partial: { ...partial },
+          trainedS: trainedBefore + (now() - runStart),
+        },
+        align: align.stateDict(),
+        optimizer: opt!.stateDict(),
+      });
+    };
+
+    /** Host-side batch assembly and the constant tensors of one step. */
+    const makeBatch = (batch: readonly PreparedItem[], rng: Rng): StepBatch => {
+      const e = batch.length;
+      const r = cfg.regionsPerImage;
+      const per = cfg.channels * g * g;
+      const embData = new Float32Array(e * per);
+      const regions: MaskRef[] = [];
+      const sizes: [number, number][] = [];
+      batch.forEach((p, i) => {
+        const cached: CachedEmbedding = loadEmbedding(p.item.handle);
+        const z = Float32Array.from(cached.embeddings.data as Float32Array);
+        const [h, w] = cached.originalSize;
+        for (const k of pickRegions(p.regions, r, rng)) {
+          regions.push({ mask: p.item.masks[k].mask, width: w, height: h });
+          sizes.push([h, w]);
+        }
+        jitterEmbedding(z, rng, cfg.jitter);
+        embData.set(z, i * per);
+      });
+      const prompts = samplePromptBatch(regions, rng, cfg.prompts);
+      const frame = toModelFrame(prompts, sizes, S);
+      const res = cfg.lossResolution === 'input' ? S : lowSize;
+      const targetData = new Float32Array(regions.length * res * res);
+      regions.forEach((m, i) => {
+        const full = maskToInputFrame(m, S);
+        const t = cfg.lossResolution === 'input' ? full : downsampleMask(full, S, S / lowSize);
+        for (let j = 0; j < t.length; j++) targetData[i * res * res + j] = t[j];
+      });
+      const b = regions.length;
+      return tf.tidy(() => {
+        const input =
+          frame.boxes !== undefined
+            ? { boxes: tf.tensor2d(frame.boxes, [b, 4]) }
+            : {
+                points: {
+                  coords: tf.tensor3d(frame.coords!, [b, frame.pointsPerPrompt, 2]),
+                  labels: tf.tensor2d(frame.labels!, [b, frame.pointsPerPrompt]),
+                },
+              };
+        const { sparse, dense } = sam.promptEncoder.encode(input);
+        return {
+          embeddings: tf.tensor4d(embData, [e, cfg.channels, g, g]),
+          imageOfPrompt: tf.tensor1d(
+            Int32Array.from({ length: b }, (_, i) => Math.floor(i / r)),
+            'int32',
+          ),
+          sparse,
+          dense,
+          target: tf.tensor4d(targetData, [b, 1, res, res]),
+          prompts: b,
+        };
+      });
+    };
+
+    for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
+      const epochStart = now();
+      const fullEpochHere = epoch > startEpoch || startStep === 0;
+      const order = shuffledIndices(n, createRng(deriveSeed(cfg.seed, 'al-order', epoch)));
+      const first = epoch === startEpoch ? startStep : 0;
+      if (epoch !== startEpoch) partial = { lossSum: 0, prompts: 0 };
+      for (let step = first; step < stepsPerEpoch; step++) {
+        if (opts.signal?.aborted)
+          throw new TrainingAbortedError(
+            'Alignment Layer training',
+            `stopped at epoch ${epoch + 1}/${cfg.epochs}, step ${step + 1}/${stepsPerEpoch}`,
+          );
+        const before = tf.memory().numTensors;
+        const t0 = now();
+        const rng = createRng(deriveSeed(cfg.seed, 'al-step', epoch, step));
+        const idx = order.slice(step * cfg.batchImages, Math.min(n, (step + 1) * cfg.batchImages));
+        const sb = makeBatch(
+          Array.from(idx, (i) => prepared[i]),
+          rng,
+        );
+        const marks = { alFwd: 0, decFwd: 0, lossFwd: 0, lossBwd: 0, decBwd: 0 };
+        const alMarker = timingMarker<tf.Tensor4D>(
+          () => (marks.alFwd = now()),
+          () => (marks.decBwd = now()),
+        );
+        const headMarker = timingMarker<tf.Tensor4D>(
+          () => (marks.decFwd = now()),
+          () => (marks.lossBwd = now()),
+        );
+        let terms: tf.Scalar[] = [];
+        let lossValue: number;
+        const t1 = now();
+        phases.data += (t1 - t0) * 1000;
+        try {
+          const { value, grads } = tf.variableGrads(() => {
+            // Repeat each image's AL output for its R prompts with a gather: the decoder's own repeat (a rank-5
+            // tile) has no gradient in TF.js, the gather's is a segment sum.
+            const y = tf.gather(alMarker(align.forward(sb.embeddings)), sb.imageOfPrompt);
+            const out = sam.maskDecoder.forward(y, sam.densePe, sb.sparse, sb.dense, false);
+            const masks = headMarker(out.masks);
+            const logits =
+              cfg.lossResolution === 'input' ? postprocessMasksTf(masks, [S, S], [S, S], S) : masks;
+            const l = segmentationLoss(logits, sb.target, out.iou, cfg.lossWeights);
+            terms = [l.focal, l.dice, l.iouMse].map((t) => tf.keep(t));
+            marks.lossFwd = now();
+            return l.total;
+          }, varList);
+          const t5 = now();
+          try {
+            lossValue = value.dataSync()[0];
+            if (!Number.isFinite(lossValue))
+              throw new AlTrainingError(
+                `loss is ${lossValue} at epoch ${epoch + 1}, step ${step + 1}; not updating the weights`,
+              );
+            const g2 = new Map<string, tf.Tensor>();
+            for (const [k, gr] of Object.entries(grads)) g2.set(byTfName.get(k)!, gr);
+            opt.applyGradients(g2);
+          } finally {
+            tf.dispose([value, ...Object.values(grads)]);
+          }
+          const t6 = now();
+          phases.alForward += (marks.alFwd - t1) * 1000;
+          phases.decoderForward += (marks.decFwd - marks.alFwd) * 1000;
+          phases.lossForward += (marks.lossFwd - marks.decFwd) * 1000;
+          phases.lossBackward += (marks.lossBwd - marks.lossFwd) * 1000;
+          phases.decoderBackward += (marks.decBwd - marks.lossBwd) * 1000;
+          phases.alBackward += (t5 - marks.decBwd) * 1000;
+          phases.optimizer += (t6 - t5) * 1000;
+        } finally {
+          tf.dispose([sb.embeddings, sb.imageOfPrompt, sb.sparse, sb.dense, sb.target]);
+        }
+        const [focal, dice, iouMse] = terms.map((t) => t.dataSync()[0]);
+        tf.dispose(terms);
+        if (checkLeaks) {
+          const after = tf.memory().numTensors;
+          if (after !== before)
+            throw new TensorLeakError(
+              `training step ${step + 1} of epoch ${epoch + 1} left ${after - before} tensors behind`,
+            );
+        }
+        partial.lossSum += lossValue * sb.prompts;
+        partial.prompts += sb.prompts;
+        stepsRun++;
+        const elapsedS = now() - runStart;
+        opts.onProgress?.({
+          kind: 'step',
+          epoch: epoch + 1,
+          epochs: cfg.epochs,
+          step: step + 1,
+          stepsPerEpoch,
+          loss: lossValue,
+          terms: { focal, dice, iouMse },
+          elapsedS,
+          etaS: (elapsedS / stepsRun) * (totalSteps - stepsRun),
+        });
+        if (ckEverySteps && (step + 1) % ckEverySteps === 0 && step + 1 < stepsPerEpoch)
+          saveCheckpoint(epoch, step + 1);
+        await new Promise<void>((res) => setImmediate(res)); // let progress output and aborts through
+      }
+      const loss = partial.lossSum / partial.prompts;
+      epochLosses.push(loss);
+      partial = { lossSum: 0, prompts: 0 };
+      const epochS = now() - epochStart;
+      if (fullEpochHere) secondsPerEpoch.push(epochS);
+      if (opts.checkpoint && ((epoch + 1) % ckEvery === 0 || epoch + 1 === cfg.epochs))
+        saveCheckpoint(epoch + 1, 0);
+      const elapsedS = now() - runStart;
+      opts.onProgress?.({
+        kind: 'epoch',
+        epoch: epoch + 1,
+        epochs: cfg.epochs,
+        step: stepsPerEpoch,
+        stepsPerEpoch,
+        loss,
+        elapsedS,
+        etaS: stepsRun ? (elapsedS / stepsRun) * (totalSteps - stepsRun) : 0,
+        epochS: fullEpochHere ? epochS : undefined,
+      });
+    }
+
+    const total = Object.values(phases).reduce((a, b) => a + b, 0) || 1;
+    return {
+      align,
+      epochLosses,
+      completedEpochs: epochLosses.length,
+      resumedFrom,
+      skippedImages,
+      lr: cfg.lr,
+      timings: {
+        steps: stepsRun,
+        secondsPerEpoch,
+        phasesMs: phases,
+        share: {
+          al: (phases.alForward + phases.alBackward) / total,
+          decoder: (phases.decoderForward + phases.decoderBackward) / total,
+          loss: (phases.lossForward + phases.lossBackward) / total,
+          data: phases.data / total,
+          optimizer: phases.optimizer / total,
+        },
+      },
+    };
+  } catch (e) {
+    align.dispose();
+    throw e;
+  } finally {
+    opt?.dispose();
+  }
+}

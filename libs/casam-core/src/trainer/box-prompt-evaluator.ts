@@ -1,0 +1,148 @@
+/**
+ * Validation as the spec evaluates: one box prompt per ground-truth region (its tight box, no jitter), the
+ * decoder's single mask, logits brought to the original image size exactly as the predictor does
+ * (postprocessMasks), mask = logits > 0; IoU, Dice and boundary IoU per region, then the mean over each image's
+ * regions, then over images. Several embedding transforms (a trained Alignment Layer, the identity = frozen
+ * SAM) are scored on the same cached embeddings and prompts, side by side, with the box-fill reference (the IoU
+ * of simply filling the prompt box).
+ */
+import { tf } from '../sam/tf';
+import type { EmbeddingTransform } from '../casam/align-layer';
+import {
+  AggregateMetrics,
+  RegionMetrics,
+  aggregateMetrics,
+  boundaryIou,
+  maskMetrics,
+} from '../casam/metrics';
+import { gridSize } from '../sam/config';
+import type { Sam } from '../sam/sam';
+import { postprocessMasks } from '../sam/transforms';
+import { float32Tensor } from '../tensor/host-tensor';
+import { loadEmbedding } from './embedding-cache';
+import { PromptBox, maskArea, maskBoundingBox, toModelFrame } from './prompt-sampler';
+import { TrainerInputError, TrainingAbortedError } from './trainer-errors';
+import type { EmbeddedItem } from './training-item';
+
+export interface RegionScore extends RegionMetrics {
+  classId: string;
+}
+
+export interface ImageScores {
+  id: string;
+  regions: RegionScore[];
+}
+
+export interface MethodScores {
+  aggregate: AggregateMetrics;
+  perImage: ImageScores[];
+}
+
+export interface EvaluateBoxPromptsOptions {
+  sam: Sam;
+  items: readonly EmbeddedItem[];
+  /** Named transforms to compare, e.g. { align, frozen: IDENTITY_ALIGNMENT }. */
+  transforms: Record<string, EmbeddingTransform>;
+  /** Also compute boundary IoU (default true). */
+  boundary?: boolean;
+  onProgress?: (p: { done: number; total: number }) => void;
+  signal?: AbortSignal;
+}
+
+export interface BoxPromptEvaluation {
+  /** One entry per transform, plus `boxFill`. */
+  methods: Record<string, MethodScores>;
+  /** Images without any non-empty region (not scored). */
+  skippedImages: string[];
+}
+
+/** The filled box (inclusive pixel indices, rounded outward) as a 0/1 mask. */
+function boxFill(box: PromptBox, width: number, height: number): Float32Array {
+  const out = new Float32Array(width * height);
+  const x0 = Math.max(0, Math.floor(box[0]));
+  const y0 = Math.max(0, Math.floor(box[1]));
+  const x1 = Math.min(width - 1, Math.ceil(box[2]));
+  const y1 = Math.min(height - 1, Math.ceil(box[3]));
+  for (let y = y0; y <= y1; y++) out.fill(1, y * width + x0, y * width + x1 + 1);
+  return out;
+}
+
+function score(
+  logits: ArrayLike<number>,
+  target: Uint8Array,
+  h: number,
+  w: number,
+  boundary: boolean,
+): RegionMetrics {
+  const m = maskMetrics(logits, target);
+  const r: RegionMetrics = { iou: m.iou, dice: m.dice };
+  if (boundary) r.boundaryIou = boundaryIou(logits, target, h, w);
+  return r;
+}
+
+export async function evaluateBoxPrompts(opts: EvaluateBoxPromptsOptions): Promise<BoxPromptEvaluation> {
+  const { sam } = opts;
+  const cfg = sam.config;
+  const g = gridSize(cfg);
+  const boundary = opts.boundary ?? true;
+  const names = Object.keys(opts.transforms);
+  const per: Record<string, ImageScores[]> = { boxFill: [] };
+  for (const n of names) per[n] = [];
+  const skippedImages: string[] = [];
+  const total = opts.items.length;
+  for (const [done, item] of opts.items.entries()) {
+    if (opts.signal?.aborted)
+      throw new TrainingAbortedError('evaluation', `${done} of ${total} images scored`);
+    const regions = item.masks.filter((m) => maskArea(m.mask) > 0);
+    if (regions.length === 0) {
+      skippedImages.push(item.id);
+      continue;
+    }
+    const cached = loadEmbedding(item.handle);
+    const [h, w] = cached.originalSize;
+    const boxes = regions.map((m) => maskBoundingBox({ mask: m.mask, width: w, height: h })!);
+    const r = regions.length;
+    const frame = toModelFrame(
+      { kind: 'box', pointsPerPrompt: 0, prompts: boxes.map((box) => ({ kind: 'box' as const, box })) },
+      boxes.map(() => [h, w] as [number, number]),
+      cfg.imgSize,
+    );
+    per['boxFill'].push({
+      id: item.id,
+      regions: regions.map((m, i) => ({
+        classId: m.classId,
+        ...score(boxFill(boxes[i], w, h), m.mask, h, w, boundary),
+      })),
+    });
+    const x = tf.tensor4d(cached.embeddings.data as Float32Array, [1, cfg.outChans, g, g]);
+    try {
+      for (const name of names) {
+        const low = tf.tidy(() => {
+          const { sparse, dense } = sam.promptEncoder.encode({ boxes: tf.tensor2d(frame.boxes!, [r, 4]) });
+          const y = opts.transforms[name].forward(x);
+          return sam.maskDecoder.forward(y, sam.densePe, sparse, dense, false).masks;
+        });
+        const lowHost = float32Tensor([...low.shape], (await low.data()) as Float32Array);
+        low.dispose();
+        const up = postprocessMasks(lowHost, cached.inputSize, cached.originalSize, cfg.imgSize);
+        const logits = up.data as Float32Array;
+        per[name].push({
+          id: item.id,
+          regions: regions.map((m, i) => ({
+            classId: m.classId,
+            ...score(logits.subarray(i * h * w, (i + 1) * h * w), m.mask, h, w, boundary),
+          })),
+        });
+      }
+    } finally {
+      x.dispose();
+    }
+    opts.onProgress?.({ done: done + 1, total });
+  }
+  const methods: Record<string, MethodScores> = {};
+  for (const [name, images] of Object.entries(per)) {
+    if (images.length === 0) throw new TrainerInputError('no validation image has a non-empty region');
+    methods[name] = { aggregate: aggregateMetrics(images.map((i) => i.regions)), perImage: images };
+  }
+  return { methods, skippedImages };
+}

@@ -1,0 +1,545 @@
+/**
+ * The whole local pipeline for one task, as a site runs it:
+ *
+ *   embed     frozen encoder → on-disk cache, train and validation images (only missing entries are computed)
+ *   align     Alignment Layer on the cached embeddings (al-trainer.ts)
+ *   features  attention-pooled RAW embeddings of the training images (the router's feature, before any AL)
+ *   vae       TaskVAE on those features
+ *   tau       τ = p97 of 5-fold held-out VAE scores
+ *   evaluate  box prompt per validation region: trained AL next to frozen SAM and box-fill
+ *   write     the adapter file (align + vae tensors, τ stats, metrics) that the coordinator validates
+ *
+ * Every phase's output is saved atomically in `workDir` (the AL and VAE also checkpoint inside their phase), so an
+ * interrupted run — AbortSignal, crash, reboot — resumes where it stopped when called again with the same
+ * options and data: finished phases are read back, never recomputed. `task-state.json` pins the configuration;
+ * a call with other options or data refuses to mix results (pass `restart: true` to start over). Only the
+ * embed phase runs the encoder.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tf } from '../sam/tf';
+import { ADAPTER_LIMITS, AdapterMetadata, readAdapterFile, writeAdapterFile } from '../casam/adapter-file';
+import { AlignmentLayer, IDENTITY_ALIGNMENT, createAlignmentLayer } from '../casam/align-layer';
+import { attentionPool } from '../casam/attention-pool';
+import { deriveSeed } from '../casam/seeded-random';
+import { TaskVae, VaeTrainingCheckpoint, VaeTrainingProgress, trainTaskVae } from '../casam/task-vae';
+import { TauCalibrationProgress, calibrateTau } from '../casam/tau-calibration';
+import { TauCalibrationError, TauStats } from '../casam/tau-stats';
+import { gridSize } from '../sam/config';
+import type { SamEngine } from '../sam/engine';
+import type { Sam } from '../sam/sam';
+import { HostTensor, StateDict, float32Tensor } from '../tensor/host-tensor';
+import { readSafetensors, writeSafetensors } from '../weights/safetensors';
+import {
+  AlTimings,
+  AlTrainingProgress,
+  IntensityJitter,
+  LossResolution,
+  trainAlignmentLayer,
+} from './al-trainer';
+import { writeFileAtomic } from './atomic-file';
+import { MethodScores, evaluateBoxPrompts } from './box-prompt-evaluator';
+import { EmbedProgress, ensureEmbeddings, loadEmbedding } from './embedding-cache';
+import type { PromptSamplerOptions } from './prompt-sampler';
+import { TrainerInputError, TrainingAbortedError } from './trainer-errors';
+import type { EmbeddedItem, ItemSource, RegionMask, TrainingItem } from './training-item';
+
+export type TaskPhase = 'embed' | 'align' | 'features' | 'vae' | 'tau' | 'evaluate' | 'write';
+export const TASK_PHASES: readonly TaskPhase[] = [
+  'embed',
+  'align',
+  'features',
+  'vae',
+  'tau',
+  'evaluate',
+  'write',
+];
+
+export interface TaskProgress {
+  phase: TaskPhase;
+  /** start → progress* → done, or `cached` when a previous run finished the phase. */
+  status: 'start' | 'progress' | 'done' | 'cached';
+  /** `done`: seconds the phase took in this run. */
+  seconds?: number;
+  embed?: EmbedProgress & { split: 'train' | 'val' };
+  align?: AlTrainingProgress;
+  vae?: VaeTrainingProgress;
+  tau?: { fold: number; folds: number };
+  evaluate?: { done: number; total: number };
+}
+
+export interface TaskAlOptions {
+  epochs?: number;
+  batchImages?: number;
+  regionsPerImage?: number;
+  /** Default: DEFAULT_AL_LR of the preset. */
+  lr?: number;
+  jitter?: Partial<IntensityJitter>;
+  prompts?: PromptSamplerOptions;
+  lossResolution?: LossResolution;
+  /** Checkpoint inside an epoch every this many steps (epochs always end with one). */
+  checkpointEverySteps?: number;
+}
+
+export interface TrainTaskOptions {
+  taskId: string;
+  train: ItemSource<TrainingItem>;
+  val: ItemSource<TrainingItem>;
+  /** Runs the frozen encoder to fill the cache (TF.js or ONNX Runtime). */
+  engine: SamEngine;
+  /** The same base model in TF.js: its prompt encoder and mask decoder train and evaluate the AL. */
+  sam: Sam;
+  /** Written into the adapter; `fingerprint` is stateDictFingerprint of the base weights and keys the cache. */
+  baseModel: { preset: string; fingerprint: string };
+  cacheDir: string;
+  /** Phase outputs and checkpoints of this task. */
+  workDir: string;
+  /** Default `<workDir>/adapter.safetensors`. */
+  outPath?: string;
+  seed?: number;
+  al?: TaskAlOptions;
+  vae?: { epochs?: number; batchSize?: number; lr?: number };
+  tau?: { folds?: number; percentile?: number };
+  /** Boundary IoU in the evaluation (default true). */
+  boundaryIou?: boolean;
+  /** Discard the phase outputs in workDir first. */
+  restart?: boolean;
+  /** Default: now. Fixed values make the adapter file byte-for-byte reproducible. */
+  createdAt?: Date;
+  onProgress?: (p: TaskProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** Aggregate validation metrics of one method. */
+export interface TaskMetricSummary {
+  iou: number;
+  dice: number;
+  boundaryIou?: number;
+  images: number;
+  regions: number;
+}
+
+export interface TaskTrainingResult {
+  adapterPath: string;
+  metadata: AdapterMetadata;
+  tau: TauStats;
+  evaluation: { align: TaskMetricSummary; frozen: TaskMetricSummary; boxFill: TaskMetricSummary };
+  al: { epochLosses: number[]; timings: AlTimings | null; lr: number };
+  vaeEpochLosses: number[];
+  /** Seconds per phase in this run (phases read back from disk count as 0). */
+  phaseSeconds: Record<TaskPhase, number>;
+  /** Phases a previous run had finished. */
+  cachedPhases: TaskPhase[];
+}
+
+/** `workDir` holds the results of a run with other options or data. */
+export class TaskStateMismatchError extends Error {
+  override name = 'TaskStateMismatchError';
+}
+
+const FILES = {
+  state: 'task-state.json',
+  alCheckpoint: 'al-checkpoint.safetensors',
+  align: 'align.safetensors',
+  features: 'features.safetensors',
+  vaeCheckpoint: 'vae-checkpoint.safetensors',
+  vae: 'vae.safetensors',
+  tauFolds: 'tau-folds.json',
+  tau: 'tau.json',
+  evaluation: 'evaluation.json',
+} as const;
+
+const IDENT = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+
+function checkIdent(what: string, v: string): void {
+  if (typeof v !== 'string' || !IDENT.test(v) || v.length > ADAPTER_LIMITS.maxStringLength)
+    throw new TrainerInputError(
+      `${what} must be 1..${ADAPTER_LIMITS.maxStringLength} letters, digits and . _ : - (starting with a letter or digit), got ${JSON.stringify(v)}`,
+    );
+}
+
+function writeStateDictFile(path: string, sd: StateDict, meta: object = {}): void {
+  writeFileAtomic(path, writeSafetensors([...sd], { casam: JSON.stringify(meta) }));
+}
+
+function readStateDictFile<M>(path: string): { sd: StateDict; meta: M } {
+  const f = readSafetensors(new Uint8Array(readFileSync(path)));
+  return { sd: f.tensors, meta: JSON.parse(f.metadata['casam'] ?? '{}') as M };
+}
+
+function writeJson(path: string, v: unknown): void {
+  writeFileAtomic(path, JSON.stringify(v, null, 1) + '\n');
+}
+
+function readJson<T>(path: string): T {
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+function prefixed(prefix: string, sd: StateDict): [string, HostTensor][] {
+  return [...sd].map(([k, v]) => [prefix + k, v]);
+}
+
+function unprefixed(prefix: string, sd: StateDict): StateDict {
+  const out: StateDict = new Map();
+  for (const [k, v] of sd) if (k.startsWith(prefix)) out.set(k.slice(prefix.length), v);
+  return out;
+}
+
+/** Embeds a split, keeping each item's masks (checked against its image size) for the later phases. */
+async function embedSplit(
+  split: 'train' | 'val',
+  source: ItemSource<TrainingItem>,
+  opts: TrainTaskOptions,
+): Promise<EmbeddedItem[]> {
+  const kept: { id: string; masks: RegionMask[] }[] = [];
+  async function* checked(): AsyncGenerator<TrainingItem> {
+    for await (const it of source) {
+      const n = it.image.width * it.image.height;
+      for (const m of it.masks)
+        if (m.mask.length !== n)
+          throw new TrainerInputError(
+            `${split} item ${it.id}: mask ${m.classId} has ${m.mask.length} values, the image ${it.image.width}×${it.image.height}`,
+          );
+      kept.push({ id: it.id, masks: it.masks });
+      yield it;
+    }
+  }
+  const handles = await ensureEmbeddings(checked(), opts.engine, {
+    cacheDir: opts.cacheDir,
+    fingerprint: opts.baseModel.fingerprint,
+    total: Array.isArray(source) ? source.length : undefined,
+    signal: opts.signal,
+    onProgress: (p) => opts.onProgress?.({ phase: 'embed', status: 'progress', embed: { ...p, split } }),
+  });
+  return handles.map((handle, i) => ({ id: kept[i].id, handle, masks: kept[i].masks }));
+}
+
+function dataDigest(items: readonly EmbeddedItem[]): string {
+  const h = createHash('sha256');
+  for (const it of items) {
+    h.update(`${it.id}\0${it.handle.key}\0`);
+    for (const m of it.masks) h.update(`${m.classId}\0`).update(m.mask);
+  }
+  return h.digest('hex');
+}
+
+function summary(m: MethodScores): TaskMetricSummary {
+  const a = m.aggregate;
+  const s: TaskMetricSummary = { iou: a.iou, dice: a.dice, images: a.images, regions: a.regions };
+  if (a.boundaryIou !== undefined) s.boundaryIou = a.boundaryIou;
+  return s;
+}
+
+/**
+ * Trains, calibrates, evaluates and packages one task's adapter. Throws TrainingAbortedError when the signal
+ * stops it; calling again with the same options resumes.
+ */
+export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingResult> {
+  checkIdent('taskId', opts.taskId);
+  checkIdent('baseModel.preset', opts.baseModel.preset);
+  const { sam, engine } = opts;
+  const cfg = sam.config;
+  if (engine.config.outChans !== cfg.outChans || engine.config.imgSize !== cfg.imgSize)
+    throw new TrainerInputError(
+      `engine (${engine.config.name}: C=${engine.config.outChans}, ${engine.config.imgSize} px) and model (${cfg.name}: C=${cfg.outChans}, ${cfg.imgSize} px) differ`,
+    );
+  const channels = cfg.outChans;
+  const g = gridSize(cfg);
+  const seed = opts.seed ?? 0;
+  const dir = opts.workDir;
+  const file = (k: keyof typeof FILES): string => join(dir, FILES[k]);
+  const outPath = opts.outPath ?? join(dir, 'adapter.safetensors');
+  const vaeOpts = { epochs: 10, batchSize: 6, lr: 5e-4, ...opts.vae };
+  const tauOpts = { folds: 5, percentile: 97, ...opts.tau };
+  const phaseSeconds = Object.fromEntries(TASK_PHASES.map((p) => [p, 0])) as Record<TaskPhase, number>;
+  const cachedPhases: TaskPhase[] = [];
+  const emit = (p: TaskProgress): void => opts.onProgress?.(p);
+  const aborted = (phase: string, detail: string): TrainingAbortedError =>
+    new TrainingAbortedError(phase, detail);
+
+  if (opts.restart) {
+    for (const k of Object.keys(FILES) as (keyof typeof FILES)[]) rmSync(file(k), { force: true });
+    rmSync(outPath, { force: true });
+  }
+
+  /** Runs a phase unless `isDone`; reports start/done/cached and the time taken. */
+  async function phase<T>(
+    name: TaskPhase,
+    isDone: boolean,
+    run: () => Promise<T>,
+    load?: () => T,
+  ): Promise<T> {
+    if (isDone && load) {
+      cachedPhases.push(name);
+      emit({ phase: name, status: 'cached' });
+      return load();
+    }
+    if (opts.signal?.aborted) throw aborted(name, 'stopped before the phase began');
+    emit({ phase: name, status: 'start' });
+    const t0 = performance.now();
+    const out = await run();
+    phaseSeconds[name] = (performance.now() - t0) / 1000;
+    emit({ phase: name, status: 'done', seconds: phaseSeconds[name] });
+    return out;
+  }
+
+  // embed: always run; the cache makes a repeat cheap (hashing only).
+  emit({ phase: 'embed', status: 'start' });
+  const t0 = performance.now();
+  const train = await embedSplit('train', opts.train, opts);
+  const val = await embedSplit('val', opts.val, opts);
+  phaseSeconds.embed = (performance.now() - t0) / 1000;
+  emit({ phase: 'embed', status: 'done', seconds: phaseSeconds.embed });
+  if (train.length < tauOpts.folds)
+    throw new TrainerInputError(
+      `τ calibration needs at least ${tauOpts.folds} training images, got ${train.length}`,
+    );
+  if (val.length === 0) throw new TrainerInputError('the validation split is empty');
+
+  // Pin the configuration.
+  const al = { ...opts.al };
+  const config = {
+    taskId: opts.taskId,
+    baseModel: opts.baseModel,
+    model: { name: cfg.name, channels, imgSize: cfg.imgSize },
+    seed,
+    al,
+    vae: vaeOpts,
+    tau: tauOpts,
+    boundaryIou: opts.boundaryIou ?? true,
+    train: dataDigest(train),
+    val: dataDigest(val),
+  };
+  const configHash = createHash('sha256').update(JSON.stringify(config)).digest('hex');
+  if (existsSync(file('state'))) {
+    const st = readJson<{ configHash?: string }>(file('state'));
+    if (st.configHash !== configHash)
+      throw new TaskStateMismatchError(
+        `${dir} holds a run of task ${opts.taskId} with other options or data; pass restart: true to discard it`,
+      );
+  } else writeJson(file('state'), { format: 'casam-task-state', version: 1, configHash, config });
+
+  // align
+  type AlignMeta = { epochLosses: number[]; lr: number };
+  let alTimings: AlTimings | null = null;
+  const alignOut = await phase<{ sd: StateDict; meta: AlignMeta }>(
+    'align',
+    existsSync(file('align')),
+    async () => {
+      const r = await trainAlignmentLayer({
+        sam,
+        items: train,
+        channels,
+        epochs: al.epochs,
+        batchImages: al.batchImages,
+        regionsPerImage: al.regionsPerImage,
+        lr: al.lr,
+        seed: deriveSeed(seed, 'task-align'),
+        jitter: al.jitter,
+        prompts: al.prompts,
+        lossResolution: al.lossResolution,
+        checkpoint: { path: file('alCheckpoint'), everySteps: al.checkpointEverySteps },
+        signal: opts.signal,
+        onProgress: (p) => emit({ phase: 'align', status: 'progress', align: p }),
+      });
+      try {
+        const sd = r.align.stateDict();
+        const meta: AlignMeta = { epochLosses: r.epochLosses, lr: r.lr };
+        writeStateDictFile(file('align'), sd, meta);
+        alTimings = r.timings;
+        return { sd, meta };
+      } finally {
+        r.align.dispose();
+      }
+    },
+    () => readStateDictFile<AlignMeta>(file('align')),
+  );
+
+  // features
+  const features = await phase<HostTensor>(
+    'features',
+    existsSync(file('features')),
+    async () => {
+      const data = new Float32Array(train.length * channels);
+      train.forEach((it, i) => {
+        const e = loadEmbedding(it.handle);
+        const f = tf.tidy(() =>
+          attentionPool(tf.tensor4d(e.embeddings.data as Float32Array, [1, channels, g, g])),
+        );
+        data.set(f.dataSync() as Float32Array, i * channels);
+        f.dispose();
+      });
+      const t = float32Tensor([train.length, channels], data);
+      writeStateDictFile(file('features'), new Map([['features', t]]), { ids: train.map((it) => it.id) });
+      return t;
+    },
+    () => readStateDictFile(file('features')).sd.get('features')!,
+  );
+
+  // vae
+  const vaeOut = await phase<{ sd: StateDict; meta: { epochLosses: number[] } }>(
+    'vae',
+    existsSync(file('vae')),
+    async () => {
+      let resume: VaeTrainingCheckpoint | undefined;
+      if (existsSync(file('vaeCheckpoint'))) {
+        const c = readStateDictFile<{ completedEpochs: number; epochLosses: number[] }>(
+          file('vaeCheckpoint'),
+        );
+        resume = {
+          completedEpochs: c.meta.completedEpochs,
+          epochLosses: c.meta.epochLosses,
+          vae: unprefixed('vae.', c.sd),
+          optimizer: unprefixed('adam.', c.sd),
+        };
+      }
+      let vae: TaskVae | undefined;
+      try {
+        const r = await trainTaskVae(features, {
+          ...vaeOpts,
+          seed: deriveSeed(seed, 'task-vae'),
+          signal: opts.signal,
+          resume,
+          onProgress: (p) => emit({ phase: 'vae', status: 'progress', vae: p }),
+          onCheckpoint: (c) =>
+            writeFileAtomic(
+              file('vaeCheckpoint'),
+              writeSafetensors([...prefixed('vae.', c.vae), ...prefixed('adam.', c.optimizer)], {
+                casam: JSON.stringify({ completedEpochs: c.completedEpochs, epochLosses: c.epochLosses }),
+              }),
+            ),
+        });
+        vae = r.vae;
+        if (r.stopped)
+          throw aborted('VAE training', `stopped after ${r.completedEpochs} of ${vaeOpts.epochs} epochs`);
+        const sd = vae.stateDict();
+        const meta = { epochLosses: r.epochLosses };
+        writeStateDictFile(file('vae'), sd, meta);
+        return { sd, meta };
+      } finally {
+        vae?.dispose();
+      }
+    },
+    () => readStateDictFile<{ epochLosses: number[] }>(file('vae')),
+  );
+
+  // tau
+  const tau = await phase<TauStats>(
+    'tau',
+    existsSync(file('tau')),
+    async () => {
+      const folds: (number[] | null)[] = existsSync(file('tauFolds'))
+        ? readJson<{ folds: (number[] | null)[] }>(file('tauFolds')).folds
+        : new Array<number[] | null>(tauOpts.folds).fill(null);
+      try {
+        const r = await calibrateTau(features, {
+          folds: tauOpts.folds,
+          percentile: tauOpts.percentile,
+          seed: deriveSeed(seed, 'task-tau'),
+          vaeOptions: vaeOpts,
+          signal: opts.signal,
+          resumeFoldScores: folds.map((f) => (f ? Float32Array.from(f) : null)),
+          onProgress: (p: TauCalibrationProgress) => {
+            folds[p.fold - 1] = Array.from(p.scores);
+            writeJson(file('tauFolds'), { folds });
+            emit({ phase: 'tau', status: 'progress', tau: { fold: p.fold, folds: p.folds } });
+          },
+        });
+        const stats: TauStats = {
+          tau: r.tau,
+          p95: r.p95,
+          p99: r.p99,
+          mean: r.mean,
+          std: r.std,
+          n: r.n,
+          percentile: r.percentile,
+        };
+        writeJson(file('tau'), stats);
+        return stats;
+      } catch (e) {
+        if (e instanceof TauCalibrationError && opts.signal?.aborted)
+          throw aborted('τ calibration', e.message);
+        throw e;
+      }
+    },
+    () => readJson<TauStats>(file('tau')),
+  );
+
+  // evaluate
+  type Evaluation = TaskTrainingResult['evaluation'];
+  const evaluation = await phase<Evaluation>(
+    'evaluate',
+    existsSync(file('evaluation')),
+    async () => {
+      const align: AlignmentLayer = createAlignmentLayer({
+        channels,
+        stateDict: alignOut.sd,
+        trainable: false,
+      });
+      try {
+        const r = await evaluateBoxPrompts({
+          sam,
+          items: val,
+          transforms: { align, frozen: IDENTITY_ALIGNMENT },
+          boundary: opts.boundaryIou ?? true,
+          signal: opts.signal,
+          onProgress: (p) => emit({ phase: 'evaluate', status: 'progress', evaluate: p }),
+        });
+        const out: Evaluation = {
+          align: summary(r.methods['align']),
+          frozen: summary(r.methods['frozen']),
+          boxFill: summary(r.methods['boxFill']),
+        };
+        writeJson(file('evaluation'), out);
+        return out;
+      } finally {
+        align.dispose();
+      }
+    },
+    () => readJson<Evaluation>(file('evaluation')),
+  );
+
+  // write
+  const metadata = await phase<AdapterMetadata>('write', false, async () => {
+    const metrics: Record<string, number> = {
+      iou: evaluation.align.iou,
+      dice: evaluation.align.dice,
+      frozen_iou: evaluation.frozen.iou,
+      frozen_dice: evaluation.frozen.dice,
+      boxfill_iou: evaluation.boxFill.iou,
+      val_images: evaluation.align.images,
+      val_regions: evaluation.align.regions,
+      train_images: train.length,
+      al_epochs: alignOut.meta.epochLosses.length,
+      al_final_loss: alignOut.meta.epochLosses[alignOut.meta.epochLosses.length - 1],
+      al_lr: alignOut.meta.lr,
+      vae_final_loss: vaeOut.meta.epochLosses[vaeOut.meta.epochLosses.length - 1],
+    };
+    if (evaluation.align.boundaryIou !== undefined) metrics['boundary_iou'] = evaluation.align.boundaryIou;
+    if (evaluation.frozen.boundaryIou !== undefined)
+      metrics['frozen_boundary_iou'] = evaluation.frozen.boundaryIou;
+    const bytes = writeAdapterFile({
+      taskId: opts.taskId,
+      baseModel: { preset: opts.baseModel.preset, fingerprint: opts.baseModel.fingerprint },
+      tau,
+      metrics,
+      createdAt: opts.createdAt,
+      align: alignOut.sd,
+      vae: vaeOut.sd,
+    });
+    writeFileAtomic(outPath, bytes);
+    return readAdapterFile(bytes, { channels }).metadata;
+  });
+
+  return {
+    adapterPath: outPath,
+    metadata,
+    tau,
+    evaluation,
+    al: { epochLosses: alignOut.meta.epochLosses, timings: alTimings, lr: alignOut.meta.lr },
+    vaeEpochLosses: vaeOut.meta.epochLosses,
+    phaseSeconds,
+    cachedPhases,
+  };
+}

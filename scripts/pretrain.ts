@@ -1,0 +1,263 @@
+/**
+ * `npm run pretrain` — pretrains the embedded default model (casam-tiny) from scratch on the generic
+ * synthetic corpus, then exports `<out>/casam-tiny.safetensors` + README.md next to `training-log.jsonl`.
+ *
+ *   npm run pretrain -- [--out models/casam-tiny] [--steps 20000] [--batch 8] [--lr 1e-3] [--seed 1]
+ *                       [--eval-every 250] [--threads N] [--targets-per-image 4] [--warmup 250]
+ *                       [--checkpoint-every 25] [--eval-images 64] [--backend wasm|cpu|…]
+ *                       [--no-resume] [--export-only] [--bench]
+ *
+ * Ctrl-C / SIGTERM finish the current step, save a checkpoint and exit (130); running the same command again
+ * resumes from `<out>/checkpoints/latest.safetensors`. `--bench` times training steps and exits.
+ * Exit codes: 0 done, 1 internal error, 2 usage error, 4 checkpoint problem, 5 backend unavailable, 130 stopped.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  BackendName,
+  CHECKPOINT_FILE,
+  PretrainCheckpointError,
+  PretrainOptionsError,
+  benchmarkPretrainSteps,
+  exportPretrainedModel,
+  getPreset,
+  initBackend,
+  loadCheckpoint,
+  pretrain,
+} from '@casam/casam-core';
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+interface Args {
+  out: string;
+  steps: number;
+  batch: number;
+  lr: number;
+  seed?: number;
+  evalEvery: number;
+  evalImages: number;
+  threads?: number;
+  targetsPerImage: number;
+  warmup: number;
+  checkpointEvery: number;
+  backend: BackendName | 'auto';
+  resume: boolean;
+  exportOnly: boolean;
+  bench: boolean;
+  benchSteps: number;
+}
+
+const HELP = `usage: npm run pretrain -- [options]
+  --out DIR               output folder (default models/casam-tiny)
+  --steps N               total optimizer steps of the run (default 20000)
+  --batch N               images per step (default 8)
+  --targets-per-image N   prompts/masks per image (default 4)
+  --lr X                  peak learning rate (default 1e-3; warm-up then cosine)
+  --warmup N              warm-up steps (default 250)
+  --seed N                corpus and init seed (default 1; fixed by the checkpoint when resuming)
+  --eval-every N          held-out evaluation every N steps (default 250)
+  --eval-images N         held-out images (default 64, 2 targets each)
+  --checkpoint-every N    checkpoint every N steps (default 25)
+  --threads N             wasm threads (default: all cores up to 8)
+  --backend NAME          auto | tfjs-node-gpu | tfjs-node | wasm (default) | cpu
+  --no-resume             start over even if a checkpoint exists (it is overwritten)
+  --export-only           export the latest checkpoint's weights + README and exit
+  --bench                 time a few training steps (no files written) and exit
+  --bench-steps N         timed steps for --bench (default 5)`;
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = {
+    out: 'models/casam-tiny',
+    steps: 20000,
+    batch: 8,
+    lr: 1e-3,
+    evalEvery: 250,
+    evalImages: 64,
+    targetsPerImage: 4,
+    warmup: 250,
+    checkpointEvery: 25,
+    backend: 'wasm',
+    resume: true,
+    exportOnly: false,
+    bench: false,
+    benchSteps: 5,
+  };
+  const num = (flag: string, v: string | undefined): number => {
+    if (v === undefined) throw new UsageError(`${flag} needs a value`);
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new UsageError(`${flag}: not a number: ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const next = (): string | undefined => argv[++i];
+    switch (flag) {
+      case '--out': {
+        const v = next();
+        if (!v) throw new UsageError('--out needs a folder');
+        a.out = v;
+        break;
+      }
+      case '--steps':
+        a.steps = num(flag, next());
+        break;
+      case '--batch':
+        a.batch = num(flag, next());
+        break;
+      case '--lr':
+        a.lr = num(flag, next());
+        break;
+      case '--seed':
+        a.seed = num(flag, next());
+        break;
+      case '--eval-every':
+        a.evalEvery = num(flag, next());
+        break;
+      case '--eval-images':
+        a.evalImages = num(flag, next());
+        break;
+      case '--threads':
+        a.threads = num(flag, next());
+        break;
+      case '--targets-per-image':
+        a.targetsPerImage = num(flag, next());
+        break;
+      case '--warmup':
+        a.warmup = num(flag, next());
+        break;
+      case '--checkpoint-every':
+        a.checkpointEvery = num(flag, next());
+        break;
+      case '--backend': {
+        const v = next();
+        if (!v || !['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'].includes(v))
+          throw new UsageError(`--backend must be auto, tfjs-node-gpu, tfjs-node, wasm or cpu`);
+        a.backend = v as BackendName | 'auto';
+        break;
+      }
+      case '--no-resume':
+        a.resume = false;
+        break;
+      case '--export-only':
+        a.exportOnly = true;
+        break;
+      case '--bench':
+        a.bench = true;
+        break;
+      case '--bench-steps':
+        a.benchSteps = num(flag, next());
+        break;
+      case '--help':
+      case '-h':
+        console.log(HELP);
+        process.exit(0);
+        break;
+      default:
+        throw new UsageError(`unknown option ${flag}\n${HELP}`);
+    }
+  }
+  return a;
+}
+
+const PRESET = 'casam-tiny';
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const a = parseArgs(argv);
+  const command = ['npm run pretrain', ...(argv.length ? ['--', ...argv] : [])].join(' ');
+  const outDir = resolve(a.out);
+  const info = await initBackend({ prefer: a.backend, wasmThreads: a.threads });
+  if (a.bench) {
+    benchmarkPretrainSteps(
+      {
+        outDir,
+        preset: PRESET,
+        steps: a.steps,
+        batch: a.batch,
+        targetsPerImage: a.targetsPerImage,
+        lr: a.lr,
+        seed: a.seed,
+      },
+      a.benchSteps,
+    );
+    return 0;
+  }
+  const cfg = getPreset(PRESET);
+
+  if (!a.exportOnly) {
+    const controller = new AbortController();
+    let signals = 0;
+    const onSignal = (name: string): void => {
+      signals++;
+      if (signals > 1) {
+        console.error(`${name} again: exiting without saving`);
+        process.exit(130);
+      }
+      console.log(`${name}: finishing this step, saving a checkpoint, then exiting (again to abort at once)`);
+      controller.abort();
+    };
+    process.on('SIGINT', () => onSignal('SIGINT'));
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    const result = await pretrain({
+      outDir,
+      preset: PRESET,
+      steps: a.steps,
+      batch: a.batch,
+      targetsPerImage: a.targetsPerImage,
+      lr: a.lr,
+      warmupSteps: a.warmup,
+      seed: a.seed,
+      evalEvery: a.evalEvery,
+      evalImages: a.evalImages,
+      checkpointEvery: a.checkpointEvery,
+      resume: a.resume,
+      signal: controller.signal,
+      command,
+      backend: info.summary,
+    });
+    if (!result.finished) return 130;
+  }
+
+  const ckptPath = join(outDir, CHECKPOINT_FILE);
+  if (!existsSync(ckptPath)) throw new PretrainCheckpointError(`${ckptPath}: no checkpoint to export`);
+  const ckpt = loadCheckpoint(ckptPath);
+  const opts = ckpt.meta.options;
+  const exported = exportPretrainedModel(outDir, cfg, ckpt.weights, {
+    command: ckpt.meta.command ?? command,
+    seed: ckpt.meta.seed,
+    step: ckpt.meta.step,
+    imagesSeen: ckpt.meta.nextSample,
+    elapsedSeconds: ckpt.meta.elapsedSeconds,
+    backend: ckpt.meta.backend ?? info.summary,
+    options: opts,
+    evalImages: typeof opts['evalImages'] === 'number' ? opts['evalImages'] : a.evalImages,
+  });
+  const r = exported.eval;
+  console.log(
+    `exported ${exported.weightsPath} (${exported.bytes} bytes, step ${ckpt.meta.step}): held-out box IoU ` +
+      `${r.boxIou.toFixed(4)} vs box-fill ${r.boxFillIou.toFixed(4)}, 1-point IoU ${r.pointIou.toFixed(4)}`,
+  );
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof UsageError || e instanceof PretrainOptionsError) {
+      console.error(`pretrain: ${e.message}`);
+      process.exit(2);
+    }
+    if (e instanceof PretrainCheckpointError) {
+      console.error(`pretrain: ${e.message}`);
+      process.exit(4);
+    }
+    if (e instanceof Error && e.name === 'BackendUnavailableError') {
+      console.error(`pretrain: ${e.message}`);
+      process.exit(5);
+    }
+    console.error(e);
+    process.exit(1);
+  },
+);
