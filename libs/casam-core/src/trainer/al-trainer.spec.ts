@@ -170,6 +170,37 @@ describe('Alignment Layer trainer', () => {
     ).rejects.toThrow(AlCheckpointError);
   }, 60_000);
 
+  it('gives the same step in prompt chunks as in one pass', async () => {
+    const events: number[][] = [];
+    const record = (i: number) => (p: AlTrainingProgress) => {
+      if (p.kind === 'step') (events[i] ??= []).push(p.loss);
+    };
+    const before = tf.memory().numTensors;
+    const whole = await trainAlignmentLayer(
+      base({ epochs: 1, lossResolution: 'input', onProgress: record(0) }),
+    );
+    const chunked = await trainAlignmentLayer(
+      base({ epochs: 1, lossResolution: 'input', maxPromptsPerPass: 3, onProgress: record(1) }),
+    );
+    try {
+      events[0].forEach((l, i) => expect(events[1][i]).toBeCloseTo(l, 5));
+      const a = whole.align.stateDict();
+      const b = chunked.align.stateDict();
+      let worst = 0;
+      for (const [k, v] of a) {
+        const x = toFloat32(v);
+        const y = toFloat32(b.get(k)!);
+        for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+      }
+      expect(worst).toBeLessThan(1e-5);
+      expect(chunked.timings.phasesMs.decoderBackward).toBeGreaterThan(0);
+    } finally {
+      whole.align.dispose();
+      chunked.align.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('leaves out images without regions and refuses unusable input', async () => {
     const empty: EmbeddedItem = {
       ...items[3],

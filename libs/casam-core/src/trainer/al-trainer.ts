@@ -167,6 +167,13 @@ export interface TrainAlignmentLayerOptions {
   /** Default: DEFAULT_LOSS_RESOLUTION of the model's preset. */
   lossResolution?: LossResolution;
   lossWeights?: Partial<LossWeights>;
+  /**
+   * Most prompts whose decoder activations are alive at once (default: all of a step). A step with more runs
+   * the decoder in chunks and accumulates the gradients: same loss, less memory, one extra AL forward. The
+   * decoder's backward keeps about 1 GB per prompt at vit_b size (4096 tokens) in TF.js, and the wasm heap
+   * stops at 4 GB, so vit_b on wasm needs 3 or fewer; the small presets need about 40 MB per prompt.
+   */
+  maxPromptsPerPass?: number;
   /** Start from these AL weights instead of the seeded PyTorch-default initialisation. */
   initialStateDict?: StateDict;
   onProgress?: (p: AlTrainingProgress) => void;
@@ -239,6 +246,7 @@ interface ResolvedConfig {
   prompts: ResolvedPromptSamplerOptions;
   lossResolution: LossResolution;
   lossWeights: Partial<LossWeights>;
+  maxPromptsPerPass: number;
 }
 
 function positiveInt(name: string, v: number): number {
@@ -276,6 +284,8 @@ function resolveConfig(o: TrainAlignmentLayerOptions): ResolvedConfig {
     prompts: resolvePromptSamplerOptions(o.prompts),
     lossResolution,
     lossWeights: { ...o.lossWeights },
+    maxPromptsPerPass:
+      o.maxPromptsPerPass === undefined ? Infinity : positiveInt('maxPromptsPerPass', o.maxPromptsPerPass),
   };
 }
 
@@ -321,6 +331,15 @@ function jitterEmbedding(z: Float32Array, rng: Rng, j: IntensityJitter): void {
   for (let i = 0; i < z.length; i++) v += (z[i] - mean) ** 2;
   const shift = b * Math.sqrt(v / z.length);
   for (let i = 0; i < z.length; i++) z[i] = (1 + a) * z[i] + shift;
+}
+
+/** Time stamps of one decoder pass (seconds, from `now`). */
+interface StepMarks {
+  alFwd: number;
+  decFwd: number;
+  lossFwd: number;
+  lossBwd: number;
+  decBwd: number;
 }
 
 interface StepBatch {
@@ -521,6 +540,122 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
       });
     };
 
+    /**
+     * Loss of the decoder over prompts [p0, p1) given AL outputs `y` (one per image), with timing markers around
+     * the decoder and the loss head. Returns the total; keeps the three terms (the caller disposes them).
+     */
+    const decoderLoss = (
+      sb: StepBatch,
+      y: tf.Tensor4D,
+      p0: number,
+      p1: number,
+      marks: StepMarks,
+      kept: tf.Scalar[],
+    ): tf.Scalar => {
+      const n = p1 - p0;
+      const whole = p0 === 0 && p1 === sb.prompts;
+      const sl = <T extends tf.Tensor>(t: T): T =>
+        whole ? t : (tf.slice(t, [p0, ...t.shape.slice(1).map(() => 0)], [n, ...t.shape.slice(1)]) as T);
+      const headMarker = timingMarker<tf.Tensor4D>(
+        () => (marks.decFwd = now()),
+        () => (marks.lossBwd = now()),
+      );
+      // Repeat each image's AL output for its R prompts with a gather: the decoder's own repeat (a rank-5 tile)
+      // has no gradient in TF.js; the gather's is a segment sum.
+      const yb = tf.gather(y, sl(sb.imageOfPrompt));
+      const out = sam.maskDecoder.forward(yb, sam.densePe, sl(sb.sparse), sl(sb.dense), false);
+      const masks = headMarker(out.masks);
+      const logits = cfg.lossResolution === 'input' ? postprocessMasksTf(masks, [S, S], [S, S], S) : masks;
+      const l = segmentationLoss(logits, sl(sb.target), out.iou, cfg.lossWeights);
+      kept.push(...[l.focal, l.dice, l.iouMse].map((t) => tf.keep(t)));
+      marks.lossFwd = now();
+      return l.total;
+    };
+
+    const namedGrads = (grads: tf.NamedTensorMap): Map<string, tf.Tensor> =>
+      new Map(Object.entries(grads).map(([k, gr]) => [byTfName.get(k)!, gr]));
+
+    const addPhases = (m: StepMarks, alFwdStart: number, decFwdStart: number): void => {
+      phases.alForward += (m.alFwd - alFwdStart) * 1000;
+      phases.decoderForward += (m.decFwd - decFwdStart) * 1000;
+      phases.lossForward += (m.lossFwd - m.decFwd) * 1000;
+      phases.lossBackward += (m.lossBwd - m.lossFwd) * 1000;
+      phases.decoderBackward += (m.decBwd - m.lossBwd) * 1000;
+    };
+
+    /**
+     * Gradients of the step's loss w.r.t. the AL's weights. All prompts in one pass when they fit
+     * `maxPromptsPerPass`; otherwise the decoder runs over chunks of prompts, its gradients w.r.t. the AL output
+     * are summed (weighted by chunk size: every loss term is a mean over masks, so the sum is the full loss),
+     * and one more AL pass back-propagates them (the AL forward runs twice; the decoder's activations of only
+     * one chunk are alive at a time).
+     */
+    const computeGradients = (
+      sb: StepBatch,
+      t1: number,
+    ): { loss: number; terms: [number, number, number]; grads: Map<string, tf.Tensor> } => {
+      const kept: tf.Scalar[] = [];
+      const chunk = cfg.maxPromptsPerPass;
+      try {
+        if (sb.prompts <= chunk) {
+          const marks: StepMarks = { alFwd: 0, decFwd: 0, lossFwd: 0, lossBwd: 0, decBwd: 0 };
+          const alMarker = timingMarker<tf.Tensor4D>(
+            () => (marks.alFwd = now()),
+            () => (marks.decBwd = now()),
+          );
+          const { value, grads } = tf.variableGrads(
+            () => decoderLoss(sb, alMarker(align.forward(sb.embeddings)), 0, sb.prompts, marks, kept),
+            varList,
+          );
+          const t5 = now();
+          addPhases(marks, t1, marks.alFwd);
+          phases.alBackward += (t5 - marks.decBwd) * 1000;
+          const loss = value.dataSync()[0];
+          value.dispose();
+          const [focal, dice, iouMse] = kept.map((t) => t.dataSync()[0]);
+          return { loss, terms: [focal, dice, iouMse], grads: namedGrads(grads) };
+        }
+        const y = align.forward(sb.embeddings);
+        let dy: tf.Tensor4D = tf.zerosLike(y);
+        let loss = 0;
+        const terms: [number, number, number] = [0, 0, 0];
+        const tAl = now();
+        phases.alForward += (tAl - t1) * 1000;
+        try {
+          for (let p0 = 0; p0 < sb.prompts; p0 += chunk) {
+            const p1 = Math.min(sb.prompts, p0 + chunk);
+            const w = (p1 - p0) / sb.prompts;
+            const marks: StepMarks = { alFwd: now(), decFwd: 0, lossFwd: 0, lossBwd: 0, decBwd: 0 };
+            const { value, grad } = tf.valueAndGrad((yy: tf.Tensor) =>
+              decoderLoss(sb, yy as tf.Tensor4D, p0, p1, marks, kept),
+            )(y);
+            marks.decBwd = now();
+            addPhases(marks, marks.alFwd, marks.alFwd);
+            loss += value.dataSync()[0] * w;
+            kept.splice(0).forEach((t, i) => {
+              terms[i] += t.dataSync()[0] * w;
+              t.dispose();
+            });
+            const next = tf.tidy(() => tf.add(dy, tf.mul(grad, w)) as tf.Tensor4D);
+            tf.dispose([dy, value, grad]);
+            dy = next;
+          }
+          const tBack = now();
+          const { value, grads } = tf.variableGrads(
+            () => tf.sum(tf.mul(align.forward(sb.embeddings), dy)) as tf.Scalar,
+            varList,
+          );
+          value.dispose();
+          phases.alBackward += (now() - tBack) * 1000;
+          return { loss, terms, grads: namedGrads(grads) };
+        } finally {
+          tf.dispose([y, dy]);
+        }
+      } finally {
+        tf.dispose(kept);
+      }
+    };
+
     for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
       const epochStart = now();
       const fullEpochHere = epoch > startEpoch || startStep === 0;
@@ -541,59 +676,29 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
           Array.from(idx, (i) => prepared[i]),
           rng,
         );
-        const marks = { alFwd: 0, decFwd: 0, lossFwd: 0, lossBwd: 0, decBwd: 0 };
-        const alMarker = timingMarker<tf.Tensor4D>(
-          () => (marks.alFwd = now()),
-          () => (marks.decBwd = now()),
-        );
-        const headMarker = timingMarker<tf.Tensor4D>(
-          () => (marks.decFwd = now()),
-          () => (marks.lossBwd = now()),
-        );
-        let terms: tf.Scalar[] = [];
-        let lossValue: number;
         const t1 = now();
         phases.data += (t1 - t0) * 1000;
+        let lossValue: number;
+        let termValues: [number, number, number];
         try {
-          const { value, grads } = tf.variableGrads(() => {
-            // Repeat each image's AL output for its R prompts with a gather: the decoder's own repeat (a rank-5
-            // tile) has no gradient in TF.js, the gather's is a segment sum.
-            const y = tf.gather(alMarker(align.forward(sb.embeddings)), sb.imageOfPrompt);
-            const out = sam.maskDecoder.forward(y, sam.densePe, sb.sparse, sb.dense, false);
-            const masks = headMarker(out.masks);
-            const logits =
-              cfg.lossResolution === 'input' ? postprocessMasksTf(masks, [S, S], [S, S], S) : masks;
-            const l = segmentationLoss(logits, sb.target, out.iou, cfg.lossWeights);
-            terms = [l.focal, l.dice, l.iouMse].map((t) => tf.keep(t));
-            marks.lossFwd = now();
-            return l.total;
-          }, varList);
+          const g = computeGradients(sb, t1);
+          lossValue = g.loss;
+          termValues = g.terms;
           const t5 = now();
           try {
-            lossValue = value.dataSync()[0];
             if (!Number.isFinite(lossValue))
               throw new AlTrainingError(
                 `loss is ${lossValue} at epoch ${epoch + 1}, step ${step + 1}; not updating the weights`,
               );
-            const g2 = new Map<string, tf.Tensor>();
-            for (const [k, gr] of Object.entries(grads)) g2.set(byTfName.get(k)!, gr);
-            opt.applyGradients(g2);
+            opt.applyGradients(g.grads);
           } finally {
-            tf.dispose([value, ...Object.values(grads)]);
+            tf.dispose([...g.grads.values()]);
           }
-          const t6 = now();
-          phases.alForward += (marks.alFwd - t1) * 1000;
-          phases.decoderForward += (marks.decFwd - marks.alFwd) * 1000;
-          phases.lossForward += (marks.lossFwd - marks.decFwd) * 1000;
-          phases.lossBackward += (marks.lossBwd - marks.lossFwd) * 1000;
-          phases.decoderBackward += (marks.decBwd - marks.lossBwd) * 1000;
-          phases.alBackward += (t5 - marks.decBwd) * 1000;
-          phases.optimizer += (t6 - t5) * 1000;
+          phases.optimizer += (now() - t5) * 1000;
         } finally {
           tf.dispose([sb.embeddings, sb.imageOfPrompt, sb.sparse, sb.dense, sb.target]);
         }
-        const [focal, dice, iouMse] = terms.map((t) => t.dataSync()[0]);
-        tf.dispose(terms);
+        const [focal, dice, iouMse] = termValues;
         if (checkLeaks) {
           const after = tf.memory().numTensors;
           if (after !== before)

@@ -80,6 +80,8 @@ export interface TaskAlOptions {
   lossResolution?: LossResolution;
   /** Checkpoint inside an epoch every this many steps (epochs always end with one). */
   checkpointEverySteps?: number;
+  /** See TrainAlignmentLayerOptions.maxPromptsPerPass (vit_b on wasm: 2 or 3). */
+  maxPromptsPerPass?: number;
 }
 
 export interface TrainTaskOptions {
@@ -339,6 +341,7 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
         jitter: al.jitter,
         prompts: al.prompts,
         lossResolution: al.lossResolution,
+        maxPromptsPerPass: al.maxPromptsPerPass,
         checkpoint: { path: file('alCheckpoint'), everySteps: al.checkpointEverySteps },
         signal: opts.signal,
         onProgress: (p) => emit({ phase: 'align', status: 'progress', align: p }),
