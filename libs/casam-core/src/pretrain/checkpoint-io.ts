@@ -1,15 +1,5 @@
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/atomic-file';
 import { HostTensor, StateDict } from '../tensor/host-tensor';
 import { SafetensorsFile, readSafetensors, writeSafetensors } from '../weights/safetensors';
 
@@ -47,24 +37,6 @@ export interface Checkpoint {
 
 const W = 'model.';
 const O = 'adam.';
-
-/** Writes `bytes` to `path` atomically: a temp file in the same folder, fsync, then rename over the target. */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    let off = 0;
-    while (off < bytes.byteLength) off += writeSync(fd, bytes, off, bytes.byteLength - off);
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
-}
 
 export function saveCheckpoint(path: string, ckpt: Checkpoint): void {
   const tensors: [string, HostTensor][] = [];

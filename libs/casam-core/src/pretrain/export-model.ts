@@ -6,7 +6,7 @@ import { StateDict, float32Tensor, toFloat32 } from '../tensor/host-tensor';
 import { expectedStateDict } from '../weights/expected-keys';
 import { writeSafetensors } from '../weights/safetensors';
 import { loadSamWeights } from '../weights/validate';
-import { writeFileAtomic } from './checkpoint-io';
+import { writeFileAtomic } from '../io/atomic-file';
 import { EvalResult, evaluateHeldOut, makeHeldOutSet } from './evaluate';
 import { EVAL_SEED } from './generic-corpus';
 

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { HostTensor, StateDict } from '../tensor/host-tensor';
 import { SafetensorsFile, readSafetensors, writeSafetensors } from '../weights/safetensors';
-import { writeFileAtomic } from './atomic-file';
+import { writeFileAtomic } from '../io/atomic-file';
 
 export const AL_CHECKPOINT_FORMAT = 'casam-al-checkpoint';
 export const AL_CHECKPOINT_VERSION = 1;

@@ -23,7 +23,7 @@ import type { SamEngine } from '../sam/engine';
 import { prepareImage } from '../sam/transforms';
 import { HostTensor, float32Tensor, shapeEquals } from '../tensor/host-tensor';
 import { SafetensorsFile, readSafetensors, writeSafetensors } from '../weights/safetensors';
-import { writeFileAtomic } from './atomic-file';
+import { writeFileAtomic } from '../io/atomic-file';
 import { TrainerInputError, TrainingAbortedError } from './trainer-errors';
 import type { ItemSource } from './training-item';
 

@@ -38,7 +38,7 @@ import {
   LossResolution,
   trainAlignmentLayer,
 } from './al-trainer';
-import { writeFileAtomic } from './atomic-file';
+import { writeFileAtomic } from '../io/atomic-file';
 import { MethodScores, evaluateBoxPrompts } from './box-prompt-evaluator';
 import { EmbedProgress, ensureEmbeddings, loadEmbedding } from './embedding-cache';
 import type { PromptSamplerOptions } from './prompt-sampler';
