@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AdminsModule } from './admins/admins.module';
 import { AuditModule } from './audit/audit.module';
+import { AuthCoreModule } from './auth/auth.module';
 import type { BlobStore } from './blobs/blob-store';
 import { BlobsModule } from './blobs/blobs.module';
 import { CommonModule } from './common/common.module';
@@ -19,6 +20,8 @@ export interface AppDependencies {
   config: CoordinatorConfig;
   database: Database;
   blobStore: BlobStore;
+  /** Root secret (see auth/coordinator-secret.ts); every replica must share it. */
+  secret: Uint8Array;
 }
 
 @Module({})
@@ -31,6 +34,7 @@ export class AppModule {
         DatabaseModule.forRoot(deps.database),
         BlobsModule.forRoot(deps.blobStore),
         CommonModule,
+        AuthCoreModule.forRoot(deps.secret),
         AuditModule,
         AdminsModule,
         SitesModule,

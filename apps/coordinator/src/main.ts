@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { createCoordinatorApp } from './app.factory';
+import { loadOrCreateSecret } from './auth/coordinator-secret';
 import { openBlobStore } from './blobs/open-blob-store';
 import { type CoordinatorConfig, loadConfig, redactUrl } from './config/coordinator-config';
 import type { Database } from './database/database';
@@ -37,7 +38,9 @@ export async function startCoordinator(
       'Migrations',
     );
     const blobStore = await openBlobStore(config.blobStore, database);
-    const app = await createCoordinatorApp({ config, database, blobStore }, logger);
+    const { secret, source } = loadOrCreateSecret(process.env.COORDINATOR_SECRET, config.dataDir);
+    logger.log(`secret from ${source}`, 'Coordinator');
+    const app = await createCoordinatorApp({ config, database, blobStore, secret }, logger);
     await app.listen(config.port, config.host);
     const address = app.getHttpServer().address() as { port: number };
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}`;

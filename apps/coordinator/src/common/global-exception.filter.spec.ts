@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiErrorBody, isApiErrorBody } from '@casam/protocol';
 import { configureApp } from '../app.factory';
 import { AppModule } from '../app.module';
+import { Public } from '../auth/auth.decorators';
 import { FsBlobStore } from '../blobs/fs-blob-store';
 import { parseConfig } from '../config/coordinator-config';
 import type { Database } from '../database/database';
@@ -31,6 +32,7 @@ class ProbeConflictError extends ConflictError {
 }
 
 /** Spec-only routes that exercise the app's real validation pipe and exception filter. */
+@Public()
 @Controller('probe')
 class ProbeController {
   @Post('echo')
@@ -61,7 +63,7 @@ describe('request pipeline: validation pipe, exception filter, correlation ids',
     const config = parseConfig({ COORDINATOR_DATA_DIR: dir, COORDINATOR_PORT: '0' }, dir);
     const blobStore = await FsBlobStore.open(path.join(dir, 'blobs'));
     const moduleRef = await Test.createTestingModule({
-      imports: [AppModule.forRoot({ config, database: db, blobStore })],
+      imports: [AppModule.forRoot({ config, database: db, blobStore, secret: new Uint8Array(32).fill(7) })],
       controllers: [ProbeController],
     }).compile();
     app = moduleRef.createNestApplication({ logger: false });
