@@ -7,10 +7,12 @@ export const PUBLIC_AUDIENCE = 'public';
 
 /**
  * Who may call a route (on a controller or a handler; the handler wins). Routes without it need an `admin`
- * token: forgetting the decorator locks a route, it never opens one.
+ * token: forgetting the decorator locks a route, it never opens one. Several audiences admit any of them
+ * (`@Allow('viewer', 'site')`: both admin roles and sites).
  */
-export const Allow = (audience: Audience | typeof PUBLIC_AUDIENCE): MethodDecorator & ClassDecorator =>
-  SetMetadata(AUDIENCE_METADATA, audience);
+export const Allow = (
+  ...audiences: [Audience | typeof PUBLIC_AUDIENCE, ...(Audience | typeof PUBLIC_AUDIENCE)[]]
+): MethodDecorator & ClassDecorator => SetMetadata(AUDIENCE_METADATA, audiences);
 
 /** No token needed (login, enrollment, assertion exchange, JWKS, health). */
 export const Public = (): MethodDecorator & ClassDecorator => Allow(PUBLIC_AUDIENCE);

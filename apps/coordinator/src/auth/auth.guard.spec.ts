@@ -38,6 +38,11 @@ class ProbeController {
   site(@CurrentPrincipal() p: Principal): Principal {
     return p;
   }
+  @Allow('admin', 'site')
+  @Get('admin-or-site')
+  adminOrSite(@CurrentPrincipal() p: Principal): Principal {
+    return p;
+  }
 }
 
 class MovableClock extends Clock {
@@ -121,6 +126,15 @@ describe('AuthGuard (real app, real tokens, real database)', () => {
     expect((await get('site', admin.token)).status).toBe(403);
     const ok = await get('site', site.token);
     expect(ok.body).toMatchObject({ kind: 'site', siteId: site.id, keyId: site.keyId, siteName: 'st-olav' });
+  });
+
+  it('admits any of several audiences', async () => {
+    expect((await get('admin-or-site', admin.token)).status).toBe(200);
+    expect((await get('admin-or-site', site.token)).status).toBe(200);
+    const v = await get('admin-or-site', viewer.token);
+    expect(v.status).toBe(403);
+    expect(v.body.error.message).toBe('this route needs the admin role; you are viewer');
+    expect((await get('admin-or-site')).body.error.code).toBe('missing_token');
   });
 
   it('refuses tampered, foreign and malformed tokens', async () => {

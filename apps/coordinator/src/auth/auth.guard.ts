@@ -19,12 +19,11 @@ export class AuthGuard implements CanActivate {
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     if (ctx.getType() !== 'http') return true;
-    const audience =
-      this.reflector.getAllAndOverride<Audience | typeof PUBLIC_AUDIENCE | undefined>(AUDIENCE_METADATA, [
-        ctx.getHandler(),
-        ctx.getClass(),
-      ]) ?? 'admin';
-    if (audience === PUBLIC_AUDIENCE) return true;
+    const audiences = this.reflector.getAllAndOverride<(Audience | typeof PUBLIC_AUDIENCE)[] | undefined>(
+      AUDIENCE_METADATA,
+      [ctx.getHandler(), ctx.getClass()],
+    ) ?? ['admin'];
+    if (audiences.includes(PUBLIC_AUDIENCE)) return true;
     const req = ctx.switchToHttp().getRequest<RequestWithPrincipal>();
     const token = bearerToken(req.headers.authorization);
     if (!token)
@@ -33,15 +32,16 @@ export class AuthGuard implements CanActivate {
         'this route needs an access token: Authorization: Bearer <token>',
       );
     const principal = await this.resolver.resolveToken(token);
-    if (audience === 'site' && principal.kind !== 'site')
-      throw new ForbiddenError('forbidden', 'only enrolled sites may call this route');
-    if (audience !== 'site') {
-      if (principal.kind !== 'admin')
-        throw new ForbiddenError('forbidden', 'only admins may call this route');
-      if (!adminRoleSatisfies(principal.role, audience))
+    const adminAudiences = audiences.filter((a): a is 'viewer' | 'admin' => a === 'viewer' || a === 'admin');
+    if (principal.kind === 'site' && !audiences.includes('site'))
+      throw new ForbiddenError('forbidden', 'only admins may call this route');
+    if (principal.kind === 'admin') {
+      if (adminAudiences.length === 0)
+        throw new ForbiddenError('forbidden', 'only enrolled sites may call this route');
+      if (!adminAudiences.some((a) => adminRoleSatisfies(principal.role, a)))
         throw new ForbiddenError(
           'forbidden',
-          `this route needs the ${audience} role; you are ${principal.role}`,
+          `this route needs the ${adminAudiences.includes('viewer') ? 'viewer' : 'admin'} role; you are ${principal.role}`,
         );
     }
     req.principal = principal;
