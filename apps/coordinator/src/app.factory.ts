@@ -1,7 +1,11 @@
-import type { INestApplication, LoggerService } from '@nestjs/common';
+import { type INestApplication, Logger, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule, type AppDependencies } from './app.module';
+import { protocolVersionMiddleware } from './common/protocol-version.middleware';
 import { correlationIdMiddleware } from './common/request-context';
+import { httpMetricsMiddleware } from './metrics/http-metrics.middleware';
+import { MetricsService } from './metrics/metrics.service';
+import { serveOpenApi } from './openapi/openapi';
 
 /**
  * Builds the HTTP app on opened dependencies: the same function for `main.ts` and for tests, so tests run the
@@ -24,5 +28,8 @@ export async function createCoordinatorApp(
 export function configureApp(app: INestApplication): void {
   // First of all, so every later step (Nest's 404s and body-parser errors included) has a correlation id.
   app.use(correlationIdMiddleware);
+  app.use(httpMetricsMiddleware(app.get(MetricsService), new Logger('Http')));
+  app.use(protocolVersionMiddleware());
   (app.getHttpAdapter().getInstance() as { disable(setting: string): void }).disable('x-powered-by');
+  serveOpenApi(app);
 }

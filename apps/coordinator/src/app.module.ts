@@ -13,6 +13,7 @@ import type { CoordinatorConfig } from './config/coordinator-config';
 import type { Database } from './database/database';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { SitesModule } from './sites/sites.module';
 
 /** What the app is built on; opened (and migrated) before Nest starts, see main.ts. */
@@ -39,6 +40,7 @@ export class AppModule {
         AdminsModule,
         SitesModule,
         HealthModule,
+        MetricsModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: GlobalExceptionFilter },

@@ -11,6 +11,16 @@ export type DatabaseConfig =
 
 export type BlobStoreConfig = { driver: 'fs'; dir: string } | { driver: 'postgres' };
 
+/** Identity and access knobs (see docs/coordinator.md, "Identity and access"). */
+export interface AuthConfig {
+  /** Sustained requests per minute per client address (and per login email) on each auth endpoint. */
+  ratePerMinute: number;
+  /** Requests a client may make at once before the sustained rate applies (token bucket size). */
+  rateBurst: number;
+  /** How long a rotated site key keeps working after the rotation. */
+  keyRotationGraceSeconds: number;
+}
+
 /** Everything the coordinator reads from its environment, validated and typed. */
 export interface CoordinatorConfig {
   host: string;
@@ -20,6 +30,9 @@ export interface CoordinatorConfig {
   database: DatabaseConfig;
   blobStore: BlobStoreConfig;
   log: { level: LogLevel; format: LogFormat };
+  auth: AuthConfig;
+  /** Bearer token Prometheus must send to `GET /metrics`; undefined leaves the endpoint open. */
+  metricsToken?: string;
 }
 
 /** The configuration is wrong; `problems` names every bad variable, not just the first. */
@@ -89,8 +102,18 @@ export function parseConfig(env: NodeJS.ProcessEnv, baseDir: string): Coordinato
     format: oneOf('COORDINATOR_LOG_FORMAT', ['json', 'text'] as const, 'json'),
   };
 
+  const metricsToken = str('COORDINATOR_METRICS_TOKEN');
+  if (metricsToken !== undefined && metricsToken.length < 16)
+    problems.push('COORDINATOR_METRICS_TOKEN: use at least 16 characters');
+
+  const auth: AuthConfig = {
+    ratePerMinute: int('COORDINATOR_AUTH_RATE_PER_MINUTE', 20, 1, 1_000_000),
+    rateBurst: int('COORDINATOR_AUTH_RATE_BURST', 10, 1, 1_000_000),
+    keyRotationGraceSeconds: int('COORDINATOR_KEY_ROTATION_GRACE_SECONDS', 3600, 0, 30 * 24 * 3600),
+  };
+
   if (problems.length > 0) throw new ConfigError(problems);
-  return { host, port, dataDir, database, blobStore, log };
+  return { host, port, dataDir, database, blobStore, log, auth, metricsToken };
 }
 
 /**
