@@ -81,7 +81,7 @@ function routeAudiences(app: INestApplication): Map<string, string[]> {
       for (const key of Object.getOwnPropertyNames(proto)) {
         if (key === 'constructor' || typeof proto[key] !== 'function') continue;
         const a =
-          (Reflect.getMetadata(AUDIENCE_METADATA, proto[key] as object) as string | undefined) ??
+          (Reflect.getMetadata(AUDIENCE_METADATA, proto[key] as object) as string[] | undefined) ??
           classAudience;
         out.set(`${cls.name.replace(/Controller$/, '')}_${key}`, a ?? ['admin']);
       }
