@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { AuditActorType, AuditEvent, AuditOutcome, Prisma } from '@prisma/client';
+import { currentRequestContext } from '../common/request-context';
 import { Database } from '../database/database';
 
 export interface NewAuditEvent {
@@ -42,8 +43,17 @@ export interface AuditCursor {
 export class AuditEventRepository {
   constructor(private readonly db: Database) {}
 
+  /** Appends one event; address and correlation id default to the current request's. */
   append(event: NewAuditEvent): Promise<AuditEvent> {
-    return this.db.prisma.auditEvent.create({ data: { ...event, details: event.details ?? {} } });
+    const ctx = currentRequestContext();
+    return this.db.prisma.auditEvent.create({
+      data: {
+        ...event,
+        address: event.address === undefined ? (ctx?.address ?? null) : event.address,
+        correlationId: event.correlationId === undefined ? (ctx?.correlationId ?? null) : event.correlationId,
+        details: event.details ?? {},
+      },
+    });
   }
 
   /** Newest first; `after` continues below a previous page's last event. */

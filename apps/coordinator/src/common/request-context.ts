@@ -7,6 +7,8 @@ export const CORRELATION_HEADER = CORRELATION_ID_HEADER;
 
 export interface RequestContext {
   correlationId: string;
+  /** Client address as the coordinator sees it (the socket peer; proxies are not trusted). */
+  address?: string;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();
@@ -35,5 +37,7 @@ export function correlationIdMiddleware(
   const correlationId = candidate && ACCEPTED_ID.test(candidate) ? candidate : randomUUID();
   req.correlationId = correlationId;
   res.setHeader(CORRELATION_HEADER, correlationId);
-  storage.run({ correlationId }, next);
+  const peer = req.socket?.remoteAddress;
+  const address = peer?.startsWith('::ffff:') ? peer.slice(7) : peer;
+  storage.run({ correlationId, address }, next);
 }
