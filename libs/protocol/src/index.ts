@@ -1,3 +1,5 @@
 export * from './version';
 export * from './tensor-payload';
 export * from './api';
+export * from './adapter-schema';
+export * from './adapter-file-validation';

@@ -41,6 +41,8 @@ describeEachBackend('BlobRepository', (db) => {
         modality: 'CT',
         targetStructures: ['liver'],
         baseModelFingerprint: 'fp',
+        baseModelPreset: 'casam-tiny',
+        embeddingChannels: 64,
         proposedBySiteId: site.id,
       },
     });
@@ -49,17 +51,32 @@ describeEachBackend('BlobRepository', (db) => {
         taskId: task.id,
         siteId: site.id,
         version: 1,
-        alBlobHash: h('a'),
-        vaeBlobHash: h('b'),
+        adapterBlobHash: h('a'),
+        sizeBytes: 1,
         tauStats: { tau: 0.4 },
         metrics: {},
         baseModelFingerprint: 'fp',
       },
     });
+    // An open upload's chunk is not garbage either.
+    const session = await p.uploadSession.create({
+      data: {
+        siteId: site.id,
+        taskId: task.id,
+        purpose: 'adapter',
+        totalSize: 1,
+        sha256: h('b'),
+        chunkSize: 65536,
+        chunkCount: 1,
+        expiresAt: new Date(Date.now() + 60_000),
+      },
+    });
+    await p.uploadChunk.create({ data: { sessionId: session.id, index: 0, size: 1, sha256: h('b') } });
     const later = new Date(Date.now() + 60_000);
     expect((await blobs.listUnreferenced(later)).map((b) => b.hash)).toEqual([h('c')]);
     expect(await blobs.listUnreferenced(new Date(0))).toEqual([]);
     await expect(blobs.delete(h('a'))).rejects.toBeInstanceOf(BlobInUseError);
+    await expect(blobs.delete(h('b'))).rejects.toBeInstanceOf(BlobInUseError);
     expect(await blobs.delete(h('c'))).toBe(true);
     expect(await blobs.delete(h('c'))).toBe(false);
   });

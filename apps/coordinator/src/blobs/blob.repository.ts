@@ -52,14 +52,14 @@ export class BlobRepository {
     return row ? toRecord(row) : null;
   }
 
-  /** Registered blobs no adapter version or router bundle references, created before `olderThan`. */
+  /** Registered blobs no adapter version, router bundle or upload chunk references, created before `olderThan`. */
   async listUnreferenced(olderThan: Date, limit = 1000): Promise<BlobRecord[]> {
     const rows = await this.db.prisma.blob.findMany({
       where: {
         createdAt: { lt: olderThan },
-        alOf: { none: {} },
-        vaeOf: { none: {} },
+        adapterOf: { none: {} },
         bundleOf: { none: {} },
+        chunkOf: { none: {} },
       },
       orderBy: { createdAt: 'asc' },
       take: limit,
