@@ -27,7 +27,12 @@ describe('CoordinatorEvents', () => {
     });
     bus.on('bundle.published', () => void (after = true));
     await expect(
-      bus.emit({ type: 'bundle.published', version: 1, contentHash: 'x' }),
+      bus.emit({
+        type: 'bundle.published',
+        version: 1,
+        contentHash: 'x',
+        createdAt: '2026-01-01T00:00:00.000Z',
+      }),
     ).resolves.toBeUndefined();
     expect(after).toBe(true);
   });

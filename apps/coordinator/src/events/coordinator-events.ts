@@ -17,7 +17,7 @@ export type CoordinatorEvent =
   | { type: 'adapter.uploaded'; adapterVersionId: string; taskId: string; siteId: string }
   | { type: 'adapter.approved'; adapterVersionId: string; taskId: string }
   | { type: 'adapter.rejected'; adapterVersionId: string; taskId: string }
-  | { type: 'bundle.published'; version: number; contentHash: string };
+  | { type: 'bundle.published'; version: number; contentHash: string; createdAt: string };
 
 export type CoordinatorEventType = CoordinatorEvent['type'];
 type EventOf<T extends CoordinatorEventType> = Extract<CoordinatorEvent, { type: T }>;
@@ -37,8 +37,8 @@ export class CoordinatorEvents {
   on<T extends CoordinatorEventType>(type: T, handler: Handler<T>): () => void {
     let set = this.handlers.get(type);
     if (!set) this.handlers.set(type, (set = new Set()));
-    set.add(handler as Handler<CoordinatorEventType>);
-    return () => set.delete(handler as Handler<CoordinatorEventType>);
+    set.add(handler as unknown as Handler<CoordinatorEventType>);
+    return () => set.delete(handler as unknown as Handler<CoordinatorEventType>);
   }
 
   async emit(event: CoordinatorEvent): Promise<void> {
