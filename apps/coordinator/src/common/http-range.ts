@@ -58,10 +58,10 @@ export function parseRange(header: string | undefined, size: number): RangeDecis
     return { kind: 'partial', range: { start: Math.max(0, size - n), end: size - 1 } };
   }
   const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Number(m[2]);
-  if (end < start) return { kind: 'full' }; // invalid range-spec: the RFC says ignore the header
+  const last = m[2] === '' ? Infinity : Number(m[2]);
+  if (last < start) return { kind: 'full' }; // invalid range-spec: the RFC says ignore the header
   if (start >= size) return { kind: 'unsatisfiable' };
-  return { kind: 'partial', range: { start, end: Math.min(end, size - 1) } };
+  return { kind: 'partial', range: { start, end: Math.min(last, size - 1) } };
 }
 
 export function contentRange(range: HttpByteRange, size: number): string {
