@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AdminsModule } from './admins/admins.module';
 import { AuditModule } from './audit/audit.module';
+import { AuthApiModule } from './auth/auth-api.module';
 import { AuthCoreModule } from './auth/auth.module';
 import type { BlobStore } from './blobs/blob-store';
 import { BlobsModule } from './blobs/blobs.module';
@@ -12,6 +13,7 @@ import { ConfigModule } from './config/config.module';
 import type { CoordinatorConfig } from './config/coordinator-config';
 import type { Database } from './database/database';
 import { DatabaseModule } from './database/database.module';
+import { EnrollmentModule } from './enrollment/enrollment.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { SitesModule } from './sites/sites.module';
@@ -39,6 +41,8 @@ export class AppModule {
         AuditModule,
         AdminsModule,
         SitesModule,
+        AuthApiModule,
+        EnrollmentModule,
         HealthModule,
         MetricsModule,
       ],

@@ -6,3 +6,4 @@ export * from './adapter-file-validation';
 export * from './ustar';
 export * from './bundle';
 export * from './realtime';
+export * from './auth';

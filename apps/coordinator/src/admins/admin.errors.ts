@@ -1,4 +1,4 @@
-import { ConflictError, InvalidInputError } from '../common/domain-error';
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from '../common/domain-error';
 
 export class AdminEmailTakenError extends ConflictError {
   constructor(email: string) {
@@ -15,5 +15,23 @@ export class WeakPasswordError extends InvalidInputError {
 export class InvalidEmailError extends InvalidInputError {
   constructor(email: string) {
     super('invalid_email', `not an email address: "${email}"`);
+  }
+}
+
+export class AdminNotFoundError extends NotFoundError {
+  constructor(id: string) {
+    super('admin_not_found', `no admin ${id}`);
+  }
+}
+
+export class CannotDisableSelfError extends ForbiddenError {
+  constructor() {
+    super('cannot_disable_self', 'you cannot disable your own account; ask another admin');
+  }
+}
+
+export class AdminAlreadyDisabledError extends ConflictError {
+  constructor(id: string) {
+    super('admin_already_disabled', `admin ${id} is already disabled`);
   }
 }

@@ -50,6 +50,14 @@ export class AdminRepository {
     return (await this.db.prisma.admin.updateMany({ where: { id }, data: { passwordHash } })).count === 1;
   }
 
+  /** Disables an enabled account (compare-and-set); false when it does not exist or is already disabled. */
+  async disableIfEnabled(id: string, at: Date): Promise<boolean> {
+    return (
+      (await this.db.prisma.admin.updateMany({ where: { id, disabledAt: null }, data: { disabledAt: at } }))
+        .count === 1
+    );
+  }
+
   /** `at` disables the account from then on; null enables it again. */
   async setDisabled(id: string, at: Date | null): Promise<boolean> {
     return (await this.db.prisma.admin.updateMany({ where: { id }, data: { disabledAt: at } })).count === 1;

@@ -14,6 +14,7 @@ describe('parseConfig', () => {
       database: { kind: 'pglite', dataDir: path.join(base, '.casam/coordinator/db') },
       blobStore: { driver: 'fs', dir: path.join(base, '.casam/coordinator/blobs') },
       log: { level: 'log', format: 'json' },
+      auth: { ratePerMinute: 20, rateBurst: 10, keyRotationGraceSeconds: 3600 },
     });
   });
 

@@ -1,0 +1,43 @@
+import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import type { AccessTokenResponse, LoginResponse, MeResponse } from '@casam/protocol';
+import { AdminsService, toAdminSummary } from '../admins/admins.service';
+import { SiteAuthService } from '../sites/site-auth.service';
+import { SiteTokenDto } from '../sites/sites.dto';
+import { Allow, CurrentAdmin, Public } from './auth.decorators';
+import { LoginDto } from './auth.dto';
+import { LoginService } from './login.service';
+import type { AdminPrincipal } from './principal';
+import { RateLimit } from './rate-limit/rate-limit.guard';
+import { type RequestMeta, ReqMeta } from './request-meta';
+
+/** Getting access tokens: admins with email + password, sites with a signed assertion. */
+@Controller('api/v1/auth')
+export class AuthController {
+  constructor(
+    private readonly login: LoginService,
+    private readonly siteAuth: SiteAuthService,
+    private readonly admins: AdminsService,
+  ) {}
+
+  @Public()
+  @RateLimit('login', { alsoByBodyField: 'email' })
+  @HttpCode(200)
+  @Post('login')
+  logIn(@Body() body: LoginDto, @ReqMeta() meta: RequestMeta): Promise<LoginResponse> {
+    return this.login.login(body.email, body.password, meta);
+  }
+
+  @Allow('viewer')
+  @Get('me')
+  async me(@CurrentAdmin() admin: AdminPrincipal): Promise<MeResponse> {
+    return toAdminSummary(await this.admins.get(admin.adminId));
+  }
+
+  @Public()
+  @RateLimit('site-token')
+  @HttpCode(200)
+  @Post('site-token')
+  siteToken(@Body() body: SiteTokenDto, @ReqMeta() meta: RequestMeta): Promise<AccessTokenResponse> {
+    return this.siteAuth.exchange(body.assertion, meta);
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * Identity and access on the wire: admin login, enrollment tokens, site enrollment, site assertions exchanged
+ * for access tokens, key rotation and the admin's view of sites. Shared by the coordinator, the site agent and
+ * the admin UI. Depends on nothing.
+ */
+
+/** `aud` of the signed assertion a site exchanges for an access token (`POST /api/v1/auth/site-token`). */
+export const SITE_TOKEN_AUDIENCE = 'casam-coordinator/site-token';
+/** `aud` of the proof of possession that goes with a new site key (`POST /api/v1/sites/me/keys`). */
+export const KEY_ROTATION_AUDIENCE = 'casam-coordinator/key-rotation';
+/** Longest accepted lifetime (`exp − iat`) of a site assertion or a key-rotation proof, in seconds. */
+export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+/** Longest accepted `jti` of a site assertion or a key-rotation proof. */
+export const MAX_ASSERTION_JTI_LENGTH = 200;
+/** The only signature algorithm sites use (Ed25519). */
+export const SITE_KEY_ALGORITHM = 'EdDSA';
+/** Every enrollment token starts with this, so a leaked one is easy to recognise (and to grep for). */
+export const ENROLLMENT_TOKEN_PREFIX = 'cset_';
+
+export type AdminRoleName = 'admin' | 'viewer';
+
+/** A site's public key as it sends it: an Ed25519 OKP JWK (RFC 8037) with no private part. */
+export interface SitePublicJwk {
+  kty: 'OKP';
+  crv: 'Ed25519';
+  /** The 32-byte public key, base64url without padding. */
+  x: string;
+}
+
+/** A bearer token the coordinator issued; send it as `Authorization: Bearer <accessToken>`. */
+export interface AccessTokenResponse {
+  accessToken: string;
+  tokenType: 'Bearer';
+  /** ISO 8601; ask for a new one before then. */
+  expiresAt: string;
+}
+
+// --- Admins -------------------------------------------------------------------------------------------------
+
+/** `POST /api/v1/auth/login` */
+export interface LoginRequest {
+  email: string;
+  password: string;
+}
+
+export interface LoginResponse extends AccessTokenResponse {
+  admin: { id: string; email: string; role: AdminRoleName };
+}
+
+/** An admin account as the API shows it (never the password hash). */
+export interface AdminSummary {
+  id: string;
+  email: string;
+  role: AdminRoleName;
+  /** ISO 8601 when disabled, else null. */
+  disabledAt: string | null;
+  lastLoginAt: string | null;
+  createdAt: string;
+}
+
+/** `GET /api/v1/auth/me`: who the token belongs to. */
+export type MeResponse = AdminSummary;
+
+/** `POST /api/v1/admins` */
+export interface CreateAdminRequest {
+  email: string;
+  role: AdminRoleName;
+  /** 12 to 1024 characters; must not contain the email's name. */
+  password: string;
+}
+
+// --- Enrollment ---------------------------------------------------------------------------------------------
+
+/** `POST /api/v1/enrollment-tokens` */
+export interface CreateEnrollmentTokenRequest {
+  /** For the admin: which hospital the token is for. */
+  label?: string;
+  /** 60 s to 7 days; default 24 h. */
+  ttlSeconds?: number;
+}
+
+export type EnrollmentTokenState = 'active' | 'used' | 'revoked' | 'expired';
+
+export interface EnrollmentTokenSummary {
+  id: string;
+  label: string | null;
+  state: EnrollmentTokenState;
+  createdById: string;
+  createdAt: string;
+  expiresAt: string;
+  usedAt: string | null;
+  usedBySiteId: string | null;
+  revokedAt: string | null;
+}
+
+/** The answer to creating a token: the only time the secret itself is shown. */
+export interface CreatedEnrollmentToken extends EnrollmentTokenSummary {
+  /** `cset_` + 32 random bytes in base64url. Hand it to the hospital; the coordinator keeps only its sha256. */
+  token: string;
+}
+
+/** `POST /api/v1/sites/enroll` (no token needed; the enrollment token is the credential). */
+export interface EnrollSiteRequest {
+  enrollmentToken: string;
+  /** Unique across the federation, 1 to 200 characters. */
+  siteName: string;
+  publicJwk: SitePublicJwk;
+  agentVersion?: string;
+}
+
+export interface EnrollSiteResponse {
+  siteId: string;
+  status: 'pending';
+  /**
+   * RFC 7638 thumbprint of the key (sha256, base64url): also the `kid` of the site's assertions. The hospital
+   * reads it to the admin out of band; the admin types it into the approval.
+   */
+  keyFingerprint: string;
+}
+
+// --- Site authentication and keys ---------------------------------------------------------------------------
+
+/**
+ * `POST /api/v1/auth/site-token`: `assertion` is a compact JWS, header `{alg:'EdDSA', kid:<key fingerprint>}`,
+ * claims `{iss: siteId, sub: siteId, aud: SITE_TOKEN_AUDIENCE, jti, iat, exp}` with `exp − iat` ≤ 300 s and a
+ * fresh `jti` every time. Answered with an {@link AccessTokenResponse}.
+ */
+export interface SiteTokenRequest {
+  assertion: string;
+}
+
+/**
+ * `POST /api/v1/sites/me/keys` (site token): `proof` is a compact JWS signed by the NEW private key,
+ * header `{alg:'EdDSA'}`, claims `{sub: siteId, aud: KEY_ROTATION_AUDIENCE, jti, iat, exp}` (≤ 300 s).
+ */
+export interface RotateSiteKeyRequest {
+  publicJwk: SitePublicJwk;
+  proof: string;
+}
+
+export type SiteStatusName = 'pending' | 'approved' | 'rejected' | 'revoked';
+export type SiteKeyStatusName = 'active' | 'rotated' | 'revoked';
+
+export interface SiteKeySummary {
+  id: string;
+  fingerprint: string;
+  status: SiteKeyStatusName;
+  createdAt: string;
+  /** For a rotated key: when it stops working. */
+  notAfter: string | null;
+  rotatedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** `POST /api/v1/sites/me/keys` answer: the new key, and the previous one with the end of its grace period. */
+export interface RotateSiteKeyResponse {
+  key: SiteKeySummary;
+  previousKey: SiteKeySummary;
+}
+
+export interface SitePresenceSummary {
+  lastSeenAt: string | null;
+  lastSeenAddress: string | null;
+  agentVersion: string | null;
+  protocolVersion: string | null;
+}
+
+/** A site as admins (`GET /api/v1/sites`, `GET /api/v1/sites/:id`) and the site itself (`GET /api/v1/sites/me`) see it. */
+export interface SiteSummary {
+  id: string;
+  name: string;
+  status: SiteStatusName;
+  /** Why it was rejected or revoked. */
+  statusReason: string | null;
+  decidedById: string | null;
+  decidedAt: string | null;
+  createdAt: string;
+  presence: SitePresenceSummary;
+  /** Newest first. */
+  keys: SiteKeySummary[];
+}
+
+/** `POST /api/v1/sites/:id/approve`: the fingerprint the admin verified with the hospital out of band. */
+export interface ApproveSiteRequest {
+  keyFingerprint: string;
+}
+
+/** `POST /api/v1/sites/:id/reject`, `…/revoke`, `…/keys/:keyId/revoke` */
+export interface ReasonRequest {
+  /** 1 to 2000 characters; kept with the site (and in the audit log). */
+  reason: string;
+}
+
+/** Stable error codes of identity and access (in `error.code`). */
+export const AUTH_ERROR_CODES = [
+  'invalid_credentials',
+  'account_disabled',
+  'rate_limited',
+  'cannot_disable_self',
+  'admin_not_found',
+  'admin_already_disabled',
+  'enrollment_token_invalid',
+  'enrollment_token_expired',
+  'enrollment_token_used',
+  'enrollment_token_revoked',
+  'enrollment_token_not_found',
+  'private_key_sent',
+  'unsupported_key',
+  'invalid_key',
+  'key_already_registered',
+  'site_name_taken',
+  'site_not_found',
+  'site_not_pending',
+  'site_not_approved',
+  'fingerprint_mismatch',
+  'assertion_invalid',
+  'assertion_expired',
+  'assertion_wrong_audience',
+  'assertion_replayed',
+  'unknown_key',
+  'credentials_revoked',
+  'proof_invalid',
+  'proof_expired',
+  'proof_wrong_audience',
+  'proof_replayed',
+  'key_not_active',
+  'site_key_not_found',
+  'key_already_revoked',
+] as const;
+
+export type AuthErrorCode = (typeof AUTH_ERROR_CODES)[number];
