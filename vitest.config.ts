@@ -21,7 +21,7 @@ export default defineConfig({
         testTimeout: 120_000,
         hookTimeout: 60_000,
       }),
-      project('e2e', 'e2e', { testTimeout: 300_000 }),
+      project('e2e', 'e2e', { testTimeout: 300_000, hookTimeout: 120_000 }),
     ],
   },
 });

@@ -9,6 +9,14 @@ export default class PlainSummaryReporter implements Reporter {
     let passed = 0;
     let failed = 0;
     let skipped = 0;
+    // A file or suite that failed outside any test (a hook timing out, an import error) makes its tests look
+    // skipped; count it as a failure so the closing line never reads "0 failed" on a red run.
+    let brokenSuites = 0;
+    for (const m of modules) {
+      if (m.state() === 'failed' && m.errors().length > 0) brokenSuites++;
+      for (const s of m.children.allSuites()) if (s.state() === 'failed' && s.errors().length > 0) brokenSuites++;
+    }
+    failed += brokenSuites;
     for (const m of modules)
       for (const t of m.children.allTests()) {
         const s = t.result().state;
@@ -18,7 +26,7 @@ export default class PlainSummaryReporter implements Reporter {
       }
     // Printed at exit so it is the very last line, after Vitest's own summary.
     process.once('exit', () =>
-      process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`),
+      process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped${brokenSuites ? ` (${brokenSuites} suite/file error${brokenSuites > 1 ? 's' : ''} counted as failed)` : ''}\n`),
     );
   }
 }

@@ -2,9 +2,12 @@ import { parseArgs } from 'node:util';
 import { Command, OptionValues } from './commands/command';
 import { embedCommand } from './commands/embed.command';
 import { segmentCommand } from './commands/segment.command';
+import { initCommand } from './commands/init.command';
+import { enrollCommand } from './commands/enroll.command';
+import { statusCommand } from './commands/status.command';
 import { EXIT, UserError } from './cli/errors';
 
-const COMMANDS: Command[] = [embedCommand, segmentCommand];
+const COMMANDS: Command[] = [initCommand, enrollCommand, statusCommand, embedCommand, segmentCommand];
 
 function usage(): string {
   return `usage: site-agent <command> [options]

@@ -1,0 +1,32 @@
+import { CoordinatorClient } from '../coordinator/coordinator-client';
+import { EgressGateway } from '../egress/egress';
+import { EgressLog } from '../egress/egress-log';
+import { EXIT, UserError } from '../cli/errors';
+import { AgentHome, type AgentConfig } from '../home/agent-home';
+import { SiteIdentity, SiteKeyError } from '../identity/site-identity';
+
+export const HOME_OPTION = { home: { type: 'string' } } as const;
+export const HOME_HELP = `  --home <dir>              agent home (config, key, state, logs); env CASAM_AGENT_HOME, default ./.casam/site-agent`;
+
+export interface AgentContext {
+  home: AgentHome;
+  config: AgentConfig;
+  identity: SiteIdentity;
+  client: CoordinatorClient;
+}
+
+/** Opens the agent home: config, key, egress gateway and coordinator client; clear errors when any is missing. */
+export async function openAgent(homeDir: string | undefined): Promise<AgentContext> {
+  const home = new AgentHome(homeDir);
+  const config = home.readConfig();
+  let identity: SiteIdentity;
+  try {
+    identity = await SiteIdentity.load(home.keyFile);
+  } catch (e) {
+    if (e instanceof SiteKeyError) throw new UserError(e.message, EXIT.input);
+    throw e;
+  }
+  const egress = new EgressGateway(config.coordinatorUrl, new EgressLog(home.egressLogFile));
+  const client = new CoordinatorClient(egress, identity, home.readState().siteId ?? null);
+  return { home, config, identity, client };
+}

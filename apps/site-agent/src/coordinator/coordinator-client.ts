@@ -1,0 +1,198 @@
+import {
+  type AccessTokenResponse,
+  type ApiErrorBody,
+  type BundleDetail,
+  type BundleJwks,
+  type EnrollSiteResponse,
+  isApiErrorBody,
+  JWKS_PATH,
+  PROTOCOL_HEADER,
+  PROTOCOL_VERSION,
+} from '@casam/protocol';
+import type { EgressGateway, HttpRequestOptions } from '../egress/egress';
+import type { HttpMessageType } from '../egress/messages';
+import type { SiteIdentity } from '../identity/site-identity';
+
+/** The coordinator answered with its error body: `code` is stable, switch on it. */
+export class CoordinatorError extends Error {
+  override name = 'CoordinatorError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly correlationId: string | null,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(`${message} (${code}, HTTP ${status}${correlationId ? `, correlation id ${correlationId}` : ''})`);
+  }
+}
+
+/** The coordinator could not be reached (network down, DNS, refused, reset, timeout). */
+export class CoordinatorUnreachableError extends Error {
+  override name = 'CoordinatorUnreachableError';
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+/** Exponential backoff with full jitter: the n-th wait is uniform in [0, min(max, base·2ⁿ)]. */
+export function backoffDelay(
+  attempt: number,
+  p: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>,
+  rand = Math.random,
+): number {
+  return Math.floor(rand() * Math.min(p.maxDelayMs, p.baseDelayMs * 2 ** attempt));
+}
+
+const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 250, maxDelayMs: 8000 };
+
+/**
+ * Typed calls to the coordinator, all through the egress gateway. Adds the protocol header, exchanges the
+ * site's signed assertion for a short-lived access token (and renews it a minute before it expires), turns error
+ * bodies into {@link CoordinatorError}, and retries idempotent calls on network errors and 5xx with backoff.
+ */
+export class CoordinatorClient {
+  private token: { value: string; expiresAt: number } | null = null;
+
+  constructor(
+    readonly egress: EgressGateway,
+    private readonly identity: SiteIdentity,
+    private siteId: string | null,
+    private readonly retry: RetryPolicy = DEFAULT_RETRY,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  ) {}
+
+  setSiteId(id: string): void {
+    this.siteId = id;
+    this.token = null;
+  }
+
+  /** Forget the cached access token (after a 401, a key rotation…). */
+  dropToken(): void {
+    this.token = null;
+  }
+
+  async jwks(): Promise<BundleJwks> {
+    return this.json<BundleJwks>('read_jwks', { path: JWKS_PATH }, { idempotent: true, auth: false });
+  }
+
+  async enroll(body: {
+    enrollmentToken: string;
+    siteName: string;
+    agentVersion?: string;
+  }): Promise<EnrollSiteResponse> {
+    const res = await this.json<EnrollSiteResponse>(
+      'enroll',
+      { path: '/api/v1/sites/enroll', body: { ...body, publicJwk: this.identity.publicJwk } },
+      { auth: false },
+    );
+    this.setSiteId(res.siteId);
+    return res;
+  }
+
+  /** A valid access token (exchanging a fresh assertion when none is cached or it expires within 60 s). */
+  async accessToken(): Promise<string> {
+    if (this.token && this.token.expiresAt - Date.now() > 60_000) return this.token.value;
+    if (!this.siteId) throw new Error('the site is not enrolled yet (no site id); run site-agent enroll');
+    const assertion = await this.identity.siteAssertion(this.siteId);
+    const res = await this.json<AccessTokenResponse>(
+      'site_token',
+      { path: '/api/v1/auth/site-token', body: { assertion } },
+      { auth: false },
+    );
+    this.token = { value: res.accessToken, expiresAt: Date.parse(res.expiresAt) };
+    return res.accessToken;
+  }
+
+  async latestBundle(): Promise<BundleDetail | null> {
+    try {
+      return await this.json<BundleDetail>(
+        'read_bundle',
+        { path: '/api/v1/bundles/latest' },
+        { idempotent: true },
+      );
+    } catch (e) {
+      if (e instanceof CoordinatorError && e.status === 404) return null;
+      throw e;
+    }
+  }
+
+  /** One authenticated call whose answer is JSON. */
+  async json<T>(
+    type: HttpMessageType,
+    opts: HttpRequestOptions,
+    o: { idempotent?: boolean; auth?: boolean } = {},
+  ): Promise<T> {
+    const res = await this.send(type, opts, o);
+    const text = await res.text();
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new CoordinatorError(
+        res.status,
+        'bad_response',
+        `coordinator answered ${type} with non-JSON`,
+        res.headers.get('x-correlation-id'),
+      );
+    }
+  }
+
+  /** One call; the raw Response (status < 400), or a CoordinatorError / CoordinatorUnreachableError. */
+  async send(
+    type: HttpMessageType,
+    opts: HttpRequestOptions,
+    o: { idempotent?: boolean; auth?: boolean } = {},
+  ): Promise<Response> {
+    const auth = o.auth ?? true;
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = { [PROTOCOL_HEADER]: PROTOCOL_VERSION, ...opts.headers };
+      if (auth) headers['authorization'] = `Bearer ${await this.accessToken()}`;
+      let res: Response;
+      try {
+        res = await this.egress.request(type, { ...opts, headers });
+      } catch (e) {
+        if ((e as Error).name === 'EgressRefusedError' || (e as Error).name === 'AbortError') throw e;
+        if (o.idempotent && attempt + 1 < this.retry.attempts) {
+          await this.sleep(backoffDelay(attempt, this.retry));
+          continue;
+        }
+        throw new CoordinatorUnreachableError(
+          `cannot reach the coordinator at ${this.egress.coordinatorUrl}: ${(e as Error).cause ? String((e as Error).cause) : (e as Error).message}`,
+        );
+      }
+      if (res.status < 400) return res;
+      const body = await res.json().catch(() => null);
+      const err = isApiErrorBody(body)
+        ? new CoordinatorError(
+            res.status,
+            (body as ApiErrorBody).error.code,
+            (body as ApiErrorBody).error.message,
+            (body as ApiErrorBody).error.correlationId,
+            (body as ApiErrorBody).error.details,
+          )
+        : new CoordinatorError(
+            res.status,
+            'http_error',
+            `coordinator answered ${type} with HTTP ${res.status}`,
+            res.headers.get('x-correlation-id'),
+          );
+      if (
+        res.status === 401 &&
+        auth &&
+        attempt === 0 &&
+        ['token_expired', 'invalid_token'].includes(err.code)
+      ) {
+        this.token = null; // clock skew or a coordinator restart with a new secret: one fresh token, then give up
+        continue;
+      }
+      if (o.idempotent && (res.status >= 500 || res.status === 429) && attempt + 1 < this.retry.attempts) {
+        await this.sleep(backoffDelay(attempt, this.retry));
+        continue;
+      }
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,152 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '@casam/casam-core/src/io/atomic-file';
+import { EXIT, UserError } from '../cli/errors';
+
+/** The agent's configuration file (`<home>/agent.json`), written by `init`, edited by hospital IT. */
+export interface AgentConfig {
+  version: 1;
+  /** Origin of the coordinator, e.g. https://coordinator.example.org. */
+  coordinatorUrl: string;
+  /** The site's name in the federation (unique; shown to admins). */
+  siteName: string;
+  model: {
+    /** SAM preset of the frozen base model. */
+    preset: string;
+    /** Weights file (.safetensors or .pth); relative paths are taken from the agent home. */
+    weights: string;
+  };
+  /** TF.js backend: auto (tfjs-node-gpu → tfjs-node → wasm → cpu) or one of them. */
+  backend: 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
+  /** The local segmentation API (`serve`): loopback by default, never exposed unless IT says so. */
+  serve: { host: string; port: number; maxRequestBytes: number };
+}
+
+/** What the agent has learned and must keep across restarts (`<home>/state.json`). */
+export interface AgentState {
+  version: 1;
+  siteId?: string;
+  /** Enrollment as last seen: the coordinator decides, this only remembers. */
+  enrollment?: {
+    status: 'pending' | 'approved' | 'rejected' | 'revoked';
+    keyFingerprint: string;
+    enrolledAt: string;
+    checkedAt?: string;
+  };
+  /** Bundle-signing keys of the coordinator pinned at enrollment (JWKS `keys`, by kid). */
+  coordinatorKeys?: { kid: string; x: string }[];
+}
+
+const DEFAULT_HOME = join('.casam', 'site-agent');
+
+/** The folder holding everything the agent keeps: config, key, state, egress log, data index, caches, bundles. */
+export class AgentHome {
+  readonly dir: string;
+  constructor(dir?: string) {
+    this.dir = resolve(dir ?? process.env['CASAM_AGENT_HOME'] ?? DEFAULT_HOME);
+  }
+  get configFile(): string {
+    return join(this.dir, 'agent.json');
+  }
+  get stateFile(): string {
+    return join(this.dir, 'state.json');
+  }
+  get keyFile(): string {
+    return join(this.dir, 'keys', 'site-key.jwk');
+  }
+  get egressLogFile(): string {
+    return join(this.dir, 'egress.log');
+  }
+  get bundlesDir(): string {
+    return join(this.dir, 'bundles');
+  }
+  taskDir(task: string): string {
+    return join(this.dir, 'tasks', task);
+  }
+
+  exists(): boolean {
+    return existsSync(this.configFile);
+  }
+
+  readConfig(): AgentConfig {
+    if (!existsSync(this.configFile))
+      throw new UserError(
+        `no agent configuration at ${this.configFile}; run: site-agent init --coordinator <url> --site-name <name>`,
+        EXIT.usage,
+      );
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(this.configFile, 'utf8'));
+    } catch (e) {
+      throw new UserError(`${this.configFile} is not valid JSON: ${(e as Error).message}`, EXIT.usage);
+    }
+    const problems = configProblems(raw);
+    if (problems.length)
+      throw new UserError(`${this.configFile} is invalid:\n  ${problems.join('\n  ')}`, EXIT.usage);
+    return raw as AgentConfig;
+  }
+
+  writeConfig(c: AgentConfig): void {
+    const problems = configProblems(c);
+    if (problems.length)
+      throw new UserError(`invalid configuration:\n  ${problems.join('\n  ')}`, EXIT.usage);
+    writeFileAtomic(this.configFile, JSON.stringify(c, null, 2) + '\n', 0o600);
+  }
+
+  readState(): AgentState {
+    if (!existsSync(this.stateFile)) return { version: 1 };
+    try {
+      return JSON.parse(readFileSync(this.stateFile, 'utf8')) as AgentState;
+    } catch (e) {
+      throw new UserError(
+        `${this.stateFile} is corrupt (${(e as Error).message}); restore it from backup or re-enroll`,
+        EXIT.input,
+      );
+    }
+  }
+
+  /** Read-modify-write of the state file, atomically replaced. */
+  updateState(edit: (s: AgentState) => void): AgentState {
+    const s = this.readState();
+    edit(s);
+    writeFileAtomic(this.stateFile, JSON.stringify(s, null, 2) + '\n', 0o600);
+    return s;
+  }
+
+  /** The weights path of the config, resolved against the home. */
+  weightsPath(c: AgentConfig): string {
+    return resolve(this.dir, c.model.weights);
+  }
+}
+
+export function configProblems(raw: unknown): string[] {
+  const p: string[] = [];
+  const c = raw as Partial<AgentConfig> | null;
+  if (!c || typeof c !== 'object') return ['must be a JSON object'];
+  const known = ['version', 'coordinatorUrl', 'siteName', 'model', 'backend', 'serve'];
+  for (const k of Object.keys(c)) if (!known.includes(k)) p.push(`unknown field "${k}"`);
+  if (c.version !== 1) p.push('version must be 1');
+  try {
+    const u = new URL(String(c.coordinatorUrl));
+    if (!['http:', 'https:'].includes(u.protocol) || u.pathname !== '/' || u.search)
+      p.push('coordinatorUrl must be an origin like https://coordinator.example.org');
+  } catch {
+    p.push('coordinatorUrl must be a URL like https://coordinator.example.org');
+  }
+  if (typeof c.siteName !== 'string' || !/^[^\u0000-\u001f\u007f]{1,200}$/.test(c.siteName))
+    p.push('siteName must be 1..200 printable characters');
+  if (!c.model || typeof c.model.preset !== 'string' || typeof c.model.weights !== 'string')
+    p.push('model must be {preset, weights}');
+  if (!['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'].includes(String(c.backend)))
+    p.push('backend must be auto, tfjs-node-gpu, tfjs-node, wasm or cpu');
+  const s = c.serve;
+  if (!s || typeof s.host !== 'string' || !Number.isInteger(s.port) || s.port < 0 || s.port > 65535)
+    p.push('serve must be {host, port (0..65535), maxRequestBytes}');
+  else if (
+    !Number.isInteger(s.maxRequestBytes) ||
+    s.maxRequestBytes < 1024 ||
+    s.maxRequestBytes > 512 * 1024 ** 2
+  )
+    p.push('serve.maxRequestBytes must be 1 KiB..512 MiB');
+  return p;
+}

@@ -1,0 +1,115 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { LoginResponse } from '@casam/protocol';
+
+const COORDINATOR_BIN = resolve(__dirname, '../../../apps/coordinator/bin/coordinator.js');
+
+export interface CoordinatorProcess {
+  url: string;
+  dataDir: string;
+  env: NodeJS.ProcessEnv;
+  log(): string;
+  /** Logs in as the admin the harness created; returns a bearer token. */
+  adminToken(): Promise<string>;
+  /** JSON call with the admin's token; throws with the body on a non-2xx status. */
+  admin<T>(method: string, path: string, body?: unknown): Promise<T>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+function run(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  stdin: string,
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((res, rej) => {
+    const c = spawn(process.execPath, [COORDINATOR_BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    c.once('error', rej);
+    c.once('close', (code) => res({ code, out }));
+    c.stdin.end(stdin);
+  });
+}
+
+/**
+ * A real coordinator process (`bin/coordinator.js serve`) on the embedded database in a temp dir, on a free
+ * port, with one admin account created through the CLI like an operator would.
+ */
+export async function startCoordinatorProcess(
+  extraEnv: NodeJS.ProcessEnv = {},
+  keepDir?: string,
+): Promise<CoordinatorProcess> {
+  const dataDir = keepDir ?? mkdtempSync(join(tmpdir(), 'casam-e2e-coord-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    COORDINATOR_DATA_DIR: dataDir,
+    COORDINATOR_PORT: '0',
+    COORDINATOR_LOG_FORMAT: 'text',
+    ...extraEnv,
+  };
+  delete env['DATABASE_URL'];
+  Object.assign(env, extraEnv);
+  const email = 'ops@hospital.example';
+  const password = `pw-${randomBytes(12).toString('hex')}`;
+  if (!keepDir) {
+    const made = await run(['create-admin', '--email', email, '--role', 'admin'], env, `${password}\n`);
+    if (made.code !== 0) throw new Error(`create-admin failed (${made.code}):\n${made.out}`);
+  }
+  const child: ChildProcess = spawn(process.execPath, [COORDINATOR_BIN, 'serve'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const url = await new Promise<string>((res, rej) => {
+    const onData = (d: Buffer) => {
+      log += d.toString();
+      const m = /listening on (http:\/\/[^\s"()]+)/.exec(log);
+      if (m) res(m[1]);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then(() => rej(new Error(`coordinator exited before listening:\n${log}`)));
+  });
+  let token: string | null = null;
+  const self: CoordinatorProcess = {
+    url,
+    dataDir,
+    env,
+    log: () => log,
+    async adminToken() {
+      if (token) return token;
+      const r = await fetch(`${url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password }),
+      });
+      if (!r.ok) throw new Error(`login failed: ${r.status} ${await r.text()}`);
+      token = ((await r.json()) as LoginResponse).accessToken;
+      return token;
+    },
+    async admin<T>(method: string, path: string, body?: unknown) {
+      const r = await fetch(`${url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${await self.adminToken()}`,
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      const text = await r.text();
+      if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+      return (text ? JSON.parse(text) : undefined) as T;
+    },
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      child.kill(signal);
+      await exited;
+      if (!keepDir && signal !== 'SIGKILL') rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return self;
+}

@@ -1,0 +1,26 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+
+const AGENT_BIN = resolve(__dirname, '../../../apps/site-agent/bin/site-agent.js');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `site-agent <args>` as a real process with its own home. */
+export function siteAgent(home: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((res, rej) => {
+    const c = spawn(process.execPath, [AGENT_BIN, ...args], {
+      env: { ...process.env, CASAM_AGENT_HOME: home, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    c.once('error', rej);
+    c.once('close', (code) => res({ code, stdout, stderr }));
+  });
+}
