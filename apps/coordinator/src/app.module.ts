@@ -6,6 +6,7 @@ import { AuthApiModule } from './auth/auth-api.module';
 import { AuthCoreModule } from './auth/auth.module';
 import type { BlobStore } from './blobs/blob-store';
 import { BlobsModule } from './blobs/blobs.module';
+import { BundlesModule } from './bundles/bundles.module';
 import { CommonModule } from './common/common.module';
 import { GlobalExceptionFilter } from './common/global-exception.filter';
 import { createValidationPipe } from './common/validation.pipe';
@@ -16,6 +17,7 @@ import { DatabaseModule } from './database/database.module';
 import { EnrollmentModule } from './enrollment/enrollment.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { SigningKeysModule } from './signing-keys/signing-keys.module';
 import { SitesModule } from './sites/sites.module';
 
 /** What the app is built on; opened (and migrated) before Nest starts, see main.ts. */
@@ -45,6 +47,8 @@ export class AppModule {
         EnrollmentModule,
         HealthModule,
         MetricsModule,
+        SigningKeysModule,
+        BundlesModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: GlobalExceptionFilter },
