@@ -18,6 +18,8 @@ export class SignedAssertionError extends DomainError {
     kind: SignedAssertionKind,
     problem: 'invalid' | 'expired' | 'wrong_audience' | 'replayed',
     message: string,
+    /** True when the signature checked out and only the claims were refused: the signer is known. */
+    readonly signatureVerified = false,
   ) {
     super(
       `${kind}_${problem}`,
@@ -96,33 +98,38 @@ export async function verifySignedAssertion(
       kind,
       'invalid',
       `jti must be a string of 1 to ${MAX_ASSERTION_JTI_LENGTH} characters`,
+      true,
     );
   if (exp - iat > MAX_ASSERTION_LIFETIME_SECONDS)
     throw new SignedAssertionError(
       kind,
       'invalid',
       `lifetime exp − iat is ${exp - iat} s; at most ${MAX_ASSERTION_LIFETIME_SECONDS} s is accepted`,
+      true,
     );
   return { jti, iat, exp };
 }
 
 function mapJoseError(kind: SignedAssertionKind, e: unknown): DomainError {
+  // jose checks claims only after the signature verified: those failures know who signed.
   if (e instanceof errors.JWTExpired)
-    return new SignedAssertionError(kind, 'expired', `it has expired (${e.message})`);
+    return new SignedAssertionError(kind, 'expired', `it has expired (${e.message})`, true);
   if (e instanceof errors.JWTClaimValidationFailed) {
     if (e.claim === 'aud')
       return new SignedAssertionError(
         kind,
         'wrong_audience',
         `aud must be the coordinator's ${kind === 'assertion' ? 'site-token' : 'key-rotation'} audience`,
+        true,
       );
     if (e.claim === 'iss' || e.claim === 'sub')
       return new SignedAssertionError(
         kind,
         'invalid',
         `${e.claim} does not name the site this key belongs to`,
+        true,
       );
-    return new SignedAssertionError(kind, 'invalid', `claim ${e.claim}: ${e.message}`);
+    return new SignedAssertionError(kind, 'invalid', `claim ${e.claim}: ${e.message}`, true);
   }
   if (e instanceof errors.JWSSignatureVerificationFailed)
     return new SignedAssertionError(kind, 'invalid', 'the signature does not verify with the registered key');

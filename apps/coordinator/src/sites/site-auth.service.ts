@@ -6,7 +6,7 @@ import type { RequestMeta } from '../auth/request-meta';
 import { Clock } from '../common/clock';
 import { DomainError, UnauthenticatedError } from '../common/domain-error';
 import { ReplayGuard } from './replay-guard';
-import { assertionKeyId, verifySignedAssertion } from './signed-assertion';
+import { assertionKeyId, SignedAssertionError, verifySignedAssertion } from './signed-assertion';
 import { SiteKeyRepository } from './site-key.repository';
 import { SiteRepository } from './site.repository';
 
@@ -43,11 +43,14 @@ export class SiteAuthService {
 
   async exchange(assertion: string, meta: RequestMeta): Promise<AccessTokenResponse> {
     let kid: string | undefined;
+    /** The site whose key was named, and whether it is proven to have signed. */
     let siteId: string | null = null;
+    let signedBySite = false;
     try {
       kid = assertionKeyId('assertion', assertion);
       const key = await this.keys.findByFingerprint(kid);
       if (!key) throw new UnauthenticatedError('unknown_key', `no site key has the fingerprint ${kid}`);
+      siteId = key.siteId;
       const now = this.clock.now();
       const claims = await verifySignedAssertion(assertion, key.publicJwk as Record<string, string>, {
         kind: 'assertion',
@@ -56,7 +59,7 @@ export class SiteAuthService {
         subject: key.siteId,
         now,
       });
-      siteId = key.siteId; // only now is it proven who is asking
+      signedBySite = true;
       if (key.status === 'revoked')
         throw new UnauthenticatedError('credentials_revoked', `site key ${kid} is revoked`);
       if (key.status === 'rotated' && !(key.notAfter && key.notAfter > now))
@@ -86,10 +89,12 @@ export class SiteAuthService {
       });
       return { accessToken: issued.token, tokenType: 'Bearer', expiresAt: issued.expiresAt.toISOString() };
     } catch (e) {
+      if (e instanceof SignedAssertionError && e.signatureVerified) signedBySite = true;
       if (e instanceof DomainError)
         await this.audit.append({
-          actorType: siteId ? 'site' : 'anonymous',
-          actorId: siteId,
+          // The site is the actor only when its signature verified; otherwise it is the target of an attempt.
+          actorType: signedBySite ? 'site' : 'anonymous',
+          actorId: signedBySite ? siteId : null,
           action: 'site.token_denied',
           outcome: 'denied',
           targetType: 'site_key',

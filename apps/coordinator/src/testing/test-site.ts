@@ -29,11 +29,16 @@ import { parseConfig } from '../config/coordinator-config';
 import type { TestApp } from './test-app';
 import { openTestDatabase, type TestBackend } from './test-database';
 
-/** A clock tests can move: `offsetMs` is added to the real time. */
+/** A clock tests can move (`offsetMs` is added to the real time) or stop (`freeze`). */
 export class MovableClock extends Clock {
   offsetMs = 0;
+  private frozenAt: number | null = null;
   override now(): Date {
-    return new Date(Date.now() + this.offsetMs);
+    return new Date((this.frozenAt ?? Date.now()) + this.offsetMs);
+  }
+  /** Stops time at the current real time (offsets still apply); `undefined` lets it run again. */
+  freeze(at: number | undefined = Date.now()): void {
+    this.frozenAt = at ?? null;
   }
 }
 
