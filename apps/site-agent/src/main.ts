@@ -5,9 +5,21 @@ import { segmentCommand } from './commands/segment.command';
 import { initCommand } from './commands/init.command';
 import { enrollCommand } from './commands/enroll.command';
 import { statusCommand } from './commands/status.command';
+import { ingestCommand } from './commands/ingest.command';
+import { proposeCommand } from './commands/propose.command';
+import { trainCommand } from './commands/train.command';
 import { EXIT, UserError } from './cli/errors';
 
-const COMMANDS: Command[] = [initCommand, enrollCommand, statusCommand, embedCommand, segmentCommand];
+const COMMANDS: Command[] = [
+  initCommand,
+  enrollCommand,
+  ingestCommand,
+  proposeCommand,
+  trainCommand,
+  statusCommand,
+  embedCommand,
+  segmentCommand,
+];
 
 function usage(): string {
   return `usage: site-agent <command> [options]

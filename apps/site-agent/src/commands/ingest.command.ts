@@ -1,0 +1,149 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  DatasetFormatError,
+  type DatasetIndex,
+  type DatasetProblem,
+  importNiftiPairs,
+  type NiftiPair,
+  readDatasetFolder,
+} from '@casam/casam-core';
+import { EXIT, UserError } from '../cli/errors';
+import { checkTaskName, TaskStore } from '../tasks/local-task';
+import type { Command } from './command';
+import { HOME_HELP, HOME_OPTION } from './agent-context';
+import { AgentHome } from '../home/agent-home';
+
+export const ingestCommand: Command = {
+  name: 'ingest',
+  summary: 'validate and index local images + masks (folders or NIfTI) for a task; reproducible splits',
+  usage: `site-agent ingest --task <name> (--folder <dir> | --nifti <image.nii[.gz]:labels.nii[.gz]> ...)
+                  [--modality <m>] [--labels 1=liver,2=tumor] [--axis 0|1|2] [--seed <n>] [--home <dir>]
+  --folder <dir>            a dataset folder (manifest.json, or images/ + masks/<class>/; see docs/data-format.md)
+  --nifti <img:lbl>         an image volume and its label volume, sliced to 2-D (repeatable; resumable)
+  --modality <m>            imaging modality (CT, MR, US, endoscopy, …); default from the manifest or "unknown"
+  --labels v=name,…         NIfTI label values to keep and their class names
+  --axis 0|1|2              NIfTI slicing axis (default 2, axial)
+  --seed <n>                split seed for data without a manifest (default 0)
+Problems are reported per file (unreadable, size mismatch, empty mask…) and the rest is still indexed.
+${HOME_HELP}`,
+  options: {
+    ...HOME_OPTION,
+    task: { type: 'string' },
+    folder: { type: 'string' },
+    nifti: { type: 'string', multiple: true },
+    modality: { type: 'string' },
+    labels: { type: 'string' },
+    axis: { type: 'string', default: '2' },
+    seed: { type: 'string', default: '0' },
+  },
+  async run(v, log) {
+    const home = new AgentHome(v.string('home'));
+    home.readConfig();
+    const name = checkTaskName(v.string('task', true));
+    const folder = v.string('folder');
+    const nifti = v.strings('nifti');
+    if (!!folder === nifti.length > 0)
+      throw new UserError('give either --folder <dir> or --nifti <img:lbl> (one or more)', EXIT.usage);
+    const seed = Number(v.string('seed'));
+    if (!Number.isInteger(seed)) throw new UserError('--seed must be an integer', EXIT.usage);
+    const store = new TaskStore(home);
+    let root: string;
+    if (nifti.length) {
+      const pairs: NiftiPair[] = nifti.map((p) => {
+        const [image, labels, extra] = p.split(':');
+        if (!image || !labels || extra !== undefined)
+          throw new UserError(`--nifti wants <image>:<labels>, got "${p}"`, EXIT.usage);
+        for (const f of [image, labels])
+          if (!existsSync(f)) throw new UserError(`${f}: file not found`, EXIT.input);
+        return { image: resolve(image), labels: resolve(labels) };
+      });
+      const labelNames = parseLabels(v.string('labels'));
+      const axis = Number(v.string('axis'));
+      if (![0, 1, 2].includes(axis)) throw new UserError('--axis must be 0, 1 or 2', EXIT.usage);
+      root = join(store.dir(name), 'nifti-slices');
+      const res = await importNiftiPairs(pairs, root, {
+        name,
+        modality: v.string('modality') ?? 'unknown',
+        domain: name,
+        seed,
+        axis: axis as 0 | 1 | 2,
+        ...(labelNames ? { labelNames, labels: Object.keys(labelNames).map(Number) } : {}),
+        onProgress: (p) =>
+          log(
+            `  volume ${p.pair}/${p.pairs} ${p.caseId}: ${p.skipped ? 'already sliced' : `${p.slices} slices`}`,
+          ),
+        onProblem: (p) => log(`  problem: ${p.image}: ${p.message}`),
+      });
+      log(`sliced ${res.imported} volume(s), ${res.resumed} from an earlier run, ${res.failed} left out`);
+    } else root = resolve(folder!);
+
+    let index: DatasetIndex;
+    const seen: DatasetProblem[] = [];
+    let lastPct = -1;
+    try {
+      index = await readDatasetFolder(root, {
+        seed,
+        name,
+        modality: v.string('modality'),
+        domain: name,
+        onProblem: (p) => {
+          seen.push(p);
+          log(`  problem [${p.kind}, ${p.effect}] ${p.message}`);
+        },
+        onProgress: (done, total) => {
+          const pct = Math.floor((100 * done) / Math.max(1, total));
+          if (pct >= lastPct + 10 || done === total) {
+            lastPct = pct;
+            log(`  checked ${done}/${total} items (${pct}%)`);
+          }
+        },
+      });
+    } catch (e) {
+      if (e instanceof DatasetFormatError) throw new UserError(e.message, EXIT.input);
+      throw e;
+    }
+    if (index.items.length === 0)
+      throw new UserError(`${root}: no usable item (${seen.length} problem(s) above)`, EXIT.input);
+    const count = (s: string) => index.items.filter((i) => i.split === s).length;
+    const counts = {
+      train: count('train'),
+      val: count('val'),
+      test: count('test'),
+      problems: index.problems.length,
+    };
+    if (counts.train === 0 || counts.val === 0)
+      throw new UserError(
+        `${root}: need items in both train (${counts.train}) and val (${counts.val}) splits`,
+        EXIT.input,
+      );
+    const previous = store.exists(name) ? store.read(name) : undefined;
+    store.writeIndex(name, index);
+    store.write({
+      version: 1,
+      name,
+      modality: v.string('modality') ?? index.modality ?? 'unknown',
+      structures: index.classes.map((c) => c.name),
+      source: { kind: nifti.length ? 'nifti' : 'folder', paths: nifti.length ? nifti : [root] },
+      indexedAt: new Date().toISOString(),
+      counts,
+      ...(previous?.coordinator ? { coordinator: previous.coordinator } : {}),
+    });
+    console.log(
+      `task ${name}: ${index.items.length} usable item(s) — train ${counts.train}, val ${counts.val}, test ${counts.test}; ` +
+        `${index.classes.length} class(es) ${index.classes.map((c) => c.name).join(', ')}; ${counts.problems} problem(s)`,
+    );
+  },
+};
+
+function parseLabels(s: string | undefined): Record<number, string> | undefined {
+  if (!s) return undefined;
+  const out: Record<number, string> = {};
+  for (const part of s.split(',')) {
+    const m = /^(\d+)=([A-Za-z0-9][A-Za-z0-9._-]*)$/.exec(part.trim());
+    if (!m)
+      throw new UserError(`--labels wants value=name pairs like 1=liver,2=tumor; got "${part}"`, EXIT.usage);
+    out[Number(m[1])] = m[2];
+  }
+  return out;
+}

@@ -1,0 +1,72 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readAdapterFile, writeDomainFolder } from '@casam/casam-core';
+import { agentCli, writeRandomTinyModel } from '../testing/agent-cli.testing';
+
+describe('site-agent init → ingest → train (real CLI processes, random tiny base model)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'casam-agent-train-'));
+  const home = join(dir, 'home');
+  const data = join(dir, 'polyps');
+  const weights = join(dir, 'tiny.safetensors');
+  beforeAll(async () => {
+    writeRandomTinyModel(weights);
+    await writeDomainFolder(data, 'polyp-endoscopy', {
+      count: 16,
+      size: 128,
+      seed: 3,
+      preview: false,
+    });
+    const init = await agentCli(home, [
+      'init',
+      '--coordinator',
+      'http://127.0.0.1:9',
+      '--site-name',
+      'Test',
+      '--weights',
+      weights,
+    ]);
+    expect(init.code, init.stderr).toBe(0);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('ingest reports bad files one by one and indexes the rest', async () => {
+    // Break one image and empty one mask: both reported, the other items kept.
+    const manifest = JSON.parse(readFileSync(join(data, 'manifest.json'), 'utf8')) as {
+      items: { image: string; masks: { path: string }[] }[];
+    };
+    writeFileSync(join(data, manifest.items[0].image), 'not a png');
+    const r = await agentCli(home, ['ingest', '--task', 'polyps', '--folder', data]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/problem \[unreadable, item-skipped\]/);
+    expect(r.stdout).toMatch(/task polyps: 15 usable item\(s\)/);
+    const task = JSON.parse(readFileSync(join(home, 'tasks', 'polyps', 'task.json'), 'utf8')) as {
+      counts: { problems: number };
+    };
+    expect(task.counts.problems).toBeGreaterThanOrEqual(1);
+    const bad = await agentCli(home, ['ingest', '--task', '../etc', '--folder', data]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/task name/);
+    const missing = await agentCli(home, ['ingest', '--task', 'x', '--folder', join(dir, 'nope')]);
+    expect(missing.code).toBe(3);
+  });
+
+  it('train writes a valid adapter with validation metrics, and a second run resumes from the finished phases', async () => {
+    const args = ['train', '--task', 'polyps', '--epochs', '1', '--vae-epochs', '2', '--max-images', '6'];
+    const r = await agentCli(home, args);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/validation IoU \d\.\d{3} \(frozen SAM \d\.\d{3}, box-fill \d\.\d{3}\)/);
+    const adapterFile = join(home, 'tasks', 'polyps', 'adapter.safetensors');
+    expect(existsSync(adapterFile)).toBe(true);
+    const adapter = readAdapterFile(new Uint8Array(readFileSync(adapterFile)));
+    expect(adapter.metadata).toMatchObject({
+      taskId: 'polyps',
+      channels: 64,
+      baseModel: { preset: 'casam-tiny' },
+    });
+    const again = await agentCli(home, args);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/align: done in an earlier run/);
+  }, 300_000);
+});

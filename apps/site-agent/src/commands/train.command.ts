@@ -1,0 +1,147 @@
+import { join } from 'node:path';
+import {
+  type DatasetItem,
+  loadItem,
+  type TaskProgress,
+  TaskStateMismatchError,
+  trainTask,
+  TrainerInputError,
+  TrainingAbortedError,
+  type TrainingItem,
+} from '@casam/casam-core';
+import { EXIT, UserError } from '../cli/errors';
+import { AgentHome } from '../home/agent-home';
+import { loadBaseModel } from '../model/base-model';
+import { TaskStore } from '../tasks/local-task';
+import type { Command } from './command';
+import { HOME_HELP, HOME_OPTION } from './agent-context';
+
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'train the task locally: embedding cache, Alignment Layer, VAE, τ, validation metrics (resumable)',
+  usage: `site-agent train --task <name> [--epochs <n>] [--vae-epochs <n>] [--max-images <n>] [--restart] [--home <dir>]
+  --epochs <n>              Alignment Layer epochs (default: the trainer's default)
+  --vae-epochs <n>          VAE epochs
+  --max-images <n>          use at most n training and n validation images (quick runs)
+  --restart                 discard earlier progress of this task and start over
+Ctrl-C stops after the current step; run the same command again to resume where it stopped.
+${HOME_HELP}`,
+  options: {
+    ...HOME_OPTION,
+    task: { type: 'string' },
+    epochs: { type: 'string' },
+    'vae-epochs': { type: 'string' },
+    'max-images': { type: 'string' },
+    restart: { type: 'boolean', default: false },
+    seed: { type: 'string', default: '0' },
+  },
+  async run(v, log) {
+    const home = new AgentHome(v.string('home'));
+    const config = home.readConfig();
+    const store = new TaskStore(home);
+    const name = v.string('task', true);
+    const task = store.read(name);
+    const index = store.readIndex(name);
+    const intOpt = (k: string) => {
+      const s = v.string(k);
+      if (s === undefined) return undefined;
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < 1) throw new UserError(`--${k} must be a positive integer`, EXIT.usage);
+      return n;
+    };
+    const maxImages = intOpt('max-images');
+    const pick = (split: string) => {
+      const items = index.items.filter((i) => i.split === split);
+      return maxImages ? items.slice(0, maxImages) : items;
+    };
+    const base = await loadBaseModel(home, config, log);
+    const controller = new AbortController();
+    const onSigint = () => {
+      log('interrupt: stopping after the current step (Ctrl-C again to quit at once)…');
+      controller.abort();
+      process.once('SIGINT', () => process.exit(130));
+    };
+    process.once('SIGINT', onSigint);
+    const outPath = join(store.dir(name), 'adapter.safetensors');
+    try {
+      const result = await trainTask({
+        taskId: task.coordinator?.taskId ?? name,
+        train: lazyItems(pick('train')),
+        val: lazyItems(pick('val')),
+        engine: base.engine,
+        sam: base.sam,
+        baseModel: { preset: config.model.preset, fingerprint: base.fingerprint },
+        cacheDir: join(home.dir, 'cache', 'embeddings'),
+        workDir: join(store.dir(name), 'training'),
+        outPath,
+        seed: Number(v.string('seed')),
+        al: { epochs: intOpt('epochs') },
+        vae: { epochs: intOpt('vae-epochs') },
+        restart: v.bool('restart'),
+        onProgress: progressPrinter(log),
+        signal: controller.signal,
+      });
+      const e = result.evaluation;
+      store.update(name, (t) => {
+        t.training = {
+          adapter: outPath,
+          trainedAt: new Date().toISOString(),
+          metrics: {
+            iou: e.align.iou,
+            dice: e.align.dice,
+            frozenIou: e.frozen.iou,
+            boxFillIou: e.boxFill.iou,
+          },
+          tau: result.tau.tau,
+        };
+      });
+      console.log(
+        `task ${name}: adapter ${outPath}\n  validation IoU ${e.align.iou.toFixed(3)} (frozen SAM ${e.frozen.iou.toFixed(3)}, box-fill ${e.boxFill.iou.toFixed(3)}), Dice ${e.align.dice.toFixed(3)}; τ ${result.tau.tau.toFixed(4)}`,
+      );
+    } catch (err) {
+      if (err instanceof TrainingAbortedError)
+        throw new UserError(`training of ${name} interrupted; run the same command to resume`, 130);
+      if (err instanceof TaskStateMismatchError)
+        throw new UserError(`${err.message} (use --restart to discard the earlier progress)`, EXIT.input);
+      if (err instanceof TrainerInputError) throw new UserError(err.message, EXIT.input);
+      throw err;
+    } finally {
+      process.removeListener('SIGINT', onSigint);
+    }
+  },
+};
+
+async function* lazyItems(items: DatasetItem[]): AsyncGenerator<TrainingItem> {
+  for (const it of items) {
+    const loaded = await loadItem(it);
+    yield {
+      id: it.id,
+      image: loaded.image,
+      masks: loaded.masks.map((m) => ({ classId: m.className, mask: m.data })),
+    };
+  }
+}
+
+/** One line per phase start/end, and a progress line at most every 2 s inside a phase. */
+function progressPrinter(log: (l: string) => void): (p: TaskProgress) => void {
+  let lastAt = 0;
+  return (p) => {
+    if (p.status === 'start') log(`${p.phase}…`);
+    else if (p.status === 'done') log(`${p.phase} done in ${p.seconds?.toFixed(1)} s`);
+    else if (p.status === 'cached') log(`${p.phase}: done in an earlier run`);
+    else {
+      let line = '';
+      if (p.embed)
+        line = `${p.phase} ${p.embed.split}: ${p.embed.done}${p.embed.total ? `/${p.embed.total}` : ''} image(s)`;
+      else if (p.align)
+        line = `align epoch ${p.align.epoch}/${p.align.epochs} step ${p.align.step}/${p.align.stepsPerEpoch} loss ${p.align.loss?.toFixed(4) ?? ''}`;
+      else if (p.vae) line = `vae epoch ${p.vae.epoch}/${p.vae.epochs} loss ${p.vae.loss?.toFixed(4) ?? ''}`;
+      else if (p.tau) line = `tau fold ${p.tau.fold}/${p.tau.folds}`;
+      else if (p.evaluate) line = `evaluate ${p.evaluate.done}/${p.evaluate.total}`;
+      if (line && Date.now() - lastAt >= 2000) {
+        lastAt = Date.now();
+        log(`  ${line}`);
+      }
+    }
+  };
+}

@@ -1,0 +1,40 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { getPreset, randomSamStateDict, writeSafetensors } from '@casam/casam-core';
+import { writeFileSync } from 'node:fs';
+
+const BIN = resolve(__dirname, '../../bin/site-agent.js');
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI in a child process with its own agent home. */
+export function agentCli(
+  home: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<CliRun> & { child: import('node:child_process').ChildProcess } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, CASAM_AGENT_HOME: home, CASAM_BACKEND: 'wasm', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const p = new Promise<CliRun>((res, rej) => {
+    child.once('error', rej);
+    child.once('close', (code) => res({ code, stdout, stderr }));
+  }) as Promise<CliRun> & { child: typeof child };
+  p.child = child;
+  return p;
+}
+
+/** A casam-tiny base model with random weights (the real one is being pretrained), as safetensors. */
+export function writeRandomTinyModel(file: string, seed = 7): void {
+  const sd = randomSamStateDict(getPreset('casam-tiny'), seed);
+  writeFileSync(file, writeSafetensors([...sd.entries()]));
+}
