@@ -17,6 +17,7 @@ import { DatabaseModule } from './database/database.module';
 import { EnrollmentModule } from './enrollment/enrollment.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { RealtimeModule } from './realtime/realtime.module';
 import { SigningKeysModule } from './signing-keys/signing-keys.module';
 import { SitesModule } from './sites/sites.module';
 
@@ -49,6 +50,7 @@ export class AppModule {
         MetricsModule,
         SigningKeysModule,
         BundlesModule,
+        RealtimeModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: GlobalExceptionFilter },

@@ -1,0 +1,330 @@
+import { Logger, type OnModuleDestroy } from '@nestjs/common';
+import {
+  type OnGatewayConnection,
+  type OnGatewayDisconnect,
+  type OnGatewayInit,
+  WebSocketGateway,
+} from '@nestjs/websockets';
+import type { Namespace, Socket } from 'socket.io';
+import {
+  checkProtocolCompatibility,
+  type ClientToServerEvents,
+  REALTIME_NAMESPACE,
+  REALTIME_PATH,
+  type RealtimeAck,
+  type RealtimeError,
+  type ServerToClientEvents,
+  type TrainingProgress,
+  trainingProgressProblems,
+} from '@casam/protocol';
+import { type AccessTokenClaims, AccessTokenService } from '../auth/access-token.service';
+import type { Principal } from '../auth/principal';
+import { PrincipalResolver } from '../auth/principal-resolver';
+import { clientAddress } from '../auth/request-meta';
+import { Clock } from '../common/clock';
+import { DomainError } from '../common/domain-error';
+import { CoordinatorEvents } from '../events/coordinator-events';
+import { MetricsService } from '../metrics/metrics.service';
+import { SiteRepository } from '../sites/site.repository';
+import { RealtimeRepository } from './realtime.repository';
+
+/** What the gateway keeps on each authenticated socket. */
+interface SocketData {
+  principal: Principal;
+  claims: AccessTokenClaims;
+  protocolVersion: string;
+  address: string | null;
+  /** Tasks this site may report progress for (checked once per socket and task). */
+  progressTasks: Set<string>;
+  expiryTimer?: NodeJS.Timeout;
+}
+
+type FleetNamespace = Namespace<
+  ClientToServerEvents,
+  ServerToClientEvents,
+  Record<string, never>,
+  SocketData
+>;
+type FleetSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+/** How often every socket's principal is checked again (disabled admins, keys rotated out, demotions). */
+export const PRINCIPAL_RECHECK_INTERVAL_MS = 60_000;
+
+export const ADMINS_ROOM = 'admins';
+export const siteRoom = (siteId: string): string => `site:${siteId}`;
+export const adminRoom = (adminId: string): string => `admin:${adminId}`;
+
+class ConnectRefusal extends Error {
+  constructor(readonly data: RealtimeError) {
+    super(data.message);
+  }
+}
+
+/**
+ * The real-time channel (socket.io, path /socket.io, namespace /v1). Sockets authenticate on connect with an
+ * access token through the same PrincipalResolver as REST, and join `site:<id>`, or `admins` and
+ * `admin:<id>`. They are dropped when the token expires, when the site or its key is revoked (at once, on
+ * the event), or when the periodic re-check finds the principal no longer valid.
+ */
+@WebSocketGateway({ path: REALTIME_PATH, namespace: REALTIME_NAMESPACE, serveClient: false })
+export class FleetGateway
+  implements
+    OnGatewayInit<FleetNamespace>,
+    OnGatewayConnection<FleetSocket>,
+    OnGatewayDisconnect<FleetSocket>,
+    OnModuleDestroy
+{
+  private readonly logger = new Logger('Realtime');
+  private nsp?: FleetNamespace;
+  private readonly siteSockets = new Map<string, number>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private recheckTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly tokens: AccessTokenService,
+    private readonly resolver: PrincipalResolver,
+    private readonly sites: SiteRepository,
+    private readonly repo: RealtimeRepository,
+    private readonly events: CoordinatorEvents,
+    private readonly metrics: MetricsService,
+    private readonly clock: Clock,
+  ) {}
+
+  afterInit(nsp: FleetNamespace): void {
+    this.nsp = nsp;
+    nsp.use((socket, next) => {
+      this.authenticate(socket).then(
+        () => next(),
+        (e: unknown) => {
+          const data = refusalOf(e);
+          if (!(e instanceof ConnectRefusal) && !(e instanceof DomainError))
+            this.logger.error(`socket authentication failed: ${(e as Error).stack ?? String(e)}`);
+          next(Object.assign(new Error(data.message), { data }));
+        },
+      );
+    });
+    this.unsubscribe.push(
+      this.events.on('bundle.published', (e) => {
+        this.send(nsp, 'bundle.published', {
+          version: e.version,
+          contentHash: e.contentHash,
+          createdAt: e.createdAt,
+        });
+      }),
+      this.events.on('task.status_changed', async (e) => {
+        const proposer = await this.repo.taskProposer(e.taskId);
+        const target = proposer ? nsp.to(ADMINS_ROOM).to(siteRoom(proposer)) : nsp.to(ADMINS_ROOM);
+        target.emit('task.status_changed', {
+          taskId: e.taskId,
+          status: e.status,
+          previous: e.previous,
+          at: this.now(),
+        });
+        this.metrics.socketEvents.inc({ event: 'task.status_changed', direction: 'out' });
+      }),
+      this.events.on('site.revoked', (e) =>
+        this.end((s) => s.data.principal.kind === 'site' && s.data.principal.siteId === e.siteId, {
+          code: 'credentials_revoked',
+          message: 'this site was revoked',
+        }),
+      ),
+      this.events.on('site.key_revoked', (e) =>
+        this.end((s) => s.data.principal.kind === 'site' && s.data.principal.keyId === e.keyId, {
+          code: 'credentials_revoked',
+          message: 'the key this session was opened with was revoked',
+        }),
+      ),
+    );
+    this.recheckTimer = setInterval(() => {
+      this.recheckAll().catch((e: unknown) => this.logger.error(`principal re-check failed: ${String(e)}`));
+    }, PRINCIPAL_RECHECK_INTERVAL_MS);
+    this.recheckTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
+    clearInterval(this.recheckTimer);
+  }
+
+  async handleConnection(socket: FleetSocket): Promise<void> {
+    const { principal } = socket.data;
+    const kind = principal.kind;
+    this.metrics.socketConnections.inc({ kind });
+    const expiresIn = socket.data.claims.exp * 1000 - this.clock.now().getTime();
+    socket.data.expiryTimer = setTimeout(
+      () =>
+        this.endOne(socket, {
+          code: 'token_expired',
+          message: 'the access token expired; reconnect with a new one',
+        }),
+      expiresIn,
+    );
+    socket.on('training.progress', (progress, ack) => {
+      this.onProgress(socket, progress, ack).catch((e: unknown) => {
+        this.logger.error(`training.progress failed: ${(e as Error).stack ?? String(e)}`);
+        reply(ack, { ok: false, error: { code: 'internal_error', message: 'internal server error' } });
+      });
+    });
+    if (principal.kind === 'admin') {
+      await socket.join([ADMINS_ROOM, adminRoom(principal.adminId)]);
+      return;
+    }
+    await socket.join(siteRoom(principal.siteId));
+    const count = (this.siteSockets.get(principal.siteId) ?? 0) + 1;
+    this.siteSockets.set(principal.siteId, count);
+    if (count === 1)
+      await this.presence(principal.siteId, true, socket.data).catch((e: unknown) =>
+        this.logger.error(`presence of site ${principal.siteId} not recorded: ${String(e)}`),
+      );
+  }
+
+  async handleDisconnect(socket: FleetSocket): Promise<void> {
+    const data = socket.data as Partial<SocketData>;
+    if (!data.principal) return; // refused during the handshake: never counted
+    clearTimeout(data.expiryTimer);
+    this.metrics.socketConnections.dec({ kind: data.principal.kind });
+    if (data.principal.kind !== 'site') return;
+    const siteId = data.principal.siteId;
+    const count = (this.siteSockets.get(siteId) ?? 1) - 1;
+    if (count > 0) this.siteSockets.set(siteId, count);
+    else {
+      this.siteSockets.delete(siteId);
+      await this.presence(siteId, false, socket.data).catch((e: unknown) =>
+        this.logger.error(`presence of site ${siteId} not recorded: ${String(e)}`),
+      );
+    }
+  }
+
+  /** Re-resolves every socket's principal; drops those no longer valid. Runs every minute. */
+  async recheckAll(): Promise<void> {
+    if (!this.nsp) return;
+    for (const socket of this.nsp.sockets.values()) {
+      if (!socket.data.principal) continue;
+      try {
+        socket.data.principal = await this.resolver.resolveClaims(socket.data.claims);
+      } catch (e) {
+        this.endOne(socket, refusalOf(e));
+      }
+    }
+  }
+
+  private async authenticate(socket: FleetSocket): Promise<void> {
+    const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
+    const token = auth['token'];
+    if (typeof token !== 'string' || token === '')
+      throw new ConnectRefusal({
+        code: 'missing_token',
+        message: 'connect with auth: {token, protocolVersion}',
+      });
+    const version = auth['protocolVersion'];
+    if (typeof version !== 'string')
+      throw new ConnectRefusal({
+        code: 'protocol_invalid',
+        message:
+          'connect with auth.protocolVersion: the protocol version the client speaks (MAJOR.MINOR.PATCH)',
+      });
+    const check = checkProtocolCompatibility(version);
+    if (!check.ok) throw new ConnectRefusal({ code: check.code, message: check.message });
+    const claims = await this.tokens.verify(token);
+    if (claims.exp * 1000 <= this.clock.now().getTime())
+      throw new ConnectRefusal({ code: 'token_expired', message: 'access token has expired; get a new one' });
+    const principal = await this.resolver.resolveClaims(claims);
+    socket.data = {
+      principal,
+      claims,
+      protocolVersion: version,
+      address: clientAddress(socket.request),
+      progressTasks: new Set(),
+    };
+  }
+
+  private async onProgress(socket: FleetSocket, progress: unknown, ack: unknown): Promise<void> {
+    this.metrics.socketEvents.inc({ event: 'training.progress', direction: 'in' });
+    const { principal } = socket.data;
+    if (principal.kind !== 'site') {
+      reply(ack, { ok: false, error: { code: 'forbidden', message: 'only sites report training progress' } });
+      return;
+    }
+    const problems = trainingProgressProblems(progress);
+    if (problems.length > 0) {
+      reply(ack, {
+        ok: false,
+        error: { code: 'invalid_progress', message: `invalid training progress: ${problems.join('; ')}` },
+      });
+      return;
+    }
+    const p = progress as TrainingProgress;
+    if (!socket.data.progressTasks.has(p.taskId)) {
+      if (!(await this.repo.siteWorksOnTask(principal.siteId, p.taskId))) {
+        reply(ack, {
+          ok: false,
+          error: {
+            code: 'task_not_yours',
+            message: `task ${p.taskId} does not exist or this site does not contribute to it`,
+          },
+        });
+        return;
+      }
+      socket.data.progressTasks.add(p.taskId);
+    }
+    const { taskId, stage, epoch, epochs, loss, metrics } = p;
+    this.nsp?.to(ADMINS_ROOM).emit('training.progress', {
+      taskId,
+      stage,
+      epoch,
+      epochs,
+      ...(loss !== undefined ? { loss } : {}),
+      ...(metrics !== undefined ? { metrics } : {}),
+      siteId: principal.siteId,
+      at: this.now(),
+    });
+    this.metrics.socketEvents.inc({ event: 'training.progress', direction: 'out' });
+    reply(ack, { ok: true });
+  }
+
+  private async presence(siteId: string, online: boolean, data: SocketData): Promise<void> {
+    const at = this.clock.now();
+    await this.sites.recordPresence(siteId, {
+      at,
+      address: data.address,
+      ...(online ? { protocolVersion: data.protocolVersion } : {}),
+    });
+    this.nsp?.to(ADMINS_ROOM).emit('site.presence', { siteId, online, at: at.toISOString() });
+    this.metrics.socketEvents.inc({ event: 'site.presence', direction: 'out' });
+  }
+
+  /** Ends every local socket matching `which`. */
+  private end(which: (s: FleetSocket) => boolean, why: RealtimeError): void {
+    if (!this.nsp) return;
+    for (const socket of this.nsp.sockets.values())
+      if (socket.data.principal && which(socket)) this.endOne(socket, why);
+  }
+
+  private endOne(socket: FleetSocket, why: RealtimeError): void {
+    socket.emit('session.ended', why);
+    socket.disconnect(true);
+  }
+
+  private send<E extends keyof ServerToClientEvents>(
+    nsp: FleetNamespace,
+    event: E,
+    ...args: Parameters<ServerToClientEvents[E]>
+  ): void {
+    nsp.emit(event, ...args);
+    this.metrics.socketEvents.inc({ event, direction: 'out' });
+  }
+
+  private now(): string {
+    return this.clock.now().toISOString();
+  }
+}
+
+function refusalOf(e: unknown): RealtimeError {
+  if (e instanceof ConnectRefusal) return e.data;
+  if (e instanceof DomainError) return { code: e.code, message: e.message };
+  return { code: 'internal_error', message: 'internal server error' };
+}
+
+function reply(ack: unknown, result: RealtimeAck): void {
+  if (typeof ack === 'function') (ack as (r: RealtimeAck) => void)(result);
+}

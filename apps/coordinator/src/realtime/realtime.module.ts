@@ -1,0 +1,8 @@
+import { Module } from '@nestjs/common';
+import { SitesModule } from '../sites/sites.module';
+import { FleetGateway } from './fleet.gateway';
+import { RealtimeRepository } from './realtime.repository';
+
+/** The socket.io gateway (path /socket.io, namespace /v1). */
+@Module({ imports: [SitesModule], providers: [FleetGateway, RealtimeRepository], exports: [FleetGateway] })
+export class RealtimeModule {}
