@@ -12,3 +12,4 @@ export * from './router';
 export * from './losses';
 export * from './metrics';
 export * from './adapter-file';
+export * from './routed-segmenter';
