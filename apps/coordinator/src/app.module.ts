@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { AdaptersModule } from './adapters/adapters.module';
 import { AdminsModule } from './admins/admins.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthApiModule } from './auth/auth-api.module';
@@ -20,6 +21,7 @@ import { MetricsModule } from './metrics/metrics.module';
 import { RealtimeModule } from './realtime/realtime.module';
 import { SigningKeysModule } from './signing-keys/signing-keys.module';
 import { SitesModule } from './sites/sites.module';
+import { TasksModule } from './tasks/tasks.module';
 
 /** What the app is built on; opened (and migrated) before Nest starts, see main.ts. */
 export interface AppDependencies {
@@ -49,6 +51,8 @@ export class AppModule {
         HealthModule,
         MetricsModule,
         SigningKeysModule,
+        TasksModule,
+        AdaptersModule,
         BundlesModule,
         RealtimeModule,
       ],

@@ -3,6 +3,8 @@ export * from './tensor-payload';
 export * from './api';
 export * from './adapter-schema';
 export * from './adapter-file-validation';
+export * from './tasks';
+export * from './adapter-uploads';
 export * from './ustar';
 export * from './bundle';
 export * from './realtime';

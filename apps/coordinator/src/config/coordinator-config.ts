@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { BASE_MODEL_FINGERPRINT_PATTERN } from '@casam/protocol';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 export type LogFormat = 'json' | 'text';
@@ -33,6 +34,11 @@ export interface CoordinatorConfig {
   auth: AuthConfig;
   /** Bearer token Prometheus must send to `GET /metrics`; undefined leaves the endpoint open. */
   metricsToken?: string;
+  /**
+   * The federation's one base model (`sha256:<64 hex>`): tasks for any other are refused at proposal. Unset:
+   * the first approved task's fingerprint sets it, and approving a task with another is refused.
+   */
+  baseModelFingerprint?: string;
 }
 
 /** The configuration is wrong; `problems` names every bad variable, not just the first. */
@@ -112,8 +118,14 @@ export function parseConfig(env: NodeJS.ProcessEnv, baseDir: string): Coordinato
     keyRotationGraceSeconds: int('COORDINATOR_KEY_ROTATION_GRACE_SECONDS', 3600, 0, 30 * 24 * 3600),
   };
 
+  const baseModelFingerprint = str('COORDINATOR_BASE_MODEL_FINGERPRINT');
+  if (baseModelFingerprint !== undefined && !BASE_MODEL_FINGERPRINT_PATTERN.test(baseModelFingerprint))
+    problems.push(
+      `COORDINATOR_BASE_MODEL_FINGERPRINT: must be "sha256:" and 64 lower-case hex digits (got "${baseModelFingerprint.slice(0, 80)}")`,
+    );
+
   if (problems.length > 0) throw new ConfigError(problems);
-  return { host, port, dataDir, database, blobStore, log, auth, metricsToken };
+  return { host, port, dataDir, database, blobStore, log, auth, metricsToken, baseModelFingerprint };
 }
 
 /**
