@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import type { BundleDetail, BundleJwks } from '@casam/protocol';
+import type { JSONWebKeySet } from 'jose';
+import type { CoordinatorClient } from '../coordinator/coordinator-client';
+import type { AgentState } from '../home/agent-home';
+import type { BundleStore, InstalledBundle } from './bundle-store';
+import { BundleVerificationError, verifyBundle } from './verify-bundle';
+
+export type PullOutcome =
+  | { kind: 'none-published' }
+  | { kind: 'up-to-date'; current: InstalledBundle }
+  | {
+      kind: 'installed';
+      installed: InstalledBundle;
+      previous: InstalledBundle | null;
+      resumedFromBytes: number;
+    };
+
+/** A bundle the site refuses to use; the one in use stays in use. */
+export class BundleRefusedError extends Error {
+  override name = 'BundleRefusedError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The pinned coordinator keys as a JWKS (what bundles must verify against). */
+export function pinnedJwks(state: AgentState): JSONWebKeySet {
+  return {
+    keys: (state.coordinatorKeys ?? []).map((k) => ({
+      kty: 'OKP',
+      crv: 'Ed25519',
+      x: k.x,
+      kid: k.kid,
+      alg: 'EdDSA',
+      use: 'sig',
+    })),
+  };
+}
+
+/**
+ * Fetches the newest bundle if it is newer than the one in use, resuming a partial download, then verifies it
+ * (pinned key, manifest, every adapter hash, the base-model fingerprint) and swaps it in atomically. Any
+ * failure leaves the bundle in use untouched; a download that fails its hash is discarded, a merely
+ * interrupted one is kept for the next pull.
+ */
+export async function pullBundle(
+  client: CoordinatorClient,
+  store: BundleStore,
+  state: AgentState,
+  baseModelFingerprint: string,
+  log: (l: string) => void,
+): Promise<PullOutcome> {
+  const latest: BundleDetail | null = await client.latestBundle();
+  const current = store.current();
+  if (!latest) return { kind: 'none-published' };
+  if (current && latest.version <= current.version) return { kind: 'up-to-date', current };
+
+  const hash = latest.contentHash;
+  const resumedFrom = store.partSize(hash);
+  if (resumedFrom > latest.size) store.discardPart(hash);
+  const have = store.partSize(hash);
+  if (have < latest.size) {
+    const res = await client.send(
+      'read_bundle',
+      {
+        path: `/api/v1/bundles/${latest.version}/archive`,
+        headers: have > 0 ? { range: `bytes=${have}-` } : {},
+      },
+      { idempotent: true },
+    );
+    if (have > 0 && res.status !== 206) store.discardPart(hash); // the server sent the whole archive
+    if (!res.body) throw new BundleRefusedError('archive_malformed', 'the coordinator sent no archive body');
+    const reader = res.body.getReader();
+    let got = store.partSize(hash);
+    let lastLog = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      store.appendPart(hash, value);
+      got += value.byteLength;
+      if (got - lastLog > 8 * 1024 * 1024) {
+        lastLog = got;
+        log(`  ${((100 * got) / latest.size).toFixed(0)}% of ${latest.size} bytes`);
+      }
+    }
+    if (got < latest.size)
+      throw new BundleRefusedError(
+        'download_incomplete',
+        `bundle ${latest.version}: got ${got} of ${latest.size} bytes; run pull again to resume`,
+      );
+  }
+  const bytes = new Uint8Array(readFileSync(store.partFile(hash)));
+  let verified;
+  try {
+    verified = await verifyBundle(bytes, pinnedJwks(state), { expectedContentHash: hash });
+  } catch (e) {
+    if (e instanceof BundleVerificationError) {
+      store.discardPart(hash);
+      throw new BundleRefusedError(e.code, `bundle ${latest.version} refused: ${e.message}`);
+    }
+    throw e;
+  }
+  const m = verified.manifest;
+  if (m.bundleVersion !== latest.version)
+    throw new BundleRefusedError(
+      'manifest_mismatch',
+      `bundle says version ${m.bundleVersion}, the coordinator listed ${latest.version}`,
+    );
+  if (m.baseModel && m.baseModel.fingerprint !== baseModelFingerprint) {
+    store.discardPart(hash);
+    throw new BundleRefusedError(
+      'base_model_mismatch',
+      `bundle ${m.bundleVersion} was trained against base model ${m.baseModel.preset} ${m.baseModel.fingerprint}; this site runs ${baseModelFingerprint}`,
+    );
+  }
+  const previous = store.current();
+  const installed = store.install(hash, m, verified.kid);
+  return { kind: 'installed', installed, previous, resumedFromBytes: have };
+}
+
+export type { BundleJwks };
