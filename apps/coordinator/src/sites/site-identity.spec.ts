@@ -13,6 +13,7 @@ import {
 } from '@casam/protocol';
 import { type CoordinatorEvent, CoordinatorEvents } from '../events/coordinator-events';
 import type { TestApp } from '../testing/test-app';
+import { testPostgresUrl } from '../testing/test-database';
 import {
   call,
   enrollApprovedSite,
@@ -752,3 +753,66 @@ describe('site identity over HTTP (real app, embedded database, real Ed25519 key
     });
   });
 });
+
+describe.skipIf(!testPostgresUrl())(
+  'one-time use over HTTP on Postgres (concurrent requests, real row locks)',
+  () => {
+    const clock = new MovableClock();
+    let t: TestApp;
+    let admin: { adminId: string; token: string };
+    beforeAll(async () => {
+      t = await startTestAppWithClock(clock, 'postgres');
+      admin = await t.adminToken('admin');
+    });
+    afterAll(async () => {
+      await t?.close();
+    });
+
+    it('lets one of several concurrent enrollments with one token win', async () => {
+      const tok = await call<CreatedEnrollmentToken>(t.url, 'POST', '/api/v1/enrollment-tokens', {
+        token: admin.token,
+        body: {},
+      });
+      const keys = await Promise.all(Array.from({ length: 6 }, () => newSiteKey()));
+      const results = await Promise.all(
+        keys.map((k, i) =>
+          call<Err>(t.url, 'POST', '/api/v1/sites/enroll', {
+            body: { enrollmentToken: tok.body.token, siteName: `PG race ${i}`, publicJwk: k.publicJwk },
+          }),
+        ),
+      );
+      expect(results.map((r) => r.status).sort()).toEqual([201, 401, 401, 401, 401, 401]);
+      expect(new Set(results.filter((r) => r.status === 401).map((r) => r.body.error.code))).toEqual(
+        new Set(['enrollment_token_used']),
+      );
+      expect(await t.db.prisma.site.count()).toBe(1);
+    });
+
+    it('lets one of several concurrent uses of one assertion through, and one of two rotations', async () => {
+      const s = await enrollApprovedSite(t.url, admin.token, 'PG General');
+      const a = await signSiteAssertion(s.key, s.siteId);
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          call<Err>(t.url, 'POST', '/api/v1/auth/site-token', { body: { assertion: a } }),
+        ),
+      );
+      expect(results.map((r) => r.status).sort()).toEqual([200, 401, 401, 401, 401]);
+      expect(
+        results.filter((r) => r.status === 401).every((r) => r.body.error.code === 'assertion_replayed'),
+      ).toBe(true);
+
+      const [k1, k2] = [await newSiteKey(), await newSiteKey()];
+      const rotations = await Promise.all(
+        [k1, k2].map(async (k) =>
+          call<Err>(t.url, 'POST', '/api/v1/sites/me/keys', {
+            token: s.accessToken,
+            body: { publicJwk: k.publicJwk, proof: await signRotationProof(k, s.siteId) },
+          }),
+        ),
+      );
+      expect(rotations.map((r) => r.status).sort()).toEqual([201, 409]);
+      expect(rotations.find((r) => r.status === 409)?.body.error.code).toBe('key_not_active');
+      expect(await t.db.prisma.siteKey.count({ where: { siteId: s.siteId, status: 'active' } })).toBe(1);
+    });
+  },
+);
