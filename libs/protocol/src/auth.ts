@@ -191,14 +191,23 @@ export interface ReasonRequest {
   reason: string;
 }
 
-/** Stable error codes of identity and access (in `error.code`). */
+/**
+ * Stable error codes of identity and access (in `error.code`; see docs/coordinator.md, "Identity and access").
+ * Besides these, any request can get `validation_failed` (400), `missing_token`, `invalid_token`,
+ * `token_expired` (401) and `forbidden` (403).
+ */
 export const AUTH_ERROR_CODES = [
+  // admin login and accounts
   'invalid_credentials',
   'account_disabled',
   'rate_limited',
-  'cannot_disable_self',
   'admin_not_found',
+  'admin_email_taken',
   'admin_already_disabled',
+  'cannot_disable_self',
+  'weak_password',
+  'invalid_email',
+  // enrollment tokens and enrollment
   'enrollment_token_invalid',
   'enrollment_token_expired',
   'enrollment_token_used',
@@ -209,23 +218,27 @@ export const AUTH_ERROR_CODES = [
   'invalid_key',
   'key_already_registered',
   'site_name_taken',
+  // admin decisions
   'site_not_found',
   'site_not_pending',
-  'site_not_approved',
+  'site_not_revocable',
   'fingerprint_mismatch',
+  'site_key_not_found',
+  'key_already_revoked',
+  // site authentication
   'assertion_invalid',
   'assertion_expired',
   'assertion_wrong_audience',
   'assertion_replayed',
   'unknown_key',
   'credentials_revoked',
+  'site_not_approved',
+  // key rotation
   'proof_invalid',
   'proof_expired',
   'proof_wrong_audience',
   'proof_replayed',
   'key_not_active',
-  'site_key_not_found',
-  'key_already_revoked',
 ] as const;
 
 export type AuthErrorCode = (typeof AUTH_ERROR_CODES)[number];

@@ -69,3 +69,32 @@ describe('parseConfig', () => {
     expect(redactUrl('postgresql://db/x')).toBe('postgresql://db/x');
   });
 });
+
+describe('parseConfig: identity and access', () => {
+  it('reads the auth rate limit and the key-rotation grace period', () => {
+    const c = parseConfig(
+      {
+        COORDINATOR_AUTH_RATE_PER_MINUTE: '120',
+        COORDINATOR_AUTH_RATE_BURST: '30',
+        COORDINATOR_KEY_ROTATION_GRACE_SECONDS: '0',
+      },
+      base,
+    );
+    expect(c.auth).toEqual({ ratePerMinute: 120, rateBurst: 30, keyRotationGraceSeconds: 0 });
+  });
+
+  it('refuses a zero rate, a fractional burst and a grace period over 30 days', () => {
+    expect(() =>
+      parseConfig(
+        {
+          COORDINATOR_AUTH_RATE_PER_MINUTE: '0',
+          COORDINATOR_AUTH_RATE_BURST: '2.5',
+          COORDINATOR_KEY_ROTATION_GRACE_SECONDS: String(31 * 24 * 3600),
+        },
+        base,
+      ),
+    ).toThrow(
+      /COORDINATOR_AUTH_RATE_PER_MINUTE[^\n]*\n[^\n]*COORDINATOR_AUTH_RATE_BURST[^\n]*\n[^\n]*COORDINATOR_KEY_ROTATION_GRACE_SECONDS/,
+    );
+  });
+});
