@@ -8,6 +8,8 @@ import { statusCommand } from './commands/status.command';
 import { ingestCommand } from './commands/ingest.command';
 import { proposeCommand } from './commands/propose.command';
 import { trainCommand } from './commands/train.command';
+import { uploadCommand } from './commands/upload.command';
+import { pullCommand, rollbackCommand } from './commands/pull.command';
 import { EXIT, UserError } from './cli/errors';
 
 const COMMANDS: Command[] = [
@@ -16,6 +18,9 @@ const COMMANDS: Command[] = [
   ingestCommand,
   proposeCommand,
   trainCommand,
+  uploadCommand,
+  pullCommand,
+  rollbackCommand,
   statusCommand,
   embedCommand,
   segmentCommand,

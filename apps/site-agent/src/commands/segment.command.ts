@@ -6,6 +6,9 @@ import { readImageFile } from './read-image';
 import { parseBox, parsePoint } from '../cli/args';
 import { EXIT, UserError } from '../cli/errors';
 import { Command } from './command';
+import { AgentHome } from '../home/agent-home';
+import { HOME_HELP, HOME_OPTION } from './agent-context';
+import { segmentWithBundle } from './segment-with-bundle';
 
 export const segmentCommand: Command = {
   name: 'segment',
@@ -17,6 +20,10 @@ export const segmentCommand: Command = {
   --multimask               predict 3 candidate masks and keep the one with the best predicted IoU
   --out <mask.png>          binary mask (0/255) at the original image size
   --logits-out <file>       low_res_masks [1,K,h,w] and iou_predictions [1,K] as safetensors
+  --json                    print the routing decision as JSON
+With an agent home (site-agent init) and no --checkpoint, the agent's base model and installed router bundle
+are used: the image is routed to a task's Alignment Layer or falls back to frozen SAM, and the decision printed.
+${HOME_HELP}
 ${MODEL_HELP}`,
   options: {
     ...MODEL_OPTIONS,
@@ -26,6 +33,8 @@ ${MODEL_HELP}`,
     point: { type: 'string', multiple: true },
     multimask: { type: 'boolean', default: false },
     'logits-out': { type: 'string' },
+    json: { type: 'boolean', default: false },
+    ...HOME_OPTION,
   },
   async run(v, log) {
     const image = v.string('image', true);
@@ -36,6 +45,8 @@ ${MODEL_HELP}`,
     if (!boxes.length && !points.length)
       throw new UserError('give a prompt: --box x0,y0,x1,y1 and/or --point x,y[,label]', EXIT.usage);
     const img = readImageFile(image);
+    if (!v.string('checkpoint') && !v.string('encoder-onnx') && new AgentHome(v.string('home')).exists())
+      return segmentWithBundle(v, img, image, out, boxes, points, log);
     const engine = await loadEngine(engineOptionsFrom(v, log));
     const predictor = createSamPredictor(engine);
     try {

@@ -1,0 +1,64 @@
+import { EXIT, UserError } from '../cli/errors';
+import { CoordinatorError, CoordinatorUnreachableError } from '../coordinator/coordinator-client';
+import { BundleStore } from '../bundle/bundle-store';
+import { BundleRefusedError, pullBundle } from '../bundle/pull-bundle';
+import { baseModelFingerprint } from '../model/base-model';
+import type { Command } from './command';
+import { HOME_HELP, HOME_OPTION, openAgent } from './agent-context';
+
+export const pullCommand: Command = {
+  name: 'pull',
+  summary:
+    'fetch the newest router bundle, verify it (pinned key, hashes, base model), swap it in atomically',
+  usage: `site-agent pull [--home <dir>]
+A bundle that fails any check is refused and the one in use stays; an interrupted download resumes.
+${HOME_HELP}`,
+  options: { ...HOME_OPTION },
+  async run(v, log) {
+    const { home, config, client } = await openAgent(v.string('home'));
+    const state = home.readState();
+    if (!state.siteId)
+      throw new UserError('this site is not enrolled; run site-agent enroll first', EXIT.usage);
+    const store = new BundleStore(home.bundlesDir);
+    try {
+      const r = await pullBundle(client, store, state, baseModelFingerprint(home, config), log);
+      if (r.kind === 'none-published') console.log('no bundle has been published yet');
+      else if (r.kind === 'up-to-date')
+        console.log(`up to date: bundle ${r.current.version} (${r.current.taskCount} task(s))`);
+      else {
+        home.updateState((s) => void Object.assign(s, { lastSyncAt: new Date().toISOString() }));
+        console.log(
+          `installed bundle ${r.installed.version} (${r.installed.taskCount} task(s), signed by ${r.installed.kid})` +
+            `${r.previous ? `; previous ${r.previous.version} kept for rollback` : ''}${r.resumedFromBytes ? `; resumed at byte ${r.resumedFromBytes}` : ''}`,
+        );
+      }
+    } catch (e) {
+      if (e instanceof BundleRefusedError)
+        throw new UserError(
+          `${e.message} [${e.code}]; the bundle in use (${store.current()?.version ?? 'none'}) stays`,
+          EXIT.input,
+        );
+      if (e instanceof CoordinatorError) throw new UserError(`coordinator: ${e.message}`, EXIT.input);
+      if (e instanceof CoordinatorUnreachableError) throw new UserError(e.message, EXIT.backend);
+      throw e;
+    }
+  },
+};
+
+export const rollbackCommand: Command = {
+  name: 'rollback',
+  summary: 'make the previous router bundle current again',
+  usage: `site-agent rollback [--home <dir>]\n${HOME_HELP}`,
+  options: { ...HOME_OPTION },
+  async run(v) {
+    const { home } = await openAgent(v.string('home'));
+    const store = new BundleStore(home.bundlesDir);
+    const before = store.current();
+    try {
+      const now = store.rollback();
+      console.log(`rolled back from bundle ${before?.version} to bundle ${now.version}`);
+    } catch (e) {
+      throw new UserError((e as Error).message, EXIT.usage);
+    }
+  },
+};

@@ -1,0 +1,47 @@
+import type { RoutedPrediction } from '@casam/casam-core';
+
+/** The routing decision as `segment --json` and `serve` report it. */
+export interface SegmentDecisionJson {
+  bundleVersion: number | null;
+  decision: 'task' | 'fallback';
+  /** Chosen task (decision `task`), or the best-scoring task that refused the image (fallback), or null. */
+  taskId: string | null;
+  taskName: string | null;
+  score: number | null;
+  tau: number | null;
+  scores: { taskId: string; score: number; tau: number }[];
+  predictedIou: number;
+  foregroundPixels: number;
+  timingsMs: RoutedPrediction['timings'];
+}
+
+export function decisionJson(
+  r: RoutedPrediction,
+  names: Map<string, string>,
+  bundleVersion: number | null,
+): SegmentDecisionJson {
+  const d = r.route.decision;
+  const t = d.kind === 'task' ? d : d.best;
+  return {
+    bundleVersion,
+    decision: d.kind,
+    taskId: t?.taskId ?? null,
+    taskName: t ? (names.get(t.taskId) ?? null) : null,
+    score: t?.score ?? null,
+    tau: t?.tau ?? null,
+    scores: r.route.scores,
+    predictedIou: r.iouPredictions[r.best],
+    foregroundPixels: r.binary[r.best].reduce((a, b) => a + b, 0),
+    timingsMs: r.timings,
+  };
+}
+
+export function describeDecision(j: SegmentDecisionJson): string {
+  const fmt = (x: number | null) => (x === null ? '?' : x.toFixed(4));
+  const where = j.bundleVersion === null ? 'no bundle' : `bundle ${j.bundleVersion}`;
+  if (j.decision === 'task')
+    return `routed to task ${j.taskName ?? j.taskId} (${j.taskId}): score ${fmt(j.score)} ≤ τ ${fmt(j.tau)} [${where}]`;
+  if (j.taskId)
+    return `fallback to frozen SAM: best task ${j.taskName ?? j.taskId} scored ${fmt(j.score)} > τ ${fmt(j.tau)} [${where}]`;
+  return `fallback to frozen SAM: no task in ${where}`;
+}

@@ -1,0 +1,130 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getPreset, randomSamStateDict, writeDomainFolder, writeSafetensors } from '@casam/casam-core';
+import type { CreatedEnrollmentToken, TaskSummary } from '@casam/protocol';
+import { type CoordinatorProcess, startCoordinatorProcess } from './support/coordinator-process';
+import { siteAgent } from './support/site-agent-cli';
+
+/**
+ * One hospital through the whole loop with real processes: enroll, ingest, propose, train, upload, admin
+ * approvals, bundle publication, pull, routed segmentation; then a bundle altered on disk is refused.
+ */
+describe('site agent ↔ coordinator: from local data to a routed segmentation', () => {
+  let coord: CoordinatorProcess;
+  const dir = mkdtempSync(join(tmpdir(), 'casam-e2e-flow-'));
+  const home = join(dir, 'agent');
+  const weights = join(dir, 'tiny.safetensors');
+  const data = join(dir, 'spleen');
+  const env = { CASAM_BACKEND: 'wasm' };
+  const agent = async (args: string[]) => {
+    const r = await siteAgent(home, args, env);
+    if (r.code !== 0) throw new Error(`site-agent ${args.join(' ')} → ${r.code}\n${r.stderr}\n${r.stdout}`);
+    return r;
+  };
+
+  beforeAll(async () => {
+    writeFileSync(weights, writeSafetensors([...randomSamStateDict(getPreset('casam-tiny'), 5).entries()]));
+    await writeDomainFolder(data, 'msd-spleen-ct', { count: 14, size: 128, seed: 2, preview: false });
+    coord = await startCoordinatorProcess();
+  });
+  afterAll(async () => {
+    await coord?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('enrolls, trains, uploads, gets approved, pulls and segments with routing', async () => {
+    const fp = /fingerprint: (\S+)/.exec(
+      (await agent(['init', '--coordinator', coord.url, '--site-name', 'Haukeland', '--weights', weights]))
+        .stdout,
+    )![1];
+    const token = await coord.admin<CreatedEnrollmentToken>('POST', '/api/v1/enrollment-tokens', {});
+    await agent(['enroll', '--token', token.token]);
+    const siteId = (JSON.parse(readFileSync(join(home, 'state.json'), 'utf8')) as { siteId: string }).siteId;
+    await coord.admin('POST', `/api/v1/sites/${siteId}/approve`, { keyFingerprint: fp });
+
+    await agent(['ingest', '--task', 'spleen', '--folder', data, '--modality', 'CT']);
+    const proposed = await agent(['propose', '--task', 'spleen']);
+    const taskId = /as ([0-9a-f-]{36})/.exec(proposed.stdout)![1];
+    const before = await siteAgent(home, ['upload', '--task', 'spleen'], env);
+    expect(before.code).toBe(2); // not trained yet: refused locally, nothing sent
+    expect(before.stderr).toMatch(/no trained adapter/);
+    await coord.admin('POST', `/api/v1/tasks/${taskId}/approve`);
+    const task = await coord.admin<TaskSummary>('GET', `/api/v1/tasks/${taskId}`);
+    expect(task.status).toBe('approved');
+
+    await agent(['train', '--task', 'spleen', '--epochs', '1', '--vae-epochs', '3', '--max-images', '6']);
+    const up = await agent(['upload', '--task', 'spleen', '--chunk-size', '65536']);
+    expect(up.stdout).toMatch(/uploaded spleen: adapter version 1 .*pending/);
+    const adapterId = (
+      JSON.parse(readFileSync(join(home, 'tasks', 'spleen', 'task.json'), 'utf8')) as {
+        upload: { adapterVersionId: string };
+      }
+    ).upload.adapterVersionId;
+    expect((await agent(['pull'])).stdout).toMatch(
+      /no bundle has been published yet|installed bundle \d+ \(0 task/,
+    );
+
+    await coord.admin('POST', `/api/v1/adapters/${adapterId}/approve`);
+    const pulled = await agent(['pull']);
+    expect(pulled.stdout).toMatch(/installed bundle \d+ \(1 task\(s\)/);
+    expect((await agent(['pull'])).stdout).toMatch(/up to date/);
+
+    const manifest = JSON.parse(readFileSync(join(data, 'manifest.json'), 'utf8')) as {
+      items: { image: string }[];
+    };
+    const img = join(data, manifest.items[0].image);
+    const seg = await agent([
+      'segment',
+      '--image',
+      img,
+      '--box',
+      '20,20,100,100',
+      '--out',
+      join(dir, 'mask.png'),
+      '--json',
+    ]);
+    const decision = JSON.parse(seg.stdout) as {
+      decision: string;
+      bundleVersion: number;
+      scores: { taskId: string }[];
+    };
+    expect(['task', 'fallback']).toContain(decision.decision);
+    expect(decision.scores.map((s) => s.taskId)).toEqual([taskId]);
+
+    // Tamper with the installed bundle on disk: it is refused at load, and segmentation falls back.
+    const bundles = join(home, 'bundles');
+    const current = (
+      JSON.parse(readFileSync(join(bundles, 'current.json'), 'utf8')) as { current: { file: string } }
+    ).current.file;
+    const bytes = readFileSync(join(bundles, current));
+    bytes[bytes.length - 2000] ^= 0xff;
+    writeFileSync(join(bundles, current), bytes);
+    const after = await siteAgent(
+      home,
+      ['segment', '--image', img, '--box', '20,20,100,100', '--out', join(dir, 'mask2.png'), '--json'],
+      env,
+    );
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stderr).toMatch(/fails verification, not using it/);
+    expect(JSON.parse(after.stdout)).toMatchObject({ scores: [] });
+
+    const status = JSON.parse((await agent(['status', '--json'])).stdout) as {
+      egress: Record<string, unknown>;
+    };
+    expect(Object.keys(status.egress).sort()).toEqual(
+      [
+        'enroll',
+        'propose_task',
+        'read_bundle',
+        'read_jwks',
+        'read_upload',
+        'site_token',
+        'upload_chunk',
+        'upload_complete',
+        'upload_create',
+      ].filter((t) => t !== 'read_upload' || 'read_upload' in status.egress),
+    );
+  });
+});
