@@ -10,6 +10,7 @@ import { proposeCommand } from './commands/propose.command';
 import { trainCommand } from './commands/train.command';
 import { uploadCommand } from './commands/upload.command';
 import { pullCommand, rollbackCommand } from './commands/pull.command';
+import { serveCommand } from './commands/serve.command';
 import { EXIT, UserError } from './cli/errors';
 
 const COMMANDS: Command[] = [
@@ -21,6 +22,7 @@ const COMMANDS: Command[] = [
   uploadCommand,
   pullCommand,
   rollbackCommand,
+  serveCommand,
   statusCommand,
   embedCommand,
   segmentCommand,

@@ -88,8 +88,9 @@ export function createRoutedSegmenter(
         timings: { embedMs: t1 - t0, routeMs: t2 - t1, alignMs: t3 - t2, decodeMs: t4 - t3 },
       };
     },
+    /** Frees the adapters; the engine is the caller's (several segmenters may share it) and stays usable. */
     dispose() {
-      predictor.dispose();
+      predictor.reset();
       for (const a of adapters) {
         a.align.dispose();
         a.vae.dispose();

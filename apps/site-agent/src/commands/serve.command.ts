@@ -1,0 +1,54 @@
+import { BundleStore } from '../bundle/bundle-store';
+import { loadActiveBundle } from '../bundle/installed-bundle';
+import { EXIT, UserError } from '../cli/errors';
+import { AgentHome } from '../home/agent-home';
+import { loadBaseModel } from '../model/base-model';
+import { BUNDLE_POINTER, SegmentationServer } from '../serve/segmentation-server';
+import type { Command } from './command';
+import { HOME_HELP, HOME_OPTION } from './agent-context';
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'local HTTP segmentation API for hospital apps (loopback by default)',
+  usage: `site-agent serve [--host <addr>] [--port <n>] [--home <dir>]
+  --host <addr>             listen address (default: serve.host of the config, 127.0.0.1)
+  --port <n>                port (default: serve.port of the config; 0 picks a free one)
+POST /v1/segment?box=x0,y0,x1,y1[&point=x,y[,label]] with an image/png or image/jpeg body → mask + routing
+decision; GET /healthz. Newly pulled bundles are picked up without a restart.
+${HOME_HELP}`,
+  options: { ...HOME_OPTION, host: { type: 'string' }, port: { type: 'string' } },
+  async run(v, log) {
+    const home = new AgentHome(v.string('home'));
+    const config = home.readConfig();
+    const port = v.string('port') === undefined ? config.serve.port : Number(v.string('port'));
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new UserError('--port must be 0..65535', EXIT.usage);
+    const host = v.string('host') ?? config.serve.host;
+    if (!['127.0.0.1', '::1', 'localhost'].includes(host))
+      log(
+        `warning: listening on ${host}, not loopback: any machine that reaches it can segment images through this agent`,
+      );
+    const base = await loadBaseModel(home, config, log);
+    const store = new BundleStore(home.bundlesDir);
+    const server = new SegmentationServer({
+      engine: base.engine,
+      loadBundle: () =>
+        loadActiveBundle(store, home.readState(), base.fingerprint, base.config.outChans, log),
+      bundlePointerFile: BUNDLE_POINTER(home.bundlesDir),
+      host,
+      port,
+      maxRequestBytes: config.serve.maxRequestBytes,
+      log,
+    });
+    const url = await server.start();
+    console.log(`serving on ${url} (bundle ${server.bundleVersion ?? 'none'}); Ctrl-C stops`);
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        log('stopping…');
+        void server.close().then(resolve);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+  },
+};

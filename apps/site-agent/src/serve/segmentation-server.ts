@@ -1,0 +1,254 @@
+import { statSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import {
+  createRoutedSegmenter,
+  decodeImage,
+  encodeMaskPng,
+  PromptError,
+  type RoutedSegmenter,
+  type SamEngine,
+} from '@casam/casam-core';
+import { type ActiveBundle } from '../bundle/installed-bundle';
+import { decisionJson, type SegmentDecisionJson } from '../commands/routing-decision';
+import { parseBox, parsePoint } from '../cli/args';
+
+export interface SegmentationServerOptions {
+  engine: SamEngine;
+  /** Loads the bundle to use now (re-verified from disk), or null for plain frozen SAM. */
+  loadBundle: () => Promise<ActiveBundle | null>;
+  /** File whose change means "a new bundle was installed" (the bundle store's current.json). */
+  bundlePointerFile: string;
+  host: string;
+  port: number;
+  maxRequestBytes: number;
+  /** Requests waiting for the model beyond this many are answered 503 (the model runs one at a time). */
+  maxQueue?: number;
+  log: (l: string) => void;
+}
+
+export interface SegmentResponseJson extends SegmentDecisionJson {
+  width: number;
+  height: number;
+  /** The binary mask (0/255) as a base64 PNG at the image's size. */
+  maskPng: string;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The agent's local segmentation API for hospital applications (loopback by default).
+ *
+ *   POST /v1/segment?box=x0,y0,x1,y1[&point=x,y[,label]]…[&multimask=1]
+ *        body: the image (image/png or image/jpeg), at most maxRequestBytes
+ *        → 200 JSON {decision…, maskPng} or, with `Accept: image/png`, the mask PNG and the decision in the
+ *          `X-Casam-Decision` header
+ *   GET  /healthz → {status, bundleVersion, tasks, backend…}
+ *
+ * Requests run one at a time on the model; a newly installed bundle is picked up between requests (the old one
+ * keeps serving until the new one is loaded and verified, so no request fails during a swap).
+ */
+export class SegmentationServer {
+  private server: http.Server | null = null;
+  private segmenter: RoutedSegmenter | null = null;
+  private bundle: ActiveBundle | null = null;
+  private pointerMtime = -1;
+  private chain: Promise<unknown> = Promise.resolve();
+  private queued = 0;
+  private swapping: Promise<void> | null = null;
+  readonly stats = { served: 0, failed: 0, swaps: 0 };
+
+  constructor(private readonly o: SegmentationServerOptions) {}
+
+  get bundleVersion(): number | null {
+    return this.bundle?.installed.version ?? null;
+  }
+
+  async start(): Promise<string> {
+    await this.reloadIfChanged(true);
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server.requestTimeout = 60_000;
+    await new Promise<void>((r) => this.server!.listen(this.o.port, this.o.host, r));
+    const a = this.server.address() as AddressInfo;
+    return `http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await this.chain.catch(() => undefined);
+    this.segmenter?.dispose();
+  }
+
+  private pointerMtimeNow(): number {
+    try {
+      return statSync(this.o.bundlePointerFile).mtimeMs;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Builds a segmenter for the installed bundle when the pointer file changed; the old one serves meanwhile. */
+  private async reloadIfChanged(force = false): Promise<void> {
+    const m = this.pointerMtimeNow();
+    if (!force && m === this.pointerMtime) return;
+    this.swapping ??= (async () => {
+      try {
+        const bundle = await this.o.loadBundle();
+        const next = createRoutedSegmenter(this.o.engine, bundle?.adapters ?? []);
+        const old = this.segmenter;
+        this.segmenter = next;
+        this.bundle = bundle;
+        this.pointerMtime = m;
+        if (old) {
+          this.stats.swaps++;
+          this.o.log(
+            `serving bundle ${bundle?.installed.version ?? 'none'} (${bundle?.adapters.length ?? 0} task(s))`,
+          );
+        }
+        // The old segmenter may still be answering a request: dispose it after the queue drains.
+        if (old) void this.chain.then(() => old.dispose());
+      } finally {
+        this.swapping = null;
+      }
+    })();
+    await this.swapping;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://local');
+      if (url.pathname === '/healthz') {
+        if (req.method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'use GET');
+        return this.json(res, 200, {
+          status: 'ok',
+          bundleVersion: this.bundleVersion,
+          tasks: this.bundle?.manifest.tasks.map((t) => ({ taskId: t.taskId, name: t.name })) ?? [],
+          model: this.o.engine.config.name,
+          queued: this.queued,
+          ...this.stats,
+        });
+      }
+      if (url.pathname !== '/v1/segment')
+        throw new HttpError(
+          404,
+          'not_found',
+          `no route ${url.pathname}; use POST /v1/segment or GET /healthz`,
+        );
+      if (req.method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST');
+      const type = (req.headers['content-type'] ?? '').split(';')[0].trim();
+      if (!['image/png', 'image/jpeg'].includes(type))
+        throw new HttpError(
+          415,
+          'unsupported_media_type',
+          'send the image as the body with Content-Type image/png or image/jpeg',
+        );
+      const declared = Number(req.headers['content-length'] ?? NaN);
+      if (declared > this.o.maxRequestBytes)
+        throw new HttpError(413, 'too_large', `the image is larger than ${this.o.maxRequestBytes} bytes`);
+      const prompt = parsePrompt(url.searchParams);
+      const body = await readBody(req, this.o.maxRequestBytes);
+      let image;
+      try {
+        image = decodeImage(body, 'request body');
+      } catch (e) {
+        throw new HttpError(400, 'bad_image', (e as Error).message);
+      }
+      if (this.queued >= (this.o.maxQueue ?? 32))
+        throw new HttpError(503, 'busy', 'too many requests waiting; retry shortly');
+      this.queued++;
+      const run = this.chain.then(async () => {
+        await this.reloadIfChanged();
+        return this.segmenter!.segment(image, prompt);
+      });
+      this.chain = run.catch(() => undefined);
+      let r;
+      try {
+        r = await run;
+      } catch (e) {
+        if (e instanceof PromptError) throw new HttpError(400, 'bad_prompt', e.message);
+        throw e;
+      } finally {
+        this.queued--;
+      }
+      const decision = decisionJson(r, this.bundle?.names ?? new Map(), this.bundleVersion);
+      const png = encodeMaskPng(r.binary[r.best], image.width, image.height);
+      this.stats.served++;
+      if ((req.headers.accept ?? '').includes('image/png')) {
+        res.writeHead(200, { 'content-type': 'image/png', 'x-casam-decision': JSON.stringify(decision) });
+        res.end(png);
+        return;
+      }
+      const out: SegmentResponseJson = {
+        ...decision,
+        width: image.width,
+        height: image.height,
+        maskPng: Buffer.from(png).toString('base64'),
+      };
+      this.json(res, 200, out);
+    } catch (e) {
+      this.stats.failed++;
+      if (e instanceof HttpError)
+        return this.json(res, e.status, { error: { code: e.code, message: e.message } });
+      this.o.log(`internal error: ${(e as Error).stack ?? String(e)}`);
+      this.json(res, 500, { error: { code: 'internal', message: 'internal error (see the agent log)' } });
+    }
+  }
+
+  private json(res: http.ServerResponse, status: number, body: unknown): void {
+    if (res.headersSent) return void res.end();
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+    res.end(JSON.stringify(body));
+  }
+}
+
+function parsePrompt(q: URLSearchParams) {
+  const known = new Set(['box', 'point', 'multimask']);
+  for (const k of q.keys())
+    if (!known.has(k)) throw new HttpError(400, 'bad_prompt', `unknown query parameter ${k}`);
+  const boxes = q.getAll('box');
+  const points = q.getAll('point');
+  if (boxes.length > 1) throw new HttpError(400, 'bad_prompt', 'at most one box');
+  if (!boxes.length && !points.length)
+    throw new HttpError(400, 'bad_prompt', 'give box=x0,y0,x1,y1 and/or point=x,y[,label]');
+  try {
+    const box = boxes.length ? parseBox(boxes[0]) : undefined;
+    const pts = points.map(parsePoint);
+    return {
+      box,
+      points: pts.length ? pts.map((p) => p.xy) : undefined,
+      labels: pts.length ? pts.map((p) => p.label) : undefined,
+      multimask: q.get('multimask') === '1' || q.get('multimask') === 'true',
+    };
+  } catch (e) {
+    throw new HttpError(400, 'bad_prompt', (e as Error).message.replace(/--/g, ''));
+  }
+}
+
+function readBody(req: http.IncomingMessage, max: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    req.on('data', (d: Buffer) => {
+      n += d.byteLength;
+      if (n > max) {
+        reject(new HttpError(413, 'too_large', `the image is larger than ${max} bytes`));
+        req.destroy();
+        return;
+      }
+      parts.push(d);
+    });
+    req.on('end', () => resolve(new Uint8Array(Buffer.concat(parts))));
+    req.on('error', reject);
+  });
+}
+
+export const BUNDLE_POINTER = (bundlesDir: string) => join(bundlesDir, 'current.json');
