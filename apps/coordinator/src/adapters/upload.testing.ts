@@ -31,7 +31,7 @@ export interface TestSite {
 
 /** An approved site with an active Ed25519 key (rows written directly) and an access token for it. */
 export async function createTestSite(
-  t: TestApp,
+  t: Pick<TestApp, 'app' | 'db'>,
   name = `site-${randomBytes(4).toString('hex')}`,
 ): Promise<TestSite> {
   const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
