@@ -98,3 +98,14 @@ describe('parseConfig: identity and access', () => {
     );
   });
 });
+
+describe('parseConfig: the federation base model', () => {
+  it('reads COORDINATOR_BASE_MODEL_FINGERPRINT, unset by default, and refuses a malformed one', () => {
+    const fp = 'sha256:' + 'ab'.repeat(32);
+    expect(parseConfig({}, base).baseModelFingerprint).toBeUndefined();
+    expect(parseConfig({ COORDINATOR_BASE_MODEL_FINGERPRINT: fp }, base).baseModelFingerprint).toBe(fp);
+    expect(() => parseConfig({ COORDINATOR_BASE_MODEL_FINGERPRINT: 'sha256:AB' }, base)).toThrow(
+      /COORDINATOR_BASE_MODEL_FINGERPRINT: must be "sha256:" and 64 lower-case hex digits/,
+    );
+  });
+});
