@@ -11,6 +11,7 @@ import { trainCommand } from './commands/train.command';
 import { uploadCommand } from './commands/upload.command';
 import { pullCommand, rollbackCommand } from './commands/pull.command';
 import { serveCommand } from './commands/serve.command';
+import { daemonCommand } from './commands/daemon.command';
 import { EXIT, UserError } from './cli/errors';
 
 const COMMANDS: Command[] = [
@@ -23,6 +24,7 @@ const COMMANDS: Command[] = [
   pullCommand,
   rollbackCommand,
   serveCommand,
+  daemonCommand,
   statusCommand,
   embedCommand,
   segmentCommand,

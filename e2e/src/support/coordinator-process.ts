@@ -10,13 +10,15 @@ const COORDINATOR_BIN = resolve(__dirname, '../../../apps/coordinator/bin/coordi
 export interface CoordinatorProcess {
   url: string;
   dataDir: string;
+  adminPassword: string;
   env: NodeJS.ProcessEnv;
   log(): string;
   /** Logs in as the admin the harness created; returns a bearer token. */
   adminToken(): Promise<string>;
   /** JSON call with the admin's token; throws with the body on a non-2xx status. */
   admin<T>(method: string, path: string, body?: unknown): Promise<T>;
-  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Stops the process; the data directory is deleted unless `keepData` (for a restart). */
+  stop(signal?: NodeJS.Signals, keepData?: boolean): Promise<void>;
 }
 
 function run(
@@ -39,10 +41,15 @@ function run(
  * A real coordinator process (`bin/coordinator.js serve`) on the embedded database in a temp dir, on a free
  * port, with one admin account created through the CLI like an operator would.
  */
-export async function startCoordinatorProcess(
-  extraEnv: NodeJS.ProcessEnv = {},
-  keepDir?: string,
-): Promise<CoordinatorProcess> {
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Restart on the data directory of an earlier (stopped with keepData) process; its admin exists there. */
+  restartOf?: CoordinatorProcess;
+}
+
+export async function startCoordinatorProcess(opts: StartOptions = {}): Promise<CoordinatorProcess> {
+  const extraEnv = { ...opts.env };
+  const keepDir = opts.restartOf?.dataDir;
   const dataDir = keepDir ?? mkdtempSync(join(tmpdir(), 'casam-e2e-coord-'));
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -54,7 +61,7 @@ export async function startCoordinatorProcess(
   delete env['DATABASE_URL'];
   Object.assign(env, extraEnv);
   const email = 'ops@hospital.example';
-  const password = `pw-${randomBytes(12).toString('hex')}`;
+  const password = opts.restartOf?.adminPassword ?? `pw-${randomBytes(12).toString('hex')}`;
   if (!keepDir) {
     const made = await run(['create-admin', '--email', email, '--role', 'admin'], env, `${password}\n`);
     if (made.code !== 0) throw new Error(`create-admin failed (${made.code}):\n${made.out}`);
@@ -79,6 +86,7 @@ export async function startCoordinatorProcess(
   const self: CoordinatorProcess = {
     url,
     dataDir,
+    adminPassword: password,
     env,
     log: () => log,
     async adminToken() {
@@ -105,11 +113,24 @@ export async function startCoordinatorProcess(
       if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
       return (text ? JSON.parse(text) : undefined) as T;
     },
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+    async stop(signal: NodeJS.Signals = 'SIGTERM', keepData = false) {
       child.kill(signal);
       await exited;
-      if (!keepDir && signal !== 'SIGKILL') rmSync(dataDir, { recursive: true, force: true });
+      if (!keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
   return self;
+}
+
+/** A TCP port free right now on 127.0.0.1 (for a coordinator that must keep its URL across restarts). */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((res, rej) => {
+    const srv = net.createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => res(port));
+    });
+  });
 }

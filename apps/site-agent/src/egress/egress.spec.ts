@@ -163,7 +163,7 @@ describe('EgressGateway (real HTTP server recording the bytes on the wire)', () 
     expect(
       gw.socketEvent('socket_training_progress', {
         taskId: UPLOAD,
-        stage: 'align',
+        stage: 'training_align',
         epoch: 1,
         epochs: 5,
         loss: 0.3,
@@ -172,7 +172,7 @@ describe('EgressGateway (real HTTP server recording the bytes on the wire)', () 
     expect(() =>
       gw.socketEvent('socket_training_progress', {
         taskId: UPLOAD,
-        stage: 'align',
+        stage: 'training_align',
         epoch: 1,
         epochs: 5,
         image: 'AAAA',

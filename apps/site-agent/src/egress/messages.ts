@@ -140,13 +140,24 @@ export const MESSAGES = {
   },
   read_jwks: { method: 'GET', path: /^\/\.well-known\/jwks\.json$/, body: 'none' },
   read_health: { method: 'GET', path: /^\/healthz$/, body: 'none' },
+  socket_connect: {
+    socket: true,
+    event: 'connect',
+    body: obj({
+      token: str(4000, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/),
+      protocolVersion: str(20, /^\d+\.\d+\.\d+$/),
+    }),
+  },
   socket_training_progress: {
     socket: true,
     event: 'training.progress',
     body: obj(
       {
         taskId: str(36, UUID),
-        stage: str(20, /^(embed|align|features|vae|tau|evaluate|write|upload)$/),
+        stage: str(
+          20,
+          /^(queued|embedding|training_align|training_vae|calibrating|evaluating|uploading|done|failed)$/,
+        ),
         epoch: int(0, 100000),
         epochs: int(0, 100000),
         loss: num(),

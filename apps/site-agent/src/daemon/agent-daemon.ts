@@ -1,0 +1,112 @@
+import { BundleStore } from '../bundle/bundle-store';
+import { BundleRefusedError, pullBundle } from '../bundle/pull-bundle';
+import type { AgentContext } from '../commands/agent-context';
+import { uploadTask } from '../commands/upload.command';
+import { baseModelFingerprint } from '../model/base-model';
+import { TaskStore } from '../tasks/local-task';
+import { FleetConnection } from './fleet-connection';
+import { readdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RealtimeError } from '@casam/protocol';
+
+export interface DaemonOptions {
+  log: (l: string) => void;
+  chunkSize?: number;
+}
+
+/**
+ * The long-running agent: keeps the coordinator connection, pulls every announced bundle (and whatever was
+ * published while it was away, on each reconnect), and resumes unfinished uploads. Work runs one job at a time.
+ */
+export class AgentDaemon {
+  readonly connection: FleetConnection;
+  private queue: Promise<void> = Promise.resolve();
+  private finalError: RealtimeError | null = null;
+  private done: (() => void) | null = null;
+  readonly events: string[] = [];
+
+  constructor(
+    private readonly ctx: AgentContext,
+    private readonly o: DaemonOptions,
+  ) {
+    this.connection = new FleetConnection(ctx.client, {
+      log: o.log,
+      onConnect: () => this.enqueue('catch-up', () => this.catchUp()),
+      onBundlePublished: (v) => this.enqueue(`bundle ${v} announced`, () => this.pull()),
+      onFinal: (e) => {
+        this.finalError = e;
+        this.done?.();
+      },
+    });
+  }
+
+  /** Runs until stop() or a final refusal; resolves with that refusal (or null). */
+  run(): Promise<RealtimeError | null> {
+    this.connection.start();
+    return new Promise((resolve) => {
+      this.done = () => resolve(this.finalError);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.connection.stop();
+    await this.queue;
+    this.done?.();
+  }
+
+  /** Resolves when the work queued so far has finished. */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  private enqueue(what: string, job: () => Promise<void>): void {
+    this.queue = this.queue.then(async () => {
+      try {
+        await job();
+      } catch (e) {
+        this.o.log(`${what}: ${(e as Error).message}`);
+      }
+    });
+  }
+
+  private async catchUp(): Promise<void> {
+    await this.pull();
+    const store = new TaskStore(this.ctx.home);
+    const tasksDir = join(this.ctx.home.dir, 'tasks');
+    if (!existsSync(tasksDir)) return;
+    for (const name of readdirSync(tasksDir)) {
+      if (!store.exists(name)) continue;
+      const t = store.read(name);
+      if (t.upload && !t.upload.completedAt && t.training) {
+        this.o.log(`resuming the upload of ${name}`);
+        const msg = await uploadTask(this.ctx, name, this.o.chunkSize ?? 1024 * 1024, this.o.log);
+        this.events.push(`upload:${name}`);
+        this.o.log(msg);
+      }
+    }
+  }
+
+  private async pull(): Promise<void> {
+    const { home, config, client } = this.ctx;
+    try {
+      const r = await pullBundle(
+        client,
+        new BundleStore(home.bundlesDir),
+        home.readState(),
+        baseModelFingerprint(home, config),
+        this.o.log,
+      );
+      if (r.kind === 'installed') {
+        this.events.push(`installed:${r.installed.version}`);
+        this.o.log(`installed bundle ${r.installed.version} (${r.installed.taskCount} task(s))`);
+      }
+    } catch (e) {
+      if (e instanceof BundleRefusedError) {
+        this.events.push(`refused:${e.code}`);
+        this.o.log(`bundle refused [${e.code}]: ${e.message}; the bundle in use stays`);
+        return;
+      }
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,147 @@
+import {
+  PROTOCOL_VERSION,
+  REALTIME_NAMESPACE,
+  REALTIME_PATH,
+  type ClientToServerEvents,
+  type RealtimeAck,
+  type RealtimeError,
+  type ServerToClientEvents,
+  type TrainingProgress,
+} from '@casam/protocol';
+import { io, type Socket } from 'socket.io-client';
+import { type CoordinatorClient, CoordinatorError, backoffDelay } from '../coordinator/coordinator-client';
+
+export type FleetSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** Refusals after which reconnecting is pointless: a person must act first. */
+const FINAL = new Set([
+  'credentials_revoked',
+  'site_not_approved',
+  'protocol_too_old',
+  'protocol_too_new',
+  'protocol_invalid',
+]);
+
+export interface FleetConnectionOptions {
+  log: (l: string) => void;
+  onConnect?: () => void;
+  onBundlePublished?: (version: number) => void;
+  /** The coordinator refused this site for good (revoked, not approved, protocol too old). */
+  onFinal?: (e: RealtimeError) => void;
+  backoff?: { baseDelayMs: number; maxDelayMs: number };
+}
+
+/**
+ * The agent's outbound socket.io connection to its coordinator: authenticates with a fresh access token on
+ * every (re)connect, reconnects with exponential backoff and full jitter after any loss (network, coordinator
+ * restart, token expiry), and stops for good only when the coordinator says the site may no longer connect.
+ * Everything it sends goes through the egress gateway.
+ */
+export class FleetConnection {
+  private socket: FleetSocket | null = null;
+  private attempt = 0;
+  private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+  connected = false;
+
+  constructor(
+    private readonly client: CoordinatorClient,
+    private readonly o: FleetConnectionOptions,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.socket?.disconnect();
+    this.socket = null;
+    this.connected = false;
+  }
+
+  /** Sends one training-progress update; resolves with the coordinator's ack (or a local failure). */
+  async sendProgress(p: TrainingProgress): Promise<RealtimeAck> {
+    const s = this.socket;
+    if (!s || !this.connected)
+      return { ok: false, error: { code: 'offline', message: 'not connected to the coordinator' } };
+    const { event, payload } = this.client.egress.socketEvent('socket_training_progress', p);
+    return new Promise((resolve) => {
+      const t = setTimeout(
+        () => resolve({ ok: false, error: { code: 'timeout', message: 'no ack within 10 s' } }),
+        10_000,
+      );
+      s.emit(event as 'training.progress', payload as TrainingProgress, (ack) => {
+        clearTimeout(t);
+        resolve(ack);
+      });
+    });
+  }
+
+  private scheduleReconnect(why: string): void {
+    if (this.stopped) return;
+    const delay = backoffDelay(this.attempt++, this.o.backoff ?? { baseDelayMs: 500, maxDelayMs: 30_000 });
+    this.o.log(`coordinator connection: ${why}; reconnecting in ${(delay / 1000).toFixed(1)} s`);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.socket?.removeAllListeners();
+    this.socket?.disconnect();
+    const socket: FleetSocket = io(`${this.client.egress.coordinatorUrl}${REALTIME_NAMESPACE}`, {
+      path: REALTIME_PATH,
+      transports: ['websocket'],
+      reconnection: false, // we reconnect ourselves, with a fresh token each time
+      timeout: 10_000,
+      auth: (cb) => {
+        this.client
+          .accessToken()
+          .then((token) => {
+            const { payload } = this.client.egress.socketEvent('socket_connect', {
+              token,
+              protocolVersion: PROTOCOL_VERSION,
+            });
+            cb(payload as object);
+          })
+          .catch((e: unknown) => {
+            if (e instanceof CoordinatorError && FINAL.has(e.code)) {
+              this.final({ code: e.code, message: e.message });
+              return;
+            }
+            cb({ token: '', protocolVersion: PROTOCOL_VERSION }); // refused quickly → connect_error → backoff
+          });
+      },
+    });
+    this.socket = socket;
+    socket.on('connect', () => {
+      this.attempt = 0;
+      this.connected = true;
+      this.o.log('connected to the coordinator');
+      this.o.onConnect?.();
+    });
+    socket.on('connect_error', (err: Error & { data?: RealtimeError }) => {
+      this.connected = false;
+      if (err.data && FINAL.has(err.data.code)) return this.final(err.data);
+      if (err.data?.code === 'token_expired' || err.data?.code === 'invalid_token') this.client.dropToken();
+      this.scheduleReconnect(err.data ? `${err.data.code}: ${err.data.message}` : err.message);
+    });
+    socket.on('session.ended', (e) => {
+      if (FINAL.has(e.code)) this.final(e);
+      else this.client.dropToken();
+    });
+    socket.on('disconnect', (reason) => {
+      this.connected = false;
+      if (!this.stopped) this.scheduleReconnect(`disconnected (${reason})`);
+    });
+    socket.on('bundle.published', (e) => this.o.onBundlePublished?.(e.version));
+  }
+
+  private final(e: RealtimeError): void {
+    this.o.log(`the coordinator refuses this site: ${e.code}: ${e.message}`);
+    this.stop();
+    this.o.onFinal?.(e);
+  }
+}
