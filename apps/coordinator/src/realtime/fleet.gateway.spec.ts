@@ -272,10 +272,19 @@ describe('FleetGateway (real app, real socket.io clients)', () => {
     const { adminId: id, token } = await t.adminToken('viewer');
     const c = await connect(token);
     const keep = await connect((await t.adminToken('viewer')).token);
+    const site = await newSite();
+    await connect(site.token);
+    await t.db.prisma.site.update({
+      where: { id: site.siteId },
+      data: { lastSeenAt: new Date('2020-01-01') },
+    });
     const ended = next(c, 'session.ended');
     await t.db.prisma.admin.update({ where: { id }, data: { disabledAt: new Date() } });
     await t.app.get(FleetGateway).recheckAll();
     expect(await ended).toMatchObject({ code: 'credentials_revoked' });
     expect(keep.connected).toBe(true);
+    // sites still connected are seen again
+    const row = await t.db.prisma.site.findUniqueOrThrow({ where: { id: site.siteId } });
+    expect(row.lastSeenAt!.getTime()).toBeGreaterThan(Date.parse('2025-01-01'));
   });
 });

@@ -195,17 +195,24 @@ export class FleetGateway
     }
   }
 
-  /** Re-resolves every socket's principal; drops those no longer valid. Runs every minute. */
+  /**
+   * Re-resolves every socket's principal and drops those no longer valid; refreshes the presence (last seen) of
+   * the sites still connected. Runs every minute.
+   */
   async recheckAll(): Promise<void> {
     if (!this.nsp) return;
+    const seen = new Map<string, SocketData>();
     for (const socket of this.nsp.sockets.values()) {
       if (!socket.data.principal) continue;
       try {
         socket.data.principal = await this.resolver.resolveClaims(socket.data.claims);
+        if (socket.data.principal.kind === 'site') seen.set(socket.data.principal.siteId, socket.data);
       } catch (e) {
         this.endOne(socket, refusalOf(e));
       }
     }
+    const at = this.clock.now();
+    for (const [siteId, data] of seen) await this.sites.recordPresence(siteId, { at, address: data.address });
   }
 
   private async authenticate(socket: FleetSocket): Promise<void> {
