@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getPreset, randomSamStateDict, writeDomainFolder, writeSafetensors } from '@casam/casam-core';
-import type { CreatedEnrollmentToken, TaskSummary } from '@casam/protocol';
+import {
+  type CreatedEnrollmentToken,
+  PROTOCOL_VERSION,
+  REALTIME_NAMESPACE,
+  type TaskSummary,
+  type TrainingProgressEvent,
+} from '@casam/protocol';
+import { io } from 'socket.io-client';
 import { type CoordinatorProcess, startCoordinatorProcess } from './support/coordinator-process';
 import { siteAgent } from './support/site-agent-cli';
 
@@ -54,7 +61,19 @@ describe('site agent ↔ coordinator: from local data to a routed segmentation',
     const task = await coord.admin<TaskSummary>('GET', `/api/v1/tasks/${taskId}`);
     expect(task.status).toBe('approved');
 
+    // An admin watches the training live over the coordinator's socket.
+    const admin = io(`${coord.url}${REALTIME_NAMESPACE}`, {
+      transports: ['websocket'],
+      auth: { token: await coord.adminToken(), protocolVersion: PROTOCOL_VERSION },
+    });
+    const progress: TrainingProgressEvent[] = [];
+    admin.on('training.progress', (e: TrainingProgressEvent) => progress.push(e));
+    await new Promise<void>((r) => admin.once('connect', () => r()));
     await agent(['train', '--task', 'spleen', '--epochs', '1', '--vae-epochs', '3', '--max-images', '6']);
+    await expect.poll(() => progress.some((p) => p.stage === 'done'), { timeout: 10_000 }).toBe(true);
+    admin.disconnect();
+    expect(progress.every((p) => p.siteId === siteId && p.taskId === taskId)).toBe(true);
+    expect(new Set(progress.map((p) => p.stage))).toContain('training_align');
     const up = await agent(['upload', '--task', 'spleen', '--chunk-size', '65536']);
     expect(up.stdout).toMatch(/uploaded spleen: adapter version 1 .*pending/);
     const adapterId = (
@@ -113,18 +132,18 @@ describe('site agent ↔ coordinator: from local data to a routed segmentation',
     const status = JSON.parse((await agent(['status', '--json'])).stdout) as {
       egress: Record<string, unknown>;
     };
-    expect(Object.keys(status.egress).sort()).toEqual(
-      [
-        'enroll',
-        'propose_task',
-        'read_bundle',
-        'read_jwks',
-        'read_upload',
-        'site_token',
-        'upload_chunk',
-        'upload_complete',
-        'upload_create',
-      ].filter((t) => t !== 'read_upload' || 'read_upload' in status.egress),
-    );
+    // Only declared message types left the site, and each of the flow's steps shows up.
+    expect(Object.keys(status.egress).sort()).toEqual([
+      'enroll',
+      'propose_task',
+      'read_bundle',
+      'read_jwks',
+      'site_token',
+      'socket_connect',
+      'socket_training_progress',
+      'upload_chunk',
+      'upload_complete',
+      'upload_create',
+    ]);
   });
 });

@@ -14,7 +14,8 @@ import { AgentHome } from '../home/agent-home';
 import { loadBaseModel } from '../model/base-model';
 import { TaskStore } from '../tasks/local-task';
 import type { Command } from './command';
-import { HOME_HELP, HOME_OPTION } from './agent-context';
+import { HOME_HELP, HOME_OPTION, openAgent } from './agent-context';
+import { ProgressRelay } from '../daemon/progress-relay';
 
 export const trainCommand: Command = {
   name: 'train',
@@ -24,6 +25,7 @@ export const trainCommand: Command = {
   --vae-epochs <n>          VAE epochs
   --max-images <n>          use at most n training and n validation images (quick runs)
   --restart                 discard earlier progress of this task and start over
+  --offline                 do not stream training progress to the coordinator
 Ctrl-C stops after the current step; run the same command again to resume where it stopped.
 ${HOME_HELP}`,
   options: {
@@ -34,6 +36,7 @@ ${HOME_HELP}`,
     'max-images': { type: 'string' },
     restart: { type: 'boolean', default: false },
     seed: { type: 'string', default: '0' },
+    offline: { type: 'boolean', default: false },
   },
   async run(v, log) {
     const home = new AgentHome(v.string('home'));
@@ -63,6 +66,13 @@ ${HOME_HELP}`,
     };
     process.once('SIGINT', onSigint);
     const outPath = join(store.dir(name), 'adapter.safetensors');
+    // Admins see the progress live when the task is known to the coordinator and the site is enrolled.
+    let relay: ProgressRelay | null = null;
+    if (task.coordinator && home.readState().siteId && !v.bool('offline')) {
+      relay = new ProgressRelay((await openAgent(v.string('home'))).client, task.coordinator.taskId, log);
+      relay.start();
+    }
+    const printer = progressPrinter(log);
     try {
       const result = await trainTask({
         taskId: task.coordinator?.taskId ?? name,
@@ -78,10 +88,15 @@ ${HOME_HELP}`,
         al: { epochs: intOpt('epochs') },
         vae: { epochs: intOpt('vae-epochs') },
         restart: v.bool('restart'),
-        onProgress: progressPrinter(log),
+        onProgress: (p) => {
+          printer(p);
+          relay?.report(p);
+        },
         signal: controller.signal,
       });
       const e = result.evaluation;
+      await relay?.finish('done', { iou: e.align.iou, dice: e.align.dice, frozenIou: e.frozen.iou });
+      relay = null;
       store.update(name, (t) => {
         t.training = {
           adapter: outPath,
@@ -107,6 +122,7 @@ ${HOME_HELP}`,
       throw err;
     } finally {
       process.removeListener('SIGINT', onSigint);
+      await relay?.finish('failed');
     }
   },
 };
