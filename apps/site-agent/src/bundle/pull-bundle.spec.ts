@@ -1,0 +1,213 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { calculateJwkThumbprint, CompactSign, type CryptoKey, exportJWK, generateKeyPair } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BundleDetail, type BundleManifest, bundleAdapterPath, writeUstar } from '@casam/protocol';
+import { CoordinatorClient } from '../coordinator/coordinator-client';
+import { EgressGateway } from '../egress/egress';
+import { EgressLog } from '../egress/egress-log';
+import type { AgentState } from '../home/agent-home';
+import { SiteIdentity } from '../identity/site-identity';
+import { BundleStore } from './bundle-store';
+import { BundleRefusedError, pullBundle } from './pull-bundle';
+
+const SITE = '0b7f4e2c-1d2a-4c3b-9e8f-7a6b5c4d3e2f';
+const TASK = '6c1f2a77-55aa-4c0e-9d3e-8e0f3b2a1d44';
+const BASE = `sha256:${'ab'.repeat(32)}`;
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+interface Key {
+  kid: string;
+  x: string;
+  privateKey: CryptoKey;
+}
+async function key(): Promise<Key> {
+  const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const jwk = await exportJWK(publicKey);
+  return { kid: await calculateJwkThumbprint(jwk), x: jwk.x!, privateKey };
+}
+
+async function bundle(
+  version: number,
+  k: Key,
+  base = BASE,
+): Promise<{ archive: Uint8Array; detail: BundleDetail }> {
+  const adapter = new Uint8Array(200_000).map((_, i) => (i * 13 + version) & 0xff);
+  const manifest: BundleManifest = {
+    format: 'casam-router-bundle',
+    bundleVersion: version,
+    protocolVersion: '0.1.0',
+    baseModel: { fingerprint: base, preset: 'casam-tiny', channels: 64 },
+    createdAt: '2026-11-26T00:00:00.000Z',
+    tasks: [
+      {
+        taskId: TASK,
+        name: 'liver',
+        modality: 'CT',
+        targetStructures: ['liver'],
+        adapterVersion: version,
+        adapterVersionId: `av-${version}`,
+        tau: 1,
+        tauStats: { tau: 1 },
+        sha256: sha(adapter),
+        size: adapter.byteLength,
+        path: bundleAdapterPath(TASK),
+      },
+    ],
+  };
+  const json = new TextEncoder().encode(JSON.stringify(manifest));
+  const jws = await new CompactSign(json)
+    .setProtectedHeader({ alg: 'EdDSA', kid: k.kid, typ: 'casam-bundle+jws' })
+    .sign(k.privateKey);
+  const archive = writeUstar([
+    { name: 'manifest.json', data: json },
+    { name: 'manifest.jws', data: new TextEncoder().encode(jws) },
+    { name: bundleAdapterPath(TASK), data: adapter },
+  ]);
+  const detail = {
+    version,
+    contentHash: sha(archive),
+    size: archive.byteLength,
+    protocolVersion: '0.1.0',
+    baseModelFingerprint: base,
+    taskCount: 1,
+    kid: k.kid,
+    createdAt: manifest.createdAt,
+    manifest,
+    jws,
+  };
+  return { archive, detail };
+}
+
+describe('pullBundle against an HTTP server serving signed bundles', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'casam-pull-'));
+  let server: http.Server;
+  let client: CoordinatorClient;
+  let store: BundleStore;
+  let pinned: Key;
+  let state: AgentState;
+  /** What the server serves now. */
+  let serving: { archive: Uint8Array; detail: BundleDetail; cutAfter?: number } | null = null;
+  const ranges: (string | undefined)[] = [];
+  const log = () => undefined;
+
+  beforeAll(async () => {
+    pinned = await key();
+    state = { version: 1, siteId: SITE, coordinatorKeys: [{ kid: pinned.kid, x: pinned.x }] };
+    server = http.createServer((req, res) => {
+      const url = req.url ?? '';
+      if (url === '/api/v1/auth/site-token') {
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({
+              accessToken: 'a.b.c',
+              tokenType: 'Bearer',
+              expiresAt: new Date(Date.now() + 600_000).toISOString(),
+            }),
+          );
+        });
+        return;
+      }
+      if (url === '/api/v1/bundles/latest') {
+        if (!serving)
+          return void res
+            .writeHead(404, { 'content-type': 'application/json' })
+            .end('{"error":{"code":"bundle_not_found","message":"none","correlationId":"x"}}');
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify(serving.detail));
+      }
+      const m = /^\/api\/v1\/bundles\/(\d+)\/archive$/.exec(url);
+      if (m && serving) {
+        ranges.push(req.headers.range);
+        const from = Number(/bytes=(\d+)-/.exec(req.headers.range ?? '')?.[1] ?? 0);
+        const body = serving.archive.subarray(from);
+        res.writeHead(from ? 206 : 200, {
+          'content-type': 'application/x-tar',
+          'content-length': String(body.byteLength),
+        });
+        if (serving.cutAfter !== undefined) {
+          res.write(body.subarray(0, serving.cutAfter));
+          setTimeout(() => res.destroy(), 20); // the connection drops mid-download
+          return;
+        }
+        return void res.end(body);
+      }
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const identity = await SiteIdentity.generate(join(dir, 'key.jwk'));
+    const egress = new EgressGateway(
+      `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      new EgressLog(join(dir, 'egress.log')),
+    );
+    client = new CoordinatorClient(egress, identity, SITE, { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 });
+    store = new BundleStore(join(dir, 'bundles'));
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const pull = () => pullBundle(client, store, state, BASE, log);
+  const refusal = async () => {
+    const e = await pull().catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(BundleRefusedError);
+    return e as BundleRefusedError;
+  };
+
+  it('says so when nothing is published, installs a good bundle, then is up to date', async () => {
+    expect((await pull()).kind).toBe('none-published');
+    serving = await bundle(1, pinned);
+    expect(await pull()).toMatchObject({ kind: 'installed', installed: { version: 1 } });
+    expect((await pull()).kind).toBe('up-to-date');
+  });
+
+  it('refuses a bundle altered in transit and keeps the one in use', async () => {
+    const good = await bundle(2, pinned);
+    const tampered = Uint8Array.from(good.archive);
+    tampered[tampered.length - 3000] ^= 0x01;
+    serving = { archive: tampered, detail: good.detail };
+    expect((await refusal()).code).toBe('content_hash_mismatch');
+    expect(store.current()?.version).toBe(1);
+    expect(existsSync(store.partFile(good.detail.contentHash))).toBe(false);
+  });
+
+  it('refuses a bundle signed by a key it did not pin', async () => {
+    serving = await bundle(2, await key());
+    expect((await refusal()).code).toBe('unknown_kid');
+    expect(store.current()?.version).toBe(1);
+  });
+
+  it('refuses a bundle for another base model', async () => {
+    serving = await bundle(2, pinned, `sha256:${'cd'.repeat(32)}`);
+    expect((await refusal()).code).toBe('base_model_mismatch');
+    expect(store.current()?.version).toBe(1);
+  });
+
+  it('keeps a truncated download, refuses to use it, and resumes it with a range on the next pull', async () => {
+    const b = await bundle(3, pinned);
+    serving = { ...b, cutAfter: 100_000 };
+    await expect(pull()).rejects.toThrow();
+    expect(store.current()?.version).toBe(1);
+    const kept = store.partSize(b.detail.contentHash);
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(b.archive.byteLength);
+    serving = b;
+    ranges.length = 0;
+    const r = await pull();
+    expect(r).toMatchObject({ kind: 'installed', installed: { version: 3 }, resumedFromBytes: kept });
+    expect(ranges).toEqual([`bytes=${kept}-`]);
+  });
+
+  it('rolls back to the previous bundle', () => {
+    expect(store.rollback().version).toBe(1);
+    expect(store.current()?.version).toBe(1);
+    expect(store.pointer().previous?.version).toBe(3);
+  });
+});
