@@ -17,3 +17,5 @@ export * from './pretrain';
 export { ParamStore, ParamLayoutError, type ParamStoreOptions } from './sam/params';
 export * from './data';
 export * from './trainer';
+export * from './continual';
+export * from './report';

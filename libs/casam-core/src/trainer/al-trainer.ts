@@ -121,6 +121,17 @@ export const DEFAULT_INTENSITY_JITTER: Readonly<IntensityJitter> = Object.freeze
   shift: 0.2,
 });
 
+/**
+ * An extra term added to every step's loss that depends only on the AL's weights, e.g. an EWC penalty for a
+ * shared layer trained on one task after another. `id` names it in the checkpoint's configuration hash, so a
+ * checkpoint is only resumed under the same penalty.
+ */
+export interface AlRegularizer {
+  id: string;
+  /** Scalar penalty of the variables (by PyTorch name, TF layout); called inside the gradient tape. */
+  penalty(vars: ReadonlyMap<string, tf.Variable>): tf.Scalar;
+}
+
 export interface AlCheckpointOptions {
   path: string;
   /** Write every this many epochs (default 1). */
@@ -176,6 +187,8 @@ export interface TrainAlignmentLayerOptions {
   maxPromptsPerPass?: number;
   /** Start from these AL weights instead of the seeded PyTorch-default initialisation. */
   initialStateDict?: StateDict;
+  /** Added to the loss of every step (reported losses include it). */
+  regularizer?: AlRegularizer;
   onProgress?: (p: AlTrainingProgress) => void;
   /** Checked before every step; a stop throws TrainingAbortedError (the last checkpoint stays). */
   signal?: AbortSignal;
@@ -298,11 +311,13 @@ function configHash(
   sam: Sam,
   items: readonly PreparedItem[],
   initial: StateDict | undefined,
+  regularizer: AlRegularizer | undefined,
 ): string {
   const h = createHash('sha256');
   const { epochs: _epochs, ...rest } = cfg;
   void _epochs;
   h.update(JSON.stringify({ ...rest, model: sam.config.name, init: initial ? 'given' : 'seeded' }));
+  if (regularizer) h.update(`\0regularizer\0${regularizer.id}`);
   for (const { item } of items) {
     h.update(`\0${item.id}\0${item.handle.key}\0${item.handle.fingerprint}`);
     for (const m of item.masks) h.update(m.mask);
@@ -410,7 +425,7 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
   if (prepared.length === 0) throw new TrainerInputError('no training image has a non-empty mask');
   const n = prepared.length;
   const stepsPerEpoch = Math.ceil(n / cfg.batchImages);
-  const hash = configHash(cfg, sam, prepared, opts.initialStateDict);
+  const hash = configHash(cfg, sam, prepared, opts.initialStateDict, opts.regularizer);
 
   const align = createAlignmentLayer({
     channels: cfg.channels,
@@ -423,6 +438,10 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
     opt = createAdam(named, { lr: cfg.lr });
     const byTfName = new Map([...named].map(([k, v]) => [v.name, k]));
     const varList = [...named.values()];
+    const reg = opts.regularizer;
+    /** The loss plus the regularizer's penalty (its time lands in the loss head's backward stamp). */
+    const withPenalty = (loss: tf.Scalar): tf.Scalar =>
+      reg ? (tf.add(loss, reg.penalty(named)) as tf.Scalar) : loss;
 
     // Resume.
     const epochLosses: number[] = [];
@@ -604,7 +623,10 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
             () => (marks.decBwd = now()),
           );
           const { value, grads } = tf.variableGrads(
-            () => decoderLoss(sb, alMarker(align.forward(sb.embeddings)), 0, sb.prompts, marks, kept),
+            () =>
+              withPenalty(
+                decoderLoss(sb, alMarker(align.forward(sb.embeddings)), 0, sb.prompts, marks, kept),
+              ),
             varList,
           );
           const t5 = now();
@@ -641,11 +663,16 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
             dy = next;
           }
           const tBack = now();
-          const { value, grads } = tf.variableGrads(
-            () => tf.sum(tf.mul(align.forward(sb.embeddings), dy)) as tf.Scalar,
-            varList,
-          );
+          let penalty = 0;
+          const { value, grads } = tf.variableGrads(() => {
+            const surrogate = tf.sum(tf.mul(align.forward(sb.embeddings), dy)) as tf.Scalar;
+            if (!reg) return surrogate;
+            const p = reg.penalty(named);
+            penalty = p.dataSync()[0];
+            return tf.add(surrogate, p) as tf.Scalar;
+          }, varList);
           value.dispose();
+          loss += penalty;
           phases.alBackward += (now() - tBack) * 1000;
           return { loss, terms, grads: namedGrads(grads) };
         } finally {

@@ -7,3 +7,5 @@ export * from './al-checkpoint';
 export * from './al-trainer';
 export * from './box-prompt-evaluator';
 export * from './task-trainer';
+export * from './ewc';
+export * from './training-flops';
