@@ -26,6 +26,8 @@ export interface BundlePublishedEvent {
   version: number;
   contentHash: string;
   createdAt: string;
+  /** ISO 8601 with ms: when the coordinator sent this announcement (after the bundle was built and stored). */
+  announcedAt: string;
 }
 
 /** A task moved (approved, rejected, retired…). Sent to admins and the site that proposed it. */

@@ -109,6 +109,7 @@ export class FleetGateway
           version: e.version,
           contentHash: e.contentHash,
           createdAt: e.createdAt,
+          announcedAt: this.clock.now().toISOString(),
         });
       }),
       this.events.on('task.status_changed', async (e) => {

@@ -1,0 +1,534 @@
+/**
+ * `npm run bench:coordinator` (runs under the coordinator's SWC require hook: NestJS needs decorator metadata) —
+ * what the coordinator costs at federation scale. Prints tables and writes
+ * bench/results/coordinator.json.
+ *
+ *   bundle build   time to build, sign and store the router bundle for 1, 10 and 100 tasks, with adapter files of
+ *                  the real sizes of the casam-tiny preset (C = 64) and of vit_b (C = 256, ~14 MB each). The
+ *                  builder runs in this process on an embedded database and a file-system blob store (the
+ *                  adapters are seeded as approved rows, as the upload module leaves them).
+ *   uploads        adapter upload throughput (MB/s of adapter bytes, chunked 1 MiB, validated and stored) with 1
+ *                  and with 20 sites uploading at once, against a real coordinator process over HTTP. Each site is
+ *                  enrolled, approved and holds an approved task; each uploads one vit_b-sized adapter.
+ *   fan-out        1,000 socket.io clients connected to that process; a bundle is published; the time from the
+ *                  coordinator's announcement (`announcedAt`) to each client's receipt, p50/p99/max.
+ *   memory         the coordinator process's peak RSS (VmHWM) over the upload and fan-out runs.
+ *
+ * Flags: --quick (1 and 10 tasks, tiny only for builds; 5 concurrent sites; 200 clients) for a fast check.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import 'reflect-metadata';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, SignJWT } from 'jose';
+import { io, type Socket } from 'socket.io-client';
+import {
+  ADAPTER_UPLOAD_AUDIENCE,
+  type BundlePublishedEvent,
+  CHUNK_SHA256_HEADER,
+  type CreatedEnrollmentToken,
+  type CompleteUploadResponse,
+  type EnrollSiteResponse,
+  expectedAdapterSchema,
+  PROTOCOL_VERSION,
+  REALTIME_NAMESPACE,
+  SITE_TOKEN_AUDIENCE,
+  type TaskSummary,
+  type UploadSessionResponse,
+} from '@casam/protocol';
+import { writeAdapterFile } from '@casam/casam-core/src/casam/adapter-file';
+import { float32Tensor, type StateDict } from '@casam/casam-core/src/tensor/host-tensor';
+import { createCoordinatorApp } from '../apps/coordinator/src/app.factory';
+import { BlobRepository } from '../apps/coordinator/src/blobs/blob.repository';
+import { BlobStore } from '../apps/coordinator/src/blobs/blob-store';
+import { FsBlobStore } from '../apps/coordinator/src/blobs/fs-blob-store';
+import { BundleBuilderService } from '../apps/coordinator/src/bundles/bundle-builder.service';
+import { seedAdapter, seedAdminAndSite, seedTask } from '../apps/coordinator/src/bundles/bundle-test-data';
+import { parseConfig } from '../apps/coordinator/src/config/coordinator-config';
+import { EmbeddedDatabase } from '../apps/coordinator/src/database/embedded-database';
+import { migrateDeploy } from '../apps/coordinator/src/database/migrator';
+
+const QUICK = process.argv.includes('--quick');
+const COORDINATOR_BIN = resolve(__dirname, '../apps/coordinator/bin/coordinator.js');
+const FP = `sha256:${'ab'.repeat(32)}`;
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] : NaN;
+};
+const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** Bytes of a real adapter file for `channels` (zero weights: the size is what matters). */
+function adapterFile(channels: number, taskId: string, preset: string): Uint8Array {
+  const align: StateDict = new Map();
+  const vae: StateDict = new Map();
+  for (const s of expectedAdapterSchema(channels)) {
+    const t = float32Tensor(s.shape, new Float32Array(s.shape.reduce((a, b) => a * b, 1)));
+    if (s.name.startsWith('align.')) align.set(s.name.slice(6), t);
+    else vae.set(s.name.slice(4), t);
+  }
+  return writeAdapterFile({
+    taskId,
+    baseModel: { preset, fingerprint: FP },
+    tau: { tau: 1, p95: 1, p99: 1.2, mean: 0.5, std: 0.2, n: 100, percentile: 97 },
+    metrics: { iou: 0.8 },
+    align,
+    vae,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Bundle builds (in process)
+// ---------------------------------------------------------------------------------------------------------
+
+interface BuildRow {
+  preset: string;
+  channels: number;
+  tasks: number;
+  adapterMB: number;
+  bundleMB: number;
+  buildSeconds: number;
+}
+
+async function benchBundleBuild(preset: string, channels: number, tasks: number): Promise<BuildRow> {
+  const dir = mkdtempSync(join(tmpdir(), 'casam-bench-bundle-'));
+  const db = await EmbeddedDatabase.open({ dataDir: join(dir, 'db') });
+  try {
+    await migrateDeploy(db.sql);
+    const blobStore = await FsBlobStore.open(join(dir, 'blobs'));
+    const config = parseConfig({ COORDINATOR_DATA_DIR: dir, COORDINATOR_PORT: '0' }, dir);
+    const app = await createCoordinatorApp({
+      config,
+      database: db,
+      blobStore,
+      secret: new Uint8Array(32).fill(5),
+    });
+    await app.init();
+    try {
+      const size = adapterFile(channels, 'x', preset).byteLength;
+      const blobs = app.get(BlobRepository);
+      const store = app.get(BlobStore);
+      const { adminId, siteId } = await seedAdminAndSite(db, 'bench');
+      for (let i = 0; i < tasks; i++) {
+        const taskId = await seedTask(db, { siteId, adminId, name: `task-${i}` });
+        await seedAdapter(db, store, blobs, { taskId, siteId, adminId, version: 1, size, seed: i });
+      }
+      const t0 = performance.now();
+      const r = await app.get(BundleBuilderService).reconcile({ reason: 'manual', adminId });
+      const seconds = (performance.now() - t0) / 1000;
+      const latest = await db.prisma.routerBundle.findFirst({
+        orderBy: { version: 'desc' },
+        include: { content: true },
+      });
+      if (!latest || !r) throw new Error('no bundle was built');
+      return {
+        preset,
+        channels,
+        tasks,
+        adapterMB: round(size / 2 ** 20, 2),
+        bundleMB: round(Number(latest.content.size) / 2 ** 20, 1),
+        buildSeconds: round(seconds, 3),
+      };
+    } finally {
+      await app.close();
+    }
+  } finally {
+    await db.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// A real coordinator process
+// ---------------------------------------------------------------------------------------------------------
+
+interface Coordinator {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  admin: string;
+  stop(): Promise<void>;
+}
+
+async function startCoordinator(dir: string): Promise<Coordinator> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    COORDINATOR_DATA_DIR: dir,
+    COORDINATOR_PORT: '0',
+    COORDINATOR_LOG_LEVEL: 'warn',
+    COORDINATOR_AUTH_RATE_PER_MINUTE: '100000',
+    COORDINATOR_AUTH_RATE_BURST: '100000',
+  };
+  delete env['DATABASE_URL'];
+  const password = `pw-${randomUUID()}`;
+  await new Promise<void>((res, rej) => {
+    const c = spawn(
+      process.execPath,
+      [COORDINATOR_BIN, 'create-admin', '--email', 'ops@example.org', '--role', 'admin'],
+      {
+        env,
+        stdio: ['pipe', 'ignore', 'inherit'],
+      },
+    );
+    c.once('close', (code) => (code === 0 ? res() : rej(new Error(`create-admin exited ${code}`))));
+    c.stdin.end(`${password}\n`);
+  });
+  const child = spawn(process.execPath, ['--max-old-space-size=4096', COORDINATOR_BIN, 'serve'], {
+    env: { ...env, COORDINATOR_LOG_LEVEL: 'log' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const url = await new Promise<string>((res, rej) => {
+    const on = (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/[^\s"()]+)/.exec(out);
+      if (m) res(m[1]);
+    };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+    child.once('exit', () => rej(new Error(`coordinator exited:\n${out}`)));
+  });
+  child.stdout!.removeAllListeners('data');
+  child.stdout!.resume();
+  const login = await fetch(`${url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'ops@example.org', password }),
+  });
+  const admin = ((await login.json()) as { accessToken: string }).accessToken;
+  return {
+    url,
+    pid: child.pid!,
+    child,
+    admin,
+    stop: () =>
+      new Promise<void>((r) => {
+        child.once('exit', () => r());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Peak resident set (VmHWM) of a process, in MiB (Linux). */
+function peakRssMiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? round(Number(m[1]) / 1024, 0) : NaN;
+}
+
+async function call<T>(
+  c: Coordinator,
+  method: string,
+  path: string,
+  body?: unknown,
+  token = c.admin,
+): Promise<T> {
+  const r = await fetch(`${c.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      'x-casam-protocol': PROTOCOL_VERSION,
+      ...(body ? { 'content-type': 'application/json' } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+interface BenchSite {
+  siteId: string;
+  kid: string;
+  privateKey: CryptoKey;
+  token: string;
+  taskId: string;
+}
+
+/** Enrolls, approves and authenticates one site and gives it an approved task (all over HTTP). */
+async function makeSite(c: Coordinator, i: number, preset: string): Promise<BenchSite> {
+  const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const jwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(jwk);
+  const t = await call<CreatedEnrollmentToken>(c, 'POST', '/api/v1/enrollment-tokens', {
+    label: `bench ${i}`,
+  });
+  const e = await call<EnrollSiteResponse>(c, 'POST', '/api/v1/sites/enroll', {
+    enrollmentToken: t.token,
+    siteName: `bench-site-${i}`,
+    publicJwk: { kty: 'OKP', crv: 'Ed25519', x: jwk.x },
+  });
+  await call(c, 'POST', `/api/v1/sites/${e.siteId}/approve`, { keyFingerprint: kid });
+  const now = Math.floor(Date.now() / 1000);
+  const assertion = await new SignJWT({})
+    .setProtectedHeader({ alg: 'EdDSA', kid })
+    .setIssuer(e.siteId)
+    .setSubject(e.siteId)
+    .setAudience(SITE_TOKEN_AUDIENCE)
+    .setJti(randomUUID())
+    .setIssuedAt(now)
+    .setExpirationTime(now + 120)
+    .sign(privateKey);
+  const tok = await call<{ accessToken: string }>(c, 'POST', '/api/v1/auth/site-token', { assertion });
+  const task = await call<TaskSummary>(
+    c,
+    'POST',
+    '/api/v1/tasks',
+    {
+      name: `bench-task-${i}`,
+      modality: 'CT',
+      targetStructures: ['liver'],
+      baseModel: { preset, fingerprint: FP },
+    },
+    tok.accessToken,
+  );
+  await call(c, 'POST', `/api/v1/tasks/${task.id}/approve`);
+  return { siteId: e.siteId, kid, privateKey, token: tok.accessToken, taskId: task.id };
+}
+
+/** One complete chunked upload of `bytes` for the site's task. */
+async function upload(
+  c: Coordinator,
+  s: BenchSite,
+  bytes: Uint8Array,
+  chunkSize: number,
+): Promise<CompleteUploadResponse> {
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const session = await call<UploadSessionResponse>(
+    c,
+    'POST',
+    '/api/v1/uploads',
+    { taskId: s.taskId, totalSize: bytes.byteLength, sha256, chunkSize },
+    s.token,
+  );
+  for (let i = 0; i < session.chunkCount; i++) {
+    const chunk = bytes.subarray(i * chunkSize, Math.min((i + 1) * chunkSize, bytes.byteLength));
+    const r = await fetch(`${c.url}/api/v1/uploads/${session.uploadId}/chunks/${i}`, {
+      method: 'PUT',
+      headers: {
+        authorization: `Bearer ${s.token}`,
+        'content-type': 'application/octet-stream',
+        [CHUNK_SHA256_HEADER]: createHash('sha256').update(chunk).digest('hex'),
+      },
+      body: chunk,
+    });
+    if (!r.ok) throw new Error(`chunk ${i}: ${r.status} ${await r.text()}`);
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const signature = await new SignJWT({
+    uploadId: session.uploadId,
+    taskId: s.taskId,
+    sha256,
+    size: bytes.byteLength,
+  })
+    .setProtectedHeader({ alg: 'EdDSA', kid: s.kid })
+    .setSubject(s.siteId)
+    .setAudience(ADAPTER_UPLOAD_AUDIENCE)
+    .setJti(randomUUID())
+    .setIssuedAt(now)
+    .setExpirationTime(now + 300)
+    .sign(s.privateKey);
+  return call<CompleteUploadResponse>(
+    c,
+    'POST',
+    `/api/v1/uploads/${session.uploadId}/complete`,
+    { signature },
+    s.token,
+  );
+}
+
+interface UploadRow {
+  sites: number;
+  adapterMB: number;
+  totalMB: number;
+  seconds: number;
+  mbPerSecond: number;
+  perSiteSecondsP50: number;
+  perSiteSecondsMax: number;
+}
+
+async function benchUploads(
+  c: Coordinator,
+  sites: BenchSite[],
+  channels: number,
+  preset: string,
+): Promise<UploadRow> {
+  const files = sites.map((s) => adapterFile(channels, s.taskId, preset));
+  const t0 = performance.now();
+  const per = await Promise.all(
+    sites.map(async (s, i) => {
+      const a = performance.now();
+      const done = await upload(c, s, files[i], 1024 * 1024);
+      if (done.upload.status !== 'completed')
+        throw new Error(`upload of site ${i} ended ${done.upload.status}`);
+      return (performance.now() - a) / 1000;
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const total = files.reduce((n, f) => n + f.byteLength, 0) / 2 ** 20;
+  return {
+    sites: sites.length,
+    adapterMB: round(files[0].byteLength / 2 ** 20, 2),
+    totalMB: round(total, 1),
+    seconds: round(seconds, 2),
+    mbPerSecond: round(total / seconds, 1),
+    perSiteSecondsP50: round(pct(per, 50), 2),
+    perSiteSecondsMax: round(Math.max(...per), 2),
+  };
+}
+
+interface FanoutRow {
+  clients: number;
+  connectSeconds: number;
+  received: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+async function benchFanout(
+  c: Coordinator,
+  clients: number,
+  trigger: () => Promise<void>,
+): Promise<FanoutRow> {
+  const viewer = c.admin;
+  const sockets: Socket[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < clients; i += 100) {
+    const batch = Array.from({ length: Math.min(100, clients - i) }, () => {
+      const s = io(`${c.url}${REALTIME_NAMESPACE}`, {
+        transports: ['websocket'],
+        reconnection: false,
+        forceNew: true,
+        auth: { token: viewer, protocolVersion: PROTOCOL_VERSION },
+      });
+      sockets.push(s);
+      return new Promise<void>((res, rej) => {
+        s.once('connect', () => res());
+        s.once('connect_error', (e) => rej(e));
+      });
+    });
+    await Promise.all(batch);
+  }
+  const connectSeconds = (performance.now() - t0) / 1000;
+  log(`  ${clients} sockets connected in ${round(connectSeconds, 1)} s`);
+  const latencies: number[] = [];
+  const all = new Promise<void>((res) => {
+    let n = 0;
+    for (const s of sockets)
+      s.once('bundle.published', (e: BundlePublishedEvent) => {
+        latencies.push(Date.now() - Date.parse(e.announcedAt));
+        if (++n === clients) res();
+      });
+  });
+  await trigger();
+  await Promise.race([all, new Promise((r) => setTimeout(r, 60_000))]);
+  for (const s of sockets) s.disconnect();
+  return {
+    clients,
+    connectSeconds: round(connectSeconds, 2),
+    received: latencies.length,
+    p50Ms: pct(latencies, 50),
+    p99Ms: pct(latencies, 99),
+    maxMs: Math.max(...latencies),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  log(
+    `bench:coordinator${QUICK ? ' --quick' : ''} on ${cpus().length} cores (load ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')})`,
+  );
+
+  const builds: BuildRow[] = [];
+  const buildCells: [string, number][] = QUICK
+    ? [['casam-tiny', 64]]
+    : [
+        ['casam-tiny', 64],
+        ['vit_b', 256],
+      ];
+  for (const [preset, channels] of buildCells)
+    for (const n of QUICK ? [1, 10] : [1, 10, 100]) {
+      log(`bundle build: ${n} task(s) at ${preset} size…`);
+      builds.push(await benchBundleBuild(preset, channels, n));
+    }
+  console.log('\nRouter bundle build (build + sign + store, in process, embedded database, fs blobs)');
+  console.table(builds);
+
+  const dir = mkdtempSync(join(tmpdir(), 'casam-bench-coord-'));
+  const coord = await startCoordinator(dir);
+  let uploads: UploadRow[] = [];
+  let fanout: FanoutRow;
+  let peakRss: number;
+  try {
+    const concurrent = QUICK ? 5 : 20;
+    log(`enrolling ${concurrent + 1} sites…`);
+    const sites: BenchSite[] = [];
+    for (let i = 0; i <= concurrent; i++) sites.push(await makeSite(coord, i, 'vit_b'));
+    log('uploads: 1 site…');
+    uploads.push(await benchUploads(coord, sites.slice(0, 1), 256, 'vit_b'));
+    log(`uploads: ${concurrent} sites at once…`);
+    uploads.push(await benchUploads(coord, sites.slice(1), 256, 'vit_b'));
+    console.log(
+      '\nAdapter upload throughput (vit_b-sized adapters, 1 MiB chunks, validated + stored; real process over HTTP)',
+    );
+    console.table(uploads);
+
+    const clients = QUICK ? 200 : 1000;
+    log(`fan-out to ${clients} sockets…`);
+    fanout = await benchFanout(coord, clients, async () => {
+      // Approving an adapter publishes a bundle with its task.
+      const list = await call<{ id: string }[]>(coord, 'GET', `/api/v1/tasks/${sites[0].taskId}/adapters`);
+      await call(coord, 'POST', `/api/v1/adapters/${list[0].id}/approve`);
+    });
+    console.log('\nbundle.published fan-out (announcement → receipt, one machine)');
+    console.table([fanout]);
+    peakRss = peakRssMiB(coord.pid);
+  } finally {
+    await coord.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(`\ncoordinator peak RSS (VmHWM) over uploads and fan-out: ${peakRss} MiB`);
+
+  const result = {
+    benchmark: 'coordinator',
+    quick: QUICK,
+    date: new Date().toISOString(),
+    machine: {
+      cores: cpus().length,
+      model: cpus()[0]?.model,
+      loadavgAtStart: loadavg(),
+      node: process.version,
+    },
+    notes: [
+      'Bundle builds run in the benchmark process (embedded PGlite, fs blob store) so that build time is isolated from HTTP.',
+      'Uploads and fan-out run against a real coordinator process (embedded PGlite) on the same 2-core machine as the clients.',
+      'Fan-out latency is measured from the coordinator-stamped announcedAt of bundle.published to receipt, same clock.',
+      'Another long job (model pretraining) may share the machine: compare runs on an idle machine before drawing conclusions.',
+    ],
+    bundleBuild: builds,
+    uploads,
+    fanout: fanout!,
+    coordinatorPeakRssMiB: peakRss!,
+    seconds: Math.round((Date.now() - started) / 1000),
+  };
+  const outDir = resolve(__dirname, 'results');
+  mkdirSync(outDir, { recursive: true });
+  const out = join(outDir, QUICK ? 'coordinator.quick.json' : 'coordinator.json');
+  writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+  console.log(`\nwrote ${out} (${result.seconds} s)`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
