@@ -22,11 +22,13 @@ ${HOME_HELP}`,
     const store = new BundleStore(home.bundlesDir);
     try {
       const r = await pullBundle(client, store, state, baseModelFingerprint(home, config), log);
+      home.updateState((s) => {
+        s.lastSyncAt = new Date().toISOString();
+      });
       if (r.kind === 'none-published') console.log('no bundle has been published yet');
       else if (r.kind === 'up-to-date')
         console.log(`up to date: bundle ${r.current.version} (${r.current.taskCount} task(s))`);
       else {
-        home.updateState((s) => void Object.assign(s, { lastSyncAt: new Date().toISOString() }));
         console.log(
           `installed bundle ${r.installed.version} (${r.installed.taskCount} task(s), signed by ${r.installed.kid})` +
             `${r.previous ? `; previous ${r.previous.version} kept for rollback` : ''}${r.resumedFromBytes ? `; resumed at byte ${r.resumedFromBytes}` : ''}`,

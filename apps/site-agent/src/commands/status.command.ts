@@ -1,6 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { CoordinatorError, CoordinatorUnreachableError } from '../coordinator/coordinator-client';
 import { parseEgressLog } from '../egress/egress-log';
+import { BundleStore } from '../bundle/bundle-store';
+import { TaskStore } from '../tasks/local-task';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from './command';
 import { HOME_HELP, HOME_OPTION, openAgent } from './agent-context';
 import { AGENT_VERSION } from '../version';
@@ -54,6 +58,20 @@ ${HOME_HELP}`,
       t.messages++;
       t.bytes += r.bytes;
     }
+    const bundles = new BundleStore(home.bundlesDir).pointer();
+    const taskStore = new TaskStore(home);
+    const tasksDir = join(home.dir, 'tasks');
+    const tasks = (existsSync(tasksDir) ? readdirSync(tasksDir) : [])
+      .filter((n) => taskStore.exists(n))
+      .map((n) => {
+        const t = taskStore.read(n);
+        return {
+          name: n,
+          coordinatorTaskId: t.coordinator?.taskId ?? null,
+          trained: !!t.training,
+          upload: t.upload ? (t.upload.completedAt ? 'done' : 'pending') : 'none',
+        };
+      });
     const report = {
       agentVersion: AGENT_VERSION,
       home: home.dir,
@@ -68,6 +86,17 @@ ${HOME_HELP}`,
         present: existsSync(home.weightsPath(config)),
       },
       backend: config.backend,
+      bundle: bundles.current
+        ? {
+            version: bundles.current.version,
+            tasks: bundles.current.taskCount,
+            installedAt: bundles.current.installedAt,
+          }
+        : null,
+      previousBundle: bundles.previous?.version ?? null,
+      lastSyncAt: state.lastSyncAt ?? null,
+      tasks,
+      pendingUploads: tasks.filter((t) => t.upload === 'pending').map((t) => t.name),
       pinnedCoordinatorKeys: state.coordinatorKeys?.map((k) => k.kid) ?? [],
       egress: byType,
     };
@@ -81,7 +110,11 @@ ${HOME_HELP}`,
       `enrollment      ${report.enrollment}`,
       `coordinator     ${config.coordinatorUrl} (${coordinator.reachable ? 'reachable' : v.bool('offline') ? 'not asked' : 'unreachable'})${coordinator.error && coordinator.enrollment !== 'pending' ? ` — ${coordinator.error}` : ''}`,
       `base model      ${config.model.preset} ${report.baseModel.weights}${report.baseModel.present ? '' : ' (MISSING)'}`,
-      `backend         ${config.backend}`,
+      `backend         ${config.backend} (configured)`,
+      `bundle          ${report.bundle ? `${report.bundle.version} (${report.bundle.tasks} task(s), installed ${report.bundle.installedAt})` : 'none installed'}${report.previousBundle ? `; previous ${report.previousBundle}` : ''}`,
+      `last sync       ${report.lastSyncAt ?? 'never'}`,
+      `tasks           ${tasks.map((t) => `${t.name}${t.trained ? ' trained' : ''}${t.coordinatorTaskId ? ' proposed' : ''}${t.upload !== 'none' ? ` upload ${t.upload}` : ''}`).join('; ') || 'none'}`,
+      `pending uploads ${report.pendingUploads.join(', ') || 'none'}`,
       `egress          ${egress.length} message(s): ${
         Object.entries(byType)
           .map(([t, s]) => `${t} ×${s.messages} (${s.bytes} B)`)

@@ -96,6 +96,9 @@ export class AgentDaemon {
         baseModelFingerprint(home, config),
         this.o.log,
       );
+      home.updateState((s) => {
+        s.lastSyncAt = new Date().toISOString();
+      });
       if (r.kind === 'installed') {
         this.events.push(`installed:${r.installed.version}`);
         this.o.log(`installed bundle ${r.installed.version} (${r.installed.taskCount} task(s))`);

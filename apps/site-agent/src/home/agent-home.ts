@@ -33,6 +33,8 @@ export interface AgentState {
     enrolledAt: string;
     checkedAt?: string;
   };
+  /** Last time a bundle check with the coordinator succeeded (pull or daemon). */
+  lastSyncAt?: string;
   /** Bundle-signing keys of the coordinator pinned at enrollment (JWKS `keys`, by kid). */
   coordinatorKeys?: { kid: string; x: string }[];
 }
