@@ -1,103 +1,435 @@
 /**
- * `npm run demo` — what the product does today, end to end, on this machine.
+ * `npm run demo` — a local federation on synthetic data, narrated: one coordinator (embedded database) and
+ * three site agents, each a separate process with its own home, key and data (three of the nine synthetic
+ * domains each, one task per domain). It walks enrollment and approval, task proposals, local training, weight
+ * uploads, the signed bundle, every site pulling it, and then each site segmenting test images from the OTHER
+ * sites' domains and from an unseen domain, with the routing decision and IoU per image and a summary per domain.
  *
- * The full local federation (coordinator + three site agents on synthetic domains) lands with the federation
- * issue; until then the demo runs the part that exists: SAM in TypeScript on both engines, through the
- * site agent's own CLI, on a synthetic image it draws itself.
+ *   --full    more images and epochs (longer)
+ *   --exit    stop after the summary instead of waiting for Ctrl-C
+ *   --keep    keep the working folder (printed) after exit
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { decodeImage, encodeRgbPng } from '@casam/casam-core';
-import { readFileSync } from 'node:fs';
+import {
+  DOMAIN_NAMES,
+  UNSEEN_DOMAIN_NAMES,
+  decodeImage,
+  expectedStateDict,
+  float32Tensor,
+  getPreset,
+  loadCheckpoint,
+  toFloat32,
+  writeDomainFolder,
+  writeSafetensors,
+} from '@casam/casam-core';
+import type {
+  AdapterVersionSummary,
+  BundleDetail,
+  CreatedEnrollmentToken,
+  LoginResponse,
+  TaskSummary,
+} from '@casam/protocol';
 
+const FULL = process.argv.includes('--full');
+const EXIT = process.argv.includes('--exit');
+const KEEP = process.argv.includes('--keep');
 const root = resolve(__dirname, '..');
-const fixtures = process.env['CASAM_FIXTURES'] ?? resolve(root, '../shared/fixtures');
-const say = (s: string) => console.log(`\n▶ ${s}`);
+const AGENT = join(root, 'apps/site-agent/bin/site-agent.js');
+const COORD = join(root, 'apps/coordinator/bin/coordinator.js');
+const cfg = {
+  images: FULL ? 40 : 16,
+  size: FULL ? 256 : 160,
+  epochs: FULL ? 4 : 2,
+  maxImages: FULL ? 24 : 8,
+  testPerDomain: FULL ? 6 : 3,
+};
 
-function syntheticImage(w: number, h: number): Uint8Array {
-  // A bright ellipse ("organ") on a noisy darker background, deterministic.
-  const data = new Uint8Array(w * h * 3);
-  let seed = 7;
-  const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const inside = ((x - w * 0.55) / (w * 0.22)) ** 2 + ((y - h * 0.45) / (h * 0.18)) ** 2 < 1;
-      const v = inside ? 200 + 30 * rnd() : 50 + 40 * rnd();
-      const i = (y * w + x) * 3;
-      data[i] = v;
-      data[i + 1] = v * 0.8;
-      data[i + 2] = v * 0.7;
-    }
-  return data;
-}
+const t0 = Date.now();
+const clock = () => `${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s`;
+const say = (s: string) => console.log(`\n${clock()} ▶ ${s}`);
+const note = (s: string) => console.log(`         ${s}`);
 
-function run(args: string[]): void {
-  console.log(`$ site-agent ${args.join(' ')}`);
-  execFileSync(process.execPath, [join(root, 'apps/site-agent/bin/site-agent.js'), ...args], {
-    stdio: 'inherit',
+const children = new Set<ChildProcess>();
+let workDir = '';
+
+/** Runs a command to completion; its output goes to a log file, the last lines are shown on failure. */
+function run(
+  bin: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  stdin = '',
+): Promise<string> {
+  return new Promise((res, rej) => {
+    const c = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    children.add(c);
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    c.once('close', (code) => {
+      children.delete(c);
+      writeFileSync(logFile, `$ ${args.join(' ')}\n${err}${out}\n`, { flag: 'a' });
+      if (code === 0) res(out);
+      else
+        rej(
+          new Error(
+            `${args.slice(0, 3).join(' ')} exited ${code}:\n${(err + out).split('\n').slice(-12).join('\n')}`,
+          ),
+        );
+    });
+    c.stdin.end(stdin);
   });
 }
 
-function main(): void {
-  const dir = mkdtempSync(join(tmpdir(), 'casam-demo-'));
-  const w = 320;
-  const h = 240;
-  const img = join(dir, 'synthetic.png');
-  writeFileSync(img, encodeRgbPng({ width: w, height: h, data: syntheticImage(w, h) }));
-  say(`drew a synthetic ${w}×${h} image: ${img}`);
-
-  const ckpt = join(fixtures, 'sam-mini/sam-mini.pth');
-  if (!existsSync(ckpt)) {
-    console.log(
-      `\nThe SAM test checkpoint (${ckpt}) is not on this machine, and the project's own default weights ` +
-        'arrive with the CA-SAM engine. Bring an official checkpoint and run, e.g.:\n' +
-        `  npx site-agent segment --model vit_b --checkpoint sam_vit_b_01ec64.pth --image ${img} --box 100,60,260,170 --out mask.png`,
-    );
-    return;
-  }
-  say('segment with the TF.js engine (official .pth read in TypeScript, best backend picked at run time)');
-  run([
-    'segment',
-    '--model',
-    'sam-mini',
-    '--checkpoint',
-    ckpt,
-    '--image',
-    img,
-    '--box',
-    '100,60,260,170',
-    '--out',
-    join(dir, 'mask-tfjs.png'),
-  ]);
-  say('the same with ONNX Runtime on the official-format exports');
-  run([
-    'segment',
-    '--model',
-    'sam-mini',
-    '--engine',
-    'onnx',
-    '--encoder-onnx',
-    join(fixtures, 'onnx/sam-mini-encoder.onnx'),
-    '--decoder-onnx',
-    join(fixtures, 'onnx/sam-mini-decoder.onnx'),
-    '--image',
-    img,
-    '--box',
-    '100,60,260,170',
-    '--out',
-    join(dir, 'mask-onnx.png'),
-  ]);
-  const a = decodeImage(readFileSync(join(dir, 'mask-tfjs.png'))).data;
-  const b = decodeImage(readFileSync(join(dir, 'mask-onnx.png'))).data;
-  let diff = 0;
-  for (let i = 0; i < a.length; i += 3) if (a[i] !== b[i]) diff++;
-  say(`engines agree on ${(100 * (1 - diff / (w * h))).toFixed(3)}% of pixels (${diff} differ)`);
-  console.log(
-    '\nNote: sam-mini carries random test weights, so its mask shows the pipeline, not anatomy. ' +
-      'The federation demo (coordinator + three sites) is not built yet.',
+/** The embedded default base model, or — while its pretraining is unfinished — the newest pretraining checkpoint. */
+function baseModel(dir: string): { path: string; what: string } {
+  const shipped = join(root, 'models/casam-tiny/casam-tiny.safetensors');
+  if (existsSync(shipped)) return { path: shipped, what: 'the embedded casam-tiny (models/casam-tiny)' };
+  const candidates = [
+    join(root, 'models/casam-tiny/checkpoints/latest.safetensors'),
+    join(root, 'models/casam-tiny/resume/latest.safetensors'),
+  ];
+  const ckptPath = candidates.find(existsSync);
+  if (!ckptPath)
+    throw new Error('no casam-tiny weights: run npm run pretrain (see models/casam-tiny/RESUME.md)');
+  const ckpt = loadCheckpoint(ckptPath);
+  const preset = getPreset('casam-tiny');
+  const tensors = expectedStateDict(preset).map(({ name }) => {
+    const t = ckpt.weights.get(name)!;
+    return [name, float32Tensor([...t.shape], Float32Array.from(toFloat32(t)))] as [
+      string,
+      ReturnType<typeof float32Tensor>,
+    ];
+  });
+  const path = join(dir, 'casam-tiny-interim.safetensors');
+  writeFileSync(
+    path,
+    writeSafetensors(tensors, { source: `pretraining checkpoint, step ${ckpt.meta.step}` }),
   );
+  return {
+    path,
+    what: `casam-tiny from its unfinished pretraining (checkpoint at step ${ckpt.meta.step}; the finished model ships in models/casam-tiny)`,
+  };
 }
 
-main();
+interface Site {
+  name: string;
+  home: string;
+  log: string;
+  domains: string[];
+  siteId?: string;
+  fingerprint?: string;
+  serveUrl?: string;
+}
+
+async function main(): Promise<void> {
+  workDir = mkdtempSync(join(tmpdir(), 'casam-demo-'));
+  console.log(`CA-SAM Federation demo${FULL ? ' (--full)' : ''}: working folder ${workDir}`);
+
+  say('base model');
+  const base = baseModel(workDir);
+  note(`${base.what}: ${base.path}`);
+
+  const domains = [...DOMAIN_NAMES];
+  const unseen = UNSEEN_DOMAIN_NAMES[0];
+  say(
+    `synthetic data: ${domains.length} domains × ${cfg.images} images (${cfg.size} px), plus unseen ${unseen}`,
+  );
+  for (const d of [...domains, unseen])
+    await writeDomainFolder(join(workDir, 'data', d), d, {
+      count: cfg.images,
+      size: cfg.size,
+      seed: 1,
+      preview: false,
+    });
+
+  say('coordinator: embedded database, first admin created with the CLI (no default password)');
+  const coordDir = join(workDir, 'coordinator');
+  mkdirSync(coordDir, { recursive: true });
+  const coordEnv: NodeJS.ProcessEnv = {
+    COORDINATOR_DATA_DIR: coordDir,
+    COORDINATOR_PORT: process.env['DEMO_PORT'] ?? '0',
+    COORDINATOR_LOG_FORMAT: 'text',
+  };
+  delete process.env['DATABASE_URL'];
+  const password = `demo-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+  await run(
+    COORD,
+    ['create-admin', '--email', 'admin@federation.example', '--role', 'admin'],
+    coordEnv,
+    join(workDir, 'coordinator.log'),
+    `${password}\n`,
+  );
+  const coord = spawn(process.execPath, [COORD, 'serve'], {
+    env: { ...process.env, ...coordEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(coord);
+  let coordOut = '';
+  const url = await new Promise<string>((res, rej) => {
+    const on = (d: Buffer) => {
+      coordOut += d.toString();
+      writeFileSync(join(workDir, 'coordinator.log'), d, { flag: 'a' });
+      const m = /listening on (http:\/\/[^\s"()]+)/.exec(coordOut);
+      if (m) res(m[1]);
+    };
+    coord.stdout.on('data', on);
+    coord.stderr.on('data', on);
+    coord.once('exit', () => rej(new Error(`coordinator exited:\n${coordOut.slice(-2000)}`)));
+  });
+  note(`listening on ${url}`);
+  const login = (await (
+    await fetch(`${url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'admin@federation.example', password }),
+    })
+  ).json()) as LoginResponse;
+  const admin = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const r = await fetch(`${url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${login.accessToken}`,
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await r.text();
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  };
+  note(`admin ${login.admin.email} logged in (token valid until ${login.expiresAt})`);
+
+  const sites: Site[] = ['Oslo University Hospital', 'Karolinska', 'Charité'].map((name, i) => ({
+    name,
+    home: join(workDir, `site-${i + 1}`),
+    log: join(workDir, `site-${i + 1}.log`),
+    domains: domains.slice(i * 3, i * 3 + 3),
+  }));
+  const agent = (s: Site, args: string[], extra: NodeJS.ProcessEnv = {}) =>
+    run(AGENT, args, { CASAM_AGENT_HOME: s.home, CASAM_BACKEND: 'wasm', ...extra }, s.log);
+
+  say(
+    'enrollment: each site makes its key, enrolls with a one-time token; the admin approves by fingerprint',
+  );
+  for (const s of sites) {
+    const out = await agent(s, ['init', '--coordinator', url, '--site-name', s.name, '--weights', base.path]);
+    s.fingerprint = /fingerprint: (\S+)/.exec(out)![1];
+    const token = await admin<CreatedEnrollmentToken>('POST', '/api/v1/enrollment-tokens', { label: s.name });
+    await agent(s, ['enroll', '--token', token.token]);
+    s.siteId = (JSON.parse(readFileSync(join(s.home, 'state.json'), 'utf8')) as { siteId: string }).siteId;
+    await admin('POST', `/api/v1/sites/${s.siteId}/approve`, { keyFingerprint: s.fingerprint });
+    note(`${s.name.padEnd(26)} key ${s.fingerprint}  → approved`);
+  }
+
+  say('each site ingests its three domains and proposes one task per domain; the admin approves them');
+  await Promise.all(
+    sites.map(async (s) => {
+      for (const d of s.domains) {
+        await agent(s, ['ingest', '--task', d, '--folder', join(workDir, 'data', d)]);
+        await agent(s, ['propose', '--task', d]);
+      }
+    }),
+  );
+  const tasks = await admin<TaskSummary[]>('GET', '/api/v1/tasks?status=proposed');
+  for (const t of tasks) {
+    await admin('POST', `/api/v1/tasks/${t.id}/approve`);
+    note(`task ${t.name.padEnd(26)} (${t.modality}, ${t.targetStructures.join('+')}) approved`);
+  }
+
+  say(
+    `local training at every site (embedding cache → Alignment Layer → VAE → τ; ${cfg.epochs} epochs, ≤ ${cfg.maxImages} images per task) and weight upload`,
+  );
+  await Promise.all(
+    sites.map(async (s) => {
+      for (const d of s.domains) {
+        const out = await agent(
+          s,
+          ['train', '--task', d, '--epochs', String(cfg.epochs), '--max-images', String(cfg.maxImages)],
+          { CASAM_WASM_THREADS: '1' },
+        );
+        const m = /validation IoU (\S+) \(frozen SAM (\S+), box-fill (\S+)\)/.exec(out);
+        note(
+          `${s.name.padEnd(26)} ${d.padEnd(26)} validation IoU ${m?.[1]} (frozen SAM ${m?.[2]}, box-fill ${m?.[3]})`,
+        );
+        const up = await agent(s, ['upload', '--task', d]);
+        note(`${s.name.padEnd(26)} ${up.trim()}`);
+      }
+    }),
+  );
+
+  say(
+    'the admin reviews and approves the uploaded adapters; the coordinator publishes a signed router bundle',
+  );
+  for (const t of await admin<TaskSummary[]>('GET', '/api/v1/tasks?status=approved')) {
+    const versions = await admin<AdapterVersionSummary[]>('GET', `/api/v1/tasks/${t.id}/adapters`);
+    const v = versions.find((a) => a.status === 'pending');
+    if (v) await admin('POST', `/api/v1/adapters/${v.id}/approve`);
+  }
+  const bundle = await admin<BundleDetail>('GET', '/api/v1/bundles/latest');
+  note(
+    `bundle ${bundle.version}: ${bundle.manifest.tasks.length} tasks, ${(bundle.size / 2 ** 20).toFixed(1)} MiB, signed by ${bundle.kid}`,
+  );
+
+  say(
+    'every site pulls the bundle (verified against the key pinned at enrollment, every adapter hash checked)',
+  );
+  for (const s of sites) note(`${s.name.padEnd(26)} ${(await agent(s, ['pull'])).trim()}`);
+
+  say("each site segments images from the OTHER sites' domains and from an unseen domain (box prompts)");
+  // A reference home with the same base model and no bundle: plain frozen SAM.
+  const reference: Site = {
+    name: 'frozen SAM (reference)',
+    home: join(workDir, 'reference'),
+    log: join(workDir, 'reference.log'),
+    domains: [],
+  };
+  await agent(reference, ['init', '--coordinator', url, '--site-name', 'reference', '--weights', base.path]);
+  const servers: ChildProcess[] = [];
+  for (const s of [...sites, reference]) {
+    const c = spawn(process.execPath, [AGENT, 'serve', '--port', '0'], {
+      env: { ...process.env, CASAM_AGENT_HOME: s.home, CASAM_BACKEND: 'wasm', CASAM_WASM_THREADS: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(c);
+    servers.push(c);
+    let out = '';
+    s.serveUrl = await new Promise<string>((res, rej) => {
+      c.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /serving on (http:\/\/\S+)/.exec(out);
+        if (m) res(m[1]);
+      });
+      c.stderr.on('data', (d: Buffer) => writeFileSync(s.log, d, { flag: 'a' }));
+      c.once('exit', () => rej(new Error(`serve exited for ${s.name}`)));
+    });
+  }
+
+  interface Row {
+    domain: string;
+    images: number;
+    frozen: number;
+    routed: number;
+    correct: number;
+    fallback: number;
+  }
+  const rows = new Map<string, Row>();
+  const segmentVia = async (serveUrl: string, png: Buffer, box: number[]) => {
+    const r = await fetch(`${serveUrl}/v1/segment?box=${box.join(',')}`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body: png,
+    });
+    if (!r.ok) throw new Error(`segment: ${r.status} ${await r.text()}`);
+    return (await r.json()) as {
+      decision: string;
+      taskName: string | null;
+      score: number | null;
+      tau: number | null;
+      maskPng: string;
+    };
+  };
+  let printed = 0;
+  for (const s of sites) {
+    const testDomains = [...domains.filter((d) => !s.domains.includes(d)), unseen];
+    for (const d of testDomains) {
+      const manifest = JSON.parse(readFileSync(join(workDir, 'data', d, 'manifest.json'), 'utf8')) as {
+        items: { image: string; split: string; masks: { path: string }[] }[];
+      };
+      const items = manifest.items.filter((i) => i.split === 'test').slice(0, cfg.testPerDomain);
+      for (const it of items) {
+        const png = readFileSync(join(workDir, 'data', d, it.image));
+        const gt = decodeImage(readFileSync(join(workDir, 'data', d, it.masks[0].path)));
+        const gtMask = new Uint8Array(gt.width * gt.height).map((_, i) => (gt.data[i * 3] > 0 ? 1 : 0));
+        let x0 = gt.width,
+          y0 = gt.height,
+          x1 = 0,
+          y1 = 0;
+        gtMask.forEach((v, i) => {
+          if (!v) return;
+          const x = i % gt.width,
+            y = Math.floor(i / gt.width);
+          x0 = Math.min(x0, x);
+          y0 = Math.min(y0, y);
+          x1 = Math.max(x1, x + 1);
+          y1 = Math.max(y1, y + 1);
+        });
+        const box = [x0, y0, x1, y1];
+        const iou = (maskPng: string) => {
+          const m = decodeImage(new Uint8Array(Buffer.from(maskPng, 'base64')));
+          let inter = 0,
+            uni = 0;
+          for (let i = 0; i < gtMask.length; i++) {
+            const a = m.data[i * 3] > 0 ? 1 : 0;
+            inter += a & gtMask[i];
+            uni += a | gtMask[i];
+          }
+          return uni ? inter / uni : 1;
+        };
+        const routed = await segmentVia(s.serveUrl!, png, box);
+        const frozen = await segmentVia(reference.serveUrl!, png, box);
+        const r = rows.get(d) ?? { domain: d, images: 0, frozen: 0, routed: 0, correct: 0, fallback: 0 };
+        const ri = iou(routed.maskPng);
+        const fi = iou(frozen.maskPng);
+        r.images++;
+        r.routed += ri;
+        r.frozen += fi;
+        if (routed.decision === 'fallback') r.fallback++;
+        if (routed.decision === 'task' && routed.taskName === d) r.correct++;
+        rows.set(d, r);
+        if (printed++ < (FULL ? 1000 : 24))
+          note(
+            `${s.name.slice(0, 12).padEnd(12)} ${d.padEnd(26)} → ${routed.decision === 'task' ? `task ${routed.taskName}`.padEnd(31) : 'fallback to frozen SAM'.padEnd(31)} IoU ${ri.toFixed(3)} (frozen ${fi.toFixed(3)})`,
+          );
+      }
+    }
+  }
+  if (printed > 24 && !FULL) note(`… ${printed - 24} more images`);
+
+  say('summary per domain (test images segmented at the sites that did NOT train on that domain)');
+  const header = `${'domain'.padEnd(26)} ${'images'.padStart(6)} ${'frozen IoU'.padStart(10)} ${'routed IoU'.padStart(10)} ${'routed ok'.padStart(9)} ${'fallback'.padStart(8)}`;
+  console.log(`\n${header}\n${'-'.repeat(header.length)}`);
+  for (const r of rows.values()) {
+    const seen = r.domain !== unseen;
+    console.log(
+      `${(r.domain + (seen ? '' : ' (unseen)')).padEnd(26)} ${String(r.images).padStart(6)} ${(r.frozen / r.images).toFixed(3).padStart(10)} ${(r.routed / r.images).toFixed(3).padStart(10)} ${(seen ? `${((100 * r.correct) / r.images).toFixed(0)}%` : '—').padStart(9)} ${`${((100 * r.fallback) / r.images).toFixed(0)}%`.padStart(8)}`,
+    );
+  }
+  console.log(
+    `\nrouted ok = routed to the task trained on that domain; on the unseen domain the right answer is fallback.\n` +
+      `Base model: ${base.what}.\nDone in ${clock().trim()}. Logs: ${workDir}/*.log`,
+  );
+  console.log(
+    `\nCoordinator API: ${url}/api/docs (OpenAPI at ${url}/api/openapi.json); admin ${login.admin.email}, password ${password}`,
+  );
+  console.log('(The admin web UI arrives with its issue; the same actions are in the API above.)');
+  for (const c of servers) c.kill('SIGTERM');
+  if (EXIT) return;
+  console.log('\nThe coordinator keeps running for a look; Ctrl-C stops everything.');
+  await new Promise<void>((r) => process.once('SIGINT', () => r()));
+}
+
+function cleanup(): void {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  if (workDir && !KEEP) setTimeout(() => rmSync(workDir, { recursive: true, force: true }), 500).unref();
+}
+
+main().then(
+  () => {
+    cleanup();
+    setTimeout(() => process.exit(0), 1000);
+  },
+  (e) => {
+    console.error(`\ndemo failed: ${(e as Error).message}`);
+    console.error(`logs kept in ${workDir}`);
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    process.exit(1);
+  },
+);
