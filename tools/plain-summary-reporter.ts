@@ -14,7 +14,8 @@ export default class PlainSummaryReporter implements Reporter {
     let brokenSuites = 0;
     for (const m of modules) {
       if (m.state() === 'failed' && m.errors().length > 0) brokenSuites++;
-      for (const s of m.children.allSuites()) if (s.state() === 'failed' && s.errors().length > 0) brokenSuites++;
+      for (const s of m.children.allSuites())
+        if (s.state() === 'failed' && s.errors().length > 0) brokenSuites++;
     }
     failed += brokenSuites;
     for (const m of modules)
@@ -26,7 +27,9 @@ export default class PlainSummaryReporter implements Reporter {
       }
     // Printed at exit so it is the very last line, after Vitest's own summary.
     process.once('exit', () =>
-      process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped${brokenSuites ? ` (${brokenSuites} suite/file error${brokenSuites > 1 ? 's' : ''} counted as failed)` : ''}\n`),
+      process.stdout.write(
+        `\n${passed} passed, ${failed} failed, ${skipped} skipped${brokenSuites ? ` (${brokenSuites} suite/file error${brokenSuites > 1 ? 's' : ''} counted as failed)` : ''}\n`,
+      ),
     );
   }
 }

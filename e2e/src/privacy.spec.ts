@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getPreset, randomSamStateDict, writeDomainFolder, writeSafetensors } from '@casam/casam-core';
-import { type CreatedEnrollmentToken, expectedAdapterSchema, validateAdapterFile } from '@casam/protocol';
+import { writeDomainFolder } from '@casam/casam-core';
+import { expectedAdapterSchema, validateAdapterFile } from '@casam/protocol';
 import { type CoordinatorProcess, startCoordinatorProcess } from './support/coordinator-process';
 import { clientTextFrames, RecordingProxy } from './support/recording-proxy';
-import { siteAgent } from './support/site-agent-cli';
+import { agentRunner, enrollApprovedSite, uploadedAdapterId, writeTinyBaseModel } from './support/site-setup';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -32,37 +32,21 @@ describe('privacy: the bytes a site sends are exactly its declared messages and 
   const home = join(dir, 'agent');
   const weights = join(dir, 'tiny.safetensors');
   const data = join(dir, 'prostate');
-  const env = { CASAM_BACKEND: 'wasm' };
-  const agent = async (args: string[]) => {
-    const r = await siteAgent(home, args, env);
-    if (r.code !== 0) throw new Error(`site-agent ${args.join(' ')} → ${r.code}\n${r.stderr}\n${r.stdout}`);
-    return r;
-  };
+  const agent = agentRunner(home);
 
   beforeAll(async () => {
-    writeFileSync(weights, writeSafetensors([...randomSamStateDict(getPreset('casam-tiny'), 8).entries()]));
+    writeTinyBaseModel(weights, 8);
     await writeDomainFolder(data, 'promise12-prostate-mr', { count: 12, size: 128, seed: 6, preview: false });
     coord = await startCoordinatorProcess();
     proxy = new RecordingProxy(coord.url);
     const proxyUrl = await proxy.start();
-    const fp = /fingerprint: (\S+)/.exec(
-      (await agent(['init', '--coordinator', proxyUrl, '--site-name', 'Radium', '--weights', weights]))
-        .stdout,
-    )![1];
-    const token = await coord.admin<CreatedEnrollmentToken>('POST', '/api/v1/enrollment-tokens', {});
-    await agent(['enroll', '--token', token.token]);
-    const siteId = (JSON.parse(readFileSync(join(home, 'state.json'), 'utf8')) as { siteId: string }).siteId;
-    await coord.admin('POST', `/api/v1/sites/${siteId}/approve`, { keyFingerprint: fp });
+    await enrollApprovedSite(coord, home, agent, { coordinatorUrl: proxyUrl, siteName: 'Radium', weights });
     await agent(['ingest', '--task', 'prostate', '--folder', data]);
     const taskId = /as ([0-9a-f-]{36})/.exec((await agent(['propose', '--task', 'prostate'])).stdout)![1];
     await coord.admin('POST', `/api/v1/tasks/${taskId}/approve`);
     await agent(['train', '--task', 'prostate', '--epochs', '1', '--vae-epochs', '2', '--max-images', '6']);
     await agent(['upload', '--task', 'prostate', '--chunk-size', '65536']);
-    const adapterId = (
-      JSON.parse(readFileSync(join(home, 'tasks', 'prostate', 'task.json'), 'utf8')) as {
-        upload: { adapterVersionId: string };
-      }
-    ).upload.adapterVersionId;
+    const adapterId = uploadedAdapterId(home, 'prostate');
     await coord.admin('POST', `/api/v1/adapters/${adapterId}/approve`);
     await agent(['pull']);
   });

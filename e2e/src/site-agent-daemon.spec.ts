@@ -1,11 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getPreset, randomSamStateDict, writeDomainFolder, writeSafetensors } from '@casam/casam-core';
-import type { CreatedEnrollmentToken } from '@casam/protocol';
+import { writeDomainFolder } from '@casam/casam-core';
 import { type CoordinatorProcess, freePort, startCoordinatorProcess } from './support/coordinator-process';
-import { siteAgent } from './support/site-agent-cli';
+import { agentRunner, enrollApprovedSite, uploadedAdapterId, writeTinyBaseModel } from './support/site-setup';
 import { type AgentProcess, startAgentProcess } from './support/site-agent-process';
 
 describe('site-agent daemon: announced bundles, offline catch-up, coordinator restart, revocation', () => {
@@ -15,40 +14,24 @@ describe('site-agent daemon: announced bundles, offline catch-up, coordinator re
   const home = join(dir, 'agent');
   const weights = join(dir, 'tiny.safetensors');
   const data = join(dir, 'dental');
-  const env = { CASAM_BACKEND: 'wasm' };
   let daemon: AgentProcess | null = null;
   let siteId = '';
   let taskId = '';
   let adapterId = '';
-  const agent = async (args: string[]) => {
-    const r = await siteAgent(home, args, env);
-    if (r.code !== 0) throw new Error(`site-agent ${args.join(' ')} → ${r.code}\n${r.stderr}\n${r.stdout}`);
-    return r;
-  };
+  const agent = agentRunner(home);
 
   beforeAll(async () => {
-    writeFileSync(weights, writeSafetensors([...randomSamStateDict(getPreset('casam-tiny'), 6).entries()]));
+    writeTinyBaseModel(weights, 6);
     await writeDomainFolder(data, 'sts-dental-xray', { count: 12, size: 128, seed: 4, preview: false });
     port = await freePort();
     coord = await startCoordinatorProcess({ env: { COORDINATOR_PORT: String(port) } });
-    const fp = /fingerprint: (\S+)/.exec(
-      (await agent(['init', '--coordinator', coord.url, '--site-name', 'Ullevål', '--weights', weights]))
-        .stdout,
-    )![1];
-    const token = await coord.admin<CreatedEnrollmentToken>('POST', '/api/v1/enrollment-tokens', {});
-    await agent(['enroll', '--token', token.token]);
-    siteId = (JSON.parse(readFileSync(join(home, 'state.json'), 'utf8')) as { siteId: string }).siteId;
-    await coord.admin('POST', `/api/v1/sites/${siteId}/approve`, { keyFingerprint: fp });
+    ({ siteId } = await enrollApprovedSite(coord, home, agent, { siteName: 'Ullevål', weights }));
     await agent(['ingest', '--task', 'teeth', '--folder', data]);
     taskId = /as ([0-9a-f-]{36})/.exec((await agent(['propose', '--task', 'teeth'])).stdout)![1];
     await coord.admin('POST', `/api/v1/tasks/${taskId}/approve`);
     await agent(['train', '--task', 'teeth', '--epochs', '1', '--vae-epochs', '2', '--max-images', '6']);
     await agent(['upload', '--task', 'teeth']);
-    adapterId = (
-      JSON.parse(readFileSync(join(home, 'tasks', 'teeth', 'task.json'), 'utf8')) as {
-        upload: { adapterVersionId: string };
-      }
-    ).upload.adapterVersionId;
+    adapterId = uploadedAdapterId(home, 'teeth');
   });
   afterAll(async () => {
     await daemon?.stop();

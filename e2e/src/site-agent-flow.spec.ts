@@ -2,9 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getPreset, randomSamStateDict, writeDomainFolder, writeSafetensors } from '@casam/casam-core';
+import { writeDomainFolder } from '@casam/casam-core';
 import {
-  type CreatedEnrollmentToken,
   PROTOCOL_VERSION,
   REALTIME_NAMESPACE,
   type TaskSummary,
@@ -13,6 +12,7 @@ import {
 import { io } from 'socket.io-client';
 import { type CoordinatorProcess, startCoordinatorProcess } from './support/coordinator-process';
 import { siteAgent } from './support/site-agent-cli';
+import { agentRunner, enrollApprovedSite, uploadedAdapterId, writeTinyBaseModel } from './support/site-setup';
 
 /**
  * One hospital through the whole loop with real processes: enroll, ingest, propose, train, upload, admin
@@ -25,14 +25,10 @@ describe('site agent ↔ coordinator: from local data to a routed segmentation',
   const weights = join(dir, 'tiny.safetensors');
   const data = join(dir, 'spleen');
   const env = { CASAM_BACKEND: 'wasm' };
-  const agent = async (args: string[]) => {
-    const r = await siteAgent(home, args, env);
-    if (r.code !== 0) throw new Error(`site-agent ${args.join(' ')} → ${r.code}\n${r.stderr}\n${r.stdout}`);
-    return r;
-  };
+  const agent = agentRunner(home);
 
   beforeAll(async () => {
-    writeFileSync(weights, writeSafetensors([...randomSamStateDict(getPreset('casam-tiny'), 5).entries()]));
+    writeTinyBaseModel(weights, 5);
     await writeDomainFolder(data, 'msd-spleen-ct', { count: 14, size: 128, seed: 2, preview: false });
     coord = await startCoordinatorProcess();
   });
@@ -42,14 +38,7 @@ describe('site agent ↔ coordinator: from local data to a routed segmentation',
   });
 
   it('enrolls, trains, uploads, gets approved, pulls and segments with routing', async () => {
-    const fp = /fingerprint: (\S+)/.exec(
-      (await agent(['init', '--coordinator', coord.url, '--site-name', 'Haukeland', '--weights', weights]))
-        .stdout,
-    )![1];
-    const token = await coord.admin<CreatedEnrollmentToken>('POST', '/api/v1/enrollment-tokens', {});
-    await agent(['enroll', '--token', token.token]);
-    const siteId = (JSON.parse(readFileSync(join(home, 'state.json'), 'utf8')) as { siteId: string }).siteId;
-    await coord.admin('POST', `/api/v1/sites/${siteId}/approve`, { keyFingerprint: fp });
+    const { siteId } = await enrollApprovedSite(coord, home, agent, { siteName: 'Haukeland', weights });
 
     await agent(['ingest', '--task', 'spleen', '--folder', data, '--modality', 'CT']);
     const proposed = await agent(['propose', '--task', 'spleen']);
@@ -76,11 +65,7 @@ describe('site agent ↔ coordinator: from local data to a routed segmentation',
     expect(new Set(progress.map((p) => p.stage))).toContain('training_align');
     const up = await agent(['upload', '--task', 'spleen', '--chunk-size', '65536']);
     expect(up.stdout).toMatch(/uploaded spleen: adapter version 1 .*pending/);
-    const adapterId = (
-      JSON.parse(readFileSync(join(home, 'tasks', 'spleen', 'task.json'), 'utf8')) as {
-        upload: { adapterVersionId: string };
-      }
-    ).upload.adapterVersionId;
+    const adapterId = uploadedAdapterId(home, 'spleen');
     expect((await agent(['pull'])).stdout).toMatch(
       /no bundle has been published yet|installed bundle \d+ \(0 task/,
     );

@@ -4,7 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import type { AdminRole } from '@prisma/client';
-import { createCoordinatorApp } from '../app.factory';
+import { Test } from '@nestjs/testing';
+import { configureApp, createCoordinatorApp } from '../app.factory';
+import { AppModule } from '../app.module';
+import { Clock } from '../common/clock';
 import { AccessTokenService } from '../auth/access-token.service';
 import type { BlobStore } from '../blobs/blob-store';
 import { FsBlobStore } from '../blobs/fs-blob-store';
@@ -32,7 +35,7 @@ export interface TestApp {
  */
 export async function startTestApp(
   backend: TestBackend = 'pglite',
-  opts: { blobs?: 'fs' | 'postgres'; env?: NodeJS.ProcessEnv } = {},
+  opts: { blobs?: 'fs' | 'postgres'; env?: NodeJS.ProcessEnv; clock?: Clock } = {},
 ): Promise<TestApp> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'casam-coord-test-'));
   const config = parseConfig({ COORDINATOR_DATA_DIR: dataDir, COORDINATOR_PORT: '0', ...opts.env }, dataDir);
@@ -42,7 +45,18 @@ export async function startTestApp(
       ? new PostgresBlobStore(db)
       : await FsBlobStore.open(path.join(dataDir, 'blobs'));
   const secret = new Uint8Array(randomBytes(32));
-  const app = await createCoordinatorApp({ config, database: db, blobStore, secret });
+  let app: INestApplication;
+  if (opts.clock) {
+    // The same app with its Clock replaced (expiry, grace periods, rate-limit refills without sleeping).
+    const moduleRef = await Test.createTestingModule({
+      imports: [AppModule.forRoot({ config, database: db, blobStore, secret })],
+    })
+      .overrideProvider(Clock)
+      .useValue(opts.clock)
+      .compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    configureApp(app);
+  } else app = await createCoordinatorApp({ config, database: db, blobStore, secret });
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as { port: number };
   let n = 0;

@@ -1,9 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { Test } from '@nestjs/testing';
-import type { AdminRole } from '@prisma/client';
+import { randomUUID } from 'node:crypto';
 import {
   calculateJwkThumbprint,
   type CryptoKey,
@@ -20,14 +15,9 @@ import {
   SITE_TOKEN_AUDIENCE,
   type SitePublicJwk,
 } from '@casam/protocol';
-import { configureApp } from '../app.factory';
-import { AppModule } from '../app.module';
-import { AccessTokenService } from '../auth/access-token.service';
-import { FsBlobStore } from '../blobs/fs-blob-store';
 import { Clock } from '../common/clock';
-import { parseConfig } from '../config/coordinator-config';
-import type { TestApp } from './test-app';
-import { openTestDatabase, type TestBackend } from './test-database';
+import { startTestApp, type TestApp } from './test-app';
+import type { TestBackend } from './test-database';
 
 /** A clock tests can move (`offsetMs` is added to the real time) or stop (`freeze`). */
 export class MovableClock extends Clock {
@@ -183,58 +173,13 @@ export async function siteAccessToken(baseUrl: string, key: TestSiteKey, siteId:
  * Like {@link startTestApp}, with the app's Clock replaced by `clock` (expiry, grace periods and rate-limit
  * refills without sleeping). Rate limits are effectively off unless `env` sets them.
  */
-export async function startTestAppWithClock(
+export function startTestAppWithClock(
   clock: MovableClock,
   backend: TestBackend = 'pglite',
   env: NodeJS.ProcessEnv = {},
 ): Promise<TestApp> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'casam-identity-test-'));
-  const config = parseConfig(
-    {
-      COORDINATOR_DATA_DIR: dataDir,
-      COORDINATOR_PORT: '0',
-      COORDINATOR_AUTH_RATE_PER_MINUTE: '100000',
-      COORDINATOR_AUTH_RATE_BURST: '100000',
-      ...env,
-    },
-    dataDir,
-  );
-  const db = await openTestDatabase(backend);
-  const blobStore = await FsBlobStore.open(path.join(dataDir, 'blobs'));
-  const secret = new Uint8Array(randomBytes(32));
-  const moduleRef = await Test.createTestingModule({
-    imports: [AppModule.forRoot({ config, database: db, blobStore, secret })],
-  })
-    .overrideProvider(Clock)
-    .useValue(clock)
-    .compile();
-  const app = moduleRef.createNestApplication({ logger: false });
-  configureApp(app);
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as { port: number };
-  let n = 0;
-  return {
-    app,
-    url: `http://127.0.0.1:${port}`,
-    db,
-    blobStore,
-    secret,
-    dataDir,
-    async adminToken(role: AdminRole = 'admin') {
-      const admin = await db.prisma.admin.create({
-        data: {
-          email: `test-${role}-${++n}-${randomBytes(3).toString('hex')}@example.org`,
-          role,
-          passwordHash: '!',
-        },
-      });
-      const { token } = await app.get(AccessTokenService).issueAdmin(admin.id, role);
-      return { adminId: admin.id, token };
-    },
-    async close() {
-      await app.close();
-      await db.close().catch(() => undefined);
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+  return startTestApp(backend, {
+    clock,
+    env: { COORDINATOR_AUTH_RATE_PER_MINUTE: '100000', COORDINATOR_AUTH_RATE_BURST: '100000', ...env },
+  });
 }

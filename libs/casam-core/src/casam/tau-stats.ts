@@ -5,19 +5,10 @@
  * sorted x, position (n−1)·p/100, value x[⌊pos⌋] + (pos − ⌊pos⌋)·(x[⌊pos⌋+1] − x[⌊pos⌋]).
  * `std` is the population standard deviation (numpy's default ddof = 0).
  */
+import type { AdapterTauStats } from '@casam/protocol';
 
-/** The threshold and the summary of the held-out score distribution it came from. */
-export interface TauStats {
-  tau: number;
-  p95: number;
-  p99: number;
-  mean: number;
-  std: number;
-  /** Number of held-out scores pooled. */
-  n: number;
-  /** The percentile τ was taken at (97). */
-  percentile: number;
-}
+/** The threshold and the summary of the held-out score distribution it came from (the adapter file's `tau`). */
+export type TauStats = AdapterTauStats;
 
 export class TauCalibrationError extends Error {
   override name = 'TauCalibrationError';

@@ -1,0 +1,142 @@
+/**
+ * `npm run bench:continual -- --quick`, black-box: the CI run of the continual-learning benchmark. It takes
+ * minutes, so it runs in CI (CI=true, set by .ci/run) or when CASAM_BENCH_E2E=1, and is skipped otherwise.
+ *
+ * The base model is models/casam-tiny/casam-tiny.safetensors once the pretraining has shipped it; until then
+ * the committed pretraining resume point is exported to a temporary file with the project's exporter.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { decodeImage, exportPretrainedModel, getPreset, loadCheckpoint } from '@casam/casam-core';
+
+const root = resolve(__dirname, '../..');
+const enabled = process.env['CI'] === 'true' || process.env['CASAM_BENCH_E2E'] === '1';
+const SHIPPED = join(root, 'models/casam-tiny/casam-tiny.safetensors');
+const RESUME = join(root, 'models/casam-tiny/resume/latest.safetensors');
+
+interface Run {
+  code: number | null;
+  stderr: string;
+}
+
+/** Runs the benchmark; `stopWhen` sends SIGINT once stderr matches it. */
+function bench(args: string[], stopWhen?: RegExp): Promise<Run> {
+  return new Promise((res, rej) => {
+    const child = spawn(
+      process.execPath,
+      [join(root, 'node_modules/tsx/dist/cli.mjs'), 'bench/continual.bench.ts', ...args],
+      {
+        cwd: root,
+        env: { ...process.env, CASAM_BACKEND: 'wasm' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    let stopped = false;
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+      if (stopWhen && !stopped && stopWhen.test(stderr)) {
+        stopped = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.on('error', rej);
+    child.on('close', (code) => res({ code, stderr }));
+  });
+}
+
+describe.skipIf(!enabled)('continual benchmark --quick', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'casam-e2e-continual-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function baseModel(): string {
+    if (existsSync(SHIPPED)) return SHIPPED;
+    const ck = loadCheckpoint(RESUME);
+    const out = join(dir, 'model');
+    return exportPretrainedModel(out, getPreset(ck.meta.preset), ck.weights, {
+      command: ck.meta.command ?? 'npm run pretrain',
+      seed: ck.meta.seed,
+      step: ck.meta.step,
+      imagesSeen: 0,
+      elapsedSeconds: ck.meta.elapsedSeconds,
+      backend: ck.meta.backend ?? '',
+      options: ck.meta.options,
+      evalImages: 4,
+    }).weightsPath;
+  }
+
+  it(
+    'stops on Ctrl-C, resumes, and writes the matrices, routing, costs, report and charts',
+    async () => {
+      const out = join(dir, 'results');
+      const args = ['--quick', '--model', baseModel(), '--out', out];
+      const missing = await bench(['--quick', '--model', join(dir, 'nope.safetensors'), '--out', out]);
+      expect(missing.code).toBe(4);
+      expect(missing.stderr).toMatch(/not found/);
+
+      const first = await bench(args, /CA-SAM task 2\/9/);
+      expect(first.code, first.stderr).toBe(130);
+      expect(first.stderr).toMatch(/run the same command again/);
+      const state = JSON.parse(readFileSync(join(out, 'continual-quick.state.json'), 'utf8')) as {
+        casamTasks: Record<string, unknown>;
+      };
+      expect(Object.keys(state.casamTasks)).toEqual(['acdc-cardiac-mr']);
+
+      const second = await bench(args);
+      expect(second.code, second.stderr).toBe(0);
+      expect(second.stderr).not.toMatch(/CA-SAM task 1\/9/); // finished units are not redone
+
+      const r = JSON.parse(readFileSync(join(out, 'continual-quick.json'), 'utf8')) as {
+        quick: boolean;
+        zeroShot: Record<string, { frozenIou: number; boxFillIou: number }>;
+        methods: Record<
+          string,
+          { orders: { order: string[]; matrix: number[][]; summary: { avgIou: number } }[]; spread: unknown }
+        >;
+        casam: {
+          routingByOrder: { stages: unknown[] }[];
+          unseen: { fallbackRate: number; iou: number; frozenIou: number };
+        };
+        cost: Record<string, { trainableParameters: number }>;
+        alStep: { stepMs: number; encoderMsPerImage: number };
+        mustShow: unknown[];
+      };
+      expect(r.quick).toBe(true);
+      expect(Object.keys(r.zeroShot)).toHaveLength(12);
+      expect(Object.keys(r.methods).sort()).toEqual(['casam', 'ewc', 'frozen', 'joint', 'sequential']);
+      for (const [name, m] of Object.entries(r.methods)) {
+        expect(m.orders).toHaveLength(3);
+        if (name === 'joint') continue;
+        for (const o of m.orders) {
+          expect(o.matrix).toHaveLength(9);
+          o.matrix.forEach((row, t) => expect(row).toHaveLength(t + 1));
+          for (const v of o.matrix.flat()) expect(v).toBeGreaterThanOrEqual(0);
+        }
+      }
+      expect(new Set(r.methods['casam'].orders.map((o) => o.order.join())).size).toBe(3);
+      expect(r.casam.routingByOrder[0].stages).toHaveLength(9);
+      expect(r.cost['casam'].trainableParameters).toBeGreaterThan(r.cost['sequential'].trainableParameters);
+      expect(r.alStep.stepMs).toBeGreaterThan(0);
+      expect(r.mustShow).toHaveLength(10);
+
+      const md = readFileSync(join(out, 'continual-quick.md'), 'utf8');
+      expect(md).toMatch(/box-fill \(reference\)/);
+      for (const png of [
+        'avg-iou',
+        'cost',
+        'matrix-casam',
+        'matrix-sequential',
+        'matrix-ewc',
+        'matrix-frozen',
+        'matrix-joint',
+      ]) {
+        const img = decodeImage(readFileSync(join(out, `continual-quick-${png}.png`)));
+        expect(img.width).toBeGreaterThan(100);
+      }
+    },
+    40 * 60_000,
+  );
+});
