@@ -463,7 +463,7 @@ async function main(): Promise<void> {
 
   const dir = mkdtempSync(join(tmpdir(), 'casam-bench-coord-'));
   const coord = await startCoordinator(dir);
-  let uploads: UploadRow[] = [];
+  const uploads: UploadRow[] = [];
   let fanout: FanoutRow;
   let peakRss: number;
   try {
