@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AdaptersModule } from './adapters/adapters.module';
+import { AdminUiModule } from './admin-ui/admin-ui.module';
 import { AdminsModule } from './admins/admins.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthApiModule } from './auth/auth-api.module';
@@ -55,6 +56,7 @@ export class AppModule {
         AdaptersModule,
         BundlesModule,
         RealtimeModule,
+        AdminUiModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: GlobalExceptionFilter },

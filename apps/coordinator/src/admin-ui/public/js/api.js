@@ -1,0 +1,74 @@
+import * as session from './session.js';
+
+/** An answer of the API that is not 2xx: its `{error:{code,message,correlationId,details}}`, kept whole. */
+export class ApiError extends Error {
+  constructor(status, body) {
+    const e = body?.error ?? {};
+    super(e.message ?? `HTTP ${status}`);
+    this.status = status;
+    this.code = e.code ?? 'http_error';
+    this.correlationId = e.correlationId ?? null;
+    this.details = e.details;
+  }
+}
+
+/** Codes that mean the token no longer works: back to sign-in. */
+const SESSION_ENDING = new Set([
+  'token_expired',
+  'invalid_token',
+  'missing_token',
+  'credentials_revoked',
+  'account_disabled',
+]);
+
+async function send(method, path, body) {
+  const s = session.current();
+  const headers = {};
+  if (s) headers.authorization = `Bearer ${s.accessToken}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new ApiError(0, {
+      error: { code: 'network_error', message: `the coordinator did not answer (${e.message})` },
+    });
+  }
+  if (res.ok) return res;
+  let payload = null;
+  try {
+    payload = await res.json();
+  } catch {
+    /* not JSON: keep the status */
+  }
+  const err = new ApiError(res.status, payload);
+  if (res.status === 401 && s && SESSION_ENDING.has(err.code))
+    session.end(
+      err.code === 'token_expired'
+        ? 'Your session expired. Please sign in again.'
+        : `Signed out: ${err.message}`,
+    );
+  throw err;
+}
+
+export async function api(method, path, body) {
+  const res = await send(method, path, body);
+  const text = await res.text();
+  return text ? JSON.parse(text) : undefined;
+}
+
+export const get = (path) => api('GET', path);
+export const post = (path, body) => api('POST', path, body ?? {});
+
+/** Downloads a protected file (the token travels in a header, so a plain link cannot do it). */
+export async function download(path, filename) {
+  const res = await send('GET', path);
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

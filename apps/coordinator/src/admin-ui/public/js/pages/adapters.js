@@ -1,0 +1,175 @@
+import { download, get, post } from '../api.js';
+import { badge, bytes, field, h, num, replace, short, statusKind, time } from '../dom.js';
+import { lineChart } from '../chart.js';
+import { act, canChange, empty, flash, viewerNote } from '../ui.js';
+import { reasonForm } from './sites.js';
+
+const TAU_KEYS = ['tau', 'p95', 'p99', 'mean', 'std'];
+
+export async function render(main, { params }) {
+  const [tasks, sites] = await Promise.all([get('/api/v1/tasks'), get('/api/v1/sites')]);
+  const siteName = (id) => sites.find((s) => s.id === id)?.name ?? short(id, 8);
+  if (tasks.length === 0) {
+    replace(
+      main,
+      h('h1', {}, 'Adapters'),
+      empty('No tasks yet: adapters belong to a task, and no site has proposed one.'),
+    );
+    return;
+  }
+  const preferred =
+    tasks.find((t) => t.id === params.get('task')) ?? tasks.find((t) => t.status === 'approved') ?? tasks[0];
+  const [selectField, select] = field('Task', {
+    tag: 'select',
+    name: 'task',
+    options: tasks.map((t) =>
+      h('option', { value: t.id, selected: t.id === preferred.id }, `${t.name} (${t.status})`),
+    ),
+  });
+  select.addEventListener(
+    'change',
+    () => (location.hash = `#/adapters?task=${encodeURIComponent(select.value)}`),
+  );
+  const body = h('div');
+  replace(main, h('h1', {}, 'Adapters'), viewerNote(), selectField, body);
+  await renderTask(body, preferred, siteName);
+}
+
+async function renderTask(body, task, siteName) {
+  const versions = await get(`/api/v1/tasks/${task.id}/adapters`);
+  const rerender = () => renderTask(body, task, siteName);
+  if (versions.length === 0) {
+    replace(body, empty(`No adapter versions for ${task.name} yet.`));
+    return;
+  }
+  const metricNames = [...new Set(versions.flatMap((v) => Object.keys(v.metrics)))].sort();
+  replace(
+    body,
+    h('h2', {}, `Validation metrics over versions`),
+    h(
+      'div',
+      { class: 'row' },
+      lineChart({
+        title: `${task.name}: site-reported validation metrics per version`,
+        yLabel: 'metric',
+        series: metricNames.map((m) => ({
+          name: m,
+          points: versions.map((v) => ({ x: v.version, y: v.metrics[m] })),
+        })),
+      }),
+      lineChart({
+        title: `${task.name}: τ statistics per version`,
+        yLabel: 'VAE score',
+        series: TAU_KEYS.map((k) => ({
+          name: k === 'tau' ? 'τ' : k,
+          points: versions.map((v) => ({ x: v.version, y: v.tau[k] })),
+        })),
+      }),
+    ),
+    h('h2', { id: 'versions-title' }, `Versions of ${task.name}`),
+    h(
+      'table',
+      { 'aria-labelledby': 'versions-title' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          [
+            'Version',
+            'Status',
+            'From',
+            ...metricNames,
+            'τ',
+            'p95 / p99',
+            'mean ± std',
+            'n',
+            'File',
+            'Uploaded',
+            canChange() ? 'Decision' : null,
+          ]
+            .filter(Boolean)
+            .map((c) => h('th', { scope: 'col' }, c)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        [...versions].reverse().map((v) => row(v, task, metricNames, siteName, rerender)),
+      ),
+    ),
+  );
+}
+
+function row(v, task, metricNames, siteName, rerender) {
+  const errorSlot = h('div');
+  const dl = h('button', { type: 'button' }, 'Download');
+  dl.addEventListener('click', () =>
+    act(dl, errorSlot, () =>
+      download(`/api/v1/adapters/${v.id}/file`, `${task.name}-v${v.version}.safetensors`),
+    ),
+  );
+  let decision = null;
+  if (canChange()) {
+    if (v.status === 'pending') {
+      const approve = h('button', { type: 'button', class: 'primary' }, `Approve v${v.version}`);
+      approve.addEventListener('click', () =>
+        act(
+          approve,
+          errorSlot,
+          () => post(`/api/v1/adapters/${v.id}/approve`),
+          () => {
+            flash(`${task.name} v${v.version} approved: the next bundle is being published.`);
+            return rerender();
+          },
+        ),
+      );
+      decision = h(
+        'td',
+        {},
+        approve,
+        reasonForm(
+          `Reject v${v.version}`,
+          `Reason for rejecting v${v.version}`,
+          errorSlot,
+          (reason) => post(`/api/v1/adapters/${v.id}/reject`, { reason }),
+          () => {
+            flash(`${task.name} v${v.version} rejected.`);
+            return rerender();
+          },
+        ),
+        errorSlot,
+      );
+    } else decision = h('td', {}, h('span', { class: 'muted' }, 'decided ', time(v.decidedAt)), errorSlot);
+  }
+  return h(
+    'tr',
+    { 'data-adapter': v.id },
+    h('th', { scope: 'row' }, `v${v.version}`),
+    h(
+      'td',
+      {},
+      badge(v.status, statusKind(v.status)),
+      v.statusReason ? h('div', { class: 'muted' }, v.statusReason) : null,
+    ),
+    h('td', {}, siteName(v.siteId)),
+    metricNames.map((m) => h('td', {}, num(v.metrics[m]))),
+    h('td', {}, num(v.tau.tau)),
+    h('td', {}, `${num(v.tau.p95)} / ${num(v.tau.p99)}`),
+    h('td', {}, `${num(v.tau.mean)} ± ${num(v.tau.std)}`),
+    h('td', {}, String(v.tau.n)),
+    h(
+      'td',
+      {},
+      h('code', { title: v.sha256 }, short(v.sha256, 10)),
+      ' ',
+      bytes(v.sizeBytes),
+      ' ',
+      dl,
+      canChange() ? null : errorSlot,
+    ),
+    h('td', {}, time(v.createdAt)),
+    decision,
+  );
+}

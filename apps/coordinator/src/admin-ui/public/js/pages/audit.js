@@ -1,0 +1,159 @@
+import { get } from '../api.js';
+import { badge, field, h, replace, short, statusKind, time } from '../dom.js';
+import { act, empty, errorBox } from '../ui.js';
+
+const PAGE = 50;
+
+export async function render(main, { params }) {
+  const sites = await get('/api/v1/sites');
+  const [actorField, actorType] = field('Actor type', {
+    tag: 'select',
+    name: 'actorType',
+    options: ['', 'admin', 'site', 'system', 'anonymous'].map((v) =>
+      h('option', { value: v, selected: params.get('actorType') === v }, v || 'any'),
+    ),
+  });
+  const [actionField, action] = field('Action (exact, e.g. site.approved)', {
+    name: 'action',
+    value: params.get('action') ?? '',
+    pattern: '[a-z0-9_.]{1,100}',
+    size: 24,
+  });
+  const [siteField, site] = field('Site', {
+    tag: 'select',
+    name: 'siteId',
+    options: [
+      h('option', { value: '' }, 'any'),
+      ...sites.map((s) => h('option', { value: s.id, selected: params.get('siteId') === s.id }, s.name)),
+    ],
+  });
+  const [outcomeField, outcome] = field('Outcome', {
+    tag: 'select',
+    name: 'outcome',
+    options: ['', 'success', 'denied'].map((v) =>
+      h('option', { value: v, selected: params.get('outcome') === v }, v || 'any'),
+    ),
+  });
+  const [sinceField, since] = field('From (local time)', { type: 'datetime-local', name: 'since', step: 1 });
+  const [untilField, until] = field('Until (local time)', { type: 'datetime-local', name: 'until', step: 1 });
+  const apply = h('button', { type: 'submit', class: 'primary' }, 'Apply filters');
+  const form = h(
+    'form',
+    { class: 'card row', 'aria-label': 'Audit log filters' },
+    actorField,
+    actionField,
+    siteField,
+    outcomeField,
+    sinceField,
+    untilField,
+    apply,
+  );
+  const errorSlot = h('div');
+  const results = h('div');
+  const more = h('button', { type: 'button', hidden: true }, 'Older events');
+  let cursor = null;
+  let tbody = null;
+
+  const query = () => {
+    const q = new URLSearchParams({ limit: String(PAGE) });
+    if (actorType.value) q.set('actorType', actorType.value);
+    if (action.value.trim()) q.set('action', action.value.trim());
+    if (site.value) q.set('siteId', site.value);
+    if (outcome.value) q.set('outcome', outcome.value);
+    if (since.value) q.set('since', new Date(since.value).toISOString());
+    if (until.value) q.set('until', new Date(until.value).toISOString());
+    if (cursor) q.set('cursor', cursor);
+    return q;
+  };
+  const siteName = (id) => sites.find((s) => s.id === id)?.name ?? short(id, 8);
+  const load = async (reset) => {
+    if (reset) cursor = null;
+    const page = await get(`/api/v1/audit-events?${query()}`);
+    if (reset) {
+      if (page.events.length === 0) {
+        replace(results, empty('No audit events match these filters.'));
+        tbody = null;
+      } else {
+        tbody = h('tbody');
+        replace(
+          results,
+          h(
+            'table',
+            { 'aria-label': 'Audit events, newest first' },
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                [
+                  'When',
+                  'Actor',
+                  'Action',
+                  'Outcome',
+                  'Target',
+                  'Site',
+                  'From',
+                  'Correlation id',
+                  'Details',
+                ].map((c) => h('th', { scope: 'col' }, c)),
+              ),
+            ),
+            tbody,
+          ),
+        );
+      }
+    }
+    for (const e of page.events)
+      tbody?.append(
+        h(
+          'tr',
+          {},
+          h('td', {}, time(e.at)),
+          h(
+            'td',
+            {},
+            e.actorType,
+            e.actorId ? h('div', { class: 'muted mono', title: e.actorId }, short(e.actorId, 8)) : null,
+          ),
+          h('td', {}, h('code', {}, e.action)),
+          h('td', {}, badge(e.outcome, statusKind(e.outcome))),
+          h(
+            'td',
+            {},
+            e.targetType ?? '—',
+            e.targetId ? h('div', { class: 'muted mono', title: e.targetId }, short(e.targetId, 8)) : null,
+          ),
+          h('td', {}, e.siteId ? siteName(e.siteId) : '—'),
+          h('td', {}, e.address ?? '—'),
+          h('td', {}, h('code', {}, e.correlationId ?? '—')),
+          h(
+            'td',
+            {},
+            Object.keys(e.details).length
+              ? h(
+                  'details',
+                  {},
+                  h('summary', {}, 'details'),
+                  h('pre', { class: 'mono' }, JSON.stringify(e.details, null, 2)),
+                )
+              : '—',
+          ),
+        ),
+      );
+    cursor = page.nextCursor;
+    more.hidden = !cursor;
+  };
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void act(apply, errorSlot, () => load(true));
+  });
+  more.addEventListener('click', () => act(more, errorSlot, () => load(false)));
+
+  replace(main, h('h1', {}, 'Audit log'), form, errorSlot, results, more);
+  try {
+    await load(true);
+  } catch (e) {
+    errorSlot.replaceChildren(errorBox(e, 'Could not load the audit log'));
+  }
+}

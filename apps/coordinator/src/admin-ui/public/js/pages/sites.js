@@ -1,0 +1,214 @@
+import { get, post } from '../api.js';
+import { badge, field, h, replace, short, statusKind, time } from '../dom.js';
+import * as realtime from '../realtime.js';
+import { act, canChange, empty, errorBox, flash, viewerNote } from '../ui.js';
+
+const RECENT_MS = 2 * 60_000; // connected sites refresh their last-seen every 60 s
+
+/** Live presence per site, from `site.presence` events (the REST API only knows "last seen"). */
+const live = new Map();
+
+export async function render(main) {
+  const sites = await get('/api/v1/sites');
+  const pending = sites.filter((s) => s.status === 'pending');
+  const others = sites.filter((s) => s.status !== 'pending');
+  const rerender = () => render(main).catch((e) => main.append(errorBox(e, 'Could not reload sites')));
+
+  replace(
+    main,
+    h('h1', {}, 'Sites'),
+    viewerNote(),
+    h('h2', { id: 'pending-title' }, `Pending enrollments (${pending.length})`),
+    pending.length === 0
+      ? empty('No pending sites.')
+      : h(
+          'div',
+          { 'aria-labelledby': 'pending-title' },
+          pending.map((s) => pendingCard(s, rerender)),
+        ),
+    h('h2', { id: 'sites-title' }, 'All sites'),
+    others.length === 0 ? empty('No approved, rejected or revoked sites yet.') : sitesTable(others, rerender),
+  );
+
+  const off = realtime.on('site.presence', (e) => {
+    live.set(e.siteId, e);
+    const cell = main.querySelector(`[data-presence="${CSS.escape(e.siteId)}"]`);
+    if (cell) replace(cell, presence(sites.find((s) => s.id === e.siteId)));
+    const name = sites.find((s) => s.id === e.siteId)?.name ?? e.siteId;
+    flash(`${name} is ${e.online ? 'online' : 'offline'}.`);
+  });
+  return off;
+}
+
+function pendingCard(site, rerender) {
+  const key = site.keys.find((k) => k.status === 'active') ?? site.keys[0];
+  const errorSlot = h('div');
+  const card = h(
+    'section',
+    { class: 'card', 'data-site': site.id, 'aria-label': `Pending site ${site.name}` },
+    h('h3', {}, site.name),
+    h(
+      'p',
+      {},
+      'Enrolled ',
+      time(site.createdAt),
+      ' · agent ',
+      site.presence.agentVersion ?? 'unknown',
+      ' · from ',
+      site.presence.lastSeenAddress ?? 'unknown address',
+    ),
+    h('p', {}, 'Registered key fingerprint: ', h('code', { class: 'fingerprint' }, key?.fingerprint ?? '—')),
+  );
+  if (canChange()) {
+    const [fpField, fp] = field('Fingerprint read out by the hospital', {
+      name: 'keyFingerprint',
+      autocomplete: 'off',
+      spellcheck: 'false',
+      size: 50,
+    });
+    const verdict = h(
+      'p',
+      { class: 'muted', 'aria-live': 'polite' },
+      'Ask the hospital to read its fingerprint to you, and type it here.',
+    );
+    fp.addEventListener('input', () => {
+      const typed = fp.value.trim();
+      verdict.textContent = !typed
+        ? 'Ask the hospital to read its fingerprint to you, and type it here.'
+        : typed === key?.fingerprint
+          ? 'Matches the registered key.'
+          : 'Does not match the registered key (yet).';
+    });
+    const approve = h('button', { type: 'submit', class: 'primary' }, 'Approve');
+    const approveForm = h('form', { class: 'row' }, fpField, approve);
+    approveForm.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      void act(
+        approve,
+        errorSlot,
+        () => post(`/api/v1/sites/${site.id}/approve`, { keyFingerprint: fp.value.trim() }),
+        () => {
+          flash(`${site.name} approved.`);
+          return rerender();
+        },
+      );
+    });
+    card.append(
+      approveForm,
+      verdict,
+      reasonForm(
+        'Reject',
+        'Reason for rejecting',
+        errorSlot,
+        (reason) => post(`/api/v1/sites/${site.id}/reject`, { reason }),
+        () => {
+          flash(`${site.name} rejected.`);
+          return rerender();
+        },
+      ),
+    );
+  }
+  card.append(errorSlot);
+  return card;
+}
+
+/** A reason field with its button (reject, revoke, retire): the API wants 1–2000 characters. */
+export function reasonForm(action, label, errorSlot, run, after) {
+  const [f, input] = field(label, { name: 'reason', maxlength: 2000, required: true, size: 30 });
+  const button = h('button', { type: 'submit', class: 'danger' }, action);
+  const form = h('form', { class: 'row' }, f, button);
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void act(button, errorSlot, () => run(input.value.trim()), after);
+  });
+  return form;
+}
+
+function presence(site) {
+  const ev = live.get(site.id);
+  if (ev)
+    return h(
+      'span',
+      { class: ev.online ? 'online' : 'offline', 'data-online': String(ev.online) },
+      ev.online ? '● online' : '○ offline',
+      ' since ',
+      time(ev.at),
+    );
+  const seen = site.presence.lastSeenAt;
+  const recent = seen && Date.now() - Date.parse(seen) < RECENT_MS;
+  return h(
+    'span',
+    { class: recent ? 'online' : 'offline', 'data-online': recent ? 'recent' : 'false' },
+    recent ? '◐ seen in the last 2 minutes' : '○ offline',
+  );
+}
+
+function sitesTable(sites, rerender) {
+  return h(
+    'table',
+    { 'aria-labelledby': 'sites-title' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        [
+          'Name',
+          'Status',
+          'Presence',
+          'Last seen',
+          'Agent',
+          'Protocol',
+          'Active key',
+          canChange() ? 'Actions' : null,
+        ]
+          .filter(Boolean)
+          .map((t) => h('th', { scope: 'col' }, t)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      sites.map((s) => {
+        const key = s.keys.find((k) => k.status === 'active');
+        const errorSlot = h('div');
+        return h(
+          'tr',
+          { 'data-site': s.id },
+          h('th', { scope: 'row' }, s.name),
+          h(
+            'td',
+            {},
+            badge(s.status, statusKind(s.status)),
+            s.statusReason ? h('div', { class: 'muted' }, s.statusReason) : null,
+          ),
+          h('td', { 'data-presence': s.id }, presence(s)),
+          h('td', {}, time(s.presence.lastSeenAt)),
+          h('td', {}, s.presence.agentVersion ?? '—'),
+          h('td', {}, s.presence.protocolVersion ?? '—'),
+          h('td', {}, key ? h('code', { title: key.fingerprint }, short(key.fingerprint, 16)) : '—'),
+          canChange()
+            ? h(
+                'td',
+                {},
+                s.status === 'approved'
+                  ? reasonForm(
+                      'Revoke',
+                      `Reason for revoking ${s.name}`,
+                      errorSlot,
+                      (reason) => post(`/api/v1/sites/${s.id}/revoke`, { reason }),
+                      () => {
+                        flash(`${s.name} revoked.`);
+                        return rerender();
+                      },
+                    )
+                  : h('span', { class: 'muted' }, 'no action'),
+                errorSlot,
+              )
+            : null,
+        );
+      }),
+    ),
+  );
+}
