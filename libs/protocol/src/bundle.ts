@@ -18,6 +18,27 @@ export const BUNDLE_JWS_PATH = 'manifest.jws';
 export const BUNDLE_MEDIA_TYPE = 'application/x-tar';
 /** Public route of the coordinator's bundle-signing keys. */
 export const JWKS_PATH = '/.well-known/jwks.json';
+/**
+ * Public route of the signing-key endorsements: each bundle-signing key after the first is endorsed by the key
+ * that preceded it (a JWS over its public key), so a site that pinned an older key can trust a rotated one
+ * without trusting the network.
+ */
+export const KEY_ENDORSEMENTS_PATH = '/.well-known/casam-key-endorsements.json';
+/** `typ` of an endorsement JWS; its payload is a {@link KeyEndorsementClaims}. */
+export const KEY_ENDORSEMENT_JWS_TYPE = 'casam-key-endorsement+jws';
+
+/** What an endorsement signs: the endorsed key (kid and public x), by the previous key (the JWS header's kid). */
+export interface KeyEndorsementClaims {
+  kid: string;
+  x: string;
+  /** kid of the endorsing key (also the JWS header's kid). */
+  endorsedBy: string;
+}
+
+/** `GET /.well-known/casam-key-endorsements.json`, oldest first. */
+export interface KeyEndorsements {
+  endorsements: { kid: string; jws: string }[];
+}
 
 /** Where a task's adapter file lies inside the archive. */
 export function bundleAdapterPath(taskId: string): string {

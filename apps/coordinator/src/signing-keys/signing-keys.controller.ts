@@ -1,5 +1,10 @@
 import { Controller, Get, Header, HttpCode, Post } from '@nestjs/common';
-import type { BundleJwks, RotateSigningKeyResponse, SigningKeyListResponse } from '@casam/protocol';
+import type {
+  BundleJwks,
+  KeyEndorsements,
+  RotateSigningKeyResponse,
+  SigningKeyListResponse,
+} from '@casam/protocol';
 import { Allow, CurrentAdmin, Public } from '../auth/auth.decorators';
 import type { AdminPrincipal } from '../auth/principal';
 import { SigningKeysService } from './signing-keys.service';
@@ -14,6 +19,14 @@ export class SigningKeysController {
   @Header('Cache-Control', 'public, max-age=300')
   jwks(): Promise<BundleJwks> {
     return this.keys.jwks();
+  }
+
+  /** Each signing key endorsed by its predecessor, so sites can follow a rotation from the key they pinned. */
+  @Public()
+  @Get('.well-known/casam-key-endorsements.json')
+  @Header('Cache-Control', 'public, max-age=300')
+  endorsements(): Promise<KeyEndorsements> {
+    return this.keys.endorsements();
   }
 
   @Allow('viewer')

@@ -97,6 +97,36 @@ describeEachBackend('SigningKeysService', (db: () => Database) => {
     ]);
   });
 
+  it('endorses each key with its predecessor, so a site pinning the first key can follow rotations', async () => {
+    const s = replica();
+    const first = await s.activeKey();
+    expect((await s.endorsements()).endorsements).toEqual([]);
+    clock.t += 1000;
+    const second = (await s.rotate({ adminId: null })).key;
+    clock.t += 1000;
+    await s.rotate({ adminId: null });
+    clock.t += 1000;
+    const third = (await s.rotate({ adminId: null })).key;
+    const { endorsements } = await s.endorsements();
+    expect(endorsements.map((e) => e.kid)).toEqual([second.kid, third.kid]);
+    const pubs = new Map((await s.jwks()).keys.map((k) => [k.kid, k]));
+    // Walk the chain from the first key only: each endorsement verifies with the key trusted before it.
+    let trusted = first.kid;
+    for (const e of endorsements) {
+      expect(decodeProtectedHeader(e.jws)).toMatchObject({ kid: trusted, typ: 'casam-key-endorsement+jws' });
+      const { payload } = await compactVerify(e.jws, createLocalJWKSet({ keys: [pubs.get(trusted)!] }));
+      const claims = JSON.parse(new TextDecoder().decode(payload)) as {
+        kid: string;
+        x: string;
+        endorsedBy: string;
+      };
+      expect(claims).toEqual({ kid: e.kid, x: pubs.get(e.kid)!.x, endorsedBy: trusted });
+      trusted = e.kid;
+    }
+    // Deterministic: the same chain on every call and every replica.
+    expect((await replica().endorsements()).endorsements).toEqual(endorsements);
+  });
+
   it('activates a pending key by itself once the delay has passed', async () => {
     const s = replica();
     const first = await s.activeKey();

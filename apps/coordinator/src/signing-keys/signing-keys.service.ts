@@ -11,6 +11,9 @@ import {
 } from 'jose';
 import {
   BUNDLE_JWS_ALGORITHM,
+  KEY_ENDORSEMENT_JWS_TYPE,
+  type KeyEndorsementClaims,
+  type KeyEndorsements,
   type BundleJwks,
   type BundleSigningJwk,
   type RotateSigningKeyResponse,
@@ -94,6 +97,28 @@ export class SigningKeysService implements OnApplicationBootstrap {
   async jwks(): Promise<BundleJwks> {
     const keys = await this.repo.list(['pending', 'active', 'retired']);
     return { keys: keys.map(publicJwkOf) };
+  }
+
+  /**
+   * The chain of trust between successive signing keys: every key after the first, endorsed by its
+   * predecessor in creation order (Ed25519 signatures are deterministic, so this is stable). A revoked key
+   * endorses nothing and is endorsed by nothing: a chain through it is broken on purpose.
+   */
+  async endorsements(): Promise<KeyEndorsements> {
+    const keys = (await this.repo.list(['pending', 'active', 'retired', 'revoked'])).sort(
+      (a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.kid.localeCompare(b.kid),
+    );
+    const out: KeyEndorsements['endorsements'] = [];
+    for (let i = 1; i < keys.length; i++) {
+      const [prev, key] = [keys[i - 1], keys[i]];
+      if (prev.status === 'revoked' || key.status === 'revoked' || !prev.privateJwkSealed) continue;
+      const claims: KeyEndorsementClaims = { kid: key.kid, x: publicJwkOf(key).x, endorsedBy: prev.kid };
+      const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
+        .setProtectedHeader({ alg: BUNDLE_JWS_ALGORITHM, kid: prev.kid, typ: KEY_ENDORSEMENT_JWS_TYPE })
+        .sign(await this.privateKey(prev));
+      out.push({ kid: key.kid, jws });
+    }
+    return { endorsements: out };
   }
 
   async list(): Promise<SigningKeySummary[]> {

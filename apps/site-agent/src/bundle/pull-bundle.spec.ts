@@ -93,6 +93,7 @@ describe('pullBundle against an HTTP server serving signed bundles', () => {
   /** What the server serves now. */
   let serving: { archive: Uint8Array; detail: BundleDetail; cutAfter?: number } | null = null;
   const ranges: (string | undefined)[] = [];
+  let endorsements: { kid: string; jws: string }[] = [];
   const log = () => undefined;
 
   beforeAll(async () => {
@@ -113,6 +114,10 @@ describe('pullBundle against an HTTP server serving signed bundles', () => {
           );
         });
         return;
+      }
+      if (url === '/.well-known/casam-key-endorsements.json') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify({ endorsements }));
       }
       if (url === '/api/v1/bundles/latest') {
         if (!serving)
@@ -205,9 +210,32 @@ describe('pullBundle against an HTTP server serving signed bundles', () => {
     expect(ranges).toEqual([`bytes=${kept}-`]);
   });
 
+  it('follows a key rotation only through an endorsement by a pinned key', async () => {
+    const next = await key();
+    const rogue = await key();
+    const endorse = async (signer: Key, k: Key) => ({
+      kid: k.kid,
+      jws: await new CompactSign(
+        new TextEncoder().encode(JSON.stringify({ kid: k.kid, x: k.x, endorsedBy: signer.kid })),
+      )
+        .setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, typ: 'casam-key-endorsement+jws' })
+        .sign(signer.privateKey),
+    });
+    // A key endorsed only by a key this site never pinned is not trusted.
+    endorsements = [await endorse(rogue, next)];
+    serving = await bundle(4, next);
+    expect((await refusal()).code).toBe('unknown_kid');
+    // Endorsed by the pinned key: trusted, remembered, and the bundle installs.
+    endorsements = [await endorse(pinned, next)];
+    const persisted: { kid: string }[][] = [];
+    const r = await pullBundle(client, store, state, BASE, log, (keys) => persisted.push(keys));
+    expect(r).toMatchObject({ kind: 'installed', installed: { version: 4, kid: next.kid } });
+    expect(persisted.at(-1)?.map((k) => k.kid)).toEqual([pinned.kid, next.kid]);
+  });
+
   it('rolls back to the previous bundle', () => {
-    expect(store.rollback().version).toBe(1);
-    expect(store.current()?.version).toBe(1);
-    expect(store.pointer().previous?.version).toBe(3);
+    expect(store.rollback().version).toBe(3);
+    expect(store.current()?.version).toBe(3);
+    expect(store.pointer().previous?.version).toBe(4);
   });
 });

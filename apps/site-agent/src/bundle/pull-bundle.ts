@@ -1,5 +1,13 @@
 import { readFileSync } from 'node:fs';
-import type { BundleDetail, BundleJwks } from '@casam/protocol';
+import {
+  type BundleDetail,
+  type BundleJwks,
+  KEY_ENDORSEMENT_JWS_TYPE,
+  KEY_ENDORSEMENTS_PATH,
+  type KeyEndorsementClaims,
+  type KeyEndorsements,
+} from '@casam/protocol';
+import { calculateJwkThumbprint, compactVerify, decodeProtectedHeader, importJWK } from 'jose';
 import type { JSONWebKeySet } from 'jose';
 import type { CoordinatorClient } from '../coordinator/coordinator-client';
 import type { AgentState } from '../home/agent-home';
@@ -53,6 +61,8 @@ export async function pullBundle(
   state: AgentState,
   baseModelFingerprint: string,
   log: (l: string) => void,
+  /** Called with the whole pinned set when endorsed keys were added (persist it). */
+  onKeysTrusted?: (keys: { kid: string; x: string }[]) => void,
 ): Promise<PullOutcome> {
   const latest: BundleDetail | null = await client.latestBundle();
   const current = store.current();
@@ -96,7 +106,19 @@ export async function pullBundle(
   const bytes = new Uint8Array(readFileSync(store.partFile(hash)));
   let verified;
   try {
-    verified = await verifyBundle(bytes, pinnedJwks(state), { expectedContentHash: hash });
+    try {
+      verified = await verifyBundle(bytes, pinnedJwks(state), { expectedContentHash: hash });
+    } catch (e) {
+      // Signed by a key this site has not pinned: follow the coordinator's endorsement chain from a pinned key.
+      if (!(e instanceof BundleVerificationError && e.code === 'unknown_kid')) throw e;
+      const added = await followEndorsements(client, state.coordinatorKeys ?? []);
+      if (added.length === 0) throw e;
+      for (const k of added)
+        log(`trusting coordinator signing key ${k.kid} (endorsed by ${k.endorsedBy}, pinned before)`);
+      state.coordinatorKeys = [...(state.coordinatorKeys ?? []), ...added.map(({ kid, x }) => ({ kid, x }))];
+      onKeysTrusted?.(state.coordinatorKeys);
+      verified = await verifyBundle(bytes, pinnedJwks(state), { expectedContentHash: hash });
+    }
   } catch (e) {
     if (e instanceof BundleVerificationError) {
       store.discardPart(hash);
@@ -123,3 +145,47 @@ export async function pullBundle(
 }
 
 export type { BundleJwks };
+
+/**
+ * Keys the coordinator endorsed, reachable from the pinned ones: each endorsement is a JWS by an already trusted
+ * key over the next key's `{kid, x}`. Anything that does not verify against a trusted key is ignored.
+ */
+export async function followEndorsements(
+  client: CoordinatorClient,
+  pinned: readonly { kid: string; x: string }[],
+): Promise<{ kid: string; x: string; endorsedBy: string }[]> {
+  const { endorsements } = await client.json<KeyEndorsements>(
+    'read_jwks',
+    { path: KEY_ENDORSEMENTS_PATH },
+    { idempotent: true, auth: false },
+  );
+  const trusted = new Map(pinned.map((k) => [k.kid, k.x]));
+  const added: { kid: string; x: string; endorsedBy: string }[] = [];
+  for (let progress = true; progress;) {
+    progress = false;
+    for (const e of endorsements) {
+      if (trusted.has(e.kid)) continue;
+      let header: { kid?: string; typ?: string };
+      try {
+        header = decodeProtectedHeader(e.jws) as { kid?: string; typ?: string };
+      } catch {
+        continue;
+      }
+      const signer = header.kid ? trusted.get(header.kid) : undefined;
+      if (!signer || header.typ !== KEY_ENDORSEMENT_JWS_TYPE) continue;
+      try {
+        const key = await importJWK({ kty: 'OKP', crv: 'Ed25519', x: signer }, 'EdDSA');
+        const { payload } = await compactVerify(e.jws, key);
+        const c = JSON.parse(new TextDecoder().decode(payload)) as KeyEndorsementClaims;
+        if (c.kid !== e.kid || c.endorsedBy !== header.kid || typeof c.x !== 'string') continue;
+        if ((await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: c.x })) !== c.kid) continue;
+        trusted.set(c.kid, c.x);
+        added.push({ kid: c.kid, x: c.x, endorsedBy: c.endorsedBy });
+        progress = true;
+      } catch {
+        continue;
+      }
+    }
+  }
+  return added;
+}

@@ -21,7 +21,11 @@ ${HOME_HELP}`,
       throw new UserError('this site is not enrolled; run site-agent enroll first', EXIT.usage);
     const store = new BundleStore(home.bundlesDir);
     try {
-      const r = await pullBundle(client, store, state, baseModelFingerprint(home, config), log);
+      const r = await pullBundle(client, store, state, baseModelFingerprint(home, config), log, (keys) =>
+        home.updateState((s) => {
+          s.coordinatorKeys = keys;
+        }),
+      );
       home.updateState((s) => {
         s.lastSyncAt = new Date().toISOString();
       });

@@ -95,6 +95,10 @@ export class AgentDaemon {
         home.readState(),
         baseModelFingerprint(home, config),
         this.o.log,
+        (keys) =>
+          home.updateState((s) => {
+            s.coordinatorKeys = keys;
+          }),
       );
       home.updateState((s) => {
         s.lastSyncAt = new Date().toISOString();

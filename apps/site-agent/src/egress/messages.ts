@@ -138,7 +138,11 @@ export const MESSAGES = {
     path: /^\/api\/v1\/bundles(\/latest|\/\d{1,9}|\/\d{1,9}\/archive)?$/,
     body: 'none',
   },
-  read_jwks: { method: 'GET', path: /^\/\.well-known\/jwks\.json$/, body: 'none' },
+  read_jwks: {
+    method: 'GET',
+    path: /^\/\.well-known\/(jwks\.json|casam-key-endorsements\.json)$/,
+    body: 'none',
+  },
   read_health: { method: 'GET', path: /^\/healthz$/, body: 'none' },
   socket_connect: {
     socket: true,
