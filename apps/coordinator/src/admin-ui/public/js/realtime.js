@@ -35,9 +35,10 @@ async function serverProtocol() {
 
 export async function connect() {
   disconnect();
-  const s = session.current();
-  if (!s) return;
+  if (!session.current()) return;
   const protocolVersion = await serverProtocol();
+  const s = session.current(); // again: the session may have ended while we asked
+  if (!s || socket) return;
   socket = io('/v1', {
     path: '/socket.io',
     auth: { token: s.accessToken, protocolVersion },

@@ -36,11 +36,9 @@ export function end(message) {
   for (const f of listeners) f(message);
 }
 
-/** The message left by the last end(), read once. */
-export function takeMessage() {
-  const m = sessionStorage.getItem(`${KEY}.message`);
-  sessionStorage.removeItem(`${KEY}.message`);
-  return m;
+/** The message left by the last end() (kept until the next sign-in, so a re-render still shows it). */
+export function lastMessage() {
+  return sessionStorage.getItem(`${KEY}.message`);
 }
 
 export function onEnd(f) {

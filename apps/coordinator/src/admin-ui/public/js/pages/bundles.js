@@ -4,8 +4,21 @@ import * as realtime from '../realtime.js';
 import { act, empty, errorBox, flash } from '../ui.js';
 
 export async function render(main) {
+  const off = realtime.on('bundle.published', (e) => {
+    flash(`Bundle version ${e.version} was published.`);
+    void draw(main).catch((err) => main.append(errorBox(err, 'Could not reload bundles')));
+  });
+  try {
+    await draw(main);
+  } catch (e) {
+    off();
+    throw e;
+  }
+  return off;
+}
+
+async function draw(main) {
   const { bundles } = await get('/api/v1/bundles?limit=100');
-  const rerender = () => render(main).catch((e) => main.append(errorBox(e, 'Could not reload bundles')));
   if (bundles.length === 0) {
     replace(
       main,
@@ -57,10 +70,6 @@ export async function render(main) {
       ),
     );
   }
-  return realtime.on('bundle.published', (e) => {
-    flash(`Bundle version ${e.version} was published.`);
-    void rerender();
-  });
 }
 
 function contents(detail, sites) {

@@ -4,7 +4,7 @@ import * as session from '../session.js';
 import { errorBox } from '../ui.js';
 
 export async function render(main, { onSignedIn }) {
-  const message = session.takeMessage();
+  const message = session.lastMessage();
   const [emailField, email] = field('Email', {
     type: 'email',
     name: 'email',

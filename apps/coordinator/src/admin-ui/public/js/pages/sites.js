@@ -8,11 +8,30 @@ const RECENT_MS = 2 * 60_000; // connected sites refresh their last-seen every 6
 /** Live presence per site, from `site.presence` events (the REST API only knows "last seen"). */
 const live = new Map();
 
+let sites = [];
+
 export async function render(main) {
-  const sites = await get('/api/v1/sites');
+  const off = realtime.on('site.presence', (e) => {
+    live.set(e.siteId, e);
+    const site = sites.find((s) => s.id === e.siteId);
+    const cell = main.querySelector(`[data-presence="${CSS.escape(e.siteId)}"]`);
+    if (cell && site) replace(cell, presence(site));
+    flash(`${site?.name ?? e.siteId} is ${e.online ? 'online' : 'offline'}.`);
+  });
+  try {
+    await draw(main);
+  } catch (e) {
+    off();
+    throw e;
+  }
+  return off;
+}
+
+async function draw(main) {
+  sites = await get('/api/v1/sites');
   const pending = sites.filter((s) => s.status === 'pending');
   const others = sites.filter((s) => s.status !== 'pending');
-  const rerender = () => render(main).catch((e) => main.append(errorBox(e, 'Could not reload sites')));
+  const rerender = () => draw(main).catch((e) => main.append(errorBox(e, 'Could not reload sites')));
 
   replace(
     main,
@@ -29,15 +48,6 @@ export async function render(main) {
     h('h2', { id: 'sites-title' }, 'All sites'),
     others.length === 0 ? empty('No approved, rejected or revoked sites yet.') : sitesTable(others, rerender),
   );
-
-  const off = realtime.on('site.presence', (e) => {
-    live.set(e.siteId, e);
-    const cell = main.querySelector(`[data-presence="${CSS.escape(e.siteId)}"]`);
-    if (cell) replace(cell, presence(sites.find((s) => s.id === e.siteId)));
-    const name = sites.find((s) => s.id === e.siteId)?.name ?? e.siteId;
-    flash(`${name} is ${e.online ? 'online' : 'offline'}.`);
-  });
-  return off;
 }
 
 function pendingCard(site, rerender) {

@@ -5,9 +5,23 @@ import { act, canChange, empty, errorBox, flash, viewerNote } from '../ui.js';
 import { reasonForm } from './sites.js';
 
 export async function render(main) {
+  const off = realtime.on('task.status_changed', (e) => {
+    flash(`Task ${e.taskId} is now ${e.status}.`);
+    void draw(main).catch((err) => main.append(errorBox(err, 'Could not reload tasks')));
+  });
+  try {
+    await draw(main);
+  } catch (e) {
+    off();
+    throw e;
+  }
+  return off;
+}
+
+async function draw(main) {
   const [tasks, sites] = await Promise.all([get('/api/v1/tasks'), get('/api/v1/sites')]);
   const siteName = (id) => sites.find((s) => s.id === id)?.name ?? short(id, 8);
-  const rerender = () => render(main).catch((e) => main.append(errorBox(e, 'Could not reload tasks')));
+  const rerender = () => draw(main).catch((e) => main.append(errorBox(e, 'Could not reload tasks')));
   const proposed = tasks.filter((t) => t.status === 'proposed');
   const decided = tasks.filter((t) => t.status !== 'proposed');
 
@@ -24,10 +38,6 @@ export async function render(main) {
       ? empty('No approved, rejected or retired tasks yet.')
       : tasksTable(decided, siteName, rerender),
   );
-  return realtime.on('task.status_changed', (e) => {
-    flash(`Task ${tasks.find((t) => t.id === e.taskId)?.name ?? e.taskId} is now ${e.status}.`);
-    void rerender();
-  });
 }
 
 function details(t, siteName) {

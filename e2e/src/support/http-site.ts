@@ -1,0 +1,190 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { calculateJwkThumbprint, type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { io, type Socket } from 'socket.io-client';
+import { expectedAdapterSchema, float32Tensor, type StateDict, writeAdapterFile } from '@casam/casam-core';
+import {
+  ADAPTER_UPLOAD_AUDIENCE,
+  type AdapterTauStats,
+  CHUNK_SHA256_HEADER,
+  type ClientToServerEvents,
+  type CompleteUploadResponse,
+  type CreatedEnrollmentToken,
+  type EnrollSiteResponse,
+  PROTOCOL_VERSION,
+  REALTIME_NAMESPACE,
+  REALTIME_PATH,
+  type ServerToClientEvents,
+  SITE_TOKEN_AUDIENCE,
+  type TaskSummary,
+  type UploadSessionResponse,
+} from '@casam/protocol';
+import type { CoordinatorProcess } from './coordinator-process';
+
+/**
+ * A hospital site speaking plain HTTP and socket.io to a coordinator, as the site agent does, without the
+ * agent: an Ed25519 key made with jose, signed assertions, a chunked and signed adapter upload.
+ */
+export interface HttpSite {
+  name: string;
+  siteId: string;
+  fingerprint: string;
+  /** A fresh site access token (assertion exchange); the site must be approved. */
+  token(): Promise<string>;
+  proposeTask(name: string, preset?: string): Promise<TaskSummary>;
+  uploadAdapter(
+    taskId: string,
+    opts: { metrics: Record<string, number>; tau?: AdapterTauStats; preset?: string; channels?: number },
+  ): Promise<CompleteUploadResponse>;
+  /** A connected site socket (resolves on `connect`). */
+  connect(): Promise<Socket<ServerToClientEvents, ClientToServerEvents>>;
+}
+
+export const TEST_BASE_MODEL_FINGERPRINT = `sha256:${'ab'.repeat(32)}`;
+
+async function json<T>(url: string, method: string, body: unknown, token?: string): Promise<T> {
+  const r = await fetch(url, {
+    method,
+    headers: {
+      'x-casam-protocol': PROTOCOL_VERSION,
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${url}: ${r.status} ${text}`);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+/** Enrolls a new site with a fresh enrollment token; it stays pending until an admin approves it. */
+export async function enrollHttpSite(coord: CoordinatorProcess, name: string): Promise<HttpSite> {
+  const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const jwk = await exportJWK(publicKey);
+  const fingerprint = await calculateJwkThumbprint(jwk);
+  const t = await coord.admin<CreatedEnrollmentToken>('POST', '/api/v1/enrollment-tokens', { label: name });
+  const e = await json<EnrollSiteResponse>(`${coord.url}/api/v1/sites/enroll`, 'POST', {
+    enrollmentToken: t.token,
+    siteName: name,
+    agentVersion: '0.1.0',
+    publicJwk: { kty: 'OKP', crv: 'Ed25519', x: jwk.x },
+  });
+  return site(coord.url, name, e.siteId, fingerprint, privateKey);
+}
+
+function site(url: string, name: string, siteId: string, fingerprint: string, key: CryptoKey): HttpSite {
+  const sign = (claims: Record<string, unknown>, aud: string, iss?: string) => {
+    const now = Math.floor(Date.now() / 1000);
+    const jwt = new SignJWT(claims)
+      .setProtectedHeader({ alg: 'EdDSA', kid: fingerprint })
+      .setSubject(siteId)
+      .setAudience(aud)
+      .setJti(randomUUID())
+      .setIssuedAt(now)
+      .setExpirationTime(now + 120);
+    return (iss ? jwt.setIssuer(iss) : jwt).sign(key);
+  };
+  const self: HttpSite = {
+    name,
+    siteId,
+    fingerprint,
+    async token() {
+      const assertion = await sign({}, SITE_TOKEN_AUDIENCE, siteId);
+      return (await json<{ accessToken: string }>(`${url}/api/v1/auth/site-token`, 'POST', { assertion }))
+        .accessToken;
+    },
+    async proposeTask(taskName, preset = 'casam-tiny') {
+      return json<TaskSummary>(
+        `${url}/api/v1/tasks`,
+        'POST',
+        {
+          name: taskName,
+          modality: 'CT',
+          targetStructures: ['liver'],
+          baseModel: { preset, fingerprint: TEST_BASE_MODEL_FINGERPRINT },
+        },
+        await self.token(),
+      );
+    },
+    async uploadAdapter(taskId, opts) {
+      const bytes = adapterFile(
+        taskId,
+        opts.channels ?? 64,
+        opts.preset ?? 'casam-tiny',
+        opts.metrics,
+        opts.tau,
+      );
+      const token = await self.token();
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const chunkSize = 64 * 1024;
+      const session = await json<UploadSessionResponse>(
+        `${url}/api/v1/uploads`,
+        'POST',
+        { taskId, totalSize: bytes.byteLength, sha256, chunkSize },
+        token,
+      );
+      for (let i = 0; i < session.chunkCount; i++) {
+        const chunk = bytes.subarray(i * chunkSize, Math.min((i + 1) * chunkSize, bytes.byteLength));
+        const r = await fetch(`${url}/api/v1/uploads/${session.uploadId}/chunks/${i}`, {
+          method: 'PUT',
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/octet-stream',
+            [CHUNK_SHA256_HEADER]: createHash('sha256').update(chunk).digest('hex'),
+          },
+          body: chunk,
+        });
+        if (!r.ok) throw new Error(`chunk ${i}: ${r.status} ${await r.text()}`);
+      }
+      const signature = await sign(
+        { uploadId: session.uploadId, taskId, sha256, size: bytes.byteLength },
+        ADAPTER_UPLOAD_AUDIENCE,
+      );
+      return json<CompleteUploadResponse>(
+        `${url}/api/v1/uploads/${session.uploadId}/complete`,
+        'POST',
+        { signature },
+        token,
+      );
+    },
+    async connect() {
+      const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(`${url}${REALTIME_NAMESPACE}`, {
+        path: REALTIME_PATH,
+        auth: { token: await self.token(), protocolVersion: PROTOCOL_VERSION },
+        transports: ['websocket'],
+        reconnection: false,
+      });
+      await new Promise<void>((res, rej) => {
+        const timer = setTimeout(() => rej(new Error('site socket did not connect in 10 s')), 10_000);
+        socket.once('connect', () => (clearTimeout(timer), res()));
+        socket.once('connect_error', (e) => (clearTimeout(timer), rej(e)));
+      });
+      return socket;
+    },
+  };
+  return self;
+}
+
+/** A valid adapter file (zero weights) with the given validation metrics and τ statistics. */
+function adapterFile(
+  taskId: string,
+  channels: number,
+  preset: string,
+  metrics: Record<string, number>,
+  tau: AdapterTauStats = { tau: 1, p95: 0.9, p99: 1.2, mean: 0.5, std: 0.2, n: 100, percentile: 97 },
+): Uint8Array {
+  const align: StateDict = new Map();
+  const vae: StateDict = new Map();
+  for (const s of expectedAdapterSchema(channels)) {
+    const t = float32Tensor(s.shape, new Float32Array(s.shape.reduce((a, b) => a * b, 1)));
+    if (s.name.startsWith('align.')) align.set(s.name.slice(6), t);
+    else vae.set(s.name.slice(4), t);
+  }
+  return writeAdapterFile({
+    taskId,
+    baseModel: { preset, fingerprint: TEST_BASE_MODEL_FINGERPRINT },
+    tau,
+    metrics,
+    align,
+    vae,
+  });
+}
