@@ -9,8 +9,14 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { decodeImage, exportPretrainedModel, getPreset, loadCheckpoint } from '@casam/casam-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  decodeImage,
+  exportPretrainedModel,
+  getPreset,
+  initBackend,
+  loadCheckpoint,
+} from '@casam/casam-core';
 
 const root = resolve(__dirname, '../..');
 const enabled = process.env['CI'] === 'true' || process.env['CASAM_BENCH_E2E'] === '1';
@@ -25,15 +31,11 @@ interface Run {
 /** Runs the benchmark; `stopWhen` sends SIGINT once stderr matches it. */
 function bench(args: string[], stopWhen?: RegExp): Promise<Run> {
   return new Promise((res, rej) => {
-    const child = spawn(
-      process.execPath,
-      [join(root, 'node_modules/tsx/dist/cli.mjs'), 'bench/continual.bench.ts', ...args],
-      {
-        cwd: root,
-        env: { ...process.env, CASAM_BACKEND: 'wasm' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/continual.bench.ts', ...args], {
+      cwd: root,
+      env: { ...process.env, CASAM_BACKEND: 'wasm' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     let stopped = false;
     child.stderr.on('data', (b: Buffer) => {
@@ -50,6 +52,8 @@ function bench(args: string[], stopWhen?: RegExp): Promise<Run> {
 
 describe.skipIf(!enabled)('continual benchmark --quick', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-e2e-continual-'));
+  // The exporter scores the exported file, so it needs a TF.js backend in this process too.
+  beforeAll(() => initBackend({ prefer: 'wasm', log: () => undefined }));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   function baseModel(): string {
@@ -79,7 +83,7 @@ describe.skipIf(!enabled)('continual benchmark --quick', () => {
 
       const first = await bench(args, /CA-SAM task 2\/9/);
       expect(first.code, first.stderr).toBe(130);
-      expect(first.stderr).toMatch(/run the same command again/);
+      expect(first.stderr).toMatch(/stopped: .*run it again/);
       const state = JSON.parse(readFileSync(join(out, 'continual-quick.state.json'), 'utf8')) as {
         casamTasks: Record<string, unknown>;
       };

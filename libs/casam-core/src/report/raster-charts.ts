@@ -176,7 +176,7 @@ export function lineChart(o: LineChartOptions): RgbImage {
   const c = createCanvas(width, height);
   drawText(c, PAD, PAD, o.title, BLACK, 2);
   if (o.subtitle) drawText(c, PAD, PAD + 2 * LINE + 2, o.subtitle, GREY);
-  const plotTop = PAD + 3 * LINE + (o.subtitle ? LINE : 0);
+  const plotTop = PAD + 3 * LINE + (o.subtitle ? LINE : 0) + (o.yLabel ? LINE : 0);
   const plotLeft = PAD + 44;
   const plotRight = width - PAD - legendW;
   const plotBottom = height - PAD - 2 * LINE - (o.xLabel ? LINE : 0);

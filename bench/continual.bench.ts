@@ -1,0 +1,697 @@
+/**
+ * `npm run bench:continual` — continual learning on the nine seen synthetic domains, CA-SAM against the usual
+ * alternatives, all on the same frozen base model, the same data and the same step budget:
+ *
+ *   frozen      plain SAM, zero-shot (box prompts)
+ *   casam       per task: Alignment Layer + VAE + τ (trainTask, the site pipeline); test images routed among
+ *               the tasks seen so far, fallback to frozen SAM when the best score exceeds that task's τ
+ *   sequential  one shared Alignment Layer fine-tuned task after task (naive continual learning)
+ *   ewc         the same with online EWC (diagonal Fisher after each task, penalty λ/2·ΣF(θ−θ*)²)
+ *   joint       one shared Alignment Layer trained on all nine tasks' data pooled (a reference the federation
+ *               cannot have; final stage only)
+ *
+ * Tasks arrive in the paper's order and in seeded other orders; after each stage every seen task is evaluated
+ * on its test images (one tight box per region, mask = logits > 0, IoU per region → image → task). Every image
+ * is embedded once into the cache; training and evaluation only read embeddings. CA-SAM's layers and VAEs are
+ * trained once per task (each only sees its own task's data, seeded by the task's name), so every order reuses
+ * them and only the routing set changes; each test image is scored under every task's layer and VAE once, and
+ * the stage results are lookups (routed-evaluation.ts).
+ *
+ * Writes <out>/continual.json, continual.md and continual-*.png (`--quick`: continual-quick.*). Progress goes
+ * to stderr. Ctrl-C stops after the current step; the finished units sit in <out>/<run>.state.json and the
+ * same command continues from there (the npm script runs `node --import tsx`, not the tsx CLI, whose signal relay
+ * kills a busy child 30 ms after Ctrl-C, before it can stop cleanly; a killed run resumes too, from the last
+ * finished unit and epoch). Exit codes: 0 done, 1 internal error, 2 usage, 4 model problem,
+ * 5 backend unavailable, 130 stopped (resumable).
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import {
+  AlignmentLayer,
+  BackendUnavailableError,
+  CheckpointMismatchError,
+  DOMAIN_NAMES,
+  EmbeddedItem,
+  IDENTITY_ALIGNMENT,
+  ParameterMap,
+  RegionMetrics,
+  Sam,
+  SamConfig,
+  StateDict,
+  TrainingAbortedError,
+  TrainingItem,
+  UNSEEN_DOMAIN_NAMES,
+  accumulateFisher,
+  aggregateMetrics,
+  alTrainingStepFlops,
+  buildSam,
+  computeFisherDiagonal,
+  continualTaskOrders,
+  createAlignmentLayer,
+  createEwcPenalty,
+  createRouter,
+  createTaskVae,
+  createTfjsSamEngine,
+  deriveSeed,
+  ensureEmbeddings,
+  evaluateBoxPrompts,
+  float32Tensor,
+  generateDomain,
+  getPreset,
+  gridSize,
+  initBackend,
+  isPresetName,
+  loadEmbedding,
+  loadSamWeights,
+  parameterSnapshot,
+  prepareImage,
+  readAdapterFile,
+  readSafetensors,
+  stateDictFingerprint,
+  tf,
+  trainAlignmentLayer,
+  trainTask,
+  writeSafetensors,
+} from '@casam/casam-core';
+import { writeFileAtomic } from '../libs/casam-core/src/io/atomic-file';
+import { BenchProgress, fmtDuration } from './continual/progress';
+import {
+  BenchArgs,
+  FULL,
+  Plan,
+  QUICK,
+  USAGE,
+  UsageError,
+  parseArgs,
+  planHash,
+  runName,
+} from './continual/protocol';
+import { buildResults, writeReport } from './continual/report';
+import {
+  CasamImage,
+  ImageRegions,
+  MemoryPeak,
+  StageRecord,
+  StateMismatchError,
+  openState,
+  saveState,
+} from './continual/state';
+
+const root = resolve(__dirname, '..');
+
+class ModelError extends Error {
+  override name = 'ModelError';
+}
+
+interface Domain {
+  name: string;
+  unseen: boolean;
+  trainItems: TrainingItem[];
+  testItems: TrainingItem[];
+  train: EmbeddedItem[];
+  test: EmbeddedItem[];
+}
+
+function toTrainingItem(it: ReturnType<typeof generateDomain>[number]): TrainingItem {
+  return {
+    id: it.id,
+    image: it.image,
+    masks: it.masks.map((m) => ({ classId: m.className, mask: m.data })),
+  };
+}
+
+/** The first `train` training-split and `test` test-split items of a domain (the generator's own splits). */
+function domainItems(
+  name: string,
+  train: number,
+  test: number,
+  plan: Plan,
+): [TrainingItem[], TrainingItem[]] {
+  const tr: TrainingItem[] = [];
+  const te: TrainingItem[] = [];
+  for (let i = 0; tr.length < train || te.length < test; i += 16) {
+    for (const it of generateDomain(name, {
+      count: 16,
+      start: i,
+      size: plan.data.size,
+      seed: plan.data.seed,
+    })) {
+      if (it.split === 'train' && tr.length < train) tr.push(toTrainingItem(it));
+      if (it.split === 'test' && te.length < test) te.push(toTrainingItem(it));
+    }
+  }
+  return [tr, te];
+}
+
+/** Peak RSS and tensor bytes while `run` runs, sampled whenever `sample` is called (from progress events). */
+function memoryTracker(): { sample: () => void; peak: () => MemoryPeak } {
+  let rss = 0;
+  let tensors = 0;
+  const sample = (): void => {
+    rss = Math.max(rss, process.memoryUsage().rss);
+    tensors = Math.max(tensors, tf.memory().numBytes);
+  };
+  sample();
+  return { sample, peak: () => ({ rssBytes: rss, tensorBytes: tensors }) };
+}
+
+function stepsOf(images: number, plan: Plan): number {
+  return plan.epochs * Math.ceil(images / plan.batchImages);
+}
+
+function readStateDict(path: string): StateDict {
+  return readSafetensors(new Uint8Array(readFileSync(path))).tensors;
+}
+
+function writeStateDict(path: string, entries: [string, StateDict][]): void {
+  const tensors: [string, ReturnType<typeof float32Tensor>][] = [];
+  for (const [prefix, sd] of entries)
+    for (const [k, v] of sd) tensors.push([prefix + k, v as ReturnType<typeof float32Tensor>]);
+  writeFileAtomic(path, writeSafetensors(tensors, {}));
+}
+
+function unprefixed(prefix: string, sd: StateDict): StateDict {
+  const out: StateDict = new Map();
+  for (const [k, v] of sd) if (k.startsWith(prefix)) out.set(k.slice(prefix.length), v);
+  return out;
+}
+
+/** Mean of the diagonal Fisher over all parameters (for the report's λ note). */
+function fisherMean(f: ParameterMap): number {
+  let s = 0;
+  let n = 0;
+  for (const t of f.values()) {
+    const d = t.data as Float32Array;
+    for (let i = 0; i < d.length; i++) s += d[i];
+    n += d.length;
+  }
+  return s / n;
+}
+
+async function timeEncoder(sam: Sam, runs: number): Promise<number> {
+  const engine = createTfjsSamEngine(sam);
+  const s = sam.config.imgSize;
+  const img = generateDomain(DOMAIN_NAMES[0], { count: 1, size: s, seed: 999 })[0].image;
+  const pre = prepareImage(img.data, s, s, sam.config).preprocessed;
+  await engine.embed(pre);
+  const ts: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await engine.embed(pre);
+    ts.push(performance.now() - t0);
+  }
+  ts.sort((a, b) => a - b);
+  return ts[Math.floor(ts.length / 2)];
+}
+
+function loadModel(args: BenchArgs): {
+  cfg: SamConfig;
+  sd: StateDict;
+  fingerprint: string;
+  meta: Record<string, string>;
+} {
+  if (!isPresetName(args.preset)) throw new UsageError(`unknown preset ${args.preset}`);
+  const cfg = getPreset(args.preset);
+  const path = resolve(args.model);
+  if (!existsSync(path)) {
+    const dflt = path === resolve(root, 'models/casam-tiny/casam-tiny.safetensors');
+    throw new ModelError(
+      `model ${args.model} not found. ` +
+        (dflt
+          ? 'The embedded casam-tiny model is not exported yet: finish `npm run pretrain` (or export the latest checkpoint with `npm run pretrain -- --export-only`), or pass --model <file>.'
+          : 'Pass --model <weights.safetensors|.pth> for the --preset in use.'),
+    );
+  }
+  let sd: StateDict;
+  try {
+    sd = loadSamWeights(path, cfg);
+  } catch (e) {
+    if (e instanceof CheckpointMismatchError) throw new ModelError(e.message);
+    throw e;
+  }
+  let meta: Record<string, string> = {};
+  if (path.endsWith('.safetensors')) meta = readSafetensors(new Uint8Array(readFileSync(path))).metadata;
+  return { cfg, sd, fingerprint: stateDictFingerprint(sd), meta };
+}
+
+function makePlan(args: BenchArgs, cfg: SamConfig): Plan {
+  const size = args.quick ? QUICK : FULL;
+  return {
+    quick: args.quick,
+    preset: cfg.name,
+    seed: args.seed,
+    trainImages: args.trainImages ?? size.trainImages,
+    testImages: args.testImages ?? size.testImages,
+    epochs: args.epochs ?? size.epochs,
+    batchImages: 6,
+    regionsPerImage: 5,
+    data: { size: cfg.imgSize, seed: args.seed },
+    orders: continualTaskOrders(DOMAIN_NAMES, { count: args.orders, seed: args.seed }),
+    unseen: [...UNSEEN_DOMAIN_NAMES],
+    ewc: { lambda: args.ewcLambda, gamma: 1 },
+    vae: { epochs: args.vaeEpochs ?? size.vaeEpochs, batchSize: 6, lr: 5e-4 },
+    tau: { folds: 5, percentile: 97 },
+  };
+}
+
+async function main(): Promise<number> {
+  const parsed = parseArgs(process.argv.slice(2));
+  if (parsed === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  const args = parsed;
+  const command = `npm run bench:continual --${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}`;
+  const backend = await initBackend({
+    prefer: (args.backend as 'wasm' | undefined) ?? 'wasm',
+    wasmThreads: args.threads ?? undefined,
+    log: (l) => process.stderr.write(l + '\n'),
+  });
+  const model = loadModel(args);
+  const { cfg, fingerprint } = model;
+  const plan = makePlan(args, cfg);
+  const name = runName(plan);
+  const outDir = resolve(args.out);
+  const hash = planHash(plan, fingerprint);
+  const workRoot = resolve(args.work ?? join(outDir, '.continual-work'));
+  const work = join(workRoot, hash.slice(0, 16));
+  const cacheDir = join(workRoot, 'cache');
+  const statePath = join(outDir, `${name}.state.json`);
+  mkdirSync(outDir, { recursive: true });
+  const state = openState(statePath, plan, hash, args.restart);
+  if (args.restart) rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const save = (): void => saveState(statePath, state);
+
+  const controller = new AbortController();
+  const signal = controller.signal;
+  let stops = 0;
+  const onSignal = (): void => {
+    if (++stops > 1) process.exit(130);
+    process.stderr.write('\nstopping after the current step (Ctrl-C again to quit at once)…\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const seen = [...DOMAIN_NAMES];
+  const log = (s: string): void => void process.stderr.write(s + '\n');
+  log(
+    `continual benchmark (${plan.quick ? 'quick' : 'full'}): ${cfg.name} ${args.model} (${fingerprint.slice(0, 19)}…), ` +
+      `${plan.trainImages} train / ${plan.testImages} test images per domain, ${plan.epochs} epochs, ${plan.orders.length} orders; state ${relative(root, statePath)}`,
+  );
+
+  // ---- data and embeddings ------------------------------------------------------------------------------
+  const sam = buildSam(cfg, model.sd);
+  const engine = createTfjsSamEngine(sam);
+  const domains = new Map<string, Domain>();
+  for (const d of [...seen, ...plan.unseen]) {
+    const unseen = plan.unseen.includes(d);
+    const [trainItems, testItems] = domainItems(d, unseen ? 0 : plan.trainImages, plan.testImages, plan);
+    domains.set(d, { name: d, unseen, trainItems, testItems, train: [], test: [] });
+  }
+  const all = [...domains.values()].flatMap((d) => [...d.trainItems, ...d.testItems]);
+  const t0 = performance.now();
+  const handles = await ensureEmbeddings(all, engine, {
+    cacheDir,
+    fingerprint,
+    signal,
+    onProgress: (p) => {
+      if (p.done === p.total || p.done % 25 === 0)
+        log(
+          `  embeddings ${p.done}/${p.total} (${p.cached} cached, ${p.computed} computed)${p.etaS ? `, ~${fmtDuration(p.etaS)} left` : ''}`,
+        );
+    },
+  });
+  const byId = new Map(all.map((it, i) => [it.id, { id: it.id, handle: handles[i], masks: it.masks }]));
+  const domainOf = new Map<string, string>();
+  for (const d of domains.values()) {
+    d.train = d.trainItems.map((it) => byId.get(it.id)!);
+    d.test = d.testItems.map((it) => byId.get(it.id)!);
+    for (const it of [...d.trainItems, ...d.testItems]) domainOf.set(it.id, d.name);
+  }
+  const embedSeconds = (performance.now() - t0) / 1000;
+  const encoderMs = await timeEncoder(sam, plan.quick ? 3 : 5);
+  log(
+    `  encoder: ${encoderMs.toFixed(0)} ms per image (median); embedding phase ${fmtDuration(embedSeconds)}`,
+  );
+
+  // ---- progress plan ------------------------------------------------------------------------------------
+  const taskSteps = stepsOf(plan.trainImages, plan);
+  const jointSteps = stepsOf(plan.trainImages * seen.length, plan);
+  const totalSteps = seen.length * taskSteps * (1 + 2 * plan.orders.length) + jointSteps;
+  const progress = new BenchProgress(totalSteps);
+  progress.skip(Object.keys(state.casamTasks).length * taskSteps);
+  for (const recs of Object.values(state.stages)) progress.skip(recs.length * taskSteps);
+  if (state.joint) progress.skip(jointSteps);
+
+  const alProgress =
+    (mem: { sample: () => void }) =>
+    (p: {
+      kind: string;
+      epoch: number;
+      epochs: number;
+      step: number;
+      stepsPerEpoch: number;
+      loss: number;
+    }): void => {
+      mem.sample();
+      if (p.kind === 'step')
+        progress.step(
+          `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} loss ${p.loss.toFixed(3)}`,
+        );
+    };
+
+  /** IoU per task of a shared layer (or frozen) on the test images of `tasks`. */
+  async function evaluateTasks(
+    align: AlignmentLayer,
+    tasks: readonly string[],
+  ): Promise<Record<string, number>> {
+    const items = tasks.flatMap((t) => domains.get(t)!.test);
+    const r = await evaluateBoxPrompts({ sam, items, transforms: { al: align }, boundary: false, signal });
+    const per = new Map<string, RegionMetrics[][]>();
+    for (const img of r.methods['al'].perImage) {
+      const d = domainOf.get(img.id)!;
+      if (!per.has(d)) per.set(d, []);
+      per.get(d)!.push(img.regions);
+    }
+    return Object.fromEntries(tasks.map((t) => [t, aggregateMetrics(per.get(t) ?? []).iou]));
+  }
+
+  // ---- zero-shot frozen SAM and box-fill on all 12 domains --------------------------------------------------
+  if (!state.zeroShot) {
+    progress.unit('zero-shot frozen SAM on all domains');
+    const items = [...domains.values()].flatMap((d) => d.test);
+    const r = await evaluateBoxPrompts({
+      sam,
+      items,
+      transforms: { frozen: IDENTITY_ALIGNMENT },
+      boundary: false,
+      signal,
+      onProgress: (p) => progress.status(`${p.done}/${p.total} images`),
+    });
+    const rows = (key: string): ImageRegions[] =>
+      r.methods[key].perImage.map((img) => ({
+        id: img.id,
+        domain: domainOf.get(img.id)!,
+        regions: img.regions.map((x) => ({ iou: x.iou, dice: x.dice })),
+      }));
+    state.zeroShot = { frozen: rows('frozen'), boxFill: rows('boxFill') };
+    save();
+  }
+
+  // ---- CA-SAM: one adapter per task (order-independent) ---------------------------------------------------
+  for (const task of seen) {
+    if (state.casamTasks[task]) continue;
+    progress.unit(`CA-SAM task ${seen.indexOf(task) + 1}/${seen.length} ${task}`);
+    const d = domains.get(task)!;
+    const mem = memoryTracker();
+    const onAl = alProgress(mem);
+    const u0 = performance.now();
+    const r = await trainTask({
+      taskId: task,
+      train: d.trainItems,
+      val: d.testItems,
+      engine,
+      sam,
+      baseModel: { preset: cfg.name, fingerprint },
+      cacheDir,
+      workDir: join(work, 'casam', task),
+      seed: deriveSeed(plan.seed, 'casam', task),
+      al: { epochs: plan.epochs, batchImages: plan.batchImages, regionsPerImage: plan.regionsPerImage },
+      vae: plan.vae,
+      tau: plan.tau,
+      boundaryIou: false,
+      createdAt: new Date(0),
+      signal,
+      onProgress: (p) => {
+        if (p.align) onAl(p.align);
+        else if (p.status === 'start' && p.phase !== 'embed') progress.status(p.phase, true);
+      },
+    });
+    const adapter = readAdapterFile(new Uint8Array(readFileSync(r.adapterPath)));
+    const alParameters = [...adapter.align.values()].reduce(
+      (s, t) => s + t.shape.reduce((a, b) => a * b, 1),
+      0,
+    );
+    const vaeParameters = [...adapter.vae.values()].reduce(
+      (s, t) => s + t.shape.reduce((a, b) => a * b, 1),
+      0,
+    );
+    state.casamTasks[task] = {
+      adapterPath: relative(work, r.adapterPath),
+      tau: r.tau,
+      epochLosses: r.al.epochLosses,
+      vaeEpochLosses: r.vaeEpochLosses,
+      phaseSeconds: r.phaseSeconds,
+      ownIou: r.evaluation.align.iou,
+      frozenIou: r.evaluation.frozen.iou,
+      alParameters,
+      vaeParameters,
+      steps: r.al.timings?.steps ?? 0,
+      timings: r.al.timings,
+      seconds: (performance.now() - u0) / 1000,
+      memory: mem.peak(),
+    };
+    progress.log(
+      `  CA-SAM ${task}: IoU ${r.evaluation.align.iou.toFixed(3)} (frozen ${r.evaluation.frozen.iou.toFixed(3)}, box-fill ${r.evaluation.boxFill.iou.toFixed(3)}), τ ${r.tau.tau.toFixed(4)}`,
+    );
+    save();
+  }
+
+  // Every test image under every task's layer and VAE (routing over any task subset is then a lookup).
+  if (!state.casamImages) {
+    progress.unit('CA-SAM: scoring test images under every layer and VAE');
+    const adapters = seen.map((t) =>
+      readAdapterFile(new Uint8Array(readFileSync(join(work, state.casamTasks[t].adapterPath)))),
+    );
+    const aligns = adapters.map((a) =>
+      createAlignmentLayer({ channels: cfg.outChans, stateDict: a.align, trainable: false }),
+    );
+    const vaes = adapters.map((a) =>
+      createTaskVae({ inputDim: cfg.outChans, stateDict: a.vae, trainable: false }),
+    );
+    try {
+      const router = createRouter(
+        seen.map((t, i) => ({ taskId: t, vae: vaes[i], tau: adapters[i].metadata.tau.tau })),
+      );
+      const items = [...domains.values()].flatMap((d) => d.test);
+      const r = await evaluateBoxPrompts({
+        sam,
+        items,
+        transforms: Object.fromEntries(seen.map((t, i) => [t, aligns[i]])),
+        boundary: false,
+        signal,
+        onProgress: (p) => progress.status(`${p.done}/${p.total} images × ${seen.length} layers`),
+      });
+      const frozen = new Map(state.zeroShot!.frozen.map((x) => [x.id, x.regions]));
+      const g = gridSize(cfg);
+      state.casamImages = items.map((it, k): CasamImage => {
+        const emb = loadEmbedding(it.handle);
+        const x = tf.tensor4d(emb.embeddings.data as Float32Array, [1, cfg.outChans, g, g]);
+        let scores;
+        try {
+          scores = router.route(x).scores;
+        } finally {
+          x.dispose();
+        }
+        const regions: Record<string, RegionMetrics[]> = { frozen: frozen.get(it.id)! };
+        for (const t of seen) {
+          const img = r.methods[t].perImage[k];
+          if (img.id !== it.id) throw new Error(`internal: evaluation order changed at ${it.id}`);
+          regions[t] = img.regions.map((x2) => ({ iou: x2.iou, dice: x2.dice }));
+        }
+        const domain = domainOf.get(it.id)!;
+        return { id: it.id, domain, unseen: plan.unseen.includes(domain), scores, regions };
+      });
+    } finally {
+      aligns.forEach((a) => a.dispose());
+      vaes.forEach((v) => v.dispose());
+    }
+    save();
+  }
+
+  // ---- shared-AL baselines: sequential fine-tuning and EWC, per order -----------------------------------------
+  for (const method of ['sequential', 'ewc'] as const) {
+    for (const [o, order] of plan.orders.entries()) {
+      const key = `${method}:${o}`;
+      const recs: StageRecord[] = (state.stages[key] ??= []);
+      let fisher: ParameterMap | null = null;
+      let anchor: ParameterMap | null = null;
+      let prev: StateDict | undefined;
+      if (recs.length) {
+        const f = readStateDict(join(work, recs[recs.length - 1].weights));
+        prev = unprefixed('align.', f);
+        if (method === 'ewc') {
+          fisher = unprefixed('fisher.', f) as ParameterMap;
+          anchor = unprefixed('anchor.', f) as ParameterMap;
+        }
+      }
+      for (let t = recs.length; t < order.length; t++) {
+        const task = order[t];
+        progress.unit(
+          `${method === 'ewc' ? 'EWC' : 'sequential'} order ${o + 1}/${plan.orders.length} stage ${t + 1}/${order.length} ${task}`,
+        );
+        const mem = memoryTracker();
+        const u0 = performance.now();
+        const penalty =
+          method === 'ewc' && fisher && anchor
+            ? createEwcPenalty({ anchor, fisher, lambda: plan.ewc.lambda })
+            : undefined;
+        let r;
+        try {
+          r = await trainAlignmentLayer({
+            sam,
+            items: domains.get(task)!.train,
+            epochs: plan.epochs,
+            batchImages: plan.batchImages,
+            regionsPerImage: plan.regionsPerImage,
+            seed: deriveSeed(plan.seed, method, o, t),
+            initialStateDict: prev,
+            regularizer: penalty,
+            checkpoint: { path: join(work, `${method}-o${o}-s${t}.ck.safetensors`) },
+            signal,
+            onProgress: alProgress(mem),
+          });
+        } finally {
+          penalty?.dispose();
+        }
+        try {
+          const row = await evaluateTasks(r.align, order.slice(0, t + 1));
+          const record: StageRecord = {
+            task,
+            row: order.slice(0, t + 1).map((k) => row[k]),
+            epochLosses: r.epochLosses,
+            weights: `${method}-o${o}-s${t}.safetensors`,
+            steps: r.timings.steps,
+            timings: r.timings,
+            seconds: 0,
+            memory: mem.peak(),
+          };
+          prev = r.align.stateDict();
+          const entries: [string, StateDict][] = [['align.', prev]];
+          if (method === 'ewc') {
+            const f0 = performance.now();
+            progress.status('Fisher information', true);
+            const f = await computeFisherDiagonal({
+              sam,
+              align: r.align,
+              items: domains.get(task)!.train,
+              regionsPerImage: plan.regionsPerImage,
+              seed: deriveSeed(plan.seed, 'fisher', o, t),
+              signal,
+            });
+            fisher = accumulateFisher(fisher, f, plan.ewc.gamma);
+            anchor = parameterSnapshot(r.align);
+            record.fisherSeconds = (performance.now() - f0) / 1000;
+            record.fisherImages = domains.get(task)!.train.length;
+            record.fisherMean = fisherMean(fisher);
+            entries.push(['fisher.', fisher], ['anchor.', anchor]);
+          }
+          writeStateDict(join(work, record.weights), entries);
+          record.seconds = (performance.now() - u0) / 1000;
+          recs.push(record);
+          rmSync(join(work, `${method}-o${o}-s${t}.ck.safetensors`), { force: true });
+          save();
+          progress.log(
+            `  ${method} order ${o + 1} stage ${t + 1} ${task}: IoU ${record.row.map((v) => v.toFixed(2)).join(' ')}`,
+          );
+        } finally {
+          r.align.dispose();
+        }
+      }
+    }
+  }
+
+  // ---- joint: one shared AL on all tasks' pooled data ---------------------------------------------------------
+  if (!state.joint) {
+    progress.unit('joint (pooled data)');
+    const mem = memoryTracker();
+    const u0 = performance.now();
+    const r = await trainAlignmentLayer({
+      sam,
+      items: seen.flatMap((t) => domains.get(t)!.train),
+      epochs: plan.epochs,
+      batchImages: plan.batchImages,
+      regionsPerImage: plan.regionsPerImage,
+      seed: deriveSeed(plan.seed, 'joint'),
+      checkpoint: { path: join(work, 'joint.ck.safetensors'), everySteps: 10 },
+      signal,
+      onProgress: alProgress(mem),
+    });
+    try {
+      const iou = await evaluateTasks(r.align, seen);
+      writeStateDict(join(work, 'joint.safetensors'), [['align.', r.align.stateDict()]]);
+      state.joint = {
+        iou,
+        epochLosses: r.epochLosses,
+        weights: 'joint.safetensors',
+        steps: r.timings.steps,
+        timings: r.timings,
+        seconds: (performance.now() - u0) / 1000,
+        memory: mem.peak(),
+      };
+      save();
+      rmSync(join(work, 'joint.ck.safetensors'), { force: true });
+    } finally {
+      r.align.dispose();
+    }
+  }
+  engine.dispose();
+  sam.dispose();
+
+  // ---- results --------------------------------------------------------------------------------------------
+  const results = buildResults({
+    state,
+    plan,
+    cfg,
+    command,
+    model: {
+      path: args.model,
+      fingerprint,
+      step: model.meta['step'] ?? null,
+      source: model.meta['source'] ?? null,
+    },
+    backend: backend.summary,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? '',
+      node: process.version,
+      loadAverage1m: loadavg()[0],
+    },
+    encoderMsPerImage: encoderMs,
+    embedSeconds,
+    stepFlops: alTrainingStepFlops(cfg, {
+      images: plan.batchImages,
+      prompts: plan.batchImages * plan.regionsPerImage,
+    }),
+  });
+  writeReport(outDir, name, results);
+  log(`wrote ${relative(root, join(outDir, name + '.json'))}, ${name}.md and ${name}-*.png`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof TrainingAbortedError) {
+      console.error(`\nstopped: ${e.message}`);
+      process.exit(130);
+    }
+    if (e instanceof UsageError) {
+      console.error(`error: ${e.message}\n${USAGE}`);
+      process.exit(2);
+    }
+    if (e instanceof ModelError || e instanceof StateMismatchError) {
+      console.error(`error: ${e.message}`);
+      process.exit(e instanceof ModelError ? 4 : 2);
+    }
+    if (e instanceof BackendUnavailableError) {
+      console.error(`error: ${e.message}`);
+      process.exit(5);
+    }
+    console.error(e);
+    process.exit(1);
+  },
+);

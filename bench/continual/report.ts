@@ -1,0 +1,902 @@
+/**
+ * Turns the benchmark state into results: the matrices a[t][j] per method and order, their scores, CA-SAM's
+ * routing, costs and the issue's "must show" checks; then writes them as JSON, a markdown report and PNG charts.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  AlStepFlops,
+  AlTimings,
+  ContinualSummary,
+  RegionMetrics,
+  RoutableImage,
+  SamConfig,
+  Spread,
+  aggregateMetrics,
+  barPanelsChart,
+  encodeRgbPng,
+  evaluateRouted,
+  heatmapChart,
+  lineChart,
+  spreadOf,
+  summarizeContinual,
+} from '@casam/casam-core';
+import { fmtDuration } from './progress';
+import { METHODS, METHOD_LABELS, METHOD_SHORT, MethodName, Plan } from './protocol';
+import type { BenchState, CasamImage, ImageRegions, UnitCost } from './state';
+
+const SHORT_DOMAIN: Record<string, string> = {
+  'acdc-cardiac-mr': 'acdc',
+  'ebhi-colon-pathology': 'ebhi',
+  'kidney-56nx-glomerulus': '56nx',
+  'kidney-dn-glomerulus': 'dn',
+  'polyp-endoscopy': 'polyp',
+  'msd-prostate-zones': 'msd-prostate',
+  'msd-spleen-ct': 'spleen',
+  'promise12-prostate-mr': 'promise12',
+  'sts-dental-xray': 'sts-dental',
+  'optic-disc-fundus': 'optic-disc',
+  'skin-lesion-dermoscopy': 'skin-lesion',
+  'breast-ultrasound-lesion': 'breast-us',
+};
+
+export function shortDomain(d: string): string {
+  return SHORT_DOMAIN[d] ?? d.split('-')[0];
+}
+
+export interface OrderResult {
+  order: string[];
+  /** a[t][j]: IoU of task order[j] after stage t (j ≤ t). */
+  matrix: number[][];
+  summary: ContinualSummary;
+}
+
+export interface MethodResult {
+  label: string;
+  /** One per order (joint: its single final row, the same for every order). */
+  orders: OrderResult[];
+  spread: { avgIou: Spread | null; avgForgetting: Spread | null; bwt: Spread | null };
+  /** Final IoU per task (paper order run). */
+  finalByTask: Record<string, number>;
+}
+
+export interface MethodCost {
+  trainableParameters: number;
+  /** Per task, for CA-SAM. */
+  perTask?: { alParameters: number; vaeParameters: number };
+  flopsPerStep: number | null;
+  /** Optimizer steps behind one final model (one order for sequential/EWC). */
+  stepsPerRun: number;
+  trainingFlopsPerRun: number;
+  /** Extra compute outside AL steps (EWC: Fisher passes), FLOPs per run. */
+  extraFlopsPerRun: number;
+  secondsPerEpoch: number | null;
+  /** Mean AL step time (ms) from the trainer's timers. */
+  stepMs: number | null;
+  share: AlTimings['share'] | null;
+  /** Wall seconds of all units of the method (all orders). */
+  wallSeconds: number;
+  peakRssBytes: number;
+  peakTensorBytes: number;
+}
+
+export interface ContinualResults {
+  benchmark: 'continual';
+  date: string;
+  command: string;
+  quick: boolean;
+  model: { path: string; preset: string; fingerprint: string; step: string | null; source: string | null };
+  backend: string;
+  machine: { cpus: number; cpuModel: string; node: string; loadAverage1m: number };
+  protocol: Plan & { evaluation: string; budget: string };
+  zeroShot: Record<
+    string,
+    {
+      frozenIou: number;
+      frozenDice: number;
+      boxFillIou: number;
+      images: number;
+      regions: number;
+      unseen: boolean;
+    }
+  >;
+  boxFill: { byTask: Record<string, number>; avgIou: number; avgByStage: number[][] };
+  methods: Record<MethodName, MethodResult>;
+  casam: {
+    routingByOrder: {
+      order: string[];
+      stages: { stage: number; routingAccuracy: number; fallbackRateSeen: number }[];
+    }[];
+    /** Final stage, paper order, over all seen test images. */
+    routingAccuracy: number;
+    fallbackRateSeen: number;
+    unseen: {
+      byDomain: Record<
+        string,
+        { images: number; fallbackRate: number; iou: number; frozenIou: number; boxFillIou: number }
+      >;
+      fallbackRate: number;
+      iou: number;
+      frozenIou: number;
+      boxFillIou: number;
+    };
+    /** Each task's own layer on its own test images, no routing (what perfect routing would give). */
+    ownLayerIou: Record<string, number>;
+    tau: Record<string, { tau: number; p95: number; p99: number; mean: number; std: number; n: number }>;
+  };
+  cost: Record<MethodName, MethodCost>;
+  alStep: {
+    stepMs: number | null;
+    encoderMsPerImage: number;
+    stepOverEncoder: number | null;
+    batch: { images: number; regions: number };
+    flops: AlStepFlops;
+    share: AlTimings['share'] | null;
+    secondsPerEpoch: number | null;
+    imagesPerEpoch: number;
+    embedSeconds: number;
+  };
+  ewc: { lambda: number; gamma: number; fisherMeanByStage: (number | null)[] };
+  mustShow: { claim: string; value: string; pass: boolean }[];
+  notes: string[];
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+}
+
+function iouOf(
+  rows: readonly ImageRegions[],
+  domain: string,
+): { iou: number; dice: number; images: number; regions: number } {
+  const m = aggregateMetrics(rows.filter((r) => r.domain === domain).map((r) => r.regions));
+  return { iou: m.iou, dice: m.dice, images: m.images, regions: m.regions };
+}
+
+function orderResult(order: string[], matrix: number[][]): OrderResult {
+  return { order, matrix, summary: summarizeContinual(matrix) };
+}
+
+/** The pooled reference: one row after all tasks; forgetting and BWT do not apply. */
+function pooledResult(order: string[], row: number[]): OrderResult {
+  const avg = mean(row);
+  return {
+    order,
+    matrix: [row],
+    summary: { stages: 1, avgIou: avg, avgIouByStage: [avg], forgetting: [], avgForgetting: null, bwt: null },
+  };
+}
+
+function methodResult(label: string, orders: OrderResult[]): MethodResult {
+  const paper = orders[0];
+  const last = paper.matrix[paper.matrix.length - 1];
+  return {
+    label,
+    orders,
+    spread: {
+      avgIou: spreadOf(orders.map((o) => o.summary.avgIou)),
+      avgForgetting: spreadOf(orders.map((o) => o.summary.avgForgetting)),
+      bwt: spreadOf(orders.map((o) => o.summary.bwt)),
+    },
+    finalByTask: Object.fromEntries(paper.order.slice(0, last.length).map((t, j) => [t, last[j]])),
+  };
+}
+
+function aggregateTimings(units: readonly UnitCost[]): {
+  share: AlTimings['share'] | null;
+  stepMs: number | null;
+  secondsPerEpoch: number | null;
+} {
+  const ts = units.map((u) => u.timings).filter((t): t is AlTimings => t !== null && t.steps > 0);
+  if (!ts.length) return { share: null, stepMs: null, secondsPerEpoch: null };
+  const ph = { al: 0, decoder: 0, loss: 0, data: 0, optimizer: 0 };
+  let steps = 0;
+  for (const t of ts) {
+    const p = t.phasesMs;
+    ph.al += p.alForward + p.alBackward;
+    ph.decoder += p.decoderForward + p.decoderBackward;
+    ph.loss += p.lossForward + p.lossBackward;
+    ph.data += p.data;
+    ph.optimizer += p.optimizer;
+    steps += t.steps;
+  }
+  const total = ph.al + ph.decoder + ph.loss + ph.data + ph.optimizer || 1;
+  const epochs = ts.flatMap((t) => t.secondsPerEpoch);
+  return {
+    share: {
+      al: ph.al / total,
+      decoder: ph.decoder / total,
+      loss: ph.loss / total,
+      data: ph.data / total,
+      optimizer: ph.optimizer / total,
+    },
+    stepMs: total / steps,
+    secondsPerEpoch: epochs.length ? mean(epochs) : null,
+  };
+}
+
+export interface BuildInput {
+  state: BenchState;
+  plan: Plan;
+  cfg: SamConfig;
+  command: string;
+  model: { path: string; fingerprint: string; step: string | null; source: string | null };
+  backend: string;
+  machine: ContinualResults['machine'];
+  encoderMsPerImage: number;
+  embedSeconds: number;
+  stepFlops: AlStepFlops;
+}
+
+export function buildResults(inp: BuildInput): ContinualResults {
+  const { state, plan } = inp;
+  const seen = plan.orders[0];
+  const zs = state.zeroShot!;
+  const images: (CasamImage & RoutableImage)[] = state.casamImages!.map((i) => ({
+    ...i,
+    trueTask: i.unseen ? null : i.domain,
+  }));
+  const zeroShot: ContinualResults['zeroShot'] = {};
+  for (const d of [...seen, ...plan.unseen]) {
+    const f = iouOf(zs.frozen, d);
+    zeroShot[d] = {
+      frozenIou: f.iou,
+      frozenDice: f.dice,
+      boxFillIou: iouOf(zs.boxFill, d).iou,
+      images: f.images,
+      regions: f.regions,
+      unseen: plan.unseen.includes(d),
+    };
+  }
+  const constMatrix = (order: string[], v: (t: string) => number): number[][] =>
+    order.map((_, t) => order.slice(0, t + 1).map(v));
+
+  // CA-SAM: routing over the tasks seen so far, per order.
+  const imagesOf = (d: string): (CasamImage & RoutableImage)[] => images.filter((i) => i.domain === d);
+  const casamOrders: OrderResult[] = [];
+  const routingByOrder: ContinualResults['casam']['routingByOrder'] = [];
+  for (const order of plan.orders) {
+    const matrix: number[][] = [];
+    const stages: ContinualResults['casam']['routingByOrder'][number]['stages'] = [];
+    for (let t = 0; t < order.length; t++) {
+      const active = order.slice(0, t + 1);
+      matrix.push(active.map((d) => evaluateRouted(imagesOf(d), active).aggregate.iou));
+      const r = evaluateRouted(active.flatMap(imagesOf), active);
+      stages.push({
+        stage: t + 1,
+        routingAccuracy: r.routingAccuracy ?? NaN,
+        fallbackRateSeen: r.fallbackRate,
+      });
+    }
+    casamOrders.push(orderResult(order, matrix));
+    routingByOrder.push({ order, stages });
+  }
+  const finalSeen = evaluateRouted(seen.flatMap(imagesOf), seen);
+  const unseenImgs = images.filter((i) => i.unseen);
+  const frozenOf = (imgs: CasamImage[]): number => aggregateMetrics(imgs.map((i) => i.regions['frozen'])).iou;
+  const boxFillRows = new Map(zs.boxFill.map((r) => [r.id, r.regions]));
+  const boxFillOf = (imgs: CasamImage[]): number =>
+    aggregateMetrics(imgs.map((i) => boxFillRows.get(i.id)! as RegionMetrics[])).iou;
+  const unseenAll = evaluateRouted(unseenImgs, seen);
+  const unseen: ContinualResults['casam']['unseen'] = {
+    byDomain: Object.fromEntries(
+      plan.unseen.map((d) => {
+        const imgs = imagesOf(d);
+        const r = evaluateRouted(imgs, seen);
+        return [
+          d,
+          {
+            images: imgs.length,
+            fallbackRate: r.fallbackRate,
+            iou: r.aggregate.iou,
+            frozenIou: frozenOf(imgs),
+            boxFillIou: boxFillOf(imgs),
+          },
+        ];
+      }),
+    ),
+    fallbackRate: unseenAll.fallbackRate,
+    iou: unseenAll.aggregate.iou,
+    frozenIou: frozenOf(unseenImgs),
+    boxFillIou: boxFillOf(unseenImgs),
+  };
+
+  const stageOrders = (method: 'sequential' | 'ewc'): OrderResult[] =>
+    plan.orders.map((order, o) =>
+      orderResult(
+        order,
+        (state.stages[`${method}:${o}`] ?? []).map((s) => s.row),
+      ),
+    );
+  const joint = state.joint!;
+  const methods: Record<MethodName, MethodResult> = {
+    frozen: methodResult(
+      METHOD_LABELS.frozen,
+      plan.orders.map((order) =>
+        orderResult(
+          order,
+          constMatrix(order, (d) => zeroShot[d].frozenIou),
+        ),
+      ),
+    ),
+    casam: methodResult(METHOD_LABELS.casam, casamOrders),
+    sequential: methodResult(METHOD_LABELS.sequential, stageOrders('sequential')),
+    ewc: methodResult(METHOD_LABELS.ewc, stageOrders('ewc')),
+    // One pooled run: its final row is the matrix (forgetting and BWT are not defined).
+    joint: methodResult(
+      METHOD_LABELS.joint,
+      plan.orders.map((order) =>
+        pooledResult(
+          order,
+          order.map((d) => joint.iou[d]),
+        ),
+      ),
+    ),
+  };
+  const boxFillByTask = Object.fromEntries(seen.map((d) => [d, zeroShot[d].boxFillIou]));
+
+  // Costs.
+  const flopsPerStep = inp.stepFlops.total;
+  const casamUnits = Object.values(state.casamTasks);
+  const stageUnits = (m: string): UnitCost[] =>
+    Object.entries(state.stages)
+      .filter(([k]) => k.startsWith(m + ':'))
+      .flatMap(([, v]) => v);
+  const peak = (us: readonly UnitCost[]): [number, number] => [
+    Math.max(0, ...us.map((u) => u.memory.rssBytes)),
+    Math.max(0, ...us.map((u) => u.memory.tensorBytes)),
+  ];
+  const alParams = casamUnits[0]?.alParameters ?? 0;
+  const vaeParams = casamUnits[0]?.vaeParameters ?? 0;
+  const taskSteps = plan.epochs * Math.ceil(plan.trainImages / plan.batchImages);
+  const runSteps = taskSteps * seen.length;
+  const fisherFlopsPerImage = inp.stepFlops.total / plan.batchImages; // one image, its regions: about one sixth of a step
+  const ewcFisherImages = (state.stages['ewc:0'] ?? []).reduce((s, r) => s + (r.fisherImages ?? 0), 0);
+  const cost = (
+    units: UnitCost[],
+    params: number,
+    steps: number,
+    extra = 0,
+    flops: number | null = flopsPerStep,
+  ): MethodCost => {
+    const t = aggregateTimings(units);
+    const [rss, tensors] = peak(units);
+    return {
+      trainableParameters: params,
+      flopsPerStep: flops,
+      stepsPerRun: steps,
+      trainingFlopsPerRun: (flops ?? 0) * steps,
+      extraFlopsPerRun: extra,
+      secondsPerEpoch: t.secondsPerEpoch,
+      stepMs: t.stepMs,
+      share: t.share,
+      wallSeconds: units.reduce((s, u) => s + u.seconds, 0),
+      peakRssBytes: rss,
+      peakTensorBytes: tensors,
+    };
+  };
+  const costs: Record<MethodName, MethodCost> = {
+    frozen: cost([], 0, 0, 0, null),
+    casam: {
+      ...cost(casamUnits, seen.length * (alParams + vaeParams), runSteps),
+      perTask: { alParameters: alParams, vaeParameters: vaeParams },
+    },
+    sequential: cost(stageUnits('sequential'), alParams, runSteps),
+    ewc: cost(stageUnits('ewc'), alParams, runSteps, ewcFisherImages * fisherFlopsPerImage),
+    joint: cost(
+      [joint],
+      alParams,
+      plan.epochs * Math.ceil((plan.trainImages * seen.length) / plan.batchImages),
+    ),
+  };
+  const casamT = aggregateTimings(casamUnits);
+
+  // The issue's claims, checked on the paper order (spreads across orders are in the tables).
+  const ca = methods.casam.orders[0].summary;
+  const fz = methods.frozen.orders[0].summary;
+  const bfAvg = mean(seen.map((d) => boxFillByTask[d]));
+  const above = seen.filter((d) => methods.casam.finalByTask[d] > boxFillByTask[d]).length;
+  const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+  const f3 = (x: number | null): string => (x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(3));
+  const mustShow: ContinualResults['mustShow'] = [
+    {
+      claim: 'CA-SAM final Avg-IoU > frozen SAM',
+      value: `${f3(ca.avgIou)} vs ${f3(fz.avgIou)}`,
+      pass: ca.avgIou > fz.avgIou,
+    },
+    {
+      claim: 'CA-SAM final Avg-IoU ≥ frozen SAM + 0.10',
+      value: `+${f3(ca.avgIou - fz.avgIou)}`,
+      pass: ca.avgIou >= fz.avgIou + 0.1,
+    },
+    {
+      claim: 'CA-SAM final Avg-IoU > sequential fine-tuning',
+      value: `${f3(ca.avgIou)} vs ${f3(methods.sequential.orders[0].summary.avgIou)}`,
+      pass: ca.avgIou > methods.sequential.orders[0].summary.avgIou,
+    },
+    {
+      claim: 'CA-SAM final Avg-IoU > EWC',
+      value: `${f3(ca.avgIou)} vs ${f3(methods.ewc.orders[0].summary.avgIou)}`,
+      pass: ca.avgIou > methods.ewc.orders[0].summary.avgIou,
+    },
+    {
+      claim: 'CA-SAM final Avg-IoU > box-fill',
+      value: `${f3(ca.avgIou)} vs ${f3(bfAvg)}`,
+      pass: ca.avgIou > bfAvg,
+    },
+    {
+      claim: 'CA-SAM above box-fill on ≥ 7 of 9 domains',
+      value: `${above} of ${seen.length}`,
+      pass: above >= 7,
+    },
+    {
+      claim: 'CA-SAM average forgetting ≤ 0.01 IoU',
+      value: f3(ca.avgForgetting),
+      pass: (ca.avgForgetting ?? Infinity) <= 0.01,
+    },
+    {
+      claim: 'routing accuracy ≥ 95% on seen test images',
+      value: pct(finalSeen.routingAccuracy ?? 0),
+      pass: (finalSeen.routingAccuracy ?? 0) >= 0.95,
+    },
+    {
+      claim: '≥ 90% of unseen-domain images fall back',
+      value: pct(unseen.fallbackRate),
+      pass: unseen.fallbackRate >= 0.9,
+    },
+    {
+      claim: 'unseen-domain IoU within 0.01 of frozen SAM',
+      value: `${f3(unseen.iou)} vs ${f3(unseen.frozenIou)}`,
+      pass: Math.abs(unseen.iou - unseen.frozenIou) <= 0.01,
+    },
+  ];
+
+  const notes = [
+    'Timings are wall-clock on a shared 2-core machine where the casam-tiny pretraining runs at low priority; treat seconds, shares and ratios as ±30%.',
+    "CA-SAM's layers, VAEs and τ are trained once per task from that task's data only (seeded by the task name), so they are the same in every order; orders change only which tasks the router knows at each stage.",
+    'The joint reference trains once on all nine tasks pooled (same epochs over 9× the images = the same number of steps as one sequential run); it has a final row only, so forgetting and BWT do not apply.',
+    `VAE and τ: ${plan.vae.epochs} epochs of batch ${plan.vae.batchSize} per task and per τ fold (the spec's 10 epochs assume ~1,000 features per task; with ${plan.trainImages} they leave the VAE untrained — see bench/continual/protocol.ts).`,
+    `EWC: online EWC (γ = ${plan.ewc.gamma}) with the diagonal empirical Fisher of each task's training loss (one image and its regions per pass), λ = ${plan.ewc.lambda}.`,
+    'FLOPs are analytic (libs/casam-core/src/trainer/training-flops.ts): convolutions and matrix products; backward = 2× forward for the AL, 1× (weight products) or 2× (activation products) for the frozen decoder.',
+  ];
+  if (inp.model.step !== null)
+    notes.unshift(
+      `Base model: ${inp.model.path} at pretraining step ${inp.model.step}${inp.model.source ? ` (${inp.model.source})` : ''}.`,
+    );
+
+  return {
+    benchmark: 'continual',
+    date: new Date().toISOString(),
+    command: inp.command,
+    quick: plan.quick,
+    model: { ...inp.model, preset: inp.cfg.name },
+    backend: inp.backend,
+    machine: inp.machine,
+    protocol: {
+      ...plan,
+      evaluation:
+        'one tight box prompt per ground-truth region, single mask, logits > 0 at the original size; IoU per region, mean over regions then images then tasks',
+      budget: `${plan.epochs} epochs per task of batch ${plan.batchImages} images × ${plan.regionsPerImage} regions for every trained method`,
+    },
+    zeroShot,
+    boxFill: {
+      byTask: boxFillByTask,
+      avgIou: bfAvg,
+      avgByStage: plan.orders.map((o) =>
+        o.map((_, t) => mean(o.slice(0, t + 1).map((d) => boxFillByTask[d]))),
+      ),
+    },
+    methods,
+    casam: {
+      routingByOrder,
+      routingAccuracy: finalSeen.routingAccuracy ?? NaN,
+      fallbackRateSeen: finalSeen.fallbackRate,
+      unseen,
+      ownLayerIou: Object.fromEntries(seen.map((d) => [d, state.casamTasks[d].ownIou])),
+      tau: Object.fromEntries(
+        seen.map((d) => {
+          const t = state.casamTasks[d].tau;
+          return [d, { tau: t.tau, p95: t.p95, p99: t.p99, mean: t.mean, std: t.std, n: t.n }];
+        }),
+      ),
+    },
+    cost: costs,
+    alStep: {
+      stepMs: casamT.stepMs,
+      encoderMsPerImage: inp.encoderMsPerImage,
+      stepOverEncoder: casamT.stepMs !== null ? casamT.stepMs / inp.encoderMsPerImage : null,
+      batch: { images: plan.batchImages, regions: plan.regionsPerImage },
+      flops: inp.stepFlops,
+      share: casamT.share,
+      secondsPerEpoch: casamT.secondsPerEpoch,
+      imagesPerEpoch: plan.trainImages,
+      embedSeconds: inp.embedSeconds,
+    },
+    ewc: {
+      lambda: plan.ewc.lambda,
+      gamma: plan.ewc.gamma,
+      fisherMeanByStage: (state.stages['ewc:0'] ?? []).map((s) => s.fisherMean ?? null),
+    },
+    mustShow,
+    notes,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Markdown
+
+const f3 = (x: number | null | undefined): string =>
+  x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(3);
+const pct = (x: number | null | undefined): string =>
+  x === null || x === undefined || !Number.isFinite(x) ? '–' : `${(100 * x).toFixed(0)}%`;
+const signed = (x: number | null | undefined): string =>
+  x === null || x === undefined || !Number.isFinite(x) ? '–' : `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
+
+function eng(x: number): string {
+  if (x === 0) return '0';
+  const units: [number, string][] = [
+    [1e12, 'T'],
+    [1e9, 'G'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ];
+  for (const [v, u] of units) if (Math.abs(x) >= v) return `${(x / v).toPrecision(3)} ${u}`;
+  return x.toPrecision(3);
+}
+
+function mib(bytes: number): string {
+  return bytes ? `${(bytes / 2 ** 20).toFixed(0)} MiB` : '–';
+}
+
+function table(head: string[], rows: string[][]): string {
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+function spreadText(s: Spread | null): string {
+  return s ? `${f3(s.mean)} ± ${f3(s.std)} (${f3(s.min)} … ${f3(s.max)})` : '–';
+}
+
+export function markdownReport(r: ContinualResults, name: string): string {
+  const seen = r.protocol.orders[0];
+  const unseen = r.protocol.unseen;
+  const out: string[] = [];
+  const p = r.protocol;
+  out.push(`# Continual-learning benchmark${r.quick ? ' (quick)' : ''}`);
+  out.push('');
+  out.push(
+    `\`${r.command}\` — ${r.date.slice(0, 16).replace('T', ' ')} UTC, ${r.backend.replace(/^backend: /, '')}, ${r.machine.cpus} × ${r.machine.cpuModel}, 1-min load ${r.machine.loadAverage1m.toFixed(1)} at the end.`,
+  );
+  out.push('');
+  out.push(
+    `Base model \`${r.model.path}\` (${r.model.preset}, ${r.model.fingerprint.slice(0, 23)}…${r.model.step ? `, pretraining step ${r.model.step}` : ''}), frozen. Data: the nine seen synthetic domains (paper order) and three unseen ones, ${p.data.size} px, generator seed ${p.data.seed}; ${p.trainImages} training and ${p.testImages} test images per domain (the generator's own splits). Budget: ${p.budget}. Evaluation: ${p.evaluation}. ${p.orders.length} task orders (the paper's, then seeded shuffles with seed ${p.seed}).`,
+  );
+  out.push('');
+  out.push(
+    'Timings are noisy: the machine has 2 cores and the casam-tiny pretraining runs on them at low priority.',
+  );
+  out.push('');
+
+  out.push('## Must show (paper order)');
+  out.push('');
+  out.push(
+    table(
+      ['claim', 'measured', ''],
+      r.mustShow.map((m) => [m.claim, m.value, m.pass ? 'yes' : '**no**']),
+    ),
+  );
+  out.push('');
+
+  out.push('## Final results');
+  out.push('');
+  const methodRows = METHODS.map((m) => {
+    const o = r.methods[m].orders[0].summary;
+    const s = r.methods[m].spread;
+    return [
+      r.methods[m].label,
+      f3(o.avgIou),
+      f3(o.avgForgetting),
+      signed(o.bwt),
+      spreadText(s.avgIou),
+      spreadText(s.avgForgetting),
+    ];
+  });
+  methodRows.push([
+    'box-fill (reference)',
+    f3(r.boxFill.avgIou),
+    '–',
+    '–',
+    `${f3(r.boxFill.avgIou)} (every order)`,
+    '–',
+  ]);
+  out.push(
+    table(
+      [
+        'method',
+        'Avg-IoU (paper order)',
+        'forgetting',
+        'BWT',
+        'Avg-IoU over orders: mean ± std (min … max)',
+        'forgetting over orders',
+      ],
+      methodRows,
+    ),
+  );
+  out.push('');
+
+  out.push('## Final IoU per domain (paper order)');
+  out.push('');
+  const dRows = METHODS.map((m) => [
+    METHOD_SHORT[m],
+    ...seen.map((d) => f3(r.methods[m].finalByTask[d])),
+    f3(r.methods[m].orders[0].summary.avgIou),
+  ]);
+  dRows.push([
+    'CA-SAM, own layer (no routing)',
+    ...seen.map((d) => f3(r.casam.ownLayerIou[d])),
+    f3(mean(seen.map((d) => r.casam.ownLayerIou[d]))),
+  ]);
+  dRows.push(['box-fill (reference)', ...seen.map((d) => f3(r.boxFill.byTask[d])), f3(r.boxFill.avgIou)]);
+  out.push(table(['method', ...seen.map(shortDomain), 'mean'], dRows));
+  out.push('');
+
+  out.push('## Zero-shot box-prompt IoU of the base model, all 12 domains');
+  out.push('');
+  out.push(
+    table(
+      ['domain', 'frozen SAM IoU', 'Dice', 'box-fill IoU', 'frozen − box-fill', 'test images'],
+      [...seen, ...unseen].map((d) => {
+        const z = r.zeroShot[d];
+        return [
+          `${d}${z.unseen ? ' (unseen)' : ''}`,
+          f3(z.frozenIou),
+          f3(z.frozenDice),
+          f3(z.boxFillIou),
+          signed(z.frozenIou - z.boxFillIou),
+          String(z.images),
+        ];
+      }),
+    ),
+  );
+  out.push('');
+
+  out.push('## IoU matrices a[t][j] (paper order; row = after stage t, column = task)');
+  out.push('');
+  for (const m of METHODS) {
+    const o = r.methods[m].orders[0];
+    out.push(`### ${r.methods[m].label}`);
+    out.push('');
+    const rows = o.matrix.map((row, t) => [
+      m === 'joint' ? 'all (pooled)' : `${t + 1} ${shortDomain(o.order[t])}`,
+      ...seen.map((_, j) => f3(row[j])),
+    ]);
+    rows.push(['box-fill', ...seen.map((d) => f3(r.boxFill.byTask[d]))]);
+    out.push(table(['stage', ...seen.map(shortDomain)], rows));
+    out.push('');
+  }
+  if (r.protocol.orders.length > 1) {
+    out.push('### Other orders: final Avg-IoU / forgetting / BWT');
+    out.push('');
+    const rows: string[][] = [];
+    r.protocol.orders.forEach((order, k) => {
+      rows.push([
+        `${k + 1}${k === 0 ? ' (paper)' : ''}: ${order.map(shortDomain).join(' → ')}`,
+        ...(['casam', 'sequential', 'ewc'] as MethodName[]).map((m) => {
+          const s = r.methods[m].orders[k].summary;
+          return `${f3(s.avgIou)} / ${f3(s.avgForgetting)} / ${signed(s.bwt)}`;
+        }),
+        f3(r.methods.frozen.orders[k].summary.avgIou),
+        f3(r.boxFill.avgIou),
+      ]);
+    });
+    out.push(table(['order', 'CA-SAM', 'sequential FT', 'EWC', 'frozen SAM', 'box-fill'], rows));
+    out.push('');
+  }
+
+  out.push('## CA-SAM routing');
+  out.push('');
+  const stageRows = r.casam.routingByOrder[0].stages.map((s) => [
+    String(s.stage),
+    shortDomain(r.casam.routingByOrder[0].order[s.stage - 1]),
+    pct(s.routingAccuracy),
+    pct(s.fallbackRateSeen),
+    f3(r.methods.casam.orders[0].summary.avgIouByStage[s.stage - 1]),
+    f3(r.boxFill.avgByStage[0][s.stage - 1]),
+  ]);
+  out.push(
+    table(
+      [
+        'stage',
+        'new task',
+        'routing accuracy (seen test images)',
+        'fallback (seen)',
+        'Avg-IoU',
+        'box-fill Avg-IoU',
+      ],
+      stageRows,
+    ),
+  );
+  out.push('');
+  out.push('Unseen domains, routed among all nine tasks:');
+  out.push('');
+  const uRows = unseen.map((d) => {
+    const u = r.casam.unseen.byDomain[d];
+    return [d, String(u.images), pct(u.fallbackRate), f3(u.iou), f3(u.frozenIou), f3(u.boxFillIou)];
+  });
+  uRows.push([
+    'all unseen',
+    String(unseen.reduce((s, d) => s + r.casam.unseen.byDomain[d].images, 0)),
+    pct(r.casam.unseen.fallbackRate),
+    f3(r.casam.unseen.iou),
+    f3(r.casam.unseen.frozenIou),
+    f3(r.casam.unseen.boxFillIou),
+  ]);
+  out.push(
+    table(['domain', 'images', 'fallback rate', 'CA-SAM IoU', 'frozen SAM IoU', 'box-fill IoU'], uRows),
+  );
+  out.push('');
+  out.push(
+    `τ per task (p97 of 5-fold held-out VAE scores): ${seen.map((d) => `${shortDomain(d)} ${r.casam.tau[d].tau.toFixed(4)}`).join(', ')}.`,
+  );
+  out.push('');
+
+  out.push('## Cost');
+  out.push('');
+  const cRows = METHODS.map((m) => {
+    const c = r.cost[m];
+    return [
+      METHOD_SHORT[m],
+      c.trainableParameters.toLocaleString('en-US') +
+        (c.perTask
+          ? ` (9 × (${c.perTask.alParameters.toLocaleString('en-US')} AL + ${c.perTask.vaeParameters.toLocaleString('en-US')} VAE))`
+          : ''),
+      c.flopsPerStep ? `${eng(c.flopsPerStep)}FLOP` : '–',
+      c.stepsPerRun ? String(c.stepsPerRun) : '–',
+      c.stepsPerRun ? `${eng(c.trainingFlopsPerRun + c.extraFlopsPerRun)}FLOP` : '–',
+      c.secondsPerEpoch !== null ? c.secondsPerEpoch.toFixed(1) : '–',
+      c.stepMs !== null ? c.stepMs.toFixed(0) : '–',
+      c.share
+        ? `${pct(c.share.al)} / ${pct(c.share.decoder)} / ${pct(c.share.loss + c.share.data + c.share.optimizer)}`
+        : '–',
+      c.wallSeconds ? fmtDuration(c.wallSeconds) : '–',
+      mib(c.peakRssBytes),
+      mib(c.peakTensorBytes),
+      f3(r.methods[m].orders[0].summary.avgIou),
+    ];
+  });
+  cRows.push([
+    'box-fill (reference)',
+    '0',
+    '–',
+    '–',
+    '–',
+    '–',
+    '–',
+    '–',
+    '–',
+    '–',
+    '–',
+    f3(r.boxFill.avgIou),
+  ]);
+  out.push(
+    table(
+      [
+        'method',
+        'trainable parameters',
+        'training FLOPs / step',
+        'steps / run',
+        'training FLOPs / run',
+        's / epoch',
+        'ms / step',
+        'time in AL fwd+bwd / decoder fwd+bwd / rest',
+        'wall time (all orders)',
+        'peak RSS',
+        'peak tensor memory',
+        'final Avg-IoU',
+      ],
+      cRows,
+    ),
+  );
+  out.push('');
+  const a = r.alStep;
+  out.push(
+    `One AL training step (batch ${a.batch.images} images × ${a.batch.regions} regions, from the cache): ${a.stepMs !== null ? a.stepMs.toFixed(0) : '–'} ms on this backend; the frozen encoder takes ${a.encoderMsPerImage.toFixed(0)} ms for one image, so a step costs ${a.stepOverEncoder !== null ? a.stepOverEncoder.toFixed(1) : '–'} encoder passes while re-encoding its ${a.batch.images} images would cost ${a.batch.images}. Analytic FLOPs per step: AL forward ${eng(a.flops.alForward)}, AL backward ${eng(a.flops.alBackward)}, decoder forward ${eng(a.flops.decoderForward)}, decoder backward ${eng(a.flops.decoderBackward)} (total ${eng(a.flops.total)}FLOP). CA-SAM seconds per epoch (${a.imagesPerEpoch} images): ${a.secondsPerEpoch !== null ? a.secondsPerEpoch.toFixed(1) : '–'}. Embedding all ${r.protocol.orders[0].length + r.protocol.unseen.length} domains' images took ${fmtDuration(a.embedSeconds)} (once, cached for every method and order).`,
+  );
+  out.push('');
+  out.push('## Charts');
+  out.push('');
+  out.push(`![Avg-IoU per stage](${name}-avg-iou.png)`);
+  out.push('');
+  out.push(`![cost and IoU](${name}-cost.png)`);
+  out.push('');
+  for (const m of METHODS) out.push(`![${METHOD_SHORT[m]} matrix](${name}-matrix-${m}.png)`);
+  out.push('');
+  out.push('## Notes');
+  out.push('');
+  for (const n of r.notes) out.push(`- ${n}`);
+  out.push('');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Charts and files
+
+export function writeReport(outDir: string, name: string, r: ContinualResults): void {
+  const json = JSON.stringify(r, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 1);
+  writeFileSync(join(outDir, `${name}.json`), json + '\n');
+  writeFileSync(join(outDir, `${name}.md`), markdownReport(r, name));
+  const seen = r.protocol.orders[0];
+  for (const m of METHODS) {
+    const o = r.methods[m].orders[0];
+    const img = heatmapChart({
+      title: `${METHOD_SHORT[m]}: IoU after each stage`,
+      subtitle: `${r.methods[m].label}; paper order; last row box-fill${r.quick ? '; quick run' : ''}`,
+      rowLabels: [
+        ...o.matrix.map((_, t) => (m === 'joint' ? 'pooled' : `${t + 1} ${shortDomain(o.order[t])}`)),
+        'box-fill',
+      ],
+      colLabels: seen.map(shortDomain),
+      values: [
+        ...o.matrix.map((row) => seen.map((_, j) => (j < row.length ? row[j] : null))),
+        seen.map((d) => r.boxFill.byTask[d]),
+      ],
+    });
+    writeFileSync(join(outDir, `${name}-matrix-${m}.png`), encodeRgbPng(img));
+  }
+  const stages = seen.map((_, t) => String(t + 1));
+  const series = METHODS.map((m) => {
+    const o = r.methods[m].orders[0];
+    const v: (number | null)[] =
+      m === 'joint' ? [...stages.slice(1).map(() => null), o.summary.avgIou] : o.summary.avgIouByStage;
+    return { name: METHOD_SHORT[m], values: v };
+  });
+  series.push({ name: 'box-fill', values: r.boxFill.avgByStage[0] });
+  writeFileSync(
+    join(outDir, `${name}-avg-iou.png`),
+    encodeRgbPng(
+      lineChart({
+        title: 'Avg-IoU over the tasks seen so far',
+        subtitle: `paper order; joint = pooled reference (final stage only)${r.quick ? '; quick run' : ''}`,
+        xTicks: stages,
+        xLabel: 'stage (tasks seen)',
+        yLabel: 'Avg-IoU',
+        series: series.map((s, i) => ({ ...s, dashed: i === series.length - 1 })),
+      }),
+    ),
+  );
+  const cats = [...METHODS.map((m) => METHOD_SHORT[m]), 'box-fill'];
+  writeFileSync(
+    join(outDir, `${name}-cost.png`),
+    encodeRgbPng(
+      barPanelsChart({
+        title: 'Parameters, compute and IoU',
+        subtitle:
+          'trainable parameters; training TFLOPs behind one final model (analytic); final Avg-IoU (paper order)',
+        categories: cats,
+        panels: [
+          {
+            title: 'trainable parameters',
+            values: [...METHODS.map((m) => r.cost[m].trainableParameters), 0],
+            format: (v) => eng(v),
+          },
+          {
+            title: 'training TFLOP',
+            values: [
+              ...METHODS.map((m) => (r.cost[m].trainingFlopsPerRun + r.cost[m].extraFlopsPerRun) / 1e12),
+              0,
+            ],
+            format: (v) => v.toFixed(2),
+          },
+          {
+            title: 'final Avg-IoU',
+            values: [...METHODS.map((m) => r.methods[m].orders[0].summary.avgIou), r.boxFill.avgIou],
+            format: (v) => v.toFixed(3),
+          },
+        ],
+      }),
+    ),
+  );
+}

@@ -1,0 +1,117 @@
+/**
+ * The benchmark's resumable state: one JSON file next to the results, rewritten atomically after every
+ * finished unit (zero-shot evaluation, a CA-SAM task, a stage of a shared-AL method, the joint run). A rerun
+ * with the same configuration reads it and continues; the weights a later stage starts from live in the work
+ * folder, named in the stage records.
+ */
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import type { AlTimings, RegionMetrics, TaskScore, TauStats } from '@casam/casam-core';
+import { writeFileAtomic } from '../../libs/casam-core/src/io/atomic-file';
+import type { Plan } from './protocol';
+
+export interface ImageRegions {
+  id: string;
+  domain: string;
+  regions: RegionMetrics[];
+}
+
+/** Peak memory seen while a unit ran. */
+export interface MemoryPeak {
+  rssBytes: number;
+  tensorBytes: number;
+}
+
+export interface UnitCost {
+  /** Optimizer steps run. */
+  steps: number;
+  /** AL timings of the run that trained the unit (null when an earlier, unrecorded run trained it). */
+  timings: AlTimings | null;
+  /** Wall seconds of the whole unit (training, VAE, τ, Fisher, evaluation). */
+  seconds: number;
+  memory: MemoryPeak;
+}
+
+export interface CasamTaskRecord extends UnitCost {
+  adapterPath: string;
+  tau: TauStats;
+  epochLosses: number[];
+  vaeEpochLosses: number[];
+  phaseSeconds: Record<string, number>;
+  /** IoU on the task's test images with its own layer (no routing), and frozen SAM's. */
+  ownIou: number;
+  frozenIou: number;
+  alParameters: number;
+  vaeParameters: number;
+}
+
+export interface CasamImage {
+  id: string;
+  domain: string;
+  unseen: boolean;
+  scores: TaskScore[];
+  /** By task id (that task's layer) and `frozen`. */
+  regions: Record<string, RegionMetrics[]>;
+}
+
+export interface StageRecord extends UnitCost {
+  task: string;
+  /** IoU of every task seen so far, in arrival order (a[t][0..t]). */
+  row: number[];
+  epochLosses: number[];
+  /** Weights after the stage (relative to the work folder). */
+  weights: string;
+  /** EWC: seconds spent on the Fisher information after the stage; images used. */
+  fisherSeconds?: number;
+  fisherImages?: number;
+  /** EWC: mean of the accumulated diagonal Fisher (for the report's λ note). */
+  fisherMean?: number;
+}
+
+export interface JointRecord extends UnitCost {
+  /** Final IoU per task (order-independent). */
+  iou: Record<string, number>;
+  epochLosses: number[];
+  weights: string;
+}
+
+export interface BenchState {
+  format: 'casam-continual-bench-state';
+  version: 1;
+  configHash: string;
+  plan: Plan;
+  /** Zero-shot frozen SAM and box-fill on every domain's test images. */
+  zeroShot?: { frozen: ImageRegions[]; boxFill: ImageRegions[] };
+  casamTasks: Record<string, CasamTaskRecord>;
+  casamImages?: CasamImage[];
+  /** `${method}:${orderIndex}` → finished stages. */
+  stages: Record<string, StageRecord[]>;
+  joint?: JointRecord;
+}
+
+export class StateMismatchError extends Error {
+  override name = 'StateMismatchError';
+}
+
+export function openState(path: string, plan: Plan, configHash: string, restart: boolean): BenchState {
+  const fresh: BenchState = {
+    format: 'casam-continual-bench-state',
+    version: 1,
+    configHash,
+    plan,
+    casamTasks: {},
+    stages: {},
+  };
+  if (!existsSync(path)) return fresh;
+  const old = JSON.parse(readFileSync(path, 'utf8')) as BenchState;
+  if (old.configHash === configHash && !restart) return old;
+  if (!restart)
+    throw new StateMismatchError(
+      `${path} belongs to a run with another configuration or base model; pass --restart to discard it (it is kept as ${path}.old)`,
+    );
+  renameSync(path, `${path}.old`);
+  return fresh;
+}
+
+export function saveState(path: string, state: BenchState): void {
+  writeFileAtomic(path, JSON.stringify(state) + '\n');
+}
