@@ -229,6 +229,12 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     await page.getByRole('heading', { name: 'Current bundle: version 2' }).waitFor({ timeout: WAIT });
     expect(await page.locator('tr.current[data-bundle="2"]').count()).toBe(1);
     expect(await page.locator('tr[data-bundle]').count()).toBe(2);
+    expect(await page.locator(`#current-bundle [data-approved-by="${taskId}"]`).textContent()).toContain(
+      'ops@hospital.example',
+    );
+    const v1row = page.locator('tr[data-bundle="1"]');
+    await v1row.getByRole('button', { name: 'Show contents' }).click();
+    await v1row.getByRole('link', { name: 'v1' }).waitFor({ timeout: WAIT });
     const { bundles } = await coord.admin<BundleListResponse>('GET', '/api/v1/bundles');
     expect(bundles.map((b) => b.version)).toEqual([2, 1]);
 

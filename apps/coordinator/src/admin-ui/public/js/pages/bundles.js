@@ -28,8 +28,13 @@ async function draw(main) {
       ),
     );
   } else {
-    const latest = await get(`/api/v1/bundles/${bundles[0].version}`);
-    const sites = await get('/api/v1/sites');
+    const [latest, sites, admins] = await Promise.all([
+      get(`/api/v1/bundles/${bundles[0].version}`),
+      get('/api/v1/sites'),
+      get('/api/v1/admins'),
+    ]);
+    const who = { sites, admins, adapters: new Map() };
+    await loadAdapters(latest, who);
     replace(
       main,
       h('h1', {}, 'Bundles'),
@@ -45,7 +50,7 @@ async function draw(main) {
           ` · ${latest.taskCount} task(s) · ${bytes(latest.size)} · signed by key `,
           h('code', {}, short(latest.kid, 16)),
         ),
-        contents(latest, sites),
+        contents(latest, who),
       ),
       h('h2', { id: 'history-title' }, 'History'),
       h(
@@ -65,14 +70,23 @@ async function draw(main) {
         h(
           'tbody',
           {},
-          bundles.map((b) => historyRow(b, b.version === latest.version, sites)),
+          bundles.map((b) => historyRow(b, b.version === latest.version, who)),
         ),
       ),
     );
   }
 }
 
-function contents(detail, sites) {
+/** The adapter versions of a bundle (for who uploaded and who approved each); cached per page visit. */
+async function loadAdapters(detail, who) {
+  const missing = detail.manifest.tasks.map((t) => t.adapterVersionId).filter((id) => !who.adapters.has(id));
+  const found = await Promise.all(missing.map((id) => get(`/api/v1/adapters/${id}`)));
+  for (const a of found) who.adapters.set(a.id, a);
+}
+
+function contents(detail, who) {
+  const adminEmail = (id) => who.admins.find((a) => a.id === id)?.email ?? short(id, 8);
+  const siteName = (id) => who.sites.find((s) => s.id === id)?.name ?? short(id, 8);
   const m = detail.manifest;
   if (m.tasks.length === 0) return empty('This bundle has no tasks (every task was retired).');
   return h(
@@ -91,7 +105,7 @@ function contents(detail, sites) {
       h(
         'tr',
         {},
-        ['Task', 'Modality', 'Targets', 'Adapter', 'τ', 'Adapter sha256'].map((c) =>
+        ['Task', 'Modality', 'Targets', 'Adapter', 'τ', 'From', 'Approved by', 'Adapter sha256'].map((c) =>
           h('th', { scope: 'col' }, c),
         ),
       ),
@@ -112,6 +126,24 @@ function contents(detail, sites) {
             h('a', { href: `#/adapters?task=${encodeURIComponent(t.taskId)}` }, `v${t.adapterVersion}`),
           ),
           h('td', {}, num(t.tau)),
+          h(
+            'td',
+            {},
+            who.adapters.has(t.adapterVersionId)
+              ? siteName(who.adapters.get(t.adapterVersionId).siteId)
+              : '—',
+          ),
+          h(
+            'td',
+            { 'data-approved-by': t.taskId },
+            who.adapters.has(t.adapterVersionId)
+              ? [
+                  adminEmail(who.adapters.get(t.adapterVersionId).decidedById),
+                  ' · ',
+                  time(who.adapters.get(t.adapterVersionId).decidedAt),
+                ]
+              : '—',
+          ),
           h('td', {}, h('code', { title: t.sha256 }, short(t.sha256, 12))),
         ),
       ),
@@ -119,7 +151,7 @@ function contents(detail, sites) {
   );
 }
 
-function historyRow(b, current, sites) {
+function historyRow(b, current, who) {
   const errorSlot = h('div');
   const dl = h('button', { type: 'button' }, `Download v${b.version}`);
   dl.addEventListener('click', () =>
@@ -138,9 +170,13 @@ function historyRow(b, current, sites) {
     void act(
       show,
       errorSlot,
-      () => get(`/api/v1/bundles/${b.version}`),
+      async () => {
+        const d = await get(`/api/v1/bundles/${b.version}`);
+        await loadAdapters(d, who);
+        return d;
+      },
       (d) => {
-        slot.replaceChildren(contents(d, sites));
+        slot.replaceChildren(contents(d, who));
         show.setAttribute('aria-expanded', 'true');
       },
     );
