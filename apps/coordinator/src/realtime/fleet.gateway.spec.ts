@@ -163,9 +163,13 @@ describe('FleetGateway (real app, real socket.io clients)', () => {
       version: published!.version,
       contentHash: published!.contentHash,
       createdAt: published!.createdAt.toISOString(),
+      announcedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
     };
-    expect(await atAdmin).toEqual(expected);
-    expect(await atSite).toEqual(expected);
+    const [a, s] = [await atAdmin, await atSite];
+    expect(a).toEqual(expected);
+    expect(s).toEqual(expected);
+    // Announced after the bundle was built and stored.
+    expect(Date.parse(a.announcedAt)).toBeGreaterThanOrEqual(published!.createdAt.getTime());
   });
 
   it('sends task status changes to admins and the proposing site only', async () => {
