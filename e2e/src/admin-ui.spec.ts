@@ -101,7 +101,6 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     coord = await startCoordinatorProcess();
     await coord.admin<AdminSummary>('POST', '/api/v1/admins', { ...viewer, role: 'viewer' });
-    stOlav = await enrollHttpSite(coord, 'St. Olav');
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -136,8 +135,20 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     expect(await page.evaluate(() => Object.keys(sessionStorage))).toContain('casam.admin.session');
   });
 
-  it('approves the pending site by the fingerprint the hospital reads out (a wrong one is refused)', async () => {
+  it('makes an enrollment token for a hospital, which enrolls with it', async () => {
     await page.getByRole('link', { name: 'Sites' }).click();
+    await page.getByText('No pending sites.').waitFor({ timeout: WAIT });
+    expect(await page.getByText('No enrollment tokens yet.').count()).toBe(1);
+    await page.getByLabel('Hospital (label)').fill('St. Olav');
+    await page.getByRole('button', { name: 'Create enrollment token' }).click();
+    const token = (await page.locator('#new-enrollment-token').textContent({ timeout: WAIT }))!;
+    expect(token).toMatch(/^cset_[A-Za-z0-9_-]{43}$/);
+    expect(await page.locator('tr[data-token] .badge').textContent()).toBe('active');
+    stOlav = await enrollHttpSite(coord, 'St. Olav', token);
+  });
+
+  it('approves the pending site by the fingerprint the hospital reads out (a wrong one is refused)', async () => {
+    await page.reload();
     const card = page.getByRole('region', { name: 'Pending site St. Olav' });
     await card.waitFor({ timeout: WAIT });
     expect(await card.locator('code.fingerprint').textContent()).toBe(stOlav.fingerprint);
@@ -157,8 +168,9 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     expect(await card.textContent()).toContain('Matches the registered key.');
     await card.getByRole('button', { name: 'Approve' }).click();
     await page.getByText('No pending sites.').waitFor({ timeout: WAIT });
+    expect(await page.locator('tr[data-token] .badge').textContent()).toBe('used');
     const row = page.locator(`tr[data-site="${stOlav.siteId}"]`);
-    expect(await row.locator('.badge').textContent()).toBe('approved');
+    expect(await row.locator('td').first().locator('.badge').textContent()).toBe('approved');
     expect((await coord.admin<{ status: string }>('GET', `/api/v1/sites/${stOlav.siteId}`)).status).toBe(
       'approved',
     );
@@ -314,13 +326,15 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     await card.waitFor({ timeout: WAIT });
     expect(await v.getByText('You are signed in as a viewer').count()).toBe(1);
     expect(await card.getByRole('button').count()).toBe(0);
-    expect(await v.getByRole('button', { name: /Approve|Reject|Revoke|Retire/ }).count()).toBe(0);
+    expect(await v.getByRole('button', { name: /Approve|Reject|Revoke|Retire|Create/ }).count()).toBe(0);
     await shot('10-viewer-sites', v);
     for (const link of ['Tasks', 'Adapters']) {
       await v.getByRole('link', { name: link }).click();
       await v.getByRole('heading', { name: link, level: 1 }).waitFor({ timeout: WAIT });
       await v.locator('table').first().waitFor({ timeout: WAIT });
-      expect(await v.getByRole('button', { name: /Approve|Reject|Revoke|Retire/ }).count(), link).toBe(0);
+      expect(await v.getByRole('button', { name: /Approve|Reject|Revoke|Retire|Create/ }).count(), link).toBe(
+        0,
+      );
     }
     // The same token straight at the API: 403.
     const refused = await v.evaluate(async (siteId) => {

@@ -56,14 +56,23 @@ async function json<T>(url: string, method: string, body: unknown, token?: strin
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
-/** Enrolls a new site with a fresh enrollment token; it stays pending until an admin approves it. */
-export async function enrollHttpSite(coord: CoordinatorProcess, name: string): Promise<HttpSite> {
+/**
+ * Enrolls a new site with `enrollmentToken` (default: a fresh one from the harness's admin); it stays pending
+ * until an admin approves it.
+ */
+export async function enrollHttpSite(
+  coord: CoordinatorProcess,
+  name: string,
+  enrollmentToken?: string,
+): Promise<HttpSite> {
   const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
   const jwk = await exportJWK(publicKey);
   const fingerprint = await calculateJwkThumbprint(jwk);
-  const t = await coord.admin<CreatedEnrollmentToken>('POST', '/api/v1/enrollment-tokens', { label: name });
+  const token =
+    enrollmentToken ??
+    (await coord.admin<CreatedEnrollmentToken>('POST', '/api/v1/enrollment-tokens', { label: name })).token;
   const e = await json<EnrollSiteResponse>(`${coord.url}/api/v1/sites/enroll`, 'POST', {
-    enrollmentToken: t.token,
+    enrollmentToken: token,
     siteName: name,
     agentVersion: '0.1.0',
     publicJwk: { kty: 'OKP', crv: 'Ed25519', x: jwk.x },

@@ -2,6 +2,7 @@ import { get, post } from '../api.js';
 import { badge, field, h, replace, short, statusKind, time } from '../dom.js';
 import * as realtime from '../realtime.js';
 import { act, canChange, empty, errorBox, flash, viewerNote } from '../ui.js';
+import { enrollmentTokens } from './enrollment-tokens.js';
 
 const RECENT_MS = 2 * 60_000; // connected sites refresh their last-seen every 60 s
 
@@ -47,6 +48,50 @@ async function draw(main) {
         ),
     h('h2', { id: 'sites-title' }, 'All sites'),
     others.length === 0 ? empty('No approved, rejected or revoked sites yet.') : sitesTable(others, rerender),
+    await enrollmentTokens(sites),
+  );
+}
+
+/** A site's keys, newest first (a rotation leaves the previous key working until its notAfter). */
+function keysCell(site, rerender) {
+  const errorSlot = h('div');
+  const active = site.keys.find((k) => k.status === 'active');
+  return h(
+    'details',
+    {},
+    h(
+      'summary',
+      {},
+      active ? h('code', { title: active.fingerprint }, short(active.fingerprint, 16)) : 'no active key',
+      ` · ${site.keys.length} key(s)`,
+    ),
+    h(
+      'ul',
+      {},
+      site.keys.map((k) =>
+        h(
+          'li',
+          { 'data-key': k.id },
+          h('code', {}, k.fingerprint),
+          ' ',
+          badge(k.status, statusKind(k.status)),
+          k.notAfter && k.status === 'rotated' ? [' works until ', time(k.notAfter)] : null,
+          canChange() && k.status !== 'revoked' && site.status === 'approved'
+            ? reasonForm(
+                'Revoke key',
+                `Reason for revoking key ${short(k.fingerprint, 8)}`,
+                errorSlot,
+                (reason) => post(`/api/v1/sites/${site.id}/keys/${k.id}/revoke`, { reason }),
+                () => {
+                  flash(`Key ${short(k.fingerprint, 8)} of ${site.name} revoked.`);
+                  return rerender();
+                },
+              )
+            : null,
+        ),
+      ),
+    ),
+    errorSlot,
   );
 }
 
@@ -170,7 +215,7 @@ function sitesTable(sites, rerender) {
           'Last seen',
           'Agent',
           'Protocol',
-          'Active key',
+          'Keys',
           canChange() ? 'Actions' : null,
         ]
           .filter(Boolean)
@@ -181,7 +226,6 @@ function sitesTable(sites, rerender) {
       'tbody',
       {},
       sites.map((s) => {
-        const key = s.keys.find((k) => k.status === 'active');
         const errorSlot = h('div');
         return h(
           'tr',
@@ -197,7 +241,7 @@ function sitesTable(sites, rerender) {
           h('td', {}, time(s.presence.lastSeenAt)),
           h('td', {}, s.presence.agentVersion ?? '—'),
           h('td', {}, s.presence.protocolVersion ?? '—'),
-          h('td', {}, key ? h('code', { title: key.fingerprint }, short(key.fingerprint, 16)) : '—'),
+          h('td', {}, keysCell(s, rerender)),
           canChange()
             ? h(
                 'td',
