@@ -130,6 +130,33 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     expect(await alert.textContent()).toContain('invalid_credentials');
     expect(await alert.locator('[data-correlation-id]').textContent()).toMatch(/\S{8,}/);
 
+    // Keyboard only: Tab reaches the skip link, the fields and the button, each with a visible focus ring.
+    await page.reload();
+    await page.getByLabel('Email').waitFor({ timeout: WAIT });
+    const focused = () =>
+      page.evaluate(() => {
+        const g = globalThis as unknown as {
+          document: { activeElement: PageElement & { tagName: string } };
+          getComputedStyle(e: unknown): { outlineStyle: string };
+        };
+        const el = g.document.activeElement;
+        const label = el.getAttribute('name') ?? el.textContent?.trim();
+        return `${el.tagName.toLowerCase()}:${label}:${g.getComputedStyle(el).outlineStyle}`;
+      });
+    const reached = [await focused()]; // the page puts focus on the first field
+    for (const key of ['Tab', 'Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab']) {
+      await page.keyboard.press(key);
+      reached.push(await focused());
+    }
+    expect(reached).toEqual([
+      'input:email:solid',
+      'input:password:solid',
+      'button:Sign in:solid',
+      'input:password:solid',
+      'input:email:solid',
+      'a:Skip to content:solid',
+    ]);
+
     await signIn(page, 'ops@hospital.example', coord.adminPassword);
     expect(await page.locator('#who-am-i').textContent()).toBe('ops@hospital.example (admin)');
     expect(await page.evaluate(() => Object.keys(sessionStorage))).toContain('casam.admin.session');

@@ -37,6 +37,12 @@ async function draw(main) {
   replace(
     main,
     h('h1', {}, 'Sites'),
+    h(
+      'p',
+      { class: 'muted' },
+      'Enrollments arrive without notice: ',
+      h('button', { type: 'button', onclick: () => rerender() }, 'Refresh sites'),
+    ),
     viewerNote(),
     h('h2', { id: 'pending-title' }, `Pending enrollments (${pending.length})`),
     pending.length === 0
