@@ -70,6 +70,7 @@ function signOut() {
 async function route() {
   cleanup?.();
   cleanup = null;
+  document.getElementById('flash').replaceChildren(); // a message belongs to the page it was said on
   const s = session.current();
   const { path, params } = parseHash();
   if (!s) {

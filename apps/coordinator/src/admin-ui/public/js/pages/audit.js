@@ -5,7 +5,7 @@ import { act, empty, errorBox } from '../ui.js';
 const PAGE = 50;
 
 export async function render(main, { params }) {
-  const sites = await get('/api/v1/sites');
+  const [sites, admins] = await Promise.all([get('/api/v1/sites'), get('/api/v1/admins')]);
   const [actorField, actorType] = field('Actor type', {
     tag: 'select',
     name: 'actorType',
@@ -65,6 +65,12 @@ export async function render(main, { params }) {
     if (cursor) q.set('cursor', cursor);
     return q;
   };
+  const actorName = (e) =>
+    e.actorType === 'site'
+      ? siteName(e.actorId)
+      : e.actorType === 'admin'
+        ? (admins.find((a) => a.id === e.actorId)?.email ?? short(e.actorId, 8))
+        : short(e.actorId, 8);
   const siteName = (id) => sites.find((s) => s.id === id)?.name ?? short(id, 8);
   const load = async (reset) => {
     if (reset) cursor = null;
@@ -114,7 +120,7 @@ export async function render(main, { params }) {
             'td',
             {},
             e.actorType,
-            e.actorId ? h('div', { class: 'muted mono', title: e.actorId }, short(e.actorId, 8)) : null,
+            e.actorId ? h('div', { class: 'muted', title: e.actorId }, actorName(e)) : null,
           ),
           h('td', {}, h('code', {}, e.action)),
           h('td', {}, badge(e.outcome, statusKind(e.outcome))),

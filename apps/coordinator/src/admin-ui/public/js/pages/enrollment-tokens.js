@@ -45,39 +45,41 @@ export async function enrollmentTokens(sites) {
         h(
           'tbody',
           {},
-          [...tokens].reverse().map((t) => {
-            let action = null;
-            if (canChange()) {
-              if (t.state === 'active') {
-                const revoke = h(
-                  'button',
-                  { type: 'button', class: 'danger' },
-                  `Revoke token ${t.label ?? short(t.id, 8)}`,
-                );
-                revoke.addEventListener('click', () =>
-                  act(revoke, errorSlot, () => post(`/api/v1/enrollment-tokens/${t.id}/revoke`), draw),
-                );
-                action = h('td', {}, revoke);
-              } else action = h('td', {}, h('span', { class: 'muted' }, 'no action'));
-            }
-            return h(
-              'tr',
-              { 'data-token': t.id },
-              h('th', { scope: 'row' }, t.label ?? h('span', { class: 'muted' }, 'no label')),
-              h(
-                'td',
-                {},
-                badge(
-                  t.state,
-                  statusKind(t.state === 'active' ? 'pending' : t.state === 'used' ? 'approved' : t.state),
+          [...tokens]
+            .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+            .map((t) => {
+              let action = null;
+              if (canChange()) {
+                if (t.state === 'active') {
+                  const revoke = h(
+                    'button',
+                    { type: 'button', class: 'danger' },
+                    `Revoke token ${t.label ?? short(t.id, 8)}`,
+                  );
+                  revoke.addEventListener('click', () =>
+                    act(revoke, errorSlot, () => post(`/api/v1/enrollment-tokens/${t.id}/revoke`), draw),
+                  );
+                  action = h('td', {}, revoke);
+                } else action = h('td', {}, h('span', { class: 'muted' }, 'no action'));
+              }
+              return h(
+                'tr',
+                { 'data-token': t.id },
+                h('th', { scope: 'row' }, t.label ?? h('span', { class: 'muted' }, 'no label')),
+                h(
+                  'td',
+                  {},
+                  badge(
+                    t.state,
+                    statusKind(t.state === 'active' ? 'pending' : t.state === 'used' ? 'approved' : t.state),
+                  ),
                 ),
-              ),
-              h('td', {}, time(t.expiresAt)),
-              h('td', {}, t.usedBySiteId ? siteName(t.usedBySiteId) : '—'),
-              h('td', {}, time(t.createdAt)),
-              action,
-            );
-          }),
+                h('td', {}, time(t.expiresAt)),
+                h('td', {}, t.usedBySiteId ? siteName(t.usedBySiteId) : '—'),
+                h('td', {}, time(t.createdAt)),
+                action,
+              );
+            }),
         ),
       ),
     );
