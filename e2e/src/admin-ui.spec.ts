@@ -342,6 +342,26 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     await shot('09-audit');
   });
 
+  it('revokes a site with a reason; its open socket is ended at once', async () => {
+    const socket = await stOlav.connect();
+    const ended = new Promise<{ code: string }>((res) => socket.once('session.ended', res));
+    await page.getByRole('link', { name: 'Sites' }).click();
+    const row = page.locator(`tr[data-site="${stOlav.siteId}"]`);
+    await row.waitFor({ timeout: WAIT });
+    await row.getByLabel('Reason for revoking St. Olav').fill('key material leaked');
+    await row.getByRole('button', { name: 'Revoke', exact: true }).click();
+    await page.waitForFunction(
+      (id) => document.querySelector(`tr[data-site="${id}"] td .badge`)?.textContent === 'revoked',
+      stOlav.siteId,
+      { timeout: WAIT },
+    );
+    expect(await page.locator(`tr[data-site="${stOlav.siteId}"]`).textContent()).toContain(
+      'key material leaked',
+    );
+    expect((await ended).code).toBe('credentials_revoked');
+    socket.disconnect();
+  });
+
   it('a viewer sees everything, gets no change control, and the API refuses them anyway', async () => {
     const pending = await enrollHttpSite(coord, 'Haukeland');
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
