@@ -412,6 +412,7 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     await page.getByText('Your session expired. Please sign in again.').waitFor({ timeout: WAIT });
     expect(new URL(page.url()).hash).toBe('#/sign-in');
     expect(await page.evaluate(() => sessionStorage.getItem('casam.admin.session'))).toBeNull();
+    expect(await page.locator('#who').isHidden()).toBe(true); // no stale account or sign-out button
     await shot('11-session-expired');
 
     // A token the server no longer accepts (here: garbage) also ends the session, with the API's reason.
@@ -428,6 +429,7 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByText('You signed out.').waitFor({ timeout: WAIT });
     expect(await page.locator('#nav').isHidden()).toBe(true);
+    expect(await page.locator('#who').isHidden()).toBe(true);
   });
 
   it('raised no script error and no Content-Security-Policy violation', () => {
