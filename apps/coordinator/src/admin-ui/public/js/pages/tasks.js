@@ -43,7 +43,7 @@ async function draw(main) {
 function details(t, siteName) {
   return h(
     'dl',
-    { class: 'row' },
+    { class: 'facts' },
     h('dt', {}, 'Modality'),
     h('dd', {}, t.modality),
     h('dt', {}, 'Targets'),
