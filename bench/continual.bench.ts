@@ -279,7 +279,42 @@ async function main(): Promise<number> {
   const cacheDir = join(workRoot, 'cache');
   const statePath = join(outDir, `${name}.state.json`);
   mkdirSync(outDir, { recursive: true });
-  const state = openState(statePath, plan, hash, args.restart);
+  const log = (s: string): void => void process.stderr.write(s + '\n');
+  const state = openState(statePath, plan, hash, args.restart && !args.reportOnly);
+  const report = (): void => {
+    const results = buildResults({
+      state,
+      plan,
+      cfg,
+      command,
+      model: {
+        path: args.model,
+        fingerprint,
+        step: model.meta['step'] ?? null,
+        source: model.meta['source'] ?? null,
+      },
+      backend: backend.summary,
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? '',
+        node: process.version,
+        loadAverage1m: loadavg()[0],
+      },
+      stepFlops: alTrainingStepFlops(cfg, {
+        images: plan.batchImages,
+        prompts: plan.batchImages * plan.regionsPerImage,
+      }),
+    });
+    writeReport(outDir, name, results);
+    log(
+      `wrote ${relative(root, join(outDir, name + '.json'))}, ${name}.md and ${name}-*.png${results.pending.length ? ` (partial: ${results.pending.length} units to go)` : ''}`,
+    );
+  };
+  if (args.reportOnly) {
+    if (!state.zeroShot) throw new UsageError(`${relative(root, statePath)} holds no results yet`);
+    report();
+    return 0;
+  }
   if (args.restart) rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const save = (): void => saveState(statePath, state);
@@ -296,7 +331,6 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   const seen = [...DOMAIN_NAMES];
-  const log = (s: string): void => void process.stderr.write(s + '\n');
   log(
     `continual benchmark (${plan.quick ? 'quick' : 'full'}): ${cfg.name} ${args.model} (${fingerprint.slice(0, 19)}…), ` +
       `${plan.trainImages} train / ${plan.testImages} test images per domain, ${plan.epochs} epochs, ${plan.orders.length} orders; state ${relative(root, statePath)}`,
@@ -313,11 +347,13 @@ async function main(): Promise<number> {
   }
   const all = [...domains.values()].flatMap((d) => [...d.trainItems, ...d.testItems]);
   const t0 = performance.now();
+  let computed = 0;
   const handles = await ensureEmbeddings(all, engine, {
     cacheDir,
     fingerprint,
     signal,
     onProgress: (p) => {
+      computed = p.computed;
       if (p.done === p.total || p.done % 25 === 0)
         log(
           `  embeddings ${p.done}/${p.total} (${p.cached} cached, ${p.computed} computed)${p.etaS ? `, ~${fmtDuration(p.etaS)} left` : ''}`,
@@ -333,6 +369,13 @@ async function main(): Promise<number> {
   }
   const embedSeconds = (performance.now() - t0) / 1000;
   const encoderMs = await timeEncoder(sam, plan.quick ? 3 : 5);
+  state.measurements = {
+    encoderMsPerImage: encoderMs,
+    ...(computed > 0 || !state.measurements
+      ? { embedSeconds, embeddedImages: computed }
+      : { embedSeconds: state.measurements.embedSeconds, embeddedImages: state.measurements.embeddedImages }),
+  };
+  save();
   log(
     `  encoder: ${encoderMs.toFixed(0)} ms per image (median); embedding phase ${fmtDuration(embedSeconds)}`,
   );
@@ -642,33 +685,7 @@ async function main(): Promise<number> {
   sam.dispose();
 
   // ---- results --------------------------------------------------------------------------------------------
-  const results = buildResults({
-    state,
-    plan,
-    cfg,
-    command,
-    model: {
-      path: args.model,
-      fingerprint,
-      step: model.meta['step'] ?? null,
-      source: model.meta['source'] ?? null,
-    },
-    backend: backend.summary,
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model ?? '',
-      node: process.version,
-      loadAverage1m: loadavg()[0],
-    },
-    encoderMsPerImage: encoderMs,
-    embedSeconds,
-    stepFlops: alTrainingStepFlops(cfg, {
-      images: plan.batchImages,
-      prompts: plan.batchImages * plan.regionsPerImage,
-    }),
-  });
-  writeReport(outDir, name, results);
-  log(`wrote ${relative(root, join(outDir, name + '.json'))}, ${name}.md and ${name}-*.png`);
+  report();
   return 0;
 }
 

@@ -38,6 +38,7 @@ export interface BenchArgs {
   vaeEpochs: number | null;
   ewcLambda: number;
   restart: boolean;
+  reportOnly: boolean;
   threads: number | null;
   backend: string | null;
 }
@@ -104,7 +105,8 @@ export const USAGE = `usage: npm run bench:continual -- [options]
   --ewc-lambda X      EWC penalty strength (default ${DEFAULT_EWC_LAMBDA})
   --threads N         wasm threads (default: all cores up to 8)
   --backend NAME      TF.js backend (default wasm)
-  --restart           discard the state of an earlier run with this configuration`;
+  --restart           discard the state of an earlier run with this configuration
+  --report-only       write the report from the state as it is (a partial one mid-run); train nothing`;
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -125,6 +127,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs | 'help' {
     vaeEpochs: null,
     ewcLambda: DEFAULT_EWC_LAMBDA,
     restart: false,
+    reportOnly: false,
     threads: null,
     backend: null,
   };
@@ -149,6 +152,9 @@ export function parseArgs(argv: readonly string[]): BenchArgs | 'help' {
         break;
       case '--restart':
         a.restart = true;
+        break;
+      case '--report-only':
+        a.reportOnly = true;
         break;
       case '--model':
         a.model = str(f, v);

@@ -1,6 +1,8 @@
 /**
  * Turns the benchmark state into results: the matrices a[t][j] per method and order, their scores, CA-SAM's
  * routing, costs and the issue's "must show" checks; then writes them as JSON, a markdown report and PNG charts.
+ * A state of an unfinished run gives a partial report (`--report-only` mid-run): methods and orders appear as
+ * far as they got, spreads use finished orders only, and checks that need something unfinished are "pending".
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,18 +47,22 @@ export function shortDomain(d: string): string {
 }
 
 export interface OrderResult {
+  /** Index into protocol.orders (0 = the paper's order). */
+  index: number;
   order: string[];
-  /** a[t][j]: IoU of task order[j] after stage t (j ≤ t). */
+  /** a[t][j]: IoU of task order[j] after stage t (j ≤ t); fewer rows while the order is unfinished. */
   matrix: number[][];
+  complete: boolean;
   summary: ContinualSummary;
 }
 
 export interface MethodResult {
   label: string;
-  /** One per order (joint: its single final row, the same for every order). */
+  /** Orders with at least one finished stage (joint: its single final row, the same for every order). */
   orders: OrderResult[];
+  /** Over finished orders. */
   spread: { avgIou: Spread | null; avgForgetting: Spread | null; bwt: Spread | null };
-  /** Final IoU per task (paper order run). */
+  /** IoU per task after the last finished stage of the paper order. */
   finalByTask: Record<string, number>;
 }
 
@@ -74,10 +80,40 @@ export interface MethodCost {
   /** Mean AL step time (ms) from the trainer's timers. */
   stepMs: number | null;
   share: AlTimings['share'] | null;
-  /** Wall seconds of all units of the method (all orders). */
+  /** Wall seconds of all finished units of the method (all orders). */
   wallSeconds: number;
   peakRssBytes: number;
   peakTensorBytes: number;
+}
+
+export interface CasamRouting {
+  routingByOrder: {
+    order: string[];
+    stages: { stage: number; routingAccuracy: number; fallbackRateSeen: number }[];
+  }[];
+  /** Final stage over all seen test images. */
+  routingAccuracy: number;
+  fallbackRateSeen: number;
+  unseen: {
+    byDomain: Record<
+      string,
+      { images: number; fallbackRate: number; iou: number; frozenIou: number; boxFillIou: number }
+    >;
+    fallbackRate: number;
+    iou: number;
+    frozenIou: number;
+    boxFillIou: number;
+  };
+  /** Each task's own layer on its own test images, no routing (what perfect routing would give). */
+  ownLayerIou: Record<string, number>;
+  tau: Record<string, { tau: number; p95: number; p99: number; mean: number; std: number; n: number }>;
+}
+
+export interface MustShowCheck {
+  claim: string;
+  value: string;
+  /** null: what it needs has not run yet. */
+  pass: boolean | null;
 }
 
 export interface ContinualResults {
@@ -85,6 +121,8 @@ export interface ContinualResults {
   date: string;
   command: string;
   quick: boolean;
+  /** Units not finished yet (empty for a complete run). */
+  pending: string[];
   model: { path: string; preset: string; fingerprint: string; step: string | null; source: string | null };
   backend: string;
   machine: { cpus: number; cpuModel: string; node: string; loadAverage1m: number };
@@ -101,43 +139,24 @@ export interface ContinualResults {
     }
   >;
   boxFill: { byTask: Record<string, number>; avgIou: number; avgByStage: number[][] };
-  methods: Record<MethodName, MethodResult>;
-  casam: {
-    routingByOrder: {
-      order: string[];
-      stages: { stage: number; routingAccuracy: number; fallbackRateSeen: number }[];
-    }[];
-    /** Final stage, paper order, over all seen test images. */
-    routingAccuracy: number;
-    fallbackRateSeen: number;
-    unseen: {
-      byDomain: Record<
-        string,
-        { images: number; fallbackRate: number; iou: number; frozenIou: number; boxFillIou: number }
-      >;
-      fallbackRate: number;
-      iou: number;
-      frozenIou: number;
-      boxFillIou: number;
-    };
-    /** Each task's own layer on its own test images, no routing (what perfect routing would give). */
-    ownLayerIou: Record<string, number>;
-    tau: Record<string, { tau: number; p95: number; p99: number; mean: number; std: number; n: number }>;
-  };
-  cost: Record<MethodName, MethodCost>;
+  methods: Partial<Record<MethodName, MethodResult>>;
+  casam: CasamRouting | null;
+  cost: Partial<Record<MethodName, MethodCost>>;
   alStep: {
     stepMs: number | null;
-    encoderMsPerImage: number;
+    encoderMsPerImage: number | null;
     stepOverEncoder: number | null;
     batch: { images: number; regions: number };
     flops: AlStepFlops;
     share: AlTimings['share'] | null;
     secondsPerEpoch: number | null;
     imagesPerEpoch: number;
-    embedSeconds: number;
+    embedSeconds: number | null;
+    /** Images the encoder embedded in that phase (0: everything came from an earlier run's cache). */
+    embeddedImages: number | null;
   };
   ewc: { lambda: number; gamma: number; fisherMeanByStage: (number | null)[] };
-  mustShow: { claim: string; value: string; pass: boolean }[];
+  mustShow: MustShowCheck[];
   notes: string[];
 }
 
@@ -153,33 +172,48 @@ function iouOf(
   return { iou: m.iou, dice: m.dice, images: m.images, regions: m.regions };
 }
 
-function orderResult(order: string[], matrix: number[][]): OrderResult {
-  return { order, matrix, summary: summarizeContinual(matrix) };
+function orderResult(index: number, order: string[], matrix: number[][]): OrderResult {
+  return {
+    index,
+    order,
+    matrix,
+    complete: matrix.length === order.length,
+    summary: summarizeContinual(matrix),
+  };
 }
 
 /** The pooled reference: one row after all tasks; forgetting and BWT do not apply. */
-function pooledResult(order: string[], row: number[]): OrderResult {
+function pooledResult(index: number, order: string[], row: number[]): OrderResult {
   const avg = mean(row);
   return {
+    index,
     order,
     matrix: [row],
+    complete: true,
     summary: { stages: 1, avgIou: avg, avgIouByStage: [avg], forgetting: [], avgForgetting: null, bwt: null },
   };
 }
 
-function methodResult(label: string, orders: OrderResult[]): MethodResult {
-  const paper = orders[0];
+function methodResult(label: string, orders: OrderResult[]): MethodResult | undefined {
+  if (orders.length === 0) return undefined;
+  const done = orders.filter((o) => o.complete);
+  const paper = orders.find((o) => o.index === 0) ?? orders[0];
   const last = paper.matrix[paper.matrix.length - 1];
   return {
     label,
     orders,
     spread: {
-      avgIou: spreadOf(orders.map((o) => o.summary.avgIou)),
-      avgForgetting: spreadOf(orders.map((o) => o.summary.avgForgetting)),
-      bwt: spreadOf(orders.map((o) => o.summary.bwt)),
+      avgIou: spreadOf(done.map((o) => o.summary.avgIou)),
+      avgForgetting: spreadOf(done.map((o) => o.summary.avgForgetting)),
+      bwt: spreadOf(done.map((o) => o.summary.bwt)),
     },
     finalByTask: Object.fromEntries(paper.order.slice(0, last.length).map((t, j) => [t, last[j]])),
   };
+}
+
+/** The paper order's result of a method, when it has one. */
+export function paperRun(m: MethodResult | undefined): OrderResult | undefined {
+  return m?.orders.find((o) => o.index === 0);
 }
 
 function aggregateTimings(units: readonly UnitCost[]): {
@@ -223,19 +257,89 @@ export interface BuildInput {
   model: { path: string; fingerprint: string; step: string | null; source: string | null };
   backend: string;
   machine: ContinualResults['machine'];
-  encoderMsPerImage: number;
-  embedSeconds: number;
   stepFlops: AlStepFlops;
+}
+
+function casamRouting(
+  state: BenchState,
+  plan: Plan,
+): { routing: CasamRouting; orders: OrderResult[] } | null {
+  if (!state.casamImages || !state.zeroShot) return null;
+  const seen = plan.orders[0];
+  const images: (CasamImage & RoutableImage)[] = state.casamImages.map((i) => ({
+    ...i,
+    trueTask: i.unseen ? null : i.domain,
+  }));
+  const imagesOf = (d: string): (CasamImage & RoutableImage)[] => images.filter((i) => i.domain === d);
+  const orders: OrderResult[] = [];
+  const routingByOrder: CasamRouting['routingByOrder'] = [];
+  plan.orders.forEach((order, k) => {
+    const matrix: number[][] = [];
+    const stages: CasamRouting['routingByOrder'][number]['stages'] = [];
+    for (let t = 0; t < order.length; t++) {
+      const active = order.slice(0, t + 1);
+      matrix.push(active.map((d) => evaluateRouted(imagesOf(d), active).aggregate.iou));
+      const r = evaluateRouted(active.flatMap(imagesOf), active);
+      stages.push({
+        stage: t + 1,
+        routingAccuracy: r.routingAccuracy ?? NaN,
+        fallbackRateSeen: r.fallbackRate,
+      });
+    }
+    orders.push(orderResult(k, order, matrix));
+    routingByOrder.push({ order, stages });
+  });
+  const finalSeen = evaluateRouted(seen.flatMap(imagesOf), seen);
+  const unseenImgs = images.filter((i) => i.unseen);
+  const frozenOf = (imgs: CasamImage[]): number => aggregateMetrics(imgs.map((i) => i.regions['frozen'])).iou;
+  const boxFillRows = new Map(state.zeroShot.boxFill.map((r) => [r.id, r.regions]));
+  const boxFillOf = (imgs: CasamImage[]): number =>
+    aggregateMetrics(imgs.map((i) => boxFillRows.get(i.id)! as RegionMetrics[])).iou;
+  const unseenAll = evaluateRouted(unseenImgs, seen);
+  return {
+    orders,
+    routing: {
+      routingByOrder,
+      routingAccuracy: finalSeen.routingAccuracy ?? NaN,
+      fallbackRateSeen: finalSeen.fallbackRate,
+      unseen: {
+        byDomain: Object.fromEntries(
+          plan.unseen.map((d) => {
+            const imgs = imagesOf(d);
+            const r = evaluateRouted(imgs, seen);
+            return [
+              d,
+              {
+                images: imgs.length,
+                fallbackRate: r.fallbackRate,
+                iou: r.aggregate.iou,
+                frozenIou: frozenOf(imgs),
+                boxFillIou: boxFillOf(imgs),
+              },
+            ];
+          }),
+        ),
+        fallbackRate: unseenAll.fallbackRate,
+        iou: unseenAll.aggregate.iou,
+        frozenIou: frozenOf(unseenImgs),
+        boxFillIou: boxFillOf(unseenImgs),
+      },
+      ownLayerIou: Object.fromEntries(seen.map((d) => [d, state.casamTasks[d].ownIou])),
+      tau: Object.fromEntries(
+        seen.map((d) => {
+          const t = state.casamTasks[d].tau;
+          return [d, { tau: t.tau, p95: t.p95, p99: t.p99, mean: t.mean, std: t.std, n: t.n }];
+        }),
+      ),
+    },
+  };
 }
 
 export function buildResults(inp: BuildInput): ContinualResults {
   const { state, plan } = inp;
   const seen = plan.orders[0];
-  const zs = state.zeroShot!;
-  const images: (CasamImage & RoutableImage)[] = state.casamImages!.map((i) => ({
-    ...i,
-    trueTask: i.unseen ? null : i.domain,
-  }));
+  const zs = state.zeroShot;
+  if (!zs) throw new Error('the state holds no zero-shot evaluation yet: nothing to report');
   const zeroShot: ContinualResults['zeroShot'] = {};
   for (const d of [...seen, ...plan.unseen]) {
     const f = iouOf(zs.frozen, d);
@@ -250,90 +354,58 @@ export function buildResults(inp: BuildInput): ContinualResults {
   }
   const constMatrix = (order: string[], v: (t: string) => number): number[][] =>
     order.map((_, t) => order.slice(0, t + 1).map(v));
+  const boxFillByTask = Object.fromEntries(seen.map((d) => [d, zeroShot[d].boxFillIou]));
 
-  // CA-SAM: routing over the tasks seen so far, per order.
-  const imagesOf = (d: string): (CasamImage & RoutableImage)[] => images.filter((i) => i.domain === d);
-  const casamOrders: OrderResult[] = [];
-  const routingByOrder: ContinualResults['casam']['routingByOrder'] = [];
-  for (const order of plan.orders) {
-    const matrix: number[][] = [];
-    const stages: ContinualResults['casam']['routingByOrder'][number]['stages'] = [];
-    for (let t = 0; t < order.length; t++) {
-      const active = order.slice(0, t + 1);
-      matrix.push(active.map((d) => evaluateRouted(imagesOf(d), active).aggregate.iou));
-      const r = evaluateRouted(active.flatMap(imagesOf), active);
-      stages.push({
-        stage: t + 1,
-        routingAccuracy: r.routingAccuracy ?? NaN,
-        fallbackRateSeen: r.fallbackRate,
-      });
-    }
-    casamOrders.push(orderResult(order, matrix));
-    routingByOrder.push({ order, stages });
-  }
-  const finalSeen = evaluateRouted(seen.flatMap(imagesOf), seen);
-  const unseenImgs = images.filter((i) => i.unseen);
-  const frozenOf = (imgs: CasamImage[]): number => aggregateMetrics(imgs.map((i) => i.regions['frozen'])).iou;
-  const boxFillRows = new Map(zs.boxFill.map((r) => [r.id, r.regions]));
-  const boxFillOf = (imgs: CasamImage[]): number =>
-    aggregateMetrics(imgs.map((i) => boxFillRows.get(i.id)! as RegionMetrics[])).iou;
-  const unseenAll = evaluateRouted(unseenImgs, seen);
-  const unseen: ContinualResults['casam']['unseen'] = {
-    byDomain: Object.fromEntries(
-      plan.unseen.map((d) => {
-        const imgs = imagesOf(d);
-        const r = evaluateRouted(imgs, seen);
-        return [
-          d,
-          {
-            images: imgs.length,
-            fallbackRate: r.fallbackRate,
-            iou: r.aggregate.iou,
-            frozenIou: frozenOf(imgs),
-            boxFillIou: boxFillOf(imgs),
-          },
-        ];
-      }),
-    ),
-    fallbackRate: unseenAll.fallbackRate,
-    iou: unseenAll.aggregate.iou,
-    frozenIou: frozenOf(unseenImgs),
-    boxFillIou: boxFillOf(unseenImgs),
-  };
-
+  const pending: string[] = [];
+  for (const t of seen) if (!state.casamTasks[t]) pending.push(`CA-SAM task ${t}`);
+  if (!state.casamImages) pending.push('CA-SAM scoring of the test images');
+  const ca = casamRouting(state, plan);
   const stageOrders = (method: 'sequential' | 'ewc'): OrderResult[] =>
-    plan.orders.map((order, o) =>
-      orderResult(
-        order,
-        (state.stages[`${method}:${o}`] ?? []).map((s) => s.row),
-      ),
-    );
-  const joint = state.joint!;
-  const methods: Record<MethodName, MethodResult> = {
+    plan.orders.flatMap((order, o) => {
+      const recs = state.stages[`${method}:${o}`] ?? [];
+      if (recs.length < order.length)
+        pending.push(`${method} order ${o + 1}: ${order.length - recs.length} stages`);
+      return recs.length
+        ? [
+            orderResult(
+              o,
+              order,
+              recs.map((s) => s.row),
+            ),
+          ]
+        : [];
+    });
+  const joint = state.joint;
+  if (!joint) pending.push('joint');
+  const methods: Partial<Record<MethodName, MethodResult>> = {
     frozen: methodResult(
       METHOD_LABELS.frozen,
-      plan.orders.map((order) =>
+      plan.orders.map((order, k) =>
         orderResult(
+          k,
           order,
           constMatrix(order, (d) => zeroShot[d].frozenIou),
         ),
       ),
     ),
-    casam: methodResult(METHOD_LABELS.casam, casamOrders),
+    casam: ca ? methodResult(METHOD_LABELS.casam, ca.orders) : undefined,
     sequential: methodResult(METHOD_LABELS.sequential, stageOrders('sequential')),
     ewc: methodResult(METHOD_LABELS.ewc, stageOrders('ewc')),
     // One pooled run: its final row is the matrix (forgetting and BWT are not defined).
-    joint: methodResult(
-      METHOD_LABELS.joint,
-      plan.orders.map((order) =>
-        pooledResult(
-          order,
-          order.map((d) => joint.iou[d]),
-        ),
-      ),
-    ),
+    joint: joint
+      ? methodResult(
+          METHOD_LABELS.joint,
+          plan.orders.map((order, k) =>
+            pooledResult(
+              k,
+              order,
+              order.map((d) => joint.iou[d]),
+            ),
+          ),
+        )
+      : undefined,
   };
-  const boxFillByTask = Object.fromEntries(seen.map((d) => [d, zeroShot[d].boxFillIou]));
+  for (const m of METHODS) if (!methods[m]) delete methods[m];
 
   // Costs.
   const flopsPerStep = inp.stepFlops.total;
@@ -350,7 +422,8 @@ export function buildResults(inp: BuildInput): ContinualResults {
   const vaeParams = casamUnits[0]?.vaeParameters ?? 0;
   const taskSteps = plan.epochs * Math.ceil(plan.trainImages / plan.batchImages);
   const runSteps = taskSteps * seen.length;
-  const fisherFlopsPerImage = inp.stepFlops.total / plan.batchImages; // one image, its regions: about one sixth of a step
+  // One image and its regions: about one sixth of a step.
+  const fisherFlopsPerImage = inp.stepFlops.total / plan.batchImages;
   const ewcFisherImages = (state.stages['ewc:0'] ?? []).reduce((s, r) => s + (r.fisherImages ?? 0), 0);
   const cost = (
     units: UnitCost[],
@@ -375,100 +448,122 @@ export function buildResults(inp: BuildInput): ContinualResults {
       peakTensorBytes: tensors,
     };
   };
-  const costs: Record<MethodName, MethodCost> = {
-    frozen: cost([], 0, 0, 0, null),
-    casam: {
+  const costs: Partial<Record<MethodName, MethodCost>> = { frozen: cost([], 0, 0, 0, null) };
+  if (casamUnits.length)
+    costs.casam = {
       ...cost(casamUnits, seen.length * (alParams + vaeParams), runSteps),
       perTask: { alParameters: alParams, vaeParameters: vaeParams },
-    },
-    sequential: cost(stageUnits('sequential'), alParams, runSteps),
-    ewc: cost(stageUnits('ewc'), alParams, runSteps, ewcFisherImages * fisherFlopsPerImage),
-    joint: cost(
+    };
+  if (methods.sequential) costs.sequential = cost(stageUnits('sequential'), alParams, runSteps);
+  if (methods.ewc)
+    costs.ewc = cost(stageUnits('ewc'), alParams, runSteps, ewcFisherImages * fisherFlopsPerImage);
+  if (joint)
+    costs.joint = cost(
       [joint],
       alParams,
       plan.epochs * Math.ceil((plan.trainImages * seen.length) / plan.batchImages),
-    ),
-  };
+    );
   const casamT = aggregateTimings(casamUnits);
 
   // The issue's claims, checked on the paper order (spreads across orders are in the tables).
-  const ca = methods.casam.orders[0].summary;
-  const fz = methods.frozen.orders[0].summary;
   const bfAvg = mean(seen.map((d) => boxFillByTask[d]));
-  const above = seen.filter((d) => methods.casam.finalByTask[d] > boxFillByTask[d]).length;
   const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
-  const f3 = (x: number | null): string => (x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(3));
-  const mustShow: ContinualResults['mustShow'] = [
-    {
-      claim: 'CA-SAM final Avg-IoU > frozen SAM',
-      value: `${f3(ca.avgIou)} vs ${f3(fz.avgIou)}`,
-      pass: ca.avgIou > fz.avgIou,
-    },
-    {
-      claim: 'CA-SAM final Avg-IoU ≥ frozen SAM + 0.10',
-      value: `+${f3(ca.avgIou - fz.avgIou)}`,
-      pass: ca.avgIou >= fz.avgIou + 0.1,
-    },
-    {
-      claim: 'CA-SAM final Avg-IoU > sequential fine-tuning',
-      value: `${f3(ca.avgIou)} vs ${f3(methods.sequential.orders[0].summary.avgIou)}`,
-      pass: ca.avgIou > methods.sequential.orders[0].summary.avgIou,
-    },
-    {
-      claim: 'CA-SAM final Avg-IoU > EWC',
-      value: `${f3(ca.avgIou)} vs ${f3(methods.ewc.orders[0].summary.avgIou)}`,
-      pass: ca.avgIou > methods.ewc.orders[0].summary.avgIou,
-    },
-    {
-      claim: 'CA-SAM final Avg-IoU > box-fill',
-      value: `${f3(ca.avgIou)} vs ${f3(bfAvg)}`,
-      pass: ca.avgIou > bfAvg,
-    },
-    {
-      claim: 'CA-SAM above box-fill on ≥ 7 of 9 domains',
-      value: `${above} of ${seen.length}`,
-      pass: above >= 7,
-    },
-    {
-      claim: 'CA-SAM average forgetting ≤ 0.01 IoU',
-      value: f3(ca.avgForgetting),
-      pass: (ca.avgForgetting ?? Infinity) <= 0.01,
-    },
-    {
-      claim: 'routing accuracy ≥ 95% on seen test images',
-      value: pct(finalSeen.routingAccuracy ?? 0),
-      pass: (finalSeen.routingAccuracy ?? 0) >= 0.95,
-    },
-    {
-      claim: '≥ 90% of unseen-domain images fall back',
-      value: pct(unseen.fallbackRate),
-      pass: unseen.fallbackRate >= 0.9,
-    },
-    {
-      claim: 'unseen-domain IoU within 0.01 of frozen SAM',
-      value: `${f3(unseen.iou)} vs ${f3(unseen.frozenIou)}`,
-      pass: Math.abs(unseen.iou - unseen.frozenIou) <= 0.01,
-    },
+  const f = (x: number | null): string => (x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(3));
+  const caRun = paperRun(methods.casam);
+  const caS = caRun?.complete ? caRun.summary : null;
+  const fz = paperRun(methods.frozen)!.summary;
+  const finished = (m: MethodName): ContinualSummary | null => {
+    const r = paperRun(methods[m]);
+    return r?.complete ? r.summary : null;
+  };
+  const check = (claim: string, ready: boolean, value: () => string, pass: () => boolean): MustShowCheck =>
+    ready ? { claim, value: value(), pass: pass() } : { claim, value: 'pending', pass: null };
+  const seq = finished('sequential');
+  const ewc = finished('ewc');
+  const above = caS ? seen.filter((d) => methods.casam!.finalByTask[d] > boxFillByTask[d]).length : 0;
+  const mustShow: MustShowCheck[] = [
+    check(
+      'CA-SAM final Avg-IoU > frozen SAM',
+      !!caS,
+      () => `${f(caS!.avgIou)} vs ${f(fz.avgIou)}`,
+      () => caS!.avgIou > fz.avgIou,
+    ),
+    check(
+      'CA-SAM final Avg-IoU ≥ frozen SAM + 0.10',
+      !!caS,
+      () => `${caS!.avgIou >= fz.avgIou ? '+' : ''}${f(caS!.avgIou - fz.avgIou)}`,
+      () => caS!.avgIou >= fz.avgIou + 0.1,
+    ),
+    check(
+      'CA-SAM final Avg-IoU > sequential fine-tuning',
+      !!caS && !!seq,
+      () => `${f(caS!.avgIou)} vs ${f(seq!.avgIou)}`,
+      () => caS!.avgIou > seq!.avgIou,
+    ),
+    check(
+      'CA-SAM final Avg-IoU > EWC',
+      !!caS && !!ewc,
+      () => `${f(caS!.avgIou)} vs ${f(ewc!.avgIou)}`,
+      () => caS!.avgIou > ewc!.avgIou,
+    ),
+    check(
+      'CA-SAM final Avg-IoU > box-fill',
+      !!caS,
+      () => `${f(caS!.avgIou)} vs ${f(bfAvg)}`,
+      () => caS!.avgIou > bfAvg,
+    ),
+    check(
+      'CA-SAM above box-fill on ≥ 7 of 9 domains',
+      !!caS,
+      () => `${above} of ${seen.length}`,
+      () => above >= 7,
+    ),
+    check(
+      'CA-SAM average forgetting ≤ 0.01 IoU',
+      !!caS,
+      () => f(caS!.avgForgetting),
+      () => (caS!.avgForgetting ?? Infinity) <= 0.01,
+    ),
+    check(
+      'routing accuracy ≥ 95% on seen test images',
+      !!ca,
+      () => pct(ca!.routing.routingAccuracy),
+      () => ca!.routing.routingAccuracy >= 0.95,
+    ),
+    check(
+      '≥ 90% of unseen-domain images fall back',
+      !!ca,
+      () => pct(ca!.routing.unseen.fallbackRate),
+      () => ca!.routing.unseen.fallbackRate >= 0.9,
+    ),
+    check(
+      'unseen-domain IoU within 0.01 of frozen SAM',
+      !!ca,
+      () => `${f(ca!.routing.unseen.iou)} vs ${f(ca!.routing.unseen.frozenIou)}`,
+      () => Math.abs(ca!.routing.unseen.iou - ca!.routing.unseen.frozenIou) <= 0.01,
+    ),
   ];
 
   const notes = [
-    'Timings are wall-clock on a shared 2-core machine where the casam-tiny pretraining runs at low priority; treat seconds, shares and ratios as ±30%.',
+    'Timings are wall-clock on a shared 2-core machine where the casam-tiny pretraining (and, during this run, other work) competes for the cores; treat seconds, shares and ratios as ±30% or worse.',
     "CA-SAM's layers, VAEs and τ are trained once per task from that task's data only (seeded by the task name), so they are the same in every order; orders change only which tasks the router knows at each stage.",
     'The joint reference trains once on all nine tasks pooled (same epochs over 9× the images = the same number of steps as one sequential run); it has a final row only, so forgetting and BWT do not apply.',
     `VAE and τ: ${plan.vae.epochs} epochs of batch ${plan.vae.batchSize} per task and per τ fold (the spec's 10 epochs assume ~1,000 features per task; with ${plan.trainImages} they leave the VAE untrained — see bench/continual/protocol.ts).`,
-    `EWC: online EWC (γ = ${plan.ewc.gamma}) with the diagonal empirical Fisher of each task's training loss (one image and its regions per pass), λ = ${plan.ewc.lambda}.`,
+    `EWC: online EWC (γ = ${plan.ewc.gamma}) with the diagonal empirical Fisher of each task's training loss (one image and its regions per pass), λ = ${plan.ewc.lambda} (the best of a λ sweep on validation images, see bench/continual/protocol.ts).`,
     'FLOPs are analytic (libs/casam-core/src/trainer/training-flops.ts): convolutions and matrix products; backward = 2× forward for the AL, 1× (weight products) or 2× (activation products) for the frozen decoder.',
   ];
   if (inp.model.step !== null)
     notes.unshift(
       `Base model: ${inp.model.path} at pretraining step ${inp.model.step}${inp.model.source ? ` (${inp.model.source})` : ''}.`,
     );
+  const enc = state.measurements?.encoderMsPerImage ?? null;
 
   return {
     benchmark: 'continual',
     date: new Date().toISOString(),
     command: inp.command,
     quick: plan.quick,
+    pending,
     model: { ...inp.model, preset: inp.cfg.name },
     backend: inp.backend,
     machine: inp.machine,
@@ -487,30 +582,19 @@ export function buildResults(inp: BuildInput): ContinualResults {
       ),
     },
     methods,
-    casam: {
-      routingByOrder,
-      routingAccuracy: finalSeen.routingAccuracy ?? NaN,
-      fallbackRateSeen: finalSeen.fallbackRate,
-      unseen,
-      ownLayerIou: Object.fromEntries(seen.map((d) => [d, state.casamTasks[d].ownIou])),
-      tau: Object.fromEntries(
-        seen.map((d) => {
-          const t = state.casamTasks[d].tau;
-          return [d, { tau: t.tau, p95: t.p95, p99: t.p99, mean: t.mean, std: t.std, n: t.n }];
-        }),
-      ),
-    },
+    casam: ca?.routing ?? null,
     cost: costs,
     alStep: {
       stepMs: casamT.stepMs,
-      encoderMsPerImage: inp.encoderMsPerImage,
-      stepOverEncoder: casamT.stepMs !== null ? casamT.stepMs / inp.encoderMsPerImage : null,
+      encoderMsPerImage: enc,
+      stepOverEncoder: casamT.stepMs !== null && enc ? casamT.stepMs / enc : null,
       batch: { images: plan.batchImages, regions: plan.regionsPerImage },
       flops: inp.stepFlops,
       share: casamT.share,
       secondsPerEpoch: casamT.secondsPerEpoch,
       imagesPerEpoch: plan.trainImages,
-      embedSeconds: inp.embedSeconds,
+      embedSeconds: state.measurements?.embedSeconds ?? null,
+      embeddedImages: state.measurements?.embeddedImages ?? null,
     },
     ewc: {
       lambda: plan.ewc.lambda,
@@ -560,13 +644,26 @@ function spreadText(s: Spread | null): string {
   return s ? `${f3(s.mean)} ± ${f3(s.std)} (${f3(s.min)} … ${f3(s.max)})` : '–';
 }
 
+function present(r: ContinualResults): MethodName[] {
+  return METHODS.filter((m) => r.methods[m] !== undefined);
+}
+
 export function markdownReport(r: ContinualResults, name: string): string {
   const seen = r.protocol.orders[0];
   const unseen = r.protocol.unseen;
   const out: string[] = [];
   const p = r.protocol;
-  out.push(`# Continual-learning benchmark${r.quick ? ' (quick)' : ''}`);
+  const ms = present(r);
+  out.push(
+    `# Continual-learning benchmark${r.quick ? ' (quick)' : ''}${r.pending.length ? ' — PARTIAL' : ''}`,
+  );
   out.push('');
+  if (r.pending.length) {
+    out.push(
+      `**Partial report of an unfinished run** (\`--report-only\`); still to run: ${r.pending.join('; ')}.`,
+    );
+    out.push('');
+  }
   out.push(
     `\`${r.command}\` — ${r.date.slice(0, 16).replace('T', ' ')} UTC, ${r.backend.replace(/^backend: /, '')}, ${r.machine.cpus} × ${r.machine.cpuModel}, 1-min load ${r.machine.loadAverage1m.toFixed(1)} at the end.`,
   );
@@ -576,7 +673,7 @@ export function markdownReport(r: ContinualResults, name: string): string {
   );
   out.push('');
   out.push(
-    'Timings are noisy: the machine has 2 cores and the casam-tiny pretraining runs on them at low priority.',
+    'Timings are noisy: the machine has 2 cores, shared with the casam-tiny pretraining (low priority) and other work.',
   );
   out.push('');
 
@@ -585,21 +682,23 @@ export function markdownReport(r: ContinualResults, name: string): string {
   out.push(
     table(
       ['claim', 'measured', ''],
-      r.mustShow.map((m) => [m.claim, m.value, m.pass ? 'yes' : '**no**']),
+      r.mustShow.map((m) => [m.claim, m.value, m.pass === null ? 'pending' : m.pass ? 'yes' : '**no**']),
     ),
   );
   out.push('');
 
   out.push('## Final results');
   out.push('');
-  const methodRows = METHODS.map((m) => {
-    const o = r.methods[m].orders[0].summary;
-    const s = r.methods[m].spread;
+  const methodRows = ms.map((m) => {
+    const run = paperRun(r.methods[m]);
+    const o = run?.summary;
+    const s = r.methods[m]!.spread;
+    const partial = run && !run.complete ? ` (after ${run.matrix.length} of ${seen.length} stages)` : '';
     return [
-      r.methods[m].label,
-      f3(o.avgIou),
-      f3(o.avgForgetting),
-      signed(o.bwt),
+      r.methods[m]!.label,
+      f3(o?.avgIou) + partial,
+      f3(o?.avgForgetting),
+      signed(o?.bwt),
       spreadText(s.avgIou),
       spreadText(s.avgForgetting),
     ];
@@ -619,8 +718,8 @@ export function markdownReport(r: ContinualResults, name: string): string {
         'Avg-IoU (paper order)',
         'forgetting',
         'BWT',
-        'Avg-IoU over orders: mean ± std (min … max)',
-        'forgetting over orders',
+        'Avg-IoU over finished orders: mean ± std (min … max)',
+        'forgetting over finished orders',
       ],
       methodRows,
     ),
@@ -629,16 +728,17 @@ export function markdownReport(r: ContinualResults, name: string): string {
 
   out.push('## Final IoU per domain (paper order)');
   out.push('');
-  const dRows = METHODS.map((m) => [
+  const dRows = ms.map((m) => [
     METHOD_SHORT[m],
-    ...seen.map((d) => f3(r.methods[m].finalByTask[d])),
-    f3(r.methods[m].orders[0].summary.avgIou),
+    ...seen.map((d) => f3(r.methods[m]!.finalByTask[d])),
+    f3(paperRun(r.methods[m])?.summary.avgIou),
   ]);
-  dRows.push([
-    'CA-SAM, own layer (no routing)',
-    ...seen.map((d) => f3(r.casam.ownLayerIou[d])),
-    f3(mean(seen.map((d) => r.casam.ownLayerIou[d]))),
-  ]);
+  if (r.casam)
+    dRows.push([
+      'CA-SAM, own layer (no routing)',
+      ...seen.map((d) => f3(r.casam!.ownLayerIou[d])),
+      f3(mean(seen.map((d) => r.casam!.ownLayerIou[d]))),
+    ]);
   dRows.push(['box-fill (reference)', ...seen.map((d) => f3(r.boxFill.byTask[d])), f3(r.boxFill.avgIou)]);
   out.push(table(['method', ...seen.map(shortDomain), 'mean'], dRows));
   out.push('');
@@ -665,9 +765,10 @@ export function markdownReport(r: ContinualResults, name: string): string {
 
   out.push('## IoU matrices a[t][j] (paper order; row = after stage t, column = task)');
   out.push('');
-  for (const m of METHODS) {
-    const o = r.methods[m].orders[0];
-    out.push(`### ${r.methods[m].label}`);
+  for (const m of ms) {
+    const o = paperRun(r.methods[m]);
+    if (!o) continue;
+    out.push(`### ${r.methods[m]!.label}`);
     out.push('');
     const rows = o.matrix.map((row, t) => [
       m === 'joint' ? 'all (pooled)' : `${t + 1} ${shortDomain(o.order[t])}`,
@@ -678,75 +779,81 @@ export function markdownReport(r: ContinualResults, name: string): string {
     out.push('');
   }
   if (r.protocol.orders.length > 1) {
-    out.push('### Other orders: final Avg-IoU / forgetting / BWT');
+    out.push('### Every order: final Avg-IoU / forgetting / BWT');
     out.push('');
-    const rows: string[][] = [];
-    r.protocol.orders.forEach((order, k) => {
-      rows.push([
-        `${k + 1}${k === 0 ? ' (paper)' : ''}: ${order.map(shortDomain).join(' → ')}`,
-        ...(['casam', 'sequential', 'ewc'] as MethodName[]).map((m) => {
-          const s = r.methods[m].orders[k].summary;
-          return `${f3(s.avgIou)} / ${f3(s.avgForgetting)} / ${signed(s.bwt)}`;
-        }),
-        f3(r.methods.frozen.orders[k].summary.avgIou),
-        f3(r.boxFill.avgIou),
-      ]);
-    });
+    const cell = (m: MethodName, k: number): string => {
+      const o = r.methods[m]?.orders.find((x) => x.index === k);
+      if (!o) return '–';
+      const s = o.summary;
+      return `${f3(s.avgIou)} / ${f3(s.avgForgetting)} / ${signed(s.bwt)}${o.complete ? '' : ` (${o.matrix.length} stages)`}`;
+    };
+    const rows = r.protocol.orders.map((order, k) => [
+      `${k + 1}${k === 0 ? ' (paper)' : ''}: ${order.map(shortDomain).join(' → ')}`,
+      cell('casam', k),
+      cell('sequential', k),
+      cell('ewc', k),
+      f3(r.methods.frozen?.orders.find((x) => x.index === k)?.summary.avgIou),
+      f3(r.boxFill.avgIou),
+    ]);
     out.push(table(['order', 'CA-SAM', 'sequential FT', 'EWC', 'frozen SAM', 'box-fill'], rows));
     out.push('');
   }
 
-  out.push('## CA-SAM routing');
-  out.push('');
-  const stageRows = r.casam.routingByOrder[0].stages.map((s) => [
-    String(s.stage),
-    shortDomain(r.casam.routingByOrder[0].order[s.stage - 1]),
-    pct(s.routingAccuracy),
-    pct(s.fallbackRateSeen),
-    f3(r.methods.casam.orders[0].summary.avgIouByStage[s.stage - 1]),
-    f3(r.boxFill.avgByStage[0][s.stage - 1]),
-  ]);
-  out.push(
-    table(
-      [
-        'stage',
-        'new task',
-        'routing accuracy (seen test images)',
-        'fallback (seen)',
-        'Avg-IoU',
-        'box-fill Avg-IoU',
-      ],
-      stageRows,
-    ),
-  );
-  out.push('');
-  out.push('Unseen domains, routed among all nine tasks:');
-  out.push('');
-  const uRows = unseen.map((d) => {
-    const u = r.casam.unseen.byDomain[d];
-    return [d, String(u.images), pct(u.fallbackRate), f3(u.iou), f3(u.frozenIou), f3(u.boxFillIou)];
-  });
-  uRows.push([
-    'all unseen',
-    String(unseen.reduce((s, d) => s + r.casam.unseen.byDomain[d].images, 0)),
-    pct(r.casam.unseen.fallbackRate),
-    f3(r.casam.unseen.iou),
-    f3(r.casam.unseen.frozenIou),
-    f3(r.casam.unseen.boxFillIou),
-  ]);
-  out.push(
-    table(['domain', 'images', 'fallback rate', 'CA-SAM IoU', 'frozen SAM IoU', 'box-fill IoU'], uRows),
-  );
-  out.push('');
-  out.push(
-    `τ per task (p97 of 5-fold held-out VAE scores): ${seen.map((d) => `${shortDomain(d)} ${r.casam.tau[d].tau.toFixed(4)}`).join(', ')}.`,
-  );
-  out.push('');
+  if (r.casam) {
+    const c = r.casam;
+    out.push('## CA-SAM routing');
+    out.push('');
+    const caPaper = paperRun(r.methods.casam);
+    const stageRows = c.routingByOrder[0].stages.map((s) => [
+      String(s.stage),
+      shortDomain(c.routingByOrder[0].order[s.stage - 1]),
+      pct(s.routingAccuracy),
+      pct(s.fallbackRateSeen),
+      f3(caPaper?.summary.avgIouByStage[s.stage - 1]),
+      f3(r.boxFill.avgByStage[0][s.stage - 1]),
+    ]);
+    out.push(
+      table(
+        [
+          'stage',
+          'new task',
+          'routing accuracy (seen test images)',
+          'fallback (seen)',
+          'Avg-IoU',
+          'box-fill Avg-IoU',
+        ],
+        stageRows,
+      ),
+    );
+    out.push('');
+    out.push('Unseen domains, routed among all nine tasks:');
+    out.push('');
+    const uRows = unseen.map((d) => {
+      const u = c.unseen.byDomain[d];
+      return [d, String(u.images), pct(u.fallbackRate), f3(u.iou), f3(u.frozenIou), f3(u.boxFillIou)];
+    });
+    uRows.push([
+      'all unseen',
+      String(unseen.reduce((s, d) => s + c.unseen.byDomain[d].images, 0)),
+      pct(c.unseen.fallbackRate),
+      f3(c.unseen.iou),
+      f3(c.unseen.frozenIou),
+      f3(c.unseen.boxFillIou),
+    ]);
+    out.push(
+      table(['domain', 'images', 'fallback rate', 'CA-SAM IoU', 'frozen SAM IoU', 'box-fill IoU'], uRows),
+    );
+    out.push('');
+    out.push(
+      `τ per task (p97 of 5-fold held-out VAE scores): ${seen.map((d) => `${shortDomain(d)} ${c.tau[d].tau.toFixed(4)}`).join(', ')}.`,
+    );
+    out.push('');
+  }
 
   out.push('## Cost');
   out.push('');
-  const cRows = METHODS.map((m) => {
-    const c = r.cost[m];
+  const cRows = METHODS.filter((m) => r.cost[m]).map((m) => {
+    const c = r.cost[m]!;
     return [
       METHOD_SHORT[m],
       c.trainableParameters.toLocaleString('en-US') +
@@ -764,7 +871,7 @@ export function markdownReport(r: ContinualResults, name: string): string {
       c.wallSeconds ? fmtDuration(c.wallSeconds) : '–',
       mib(c.peakRssBytes),
       mib(c.peakTensorBytes),
-      f3(r.methods[m].orders[0].summary.avgIou),
+      f3(paperRun(r.methods[m])?.summary.avgIou),
     ];
   });
   cRows.push([
@@ -802,8 +909,9 @@ export function markdownReport(r: ContinualResults, name: string): string {
   );
   out.push('');
   const a = r.alStep;
+  const num = (x: number | null, d: number): string => (x === null ? '–' : x.toFixed(d));
   out.push(
-    `One AL training step (batch ${a.batch.images} images × ${a.batch.regions} regions, from the cache): ${a.stepMs !== null ? a.stepMs.toFixed(0) : '–'} ms on this backend; the frozen encoder takes ${a.encoderMsPerImage.toFixed(0)} ms for one image, so a step costs ${a.stepOverEncoder !== null ? a.stepOverEncoder.toFixed(1) : '–'} encoder passes while re-encoding its ${a.batch.images} images would cost ${a.batch.images}. Analytic FLOPs per step: AL forward ${eng(a.flops.alForward)}, AL backward ${eng(a.flops.alBackward)}, decoder forward ${eng(a.flops.decoderForward)}, decoder backward ${eng(a.flops.decoderBackward)} (total ${eng(a.flops.total)}FLOP). CA-SAM seconds per epoch (${a.imagesPerEpoch} images): ${a.secondsPerEpoch !== null ? a.secondsPerEpoch.toFixed(1) : '–'}. Embedding all ${r.protocol.orders[0].length + r.protocol.unseen.length} domains' images took ${fmtDuration(a.embedSeconds)} (once, cached for every method and order).`,
+    `One AL training step (batch ${a.batch.images} images × ${a.batch.regions} regions, from the cache): ${num(a.stepMs, 0)} ms on this backend; the frozen encoder takes ${num(a.encoderMsPerImage, 0)} ms for one image, so a step costs ${num(a.stepOverEncoder, 1)} encoder passes, while re-encoding its ${a.batch.images} images would cost ${a.batch.images} of them on top. Analytic FLOPs per step: AL forward ${eng(a.flops.alForward)}, AL backward ${eng(a.flops.alBackward)}, decoder forward ${eng(a.flops.decoderForward)}, decoder backward ${eng(a.flops.decoderBackward)} (total ${eng(a.flops.total)}FLOP). CA-SAM seconds per epoch (${a.imagesPerEpoch} images): ${num(a.secondsPerEpoch, 1)}. ${a.embeddedImages ? `Embedding the ${a.embeddedImages} images of the 12 domains took ${fmtDuration(a.embedSeconds ?? 0)} (once, cached for every method and order).` : 'The embeddings came from the cache of an earlier run (the encoder runs once per image, for every method and order).'}`,
   );
   out.push('');
   out.push('## Charts');
@@ -812,7 +920,7 @@ export function markdownReport(r: ContinualResults, name: string): string {
   out.push('');
   out.push(`![cost and IoU](${name}-cost.png)`);
   out.push('');
-  for (const m of METHODS) out.push(`![${METHOD_SHORT[m]} matrix](${name}-matrix-${m}.png)`);
+  for (const m of ms) out.push(`![${METHOD_SHORT[m]} matrix](${name}-matrix-${m}.png)`);
   out.push('');
   out.push('## Notes');
   out.push('');
@@ -829,11 +937,13 @@ export function writeReport(outDir: string, name: string, r: ContinualResults): 
   writeFileSync(join(outDir, `${name}.json`), json + '\n');
   writeFileSync(join(outDir, `${name}.md`), markdownReport(r, name));
   const seen = r.protocol.orders[0];
-  for (const m of METHODS) {
-    const o = r.methods[m].orders[0];
+  const ms = present(r);
+  for (const m of ms) {
+    const o = paperRun(r.methods[m]);
+    if (!o) continue;
     const img = heatmapChart({
       title: `${METHOD_SHORT[m]}: IoU after each stage`,
-      subtitle: `${r.methods[m].label}; paper order; last row box-fill${r.quick ? '; quick run' : ''}`,
+      subtitle: `${r.methods[m]!.label}; paper order; last row box-fill${r.quick ? '; quick run' : ''}${o.complete ? '' : '; unfinished'}`,
       rowLabels: [
         ...o.matrix.map((_, t) => (m === 'joint' ? 'pooled' : `${t + 1} ${shortDomain(o.order[t])}`)),
         'box-fill',
@@ -847,13 +957,15 @@ export function writeReport(outDir: string, name: string, r: ContinualResults): 
     writeFileSync(join(outDir, `${name}-matrix-${m}.png`), encodeRgbPng(img));
   }
   const stages = seen.map((_, t) => String(t + 1));
-  const series = METHODS.map((m) => {
-    const o = r.methods[m].orders[0];
+  const series = ms.map((m) => {
+    const o = paperRun(r.methods[m]);
     const v: (number | null)[] =
-      m === 'joint' ? [...stages.slice(1).map(() => null), o.summary.avgIou] : o.summary.avgIouByStage;
-    return { name: METHOD_SHORT[m], values: v };
+      m === 'joint'
+        ? [...stages.slice(1).map(() => null), o?.summary.avgIou ?? null]
+        : stages.map((_, t) => o?.summary.avgIouByStage[t] ?? null);
+    return { name: METHOD_SHORT[m], values: v, dashed: false };
   });
-  series.push({ name: 'box-fill', values: r.boxFill.avgByStage[0] });
+  series.push({ name: 'box-fill', values: r.boxFill.avgByStage[0], dashed: true });
   writeFileSync(
     join(outDir, `${name}-avg-iou.png`),
     encodeRgbPng(
@@ -863,11 +975,12 @@ export function writeReport(outDir: string, name: string, r: ContinualResults): 
         xTicks: stages,
         xLabel: 'stage (tasks seen)',
         yLabel: 'Avg-IoU',
-        series: series.map((s, i) => ({ ...s, dashed: i === series.length - 1 })),
+        series,
       }),
     ),
   );
-  const cats = [...METHODS.map((m) => METHOD_SHORT[m]), 'box-fill'];
+  const withCost = METHODS.filter((m) => r.cost[m]);
+  const cats = [...withCost.map((m) => METHOD_SHORT[m]), 'box-fill'];
   writeFileSync(
     join(outDir, `${name}-cost.png`),
     encodeRgbPng(
@@ -879,20 +992,23 @@ export function writeReport(outDir: string, name: string, r: ContinualResults): 
         panels: [
           {
             title: 'trainable parameters',
-            values: [...METHODS.map((m) => r.cost[m].trainableParameters), 0],
+            values: [...withCost.map((m) => r.cost[m]!.trainableParameters), 0],
             format: (v) => eng(v),
           },
           {
             title: 'training TFLOP',
             values: [
-              ...METHODS.map((m) => (r.cost[m].trainingFlopsPerRun + r.cost[m].extraFlopsPerRun) / 1e12),
+              ...withCost.map((m) => (r.cost[m]!.trainingFlopsPerRun + r.cost[m]!.extraFlopsPerRun) / 1e12),
               0,
             ],
             format: (v) => v.toFixed(2),
           },
           {
             title: 'final Avg-IoU',
-            values: [...METHODS.map((m) => r.methods[m].orders[0].summary.avgIou), r.boxFill.avgIou],
+            values: [
+              ...withCost.map((m) => paperRun(r.methods[m])?.summary.avgIou ?? null),
+              r.boxFill.avgIou,
+            ],
             format: (v) => v.toFixed(3),
           },
         ],

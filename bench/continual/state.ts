@@ -86,6 +86,9 @@ export interface BenchState {
   /** `${method}:${orderIndex}` → finished stages. */
   stages: Record<string, StageRecord[]>;
   joint?: JointRecord;
+  /** The frozen encoder's median time for one image (latest run) and the embedding phase of the run that
+   * computed the cache. */
+  measurements?: { encoderMsPerImage: number; embedSeconds: number; embeddedImages: number };
 }
 
 export class StateMismatchError extends Error {
