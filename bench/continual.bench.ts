@@ -205,6 +205,32 @@ async function timeEncoder(sam: Sam, runs: number): Promise<number> {
   return ts[Math.floor(ts.length / 2)];
 }
 
+/**
+ * Median time of an AL training step (batch × regions of the plan, from the cache), measured right after the
+ * encoder so the two share the machine's load: 1 warm-up step, then 3 timed ones.
+ */
+async function timeAlStep(sam: Sam, pool: readonly EmbeddedItem[], plan: Plan): Promise<number> {
+  const items = (n: number): EmbeddedItem[] =>
+    Array.from({ length: n }, (_, i) => ({ ...pool[i % pool.length], id: `probe-${i}` }));
+  const common = {
+    sam,
+    epochs: 1,
+    batchImages: plan.batchImages,
+    regionsPerImage: plan.regionsPerImage,
+    seed: 1,
+  };
+  (await trainAlignmentLayer({ ...common, items: items(plan.batchImages) })).align.dispose();
+  const marks: number[] = [];
+  const r = await trainAlignmentLayer({
+    ...common,
+    items: items(3 * plan.batchImages),
+    onProgress: (p) => void (p.kind === 'step' && marks.push(p.elapsedS * 1000)),
+  });
+  r.align.dispose();
+  const steps = marks.map((m, i) => m - (i ? marks[i - 1] : 0)).sort((a, b) => a - b);
+  return steps[Math.floor(steps.length / 2)];
+}
+
 function loadModel(args: BenchArgs): {
   cfg: SamConfig;
   sd: StateDict;
@@ -369,15 +395,17 @@ async function main(): Promise<number> {
   }
   const embedSeconds = (performance.now() - t0) / 1000;
   const encoderMs = await timeEncoder(sam, plan.quick ? 3 : 5);
+  const alStepMs = await timeAlStep(sam, domains.get(seen[0])!.train, plan);
   state.measurements = {
     encoderMsPerImage: encoderMs,
+    alStepMs,
     ...(computed > 0 || !state.measurements
       ? { embedSeconds, embeddedImages: computed }
       : { embedSeconds: state.measurements.embedSeconds, embeddedImages: state.measurements.embeddedImages }),
   };
   save();
   log(
-    `  encoder: ${encoderMs.toFixed(0)} ms per image (median); embedding phase ${fmtDuration(embedSeconds)}`,
+    `  encoder: ${encoderMs.toFixed(0)} ms per image, AL training step: ${alStepMs.toFixed(0)} ms (medians); embedding phase ${fmtDuration(embedSeconds)}`,
   );
 
   // ---- progress plan ------------------------------------------------------------------------------------

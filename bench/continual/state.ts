@@ -88,7 +88,13 @@ export interface BenchState {
   joint?: JointRecord;
   /** The frozen encoder's median time for one image (latest run) and the embedding phase of the run that
    * computed the cache. */
-  measurements?: { encoderMsPerImage: number; embedSeconds: number; embeddedImages: number };
+  measurements?: {
+    encoderMsPerImage: number;
+    /** Median AL training step measured right after the encoder (same load). */
+    alStepMs?: number;
+    embedSeconds: number;
+    embeddedImages: number;
+  };
 }
 
 export class StateMismatchError extends Error {
