@@ -8,6 +8,7 @@ export default [
       '**/node_modules/**',
       '**/dist/**',
       '.nx/**',
+      'tmp/**',
       'bench/results/**',
       'e2e/artifacts/**',
       '**/*.js',
