@@ -309,6 +309,38 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     socket.disconnect();
   });
 
+  it('shows which bundle each site runs, live, and asks a site for a new key', async () => {
+    await page.getByRole('link', { name: 'Sites' }).click();
+    const bundleCell = page.locator(`td[data-bundle="${stOlav.siteId}"]`);
+    await bundleCell.waitFor({ timeout: WAIT });
+    expect(await bundleCell.textContent()).toBe('not reported');
+    const socket = await stOlav.connect();
+    const state = (v: string) =>
+      page.waitForFunction(
+        ([id, want]) =>
+          document.querySelector(`td[data-bundle="${id}"] > span`)?.getAttribute('data-bundle-state') ===
+          want,
+        [stOlav.siteId, v] as const,
+        { timeout: WAIT },
+      );
+    expect(await socket.emitWithAck('site.status', { agentVersion: '0.1.0', bundleVersion: 1 })).toEqual({
+      ok: true,
+    });
+    await state('behind'); // bundle 2 is out
+    expect(await bundleCell.textContent()).toContain('v1');
+    expect(await page.locator(`td[data-agent="${stOlav.siteId}"]`).textContent()).toBe('0.1.0');
+    await socket.emitWithAck('site.status', { agentVersion: '0.1.0', bundleVersion: 2 });
+    await state('current');
+
+    const asked = new Promise<{ requestedAt: string }>((r) => socket.once('site.key_rotation_requested', r));
+    const row = page.locator(`tr[data-site="${stOlav.siteId}"]`);
+    await row.getByRole('button', { name: 'Ask for a new key' }).click();
+    expect((await asked).requestedAt).toMatch(/^\d{4}-/);
+    await row.getByText('not done yet').waitFor({ timeout: WAIT });
+    await shot('03b-sites-bundle-and-rotation');
+    socket.disconnect();
+  });
+
   it('filters the audit log', async () => {
     await page.getByRole('link', { name: 'Audit log' }).click();
     await page.getByRole('table', { name: 'Audit events, newest first' }).waitFor({ timeout: WAIT });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDomainFolder } from '@casam/casam-core';
+import type { SiteSummary } from '@casam/protocol';
 import { type CoordinatorProcess, freePort, startCoordinatorProcess } from './support/coordinator-process';
 import { agentRunner, enrollApprovedSite, uploadedAdapterId, writeTinyBaseModel } from './support/site-setup';
 import { type AgentProcess, startAgentProcess } from './support/site-agent-process';
@@ -47,13 +48,30 @@ describe('site-agent daemon: announced bundles, offline catch-up, coordinator re
     await coord.admin('POST', `/api/v1/adapters/${adapterId}/approve`);
     const first = await daemon.waitFor(/installed bundle (\d+) \(1 task/);
     const v1 = Number(first[1]);
+    // ...and reported: admins see which bundle and agent the site runs.
+    const site = () => coord.admin<SiteSummary>('GET', `/api/v1/sites/${siteId}`);
+    await expect.poll(async () => (await site()).presence.bundleVersion, { timeout: 15_000 }).toBe(v1);
+    expect((await site()).presence.agentVersion).toMatch(/^\d+\.\d+\.\d+/);
 
-    // Published while the daemon is down → pulled on the next connect.
+    // Published while the daemon is down → pulled on the next connect. A key rotation an admin asked for
+    // meanwhile is done on that connect too, and the daemon reconnects on the new key.
     expect(await daemon.stop()).toBe(0);
+    const oldKey = (await site()).keys.find((k) => k.status === 'active')!.fingerprint;
     await coord.admin('POST', `/api/v1/tasks/${taskId}/retire`, { reason: 'superseded' });
+    await coord.admin('POST', `/api/v1/sites/${siteId}/key-rotation-request`, {});
     daemon = startAgentProcess(home, ['daemon']);
+    const rotated = await daemon.waitFor(/site key rotated: \S+ → (\S+)/);
     const second = await daemon.waitFor(/installed bundle (\d+) \(0 task/);
     expect(Number(second[1])).toBeGreaterThan(v1);
+    const afterRotation = await site();
+    expect(afterRotation.keyRotationRequestedAt).toBeNull();
+    expect(afterRotation.keys.map((k) => [k.fingerprint, k.status])).toEqual([
+      [rotated[1], 'active'],
+      [oldKey, 'rotated'],
+    ]);
+    await expect
+      .poll(async () => (await site()).presence.bundleVersion, { timeout: 15_000 })
+      .toBe(Number(second[1]));
 
     // The coordinator restarts under the daemon: it reconnects with backoff, on its own.
     const mark = daemon.output().length;

@@ -12,6 +12,7 @@ import { uploadCommand } from './commands/upload.command';
 import { pullCommand, rollbackCommand } from './commands/pull.command';
 import { serveCommand } from './commands/serve.command';
 import { daemonCommand } from './commands/daemon.command';
+import { rotateKeyCommand } from './commands/rotate-key.command';
 import { EXIT, UserError } from './cli/errors';
 
 const COMMANDS: Command[] = [
@@ -25,6 +26,7 @@ const COMMANDS: Command[] = [
   rollbackCommand,
   serveCommand,
   daemonCommand,
+  rotateKeyCommand,
   statusCommand,
   embedCommand,
   segmentCommand,
@@ -34,7 +36,7 @@ function usage(): string {
   return `usage: site-agent <command> [options]
 
 commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join('\n')}
+${COMMANDS.map((c) => `  ${c.name.padEnd(11)} ${c.summary}`).join('\n')}
 
 Run "site-agent <command> --help" for a command's options.`;
 }

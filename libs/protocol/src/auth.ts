@@ -163,6 +163,9 @@ export interface SitePresenceSummary {
   lastSeenAddress: string | null;
   agentVersion: string | null;
   protocolVersion: string | null;
+  /** The router bundle the site last reported running (null: none, or not reported yet). */
+  bundleVersion: number | null;
+  bundleReportedAt: string | null;
 }
 
 /** A site as admins (`GET /api/v1/sites`, `GET /api/v1/sites/:id`) and the site itself (`GET /api/v1/sites/me`) see it. */
@@ -176,6 +179,8 @@ export interface SiteSummary {
   decidedAt: string | null;
   createdAt: string;
   presence: SitePresenceSummary;
+  /** When an admin asked the site to rotate its key, until it does; null otherwise. */
+  keyRotationRequestedAt: string | null;
   /** Newest first. */
   keys: SiteKeySummary[];
 }

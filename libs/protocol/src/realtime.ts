@@ -38,11 +38,30 @@ export interface TaskStatusChangedEvent {
   at: string;
 }
 
-/** A site's first socket connected (`online`) or its last one closed. Sent to admins. */
+/**
+ * A site's first socket connected (`online`), its last one closed, or it reported its state (`site.status`).
+ * Sent to admins. `agentVersion` and `bundleVersion` are present once the site has reported them.
+ */
 export interface SitePresenceEvent {
   siteId: string;
   online: boolean;
   at: string;
+  agentVersion?: string | null;
+  /** The router bundle the site runs (null: none installed yet). */
+  bundleVersion?: number | null;
+}
+
+/** What a site reports about itself (`site.status`): on connect and after every bundle pull. */
+export interface SiteStatusReport {
+  /** The agent's version, MAJOR.MINOR.PATCH with an optional -prerelease (at most 50 characters). */
+  agentVersion: string;
+  /** The router bundle installed and in use, or null when none is. */
+  bundleVersion: number | null;
+}
+
+/** An admin asked this site to rotate its key (`POST /api/v1/sites/me/keys`). Sent to the site. */
+export interface KeyRotationRequestedEvent {
+  requestedAt: string;
 }
 
 export const TRAINING_STAGES = [
@@ -91,6 +110,7 @@ export interface ServerToClientEvents {
   'task.status_changed': (event: TaskStatusChangedEvent) => void;
   'site.presence': (event: SitePresenceEvent) => void;
   'training.progress': (event: TrainingProgressEvent) => void;
+  'site.key_rotation_requested': (event: KeyRotationRequestedEvent) => void;
   /** Sent just before the server disconnects a socket whose credentials stopped working. */
   'session.ended': (event: RealtimeError) => void;
 }
@@ -98,6 +118,25 @@ export interface ServerToClientEvents {
 export interface ClientToServerEvents {
   /** Sites only. Answered with an ack; bad reports get `{ok: false, error}` and are dropped. */
   'training.progress': (progress: TrainingProgress, ack: (result: RealtimeAck) => void) => void;
+  /** Sites only: agent version and installed bundle. Answered with an ack like `training.progress`. */
+  'site.status': (report: SiteStatusReport, ack: (result: RealtimeAck) => void) => void;
+}
+
+/** Problems of a site status report (empty when valid). Unknown fields are problems too. */
+export function siteStatusReportProblems(v: unknown): string[] {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return ['status must be an object'];
+  const o = v as Record<string, unknown>;
+  const p: string[] = [];
+  for (const k of Object.keys(o))
+    if (k !== 'agentVersion' && k !== 'bundleVersion')
+      p.push(`unknown field ${JSON.stringify(k.slice(0, 64))}`);
+  const a = o['agentVersion'];
+  if (typeof a !== 'string' || a.length > 50 || !/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(a))
+    p.push('agentVersion must be a version MAJOR.MINOR.PATCH[-prerelease] of at most 50 characters');
+  const b = o['bundleVersion'];
+  if (!(b === null || (Number.isInteger(b) && (b as number) >= 1 && (b as number) <= 2_147_483_647)))
+    p.push('bundleVersion must be a bundle version (a positive integer) or null');
+  return p;
 }
 
 /** Problems of a training progress report (empty when valid). Unknown fields are problems too. */

@@ -13,6 +13,7 @@ export type CoordinatorEvent =
   /** One key stops working now: sockets authenticated with it must be disconnected. */
   | { type: 'site.key_revoked'; siteId: string; keyId: string }
   | { type: 'site.key_rotated'; siteId: string; newKeyId: string; oldKeyId: string | null }
+  | { type: 'site.key_rotation_requested'; siteId: string; requestedAt: string }
   | { type: 'task.status_changed'; taskId: string; status: string; previous: string }
   | { type: 'adapter.uploaded'; adapterVersionId: string; taskId: string; siteId: string }
   | { type: 'adapter.approved'; adapterVersionId: string; taskId: string }

@@ -145,6 +145,61 @@ describe('FleetGateway (real app, real socket.io clients)', () => {
     expect(await offline).toMatchObject({ siteId: site.siteId, online: false });
   });
 
+  it('records what a site reports running (agent, bundle) and shows it to admins live', async () => {
+    const admin = await connect((await t.adminToken('viewer')).token);
+    const site = await newSite();
+    const online = next(admin, 'site.presence');
+    const s = await connect(site.token);
+    await online;
+    const status = (c: Client, r: unknown): Promise<RealtimeAck> =>
+      c.timeout(5000).emitWithAck('site.status', r as never) as Promise<RealtimeAck>;
+    const seen = next(admin, 'site.presence');
+    expect(await status(s, { agentVersion: '0.1.0', bundleVersion: 7 })).toEqual({ ok: true });
+    expect(await seen).toMatchObject({
+      siteId: site.siteId,
+      online: true,
+      agentVersion: '0.1.0',
+      bundleVersion: 7,
+    });
+    const res = await fetch(`${t.url}/api/v1/sites/${site.siteId}`, {
+      headers: { authorization: `Bearer ${(await t.adminToken('viewer')).token}` },
+    });
+    const view = (await res.json()) as { presence: { agentVersion: string; bundleVersion: number | null } };
+    expect(view.presence).toMatchObject({ agentVersion: '0.1.0', bundleVersion: 7 });
+
+    expect(await status(s, { agentVersion: '0.1.0', bundleVersion: null })).toEqual({ ok: true });
+    const row = await t.db.prisma.site.findUniqueOrThrow({ where: { id: site.siteId } });
+    expect(row.installedBundleVersion).toBeNull();
+    expect(row.installedBundleReportedAt).not.toBeNull();
+
+    const bad = await status(s, { agentVersion: 'x; drop', bundleVersion: -1, extra: 1 });
+    expect(bad).toMatchObject({ ok: false, error: { code: 'invalid_status' } });
+    const msg = (bad as { error: RealtimeError }).error.message;
+    expect(msg).toMatch(/agentVersion/);
+    expect(msg).toMatch(/bundleVersion/);
+    expect(msg).toMatch(/unknown field "extra"/);
+    expect(await status(admin, { agentVersion: '0.1.0', bundleVersion: 1 })).toMatchObject({
+      ok: false,
+      error: { code: 'forbidden' },
+    });
+  });
+
+  it("sends an admin's key-rotation request to the site's sockets at once", async () => {
+    const site = await newSite();
+    const s = await connect(site.token);
+    const { token } = await t.adminToken('admin');
+    const asked = next(s, 'site.key_rotation_requested');
+    const res = await fetch(`${t.url}/api/v1/sites/${site.siteId}/key-rotation-request`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(res.status).toBe(200);
+    const view = (await res.json()) as { keyRotationRequestedAt: string | null };
+    expect(view.keyRotationRequestedAt).not.toBeNull();
+    expect(await asked).toEqual({ requestedAt: view.keyRotationRequestedAt });
+  });
+
   it('announces a published bundle to every socket', async () => {
     const admin = await connect((await t.adminToken('viewer')).token);
     const site = await connect((await newSite()).token);

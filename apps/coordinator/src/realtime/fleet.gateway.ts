@@ -14,6 +14,8 @@ import {
   type RealtimeAck,
   type RealtimeError,
   type ServerToClientEvents,
+  type SiteStatusReport,
+  siteStatusReportProblems,
   type TrainingProgress,
   trainingProgressProblems,
 } from '@casam/protocol';
@@ -129,6 +131,10 @@ export class FleetGateway
           message: 'this site was revoked',
         }),
       ),
+      this.events.on('site.key_rotation_requested', (e) => {
+        nsp.to(siteRoom(e.siteId)).emit('site.key_rotation_requested', { requestedAt: e.requestedAt });
+        this.metrics.socketEvents.inc({ event: 'site.key_rotation_requested', direction: 'out' });
+      }),
       this.events.on('site.key_revoked', (e) =>
         this.end((s) => s.data.principal.kind === 'site' && s.data.principal.keyId === e.keyId, {
           code: 'credentials_revoked',
@@ -166,6 +172,12 @@ export class FleetGateway
         reply(ack, { ok: false, error: { code: 'internal_error', message: 'internal server error' } });
       });
     });
+    socket.on('site.status', (report, ack) => {
+      this.onStatus(socket, report, ack).catch((e: unknown) => {
+        this.logger.error(`site.status failed: ${(e as Error).stack ?? String(e)}`);
+        reply(ack, { ok: false, error: { code: 'internal_error', message: 'internal server error' } });
+      });
+    });
     if (principal.kind === 'admin') {
       await socket.join([ADMINS_ROOM, adminRoom(principal.adminId)]);
       return;
@@ -177,6 +189,9 @@ export class FleetGateway
       await this.presence(principal.siteId, true, socket.data).catch((e: unknown) =>
         this.logger.error(`presence of site ${principal.siteId} not recorded: ${String(e)}`),
       );
+    // a rotation asked for while the site was offline: tell it now
+    const requestedAt = await this.repo.keyRotationRequestedAt(principal.siteId);
+    if (requestedAt) socket.emit('site.key_rotation_requested', { requestedAt: requestedAt.toISOString() });
   }
 
   async handleDisconnect(socket: FleetSocket): Promise<void> {
@@ -287,6 +302,35 @@ export class FleetGateway
       at: this.now(),
     });
     this.metrics.socketEvents.inc({ event: 'training.progress', direction: 'out' });
+    reply(ack, { ok: true });
+  }
+
+  private async onStatus(socket: FleetSocket, report: unknown, ack: unknown): Promise<void> {
+    this.metrics.socketEvents.inc({ event: 'site.status', direction: 'in' });
+    const { principal } = socket.data;
+    if (principal.kind !== 'site') {
+      reply(ack, { ok: false, error: { code: 'forbidden', message: 'only sites report their status' } });
+      return;
+    }
+    const problems = siteStatusReportProblems(report);
+    if (problems.length > 0) {
+      reply(ack, {
+        ok: false,
+        error: { code: 'invalid_status', message: `invalid site status: ${problems.join('; ')}` },
+      });
+      return;
+    }
+    const { agentVersion, bundleVersion } = report as SiteStatusReport;
+    const at = this.clock.now();
+    await this.sites.recordStatusReport(principal.siteId, { at, agentVersion, bundleVersion });
+    this.nsp?.to(ADMINS_ROOM).emit('site.presence', {
+      siteId: principal.siteId,
+      online: true,
+      at: at.toISOString(),
+      agentVersion,
+      bundleVersion,
+    });
+    this.metrics.socketEvents.inc({ event: 'site.presence', direction: 'out' });
     reply(ack, { ok: true });
   }
 

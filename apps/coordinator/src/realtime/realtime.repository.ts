@@ -15,6 +15,15 @@ export class RealtimeRepository {
     return t?.proposedBySiteId ?? null;
   }
 
+  /** When an admin asked the site to rotate its key (still open), or null. */
+  async keyRotationRequestedAt(siteId: string): Promise<Date | null> {
+    const s = await this.db.prisma.site.findUnique({
+      where: { id: siteId },
+      select: { keyRotationRequestedAt: true },
+    });
+    return s?.keyRotationRequestedAt ?? null;
+  }
+
   /** Whether the site proposed the task or was added as a contributor. */
   async siteWorksOnTask(siteId: string, taskId: string): Promise<boolean> {
     const t = await this.db.prisma.task.findFirst({

@@ -67,6 +67,7 @@ describe('site identity over HTTP (real app, embedded database, real Ed25519 key
       'site.revoked',
       'site.key_rotated',
       'site.key_revoked',
+      'site.key_rotation_requested',
     ] as const)
       bus.on(type, (e) => void events.push(e));
   });
@@ -645,6 +646,47 @@ describe('site identity over HTTP (real app, embedded database, real Ed25519 key
         200,
       );
       expect((await audits('site.key_rotated', 'success')).some((a) => a.siteId === s.siteId)).toBe(true);
+    });
+
+    it('lets an admin ask a site to rotate; the request stays open until the site rotates', async () => {
+      const s = await enrollApprovedSite(t.url, admin.token, siteName());
+      const ask = (id: string, token = admin.token) =>
+        api<SiteSummary & Err>('POST', `/api/v1/sites/${id}/key-rotation-request`, { token, body: {} });
+      const viewerTry = await ask(s.siteId, viewer.token);
+      expect([viewerTry.status, viewerTry.body.error.code]).toEqual([403, 'forbidden']);
+      const before = clock.now().getTime();
+      const r = await ask(s.siteId);
+      expect(r.status).toBe(200);
+      const at = Date.parse(r.body.keyRotationRequestedAt ?? '');
+      expect(at).toBeGreaterThanOrEqual(before);
+      expect(at).toBeLessThanOrEqual(clock.now().getTime());
+      expect(events).toContainEqual({
+        type: 'site.key_rotation_requested',
+        siteId: s.siteId,
+        requestedAt: r.body.keyRotationRequestedAt,
+      });
+      // the site sees the request too (it checks on connect)
+      const me = await api<SiteSummary>('GET', '/api/v1/sites/me', { token: s.accessToken });
+      expect(me.body.keyRotationRequestedAt).toBe(r.body.keyRotationRequestedAt);
+      expect(await rotate(s, await newSiteKey())).toMatchObject({ status: 201 });
+      const after = await api<SiteSummary>('GET', `/api/v1/sites/${s.siteId}`, { token: admin.token });
+      expect(after.body.keyRotationRequestedAt).toBeNull();
+      expect(
+        (await audits('site.key_rotation_requested', 'success')).some((a) => a.siteId === s.siteId),
+      ).toBe(true);
+
+      // only approved sites; unknown ids are 404
+      const pending = await enroll({
+        enrollmentToken: (await newToken()).token,
+        siteName: siteName(),
+        publicJwk: (await newSiteKey()).publicJwk,
+      });
+      const refused = await ask(pending.body.siteId);
+      expect([refused.status, refused.body.error.code]).toEqual([409, 'site_not_approved']);
+      expect((await ask(crypto.randomUUID())).status).toBe(404);
+      expect(
+        (await audits('site.key_rotation_requested', 'denied')).some((a) => a.siteId === pending.body.siteId),
+      ).toBe(true);
     });
 
     it('needs a valid proof by the new key', async () => {

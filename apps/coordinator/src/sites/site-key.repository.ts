@@ -70,6 +70,8 @@ export class SiteKeyRepository {
       });
       if (count !== 1) throw new KeyNotActiveError();
       const key = await this.create(input.siteId, input.key, input.at, tx);
+      // the rotation an admin asked for (if any) is done
+      await tx.site.update({ where: { id: input.siteId }, data: { keyRotationRequestedAt: null } });
       const previous = await tx.siteKey.findUniqueOrThrow({ where: { id: input.oldKeyId } });
       return { key, previous };
     });

@@ -30,7 +30,10 @@ export function toSiteSummary(site: Site, keys: readonly SiteKey[]): SiteSummary
       lastSeenAddress: site.lastSeenAddress,
       agentVersion: site.agentVersion,
       protocolVersion: site.protocolVersion,
+      bundleVersion: site.installedBundleVersion,
+      bundleReportedAt: iso(site.installedBundleReportedAt),
     },
+    keyRotationRequestedAt: iso(site.keyRotationRequestedAt),
     keys: keys
       .filter((k) => k.siteId === site.id)
       .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : -1))

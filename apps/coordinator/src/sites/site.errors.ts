@@ -26,6 +26,16 @@ export class SiteNotRevocableError extends ConflictError {
   }
 }
 
+export class SiteNotApprovedForRotationError extends ConflictError {
+  constructor(id: string, status: string) {
+    super(
+      'site_not_approved',
+      `site ${id} is ${status}; only an approved site can be asked to rotate its key`,
+      { status },
+    );
+  }
+}
+
 export class FingerprintMismatchError extends ConflictError {
   constructor() {
     super(

@@ -77,6 +77,32 @@ export class SiteRepository {
     return count === 1;
   }
 
+  /** Records what the site reported running (agent version, installed bundle). False if no such site. */
+  async recordStatusReport(
+    id: string,
+    report: { at: Date; agentVersion: string; bundleVersion: number | null },
+  ): Promise<boolean> {
+    const { count } = await this.db.prisma.site.updateMany({
+      where: { id },
+      data: {
+        lastSeenAt: report.at,
+        agentVersion: report.agentVersion,
+        installedBundleVersion: report.bundleVersion,
+        installedBundleReportedAt: report.at,
+      },
+    });
+    return count === 1;
+  }
+
+  /** Marks that an admin asked an approved site to rotate its key; null when the site is not approved. */
+  async requestKeyRotation(id: string, at: Date): Promise<Site | null> {
+    const { count } = await this.db.prisma.site.updateMany({
+      where: { id, status: 'approved' },
+      data: { keyRotationRequestedAt: at },
+    });
+    return count === 1 ? this.findById(id) : null;
+  }
+
   /** Number of sites in each status (every status present, zero included). */
   async countByStatus(): Promise<Record<SiteStatus, number>> {
     const rows = await this.db.prisma.site.groupBy({ by: ['status'], _count: { _all: true } });

@@ -87,6 +87,16 @@ export class SitesController {
   }
 
   @HttpCode(200)
+  @Post(':id/key-rotation-request')
+  requestKeyRotation(
+    @Param() { id }: SiteIdParams,
+    @CurrentAdmin() admin: AdminPrincipal,
+    @ReqMeta() meta: RequestMeta,
+  ): Promise<SiteSummary> {
+    return this.sites.requestKeyRotation(id, adminActor(admin.adminId, meta));
+  }
+
+  @HttpCode(200)
   @Post(':id/keys/:keyId/revoke')
   revokeKey(
     @Param() { id, keyId }: SiteKeyParams,

@@ -23,6 +23,9 @@ function setup(opts: { loseRace?: boolean } = {}) {
     lastSeenAddress: null,
     agentVersion: null,
     protocolVersion: null,
+    installedBundleVersion: null,
+    installedBundleReportedAt: null,
+    keyRotationRequestedAt: null,
     createdAt: now,
     updatedAt: now,
   };

@@ -12,6 +12,7 @@ import {
   FingerprintMismatchError,
   KeyAlreadyRevokedError,
   SiteKeyNotFoundError,
+  SiteNotApprovedForRotationError,
   SiteNotFoundError,
   SiteNotPendingError,
   SiteNotRevocableError,
@@ -98,6 +99,29 @@ export class SitesService {
       }
       await this.events.emit({ type: 'site.revoked', siteId: id });
       return revoked;
+    });
+  }
+
+  /**
+   * Asks an approved site to rotate its key: recorded on the site (cleared when it rotates), sent to its open
+   * sockets at once (`site.key_rotation_requested`) and seen by its agent on the next connect. Asking again
+   * while a request is open just renews it. Emits `site.key_rotation_requested`.
+   */
+  async requestKeyRotation(id: string, by: Actor): Promise<SiteSummary> {
+    return this.audited(by, 'site.key_rotation_requested', id, {}, async () => {
+      const at = this.clock.now();
+      const site = await this.sites.requestKeyRotation(id, at);
+      if (!site) {
+        const existing = await this.sites.findById(id);
+        if (!existing) throw new SiteNotFoundError(id);
+        throw new SiteNotApprovedForRotationError(id, existing.status);
+      }
+      await this.events.emit({
+        type: 'site.key_rotation_requested',
+        siteId: id,
+        requestedAt: at.toISOString(),
+      });
+      return site;
     });
   }
 

@@ -59,7 +59,7 @@ export class CoordinatorClient {
 
   constructor(
     readonly egress: EgressGateway,
-    private readonly identity: SiteIdentity,
+    private identity: SiteIdentity,
     private siteId: string | null,
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
@@ -67,6 +67,12 @@ export class CoordinatorClient {
 
   setSiteId(id: string): void {
     this.siteId = id;
+    this.token = null;
+  }
+
+  /** Signs with another key from now on (after a key rotation); the cached token is dropped. */
+  setIdentity(identity: SiteIdentity): void {
+    this.identity = identity;
     this.token = null;
   }
 

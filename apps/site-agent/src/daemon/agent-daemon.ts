@@ -2,7 +2,9 @@ import { BundleStore } from '../bundle/bundle-store';
 import { BundleRefusedError, pullBundle } from '../bundle/pull-bundle';
 import type { AgentContext } from '../commands/agent-context';
 import { uploadTask } from '../commands/upload.command';
+import { rotateSiteKey } from '../identity/key-rotation';
 import { baseModelFingerprint } from '../model/base-model';
+import { AGENT_VERSION } from '../version';
 import { TaskStore } from '../tasks/local-task';
 import { FleetConnection } from './fleet-connection';
 import { readdirSync, existsSync } from 'node:fs';
@@ -33,6 +35,7 @@ export class AgentDaemon {
       log: o.log,
       onConnect: () => this.enqueue('catch-up', () => this.catchUp()),
       onBundlePublished: (v) => this.enqueue(`bundle ${v} announced`, () => this.pull()),
+      onKeyRotationRequested: () => this.enqueue('key rotation', () => this.rotateKey()),
       onFinal: (e) => {
         this.finalError = e;
         this.done?.();
@@ -86,7 +89,39 @@ export class AgentDaemon {
     }
   }
 
+  /** An admin asked for a new site key: rotate, then reconnect so the socket runs on the new key. */
+  private async rotateKey(): Promise<void> {
+    const { home, client, identity } = this.ctx;
+    const siteId = home.readState().siteId;
+    if (!siteId) return;
+    this.o.log('the coordinator asked this site to rotate its key');
+    const { identity: next, result } = await rotateSiteKey(home, client, siteId, identity, this.o.log);
+    this.ctx.identity = next;
+    this.events.push(`rotated:${result.fingerprint}`);
+    this.o.log(`site key rotated: ${result.previousFingerprint} → ${result.fingerprint}`);
+    this.connection.reconnect('the site key was rotated');
+  }
+
+  /** Tells the coordinator which agent and bundle this site runs (admins see it as presence). */
+  private async reportStatus(): Promise<void> {
+    const current = new BundleStore(this.ctx.home.bundlesDir).current();
+    const ack = await this.connection.sendStatus({
+      agentVersion: AGENT_VERSION,
+      bundleVersion: current?.version ?? null,
+    });
+    if (!ack.ok && ack.error.code !== 'offline')
+      this.o.log(`status report not accepted: ${ack.error.code}: ${ack.error.message}`);
+  }
+
   private async pull(): Promise<void> {
+    try {
+      await this.pullOnce();
+    } finally {
+      await this.reportStatus();
+    }
+  }
+
+  private async pullOnce(): Promise<void> {
     const { home, config, client } = this.ctx;
     try {
       const r = await pullBundle(

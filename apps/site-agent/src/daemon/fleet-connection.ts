@@ -6,6 +6,7 @@ import {
   type RealtimeAck,
   type RealtimeError,
   type ServerToClientEvents,
+  type SiteStatusReport,
   type TrainingProgress,
 } from '@casam/protocol';
 import { io, type Socket } from 'socket.io-client';
@@ -26,6 +27,8 @@ export interface FleetConnectionOptions {
   log: (l: string) => void;
   onConnect?: () => void;
   onBundlePublished?: (version: number) => void;
+  /** An admin asked this site to rotate its key. */
+  onKeyRotationRequested?: () => void;
   /** The coordinator refused this site for good (revoked, not approved, protocol too old). */
   onFinal?: (e: RealtimeError) => void;
   backoff?: { baseDelayMs: number; maxDelayMs: number };
@@ -62,18 +65,44 @@ export class FleetConnection {
     this.connected = false;
   }
 
+  /** Drops the socket and connects again at once (e.g. with a token of a new key). */
+  reconnect(why: string): void {
+    if (this.stopped) return;
+    this.o.log(`reconnecting: ${why}`);
+    this.client.dropToken();
+    if (this.timer) clearTimeout(this.timer);
+    this.attempt = 0;
+    this.connect();
+  }
+
   /** Sends one training-progress update; resolves with the coordinator's ack (or a local failure). */
-  async sendProgress(p: TrainingProgress): Promise<RealtimeAck> {
+  sendProgress(p: TrainingProgress): Promise<RealtimeAck> {
+    return this.emitWithAck('socket_training_progress', p);
+  }
+
+  /** Reports the agent version and the installed bundle (shown to admins as the site's presence). */
+  sendStatus(r: SiteStatusReport): Promise<RealtimeAck> {
+    return this.emitWithAck('socket_site_status', r);
+  }
+
+  private emitWithAck(
+    type: 'socket_training_progress' | 'socket_site_status',
+    body: TrainingProgress | SiteStatusReport,
+  ): Promise<RealtimeAck> {
     const s = this.socket;
     if (!s || !this.connected)
-      return { ok: false, error: { code: 'offline', message: 'not connected to the coordinator' } };
-    const { event, payload } = this.client.egress.socketEvent('socket_training_progress', p);
+      return Promise.resolve({
+        ok: false,
+        error: { code: 'offline', message: 'not connected to the coordinator' },
+      });
+    const { event, payload } = this.client.egress.socketEvent(type, body);
     return new Promise((resolve) => {
       const t = setTimeout(
         () => resolve({ ok: false, error: { code: 'timeout', message: 'no ack within 10 s' } }),
         10_000,
       );
-      s.emit(event as 'training.progress', payload as TrainingProgress, (ack) => {
+      // the event name and payload were checked against the egress allowlist just above
+      s.emit(event as 'site.status', payload as SiteStatusReport, (ack: RealtimeAck) => {
         clearTimeout(t);
         resolve(ack);
       });
@@ -137,6 +166,7 @@ export class FleetConnection {
       if (!this.stopped) this.scheduleReconnect(`disconnected (${reason})`);
     });
     socket.on('bundle.published', (e) => this.o.onBundlePublished?.(e.version));
+    socket.on('site.key_rotation_requested', () => this.o.onKeyRotationRequested?.());
   }
 
   private final(e: RealtimeError): void {

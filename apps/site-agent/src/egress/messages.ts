@@ -5,7 +5,7 @@
  * the adapter validator (weights, τ statistics and aggregate metrics — no pixels can ride along).
  */
 import { KEY_ROTATION_AUDIENCE, SITE_TOKEN_AUDIENCE } from '@casam/protocol';
-import { arr, int, lit, num, obj, type Schema, str } from './schema';
+import { arr, int, lit, nullable, num, obj, type Schema, str } from './schema';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const U = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
@@ -169,6 +169,14 @@ export const MESSAGES = {
       },
       ['loss', 'metrics'],
     ),
+  },
+  socket_site_status: {
+    socket: true,
+    event: 'site.status',
+    body: obj({
+      agentVersion: str(50, /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/),
+      bundleVersion: nullable(int(1, 2_147_483_647)),
+    }),
   },
 } as const satisfies Record<string, MessageSpec | SocketMessageSpec>;
 

@@ -10,6 +10,8 @@ export type Schema =
   | { type: 'boolean' }
   | { type: 'array'; items: Schema; max: number }
   | { type: 'literal'; value: string | number | boolean }
+  /** `null`, or a value of `inner`. */
+  | { type: 'nullable'; inner: Schema }
   /** A string-keyed map of finite numbers (metrics). */
   | { type: 'numberMap'; maxKeys: number; keyPattern: RegExp };
 
@@ -21,6 +23,7 @@ export const int = (min: number, max: number): Schema => ({ type: 'number', min,
 export const num = (min?: number, max?: number): Schema => ({ type: 'number', min, max });
 export const lit = (value: string | number | boolean): Schema => ({ type: 'literal', value });
 export const arr = (items: Schema, max: number): Schema => ({ type: 'array', items, max });
+export const nullable = (inner: Schema): Schema => ({ type: 'nullable', inner });
 
 /** Every way `value` departs from `schema` (empty when it conforms). */
 export function schemaProblems(value: unknown, schema: Schema, at = '$'): string[] {
@@ -54,6 +57,8 @@ export function schemaProblems(value: unknown, schema: Schema, at = '$'): string
       return [];
     case 'boolean':
       return typeof value === 'boolean' ? [] : [`${at}: must be a boolean`];
+    case 'nullable':
+      return value === null ? [] : schemaProblems(value, schema.inner, at);
     case 'literal':
       return value === schema.value ? [] : [`${at}: must be ${JSON.stringify(schema.value)}`];
     case 'array':

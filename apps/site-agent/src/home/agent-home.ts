@@ -56,6 +56,14 @@ export class AgentHome {
   get keyFile(): string {
     return join(this.dir, 'keys', 'site-key.jwk');
   }
+  /** A key generated for a rotation that has not finished yet (kept so an interrupted rotation can complete). */
+  get nextKeyFile(): string {
+    return join(this.dir, 'keys', 'site-key.next.jwk');
+  }
+  /** The key in use before the last rotation (the coordinator accepts it until its grace period ends). */
+  get previousKeyFile(): string {
+    return join(this.dir, 'keys', 'site-key.previous.jwk');
+  }
   get egressLogFile(): string {
     return join(this.dir, 'egress.log');
   }

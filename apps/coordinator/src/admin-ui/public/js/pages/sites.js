@@ -6,19 +6,42 @@ import { enrollmentTokens } from './enrollment-tokens.js';
 
 const RECENT_MS = 2 * 60_000; // connected sites refresh their last-seen every 60 s
 
-/** Live presence per site, from `site.presence` events (the REST API only knows "last seen"). */
+/**
+ * Live presence per site, from `site.presence` events (the REST API only knows "last seen"): online state, and
+ * the agent version and installed bundle the site reports on connect and after every pull.
+ */
 const live = new Map();
 
 let sites = [];
+/** The newest published bundle version (null: none yet), to tell which sites are behind. */
+let latestBundle = null;
 
 export async function render(main) {
-  const off = realtime.on('site.presence', (e) => {
-    live.set(e.siteId, e);
+  const cell = (kind, siteId) => main.querySelector(`[data-${kind}="${CSS.escape(siteId)}"]`);
+  const offPresence = realtime.on('site.presence', (e) => {
+    const before = live.get(e.siteId);
+    live.set(e.siteId, { ...before, ...e });
     const site = sites.find((s) => s.id === e.siteId);
-    const cell = main.querySelector(`[data-presence="${CSS.escape(e.siteId)}"]`);
-    if (cell && site) replace(cell, presence(site));
-    flash(`${site?.name ?? e.siteId} is ${e.online ? 'online' : 'offline'}.`);
+    if (!site) return;
+    const p = cell('presence', e.siteId);
+    if (p) replace(p, presence(site));
+    const b = cell('bundle', e.siteId);
+    if (b) replace(b, bundleOf(site));
+    const a = cell('agent', e.siteId);
+    if (a) a.textContent = agentOf(site);
+    if (before?.online !== e.online) flash(`${site.name} is ${e.online ? 'online' : 'offline'}.`);
   });
+  const offBundle = realtime.on('bundle.published', (e) => {
+    latestBundle = Math.max(latestBundle ?? 0, e.version);
+    for (const site of sites) {
+      const b = cell('bundle', site.id);
+      if (b) replace(b, bundleOf(site));
+    }
+  });
+  const off = () => {
+    offPresence();
+    offBundle();
+  };
   try {
     await draw(main);
   } catch (e) {
@@ -29,7 +52,15 @@ export async function render(main) {
 }
 
 async function draw(main) {
-  sites = await get('/api/v1/sites');
+  const [list, latest] = await Promise.all([
+    get('/api/v1/sites'),
+    get('/api/v1/bundles/latest').catch((e) => {
+      if (e.status === 404) return null;
+      throw e;
+    }),
+  ]);
+  sites = list;
+  latestBundle = latest ? Math.max(latestBundle ?? 0, latest.version) : latestBundle;
   const pending = sites.filter((s) => s.status === 'pending');
   const others = sites.filter((s) => s.status !== 'pending');
   const rerender = () => draw(main).catch((e) => main.append(errorBox(e, 'Could not reload sites')));
@@ -204,6 +235,48 @@ function presence(site) {
   );
 }
 
+const agentOf = (site) => live.get(site.id)?.agentVersion ?? site.presence.agentVersion ?? '—';
+
+/** The bundle the site reports running, marked current or behind the newest published one. */
+function bundleOf(site) {
+  const ev = live.get(site.id);
+  const v = ev && 'bundleVersion' in ev ? ev.bundleVersion : site.presence.bundleVersion;
+  const reported = (ev && 'bundleVersion' in ev) || site.presence.bundleReportedAt !== null;
+  if (!reported) return h('span', { class: 'muted' }, 'not reported');
+  if (v === null) return h('span', { 'data-bundle-state': 'none' }, 'none installed');
+  const current = latestBundle === null || v >= latestBundle;
+  return h(
+    'span',
+    { 'data-bundle-state': current ? 'current' : 'behind' },
+    `v${v} `,
+    badge(current ? 'current' : `behind (v${latestBundle} is out)`, current ? 'ok' : 'warn'),
+  );
+}
+
+/** "Ask for a new key": the site's agent rotates its key when it gets the request (at once, or on connect). */
+function rotateForm(site, errorSlot, rerender) {
+  const button = h('button', { type: 'button' }, 'Ask for a new key');
+  button.addEventListener('click', () => {
+    void act(
+      button,
+      errorSlot,
+      () => post(`/api/v1/sites/${site.id}/key-rotation-request`),
+      () => {
+        flash(`${site.name} was asked to rotate its key.`);
+        return rerender();
+      },
+    );
+  });
+  return h(
+    'div',
+    { class: 'row' },
+    button,
+    site.keyRotationRequestedAt
+      ? h('span', { class: 'muted' }, ' requested ', time(site.keyRotationRequestedAt), ', not done yet')
+      : null,
+  );
+}
+
 function sitesTable(sites, rerender) {
   return h(
     'table',
@@ -220,6 +293,7 @@ function sitesTable(sites, rerender) {
           'Presence',
           'Last seen',
           'Agent',
+          'Bundle',
           'Protocol',
           'Keys',
           canChange() ? 'Actions' : null,
@@ -245,7 +319,8 @@ function sitesTable(sites, rerender) {
           ),
           h('td', { 'data-presence': s.id }, presence(s)),
           h('td', {}, time(s.presence.lastSeenAt)),
-          h('td', {}, s.presence.agentVersion ?? '—'),
+          h('td', { 'data-agent': s.id }, agentOf(s)),
+          h('td', { 'data-bundle': s.id }, bundleOf(s)),
           h('td', {}, s.presence.protocolVersion ?? '—'),
           h('td', {}, keysCell(s, rerender)),
           canChange()
@@ -253,16 +328,19 @@ function sitesTable(sites, rerender) {
                 'td',
                 {},
                 s.status === 'approved'
-                  ? reasonForm(
-                      'Revoke',
-                      `Reason for revoking ${s.name}`,
-                      errorSlot,
-                      (reason) => post(`/api/v1/sites/${s.id}/revoke`, { reason }),
-                      () => {
-                        flash(`${s.name} revoked.`);
-                        return rerender();
-                      },
-                    )
+                  ? [
+                      rotateForm(s, errorSlot, rerender),
+                      reasonForm(
+                        'Revoke',
+                        `Reason for revoking ${s.name}`,
+                        errorSlot,
+                        (reason) => post(`/api/v1/sites/${s.id}/revoke`, { reason }),
+                        () => {
+                          flash(`${s.name} revoked.`);
+                          return rerender();
+                        },
+                      ),
+                    ]
                   : h('span', { class: 'muted' }, 'no action'),
                 errorSlot,
               )
