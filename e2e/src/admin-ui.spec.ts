@@ -11,7 +11,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { AdminSummary, BundleListResponse } from '@casam/protocol';
+import type { AdminSummary, BundleListResponse, SigningKeyListResponse } from '@casam/protocol';
 import { type CoordinatorProcess, startCoordinatorProcess } from './support/coordinator-process';
 import { enrollHttpSite, type HttpSite } from './support/http-site';
 
@@ -286,6 +286,29 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     await shot('07-bundles');
   });
 
+  it("rotates the coordinator's bundle-signing key in two steps", async () => {
+    // still on the Bundles page
+    const table = page.getByRole('table', { name: 'Signing keys' });
+    await table.waitFor({ timeout: WAIT });
+    const rows = () => page.locator('tr[data-signing-key]');
+    expect(await rows().count()).toBe(1);
+    const first = await rows().first().getAttribute('data-signing-key');
+    await page.getByRole('button', { name: 'Start a signing-key rotation' }).click();
+    await page
+      .getByRole('button', { name: 'Activate the pending signing key now' })
+      .waitFor({ timeout: WAIT });
+    expect(await rows().count()).toBe(2);
+    const pending = (await coord.admin<SigningKeyListResponse>('GET', '/api/v1/signing-keys')).keys.find(
+      (k) => k.status === 'pending',
+    )!;
+    expect(await page.locator(`tr[data-signing-key="${pending.kid}"] .badge`).textContent()).toBe('pending');
+    await page.getByRole('button', { name: 'Activate the pending signing key now' }).click();
+    await page.getByRole('button', { name: 'Start a signing-key rotation' }).waitFor({ timeout: WAIT });
+    expect(await page.locator(`tr[data-signing-key="${pending.kid}"] .badge`).textContent()).toBe('active');
+    expect(await page.locator(`tr[data-signing-key="${first}"] .badge`).textContent()).toBe('retired');
+    await shot('07b-signing-keys');
+  });
+
   it('shows live training progress relayed from a site', async () => {
     await page.getByRole('link', { name: 'Training' }).click();
     await page
@@ -405,15 +428,20 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     await card.waitFor({ timeout: WAIT });
     expect(await v.getByText('You are signed in as a viewer').count()).toBe(1);
     expect(await card.getByRole('button').count()).toBe(0);
-    expect(await v.getByRole('button', { name: /Approve|Reject|Revoke|Retire|Create/ }).count()).toBe(0);
+    expect(
+      await v.getByRole('button', { name: /Approve|Reject|Revoke|Retire|Create|Ask for a new key/ }).count(),
+    ).toBe(0);
     await shot('10-viewer-sites', v);
-    for (const link of ['Tasks', 'Adapters']) {
+    for (const link of ['Tasks', 'Adapters', 'Bundles']) {
       await v.getByRole('link', { name: link }).click();
       await v.getByRole('heading', { name: link, level: 1 }).waitFor({ timeout: WAIT });
       await v.locator('table').first().waitFor({ timeout: WAIT });
-      expect(await v.getByRole('button', { name: /Approve|Reject|Revoke|Retire|Create/ }).count(), link).toBe(
-        0,
-      );
+      expect(
+        await v
+          .getByRole('button', { name: /Approve|Reject|Revoke|Retire|Create|Activate|rotation/ })
+          .count(),
+        link,
+      ).toBe(0);
     }
     // The same token straight at the API: 403.
     const refused = await v.evaluate(async (siteId) => {

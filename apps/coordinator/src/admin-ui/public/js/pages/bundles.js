@@ -1,7 +1,7 @@
-import { download, get } from '../api.js';
-import { bytes, h, num, replace, short, time } from '../dom.js';
+import { download, get, post } from '../api.js';
+import { badge, bytes, h, num, replace, short, statusKind, time } from '../dom.js';
 import * as realtime from '../realtime.js';
-import { act, empty, errorBox, flash } from '../ui.js';
+import { act, canChange, empty, errorBox, flash } from '../ui.js';
 
 export async function render(main) {
   const off = realtime.on('bundle.published', (e) => {
@@ -18,7 +18,11 @@ export async function render(main) {
 }
 
 async function draw(main) {
-  const { bundles } = await get('/api/v1/bundles?limit=100');
+  const [{ bundles }, keys] = await Promise.all([
+    get('/api/v1/bundles?limit=100'),
+    get('/api/v1/signing-keys'),
+  ]);
+  const rerender = () => draw(main).catch((e) => main.append(errorBox(e, 'Could not reload bundles')));
   if (bundles.length === 0) {
     replace(
       main,
@@ -26,6 +30,7 @@ async function draw(main) {
       empty(
         'No bundle published yet: the first one is built when an admin approves an adapter of an approved task.',
       ),
+      signingKeys(keys.keys, rerender),
     );
   } else {
     const [latest, sites, admins] = await Promise.all([
@@ -73,8 +78,95 @@ async function draw(main) {
           bundles.map((b) => historyRow(b, b.version === latest.version, who)),
         ),
       ),
+      signingKeys(keys.keys, rerender),
     );
   }
+}
+
+/**
+ * The coordinator's bundle-signing keys. A rotation has two steps: the first adds a pending key (published in
+ * the JWKS and endorsed by the active key, not signing yet, so sites learn it first); the second (or the
+ * configured delay) makes it the signing key and retires the old one, which stays published for verification.
+ */
+function signingKeys(keys, rerender) {
+  const errorSlot = h('div');
+  const pending = keys.find((k) => k.status === 'pending');
+  let control = null;
+  if (canChange()) {
+    const button = h(
+      'button',
+      { type: 'button' },
+      pending ? 'Activate the pending signing key now' : 'Start a signing-key rotation',
+    );
+    button.addEventListener('click', () =>
+      act(
+        button,
+        errorSlot,
+        () => post('/api/v1/signing-keys/rotate'),
+        (r) => {
+          flash(
+            r.action === 'activated'
+              ? `Key ${short(r.key.kid, 12)} now signs bundles; ${r.retired ? short(r.retired.kid, 12) : 'no key'} was retired.`
+              : `Key ${short(r.key.kid, 12)} was added as pending; sites learn it before it signs.`,
+          );
+          return rerender();
+        },
+      ),
+    );
+    control = h(
+      'p',
+      { class: 'row' },
+      button,
+      h(
+        'span',
+        { class: 'muted' },
+        pending
+          ? pending.activatesAt
+            ? [' It activates on its own at ', time(pending.activatesAt), '.']
+            : ''
+          : ' A new key is published first and signs only after the next step.',
+      ),
+    );
+  }
+  return h(
+    'section',
+    { 'aria-labelledby': 'signing-title' },
+    h('h2', { id: 'signing-title' }, 'Signing keys'),
+    keys.length === 0
+      ? empty('No signing key yet: the first is made when the first bundle is built.')
+      : h(
+          'table',
+          { 'aria-labelledby': 'signing-title' },
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['Key id', 'State', 'Created', 'Signing since', 'Retired'].map((c) =>
+                h('th', { scope: 'col' }, c),
+              ),
+            ),
+          ),
+          h(
+            'tbody',
+            {},
+            keys.map((k) =>
+              h(
+                'tr',
+                { 'data-signing-key': k.kid },
+                h('th', { scope: 'row' }, h('code', { title: k.kid }, short(k.kid, 16))),
+                h('td', {}, badge(k.status, statusKind(k.status))),
+                h('td', {}, time(k.createdAt)),
+                h('td', {}, k.activatedAt ? time(k.activatedAt) : h('span', { class: 'muted' }, 'not yet')),
+                h('td', {}, k.retiredAt ? time(k.retiredAt) : '—'),
+              ),
+            ),
+          ),
+        ),
+    control,
+    errorSlot,
+  );
 }
 
 /** The adapter versions of a bundle (for who uploaded and who approved each); cached per page visit. */
