@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDomainFolder } from '@casam/casam-core';
-import type { SiteSummary } from '@casam/protocol';
+import type { RotateSigningKeyResponse, SiteSummary } from '@casam/protocol';
 import { type CoordinatorProcess, freePort, startCoordinatorProcess } from './support/coordinator-process';
 import { agentRunner, enrollApprovedSite, uploadedAdapterId, writeTinyBaseModel } from './support/site-setup';
 import { type AgentProcess, startAgentProcess } from './support/site-agent-process';
@@ -57,12 +57,21 @@ describe('site-agent daemon: announced bundles, offline catch-up, coordinator re
     // meanwhile is done on that connect too, and the daemon reconnects on the new key.
     expect(await daemon.stop()).toBe(0);
     const oldKey = (await site()).keys.find((k) => k.status === 'active')!.fingerprint;
+    // The coordinator's bundle-signing key is rotated too (pending, then active): the next bundle is signed by
+    // a key the site never pinned, endorsed by the one it did.
+    await coord.admin('POST', '/api/v1/signing-keys/rotate');
+    const { key: newSigningKey } = await coord.admin<RotateSigningKeyResponse>(
+      'POST',
+      '/api/v1/signing-keys/rotate',
+    );
     await coord.admin('POST', `/api/v1/tasks/${taskId}/retire`, { reason: 'superseded' });
     await coord.admin('POST', `/api/v1/sites/${siteId}/key-rotation-request`, {});
     daemon = startAgentProcess(home, ['daemon']);
     const rotated = await daemon.waitFor(/site key rotated: \S+ → (\S+)/);
     const second = await daemon.waitFor(/installed bundle (\d+) \(0 task/);
     expect(Number(second[1])).toBeGreaterThan(v1);
+    expect(daemon.output()).toContain(`trusting coordinator signing key ${newSigningKey.kid}`);
+    expect(daemon.output()).toMatch(/coordinator key\(s\) \S+ retired here/);
     const afterRotation = await site();
     expect(afterRotation.keyRotationRequestedAt).toBeNull();
     expect(afterRotation.keys.map((k) => [k.fingerprint, k.status])).toEqual([

@@ -31,7 +31,9 @@ export async function loadActiveBundle(
   ] as const) {
     if (!b) continue;
     try {
-      const v = await verifyBundle(store.read(b), pinnedJwks(state), { expectedContentHash: b.contentHash });
+      const v = await verifyBundle(store.read(b), pinnedJwks(state, { includeRetired: true }), {
+        expectedContentHash: b.contentHash,
+      });
       if (v.manifest.baseModel && v.manifest.baseModel.fingerprint !== baseModelFingerprint) {
         log(`bundle ${b.version} (${which}) is for another base model; not using it`);
         continue;

@@ -210,8 +210,9 @@ describe('pullBundle against an HTTP server serving signed bundles', () => {
     expect(ranges).toEqual([`bytes=${kept}-`]);
   });
 
+  let next: Key;
   it('follows a key rotation only through an endorsement by a pinned key', async () => {
-    const next = await key();
+    next = await key();
     const rogue = await key();
     const endorse = async (signer: Key, k: Key) => ({
       kid: k.kid,
@@ -231,6 +232,39 @@ describe('pullBundle against an HTTP server serving signed bundles', () => {
     const r = await pullBundle(client, store, state, BASE, log, (keys) => persisted.push(keys));
     expect(r).toMatchObject({ kind: 'installed', installed: { version: 4, kid: next.kid } });
     expect(persisted.at(-1)?.map((k) => k.kid)).toEqual([pinned.kid, next.kid]);
+  });
+
+  it('retires a key once its successor signed an installed bundle, and refuses new bundles signed by it', async () => {
+    // Bundle 4 (signed by `next`, endorsed by the pinned key) is installed: the pinned key is retired here.
+    const old = state.coordinatorKeys!.find((k) => k.kid === pinned.kid)!;
+    expect(old.retiredAt).toMatch(/^\d{4}-/);
+    expect(state.coordinatorKeys!.find((k) => k.kid === next.kid)).toMatchObject({ endorsedBy: pinned.kid });
+    expect(state.coordinatorKeys!.find((k) => k.kid === next.kid)?.retiredAt).toBeUndefined();
+
+    serving = await bundle(5, pinned);
+    const e = await refusal();
+    expect(e.code).toBe('retired_kid');
+    expect(e.message).toMatch(/retired/);
+    // A listing that names the new key for an archive signed by the old one gets no further either.
+    const forged = await bundle(5, pinned);
+    serving = { ...forged, detail: { ...forged.detail, kid: next.kid } };
+    expect((await refusal()).code).toBe('unknown_kid');
+    expect(store.current()?.version).toBe(4);
+    // A retired key cannot vouch for a new key either.
+    const rogue = await key();
+    endorsements = [
+      {
+        kid: rogue.kid,
+        jws: await new CompactSign(
+          new TextEncoder().encode(JSON.stringify({ kid: rogue.kid, x: rogue.x, endorsedBy: pinned.kid })),
+        )
+          .setProtectedHeader({ alg: 'EdDSA', kid: pinned.kid, typ: 'casam-key-endorsement+jws' })
+          .sign(pinned.privateKey),
+      },
+    ];
+    serving = await bundle(6, rogue);
+    expect((await refusal()).code).toBe('unknown_kid');
+    expect(state.coordinatorKeys!.map((k) => k.kid)).not.toContain(rogue.kid);
   });
 
   it('rolls back to the previous bundle', () => {

@@ -35,17 +35,22 @@ export class BundleRefusedError extends Error {
   }
 }
 
-/** The pinned coordinator keys as a JWKS (what bundles must verify against). */
-export function pinnedJwks(state: AgentState): JSONWebKeySet {
+/**
+ * The trusted coordinator keys as a JWKS (what bundles must verify against). New bundles must be signed by a key
+ * not retired here; an installed bundle (rollback included) may be signed by a key retired since.
+ */
+export function pinnedJwks(state: AgentState, o: { includeRetired?: boolean } = {}): JSONWebKeySet {
   return {
-    keys: (state.coordinatorKeys ?? []).map((k) => ({
-      kty: 'OKP',
-      crv: 'Ed25519',
-      x: k.x,
-      kid: k.kid,
-      alg: 'EdDSA',
-      use: 'sig',
-    })),
+    keys: (state.coordinatorKeys ?? [])
+      .filter((k) => o.includeRetired || !k.retiredAt)
+      .map((k) => ({
+        kty: 'OKP',
+        crv: 'Ed25519',
+        x: k.x,
+        kid: k.kid,
+        alg: 'EdDSA',
+        use: 'sig',
+      })),
   };
 }
 
@@ -68,6 +73,13 @@ export async function pullBundle(
   const current = store.current();
   if (!latest) return { kind: 'none-published' };
   if (current && latest.version <= current.version) return { kind: 'up-to-date', current };
+
+  const retired = (state.coordinatorKeys ?? []).find((k) => k.kid === latest.kid && k.retiredAt);
+  if (retired)
+    throw new BundleRefusedError(
+      'retired_kid',
+      `bundle ${latest.version} is signed by coordinator key ${latest.kid}, which this site retired on ${retired.retiredAt} (a bundle signed by its successor was installed); the coordinator no longer signs with it`,
+    );
 
   const hash = latest.contentHash;
   const resumedFrom = store.partSize(hash);
@@ -111,11 +123,14 @@ export async function pullBundle(
     } catch (e) {
       // Signed by a key this site has not pinned: follow the coordinator's endorsement chain from a pinned key.
       if (!(e instanceof BundleVerificationError && e.code === 'unknown_kid')) throw e;
-      const added = await followEndorsements(client, state.coordinatorKeys ?? []);
+      // Only keys not retired here may vouch for new ones.
+      const trusted = (state.coordinatorKeys ?? []).filter((k) => !k.retiredAt);
+      const known = new Set((state.coordinatorKeys ?? []).map((k) => k.kid));
+      const added = (await followEndorsements(client, trusted)).filter((k) => !known.has(k.kid));
       if (added.length === 0) throw e;
       for (const k of added)
         log(`trusting coordinator signing key ${k.kid} (endorsed by ${k.endorsedBy}, pinned before)`);
-      state.coordinatorKeys = [...(state.coordinatorKeys ?? []), ...added.map(({ kid, x }) => ({ kid, x }))];
+      state.coordinatorKeys = [...(state.coordinatorKeys ?? []), ...added];
       onKeysTrusted?.(state.coordinatorKeys);
       verified = await verifyBundle(bytes, pinnedJwks(state), { expectedContentHash: hash });
     }
@@ -141,7 +156,33 @@ export async function pullBundle(
   }
   const previous = store.current();
   const installed = store.install(hash, m, verified.kid);
+  const newlyRetired = retirePredecessors(state, verified.kid, new Date());
+  if (newlyRetired.length > 0) {
+    log(
+      `coordinator key(s) ${newlyRetired.join(', ')} retired here: bundles are now signed by their successor ${verified.kid}`,
+    );
+    onKeysTrusted?.(state.coordinatorKeys ?? []);
+  }
   return { kind: 'installed', installed, previous, resumedFromBytes: have };
+}
+
+/**
+ * Marks every key that (transitively) endorsed `kid` as retired: the coordinator signs with a successor now, so a
+ * new bundle signed by an older key is either a mistake or a stolen key. Returns the kids newly retired.
+ */
+export function retirePredecessors(state: AgentState, kid: string, at: Date): string[] {
+  const byKid = new Map((state.coordinatorKeys ?? []).map((k) => [k.kid, k]));
+  const out: string[] = [];
+  const seen = new Set<string>([kid]);
+  for (let k = byKid.get(kid); k?.endorsedBy && !seen.has(k.endorsedBy); k = byKid.get(k.endorsedBy)) {
+    seen.add(k.endorsedBy);
+    const parent = byKid.get(k.endorsedBy);
+    if (parent && !parent.retiredAt) {
+      parent.retiredAt = at.toISOString();
+      out.push(parent.kid);
+    }
+  }
+  return out;
 }
 
 export type { BundleJwks };

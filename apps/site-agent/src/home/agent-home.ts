@@ -23,6 +23,16 @@ export interface AgentConfig {
 }
 
 /** What the agent has learned and must keep across restarts (`<home>/state.json`). */
+/** One coordinator bundle-signing key as the site trusts it. */
+export interface CoordinatorKeyRecord {
+  kid: string;
+  x: string;
+  /** The trusted key that endorsed this one (absent for keys pinned at enrollment). */
+  endorsedBy?: string;
+  /** When this site stopped accepting new bundles signed by it. */
+  retiredAt?: string;
+}
+
 export interface AgentState {
   version: 1;
   siteId?: string;
@@ -35,8 +45,12 @@ export interface AgentState {
   };
   /** Last time a bundle check with the coordinator succeeded (pull or daemon). */
   lastSyncAt?: string;
-  /** Bundle-signing keys of the coordinator pinned at enrollment (JWKS `keys`, by kid). */
-  coordinatorKeys?: { kid: string; x: string }[];
+  /**
+   * Bundle-signing keys of the coordinator: pinned at enrollment, plus successors endorsed by a trusted key
+   * (`endorsedBy`). A key is retired here (`retiredAt`) once a bundle signed by one of its successors has been
+   * installed: new bundles signed by it are refused from then on.
+   */
+  coordinatorKeys?: CoordinatorKeyRecord[];
 }
 
 const DEFAULT_HOME = join('.casam', 'site-agent');
