@@ -13,10 +13,12 @@ import { pullCommand, rollbackCommand } from './commands/pull.command';
 import { serveCommand } from './commands/serve.command';
 import { daemonCommand } from './commands/daemon.command';
 import { rotateKeyCommand } from './commands/rotate-key.command';
+import { preflightCommand } from './commands/preflight.command';
 import { EXIT, UserError } from './cli/errors';
 
 const COMMANDS: Command[] = [
   initCommand,
+  preflightCommand,
   enrollCommand,
   ingestCommand,
   proposeCommand,

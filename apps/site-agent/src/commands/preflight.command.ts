@@ -1,0 +1,47 @@
+import { EXIT, UserError } from '../cli/errors';
+import { runSitePreflight, type CheckResult } from '../preflight/site-preflight';
+import type { Command } from './command';
+import { HOME_HELP, HOME_OPTION } from './agent-context';
+
+export const preflightCommand: Command = {
+  name: 'preflight',
+  summary: 'checks this machine before it takes part: config, disk, key, DNS/TCP/TLS, clock, backend, model',
+  usage: `site-agent preflight [--offline] [--json] [--home <dir>]
+  --offline                 skip the checks that need the network (DNS, TCP, TLS, coordinator, clock)
+  --json                    one JSON object {ok, checks:[{name, status, detail, fix}]} instead of text
+${HOME_HELP}
+
+Prints one line per check: ok, warn (works, but should be fixed), fail (will not work) or skip (could not be
+checked because an earlier check failed), each warn and fail followed by what to do. Exit code 0 when nothing
+failed, 6 when a check failed.`,
+  options: {
+    ...HOME_OPTION,
+    offline: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  },
+  async run(v, log) {
+    const json = v.bool('json');
+    const checks = await runSitePreflight(v.string('home'), {
+      network: !v.bool('offline'),
+      progress: json ? undefined : (l) => log(`… ${l}`),
+    });
+    const failed = checks.filter((c) => c.status === 'fail');
+    if (json) console.log(JSON.stringify({ ok: failed.length === 0, checks }, null, 2));
+    else {
+      for (const c of checks) console.log(formatCheck(c));
+      const warned = checks.filter((c) => c.status === 'warn').length;
+      console.log(
+        failed.length
+          ? `preflight: ${failed.length} check(s) failed (${failed.map((c) => c.name).join(', ')}), ${warned} warning(s)`
+          : `preflight: all checks passed${warned ? ` (${warned} warning(s))` : ''}`,
+      );
+    }
+    if (failed.length)
+      throw new UserError(`preflight failed: ${failed.map((c) => c.name).join(', ')}`, EXIT.preflight);
+  },
+};
+
+export function formatCheck(c: CheckResult): string {
+  const line = `${c.status.padEnd(4)}  ${c.name.padEnd(11)} ${c.detail}`;
+  return c.fix ? `${line}\n      ${''.padEnd(11)} → ${c.fix}` : line;
+}
