@@ -15,6 +15,7 @@ describe('parseConfig', () => {
       blobStore: { driver: 'fs', dir: path.join(base, '.casam/coordinator/blobs') },
       log: { level: 'log', format: 'json' },
       auth: { ratePerMinute: 20, rateBurst: 10, keyRotationGraceSeconds: 3600 },
+      realtime: { adapter: 'local' },
     });
   });
 
@@ -33,6 +34,21 @@ describe('parseConfig', () => {
     expect(c.blobStore).toEqual({ driver: 'postgres' });
     expect(c.port).toBe(0);
     expect(c.host).toBe('0.0.0.0');
+    // replicas on one Postgres hear each other's socket.io events unless told otherwise
+    expect(c.realtime).toEqual({ adapter: 'postgres' });
+  });
+
+  it('takes the realtime adapter from COORDINATOR_REALTIME_ADAPTER; postgres needs DATABASE_URL', () => {
+    const pg = { DATABASE_URL: 'postgres://u:p@db:5432/casam' };
+    expect(parseConfig({ ...pg, COORDINATOR_REALTIME_ADAPTER: 'local' }, base).realtime).toEqual({
+      adapter: 'local',
+    });
+    expect(() => parseConfig({ COORDINATOR_REALTIME_ADAPTER: 'postgres' }, base)).toThrow(
+      /COORDINATOR_REALTIME_ADAPTER: "postgres" needs DATABASE_URL/,
+    );
+    expect(() => parseConfig({ ...pg, COORDINATOR_REALTIME_ADAPTER: 'redis' }, base)).toThrow(
+      /COORDINATOR_REALTIME_ADAPTER: must be one of postgres, local/,
+    );
   });
 
   it('lists every bad variable in one error, without leaking a password', () => {

@@ -12,6 +12,12 @@ export type DatabaseConfig =
 
 export type BlobStoreConfig = { driver: 'fs'; dir: string } | { driver: 'postgres' };
 
+/**
+ * How socket.io events reach sockets on other replicas: `postgres` (the socket.io Postgres adapter: NOTIFY on
+ * the coordinator's database) or `local` (this process only: one coordinator).
+ */
+export type RealtimeAdapterKind = 'postgres' | 'local';
+
 /** Identity and access knobs (see docs/coordinator.md, "Identity and access"). */
 export interface AuthConfig {
   /** Sustained requests per minute per client address (and per login email) on each auth endpoint. */
@@ -32,6 +38,8 @@ export interface CoordinatorConfig {
   blobStore: BlobStoreConfig;
   log: { level: LogLevel; format: LogFormat };
   auth: AuthConfig;
+  /** Defaults to `postgres` on a Postgres database (replicas), `local` on the embedded one. */
+  realtime: { adapter: RealtimeAdapterKind };
   /** Bearer token Prometheus must send to `GET /metrics`; undefined leaves the endpoint open. */
   metricsToken?: string;
   /**
@@ -103,6 +111,17 @@ export function parseConfig(env: NodeJS.ProcessEnv, baseDir: string): Coordinato
       ? { driver, dir: path.resolve(baseDir, str('COORDINATOR_BLOB_DIR') ?? path.join(dataDir, 'blobs')) }
       : { driver };
 
+  const realtimeAdapter = oneOf(
+    'COORDINATOR_REALTIME_ADAPTER',
+    ['postgres', 'local'] as const,
+    database.kind === 'postgres' ? 'postgres' : 'local',
+  );
+  if (realtimeAdapter === 'postgres' && database.kind !== 'postgres')
+    problems.push(
+      'COORDINATOR_REALTIME_ADAPTER: "postgres" needs DATABASE_URL (the embedded database serves one process only)',
+    );
+  const realtime = { adapter: realtimeAdapter };
+
   const log = {
     level: oneOf('COORDINATOR_LOG_LEVEL', LOG_LEVELS, 'log'),
     format: oneOf('COORDINATOR_LOG_FORMAT', ['json', 'text'] as const, 'json'),
@@ -125,7 +144,18 @@ export function parseConfig(env: NodeJS.ProcessEnv, baseDir: string): Coordinato
     );
 
   if (problems.length > 0) throw new ConfigError(problems);
-  return { host, port, dataDir, database, blobStore, log, auth, metricsToken, baseModelFingerprint };
+  return {
+    host,
+    port,
+    dataDir,
+    database,
+    blobStore,
+    log,
+    auth,
+    realtime,
+    metricsToken,
+    baseModelFingerprint,
+  };
 }
 
 /**

@@ -28,6 +28,7 @@ import { DomainError } from '../common/domain-error';
 import { CoordinatorEvents } from '../events/coordinator-events';
 import { MetricsService } from '../metrics/metrics.service';
 import { SiteRepository } from '../sites/site.repository';
+import { REPLICA_REQUEST_TIMEOUT_MS, RealtimeCluster } from './realtime-cluster';
 import { RealtimeRepository } from './realtime.repository';
 
 /** What the gateway keeps on each authenticated socket. */
@@ -41,13 +42,16 @@ interface SocketData {
   expiryTimer?: NodeJS.Timeout;
 }
 
-type FleetNamespace = Namespace<
-  ClientToServerEvents,
-  ServerToClientEvents,
-  Record<string, never>,
-  SocketData
->;
-type FleetSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+/** Which sockets to end on every replica (a revoked site, a revoked key). */
+type EndFilter = { siteId: string } | { keyId: string };
+
+/** What replicas tell each other (socket.io serverSideEmit through the Postgres adapter). */
+interface ReplicaEvents {
+  'replica.end_sockets': (filter: EndFilter, why: RealtimeError) => void;
+}
+
+type FleetNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, ReplicaEvents, SocketData>;
+type FleetSocket = Socket<ClientToServerEvents, ServerToClientEvents, ReplicaEvents, SocketData>;
 
 /** How often every socket's principal is checked again (disabled admins, keys rotated out, demotions). */
 export const PRINCIPAL_RECHECK_INTERVAL_MS = 60_000;
@@ -90,10 +94,13 @@ export class FleetGateway
     private readonly events: CoordinatorEvents,
     private readonly metrics: MetricsService,
     private readonly clock: Clock,
+    private readonly cluster: RealtimeCluster,
   ) {}
 
   afterInit(nsp: FleetNamespace): void {
     this.nsp = nsp;
+    this.cluster.attach(nsp);
+    nsp.on('replica.end_sockets', (filter, why) => this.end(matching(filter), why));
     nsp.use((socket, next) => {
       this.authenticate(socket).then(
         () => next(),
@@ -126,20 +133,20 @@ export class FleetGateway
         this.metrics.socketEvents.inc({ event: 'task.status_changed', direction: 'out' });
       }),
       this.events.on('site.revoked', (e) =>
-        this.end((s) => s.data.principal.kind === 'site' && s.data.principal.siteId === e.siteId, {
-          code: 'credentials_revoked',
-          message: 'this site was revoked',
-        }),
+        this.endEverywhere(
+          { siteId: e.siteId },
+          { code: 'credentials_revoked', message: 'this site was revoked' },
+        ),
       ),
       this.events.on('site.key_rotation_requested', (e) => {
         nsp.to(siteRoom(e.siteId)).emit('site.key_rotation_requested', { requestedAt: e.requestedAt });
         this.metrics.socketEvents.inc({ event: 'site.key_rotation_requested', direction: 'out' });
       }),
       this.events.on('site.key_revoked', (e) =>
-        this.end((s) => s.data.principal.kind === 'site' && s.data.principal.keyId === e.keyId, {
-          code: 'credentials_revoked',
-          message: 'the key this session was opened with was revoked',
-        }),
+        this.endEverywhere(
+          { keyId: e.keyId },
+          { code: 'credentials_revoked', message: 'the key this session was opened with was revoked' },
+        ),
       ),
     );
     this.recheckTimer = setInterval(() => {
@@ -148,9 +155,10 @@ export class FleetGateway
     this.recheckTimer.unref();
   }
 
-  onModuleDestroy(): void {
+  async onModuleDestroy(): Promise<void> {
     for (const off of this.unsubscribe.splice(0)) off();
     clearInterval(this.recheckTimer);
+    await this.cluster.close(this.nsp);
   }
 
   async handleConnection(socket: FleetSocket): Promise<void> {
@@ -205,6 +213,8 @@ export class FleetGateway
     if (count > 0) this.siteSockets.set(siteId, count);
     else {
       this.siteSockets.delete(siteId);
+      // still connected through another replica: still online
+      if (await this.connectedElsewhere(siteId)) return;
       await this.presence(siteId, false, socket.data).catch((e: unknown) =>
         this.logger.error(`presence of site ${siteId} not recorded: ${String(e)}`),
       );
@@ -345,6 +355,27 @@ export class FleetGateway
     this.metrics.socketEvents.inc({ event: 'site.presence', direction: 'out' });
   }
 
+  /**
+   * Whether the site still has a socket on another replica (asked through the adapter). When the others do not
+   * answer in time the answer is no: offline, and the site's next connect or status report says online again.
+   */
+  private async connectedElsewhere(siteId: string): Promise<boolean> {
+    if (!this.cluster.clustered || !this.nsp) return false;
+    try {
+      const sockets = await this.nsp.in(siteRoom(siteId)).timeout(REPLICA_REQUEST_TIMEOUT_MS).fetchSockets();
+      return sockets.length > 0;
+    } catch (e) {
+      this.logger.warn(`could not ask the other replicas about site ${siteId}: ${String(e)}`);
+      return false;
+    }
+  }
+
+  /** Ends the matching sockets on this replica and, through the adapter, on every other one. */
+  private endEverywhere(filter: EndFilter, why: RealtimeError): void {
+    this.end(matching(filter), why);
+    if (this.cluster.clustered) this.nsp?.serverSideEmit('replica.end_sockets', filter, why);
+  }
+
   /** Ends every local socket matching `which`. */
   private end(which: (s: FleetSocket) => boolean, why: RealtimeError): void {
     if (!this.nsp) return;
@@ -369,6 +400,14 @@ export class FleetGateway
   private now(): string {
     return this.clock.now().toISOString();
   }
+}
+
+function matching(filter: EndFilter): (s: FleetSocket) => boolean {
+  return (s) => {
+    const p = s.data.principal;
+    if (p.kind !== 'site') return false;
+    return 'siteId' in filter ? p.siteId === filter.siteId : p.keyId === filter.keyId;
+  };
 }
 
 function refusalOf(e: unknown): RealtimeError {

@@ -49,7 +49,7 @@ export class RateLimitGuard implements CanActivate {
     const keys = [`address:${meta.address ?? 'unknown'}`];
     const field = spec.alsoByBodyField ? bodyString(req.body, spec.alsoByBodyField) : undefined;
     if (field !== undefined) keys.push(`${spec.alsoByBodyField}:${field.trim().toLowerCase()}`);
-    const result = this.limiter.take(spec.bucket, keys);
+    const result = await this.limiter.take(spec.bucket, keys);
     if (result.allowed) return true;
     await this.audit.append({
       actorType: 'anonymous',
