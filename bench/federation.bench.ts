@@ -706,6 +706,13 @@ async function runRow(
         120_000,
         'serve to listen',
       );
+      // One request first: it warms up the TF.js kernels, a one-off cost that is not a swap cost.
+      const first = await fetch(`${serveUrl}/v1/segment?box=20,20,100,100`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: png,
+      });
+      if (!first.ok) throw new Error(`serve: first request failed: ${first.status} ${await first.text()}`);
       load = fireContinuously(serveUrl, png);
       const l = load;
       await until(
@@ -880,7 +887,7 @@ async function main(): Promise<void> {
       'Each row runs on a fresh coordinator process (embedded PGlite) on the same machine as every site.',
       'kind "daemon": real `site-agent daemon` processes (TF.js wasm). kind "simulated": real enrolled sites (own Ed25519 key, token exchange, socket.io /v1, bundle download and verification through the site agent\'s FleetConnection and pullBundle) without the ML, several per worker process.',
       'Times run from the admin\'s approve call to each site\'s install (daemon: its "installed bundle" log line; simulated: after pullBundle verified and installed it). One warm-up bundle precedes the measured one.',
-      'Swap latency: one client sends segmentation requests back to back to `site-agent serve` on a daemon site\'s home; "during" is from the approval until the server has answered on the new bundle.',
+      'Swap latency: after one warm-up request, one client sends segmentation requests back to back to `site-agent serve` on a daemon site\'s home; "during" is from the approval until the server has answered on the new bundle.',
       'Other jobs (model pretraining, tests) may share the machine: compare runs on an idle machine before drawing conclusions.',
     ],
     convergence: rows,
