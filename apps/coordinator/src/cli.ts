@@ -11,15 +11,21 @@ import { DataDirLockedError } from './database/data-dir-lock';
 import { MigrationError, migrateDeploy } from './database/migrator';
 import { openDatabase } from './database/open-database';
 import { main as serve } from './main';
+import { runCoordinatorPreflight } from './cli/preflight';
 
-/** Exit codes: 0 done, 1 internal error (a bug), 2 usage or configuration, 3 input refused, 4 database. */
-export const EXIT = { ok: 0, internal: 1, usage: 2, refused: 3, database: 4 } as const;
+/**
+ * Exit codes: 0 done, 1 internal error (a bug), 2 usage or configuration, 3 input refused, 4 database,
+ * 6 a preflight check failed.
+ */
+export const EXIT = { ok: 0, internal: 1, usage: 2, refused: 3, database: 4, preflight: 6 } as const;
 
 const USAGE = `usage: coordinator <command> [options]
 
 commands:
   serve                                  run the coordinator (the default)
   migrate                                apply pending database migrations and exit
+  preflight [--json]                     check configuration, data directory, secret, database and
+                                         migrations, blob store and signing key; exit 6 if one fails
   create-admin --email <e> --role <r>    create an admin account; role is admin or viewer.
                                          The password is read from stdin when it is not a terminal
                                          (one line), otherwise prompted for twice without echo.
@@ -39,6 +45,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'migrate':
         if (rest.length > 0) throw new UsageError(`migrate takes no arguments (got ${rest.join(' ')})`);
         return await migrate(loadConfig());
+      case 'preflight':
+        if (rest.some((a) => a !== '--json'))
+          throw new UsageError(`preflight takes only --json (got ${rest.join(' ')})`);
+        return await preflight(rest.includes('--json'));
       case 'create-admin':
         return await createAdmin(loadConfig(), parseFlags(rest, ['email', 'role']));
       case '--help':
@@ -52,6 +62,27 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     return report(e);
   }
+}
+
+async function preflight(json: boolean): Promise<number> {
+  const checks = await runCoordinatorPreflight(process.env, {
+    progress: json ? undefined : (l) => console.error(`… ${l}`),
+  });
+  const failed = checks.filter((c) => c.status === 'fail');
+  if (json) console.log(JSON.stringify({ ok: failed.length === 0, checks }, null, 2));
+  else {
+    for (const c of checks) {
+      console.log(`${c.status.padEnd(4)}  ${c.name.padEnd(11)} ${c.detail}`);
+      if (c.fix) console.log(`      ${''.padEnd(11)} → ${c.fix}`);
+    }
+    const warned = checks.filter((c) => c.status === 'warn').length;
+    console.log(
+      failed.length
+        ? `preflight: ${failed.length} check(s) failed (${failed.map((c) => c.name).join(', ')}), ${warned} warning(s)`
+        : `preflight: all checks passed${warned ? ` (${warned} warning(s))` : ''}`,
+    );
+  }
+  return failed.length ? EXIT.preflight : EXIT.ok;
 }
 
 async function migrate(config: CoordinatorConfig): Promise<number> {
