@@ -7,6 +7,9 @@ export const PROTOCOL_VERSION = '0.1.0';
 /** Request header (REST) in which a client states the protocol version it speaks; echoed with the server's. */
 export const PROTOCOL_HEADER = 'x-casam-protocol';
 
+/** Response header with upgrade advice, set when the client is served but one minor version behind. */
+export const PROTOCOL_UPGRADE_HEADER = 'x-casam-upgrade';
+
 export interface ProtocolVersion {
   major: number;
   minor: number;

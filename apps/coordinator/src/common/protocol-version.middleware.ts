@@ -3,12 +3,13 @@ import {
   type ApiErrorBody,
   checkProtocolCompatibility,
   PROTOCOL_HEADER,
+  PROTOCOL_UPGRADE_HEADER,
   PROTOCOL_VERSION,
 } from '@casam/protocol';
 import type { RequestWithContext } from './request-context';
 
 /** Response header set when the client is served but one minor version behind. */
-export const UPGRADE_ADVICE_HEADER = 'x-casam-upgrade';
+export const UPGRADE_ADVICE_HEADER = PROTOCOL_UPGRADE_HEADER;
 
 /**
  * The protocol-version handshake of the REST API. Every response carries the coordinator's version in

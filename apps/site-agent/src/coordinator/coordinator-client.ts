@@ -7,6 +7,7 @@ import {
   isApiErrorBody,
   JWKS_PATH,
   PROTOCOL_HEADER,
+  PROTOCOL_UPGRADE_HEADER,
   PROTOCOL_VERSION,
 } from '@casam/protocol';
 import type { EgressGateway, HttpRequestOptions } from '../egress/egress';
@@ -56,6 +57,7 @@ const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 250, maxDelayMs: 
  */
 export class CoordinatorClient {
   private token: { value: string; expiresAt: number } | null = null;
+  private upgradeAdvised = false;
 
   constructor(
     readonly egress: EgressGateway,
@@ -63,6 +65,8 @@ export class CoordinatorClient {
     private siteId: string | null,
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+    /** Where the coordinator's upgrade advice goes (once per client): a site one protocol minor behind. */
+    private readonly warn: (line: string) => void = (l) => console.error(l),
   ) {}
 
   setSiteId(id: string): void {
@@ -168,6 +172,11 @@ export class CoordinatorClient {
         throw new CoordinatorUnreachableError(
           `cannot reach the coordinator at ${this.egress.coordinatorUrl}: ${(e as Error).cause ? String((e as Error).cause) : (e as Error).message}`,
         );
+      }
+      const advice = res.headers.get(PROTOCOL_UPGRADE_HEADER);
+      if (advice && !this.upgradeAdvised) {
+        this.upgradeAdvised = true;
+        this.warn(`warning: the coordinator advises upgrading this site agent: ${advice}`);
       }
       if (res.status < 400) return res;
       const body = await res.json().catch(() => null);
