@@ -15,12 +15,18 @@
  *   memory         the coordinator process's peak RSS (VmHWM) over the upload and fan-out runs.
  *
  * Flags: --quick (1 and 10 tasks, tiny only for builds; 5 concurrent sites; 200 clients) for a fast check.
+ *
+ * `--replicas N` (N ≥ 2) measures only the fan-out, on a throwaway Postgres cluster (initdb/pg_ctl on PATH): the
+ * same 1,000 sockets (200 with --quick) first all on one coordinator process on that database, then spread
+ * round-robin over N replica processes sharing it (Postgres socket.io adapter); the bundle is built on the first
+ * replica. Both figures are added to the result file under `fanoutReplicas`; its other results are kept.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import pg from 'pg';
 import 'reflect-metadata';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, SignJWT } from 'jose';
 import { io, type Socket } from 'socket.io-client';
@@ -49,8 +55,24 @@ import { seedAdapter, seedAdminAndSite, seedTask } from '../apps/coordinator/src
 import { parseConfig } from '../apps/coordinator/src/config/coordinator-config';
 import { EmbeddedDatabase } from '../apps/coordinator/src/database/embedded-database';
 import { migrateDeploy } from '../apps/coordinator/src/database/migrator';
+import {
+  postgresBinariesAvailable,
+  startPostgresCluster,
+} from '../apps/coordinator/src/testing/postgres-cluster';
 
 const QUICK = process.argv.includes('--quick');
+const REPLICAS = replicasFlag(process.argv);
+
+function replicasFlag(argv: string[]): number | null {
+  const i = argv.indexOf('--replicas');
+  if (i < 0) return null;
+  const n = Number(argv[i + 1]);
+  if (!Number.isInteger(n) || n < 2 || n > 8) {
+    console.error(`--replicas needs a whole number of replicas from 2 to 8 (got "${argv[i + 1] ?? ''}")`);
+    process.exit(2);
+  }
+  return n;
+}
 const COORDINATOR_BIN = resolve(__dirname, '../apps/coordinator/bin/coordinator.js');
 const FP = `sha256:${'ab'.repeat(32)}`;
 
@@ -153,7 +175,15 @@ interface Coordinator {
   stop(): Promise<void>;
 }
 
-async function startCoordinator(dir: string): Promise<Coordinator> {
+/** A replica of a set sharing one Postgres database (and secret); the first one creates the admin. */
+interface Shared {
+  databaseUrl: string;
+  secret: string;
+  password: string;
+  createAdmin: boolean;
+}
+
+async function startCoordinator(dir: string, shared?: Shared): Promise<Coordinator> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     COORDINATOR_DATA_DIR: dir,
@@ -163,19 +193,26 @@ async function startCoordinator(dir: string): Promise<Coordinator> {
     COORDINATOR_AUTH_RATE_BURST: '100000',
   };
   delete env['DATABASE_URL'];
-  const password = `pw-${randomUUID()}`;
-  await new Promise<void>((res, rej) => {
-    const c = spawn(
-      process.execPath,
-      [COORDINATOR_BIN, 'create-admin', '--email', 'ops@example.org', '--role', 'admin'],
-      {
-        env,
-        stdio: ['pipe', 'ignore', 'inherit'],
-      },
-    );
-    c.once('close', (code) => (code === 0 ? res() : rej(new Error(`create-admin exited ${code}`))));
-    c.stdin.end(`${password}\n`);
-  });
+  if (shared)
+    Object.assign(env, {
+      DATABASE_URL: shared.databaseUrl,
+      COORDINATOR_SECRET: shared.secret,
+      COORDINATOR_BLOB_STORE: 'postgres',
+    });
+  const password = shared?.password ?? `pw-${randomUUID()}`;
+  if (!shared || shared.createAdmin)
+    await new Promise<void>((res, rej) => {
+      const c = spawn(
+        process.execPath,
+        [COORDINATOR_BIN, 'create-admin', '--email', 'ops@example.org', '--role', 'admin'],
+        {
+          env,
+          stdio: ['pipe', 'ignore', 'inherit'],
+        },
+      );
+      c.once('close', (code) => (code === 0 ? res() : rej(new Error(`create-admin exited ${code}`))));
+      c.stdin.end(`${password}\n`);
+    });
   const child = spawn(process.execPath, ['--max-old-space-size=4096', COORDINATOR_BIN, 'serve'], {
     env: { ...env, COORDINATOR_LOG_LEVEL: 'log' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -388,16 +425,18 @@ interface FanoutRow {
   maxMs: number;
 }
 
+/** `clients` sockets spread round-robin over `targets` (one coordinator, or replicas sharing a database). */
 async function benchFanout(
-  c: Coordinator,
+  targets: Coordinator[],
   clients: number,
   trigger: () => Promise<void>,
 ): Promise<FanoutRow> {
-  const viewer = c.admin;
   const sockets: Socket[] = [];
   const t0 = performance.now();
   for (let i = 0; i < clients; i += 100) {
-    const batch = Array.from({ length: Math.min(100, clients - i) }, () => {
+    const batch = Array.from({ length: Math.min(100, clients - i) }, (_, j) => {
+      const c = targets[(i + j) % targets.length];
+      const viewer = c.admin;
       const s = io(`${c.url}${REALTIME_NAMESPACE}`, {
         transports: ['websocket'],
         reconnection: false,
@@ -438,7 +477,145 @@ async function benchFanout(
 
 // ---------------------------------------------------------------------------------------------------------
 
+interface ReplicaFanout {
+  date: string;
+  database: 'postgres';
+  machine: { cores: number; loadavgAtStart: number[] };
+  /** All sockets on one coordinator process on the Postgres database. */
+  singleReplica: FanoutRow;
+  /** The same number of sockets spread over `replicas` processes; the bundle is built on the first. */
+  replicas: number;
+  spread: FanoutRow & { socketsPerReplica: number[] };
+  /** Every round; the two rows above are their medians, field by field. */
+  rounds: { singleReplica: FanoutRow[]; spread: FanoutRow[] };
+  notes: string[];
+}
+
+/** Rounds of each fan-out measurement with --replicas (the machine is shared: one round is noise). */
+const ROUNDS = 3;
+
+/** Field-by-field median of fan-out rounds. */
+function medianRow(rows: FanoutRow[]): FanoutRow {
+  const m = (k: keyof FanoutRow) =>
+    pct(
+      rows.map((r) => r[k]),
+      50,
+    );
+  return {
+    clients: m('clients'),
+    connectSeconds: m('connectSeconds'),
+    received: Math.min(...rows.map((r) => r.received)),
+    p50Ms: m('p50Ms'),
+    p99Ms: m('p99Ms'),
+    maxMs: m('maxMs'),
+  };
+}
+
+/** `--replicas N`: the fan-out on one process, then spread over N replicas of one Postgres database. */
+async function benchReplicas(n: number): Promise<ReplicaFanout> {
+  if (!postgresBinariesAvailable())
+    throw new Error('--replicas needs initdb and pg_ctl on PATH (Postgres 15)');
+  const loadavgAtStart = loadavg();
+  const cluster = await startPostgresCluster();
+  const dirs: string[] = [];
+  const coords: Coordinator[] = [];
+  try {
+    const admin = new pg.Client({ connectionString: cluster.url('postgres') });
+    await admin.connect();
+    await admin.query('CREATE DATABASE casam_bench');
+    await admin.end();
+    const shared: Shared = {
+      databaseUrl: cluster.url('casam_bench'),
+      secret: createHash('sha256').update(randomUUID()).digest('hex'),
+      password: `pw-${randomUUID()}`,
+      createAdmin: true,
+    };
+    const start = async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'casam-bench-replica-'));
+      dirs.push(dir);
+      const c = await startCoordinator(dir, shared);
+      shared.createAdmin = false;
+      coords.push(c);
+      return c;
+    };
+    const first = await start();
+    log(`enrolling a site and uploading ${2 * ROUNDS} casam-tiny adapters…`);
+    const site = await makeSite(first, 0, 'casam-tiny');
+    const adapters: string[] = [];
+    for (let i = 0; i < 2 * ROUNDS; i++)
+      adapters.push(
+        (await upload(first, site, adapterFile(64, site.taskId, 'casam-tiny'), 1024 * 1024)).adapter.id,
+      );
+    // each approval publishes a bundle (the task's newest approved adapter changes)
+    const approve = (id: string) => async () =>
+      void (await call(first, 'POST', `/api/v1/adapters/${id}/approve`));
+    const clients = QUICK ? 200 : 1000;
+    const singleRounds: FanoutRow[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      log(`fan-out to ${clients} sockets on one coordinator (Postgres), round ${r + 1}/${ROUNDS}…`);
+      singleRounds.push(await benchFanout([first], clients, approve(adapters[r])));
+    }
+    console.table(singleRounds);
+    for (let i = 1; i < n; i++) await start();
+    const spreadRounds: FanoutRow[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      log(`fan-out to ${clients} sockets over ${n} replicas, round ${r + 1}/${ROUNDS}…`);
+      spreadRounds.push(await benchFanout(coords, clients, approve(adapters[ROUNDS + r])));
+    }
+    console.table(spreadRounds);
+    const single = medianRow(singleRounds);
+    const spread = medianRow(spreadRounds);
+    return {
+      date: new Date().toISOString(),
+      database: 'postgres',
+      machine: { cores: cpus().length, loadavgAtStart },
+      singleReplica: single,
+      replicas: n,
+      spread: {
+        ...spread,
+        socketsPerReplica: coords.map((_, i) => Math.ceil((clients - i) / coords.length)),
+      },
+      rounds: { singleReplica: singleRounds, spread: spreadRounds },
+      notes: [
+        'Throwaway Postgres 15 cluster on the same machine; coordinator processes with the Postgres blob store and the socket.io Postgres adapter.',
+        'Sockets are admin sockets spread round-robin; the bundle is built by replica 1, so the other replicas hear of it through NOTIFY.',
+        `Each figure is the median of ${ROUNDS} rounds (every round kept under rounds); received is the smallest count of any round.`,
+        'Latency from the coordinator-stamped announcedAt to receipt, one clock. Every process (replicas, Postgres, 1,000 clients) shares one 2-core machine with other jobs (see loadavgAtStart): the replicas compete for the same cores, and the other replica hears of the bundle through one NOTIFY hop. On separate hosts each replica would bring its own cores.',
+      ],
+    };
+  } finally {
+    for (const c of coords) await c.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    cluster.stop();
+  }
+}
+
+/** The result file as it is ({} when there is none yet). */
+function readResult(file: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw e;
+  }
+}
+
+async function mainReplicas(n: number): Promise<void> {
+  const started = Date.now();
+  log(`bench:coordinator --replicas ${n}${QUICK ? ' --quick' : ''} on ${cpus().length} cores`);
+  const fanoutReplicas = await benchReplicas(n);
+  const out = join(resolve(__dirname, 'results'), QUICK ? 'coordinator.quick.json' : 'coordinator.json');
+  const previous = readResult(out);
+  mkdirSync(resolve(__dirname, 'results'), { recursive: true });
+  writeFileSync(
+    out,
+    JSON.stringify({ benchmark: 'coordinator', ...previous, fanoutReplicas }, null, 2) + '\n',
+  );
+  console.log(`\nadded fanoutReplicas to ${out} (${Math.round((Date.now() - started) / 1000)} s)`);
+}
+
 async function main(): Promise<void> {
+  if (REPLICAS !== null) return mainReplicas(REPLICAS);
   const started = Date.now();
   log(
     `bench:coordinator${QUICK ? ' --quick' : ''} on ${cpus().length} cores (load ${loadavg()
@@ -482,7 +659,7 @@ async function main(): Promise<void> {
 
     const clients = QUICK ? 200 : 1000;
     log(`fan-out to ${clients} sockets…`);
-    fanout = await benchFanout(coord, clients, async () => {
+    fanout = await benchFanout([coord], clients, async () => {
       // Approving an adapter publishes a bundle with its task.
       const list = await call<{ id: string }[]>(coord, 'GET', `/api/v1/tasks/${sites[0].taskId}/adapters`);
       await call(coord, 'POST', `/api/v1/adapters/${list[0].id}/approve`);
@@ -521,7 +698,12 @@ async function main(): Promise<void> {
   const outDir = resolve(__dirname, 'results');
   mkdirSync(outDir, { recursive: true });
   const out = join(outDir, QUICK ? 'coordinator.quick.json' : 'coordinator.json');
-  writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+  // keep the figures of an earlier `--replicas` run (this run does not measure them)
+  const kept = readResult(out)['fanoutReplicas'];
+  writeFileSync(
+    out,
+    JSON.stringify({ ...result, ...(kept ? { fanoutReplicas: kept } : {}) }, null, 2) + '\n',
+  );
   console.log(`\nwrote ${out} (${result.seconds} s)`);
 }
 
