@@ -1,13 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CoordinatorProcess, freePort, startCoordinatorProcess } from './support/coordinator-process';
 import { siteAgent } from './support/site-agent-cli';
+import { makeCertificates, startTlsFront, type TlsFront } from './support/tls-front';
 import { agentRunner, enrollApprovedSite, writeTinyBaseModel } from './support/site-setup';
 
 interface Report {
@@ -16,64 +13,9 @@ interface Report {
 }
 const byName = (r: Report) => Object.fromEntries(r.checks.map((c) => [c.name, c]));
 
-/** A hospital CA and a coordinator certificate for localhost from it (valid 10 days), made with openssl. */
-function makeCertificates(dir: string): { ca: string; key: string; cert: string } {
-  const f = (n: string) => join(dir, n);
-  const ossl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  ossl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    f('ca.key'),
-    '-out',
-    f('ca.pem'),
-    '-days',
-    '30',
-    '-subj',
-    '/CN=St Olav Test CA',
-  );
-  ossl('req', ...ec, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=localhost');
-  writeFileSync(f('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  ossl(
-    'x509',
-    '-req',
-    '-in',
-    f('server.csr'),
-    '-CA',
-    f('ca.pem'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f('server.pem'),
-    '-days',
-    '10',
-    '-extfile',
-    f('ext.cnf'),
-  );
-  return { ca: f('ca.pem'), key: f('server.key'), cert: f('server.pem') };
-}
-
-/** A TLS-terminating front (like nginx) that pipes each decrypted connection to the coordinator's port. */
-function startTlsFront(upstream: URL, key: string, cert: string): Promise<tls.Server> {
-  const server = tls.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (client) => {
-    const up = net.connect(Number(upstream.port), upstream.hostname);
-    client.pipe(up).pipe(client);
-    const close = () => {
-      client.destroy();
-      up.destroy();
-    };
-    client.on('error', close);
-    up.on('error', close);
-  });
-  return new Promise((res) => server.listen(0, '127.0.0.1', () => res(server)));
-}
-
 describe('site-agent preflight', () => {
   let coord: CoordinatorProcess;
-  let front: tls.Server;
+  let front: TlsFront;
   const dir = mkdtempSync(join(tmpdir(), 'casam-e2e-preflight-'));
   let certs: ReturnType<typeof makeCertificates>;
   beforeAll(async () => {
@@ -82,7 +24,7 @@ describe('site-agent preflight', () => {
     front = await startTlsFront(new URL(coord.url), certs.key, certs.cert);
   });
   afterAll(async () => {
-    await new Promise((r) => front?.close(r));
+    await front?.close();
     await coord?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -91,7 +33,7 @@ describe('site-agent preflight', () => {
     const home = join(dir, 'tls-site');
     const weights = join(dir, 'tiny.safetensors');
     writeTinyBaseModel(weights, 3);
-    const url = `https://localhost:${(front.address() as AddressInfo).port}`;
+    const url = `https://localhost:${front.port}`;
     const withoutCa = { CASAM_BACKEND: 'wasm', NODE_EXTRA_CA_CERTS: '' };
     const init = await siteAgent(
       home,

@@ -1,6 +1,7 @@
 import { CoordinatorClient } from '../coordinator/coordinator-client';
 import { EgressGateway } from '../egress/egress';
 import { EgressLog } from '../egress/egress-log';
+import { outboundRoute, ProxyError } from '../egress/proxy';
 import { EXIT, UserError } from '../cli/errors';
 import { AgentHome, type AgentConfig } from '../home/agent-home';
 import { SiteIdentity, SiteKeyError } from '../identity/site-identity';
@@ -26,7 +27,19 @@ export async function openAgent(homeDir: string | undefined): Promise<AgentConte
     if (e instanceof SiteKeyError) throw new UserError(e.message, EXIT.input);
     throw e;
   }
-  const egress = new EgressGateway(config.coordinatorUrl, new EgressLog(home.egressLogFile));
+  let route;
+  try {
+    route = outboundRoute(config.coordinatorUrl);
+  } catch (e) {
+    if (e instanceof ProxyError) throw new UserError(e.message, EXIT.usage);
+    throw e;
+  }
+  const egress = new EgressGateway(
+    config.coordinatorUrl,
+    new EgressLog(home.egressLogFile),
+    route.fetchImpl,
+    route.agent,
+  );
   const client = new CoordinatorClient(egress, identity, home.readState().siteId ?? null);
   return { home, config, identity, client };
 }

@@ -125,6 +125,9 @@ export class FleetConnection {
       transports: ['websocket'],
       reconnection: false, // we reconnect ourselves, with a fresh token each time
       timeout: 10_000,
+      // Through the CONNECT tunnel of HTTPS_PROXY when one applies (socket.io types it as string | boolean;
+      // in Node it is handed to the ws client as its http.Agent).
+      ...(this.client.egress.agent ? { agent: this.client.egress.agent as unknown as string } : {}),
       auth: (cb) => {
         this.client
           .accessToken()

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Agent } from 'node:http';
 import { validateAdapterFile } from '@casam/protocol';
 import { EgressLog } from './egress-log';
 import {
@@ -53,6 +54,8 @@ export class EgressGateway {
     readonly coordinatorUrl: string,
     readonly log: EgressLog,
     private readonly fetchImpl: typeof fetch = fetch,
+    /** The node:http agent for the socket.io connection when it goes through a proxy (see proxy.ts). */
+    readonly agent?: Agent,
   ) {
     const u = new URL(coordinatorUrl);
     if (u.protocol !== 'https:' && u.protocol !== 'http:')

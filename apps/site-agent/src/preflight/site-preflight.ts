@@ -10,7 +10,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { isIP, connect as tcpConnect } from 'node:net';
+import { isIP, type Socket, connect as tcpConnect } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
@@ -26,6 +26,7 @@ import { pinnedJwks } from '../bundle/pull-bundle';
 import { verifyBundle } from '../bundle/verify-bundle';
 import { EgressGateway } from '../egress/egress';
 import { EgressLog } from '../egress/egress-log';
+import { describeProxy, openTunnel, outboundRoute, type OutboundRoute } from '../egress/proxy';
 import { AgentHome, type AgentConfig } from '../home/agent-home';
 import { SiteIdentity } from '../identity/site-identity';
 import { baseModelFingerprint } from '../model/base-model';
@@ -148,33 +149,70 @@ export async function runSitePreflight(
     const url = new URL(config.coordinatorUrl);
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-    progress(`resolving ${host}`);
-    const dnsOk = await checkDns(host, add);
+    let route: OutboundRoute | null = null;
+    try {
+      route = outboundRoute(config.coordinatorUrl);
+    } catch (e) {
+      add(
+        fail(
+          'proxy',
+          (e as Error).message,
+          'correct HTTPS_PROXY / HTTP_PROXY in the agent environment (e.g. http://proxy.hospital.example:3128)',
+        ),
+      );
+    }
+    // Through a proxy, this machine resolves and reaches the proxy; the proxy resolves the coordinator.
+    const first = route?.proxy
+      ? {
+          host: route.proxy.hostname.replace(/^\[|\]$/g, ''),
+          port: Number(route.proxy.port || (route.proxy.protocol === 'https:' ? 443 : 80)),
+        }
+      : { host, port };
+    progress(`resolving ${first.host}`);
+    const dnsOk = route !== null && (await checkDns(first.host, add));
+    let tcpOk = false;
     if (dnsOk) {
-      progress(`connecting to ${host}:${port}`);
-      const tcpOk = await checkTcp(host, port, timeoutMs, add);
-      let tlsOk = tcpOk;
-      if (tcpOk && url.protocol === 'https:') {
-        progress(`TLS handshake with ${host}:${port}`);
-        tlsOk = await checkTls(host, port, timeoutMs, add);
-      } else if (url.protocol === 'http:')
+      progress(`connecting to ${first.host}:${first.port}`);
+      tcpOk = await checkTcp(first.host, first.port, timeoutMs, add);
+    } else if (route) add(skip('tcp', `not checked: ${first.host} does not resolve`));
+    let tunnel: (() => Promise<Socket>) | undefined;
+    if (tcpOk && route?.proxy) {
+      const proxy = route.proxy;
+      progress(`asking the proxy ${describeProxy(proxy)} for a tunnel to ${host}:${port}`);
+      try {
+        (await openTunnel(proxy, host, port, timeoutMs)).destroy();
+        add(ok('proxy', `${describeProxy(proxy)} (from HTTPS_PROXY/HTTP_PROXY) tunnels to ${host}:${port}`));
+        tunnel = () => openTunnel(proxy, host, port, timeoutMs);
+      } catch (e) {
+        tcpOk = false;
         add(
-          warn(
-            'tls',
-            `plain http to ${url.host}: weights and tokens travel unencrypted`,
-            'put the coordinator behind TLS (deploy/nginx/coordinator.conf) and use an https:// coordinatorUrl',
+          fail(
+            'proxy',
+            (e as Error).message,
+            `ask the proxy's administrators to allow CONNECT to ${host}:${port}, or list ${host} in NO_PROXY if it is reached directly`,
           ),
         );
-      if (tcpOk && tlsOk) {
-        progress('asking the coordinator for its health');
-        await checkCoordinator(config, home, timeoutMs, add);
-      } else {
-        add(skip('coordinator', 'not asked: the connection does not work'));
-        add(skip('clock', 'not compared with the coordinator: the connection does not work'));
       }
+    } else if (route && !route.proxy) add(ok('proxy', 'none: the coordinator is reached directly'));
+    let tlsOk = tcpOk;
+    if (tcpOk && url.protocol === 'https:') {
+      progress(`TLS handshake with ${host}:${port}`);
+      tlsOk = await checkTls(host, port, timeoutMs, add, tunnel);
+    } else if (url.protocol === 'http:')
+      add(
+        warn(
+          'tls',
+          `plain http to ${url.host}: weights and tokens travel unencrypted`,
+          'put the coordinator behind TLS (deploy/nginx/coordinator.conf) and use an https:// coordinatorUrl',
+        ),
+      );
+    else add(skip('tls', 'not checked: no connection'));
+    if (route && tcpOk && tlsOk) {
+      progress('asking the coordinator for its health');
+      await checkCoordinator(config, home, route, timeoutMs, add);
     } else {
-      for (const n of ['tcp', 'tls', 'coordinator', 'clock'])
-        add(skip(n, `not checked: ${host} does not resolve`));
+      add(skip('coordinator', 'not asked: the connection does not work'));
+      add(skip('clock', 'not compared with the coordinator: the connection does not work'));
     }
   } else if (o.network === false) add(skip('network', 'not checked (--offline)'));
 
@@ -387,68 +425,85 @@ function checkTls(
   port: number,
   timeoutMs: number,
   add: (r: CheckResult) => void,
+  tunnel?: () => Promise<Socket>,
 ): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = tlsConnect({
-      host,
-      port,
-      servername: isIP(host) ? undefined : host,
-      ALPNProtocols: ['http/1.1'],
-    });
-    const done = (r: CheckResult, good: boolean) => {
-      s.destroy();
-      clearTimeout(timer);
-      add(r);
-      resolve(good);
-    };
-    const timer = setTimeout(
-      () =>
+    void (tunnel ? tunnel() : Promise.resolve(undefined)).then(
+      (socket) => handshake(socket),
+      (e: Error) => {
+        add(fail('tls', e.message, 'the proxy stopped tunnelling: check it'));
+        resolve(false);
+      },
+    );
+    const handshake = (socket: Socket | undefined) => {
+      const s = tlsConnect({
+        host,
+        port,
+        socket,
+        servername: isIP(host) ? undefined : host,
+        ALPNProtocols: ['http/1.1'],
+      });
+      const done = (r: CheckResult, good: boolean) => {
+        s.destroy();
+        clearTimeout(timer);
+        add(r);
+        resolve(good);
+      };
+      const timer = setTimeout(
+        () =>
+          done(
+            fail(
+              'tls',
+              `no TLS handshake with ${host}:${port} within ${timeoutMs} ms`,
+              `is ${host}:${port} a TLS port? (an http:// coordinatorUrl is needed for plain HTTP)`,
+            ),
+            false,
+          ),
+        timeoutMs,
+      );
+      s.once('secureConnect', () => {
+        const cert: PeerCertificate = s.getPeerCertificate();
+        const days = Math.floor((Date.parse(cert.valid_to) - Date.now()) / 86_400_000);
+        const detail = `${s.getProtocol() ?? 'TLS'}, certificate ${cert.subject?.CN ?? '?'} issued by ${cert.issuer?.CN ?? cert.issuer?.O ?? '?'}, valid until ${new Date(cert.valid_to).toISOString().slice(0, 10)} (${days} days)`;
+        done(
+          days < WARN_CERT_DAYS
+            ? warn(
+                'tls',
+                detail,
+                `the coordinator certificate expires in ${days} days: its operator should renew it`,
+              )
+            : ok('tls', detail),
+          true,
+        );
+      });
+      s.once('error', (e) => {
+        const code = errCode(e);
         done(
           fail(
             'tls',
-            `no TLS handshake with ${host}:${port} within ${timeoutMs} ms`,
-            `is ${host}:${port} a TLS port? (an http:// coordinatorUrl is needed for plain HTTP)`,
+            `TLS with ${host}:${port} failed: ${errText(e)}`,
+            TLS_FIXES[code] ?? `check the TLS setup of ${host}:${port}`,
           ),
           false,
-        ),
-      timeoutMs,
-    );
-    s.once('secureConnect', () => {
-      const cert: PeerCertificate = s.getPeerCertificate();
-      const days = Math.floor((Date.parse(cert.valid_to) - Date.now()) / 86_400_000);
-      const detail = `${s.getProtocol() ?? 'TLS'}, certificate ${cert.subject?.CN ?? '?'} issued by ${cert.issuer?.CN ?? cert.issuer?.O ?? '?'}, valid until ${new Date(cert.valid_to).toISOString().slice(0, 10)} (${days} days)`;
-      done(
-        days < WARN_CERT_DAYS
-          ? warn(
-              'tls',
-              detail,
-              `the coordinator certificate expires in ${days} days: its operator should renew it`,
-            )
-          : ok('tls', detail),
-        true,
-      );
-    });
-    s.once('error', (e) => {
-      const code = errCode(e);
-      done(
-        fail(
-          'tls',
-          `TLS with ${host}:${port} failed: ${errText(e)}`,
-          TLS_FIXES[code] ?? `check the TLS setup of ${host}:${port}`,
-        ),
-        false,
-      );
-    });
+        );
+      });
+    };
   });
 }
 
 async function checkCoordinator(
   config: AgentConfig,
   home: AgentHome,
+  route: OutboundRoute,
   timeoutMs: number,
   add: (r: CheckResult) => void,
 ): Promise<void> {
-  const egress = new EgressGateway(config.coordinatorUrl, new EgressLog(home.egressLogFile));
+  const egress = new EgressGateway(
+    config.coordinatorUrl,
+    new EgressLog(home.egressLogFile),
+    route.fetchImpl,
+    route.agent,
+  );
   const t0 = Date.now();
   let res: Response;
   try {
