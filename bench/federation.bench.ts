@@ -56,6 +56,19 @@ import type { FromWorker, ToWorker } from './federation-sites.worker';
 const QUICK = process.argv.includes('--quick');
 const outArg = process.argv.indexOf('--out');
 const OUT = outArg > 0 ? resolve(process.argv[outArg + 1] ?? '') : '';
+{
+  const args = process.argv.slice(2);
+  const bad = args.filter((a, i) => a !== '--quick' && a !== '--out' && args[i - 1] !== '--out');
+  if (
+    bad.length ||
+    (outArg > 0 && (!process.argv[outArg + 1] || process.argv[outArg + 1].startsWith('--')))
+  ) {
+    console.error(
+      `${bad.length ? `unknown argument ${bad[0]}; ` : ''}usage: npm run bench:federation -- [--quick] [--out <file>]`,
+    );
+    process.exit(2);
+  }
+}
 const root = resolve(__dirname, '..');
 const COORDINATOR_BIN = join(root, 'apps/coordinator/bin/coordinator.js');
 const AGENT_BIN = join(root, 'apps/site-agent/bin/site-agent.js');
@@ -82,11 +95,21 @@ function peakRssMiB(pid: number | undefined): number {
   }
 }
 
-/** Resolves with `get()` once it is not undefined (checked on every `ev` event), or rejects after `ms`. */
+/**
+ * Resolves with `get()` once it is not undefined (checked on every `ev` event); rejects when `get` throws or after
+ * `ms`.
+ */
 function until<T>(ev: EventEmitter, get: () => T | undefined, ms: number, what: string): Promise<T> {
   return new Promise((res, rej) => {
     const check = () => {
-      const v = get();
+      let v: T | undefined;
+      try {
+        v = get();
+      } catch (e) {
+        cleanup();
+        rej(e as Error);
+        return;
+      }
       if (v === undefined) return;
       cleanup();
       res(v);
@@ -372,6 +395,7 @@ async function daemonFleet(
   const homes: string[] = [];
   const siteIds: string[] = [];
   const procs: Watched[] = [];
+  let stopping = false;
   const failures: string[] = [];
   for (let i = 0; i < n; i++) {
     const home = join(dir, `daemon-${i}`);
@@ -397,6 +421,10 @@ async function daemonFleet(
       }),
     );
     procs.push(p);
+    p.child.once('exit', (code) => {
+      if (!stopping) failures.push(`daemon ${i} exited (${code}):\n${p.out().slice(-1500)}`);
+      changes.emit('change');
+    });
     installs.set(i, new Map());
     p.changes.on('change', () => {
       const now = Date.now();
@@ -429,6 +457,7 @@ async function daemonFleet(
     homes,
     peakRssMiB: () => Math.max(...procs.map((p) => peakRssMiB(p.child.pid))),
     stop: async () => {
+      stopping = true;
       await Promise.all(procs.map((p) => p.stop()));
     },
   };
@@ -444,6 +473,7 @@ async function simulatedFleet(c: Coordinator, n: number, baseFingerprint: string
   const workers: ChildProcess[] = [];
   const enrolled: number[] = [];
   const approvals: Promise<unknown>[] = [];
+  let stopping = false;
   const workerCount = Math.ceil(n / SITES_PER_WORKER);
   for (let w = 0; w < workerCount; w++) {
     const child = fork(WORKER, [], {
@@ -468,7 +498,10 @@ async function simulatedFleet(c: Coordinator, n: number, baseFingerprint: string
       else if (m.type === 'error') failures.push(`worker ${w}: ${m.message}`);
       changes.emit('change');
     });
-    child.once('exit', () => changes.emit('change'));
+    child.once('exit', (code) => {
+      if (!stopping) failures.push(`simulated-site worker ${w} exited (${code})`);
+      changes.emit('change');
+    });
     workers.push(child);
   }
   const tokens: string[] = [];
@@ -504,6 +537,7 @@ async function simulatedFleet(c: Coordinator, n: number, baseFingerprint: string
     changes,
     peakRssMiB: () => Math.max(...workers.map((w) => peakRssMiB(w.pid))),
     stop: async () => {
+      stopping = true;
       await Promise.all(
         workers.map(
           (w) =>
@@ -649,9 +683,12 @@ async function publishAndWait(
   const v = bundle.version;
   const have = () => [...fleet.installs.values()].filter((m) => m.has(v)).length;
   let last = -1;
+  const failuresBefore = fleet.failures.length;
   await until(
     fleet.changes,
     () => {
+      if (fleet.failures.length > failuresBefore)
+        throw new Error(`stopped waiting for bundle ${v}: a site failed (see the failures above)`);
       const k = have();
       if (k !== last && (k === n || k % Math.max(1, Math.floor(n / 10)) === 0)) {
         last = k;

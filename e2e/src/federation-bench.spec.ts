@@ -49,31 +49,39 @@ interface FederationResult {
   problems: string[];
 }
 
+function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res, rej) => {
+    const c = spawn(process.execPath, ['--import', 'tsx', 'bench/federation.bench.ts', ...args], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    c.once('error', rej);
+    c.once('close', (code) => res({ code, stdout, stderr }));
+  });
+}
+
 describe('federation benchmark --quick', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-e2e-fedbench-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses an unknown flag and --out without a file, with the usage', async () => {
+    for (const args of [['--bogus'], ['--quick', '--out']]) {
+      const r = await bench(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/usage: npm run bench:federation -- \[--quick\] \[--out <file>\]/);
+    }
+  });
 
   it(
     'every site converges on the new bundle and no segmentation request fails during the swap',
     async () => {
       const out = join(dir, 'federation.json');
-      const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((res, rej) => {
-        const c = spawn(
-          process.execPath,
-          ['--import', 'tsx', 'bench/federation.bench.ts', '--quick', '--out', out],
-          {
-            cwd: root,
-            env: { ...process.env, DATABASE_URL: '' },
-            stdio: ['ignore', 'pipe', 'pipe'],
-          },
-        );
-        let stdout = '';
-        let stderr = '';
-        c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-        c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        c.once('error', rej);
-        c.once('close', (code) => res({ code, stdout, stderr }));
-      });
+      const run = await bench(['--quick', '--out', out]);
       expect(run.code, `${run.stdout.slice(-3000)}\n${run.stderr.slice(-3000)}`).toBe(0);
       expect(run.stdout).toMatch(/Time from adapter approval to every site running the new bundle/);
       expect(run.stderr).toMatch(/bundle \d+: 10\/10 sites running it/);
