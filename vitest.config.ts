@@ -21,7 +21,12 @@ export default defineConfig({
         testTimeout: 120_000,
         hookTimeout: 60_000,
       }),
-      project('e2e', 'e2e', { testTimeout: 300_000, hookTimeout: 120_000 }),
+      // Starts a throwaway Postgres cluster for coordinator processes that ask for one (see the setup file).
+      project('e2e', 'e2e', {
+        globalSetup: ['./src/support/global-setup.ts'],
+        testTimeout: 300_000,
+        hookTimeout: 120_000,
+      }),
     ],
   },
 });

@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { inject } from 'vitest';
 import type { LoginResponse } from '@casam/protocol';
 
 const COORDINATOR_BIN = resolve(__dirname, '../../../apps/coordinator/bin/coordinator.js');
@@ -10,6 +12,8 @@ const COORDINATOR_BIN = resolve(__dirname, '../../../apps/coordinator/bin/coordi
 export interface CoordinatorProcess {
   url: string;
   dataDir: string;
+  /** `postgres` when this process runs on a database of the e2e Postgres cluster, else `pglite` (embedded). */
+  database: 'postgres' | 'pglite';
   adminPassword: string;
   env: NodeJS.ProcessEnv;
   log(): string;
@@ -37,20 +41,46 @@ function run(
   });
 }
 
-/**
- * A real coordinator process (`bin/coordinator.js serve`) on the embedded database in a temp dir, on a free
- * port, with one admin account created through the CLI like an operator would.
- */
 export interface StartOptions {
   env?: NodeJS.ProcessEnv;
-  /** Restart on the data directory of an earlier (stopped with keepData) process; its admin exists there. */
+  /** Restart on the data directory (and database) of an earlier process stopped with keepData. */
   restartOf?: CoordinatorProcess;
+  /**
+   * Run on a fresh database of the e2e Postgres cluster when one runs (`CASAM_E2E_DATABASE=postgres`, or CI
+   * with the binaries; see global-setup.ts); otherwise, and by default, on the embedded database.
+   */
+  postgres?: boolean;
 }
 
+/** A new empty database in the e2e Postgres cluster; its URL. */
+async function createPostgresDatabase(adminUrl: string): Promise<string> {
+  const name = `casam_e2e_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/**
+ * A real coordinator process (`bin/coordinator.js serve`) on a free port (or `COORDINATOR_PORT`), on the embedded
+ * database in a temp dir or a Postgres database (see {@link StartOptions.postgres}), with one admin account
+ * created through the CLI like an operator would.
+ */
 export async function startCoordinatorProcess(opts: StartOptions = {}): Promise<CoordinatorProcess> {
   const extraEnv = { ...opts.env };
   const keepDir = opts.restartOf?.dataDir;
   const dataDir = keepDir ?? mkdtempSync(join(tmpdir(), 'casam-e2e-coord-'));
+  let databaseUrl = opts.restartOf?.env['DATABASE_URL'];
+  if (!opts.restartOf && opts.postgres) {
+    const cluster = inject('e2ePostgresUrl');
+    if (cluster) databaseUrl = await createPostgresDatabase(cluster);
+  }
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     COORDINATOR_DATA_DIR: dataDir,
@@ -60,6 +90,7 @@ export async function startCoordinatorProcess(opts: StartOptions = {}): Promise<
   };
   delete env['DATABASE_URL'];
   Object.assign(env, extraEnv);
+  if (databaseUrl) env['DATABASE_URL'] = databaseUrl;
   const email = 'ops@hospital.example';
   const password = opts.restartOf?.adminPassword ?? `pw-${randomBytes(12).toString('hex')}`;
   if (!keepDir) {
@@ -86,6 +117,7 @@ export async function startCoordinatorProcess(opts: StartOptions = {}): Promise<
   const self: CoordinatorProcess = {
     url,
     dataDir,
+    database: databaseUrl ? 'postgres' : 'pglite',
     adminPassword: password,
     env,
     log: () => log,
@@ -116,6 +148,7 @@ export async function startCoordinatorProcess(opts: StartOptions = {}): Promise<
     async stop(signal: NodeJS.Signals = 'SIGTERM', keepData = false) {
       child.kill(signal);
       await exited;
+      // A Postgres database stays: the cluster is thrown away at the end of the run.
       if (!keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -30,6 +30,13 @@ export interface HttpSite {
   fingerprint: string;
   /** A fresh site access token (assertion exchange); the site must be approved. */
   token(): Promise<string>;
+  /** A signed site-token assertion; `o` bends it (issued and expiring in the past) for the bad-actor tests. */
+  assertion(o?: { iat?: number; exp?: number }): Promise<string>;
+  /**
+   * Uploads these exact bytes as an adapter of `taskId` (session, signed chunks, signed completion) and returns
+   * the answer of the first step that is refused, or of the completion.
+   */
+  uploadBytes(taskId: string, bytes: Uint8Array, hooks?: UploadHooks): Promise<UploadAttempt>;
   proposeTask(name: string, preset?: string): Promise<TaskSummary>;
   uploadAdapter(
     taskId: string,
@@ -37,6 +44,17 @@ export interface HttpSite {
   ): Promise<CompleteUploadResponse>;
   /** A connected site socket (resolves on `connect`). */
   connect(): Promise<Socket<ServerToClientEvents, ClientToServerEvents>>;
+}
+
+/** Where a test steps into an upload (kill a replica between two chunks…). */
+export interface UploadHooks {
+  afterChunk?(index: number, chunkCount: number): Promise<void>;
+}
+
+export interface UploadAttempt {
+  step: 'create' | 'chunk' | 'complete';
+  status: number;
+  body: unknown;
 }
 
 export const TEST_BASE_MODEL_FINGERPRINT = `sha256:${'ab'.repeat(32)}`;
@@ -61,7 +79,7 @@ async function json<T>(url: string, method: string, body: unknown, token?: strin
  * until an admin approves it.
  */
 export async function enrollHttpSite(
-  coord: CoordinatorProcess,
+  coord: Pick<CoordinatorProcess, 'url' | 'admin'>,
   name: string,
   enrollmentToken?: string,
 ): Promise<HttpSite> {
@@ -81,15 +99,20 @@ export async function enrollHttpSite(
 }
 
 function site(url: string, name: string, siteId: string, fingerprint: string, key: CryptoKey): HttpSite {
-  const sign = (claims: Record<string, unknown>, aud: string, iss?: string) => {
-    const now = Math.floor(Date.now() / 1000);
+  const sign = (
+    claims: Record<string, unknown>,
+    aud: string,
+    iss?: string,
+    o: { iat?: number; exp?: number } = {},
+  ) => {
+    const now = o.iat ?? Math.floor(Date.now() / 1000);
     const jwt = new SignJWT(claims)
       .setProtectedHeader({ alg: 'EdDSA', kid: fingerprint })
       .setSubject(siteId)
       .setAudience(aud)
       .setJti(randomUUID())
       .setIssuedAt(now)
-      .setExpirationTime(now + 120);
+      .setExpirationTime(o.exp ?? now + 120);
     return (iss ? jwt.setIssuer(iss) : jwt).sign(key);
   };
   const self: HttpSite = {
@@ -100,6 +123,9 @@ function site(url: string, name: string, siteId: string, fingerprint: string, ke
       const assertion = await sign({}, SITE_TOKEN_AUDIENCE, siteId);
       return (await json<{ accessToken: string }>(`${url}/api/v1/auth/site-token`, 'POST', { assertion }))
         .accessToken;
+    },
+    assertion(o) {
+      return sign({}, SITE_TOKEN_AUDIENCE, siteId, o);
     },
     async proposeTask(taskName, preset = 'casam-tiny') {
       return json<TaskSummary>(
@@ -115,45 +141,63 @@ function site(url: string, name: string, siteId: string, fingerprint: string, ke
       );
     },
     async uploadAdapter(taskId, opts) {
-      const bytes = adapterFile(
+      const bytes = testAdapterFile(
         taskId,
         opts.channels ?? 64,
         opts.preset ?? 'casam-tiny',
         opts.metrics,
         opts.tau,
       );
+      const r = await self.uploadBytes(taskId, bytes);
+      if (r.step !== 'complete' || r.status !== 200)
+        throw new Error(`upload ${r.step}: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body as CompleteUploadResponse;
+    },
+    async uploadBytes(taskId, bytes, hooks = {}) {
       const token = await self.token();
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       const chunkSize = 64 * 1024;
-      const session = await json<UploadSessionResponse>(
-        `${url}/api/v1/uploads`,
-        'POST',
-        { taskId, totalSize: bytes.byteLength, sha256, chunkSize },
-        token,
-      );
+      const call = async (step: UploadAttempt['step'], path: string, init: RequestInit) => {
+        const r = await fetch(`${url}${path}`, {
+          ...init,
+          headers: {
+            'x-casam-protocol': PROTOCOL_VERSION,
+            authorization: `Bearer ${token}`,
+            ...(init.headers as Record<string, string>),
+          },
+        });
+        const text = await r.text();
+        return { step, status: r.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+      };
+      const created = await call('create', '/api/v1/uploads', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ taskId, totalSize: bytes.byteLength, sha256, chunkSize }),
+      });
+      if (created.status !== 201 && created.status !== 200) return created;
+      const session = created.body as UploadSessionResponse;
       for (let i = 0; i < session.chunkCount; i++) {
         const chunk = bytes.subarray(i * chunkSize, Math.min((i + 1) * chunkSize, bytes.byteLength));
-        const r = await fetch(`${url}/api/v1/uploads/${session.uploadId}/chunks/${i}`, {
+        const put = await call('chunk', `/api/v1/uploads/${session.uploadId}/chunks/${i}`, {
           method: 'PUT',
           headers: {
-            authorization: `Bearer ${token}`,
             'content-type': 'application/octet-stream',
             [CHUNK_SHA256_HEADER]: createHash('sha256').update(chunk).digest('hex'),
           },
           body: chunk,
         });
-        if (!r.ok) throw new Error(`chunk ${i}: ${r.status} ${await r.text()}`);
+        if (put.status >= 300) return put;
+        await hooks.afterChunk?.(i, session.chunkCount);
       }
       const signature = await sign(
         { uploadId: session.uploadId, taskId, sha256, size: bytes.byteLength },
         ADAPTER_UPLOAD_AUDIENCE,
       );
-      return json<CompleteUploadResponse>(
-        `${url}/api/v1/uploads/${session.uploadId}/complete`,
-        'POST',
-        { signature },
-        token,
-      );
+      return call('complete', `/api/v1/uploads/${session.uploadId}/complete`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ signature }),
+      });
     },
     async connect() {
       const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(`${url}${REALTIME_NAMESPACE}`, {
@@ -174,7 +218,7 @@ function site(url: string, name: string, siteId: string, fingerprint: string, ke
 }
 
 /** A valid adapter file (zero weights) with the given validation metrics and τ statistics. */
-function adapterFile(
+export function testAdapterFile(
   taskId: string,
   channels: number,
   preset: string,

@@ -6,6 +6,27 @@ export interface RecordedRequest {
   method: string;
   url: string;
   body: Buffer;
+  /** The upstream's status as relayed to the agent; 0 while pending or when the agent got no answer. */
+  status: number;
+}
+
+/** Cut a request in flight: send only `bytes` of its body upstream, run `meanwhile` (kill the coordinator…), drop it. */
+export interface CutRequest {
+  cutAfterBytes: number;
+  meanwhile: () => Promise<void>;
+}
+
+/** Faults a test injects into the traffic (set `proxy.hooks` at any time; each call sees the current hooks). */
+export interface ProxyHooks {
+  /** The headers sent upstream (e.g. an older protocol version than the agent's); nothing keeps them. */
+  requestHeaders?(req: RecordedRequest, headers: http.IncomingHttpHeaders): http.IncomingHttpHeaders | void;
+  /** Before a request goes upstream; return a {@link CutRequest} to cut it, or nothing to forward it. */
+  request?(req: RecordedRequest): Promise<CutRequest | void> | CutRequest | void;
+  /**
+   * After the upstream answered, with its whole body: return a body to relay instead (same length: the
+   * headers are relayed as they are), 'drop' to cut the agent's connection without an answer, or nothing.
+   */
+  response?(req: RecordedRequest, body: Buffer): Promise<Buffer | 'drop' | void> | Buffer | 'drop' | void;
 }
 
 export interface RecordedWebSocket {
@@ -17,9 +38,13 @@ export interface RecordedWebSocket {
 /**
  * A reverse proxy between a site agent and its coordinator that records every byte the agent sends: the body
  * of each HTTP request and the raw client side of each WebSocket. What the privacy tests read "on the wire".
+ * With {@link ProxyHooks} it is also the fault injector of the fault tests: cut requests, altered answers.
  */
 export class RecordingProxy {
   readonly requests: RecordedRequest[] = [];
+  hooks: ProxyHooks = {};
+  /** Both ends of every proxied WebSocket, to end them on close (the HTTP server no longer tracks them). */
+  private readonly tunnels = new Set<net.Socket>();
   readonly sockets: RecordedWebSocket[] = [];
   private server: http.Server | null = null;
   private readonly upstream: URL;
@@ -33,23 +58,14 @@ export class RecordingProxy {
       const parts: Buffer[] = [];
       req.on('data', (d: Buffer) => parts.push(d));
       req.on('end', () => {
-        const body = Buffer.concat(parts);
-        this.requests.push({ method: req.method ?? 'GET', url: req.url ?? '', body });
-        const up = http.request(
-          {
-            host: this.upstream.hostname,
-            port: this.upstream.port,
-            method: req.method,
-            path: req.url,
-            headers: req.headers,
-          },
-          (ur) => {
-            res.writeHead(ur.statusCode ?? 502, ur.headers);
-            ur.pipe(res);
-          },
-        );
-        up.on('error', () => res.destroy());
-        up.end(body);
+        const rec: RecordedRequest = {
+          method: req.method ?? 'GET',
+          url: req.url ?? '',
+          body: Buffer.concat(parts),
+          status: 0,
+        };
+        this.requests.push(rec);
+        void this.forward(req, rec, res).catch(() => res.destroy());
       });
     });
     this.server.on('upgrade', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
@@ -67,9 +83,12 @@ export class RecordingProxy {
         });
         up.pipe(client);
       });
+      this.tunnels.add(client).add(up);
       const end = () => {
         client.destroy();
         up.destroy();
+        this.tunnels.delete(client);
+        this.tunnels.delete(up);
       };
       up.on('error', end);
       client.on('error', end);
@@ -80,7 +99,50 @@ export class RecordingProxy {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
+  private async forward(req: http.IncomingMessage, rec: RecordedRequest, res: http.ServerResponse) {
+    const hooks = this.hooks;
+    const cut = await hooks.request?.(rec);
+    const up = http.request(
+      {
+        host: this.upstream.hostname,
+        port: this.upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: hooks.requestHeaders?.(rec, { ...req.headers }) ?? req.headers,
+      },
+      (ur) => {
+        const status = ur.statusCode ?? 502;
+        if (!hooks.response) {
+          rec.status = status;
+          res.writeHead(status, ur.headers);
+          ur.pipe(res);
+          return;
+        }
+        const got: Buffer[] = [];
+        ur.on('data', (d: Buffer) => got.push(d));
+        ur.on('end', () => {
+          void Promise.resolve(hooks.response!(rec, Buffer.concat(got)))
+            .then((out) => {
+              if (out === 'drop') return res.destroy();
+              rec.status = status;
+              res.writeHead(status, ur.headers);
+              res.end(out ?? Buffer.concat(got));
+            })
+            .catch(() => res.destroy());
+        });
+      },
+    );
+    up.on('error', () => res.destroy());
+    if (!cut) return void up.end(rec.body);
+    up.write(rec.body.subarray(0, cut.cutAfterBytes));
+    await cut.meanwhile();
+    up.destroy();
+    res.destroy();
+  }
+
   close(): Promise<void> {
+    for (const s of this.tunnels) s.destroy();
+    this.server?.closeAllConnections();
     return new Promise((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 }
