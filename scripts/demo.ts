@@ -8,11 +8,12 @@
  *   --full    more images and epochs (longer)
  *   --exit    stop after the summary instead of waiting for Ctrl-C
  *   --keep    keep the working folder (printed) after exit
+ *   --json <file>  also write a machine-readable summary of the run there (what each step produced)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   DOMAIN_NAMES,
   UNSEEN_DOMAIN_NAMES,
@@ -36,6 +37,12 @@ import type {
 const FULL = process.argv.includes('--full');
 const EXIT = process.argv.includes('--exit');
 const KEEP = process.argv.includes('--keep');
+const jsonArg = process.argv.indexOf('--json');
+const JSON_OUT = jsonArg > 0 ? resolve(process.argv[jsonArg + 1] ?? '') : '';
+if (jsonArg > 0 && (!process.argv[jsonArg + 1] || process.argv[jsonArg + 1].startsWith('--'))) {
+  console.error('usage: npm run demo -- [--full] [--exit] [--keep] [--json <file>]');
+  process.exit(2);
+}
 const root = resolve(__dirname, '..');
 const AGENT = join(root, 'apps/site-agent/bin/site-agent.js');
 const COORD = join(root, 'apps/coordinator/bin/coordinator.js');
@@ -127,6 +134,14 @@ interface Site {
   siteId?: string;
   fingerprint?: string;
   serveUrl?: string;
+  /** Per trained task: validation IoU against frozen SAM and box-fill, and the adapter version uploaded. */
+  trained: {
+    domain: string;
+    validationIou: number;
+    frozenIou: number;
+    boxFillIou: number;
+    uploaded: string;
+  }[];
 }
 
 async function main(): Promise<void> {
@@ -212,6 +227,7 @@ async function main(): Promise<void> {
     home: join(workDir, `site-${i + 1}`),
     log: join(workDir, `site-${i + 1}.log`),
     domains: domains.slice(i * 3, i * 3 + 3),
+    trained: [],
   }));
   const agent = (s: Site, args: string[], extra: NodeJS.ProcessEnv = {}) =>
     run(AGENT, args, { CASAM_AGENT_HOME: s.home, CASAM_BACKEND: 'wasm', ...extra }, s.log);
@@ -239,8 +255,10 @@ async function main(): Promise<void> {
     }),
   );
   const tasks = await admin<TaskSummary[]>('GET', '/api/v1/tasks?status=proposed');
+  const approvedTasks: string[] = [];
   for (const t of tasks) {
     await admin('POST', `/api/v1/tasks/${t.id}/approve`);
+    approvedTasks.push(t.name);
     note(`task ${t.name.padEnd(26)} (${t.modality}, ${t.targetStructures.join('+')}) approved`);
   }
 
@@ -261,6 +279,13 @@ async function main(): Promise<void> {
         );
         const up = await agent(s, ['upload', '--task', d]);
         note(`${s.name.padEnd(26)} ${up.trim()}`);
+        s.trained.push({
+          domain: d,
+          validationIou: Number(m?.[1]),
+          frozenIou: Number(m?.[2]),
+          boxFillIou: Number(m?.[3]),
+          uploaded: up.trim(),
+        });
       }
     }),
   );
@@ -268,10 +293,14 @@ async function main(): Promise<void> {
   say(
     'the admin reviews and approves the uploaded adapters; the coordinator publishes a signed router bundle',
   );
+  const approvedAdapters: { task: string; adapterVersionId: string; siteId: string; version: number }[] = [];
   for (const t of await admin<TaskSummary[]>('GET', '/api/v1/tasks?status=approved')) {
     const versions = await admin<AdapterVersionSummary[]>('GET', `/api/v1/tasks/${t.id}/adapters`);
     const v = versions.find((a) => a.status === 'pending');
-    if (v) await admin('POST', `/api/v1/adapters/${v.id}/approve`);
+    if (v) {
+      await admin('POST', `/api/v1/adapters/${v.id}/approve`);
+      approvedAdapters.push({ task: t.name, adapterVersionId: v.id, siteId: v.siteId, version: v.version });
+    }
   }
   const bundle = await admin<BundleDetail>('GET', '/api/v1/bundles/latest');
   note(
@@ -281,7 +310,27 @@ async function main(): Promise<void> {
   say(
     'every site pulls the bundle (verified against the key pinned at enrollment, every adapter hash checked)',
   );
-  for (const s of sites) note(`${s.name.padEnd(26)} ${(await agent(s, ['pull'])).trim()}`);
+  const pulled: { site: string; output: string; bundleVersion: number | null; contentHash: string | null }[] =
+    [];
+  for (const s of sites) {
+    const out = (await agent(s, ['pull'])).trim();
+    note(`${s.name.padEnd(26)} ${out}`);
+    // What the site now runs, from its own bundle store.
+    const pointer = join(s.home, 'bundles', 'current.json');
+    const current = existsSync(pointer)
+      ? (
+          JSON.parse(readFileSync(pointer, 'utf8')) as {
+            current: { version: number; contentHash: string } | null;
+          }
+        ).current
+      : null;
+    pulled.push({
+      site: s.name,
+      output: out,
+      bundleVersion: current?.version ?? null,
+      contentHash: current?.contentHash ?? null,
+    });
+  }
 
   say("each site segments images from the OTHER sites' domains and from an unseen domain (box prompts)");
   // A reference home with the same base model and no bundle: plain frozen SAM.
@@ -290,6 +339,7 @@ async function main(): Promise<void> {
     home: join(workDir, 'reference'),
     log: join(workDir, 'reference.log'),
     domains: [],
+    trained: [],
   };
   await agent(reference, ['init', '--coordinator', url, '--site-name', 'reference', '--weights', base.path]);
   const servers: ChildProcess[] = [];
@@ -409,8 +459,56 @@ async function main(): Promise<void> {
   console.log(
     `\nCoordinator API: ${url}/api/docs (OpenAPI at ${url}/api/openapi.json); admin ${login.admin.email}, password ${password}`,
   );
-  console.log('(The admin web UI arrives with its issue; the same actions are in the API above.)');
+  console.log(`Admin web UI: ${url}/admin/`);
   for (const c of servers) c.kill('SIGTERM');
+  if (JSON_OUT) {
+    const siteRecords = await admin<{ id: string; name: string; status: string }[]>('GET', '/api/v1/sites');
+    const summary = {
+      demo: 'federation',
+      full: FULL,
+      baseModel: base.what,
+      coordinator: url,
+      sites: sites.map((s) => ({
+        name: s.name,
+        siteId: s.siteId,
+        fingerprint: s.fingerprint,
+        status: siteRecords.find((r) => r.id === s.siteId)?.status ?? null,
+        domains: s.domains,
+        trained: s.trained,
+        bundle: pulled.find((p) => p.site === s.name) ?? null,
+      })),
+      tasks: {
+        approved: approvedTasks,
+        onCoordinator: (await admin<TaskSummary[]>('GET', '/api/v1/tasks?status=approved')).map(
+          (t) => t.name,
+        ),
+      },
+      adapters: { approved: approvedAdapters },
+      bundle: {
+        version: bundle.version,
+        tasks: bundle.manifest.tasks.length,
+        bytes: bundle.size,
+        kid: bundle.kid,
+        contentHash: bundle.contentHash,
+      },
+      segmentation: {
+        unseenDomain: unseen,
+        perDomain: [...rows.values()].map((r) => ({
+          domain: r.domain,
+          unseen: r.domain === unseen,
+          images: r.images,
+          frozenIou: r.frozen / r.images,
+          routedIou: r.routed / r.images,
+          routedToOwnTask: r.correct / r.images,
+          fallback: r.fallback / r.images,
+        })),
+      },
+      seconds: Math.round((Date.now() - t0) / 1000),
+    };
+    mkdirSync(dirname(JSON_OUT), { recursive: true });
+    writeFileSync(JSON_OUT, JSON.stringify(summary, null, 2) + '\n');
+    console.log(`\nsummary written to ${JSON_OUT}`);
+  }
   if (EXIT) return;
   console.log('\nThe coordinator keeps running for a look; Ctrl-C stops everything.');
   await new Promise<void>((r) => process.once('SIGINT', () => r()));
