@@ -176,7 +176,8 @@ describe('bad actors: refused with a clear error, nothing stored, audited', () =
     expect(await adapters()).toEqual([]);
   });
 
-  it('crafted adapter files (extra tensor, wrong shape, NaN, oversized header) are refused with the problem named', async () => {
+  it("crafted adapter files (extra tensor, wrong shape, NaN, another task's, oversized header) are refused with the problem named", async () => {
+    const strangersTaskId = (await stranger.proposeTask('stranger-task')).id;
     const good = testAdapterFile(taskId, 64, 'casam-tiny', METRICS);
     const craft = (edit: (h: Record<string, unknown>, data: Buffer) => Buffer | void) => {
       const { header, data } = parseSafetensors(good);
@@ -211,6 +212,12 @@ describe('bad actors: refused with a clear error, nothing stored, audited', () =
           return out;
         }),
         problem: /NaN|non-finite|not finite/i,
+      },
+      {
+        // Weights trained for another site's task, passed off as this task's.
+        name: "another task's adapter",
+        bytes: testAdapterFile(strangersTaskId, 64, 'casam-tiny', METRICS),
+        problem: new RegExp(`metadata taskId "${strangersTaskId}" is not this task's ${taskId}`),
       },
       {
         name: 'oversized header',

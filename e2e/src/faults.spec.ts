@@ -46,9 +46,16 @@ describe('faults: coordinator killed mid-upload, tampered bundles, restart under
   let adapterId = '';
   const daemons: AgentProcess[] = [];
 
+  // A fixed port across restarts. Every agent here shares one address, and each CLI run exchanges a token:
+  // the auth rate limit is lifted so that a fast machine does not trip it (it is not what is under test).
+  const coordinatorEnv = () => ({
+    COORDINATOR_PORT: String(port),
+    COORDINATOR_AUTH_RATE_PER_MINUTE: '6000',
+    COORDINATOR_AUTH_RATE_BURST: '1000',
+  });
   const kill = () => coord.stop('SIGKILL', true);
   const restart = async () => {
-    coord = await startCoordinatorProcess({ env: { COORDINATOR_PORT: String(port) }, restartOf: coord });
+    coord = await startCoordinatorProcess({ env: coordinatorEnv(), restartOf: coord });
   };
   const segmentJson = async (out: string) => {
     const manifest = JSON.parse(readFileSync(join(data, 'manifest.json'), 'utf8')) as {
@@ -79,7 +86,7 @@ describe('faults: coordinator killed mid-upload, tampered bundles, restart under
       preview: false,
     });
     port = await freePort();
-    coord = await startCoordinatorProcess({ env: { COORDINATOR_PORT: String(port) }, postgres: true });
+    coord = await startCoordinatorProcess({ env: coordinatorEnv(), postgres: true });
     // The proxy's upstream is the coordinator's fixed port: it outlives every restart.
     proxy = new RecordingProxy(coord.url);
     proxyUrl = await proxy.start();
@@ -94,28 +101,23 @@ describe('faults: coordinator killed mid-upload, tampered bundles, restart under
     await agentA(['train', '--task', 'kidney', '--epochs', '1', '--vae-epochs', '2', '--max-images', '6']);
   });
   afterAll(async () => {
-    // Each step bounded, so one stuck process cannot hide the others (and says which one it was).
-    const step = async (what: string, p: Promise<unknown>) => {
+    // Each step bounded, so one stuck process cannot hold up the others; it says which one, then is killed.
+    const within = async (what: string, p: Promise<unknown>): Promise<boolean> => {
       let timer: NodeJS.Timeout | undefined;
-      const t0 = Date.now();
-      await Promise.race([
-        p,
-        new Promise(
-          (r) => (timer = setTimeout(() => r(console.error(`cleanup: ${what} still running`)), 20_000)),
-        ),
+      const done = await Promise.race([
+        p.then(() => true),
+        new Promise<false>((r) => (timer = setTimeout(() => r(false), 20_000))),
       ]);
       clearTimeout(timer);
-      if (Date.now() - t0 > 5000) console.error(`cleanup: ${what} took ${Date.now() - t0} ms`);
+      if (!done) console.error(`cleanup: ${what} did not end within 20 s; killing it`);
+      return done;
     };
     for (const [i, d] of daemons.entries())
-      await step(
-        `daemon ${i}`,
-        d.stop().then(() => undefined),
-      );
-    for (const d of daemons)
-      if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
-    await step('proxy', proxy?.close() ?? Promise.resolve());
-    await step('coordinator', coord?.stop() ?? Promise.resolve());
+      if (!(await within(`daemon ${i}`, d.stop()))) d.child.kill('SIGKILL');
+    await within('proxy', proxy?.close() ?? Promise.resolve());
+    if (coord && !(await within('coordinator', coord.stop('SIGTERM', true))))
+      await coord.stop('SIGKILL', true);
+    await coord?.stop('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
 
