@@ -11,6 +11,17 @@ describeEachBackend('BlobRepository', (db) => {
     blobs = new BlobRepository(db());
   });
 
+  it('records the same blob from many concurrent callers (identical chunks of two uploads, on two replicas)', async () => {
+    const other = new BlobRepository(db()); // another replica
+    const all = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        (i % 2 ? other : blobs).record({ hash: h('c'), size: 65_536, store: 'postgres' }),
+      ),
+    );
+    expect(new Set(all.map((r) => r.hash))).toEqual(new Set([h('c')]));
+    expect(await blobs.find(h('c'))).toMatchObject({ hash: h('c'), size: 65_536 });
+  });
+
   it('records blobs idempotently and finds them', async () => {
     const first = await blobs.record({
       hash: h('a'),

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Blob as BlobRow } from '@prisma/client';
 import { ConflictError } from '../common/domain-error';
 import { Database } from '../database/database';
-import { isForeignKeyViolation } from '../database/prisma-errors';
+import { isForeignKeyViolation, isUniqueViolation } from '../database/prisma-errors';
 import type { BlobStoreDriver } from './blob-store';
 
 export interface BlobRecord {
@@ -34,17 +34,26 @@ export class BlobRepository {
     store: BlobStoreDriver;
     mediaType?: string | null;
   }): Promise<BlobRecord> {
-    const row = await this.db.prisma.blob.upsert({
-      where: { hash: blob.hash },
-      create: {
-        hash: blob.hash,
-        size: BigInt(blob.size),
-        store: blob.store,
-        mediaType: blob.mediaType ?? null,
-      },
-      update: {},
-    });
-    return toRecord(row);
+    try {
+      const row = await this.db.prisma.blob.upsert({
+        where: { hash: blob.hash },
+        create: {
+          hash: blob.hash,
+          size: BigInt(blob.size),
+          store: blob.store,
+          mediaType: blob.mediaType ?? null,
+        },
+        update: {},
+      });
+      return toRecord(row);
+    } catch (e) {
+      // Prisma's upsert reads, then inserts: a concurrent recorder of the same bytes (another upload with an
+      // identical chunk, on this replica or another) may insert in between. Its row is the one we wanted.
+      if (!isUniqueViolation(e)) throw e;
+      const row = await this.db.prisma.blob.findUnique({ where: { hash: blob.hash } });
+      if (!row) throw e;
+      return toRecord(row);
+    }
   }
 
   async find(hash: string): Promise<BlobRecord | null> {
