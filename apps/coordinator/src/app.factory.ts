@@ -14,13 +14,15 @@ import { serveOpenApi } from './openapi/openapi';
 export async function createCoordinatorApp(
   deps: AppDependencies,
   logger?: LoggerService | false,
+  /** Signals Nest closes the app on; the default is all of them (`main.ts` handles SIGTERM/SIGINT itself). */
+  shutdownSignals?: string[],
 ): Promise<INestApplication> {
   const app = await NestFactory.create(AppModule.forRoot(deps), {
     logger: logger ?? false,
     abortOnError: false,
   });
   configureApp(app);
-  app.enableShutdownHooks();
+  app.enableShutdownHooks(shutdownSignals);
   return app;
 }
 

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
+import { type INestApplication, type LoggerService, ShutdownSignal } from '@nestjs/common';
 import { createCoordinatorApp } from './app.factory';
 import { loadOrCreateSecret } from './auth/coordinator-secret';
 import { openBlobStore } from './blobs/open-blob-store';
@@ -7,7 +7,13 @@ import { type CoordinatorConfig, loadConfig, redactUrl } from './config/coordina
 import type { Database } from './database/database';
 import { migrateDeploy } from './database/migrator';
 import { openDatabase } from './database/open-database';
+import { HealthService } from './health/health.service';
 import { createLogger } from './logger';
+
+/** The signals an operator (or an orchestrator) stops the coordinator with: drained first, see below. */
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
+/** Longest a clean close may take after the drain. */
+const CLOSE_TIMEOUT_MS = 15_000;
 
 export interface RunningCoordinator {
   app: INestApplication;
@@ -40,7 +46,12 @@ export async function startCoordinator(
     const blobStore = await openBlobStore(config.blobStore, database);
     const { secret, source } = loadOrCreateSecret(process.env.COORDINATOR_SECRET, config.dataDir);
     logger.log(`secret from ${source}`, 'Coordinator');
-    const app = await createCoordinatorApp({ config, database, blobStore, secret }, logger);
+    const app = await createCoordinatorApp(
+      { config, database, blobStore, secret },
+      logger,
+      Object.values(ShutdownSignal).filter((s) => !(STOP_SIGNALS as string[]).includes(s)),
+    );
+    handleStopSignals(app, config.shutdownDrainSeconds, logger);
     await app.listen(config.port, config.host);
     const address = app.getHttpServer().address() as { port: number };
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}`;
@@ -58,6 +69,48 @@ export async function startCoordinator(
     await database.close().catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * SIGTERM/SIGINT: `/readyz` answers 503 `draining` for `drainSeconds` while everything keeps working (the load
+ * balancer stops sending new connections), then the app closes (sockets end; agents reconnect through the
+ * balancer to another replica) and the process exits with the signal, as Nest's own hooks do.
+ */
+function handleStopSignals(app: INestApplication, drainSeconds: number, logger: LoggerService): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    for (const s of STOP_SIGNALS) process.removeListener(s, onSignal);
+    void (async () => {
+      if (drainSeconds > 0) {
+        app.get(HealthService).startDraining();
+        logger.log(
+          `${signal}: draining for ${drainSeconds} s (readyz answers 503), then closing`,
+          'Coordinator',
+        );
+        await new Promise((r) => setTimeout(r, drainSeconds * 1000));
+      }
+      // a close that hangs (a stuck connection) must not keep a replica half-alive: give up after a while
+      const stuck = setTimeout(() => {
+        logger.error(
+          `not closed within ${CLOSE_TIMEOUT_MS / 1000} s; exiting anyway`,
+          undefined,
+          'Coordinator',
+        );
+        process.exit(1);
+      }, CLOSE_TIMEOUT_MS);
+      stuck.unref();
+      try {
+        await app.close();
+      } catch (e) {
+        logger.error(`closing failed: ${(e as Error).stack ?? String(e)}`, undefined, 'Coordinator');
+      }
+      clearTimeout(stuck);
+      process.kill(process.pid, signal);
+    })();
+  };
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
 }
 
 /** `coordinator serve`: runs until SIGINT/SIGTERM. Returns the exit code when startup fails. */

@@ -16,6 +16,7 @@ describe('parseConfig', () => {
       log: { level: 'log', format: 'json' },
       auth: { ratePerMinute: 20, rateBurst: 10, keyRotationGraceSeconds: 3600 },
       realtime: { adapter: 'local' },
+      shutdownDrainSeconds: 0,
     });
   });
 
@@ -48,6 +49,13 @@ describe('parseConfig', () => {
     );
     expect(() => parseConfig({ ...pg, COORDINATOR_REALTIME_ADAPTER: 'redis' }, base)).toThrow(
       /COORDINATOR_REALTIME_ADAPTER: must be one of postgres, local/,
+    );
+  });
+
+  it('takes the shutdown drain from COORDINATOR_SHUTDOWN_DRAIN_SECONDS (0 to 300)', () => {
+    expect(parseConfig({ COORDINATOR_SHUTDOWN_DRAIN_SECONDS: '15' }, base).shutdownDrainSeconds).toBe(15);
+    expect(() => parseConfig({ COORDINATOR_SHUTDOWN_DRAIN_SECONDS: '301' }, base)).toThrow(
+      /COORDINATOR_SHUTDOWN_DRAIN_SECONDS: must be an integer from 0 to 300/,
     );
   });
 

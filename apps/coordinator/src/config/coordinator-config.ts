@@ -40,6 +40,11 @@ export interface CoordinatorConfig {
   auth: AuthConfig;
   /** Defaults to `postgres` on a Postgres database (replicas), `local` on the embedded one. */
   realtime: { adapter: RealtimeAdapterKind };
+  /**
+   * On SIGTERM/SIGINT, how long `/readyz` answers 503 `draining` while the process keeps serving, so a load
+   * balancer takes the replica out of rotation before its sockets close (0: close at once).
+   */
+  shutdownDrainSeconds: number;
   /** Bearer token Prometheus must send to `GET /metrics`; undefined leaves the endpoint open. */
   metricsToken?: string;
   /**
@@ -121,6 +126,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, baseDir: string): Coordinato
       'COORDINATOR_REALTIME_ADAPTER: "postgres" needs DATABASE_URL (the embedded database serves one process only)',
     );
   const realtime = { adapter: realtimeAdapter };
+  const shutdownDrainSeconds = int('COORDINATOR_SHUTDOWN_DRAIN_SECONDS', 0, 0, 300);
 
   const log = {
     level: oneOf('COORDINATOR_LOG_LEVEL', LOG_LEVELS, 'log'),
@@ -153,6 +159,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, baseDir: string): Coordinato
     log,
     auth,
     realtime,
+    shutdownDrainSeconds,
     metricsToken,
     baseModelFingerprint,
   };

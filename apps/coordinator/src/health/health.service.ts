@@ -16,6 +16,7 @@ export const READINESS_TIMEOUT_MS = 2000;
 @Injectable()
 export class HealthService {
   private readonly startedAt = performance.now();
+  private drainingSince: Date | null = null;
 
   constructor(
     @Inject(Database) private readonly db: Database,
@@ -32,8 +33,20 @@ export class HealthService {
     };
   }
 
-  /** Readiness: the database and the blob store both answer; otherwise 503 `not_ready` with the checks. */
+  /** From now on readiness answers 503 `draining`: the process is shutting down (it still serves meanwhile). */
+  startDraining(at: Date = new Date()): void {
+    this.drainingSince ??= at;
+  }
+
+  /**
+   * Readiness: the database and the blob store both answer; otherwise 503 `not_ready` with the checks. While
+   * shutting down, 503 `draining`, so the load balancer sends new connections elsewhere.
+   */
   async readiness(): Promise<ReadinessResponse> {
+    if (this.drainingSince)
+      throw new UnavailableError('draining', 'shutting down: take this replica out of rotation', {
+        since: this.drainingSince.toISOString(),
+      });
     const [database, blobStore] = await Promise.all([
       check(() => this.db.ping()),
       check(() => this.blobs.ping()),

@@ -85,6 +85,8 @@ export class FleetGateway
   private readonly siteSockets = new Map<string, number>();
   private readonly unsubscribe: (() => void)[] = [];
   private recheckTimer?: NodeJS.Timeout;
+  /** Set when the app shuts down: its sockets are about to reconnect elsewhere, so no presence is recorded. */
+  private closing = false;
 
   constructor(
     private readonly tokens: AccessTokenService,
@@ -156,6 +158,7 @@ export class FleetGateway
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.closing = true;
     for (const off of this.unsubscribe.splice(0)) off();
     clearInterval(this.recheckTimer);
     await this.cluster.close(this.nsp);
@@ -207,7 +210,9 @@ export class FleetGateway
     if (!data.principal) return; // refused during the handshake: never counted
     clearTimeout(data.expiryTimer);
     this.metrics.socketConnections.dec({ kind: data.principal.kind });
-    if (data.principal.kind !== 'site') return;
+    // shutting down (a rolling upgrade): the site is about to reconnect to another replica, and the database
+    // closes right after the sockets, so no "offline" is recorded or announced
+    if (data.principal.kind !== 'site' || this.closing) return;
     const siteId = data.principal.siteId;
     const count = (this.siteSockets.get(siteId) ?? 1) - 1;
     if (count > 0) this.siteSockets.set(siteId, count);
