@@ -83,6 +83,16 @@ async function adminSocket(replica: Replica): Promise<AnySocket> {
   return socket;
 }
 
+/** Requests through `front` until three in a row succeed: no stale pooled connection is left behind it. */
+async function throughBalancerAgain(front: FailoverProxy): Promise<void> {
+  let ok = 0;
+  for (let tries = 0; ok < 3; tries++) {
+    if (tries >= 20) throw new Error(`no 3 successful requests in a row through ${front.url}`);
+    const r = await fetch(`${front.url}/healthz`).catch(() => null);
+    ok = r?.ok ? ok + 1 : 0;
+  }
+}
+
 const adapterIds = (b: BundleDetail) => b.manifest.tasks.map((t) => t.adapterVersionId).sort();
 
 describe.skipIf(!postgresBinariesAvailable())('two coordinator replicas on one Postgres', () => {
@@ -160,6 +170,23 @@ describe.skipIf(!postgresBinariesAvailable())('two coordinator replicas on one P
     await presence.waitFor('presence of site two', (e) => e.siteId === s2.siteId && e.online);
   });
 
+  it('revoking a site on B ends its session on A at once', async () => {
+    const s3 = await enrollHttpSite({ url: frontA.url, admin: a.admin }, 'Replica Site Three');
+    await a.admin('POST', `/api/v1/sites/${s3.siteId}/approve`, { keyFingerprint: s3.fingerprint });
+    const sock3 = await s3.connect(); // through A
+    const ended = new Promise<{ code: string }>((res) => sock3.once('session.ended', (e) => res(e)));
+    const gone = new Promise<void>((res) => sock3.once('disconnect', () => res()));
+    await b.admin('POST', `/api/v1/sites/${s3.siteId}/revoke`, { reason: 'decommissioned' });
+    const timeout = (what: string) =>
+      new Promise<never>((_, rej) =>
+        setTimeout(() => rej(new Error(`no ${what} within ${WAIT_MS} ms`)), WAIT_MS),
+      );
+    expect(await Promise.race([ended, timeout('session.ended')])).toMatchObject({
+      code: 'credentials_revoked',
+    });
+    await Promise.race([gone, timeout('disconnect')]);
+  });
+
   it('concurrent approvals on both replicas: one bundle per approval, versions in order, the same announcements on both', async () => {
     t1 = await s1.proposeTask('Liver CT (replica A)');
     t2 = await s2.proposeTask('Liver CT (replica B)');
@@ -230,6 +257,9 @@ describe.skipIf(!postgresBinariesAvailable())('two coordinator replicas on one P
         killedAt = i;
         await a.stop('SIGKILL'); // a crash: no goodbye to the other replica, no cleanup
         await dropped;
+        // The balancer cut the site's keep-alive connections to A; let this process's HTTP client notice
+        // (a request on a cut connection fails at once and drops it, as the agent's would be retried).
+        await throughBalancerAgain(frontA);
       },
     });
     expect(killedAt).toBeGreaterThan(0);
@@ -287,6 +317,8 @@ describe.skipIf(!postgresBinariesAvailable())('two coordinator replicas on one P
     expect((await fetch(`${b.url}/healthz`)).status).toBe(200);
     await stopped;
     await dropped;
+    await throughBalancerAgain(frontA);
+    await throughBalancerAgain(frontB);
 
     // both sites reconnect through their balancers, now to C, and the next bundle reaches them there
     const adminOnC = await adminSocket(c);
