@@ -1,7 +1,7 @@
 #!/bin/sh
-# Installs the CA-SAM site agent from the offline bundle in this folder (no network needed).
+# Installs the CA-SAM site agent or coordinator from the offline bundle in this folder (no network needed).
 #
-#   ./install.sh [--prefix /opt/casam-site-agent]
+#   ./install.sh [--prefix /opt/casam-site-agent]      (default: /opt/<bundle name>, e.g. /opt/casam-coordinator)
 #
 # 1. checks the archive against SHA256SUMS before unpacking anything;
 # 2. unpacks it into <prefix>/.incoming and checks every file against the sha256 list inside (FILES.sha256);
@@ -9,7 +9,7 @@
 # Needs: Node.js >= 20.19 on PATH, tar, gzip, sha256sum (or shasum). Exit status: 0 installed, 1 refused.
 set -eu
 
-prefix=/opt/casam-site-agent
+prefix=
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) prefix="${2:?--prefix needs a directory}"; shift 2 ;;
@@ -28,10 +28,12 @@ else fail "neither sha256sum nor shasum is installed"; fi
 
 command -v node >/dev/null 2>&1 || fail "Node.js is not on PATH (install Node.js >= 20.19 from the hospital's package mirror)"
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
-  fail "Node.js $(node --version) is too old: the site agent needs >= 20.19"
+  fail "Node.js $(node --version) is too old: CA-SAM needs >= 20.19"
 
 [ -f "$here/SHA256SUMS" ] || fail "SHA256SUMS is missing next to install.sh: copy the whole bundle folder"
 archive="$(awk 'NR==1 {print $2}' "$here/SHA256SUMS")"
+bundle="${archive%%-[0-9]*}"   # casam-site-agent or casam-coordinator
+[ -n "$prefix" ] || prefix="/opt/$bundle"
 [ -f "$here/$archive" ] || fail "$archive (named in SHA256SUMS) is missing"
 echo "checking $archive against SHA256SUMS"
 (cd "$here" && sha -c SHA256SUMS >/dev/null 2>&1) ||
@@ -50,9 +52,10 @@ echo "checking $(wc -l < "$incoming/$name/FILES.sha256") files against FILES.sha
 (cd "$incoming/$name" && sha -c --quiet FILES.sha256) || fail "files in the archive do not match FILES.sha256; nothing was installed"
 
 version="$(node -p "require('$incoming/$name/manifest.json').version")"
+command="$(node -p "require('$incoming/$name/manifest.json').command")"
 dest="$prefix/$version"
 [ -e "$dest" ] && fail "$dest already exists: remove it first to reinstall this version"
 mv "$incoming/$name" "$dest"
 ln -sfn "$version" "$prefix/current.new" && mv -T "$prefix/current.new" "$prefix/current"
-echo "installed site agent $version in $dest; $prefix/current -> $version"
-echo "next: $prefix/current/bin/site-agent preflight   (see docs/operations.md)"
+echo "installed $command $version in $dest; $prefix/current -> $version"
+echo "next: $prefix/current/bin/$command preflight   (see docs/operations.md)"

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import {
+  chmodSync,
   cpSync,
   existsSync,
   mkdirSync,
@@ -56,7 +57,8 @@ describe('offline install bundle of the site agent', () => {
       process.execPath,
       [
         join(ROOT, 'node_modules/tsx/dist/cli.mjs'),
-        'scripts/pack-site-agent.ts',
+        'scripts/pack-offline.ts',
+        'site-agent',
         '--out',
         bundle,
         '--model',
@@ -151,5 +153,102 @@ describe('offline install bundle of the site agent', () => {
     expect(seg.code, seg.stderr).toBe(0);
     const mask = decodeImage(readFileSync(out));
     expect([mask.width, mask.height]).toEqual([240, 200]);
+  });
+});
+
+describe('offline install bundle of the coordinator', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'casam-e2e-offline-coord-'));
+  const bundle = join(dir, 'bundle');
+  const machine = join(dir, 'machine');
+  const env: NodeJS.ProcessEnv = {
+    PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+    HOME: machine,
+    npm_config_offline: 'true',
+    npm_config_cache: join(machine, 'empty-npm-cache'),
+    COORDINATOR_DATA_DIR: join(machine, 'data'),
+    COORDINATOR_PORT: '0',
+  };
+  beforeAll(async () => {
+    mkdirSync(env.npm_config_cache!, { recursive: true });
+    const packed = await run(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/tsx/dist/cli.mjs'),
+        'scripts/pack-offline.ts',
+        'coordinator',
+        '--out',
+        bundle,
+      ],
+      { cwd: ROOT, env: { ...process.env, INIT_CWD: ROOT } },
+    );
+    if (packed.code !== 0) throw new Error(`pack failed (${packed.code}):\n${packed.stderr}`);
+  }, 240_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('installs into an empty folder without network; preflight, migrate and serve run from it', async () => {
+    const manifest = JSON.parse(
+      readFileSync(
+        join(
+          bundle,
+          readdirSync(bundle).find((n) => n.endsWith('.manifest.json'))!,
+        ),
+        'utf8',
+      ),
+    ) as { command: string; packages: Record<string, string> };
+    expect(manifest.command).toBe('coordinator');
+    expect(manifest.packages['@nestjs/core']).toBeDefined();
+    for (const notNeeded of ['vitest', '@tensorflow/tfjs-core', 'onnxruntime-node', 'tsx'])
+      expect(manifest.packages[notNeeded]).toBeUndefined();
+
+    const prefix = join(machine, 'opt', 'casam-coordinator');
+    const inst = await run('sh', [join(bundle, 'install.sh'), '--prefix', prefix], { cwd: dir, env });
+    expect(inst.code, inst.stderr).toBe(0);
+    const bin = join(prefix, 'current', 'bin', 'coordinator');
+
+    const before = await run(bin, ['preflight', '--json'], { cwd: machine, env });
+    expect(before.code, before.stdout + before.stderr).toBe(0);
+    const migrate = await run(bin, ['migrate'], { cwd: machine, env });
+    expect(migrate.code, migrate.stderr).toBe(0);
+    expect(migrate.stdout).toMatch(/applied \d+ migration\(s\)/);
+
+    const serve = spawn(bin, ['serve'], { cwd: machine, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<void>((r) => serve.once('exit', () => r()));
+    try {
+      const url = await new Promise<string>((res, rej) => {
+        let log = '';
+        const t = setTimeout(() => rej(new Error(`not listening after 120 s:\n${log}`)), 120_000);
+        const onData = (d: Buffer) => {
+          log += d.toString();
+          const m = /listening on (http:\/\/[^\s"()]+)/.exec(log);
+          if (m) {
+            clearTimeout(t);
+            res(m[1]);
+          }
+        };
+        serve.stdout.on('data', onData);
+        serve.stderr.on('data', onData);
+        void exited.then(() => rej(new Error(`coordinator exited:\n${log}`)));
+      });
+      const ready = await fetch(`${url}/readyz`);
+      expect(ready.status).toBe(200);
+    } finally {
+      serve.kill('SIGTERM');
+      await exited;
+    }
+    type Checks = { checks: { name: string; status: string; detail: string }[] };
+    // serve made the data directory with this process's umask (022): preflight says to close it…
+    const after = await run(bin, ['preflight', '--json'], { cwd: machine, env });
+    expect(after.code, after.stdout + after.stderr).toBe(0);
+    const open = (JSON.parse(after.stdout) as Checks).checks.filter((c) => c.status !== 'ok');
+    expect(open).toEqual([expect.objectContaining({ name: 'data-dir', status: 'warn' })]);
+    expect(open[0]!.detail).toMatch(/open to other users \(mode 755\)/);
+    // …and once it is (as the systemd unit's UMask=0077 does), every check is ok.
+    chmodSync(env.COORDINATOR_DATA_DIR!, 0o700);
+    const closed = await run(bin, ['preflight', '--json'], { cwd: machine, env });
+    const checks = (JSON.parse(closed.stdout) as Checks).checks;
+    expect(checks.filter((c) => c.status !== 'ok').map((c) => c.name)).toEqual([]);
+    expect(checks.map((c) => c.name)).toEqual(
+      expect.arrayContaining(['migrations', 'blob-store', 'signing-key']),
+    );
   });
 });
