@@ -153,6 +153,23 @@ describe('offline install bundle of the site agent', () => {
     expect(seg.code, seg.stderr).toBe(0);
     const mask = decodeImage(readFileSync(out));
     expect([mask.width, mask.height]).toEqual([240, 200]);
+
+    // The systemd units start what the bundle installs: pointed at this prefix, systemd finds nothing wrong.
+    const analyze = ['/usr/bin/systemd-analyze', '/bin/systemd-analyze'].find((p) => existsSync(p));
+    if (analyze)
+      for (const unit of ['casam-site-agent.service', 'casam-site-agent-serve.service']) {
+        const copy = join(machine, unit);
+        writeFileSync(
+          copy,
+          readFileSync(join(ROOT, 'deploy/systemd', unit), 'utf8').replaceAll(
+            '/opt/casam-site-agent',
+            prefix,
+          ),
+        );
+        const v = await run(analyze, ['verify', '--man=no', copy], { cwd: machine, env });
+        expect(v.stdout + v.stderr, unit).toBe('');
+        expect(v.code, unit).toBe(0);
+      }
   });
 });
 
