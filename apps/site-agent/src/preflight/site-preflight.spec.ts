@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { calculateJwkThumbprint, CompactSign, exportJWK, generateKeyPair } from 'jose';
+import { calculateJwkThumbprint, CompactSign, type CryptoKey, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BundleManifest, bundleAdapterPath, writeUstar } from '@casam/protocol';
 import { BundleStore } from '../bundle/bundle-store';
