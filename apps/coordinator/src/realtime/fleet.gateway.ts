@@ -39,7 +39,6 @@ interface SocketData {
   address: string | null;
   /** Tasks this site may report progress for (checked once per socket and task). */
   progressTasks: Set<string>;
-  expiryTimer?: NodeJS.Timeout;
 }
 
 /** Which sockets to end on every replica (a revoked site, a revoked key). */
@@ -85,6 +84,11 @@ export class FleetGateway
   private readonly siteSockets = new Map<string, number>();
   private readonly unsubscribe: (() => void)[] = [];
   private recheckTimer?: NodeJS.Timeout;
+  /**
+   * Each socket's token-expiry timer. Kept out of `socket.data`, which the other replicas receive as JSON when
+   * they ask for a room's sockets (a timer is circular: the whole cluster query would fail).
+   */
+  private readonly expiryTimers = new WeakMap<FleetSocket, NodeJS.Timeout>();
   /** Set when the app shuts down: its sockets are about to reconnect elsewhere, so no presence is recorded. */
   private closing = false;
 
@@ -169,13 +173,16 @@ export class FleetGateway
     const kind = principal.kind;
     this.metrics.socketConnections.inc({ kind });
     const expiresIn = socket.data.claims.exp * 1000 - this.clock.now().getTime();
-    socket.data.expiryTimer = setTimeout(
-      () =>
-        this.endOne(socket, {
-          code: 'token_expired',
-          message: 'the access token expired; reconnect with a new one',
-        }),
-      expiresIn,
+    this.expiryTimers.set(
+      socket,
+      setTimeout(
+        () =>
+          this.endOne(socket, {
+            code: 'token_expired',
+            message: 'the access token expired; reconnect with a new one',
+          }),
+        expiresIn,
+      ),
     );
     socket.on('training.progress', (progress, ack) => {
       this.onProgress(socket, progress, ack).catch((e: unknown) => {
@@ -208,7 +215,8 @@ export class FleetGateway
   async handleDisconnect(socket: FleetSocket): Promise<void> {
     const data = socket.data as Partial<SocketData>;
     if (!data.principal) return; // refused during the handshake: never counted
-    clearTimeout(data.expiryTimer);
+    clearTimeout(this.expiryTimers.get(socket));
+    this.expiryTimers.delete(socket);
     this.metrics.socketConnections.dec({ kind: data.principal.kind });
     // shutting down (a rolling upgrade): the site is about to reconnect to another replica, and the database
     // closes right after the sockets, so no "offline" is recorded or announced
