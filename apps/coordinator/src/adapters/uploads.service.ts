@@ -25,6 +25,7 @@ import { BlobStore } from '../blobs/blob-store';
 import { Clock } from '../common/clock';
 import { DomainError } from '../common/domain-error';
 import { Database } from '../database/database';
+import { isForeignKeyViolation } from '../database/prisma-errors';
 import { CoordinatorEvents } from '../events/coordinator-events';
 import { TaskNotFoundError } from '../tasks/task.errors';
 import { TaskRepository, type TaskWithContributors } from '../tasks/task.repository';
@@ -54,6 +55,8 @@ import { type UploadSessionWithChunks, UploadSessionRepository } from './upload-
 import { uploadSignatureKeyId, uploadSignatureProblems } from './upload-signature';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** Tries to store a chunk whose shared blob other uploads keep releasing (see `storeChunk`). */
+const CHUNK_STORE_ATTEMPTS = 3;
 /** At most this many problems go into an error body and an audit event. */
 const MAX_REPORTED_PROBLEMS = 100;
 
@@ -166,8 +169,7 @@ export class UploadsService {
       if (existing.sha256 !== actual) throw new ChunkConflictError(index);
       return response(false, session.chunks.length);
     }
-    await this.storeBlob(bytes, actual);
-    if (!(await this.sessions.addChunk({ sessionId: id, index, size: bytes.length, sha256: actual }))) {
+    if (!(await this.storeChunk(id, index, bytes, actual))) {
       // A concurrent request recorded this index first.
       const winner = await this.sessions.findChunk(id, index);
       if (winner?.sha256 !== actual) throw new ChunkConflictError(index);
@@ -451,6 +453,24 @@ export class UploadsService {
   private async abort(session: UploadSessionWithChunks, reason: string): Promise<void> {
     const released = await this.sessions.close(session.id, 'aborted', reason);
     if (released) await this.releaseBlobs(released);
+  }
+
+  /**
+   * Stores a chunk's bytes and records the chunk; false when a concurrent request recorded this index first.
+   * Identical chunks of two uploads share one blob: when the other upload finishes (or is aborted) between our
+   * store and our row, on this replica or another, it may release the blob as unreferenced, and the row's
+   * foreign key refuses. Then the bytes are stored again, at most {@link CHUNK_STORE_ATTEMPTS} times.
+   */
+  private async storeChunk(id: string, index: number, bytes: Buffer, sha256: string): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      await this.storeBlob(bytes, sha256);
+      try {
+        return await this.sessions.addChunk({ sessionId: id, index, size: bytes.length, sha256 });
+      } catch (e) {
+        if (!isForeignKeyViolation(e) || attempt >= CHUNK_STORE_ATTEMPTS) throw e;
+        this.logger.warn(`upload ${id}: the blob of chunk ${index} was released meanwhile; storing it again`);
+      }
+    }
   }
 
   private async storeBlob(bytes: Buffer, sha256: string): Promise<void> {
