@@ -69,14 +69,19 @@ function bundleEvents(socket: AnySocket): Events<BundlePublishedEvent> {
 }
 
 async function adminSocket(replica: Replica): Promise<AnySocket> {
+  return siteSocket(replica, await replica.adminToken());
+}
+
+/** A socket with `token` straight to `replica` (no balancer). */
+async function siteSocket(replica: Replica, token: string): Promise<AnySocket> {
   const socket: AnySocket = io(`${replica.url}${REALTIME_NAMESPACE}`, {
     path: REALTIME_PATH,
-    auth: { token: await replica.adminToken(), protocolVersion: PROTOCOL_VERSION },
+    auth: { token, protocolVersion: PROTOCOL_VERSION },
     transports: ['websocket'],
     reconnection: false,
   });
   await new Promise<void>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error('admin socket did not connect in 10 s')), 10_000);
+    const timer = setTimeout(() => rej(new Error('socket did not connect in 10 s')), 10_000);
     socket.once('connect', () => (clearTimeout(timer), res()));
     socket.once('connect_error', (e) => (clearTimeout(timer), rej(e)));
   });
@@ -144,7 +149,7 @@ describe.skipIf(!postgresBinariesAvailable())('two coordinator replicas on one P
     for (const r of [a, b, c]) {
       const lines = r?.log().split('\n') ?? [];
       lines.forEach((line, i) => {
-        if (/\bERROR\b/.test(line)) console.error(`[${r!.name}] ${lines.slice(i, i + 12).join('\n')}`);
+        if (/\b(ERROR|WARN)\b/.test(line)) console.error(`[${r!.name}] ${lines.slice(i, i + 30).join('\n')}`);
       });
     }
     for (const s of [sock1, sock2, admin]) s?.disconnect();
@@ -168,6 +173,23 @@ describe.skipIf(!postgresBinariesAvailable())('two coordinator replicas on one P
     expect([...frontA.routed.keys()]).toEqual([new URL(a.url).host]);
     await presence.waitFor('presence of site one', (e) => e.siteId === s1.siteId && e.online);
     await presence.waitFor('presence of site two', (e) => e.siteId === s2.siteId && e.online);
+
+    // Site one opens a second socket, straight to B, and closes it: B asks A, finds the site still there and
+    // announces nothing (the longest B may take to decide is the 3 s cluster query timeout, hence the window).
+    const mark = presence.seen.length;
+    const extra = await siteSocket(b, await s1.token());
+    await presence.waitFor('site one online (second socket, on B)', (e) => e.siteId === s1.siteId, mark);
+    extra.disconnect();
+    await expect(
+      presence.waitFor('site one offline', (e) => e.siteId === s1.siteId && !e.online, mark, 5_000),
+    ).rejects.toThrow(/no site one offline/);
+    // its last socket (on A) closing does make it offline, for the admin on B too
+    sock1.disconnect();
+    await presence.waitFor('site one offline', (e) => e.siteId === s1.siteId && !e.online, mark);
+    const back = presence.seen.length;
+    sock1 = await s1.connect();
+    bundles1 = bundleEvents(sock1);
+    await presence.waitFor('site one online again', (e) => e.siteId === s1.siteId && e.online, back);
   });
 
   it('revoking a site on B ends its session on A at once', async () => {
