@@ -56,6 +56,10 @@ describe('site-agent preflight', () => {
     expect(text.stdout).toMatch(/^fail +tls +TLS with localhost:\d+ failed: .*certificate/m);
     expect(text.stdout).toMatch(/→ .*NODE_EXTRA_CA_CERTS/);
     expect(text.stdout).toMatch(/preflight: 1 check\(s\) failed \(tls\)/);
+    // A command that talks to the coordinator says the same, once, without retrying.
+    const enroll = await siteAgent(home, ['enroll', '--token', 'cset_' + 'x'.repeat(43)], withoutCa);
+    expect(enroll.code).toBe(5);
+    expect(enroll.stderr).toMatch(/does not trust the coordinator's certificate: set NODE_EXTRA_CA_CERTS=/);
 
     // With the hospital CA trusted, the agent enrolls through the TLS front and preflight passes.
     const withCa = { NODE_EXTRA_CA_CERTS: certs.ca };

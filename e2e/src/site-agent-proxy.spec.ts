@@ -93,7 +93,7 @@ describe('site agent behind a hospital HTTPS proxy, coordinator behind TLS with 
       const status = JSON.parse(refused.stdout) as { coordinator: { reachable: boolean; error: string } };
       expect(status.coordinator.reachable).toBe(false);
       expect(status.coordinator.error).toMatch(
-        /proxy http:\/\/127\.0\.0\.1:\d+ could not open a tunnel to .*403 Forbidden/,
+        /proxy http:\/\/127\.0\.0\.1:\d+ could not open a tunnel to .*403 Forbidden.* — check HTTPS_PROXY\/NO_PROXY/,
       );
       const pf = await siteAgent(home, ['preflight'], { CASAM_BACKEND: 'wasm', ...env });
       expect(pf.code).toBe(6);

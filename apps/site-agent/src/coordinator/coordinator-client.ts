@@ -33,6 +33,25 @@ export class CoordinatorUnreachableError extends Error {
   override name = 'CoordinatorUnreachableError';
 }
 
+const UNTRUSTED_CERTIFICATE = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+]);
+
+/** What to do about a connection failure that needs a person (null: transient, worth retrying). */
+function connectionHint(e: unknown): string | null {
+  const cause = (e as { cause?: { code?: string; name?: string } }).cause;
+  if (cause?.code && UNTRUSTED_CERTIFICATE.has(cause.code))
+    return "this machine does not trust the coordinator's certificate: set NODE_EXTRA_CA_CERTS=<the hospital or federation CA, PEM> in the agent's environment (site-agent preflight checks it)";
+  if (cause?.code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return 'the certificate does not name this host: use the host name it was issued for in coordinatorUrl';
+  if (cause?.name === 'ProxyError')
+    return 'check HTTPS_PROXY/NO_PROXY and that the proxy allows CONNECT to the coordinator (site-agent preflight checks it)';
+  return null;
+}
+
 export interface RetryPolicy {
   attempts: number;
   baseDelayMs: number;
@@ -165,12 +184,14 @@ export class CoordinatorClient {
         res = await this.egress.request(type, { ...opts, headers });
       } catch (e) {
         if ((e as Error).name === 'EgressRefusedError' || (e as Error).name === 'AbortError') throw e;
-        if (o.idempotent && attempt + 1 < this.retry.attempts) {
+        const hint = connectionHint(e);
+        // An untrusted certificate or a refusing proxy does not heal by retrying.
+        if (o.idempotent && !hint && attempt + 1 < this.retry.attempts) {
           await this.sleep(backoffDelay(attempt, this.retry));
           continue;
         }
         throw new CoordinatorUnreachableError(
-          `cannot reach the coordinator at ${this.egress.coordinatorUrl}: ${(e as Error).cause ? String((e as Error).cause) : (e as Error).message}`,
+          `cannot reach the coordinator at ${this.egress.coordinatorUrl}: ${(e as Error).cause ? String((e as Error).cause) : (e as Error).message}${hint ? ` — ${hint}` : ''}`,
         );
       }
       const advice = res.headers.get(PROTOCOL_UPGRADE_HEADER);
