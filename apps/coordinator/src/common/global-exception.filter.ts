@@ -34,7 +34,8 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     const req = ctx.getRequest<RequestWithContext>();
     const correlationId = req.correlationId ?? currentRequestContext()?.correlationId ?? randomUUID();
     const { status, body } = toErrorBody(exception, correlationId);
-    if (status >= 500)
+    // `draining` is the answer a shutting-down replica means to give (its start is logged once)
+    if (status >= 500 && body.error.code !== 'draining')
       this.logger.error(
         { msg: 'request failed', method: req.method, url: req.url, correlationId, code: body.error.code },
         exception instanceof Error ? exception.stack : String(exception),
