@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import type { AdminRole } from '@prisma/client';
+import { formatCheck } from '@casam/protocol';
 import { AdminRepository } from './admins/admin.repository';
 import { AdminsService, MIN_PASSWORD_LENGTH } from './admins/admins.service';
 import { PasswordHasher } from './admins/password-hasher';
@@ -71,10 +72,7 @@ async function preflight(json: boolean): Promise<number> {
   const failed = checks.filter((c) => c.status === 'fail');
   if (json) console.log(JSON.stringify({ ok: failed.length === 0, checks }, null, 2));
   else {
-    for (const c of checks) {
-      console.log(`${c.status.padEnd(4)}  ${c.name.padEnd(11)} ${c.detail}`);
-      if (c.fix) console.log(`      ${''.padEnd(11)} → ${c.fix}`);
-    }
+    for (const c of checks) console.log(formatCheck(c));
     const warned = checks.filter((c) => c.status === 'warn').length;
     console.log(
       failed.length

@@ -10,3 +10,4 @@ export * from './ustar';
 export * from './bundle';
 export * from './realtime';
 export * from './audit';
+export * from './preflight';

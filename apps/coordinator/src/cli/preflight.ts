@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { type CheckResult, preflightCheck } from '@casam/protocol';
 import { BlobStore } from '../blobs/blob-store';
 import { openBlobStore } from '../blobs/open-blob-store';
 import { deriveKey, loadOrCreateSecret, SECRET_FILE } from '../auth/coordinator-secret';
@@ -10,31 +11,10 @@ import { readMigrations } from '../database/migrator';
 import { openDatabase } from '../database/open-database';
 import { unsealPrivateJwk } from '../signing-keys/signing-key-seal';
 
-export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
-
-/** One line of the coordinator's preflight: what was checked, how it went, what to do. */
-export interface CheckResult {
-  name: string;
-  status: CheckStatus;
-  detail: string;
-  fix?: string;
-}
+export type { CheckResult, CheckStatus } from '@casam/protocol';
 
 const GiB = 1024 ** 3;
-const ok = (name: string, detail: string): CheckResult => ({ name, status: 'ok', detail });
-const warn = (name: string, detail: string, fix: string): CheckResult => ({
-  name,
-  status: 'warn',
-  detail,
-  fix,
-});
-const fail = (name: string, detail: string, fix: string): CheckResult => ({
-  name,
-  status: 'fail',
-  detail,
-  fix,
-});
-const skip = (name: string, detail: string): CheckResult => ({ name, status: 'skip', detail });
+const { ok, warn, fail, skip } = preflightCheck;
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

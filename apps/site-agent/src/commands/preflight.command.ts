@@ -1,5 +1,6 @@
 import { EXIT, UserError } from '../cli/errors';
-import { runSitePreflight, type CheckResult } from '../preflight/site-preflight';
+import { formatCheck } from '@casam/protocol';
+import { runSitePreflight } from '../preflight/site-preflight';
 import type { Command } from './command';
 import { HOME_HELP, HOME_OPTION } from './agent-context';
 
@@ -40,8 +41,3 @@ failed, 6 when a check failed.`,
       throw new UserError(`preflight failed: ${failed.map((c) => c.name).join(', ')}`, EXIT.preflight);
   },
 };
-
-export function formatCheck(c: CheckResult): string {
-  const line = `${c.status.padEnd(4)}  ${c.name.padEnd(11)} ${c.detail}`;
-  return c.fix ? `${line}\n      ${''.padEnd(11)} → ${c.fix}` : line;
-}

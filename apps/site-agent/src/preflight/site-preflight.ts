@@ -19,7 +19,9 @@ import {
   checkProtocolCompatibility,
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
+  type CheckResult,
   type LivenessResponse,
+  preflightCheck,
 } from '@casam/protocol';
 import { BundleStore } from '../bundle/bundle-store';
 import { pinnedJwks } from '../bundle/pull-bundle';
@@ -31,16 +33,7 @@ import { AgentHome, type AgentConfig } from '../home/agent-home';
 import { SiteIdentity } from '../identity/site-identity';
 import { baseModelFingerprint } from '../model/base-model';
 
-export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
-
-/** One line of the preflight report: what was checked, how it went, and what to do about it. */
-export interface CheckResult {
-  name: string;
-  status: CheckStatus;
-  detail: string;
-  /** What hospital IT should do (warn and fail only). */
-  fix?: string;
-}
+export type { CheckResult, CheckStatus } from '@casam/protocol';
 
 export interface PreflightOptions {
   /** Also checks that need the network (DNS, TCP, TLS, the coordinator's health and clock). Default true. */
@@ -60,20 +53,7 @@ export const MAX_CLOCK_SKEW_S = 30;
 const WARN_CLOCK_SKEW_S = 5;
 const WARN_CERT_DAYS = 21;
 
-const fail = (name: string, detail: string, fix: string): CheckResult => ({
-  name,
-  status: 'fail',
-  detail,
-  fix,
-});
-const warn = (name: string, detail: string, fix: string): CheckResult => ({
-  name,
-  status: 'warn',
-  detail,
-  fix,
-});
-const ok = (name: string, detail: string): CheckResult => ({ name, status: 'ok', detail });
-const skip = (name: string, detail: string): CheckResult => ({ name, status: 'skip', detail });
+const { ok, warn, fail, skip } = preflightCheck;
 
 const errCode = (e: unknown): string => String((e as { code?: unknown }).code ?? '');
 const errText = (e: unknown): string => {
