@@ -1,87 +1,35 @@
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { calculateJwkThumbprint, CompactSign, type CryptoKey, exportJWK, generateKeyPair } from 'jose';
+import { CompactSign } from 'jose';
+import type { BundleDetail } from '@casam/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BundleDetail, type BundleManifest, bundleAdapterPath, writeUstar } from '@casam/protocol';
 import { CoordinatorClient } from '../coordinator/coordinator-client';
 import { EgressGateway } from '../egress/egress';
 import { EgressLog } from '../egress/egress-log';
 import type { AgentState } from '../home/agent-home';
 import { SiteIdentity } from '../identity/site-identity';
+import {
+  signedTestBundle,
+  TEST_BASE_FINGERPRINT,
+  type TestSigner,
+  testSigner,
+} from '../testing/signed-bundle.testing';
 import { BundleStore } from './bundle-store';
 import { BundleRefusedError, pullBundle } from './pull-bundle';
 
 const SITE = '0b7f4e2c-1d2a-4c3b-9e8f-7a6b5c4d3e2f';
-const TASK = '6c1f2a77-55aa-4c0e-9d3e-8e0f3b2a1d44';
-const BASE = `sha256:${'ab'.repeat(32)}`;
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const BASE = TEST_BASE_FINGERPRINT;
 
-interface Key {
-  kid: string;
-  x: string;
-  privateKey: CryptoKey;
-}
-async function key(): Promise<Key> {
-  const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-  const jwk = await exportJWK(publicKey);
-  return { kid: await calculateJwkThumbprint(jwk), x: jwk.x!, privateKey };
-}
-
-async function bundle(
-  version: number,
-  k: Key,
-  base = BASE,
-): Promise<{ archive: Uint8Array; detail: BundleDetail }> {
-  const adapter = new Uint8Array(200_000).map((_, i) => (i * 13 + version) & 0xff);
-  const manifest: BundleManifest = {
-    format: 'casam-router-bundle',
-    bundleVersion: version,
-    protocolVersion: '0.1.0',
-    baseModel: { fingerprint: base, preset: 'casam-tiny', channels: 64 },
-    createdAt: '2026-11-26T00:00:00.000Z',
-    tasks: [
-      {
-        taskId: TASK,
-        name: 'liver',
-        modality: 'CT',
-        targetStructures: ['liver'],
-        adapterVersion: version,
-        adapterVersionId: `av-${version}`,
-        tau: 1,
-        tauStats: { tau: 1 },
-        sha256: sha(adapter),
-        size: adapter.byteLength,
-        path: bundleAdapterPath(TASK),
-      },
-    ],
-  };
-  const json = new TextEncoder().encode(JSON.stringify(manifest));
-  const jws = await new CompactSign(json)
-    .setProtectedHeader({ alg: 'EdDSA', kid: k.kid, typ: 'casam-bundle+jws' })
-    .sign(k.privateKey);
-  const archive = writeUstar([
-    { name: 'manifest.json', data: json },
-    { name: 'manifest.jws', data: new TextEncoder().encode(jws) },
-    { name: bundleAdapterPath(TASK), data: adapter },
-  ]);
-  const detail = {
-    version,
-    contentHash: sha(archive),
-    size: archive.byteLength,
-    protocolVersion: '0.1.0',
-    baseModelFingerprint: base,
-    taskCount: 1,
-    kid: k.kid,
-    createdAt: manifest.createdAt,
-    manifest,
-    jws,
-  };
-  return { archive, detail };
-}
+type Key = TestSigner;
+const key = testSigner;
+const bundle = (version: number, k: Key, base = BASE) =>
+  signedTestBundle(version, k, {
+    base,
+    adapter: new Uint8Array(200_000).map((_, i) => (i * 13 + version) & 0xff),
+  });
 
 describe('pullBundle against an HTTP server serving signed bundles', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-pull-'));

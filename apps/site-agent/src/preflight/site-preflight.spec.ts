@@ -1,62 +1,28 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { calculateJwkThumbprint, CompactSign, type CryptoKey, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BundleManifest, bundleAdapterPath, writeUstar } from '@casam/protocol';
 import { BundleStore } from '../bundle/bundle-store';
 import { AgentHome } from '../home/agent-home';
 import { SiteIdentity } from '../identity/site-identity';
 import { writeRandomTinyModel } from '../testing/agent-cli.testing';
+import { sha256Hex, signedTestBundle, type TestSigner, testSigner } from '../testing/signed-bundle.testing';
 import { type CheckResult, runSitePreflight } from './site-preflight';
 
-const TASK = '6c1f2a77-55aa-4c0e-9d3e-8e0f3b2a1d44';
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const byName = (r: CheckResult[]) => Object.fromEntries(r.map((c) => [c.name, c]));
 
 describe('site preflight: the base model against the installed bundle (no network)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-preflight-'));
   const home = new AgentHome(join(dir, 'home'));
-  let signer: { kid: string; privateKey: CryptoKey };
+  let signer: TestSigner;
   let store: BundleStore;
 
   /** Installs a bundle signed by the pinned coordinator key, trained against base model `base`. */
   async function install(version: number, base: string): Promise<void> {
     const adapter = new Uint8Array(1000).map((_, i) => (i + version) & 0xff);
-    const manifest: BundleManifest = {
-      format: 'casam-router-bundle',
-      bundleVersion: version,
-      protocolVersion: '0.1.0',
-      baseModel: { fingerprint: base, preset: 'casam-tiny', channels: 64 },
-      createdAt: '2026-11-26T00:00:00.000Z',
-      tasks: [
-        {
-          taskId: TASK,
-          name: 'liver',
-          modality: 'CT',
-          targetStructures: ['liver'],
-          adapterVersion: version,
-          adapterVersionId: `av-${version}`,
-          tau: 1,
-          tauStats: { tau: 1 },
-          sha256: sha(adapter),
-          size: adapter.byteLength,
-          path: bundleAdapterPath(TASK),
-        },
-      ],
-    };
-    const json = new TextEncoder().encode(JSON.stringify(manifest));
-    const jws = await new CompactSign(json)
-      .setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, typ: 'casam-bundle+jws' })
-      .sign(signer.privateKey);
-    const archive = writeUstar([
-      { name: 'manifest.json', data: json },
-      { name: 'manifest.jws', data: new TextEncoder().encode(jws) },
-      { name: bundleAdapterPath(TASK), data: adapter },
-    ]);
-    store.appendPart(sha(archive), archive);
-    store.install(sha(archive), manifest, signer.kid);
+    const { archive, manifest } = await signedTestBundle(version, signer, { base, adapter });
+    store.appendPart(sha256Hex(archive), archive);
+    store.install(sha256Hex(archive), manifest, signer.kid);
   }
 
   beforeAll(async () => {
@@ -72,12 +38,10 @@ describe('site preflight: the base model against the installed bundle (no networ
       serve: { host: '127.0.0.1', port: 0, maxRequestBytes: 1 << 20 },
     });
     await SiteIdentity.generate(home.keyFile);
-    const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-    const jwk = await exportJWK(publicKey);
-    signer = { kid: await calculateJwkThumbprint(jwk), privateKey };
+    signer = await testSigner();
     home.updateState((s) => {
       s.siteId = '0b7f4e2c-1d2a-4c3b-9e8f-7a6b5c4d3e2f';
-      s.coordinatorKeys = [{ kid: signer.kid, x: jwk.x! }];
+      s.coordinatorKeys = [{ kid: signer.kid, x: signer.x }];
     });
     store = new BundleStore(home.bundlesDir);
   });

@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import { calculateJwkThumbprint, CompactSign, type CryptoKey, exportJWK, generateKeyPair } from 'jose';
+import { type BundleDetail, type BundleManifest, bundleAdapterPath, writeUstar } from '@casam/protocol';
+
+/** A coordinator bundle-signing key made up for a test. */
+export interface TestSigner {
+  kid: string;
+  x: string;
+  privateKey: CryptoKey;
+}
+
+export const TEST_TASK_ID = '6c1f2a77-55aa-4c0e-9d3e-8e0f3b2a1d44';
+export const TEST_BASE_FINGERPRINT = `sha256:${'ab'.repeat(32)}`;
+export const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+export async function testSigner(): Promise<TestSigner> {
+  const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const jwk = await exportJWK(publicKey);
+  return { kid: await calculateJwkThumbprint(jwk), x: jwk.x!, privateKey };
+}
+
+/**
+ * A router bundle archive as the coordinator builds it — manifest.json, manifest.jws (EdDSA by `signer`) and one
+ * adapter for the task "liver" — with the listing the coordinator would serve for it.
+ */
+export async function signedTestBundle(
+  version: number,
+  signer: TestSigner,
+  o: { base?: string; adapter: Uint8Array },
+): Promise<{ archive: Uint8Array; manifest: BundleManifest; detail: BundleDetail }> {
+  const base = o.base ?? TEST_BASE_FINGERPRINT;
+  const manifest: BundleManifest = {
+    format: 'casam-router-bundle',
+    bundleVersion: version,
+    protocolVersion: '0.1.0',
+    baseModel: { fingerprint: base, preset: 'casam-tiny', channels: 64 },
+    createdAt: '2026-11-26T00:00:00.000Z',
+    tasks: [
+      {
+        taskId: TEST_TASK_ID,
+        name: 'liver',
+        modality: 'CT',
+        targetStructures: ['liver'],
+        adapterVersion: version,
+        adapterVersionId: `av-${version}`,
+        tau: 1,
+        tauStats: { tau: 1 },
+        sha256: sha256Hex(o.adapter),
+        size: o.adapter.byteLength,
+        path: bundleAdapterPath(TEST_TASK_ID),
+      },
+    ],
+  };
+  const json = new TextEncoder().encode(JSON.stringify(manifest));
+  const jws = await new CompactSign(json)
+    .setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, typ: 'casam-bundle+jws' })
+    .sign(signer.privateKey);
+  const archive = writeUstar([
+    { name: 'manifest.json', data: json },
+    { name: 'manifest.jws', data: new TextEncoder().encode(jws) },
+    { name: bundleAdapterPath(TEST_TASK_ID), data: o.adapter },
+  ]);
+  const detail: BundleDetail = {
+    version,
+    contentHash: sha256Hex(archive),
+    size: archive.byteLength,
+    protocolVersion: '0.1.0',
+    baseModelFingerprint: base,
+    taskCount: 1,
+    kid: signer.kid,
+    createdAt: manifest.createdAt,
+    manifest,
+    jws,
+  };
+  return { archive, manifest, detail };
+}
