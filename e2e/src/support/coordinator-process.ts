@@ -25,7 +25,8 @@ export interface CoordinatorProcess {
   stop(signal?: NodeJS.Signals, keepData?: boolean): Promise<void>;
 }
 
-function run(
+/** `coordinator <args>` to its end, with `stdin` written to it (e.g. a password for create-admin). */
+export function runCoordinatorCli(
   args: string[],
   env: NodeJS.ProcessEnv,
   stdin: string,
@@ -39,6 +40,41 @@ function run(
     c.once('close', (code) => res({ code, out }));
     c.stdin.end(stdin);
   });
+}
+
+/** `coordinator serve` in `env`; resolves with its URL once it listens, rejects (naming `what`) if it exits first. */
+export async function spawnCoordinatorServe(
+  env: NodeJS.ProcessEnv,
+  what = 'coordinator',
+): Promise<{ child: ChildProcess; url: string; log: () => string; exited: Promise<void> }> {
+  const child: ChildProcess = spawn(process.execPath, [COORDINATOR_BIN, 'serve'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const url = await new Promise<string>((res, rej) => {
+    const onData = (d: Buffer) => {
+      log += d.toString();
+      const m = /listening on (http:\/\/[^\s"()]+)/.exec(log);
+      if (m) res(m[1]);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then(() => rej(new Error(`${what} exited before listening:\n${log}`)));
+  });
+  return { child, url, log: () => log, exited };
+}
+
+/** Logs an admin in at `url`; the access token. */
+export async function adminLogin(url: string, email: string, password: string): Promise<string> {
+  const r = await fetch(`${url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+  if (!r.ok) throw new Error(`login at ${url} failed: ${r.status} ${await r.text()}`);
+  return ((await r.json()) as LoginResponse).accessToken;
 }
 
 export interface StartOptions {
@@ -94,25 +130,14 @@ export async function startCoordinatorProcess(opts: StartOptions = {}): Promise<
   const email = 'ops@hospital.example';
   const password = opts.restartOf?.adminPassword ?? `pw-${randomBytes(12).toString('hex')}`;
   if (!keepDir) {
-    const made = await run(['create-admin', '--email', email, '--role', 'admin'], env, `${password}\n`);
+    const made = await runCoordinatorCli(
+      ['create-admin', '--email', email, '--role', 'admin'],
+      env,
+      `${password}\n`,
+    );
     if (made.code !== 0) throw new Error(`create-admin failed (${made.code}):\n${made.out}`);
   }
-  const child: ChildProcess = spawn(process.execPath, [COORDINATOR_BIN, 'serve'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const url = await new Promise<string>((res, rej) => {
-    const onData = (d: Buffer) => {
-      log += d.toString();
-      const m = /listening on (http:\/\/[^\s"()]+)/.exec(log);
-      if (m) res(m[1]);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then(() => rej(new Error(`coordinator exited before listening:\n${log}`)));
-  });
+  const { child, url, log, exited } = await spawnCoordinatorServe(env);
   let token: string | null = null;
   const self: CoordinatorProcess = {
     url,
@@ -120,16 +145,9 @@ export async function startCoordinatorProcess(opts: StartOptions = {}): Promise<
     database: databaseUrl ? 'postgres' : 'pglite',
     adminPassword: password,
     env,
-    log: () => log,
+    log,
     async adminToken() {
-      if (token) return token;
-      const r = await fetch(`${url}/api/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email, password }),
-      });
-      if (!r.ok) throw new Error(`login failed: ${r.status} ${await r.text()}`);
-      token = ((await r.json()) as LoginResponse).accessToken;
+      token ??= await adminLogin(url, email, password);
       return token;
     },
     async admin<T>(method: string, path: string, body?: unknown) {

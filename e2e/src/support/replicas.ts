@@ -1,11 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import type { LoginResponse } from '@casam/protocol';
+import { join } from 'node:path';
+import { adminLogin, runCoordinatorCli, spawnCoordinatorServe } from './coordinator-process';
 
-const COORDINATOR_BIN = resolve(__dirname, '../../../apps/coordinator/bin/coordinator.js');
 const ADMIN_EMAIL = 'ops@hospital.example';
 
 /** One coordinator replica process (`coordinator serve`) of a {@link ReplicaSet}. */
@@ -50,7 +48,7 @@ export class ReplicaSet {
   /** `coordinator create-admin` on the shared database (it migrates it first). */
   async createAdmin(): Promise<void> {
     const env = { ...this.env, COORDINATOR_DATA_DIR: this.dataDir() };
-    const made = await runCli(
+    const made = await runCoordinatorCli(
       ['create-admin', '--email', ADMIN_EMAIL, '--role', 'admin'],
       env,
       `${this.password}\n`,
@@ -61,22 +59,7 @@ export class ReplicaSet {
   /** Starts a replica (with `extraEnv` on top of the shared environment) and resolves once it listens. */
   async start(name: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Replica> {
     const env = { ...this.env, ...extraEnv, COORDINATOR_DATA_DIR: this.dataDir() };
-    const child: ChildProcess = spawn(process.execPath, [COORDINATOR_BIN, 'serve'], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let log = '';
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    const url = await new Promise<string>((res, rej) => {
-      const onData = (d: Buffer) => {
-        log += d.toString();
-        const m = /listening on (http:\/\/[^\s"()]+)/.exec(log);
-        if (m) res(m[1]);
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      void exited.then(() => rej(new Error(`replica ${name} exited before listening:\n${log}`)));
-    });
+    const { child, url, log, exited } = await spawnCoordinatorServe(env, `replica ${name}`);
     let token: string | null = null;
     const raw = async (method: string, path: string, body?: unknown) => {
       const r = await fetch(`${url}${path}`, {
@@ -93,16 +76,9 @@ export class ReplicaSet {
     const self: Replica = {
       name,
       url,
-      log: () => log,
+      log,
       adminToken: async () => {
-        if (token) return token;
-        const r = await fetch(`${url}/api/v1/auth/login`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ email: ADMIN_EMAIL, password: this.password }),
-        });
-        if (!r.ok) throw new Error(`login on ${name} failed: ${r.status} ${await r.text()}`);
-        token = ((await r.json()) as LoginResponse).accessToken;
+        token ??= await adminLogin(url, ADMIN_EMAIL, this.password);
         return token;
       },
       adminRaw: raw,
@@ -130,20 +106,4 @@ export class ReplicaSet {
     this.dirs.push(d);
     return d;
   }
-}
-
-function runCli(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  stdin: string,
-): Promise<{ code: number | null; out: string }> {
-  return new Promise((res, rej) => {
-    const c = spawn(process.execPath, [COORDINATOR_BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    c.once('error', rej);
-    c.once('close', (code) => res({ code, out }));
-    c.stdin.end(stdin);
-  });
 }
