@@ -21,12 +21,11 @@
  * a site did not converge or a request failed.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, SignJWT } from 'jose';
 import {
   encodeRgbPng,
   getPreset,
@@ -39,18 +38,13 @@ import {
   writeSafetensors,
 } from '@casam/casam-core';
 import {
-  ADAPTER_UPLOAD_AUDIENCE,
   type BundleDetail,
-  CHUNK_SHA256_HEADER,
   type CompleteUploadResponse,
   type CreatedEnrollmentToken,
-  type EnrollSiteResponse,
   PROTOCOL_VERSION,
-  SITE_TOKEN_AUDIENCE,
   type SiteSummary,
-  type TaskSummary,
-  type UploadSessionResponse,
 } from '@casam/protocol';
+import { enrollHttpSite } from '../e2e/src/support/http-site';
 import type { FromWorker, ToWorker } from './federation-sites.worker';
 
 const QUICK = process.argv.includes('--quick');
@@ -265,48 +259,9 @@ interface Publisher {
 }
 
 async function makePublisher(c: Coordinator, baseFingerprint: string): Promise<Publisher> {
-  const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-  const jwk = await exportJWK(publicKey);
-  const kid = await calculateJwkThumbprint(jwk);
-  const t = await c.admin<CreatedEnrollmentToken>('POST', '/api/v1/enrollment-tokens', {
-    label: 'publisher',
-  });
-  const e = await call<EnrollSiteResponse>(c.url, 'POST', '/api/v1/sites/enroll', {
-    enrollmentToken: t.token,
-    siteName: 'publishing site',
-    publicJwk: { kty: 'OKP', crv: 'Ed25519', x: jwk.x },
-  });
-  await c.admin('POST', `/api/v1/sites/${e.siteId}/approve`, { keyFingerprint: kid });
-  const jwt = (claims: Record<string, unknown>, aud: string, key: CryptoKey) => {
-    const now = Math.floor(Date.now() / 1000);
-    return new SignJWT(claims)
-      .setProtectedHeader({ alg: 'EdDSA', kid })
-      .setIssuer(e.siteId)
-      .setSubject(e.siteId)
-      .setAudience(aud)
-      .setJti(randomUUID())
-      .setIssuedAt(now)
-      .setExpirationTime(now + 120)
-      .sign(key);
-  };
-  const token = async () =>
-    (
-      await call<{ accessToken: string }>(c.url, 'POST', '/api/v1/auth/site-token', {
-        assertion: await jwt({}, SITE_TOKEN_AUDIENCE, privateKey),
-      })
-    ).accessToken;
-  const task = await call<TaskSummary>(
-    c.url,
-    'POST',
-    '/api/v1/tasks',
-    {
-      name: 'bench-liver',
-      modality: 'CT',
-      targetStructures: ['liver'],
-      baseModel: { preset: 'casam-tiny', fingerprint: baseFingerprint },
-    },
-    await token(),
-  );
+  const site = await enrollHttpSite(c, 'publishing site');
+  await c.admin('POST', `/api/v1/sites/${site.siteId}/approve`, { keyFingerprint: site.fingerprint });
+  const task = await site.proposeTask('bench-liver', 'casam-tiny', baseFingerprint);
   await c.admin('POST', `/api/v1/tasks/${task.id}/approve`);
   return {
     taskId: task.id,
@@ -319,50 +274,10 @@ async function makePublisher(c: Coordinator, baseFingerprint: string): Promise<P
         align: initialAlignmentStateDict(64, seed),
         vae: initialTaskVaeStateDict(64, seed),
       });
-      const tok = await token();
-      const sha256 = createHash('sha256').update(bytes).digest('hex');
-      const chunkSize = 256 * 1024;
-      const s = await call<UploadSessionResponse>(
-        c.url,
-        'POST',
-        '/api/v1/uploads',
-        { taskId: task.id, totalSize: bytes.byteLength, sha256, chunkSize },
-        tok,
-      );
-      for (let i = 0; i < s.chunkCount; i++) {
-        const chunk = bytes.subarray(i * chunkSize, Math.min((i + 1) * chunkSize, bytes.byteLength));
-        const r = await fetch(`${c.url}/api/v1/uploads/${s.uploadId}/chunks/${i}`, {
-          method: 'PUT',
-          headers: {
-            authorization: `Bearer ${tok}`,
-            'content-type': 'application/octet-stream',
-            [CHUNK_SHA256_HEADER]: createHash('sha256').update(chunk).digest('hex'),
-          },
-          body: chunk,
-        });
-        if (!r.ok) throw new Error(`chunk ${i}: ${r.status} ${await r.text()}`);
-      }
-      const signature = await new SignJWT({
-        uploadId: s.uploadId,
-        taskId: task.id,
-        sha256,
-        size: bytes.byteLength,
-      })
-        .setProtectedHeader({ alg: 'EdDSA', kid })
-        .setSubject(e.siteId)
-        .setAudience(ADAPTER_UPLOAD_AUDIENCE)
-        .setJti(randomUUID())
-        .setIssuedAt(Math.floor(Date.now() / 1000))
-        .setExpirationTime(Math.floor(Date.now() / 1000) + 300)
-        .sign(privateKey);
-      const done = await call<CompleteUploadResponse>(
-        c.url,
-        'POST',
-        `/api/v1/uploads/${s.uploadId}/complete`,
-        { signature },
-        tok,
-      );
-      return done.adapter.id;
+      const r = await site.uploadBytes(task.id, bytes);
+      if (r.step !== 'complete' || r.status !== 200)
+        throw new Error(`upload ${r.step}: ${r.status} ${JSON.stringify(r.body)}`);
+      return (r.body as CompleteUploadResponse).adapter.id;
     },
   };
 }

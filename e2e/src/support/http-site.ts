@@ -37,7 +37,8 @@ export interface HttpSite {
    * the answer of the first step that is refused, or of the completion.
    */
   uploadBytes(taskId: string, bytes: Uint8Array, hooks?: UploadHooks): Promise<UploadAttempt>;
-  proposeTask(name: string, preset?: string): Promise<TaskSummary>;
+  /** Proposes a CT liver task on base model `preset` (default casam-tiny) with `fingerprint` (default the test's). */
+  proposeTask(name: string, preset?: string, fingerprint?: string): Promise<TaskSummary>;
   uploadAdapter(
     taskId: string,
     opts: { metrics: Record<string, number>; tau?: AdapterTauStats; preset?: string; channels?: number },
@@ -127,7 +128,7 @@ function site(url: string, name: string, siteId: string, fingerprint: string, ke
     assertion(o) {
       return sign({}, SITE_TOKEN_AUDIENCE, siteId, o);
     },
-    async proposeTask(taskName, preset = 'casam-tiny') {
+    async proposeTask(taskName, preset = 'casam-tiny', fingerprint = TEST_BASE_MODEL_FINGERPRINT) {
       return json<TaskSummary>(
         `${url}/api/v1/tasks`,
         'POST',
@@ -135,7 +136,7 @@ function site(url: string, name: string, siteId: string, fingerprint: string, ke
           name: taskName,
           modality: 'CT',
           targetStructures: ['liver'],
-          baseModel: { preset, fingerprint: TEST_BASE_MODEL_FINGERPRINT },
+          baseModel: { preset, fingerprint },
         },
         await self.token(),
       );
