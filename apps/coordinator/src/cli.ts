@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import type { AdminRole } from '@prisma/client';
-import { formatCheck } from '@casam/protocol';
+import { preflightReport } from '@casam/protocol';
 import { AdminRepository } from './admins/admin.repository';
 import { AdminsService, MIN_PASSWORD_LENGTH } from './admins/admins.service';
 import { PasswordHasher } from './admins/password-hasher';
@@ -69,17 +69,8 @@ async function preflight(json: boolean): Promise<number> {
   const checks = await runCoordinatorPreflight(process.env, {
     progress: json ? undefined : (l) => console.error(`… ${l}`),
   });
-  const failed = checks.filter((c) => c.status === 'fail');
-  if (json) console.log(JSON.stringify({ ok: failed.length === 0, checks }, null, 2));
-  else {
-    for (const c of checks) console.log(formatCheck(c));
-    const warned = checks.filter((c) => c.status === 'warn').length;
-    console.log(
-      failed.length
-        ? `preflight: ${failed.length} check(s) failed (${failed.map((c) => c.name).join(', ')}), ${warned} warning(s)`
-        : `preflight: all checks passed${warned ? ` (${warned} warning(s))` : ''}`,
-    );
-  }
+  const { text, failed } = preflightReport(checks, json);
+  console.log(text);
   return failed.length ? EXIT.preflight : EXIT.ok;
 }
 

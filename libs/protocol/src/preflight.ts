@@ -27,3 +27,20 @@ export function formatCheck(c: CheckResult): string {
   const line = `${c.status.padEnd(4)}  ${c.name.padEnd(11)} ${c.detail}`;
   return c.fix ? `${line}\n      ${''.padEnd(11)} → ${c.fix}` : line;
 }
+
+/**
+ * The whole report as a tool prints it: `{ok, checks}` as JSON, or one line per check and a summary line. With
+ * the failed checks, for the exit code.
+ */
+export function preflightReport(
+  checks: CheckResult[],
+  json: boolean,
+): { text: string; failed: CheckResult[] } {
+  const failed = checks.filter((c) => c.status === 'fail');
+  if (json) return { text: JSON.stringify({ ok: failed.length === 0, checks }, null, 2), failed };
+  const warned = checks.filter((c) => c.status === 'warn').length;
+  const summary = failed.length
+    ? `preflight: ${failed.length} check(s) failed (${failed.map((c) => c.name).join(', ')}), ${warned} warning(s)`
+    : `preflight: all checks passed${warned ? ` (${warned} warning(s))` : ''}`;
+  return { text: [...checks.map(formatCheck), summary].join('\n'), failed };
+}

@@ -1,5 +1,5 @@
 import { EXIT, UserError } from '../cli/errors';
-import { formatCheck } from '@casam/protocol';
+import { preflightReport } from '@casam/protocol';
 import { runSitePreflight } from '../preflight/site-preflight';
 import type { Command } from './command';
 import { HOME_HELP, HOME_OPTION } from './agent-context';
@@ -26,17 +26,8 @@ failed, 6 when a check failed.`,
       network: !v.bool('offline'),
       progress: json ? undefined : (l) => log(`… ${l}`),
     });
-    const failed = checks.filter((c) => c.status === 'fail');
-    if (json) console.log(JSON.stringify({ ok: failed.length === 0, checks }, null, 2));
-    else {
-      for (const c of checks) console.log(formatCheck(c));
-      const warned = checks.filter((c) => c.status === 'warn').length;
-      console.log(
-        failed.length
-          ? `preflight: ${failed.length} check(s) failed (${failed.map((c) => c.name).join(', ')}), ${warned} warning(s)`
-          : `preflight: all checks passed${warned ? ` (${warned} warning(s))` : ''}`,
-      );
-    }
+    const { text, failed } = preflightReport(checks, json);
+    console.log(text);
     if (failed.length)
       throw new UserError(`preflight failed: ${failed.map((c) => c.name).join(', ')}`, EXIT.preflight);
   },
