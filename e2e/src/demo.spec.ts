@@ -5,12 +5,12 @@
  * unseen-domain segmentation summary with numbers per domain. It takes about four minutes on 2 cores, so it runs
  * in CI (CI=true, set by .ci/run) or when CASAM_DEMO_E2E=1, and is skipped otherwise (like the continual bench).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DOMAIN_NAMES, UNSEEN_DOMAIN_NAMES } from '@casam/casam-core';
+import { runProcess } from './support/site-agent-cli';
 
 const root = resolve(__dirname, '../..');
 
@@ -47,21 +47,11 @@ interface DemoSummary {
   };
 }
 
-function runDemo(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', ...args], {
-      cwd: root,
-      env: { ...process.env, DATABASE_URL: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', rej);
-    child.once('close', (code) => res({ code, stdout, stderr }));
+const runDemo = (args: string[]) =>
+  runProcess(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', ...args], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: '' },
   });
-}
 
 const inUnit = (x: number) => Number.isFinite(x) && x >= 0 && x <= 1;
 

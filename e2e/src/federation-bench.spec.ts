@@ -2,11 +2,11 @@
  * `npm run bench:federation -- --quick`, black-box: 3 real site-agent daemons and 10 simulated sites converge on a
  * new bundle, `site-agent serve` keeps answering through the swap with no failed request, and the JSON says so.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runProcess } from './support/site-agent-cli';
 
 const root = resolve(__dirname, '../..');
 
@@ -49,21 +49,11 @@ interface FederationResult {
   problems: string[];
 }
 
-function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res, rej) => {
-    const c = spawn(process.execPath, ['--import', 'tsx', 'bench/federation.bench.ts', ...args], {
-      cwd: root,
-      env: { ...process.env, DATABASE_URL: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.once('error', rej);
-    c.once('close', (code) => res({ code, stdout, stderr }));
+const bench = (args: string[]) =>
+  runProcess(process.execPath, ['--import', 'tsx', 'bench/federation.bench.ts', ...args], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: '' },
   });
-}
 
 describe('federation benchmark --quick', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-e2e-fedbench-'));

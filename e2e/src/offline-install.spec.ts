@@ -18,24 +18,11 @@ import { decodeImage } from '@casam/casam-core';
 import { fixturePath } from '@casam/casam-core/src/testing/fixtures';
 import { freePort } from './support/coordinator-process';
 import { writeTinyBaseModel } from './support/site-setup';
+import { runProcess } from './support/site-agent-cli';
 
 const ROOT = resolve(__dirname, '../..');
 
-function run(
-  cmd: string,
-  args: string[],
-  opts: { cwd: string; env: NodeJS.ProcessEnv },
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res, rej) => {
-    const c = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.once('error', rej);
-    c.once('close', (code) => res({ code, stdout, stderr }));
-  });
-}
+const run = runProcess;
 
 describe('offline install bundle of the site agent', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-e2e-offline-'));

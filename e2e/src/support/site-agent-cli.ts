@@ -9,18 +9,26 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `site-agent <args>` as a real process with its own home. */
-export function siteAgent(home: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/** Runs `cmd <args>` to its end with stdin closed; its exit code and everything it printed. */
+export function runProcess(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
   return new Promise((res, rej) => {
-    const c = spawn(process.execPath, [AGENT_BIN, ...args], {
-      env: { ...process.env, CASAM_AGENT_HOME: home, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const c = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     c.once('error', rej);
     c.once('close', (code) => res({ code, stdout, stderr }));
+  });
+}
+
+/** Runs `site-agent <args>` as a real process with its own home. */
+export function siteAgent(home: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return runProcess(process.execPath, [AGENT_BIN, ...args], {
+    env: { ...process.env, CASAM_AGENT_HOME: home, ...env },
   });
 }
