@@ -67,12 +67,33 @@ export function backoffDelay(
   return Math.floor(rand() * Math.min(p.maxDelayMs, p.baseDelayMs * 2 ** attempt));
 }
 
+/** The longest a rate-limited call waits before its next try, whatever `Retry-After` asks. */
+export const MAX_RATE_LIMIT_WAIT_MS = 60_000;
+
+/**
+ * How long to wait after a 429: what `Retry-After` (seconds) asks, plus up to a second of jitter so sites
+ * refused together do not return together; the backoff delay when the header is missing or not a number.
+ */
+export function rateLimitDelay(
+  retryAfter: string | null,
+  attempt: number,
+  p: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>,
+  rand = Math.random,
+): number {
+  const seconds = retryAfter !== null && /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter) : NaN;
+  const ms = Number.isFinite(seconds)
+    ? seconds * 1000 + Math.floor(rand() * 1000)
+    : backoffDelay(attempt, p, rand);
+  return Math.min(ms, MAX_RATE_LIMIT_WAIT_MS);
+}
+
 const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 250, maxDelayMs: 8000 };
 
 /**
  * Typed calls to the coordinator, all through the egress gateway. Adds the protocol header, exchanges the
  * site's signed assertion for a short-lived access token (and renews it a minute before it expires), turns error
- * bodies into {@link CoordinatorError}, and retries idempotent calls on network errors and 5xx with backoff.
+ * bodies into {@link CoordinatorError}, retries idempotent calls on network errors and 5xx with backoff, and
+ * retries any call the coordinator rate-limited (429) after the `Retry-After` it names.
  */
 export class CoordinatorClient {
   private token: { value: string; expiresAt: number } | null = null;
@@ -224,7 +245,12 @@ export class CoordinatorClient {
         this.token = null; // clock skew or a coordinator restart with a new secret: one fresh token, then give up
         continue;
       }
-      if (o.idempotent && (res.status >= 500 || res.status === 429) && attempt + 1 < this.retry.attempts) {
+      // A 429 is refused before the coordinator acts on the request, so any call may be sent again.
+      if (res.status === 429 && attempt + 1 < this.retry.attempts) {
+        await this.sleep(rateLimitDelay(res.headers.get('retry-after'), attempt, this.retry));
+        continue;
+      }
+      if (o.idempotent && res.status >= 500 && attempt + 1 < this.retry.attempts) {
         await this.sleep(backoffDelay(attempt, this.retry));
         continue;
       }
