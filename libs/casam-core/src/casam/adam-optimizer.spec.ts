@@ -56,6 +56,31 @@ describe.each(['cpu', 'wasm'] as const)('Adam on %s', (backend) => {
     y.dispose();
   });
 
+  it('clips the global gradient norm and takes a per-step learning rate (the pretraining schedule)', async () => {
+    await useBackend(backend);
+    const x = tf.variable(tf.tensor1d([3, -4]));
+    const opt = createAdam(new Map([['p', x]]), { lr: 1, clipNorm: 5 });
+    const g = tf.tensor1d([30, -40]); // norm 50: scaled to [3, -4]
+    const norm = opt.applyGradientsAt(new Map([['p', g]]), 0.01);
+    expect(norm.dataSync()[0]).toBeCloseTo(50, 4);
+    // First Adam step moves each weight by lr·sign(g) whatever the scale; the moments hold the clipped gradient.
+    expect(maxAbsDiff(x.dataSync(), [2.99, -3.99])).toBeLessThan(1e-6);
+    const sd = opt.stateDict();
+    expect(maxAbsDiff(sd.get('exp_avg.p')!.data as Float32Array, [0.3, -0.4])).toBeLessThan(1e-6);
+    // Under the limit nothing is scaled; lr 0 (a schedule's first warm-up step could be) moves nothing.
+    const small = tf.tensor1d([0.3, 0.4]);
+    opt.applyGradientsAt(new Map([['p', small]]), 0).dispose();
+    expect(maxAbsDiff(x.dataSync(), [2.99, -3.99])).toBeLessThan(1e-6);
+    expect(maxAbsDiff(opt.stateDict().get('exp_avg.p')!.data as Float32Array, [0.3, -0.32])).toBeLessThan(
+      1e-6,
+    );
+    expect(() => opt.applyGradientsAt(new Map([['p', small]]), NaN)).toThrow(/learning rate/);
+    expect(() => createAdam(new Map([['p', x]]), { lr: 1, clipNorm: -1 })).toThrow(/clipNorm/);
+    tf.dispose([norm, g, small]);
+    opt.dispose();
+    x.dispose();
+  });
+
   it('rejects bad settings and a non-finite loss', async () => {
     await useBackend(backend);
     const x = tf.variable(tf.tensor1d([1]));

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/atomic-file';
-import { HostTensor, StateDict } from '../tensor/host-tensor';
+import { HostTensor, StateDict, float32Tensor } from '../tensor/host-tensor';
 import { SafetensorsFile, readSafetensors, writeSafetensors } from '../weights/safetensors';
 
 /** A training checkpoint that cannot be read or does not belong to this run. */
@@ -37,6 +37,27 @@ export interface Checkpoint {
 
 const W = 'model.';
 const O = 'adam.';
+
+/** The optimizer's state dict (`step`, `exp_avg.<name>`, `exp_avg_sq.<name>`) as a checkpoint keeps it. */
+export function checkpointMoments(adamState: StateDict): Map<string, HostTensor> {
+  const out = new Map<string, HostTensor>();
+  for (const [k, t] of adamState) {
+    if (k.startsWith('exp_avg_sq.')) out.set(`v.${k.slice('exp_avg_sq.'.length)}`, t);
+    else if (k.startsWith('exp_avg.')) out.set(`m.${k.slice('exp_avg.'.length)}`, t);
+  }
+  return out;
+}
+
+/** A checkpoint's moments and step as the optimizer's state dict (the inverse of {@link checkpointMoments}). */
+export function adamStateOf(ckpt: Checkpoint): StateDict {
+  const out: StateDict = new Map([['step', float32Tensor([1], Float32Array.of(ckpt.meta.step))]]);
+  for (const [k, t] of ckpt.optimizer) {
+    if (k.startsWith('m.')) out.set(`exp_avg.${k.slice(2)}`, t);
+    else if (k.startsWith('v.')) out.set(`exp_avg_sq.${k.slice(2)}`, t);
+    else out.set(k, t); // the optimizer names what it does not expect
+  }
+  return out;
+}
 
 export function saveCheckpoint(path: string, ckpt: Checkpoint): void {
   const tensors: [string, HostTensor][] = [];

@@ -7,7 +7,7 @@ import { initBackend } from '../backend';
 import { getPreset } from '../sam/config';
 import { StateDict, toFloat32 } from '../tensor/host-tensor';
 import { loadSamWeights } from '../weights/validate';
-import { Adam } from './adam';
+import { createAdam } from '../casam/adam-optimizer';
 import { buildBatch } from './batch';
 import { PretrainCheckpointError, loadCheckpoint, saveCheckpoint } from './checkpoint-io';
 import { exportPretrainedModel } from './export-model';
@@ -71,7 +71,7 @@ describe('pretrainer', () => {
 
   it('a few steps on a tiny fixed batch lower the loss, and no step leaks tensors', () => {
     const model = createTrainableSam(cfg, initSamStateDict(cfg, 5));
-    const adam = new Adam(model.variables);
+    const adam = createAdam(model.variables, { lr: 1e-3, clipNorm: 1 });
     const corpus = createGenericCorpus({ seed: 21, targetsPerImage: 2 });
     const batch = buildBatch(stepSamples(corpus, 0, 2), cfg);
     const losses: number[] = [];

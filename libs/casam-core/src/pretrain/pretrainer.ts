@@ -27,12 +27,14 @@ import { join } from 'node:path';
 import { tf } from '../sam/tf';
 import { SamConfig, getPreset, maskInputSize } from '../sam/config';
 import { StateDict } from '../tensor/host-tensor';
-import { Adam } from './adam';
+import { AdamOptimizer, createAdam } from '../casam/adam-optimizer';
 import { HostBatch, buildBatch, decodeBatch } from './batch';
 import {
   Checkpoint,
   CheckpointMeta,
   PretrainCheckpointError,
+  adamStateOf,
+  checkpointMoments,
   loadCheckpoint,
   saveCheckpoint,
 } from './checkpoint-io';
@@ -181,7 +183,7 @@ export function pretrainLoss(
 }
 
 /** One optimizer step on a host batch. Leaves no tensors behind. */
-export function trainStep(model: TrainableSam, adam: Adam, batch: HostBatch, lr: number): StepStats {
+export function trainStep(model: TrainableSam, adam: AdamOptimizer, batch: HostBatch, lr: number): StepStats {
   const cfg = model.config;
   const s = cfg.imgSize;
   const m = maskInputSize(cfg);
@@ -200,7 +202,7 @@ export function trainStep(model: TrainableSam, adam: Adam, batch: HostBatch, lr:
   }, vars);
   const byName = new Map<string, tf.Tensor>();
   for (const [k, g] of Object.entries(grads)) byName.set(official.get(k) ?? k, g);
-  const { gradNorm } = adam.apply(byName, lr);
+  const gradNorm = adam.applyGradientsAt(byName, lr);
   const parts = kept.parts!;
   const p = parts.dataSync();
   const gn = gradNorm.dataSync()[0];
@@ -276,7 +278,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     writeFileSync(logPath, '');
   }
   const model = createTrainableSam(cfg, ckpt ? ckpt.weights : initSamStateDict(cfg, o.seed));
-  const adam = new Adam(model.variables, { clipNorm: o.clipNorm });
+  const adam = createAdam(model.variables, { lr: o.lr, clipNorm: o.clipNorm });
   let step = 0;
   let nextSample = 0;
   // Wall time of all sessions (steps, evaluations, checkpoints); this session's share is added as it goes.
@@ -284,7 +286,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const sessionStart = now();
   const elapsedNow = (): number => elapsedBefore + (now() - sessionStart);
   if (ckpt) {
-    adam.restore(ckpt.optimizer, ckpt.meta.step);
+    adam.loadStateDict(adamStateOf(ckpt));
     step = ckpt.meta.step;
     nextSample = ckpt.meta.nextSample;
     elapsedBefore = ckpt.meta.elapsedSeconds;
@@ -318,7 +320,11 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       backend: opts.backend,
       options: { ...o },
     };
-    saveCheckpoint(ckptPath, { meta, weights: model.stateDict(), optimizer: adam.state() });
+    saveCheckpoint(ckptPath, {
+      meta,
+      weights: model.stateDict(),
+      optimizer: checkpointMoments(adam.stateDict()),
+    });
   };
 
   let lastEval: EvalResult | null = null;
@@ -385,7 +391,7 @@ export function benchmarkPretrainSteps(
   const log = opts.log ?? ((line: string) => console.log(line));
   const cfg = getPreset(o.preset);
   const model = createTrainableSam(cfg, initSamStateDict(cfg, o.seed));
-  const adam = new Adam(model.variables, { clipNorm: o.clipNorm });
+  const adam = createAdam(model.variables, { lr: o.lr, clipNorm: o.clipNorm });
   const corpus = createGenericCorpus({ seed: o.seed, size: cfg.imgSize, targetsPerImage: o.targetsPerImage });
   const times: number[] = [];
   let data = 0;
