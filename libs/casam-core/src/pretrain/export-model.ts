@@ -46,19 +46,39 @@ interface LogEval {
   pointIou: number;
 }
 
-function readEvalHistory(logPath: string): LogEval[] {
-  if (!existsSync(logPath)) return [];
-  const out: LogEval[] = [];
+interface LogHistory {
+  evals: LogEval[];
+  /** Stretches of steps with no progress line although the run trained through them ([last seen, next seen]). */
+  gaps: [number, number][];
+}
+
+/** The evaluations of a training log, and where its progress lines have holes (a log lost in a crash…). */
+export function readLogHistory(logPath: string): LogHistory {
+  const evals: LogEval[] = [];
+  const trainSteps: number[] = [];
+  if (!existsSync(logPath)) return { evals, gaps: [] };
   for (const line of readFileSync(logPath, 'utf8').split('\n')) {
     if (!line.trim()) continue;
     try {
-      const e = JSON.parse(line) as { type?: string };
-      if (e.type === 'eval') out.push(e as LogEval);
+      const e = JSON.parse(line) as { type?: string; step?: number };
+      if (e.type === 'eval') evals.push(e as LogEval);
+      else if (e.type === 'train' && typeof e.step === 'number') trainSteps.push(e.step);
     } catch {
       /* a torn last line after a crash */
     }
   }
-  return out;
+  // The typical spacing of progress lines; a hole is a step more than 5 spacings after the previous line.
+  const spacings = trainSteps
+    .slice(1)
+    .map((s, i) => s - trainSteps[i])
+    .filter((d) => d > 0)
+    .sort((a, b) => a - b);
+  const typical = spacings.length ? spacings[Math.floor(spacings.length / 2)] : 0;
+  const gaps: [number, number][] = [];
+  for (let i = 1; i < trainSteps.length; i++)
+    if (typical > 0 && trainSteps[i] - trainSteps[i - 1] > 5 * typical)
+      gaps.push([trainSteps[i - 1], trainSteps[i]]);
+  return { evals, gaps };
 }
 
 function duration(sec: number): string {
@@ -111,18 +131,13 @@ export function exportPretrainedModel(
   }
   writeFileSync(
     join(outDir, 'README.md'),
-    readme(
-      cfg,
-      info,
-      result,
-      readEvalHistory(join(outDir, 'training-log.jsonl')),
-      statSync(weightsPath).size,
-    ),
+    readme(cfg, info, result, readLogHistory(join(outDir, 'training-log.jsonl')), statSync(weightsPath).size),
   );
   return { weightsPath, bytes: bytes.byteLength, eval: result };
 }
 
-function readme(cfg: SamConfig, info: ExportInfo, r: EvalResult, history: LogEval[], size: number): string {
+function readme(cfg: SamConfig, info: ExportInfo, r: EvalResult, log: LogHistory, size: number): string {
+  const history = log.evals;
   const f = (v: number): string => v.toFixed(3);
   const shapes = Object.entries(r.byShape)
     .sort((a, b) => b[1].count - a[1].count)
@@ -190,5 +205,9 @@ ${shapes}
 | step | trained | box IoU | box-fill | 1-point IoU |
 |---|---|---|---|---|
 ${hist}
-`;
+${
+  log.gaps.length
+    ? `\nThe log has no progress lines between steps ${log.gaps.map(([a, b]) => `${a} and ${b}`).join(', ')} (lost, not skipped: the run trained through them and its checkpoints are continuous).\n`
+    : ''
+}`;
 }

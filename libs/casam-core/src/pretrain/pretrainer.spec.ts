@@ -10,7 +10,7 @@ import { loadSamWeights } from '../weights/validate';
 import { createAdam } from '../casam/adam-optimizer';
 import { buildBatch } from './batch';
 import { PretrainCheckpointError, loadCheckpoint, saveCheckpoint } from './checkpoint-io';
-import { exportPretrainedModel } from './export-model';
+import { exportPretrainedModel, readLogHistory } from './export-model';
 import { createGenericCorpus } from './generic-corpus';
 import { initSamStateDict } from './init-weights';
 import {
@@ -164,6 +164,23 @@ describe('pretrainer', () => {
     expect(readme).toContain('npm run pretrain -- --steps 4');
     expect(readme).toContain(r.eval.boxFillIou.toFixed(3));
     expect(r.eval.targets).toBe(4);
+  });
+
+  it('finds the holes in a training log (a log lost in a crash) next to its evaluations', () => {
+    const dir = tmp();
+    const path = join(dir, 'training-log.jsonl');
+    const train = (step: number): string => JSON.stringify({ type: 'train', step });
+    const lines = [
+      ...[10, 20, 30, 40].map(train),
+      JSON.stringify({ type: 'eval', step: 40, elapsed: 1, boxIou: 0.5, boxFillIou: 0.4, pointIou: 0.3 }),
+      ...[50, 60, 300, 310, 320].map(train),
+      '{"type":"train","st', // torn last line
+    ];
+    writeFileSync(path, lines.join('\n'));
+    const h = readLogHistory(path);
+    expect(h.gaps).toEqual([[60, 300]]);
+    expect(h.evals.map((e) => e.step)).toEqual([40]);
+    expect(readLogHistory(join(dir, 'none.jsonl'))).toEqual({ evals: [], gaps: [] });
   });
 
   it('refuses a corrupt checkpoint with a clear error', () => {
