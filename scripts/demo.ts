@@ -14,18 +14,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import {
-  DOMAIN_NAMES,
-  UNSEEN_DOMAIN_NAMES,
-  decodeImage,
-  expectedStateDict,
-  float32Tensor,
-  getPreset,
-  loadCheckpoint,
-  toFloat32,
-  writeDomainFolder,
-  writeSafetensors,
-} from '@casam/casam-core';
+import { DOMAIN_NAMES, UNSEEN_DOMAIN_NAMES, decodeImage, writeDomainFolder } from '@casam/casam-core';
 import type {
   AdapterVersionSummary,
   BundleDetail,
@@ -95,35 +84,14 @@ function run(
   });
 }
 
-/** The embedded default base model, or — while its pretraining is unfinished — the newest pretraining checkpoint. */
-function baseModel(dir: string): { path: string; what: string } {
+/** The embedded default base model (models/casam-tiny, made by `npm run pretrain`). */
+function baseModel(): { path: string; what: string } {
   const shipped = join(root, 'models/casam-tiny/casam-tiny.safetensors');
-  if (existsSync(shipped)) return { path: shipped, what: 'the embedded casam-tiny (models/casam-tiny)' };
-  const candidates = [
-    join(root, 'models/casam-tiny/checkpoints/latest.safetensors'),
-    join(root, 'models/casam-tiny/resume/latest.safetensors'),
-  ];
-  const ckptPath = candidates.find(existsSync);
-  if (!ckptPath)
-    throw new Error('no casam-tiny weights: run npm run pretrain (see models/casam-tiny/RESUME.md)');
-  const ckpt = loadCheckpoint(ckptPath);
-  const preset = getPreset('casam-tiny');
-  const tensors = expectedStateDict(preset).map(({ name }) => {
-    const t = ckpt.weights.get(name)!;
-    return [name, float32Tensor([...t.shape], Float32Array.from(toFloat32(t)))] as [
-      string,
-      ReturnType<typeof float32Tensor>,
-    ];
-  });
-  const path = join(dir, 'casam-tiny-interim.safetensors');
-  writeFileSync(
-    path,
-    writeSafetensors(tensors, { source: `pretraining checkpoint, step ${ckpt.meta.step}` }),
-  );
-  return {
-    path,
-    what: `casam-tiny from its unfinished pretraining (checkpoint at step ${ckpt.meta.step}; the finished model ships in models/casam-tiny)`,
-  };
+  if (!existsSync(shipped))
+    throw new Error(
+      `no casam-tiny weights at ${shipped}: restore them from git, or make them with npm run pretrain (models/casam-tiny/README.md)`,
+    );
+  return { path: shipped, what: 'the embedded casam-tiny (models/casam-tiny)' };
 }
 
 interface Site {
@@ -149,7 +117,7 @@ async function main(): Promise<void> {
   console.log(`CA-SAM Federation demo${FULL ? ' (--full)' : ''}: working folder ${workDir}`);
 
   say('base model');
-  const base = baseModel(workDir);
+  const base = baseModel();
   note(`${base.what}: ${base.path}`);
 
   const domains = [...DOMAIN_NAMES];

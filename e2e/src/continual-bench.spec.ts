@@ -1,27 +1,18 @@
 /**
  * `npm run bench:continual -- --quick`, black-box: the CI run of the continual-learning benchmark. It takes
  * minutes, so it runs in CI (CI=true, set by .ci/run) or when CASAM_BENCH_E2E=1, and is skipped otherwise.
- *
- * The base model is models/casam-tiny/casam-tiny.safetensors once the pretraining has shipped it; until then
- * the committed pretraining resume point is exported to a temporary file with the project's exporter.
+ * The base model is the embedded default, models/casam-tiny/casam-tiny.safetensors.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  decodeImage,
-  exportPretrainedModel,
-  getPreset,
-  initBackend,
-  loadCheckpoint,
-} from '@casam/casam-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { decodeImage } from '@casam/casam-core';
 
 const root = resolve(__dirname, '../..');
 const enabled = process.env['CI'] === 'true' || process.env['CASAM_BENCH_E2E'] === '1';
 const SHIPPED = join(root, 'models/casam-tiny/casam-tiny.safetensors');
-const RESUME = join(root, 'models/casam-tiny/resume/latest.safetensors');
 
 interface Run {
   code: number | null;
@@ -52,31 +43,13 @@ function bench(args: string[], stopWhen?: RegExp): Promise<Run> {
 
 describe.skipIf(!enabled)('continual benchmark --quick', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-e2e-continual-'));
-  // The exporter scores the exported file, so it needs a TF.js backend in this process too.
-  beforeAll(() => initBackend({ prefer: 'wasm', log: () => undefined }));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  function baseModel(): string {
-    if (existsSync(SHIPPED)) return SHIPPED;
-    const ck = loadCheckpoint(RESUME);
-    const out = join(dir, 'model');
-    return exportPretrainedModel(out, getPreset(ck.meta.preset), ck.weights, {
-      command: ck.meta.command ?? 'npm run pretrain',
-      seed: ck.meta.seed,
-      step: ck.meta.step,
-      imagesSeen: 0,
-      elapsedSeconds: ck.meta.elapsedSeconds,
-      backend: ck.meta.backend ?? '',
-      options: ck.meta.options,
-      evalImages: 4,
-    }).weightsPath;
-  }
 
   it(
     'stops on Ctrl-C, resumes, and writes the matrices, routing, costs, report and charts',
     async () => {
       const out = join(dir, 'results');
-      const args = ['--quick', '--model', baseModel(), '--out', out];
+      const args = ['--quick', '--model', SHIPPED, '--out', out];
       const missing = await bench(['--quick', '--model', join(dir, 'nope.safetensors'), '--out', out]);
       expect(missing.code).toBe(4);
       expect(missing.stderr).toMatch(/not found/);

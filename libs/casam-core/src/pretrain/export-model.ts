@@ -82,8 +82,9 @@ export function readLogHistory(logPath: string): LogHistory {
 }
 
 function duration(sec: number): string {
-  const h = Math.floor(sec / 3600);
-  const m = Math.round((sec % 3600) / 60);
+  const total = Math.round(sec / 60);
+  const h = Math.floor(total / 60);
+  const m = total % 60;
   return h > 0 ? `${h} h ${m} min` : `${m} min`;
 }
 
