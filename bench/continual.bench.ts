@@ -272,6 +272,7 @@ function makePlan(args: BenchArgs, cfg: SamConfig): Plan {
     epochs: args.epochs ?? size.epochs,
     batchImages: 6,
     regionsPerImage: 5,
+    regions: 'components',
     data: { size: cfg.imgSize, seed: args.seed },
     orders: continualTaskOrders(DOMAIN_NAMES, { count: args.orders, seed: args.seed }),
     unseen: [...UNSEEN_DOMAIN_NAMES],

@@ -14,7 +14,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { DOMAIN_NAMES, UNSEEN_DOMAIN_NAMES, decodeImage, writeDomainFolder } from '@casam/casam-core';
+import {
+  DOMAIN_NAMES,
+  UNSEEN_DOMAIN_NAMES,
+  decodeImage,
+  splitRegions,
+  writeDomainFolder,
+} from '@casam/casam-core';
 import type {
   AdapterVersionSummary,
   BundleDetail,
@@ -365,7 +371,14 @@ async function main(): Promise<void> {
       for (const it of items) {
         const png = readFileSync(join(workDir, 'data', d, it.image));
         const gt = decodeImage(readFileSync(join(workDir, 'data', d, it.masks[0].path)));
-        const gtMask = new Uint8Array(gt.width * gt.height).map((_, i) => (gt.data[i * 3] > 0 ? 1 : 0));
+        const classMask = new Uint8Array(gt.width * gt.height).map((_, i) => (gt.data[i * 3] > 0 ? 1 : 0));
+        // One box per region as the trainer evaluates: the class's largest connected component.
+        const area = (m: Uint8Array): number => m.reduce((n, v) => n + v, 0);
+        const gtMask =
+          splitRegions([{ classId: 'first', mask: classMask }], gt.width, gt.height)
+            .map((r) => r.mask)
+            .reduce<Uint8Array | null>((a, b) => (a === null || area(b) > area(a) ? b : a), null) ??
+          classMask;
         let x0 = gt.width,
           y0 = gt.height,
           x1 = 0,

@@ -54,6 +54,12 @@ export interface Plan {
   epochs: number;
   batchImages: number;
   regionsPerImage: number;
+  /**
+   * What one region is, for prompts in training and for evaluation (splitRegions): each connected component
+   * of a class mask, so a box holds one gland or tooth rather than all of an image's. The trainer's and the
+   * evaluator's default; recorded here so that state from runs before it do not mix with runs after.
+   */
+  regions: 'components';
   /** Generator settings of the synthetic domains. */
   data: { size: number; seed: number };
   orders: string[][];

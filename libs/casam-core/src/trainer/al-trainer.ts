@@ -29,6 +29,7 @@
  *   fused backward pass without running anything twice. Exact on synchronous backends (wasm, cpu, tfjs-node on
  *   CPU); on a GPU the stamps measure kernel dispatch.
  */
+import { RegionOptions, countRegions, splitRegions } from './regions';
 import { createHash } from 'node:crypto';
 import { tf } from '../sam/tf';
 import { AdamOptimizer, createAdam } from '../casam/adam-optimizer';
@@ -46,7 +47,6 @@ import {
   PromptSamplerOptions,
   ResolvedPromptSamplerOptions,
   downsampleMask,
-  maskArea,
   maskToInputFrame,
   resolvePromptSamplerOptions,
   samplePromptBatch,
@@ -170,6 +170,8 @@ export interface TrainAlignmentLayerOptions {
   epochs?: number;
   batchImages?: number;
   regionsPerImage?: number;
+  /** What one region is (default: each connected component of a class mask; see splitRegions). */
+  regions?: RegionOptions;
   /** Default: DEFAULT_AL_LR of the model's preset. */
   lr?: number;
   seed?: number;
@@ -244,7 +246,7 @@ export class AlTrainingError extends Error {
 
 interface PreparedItem {
   item: EmbeddedItem;
-  /** Indices of non-empty masks. */
+  /** Indices into the item's regions (splitRegions of its masks; recomputed when a batch is built). */
   regions: number[];
 }
 
@@ -253,6 +255,7 @@ interface ResolvedConfig {
   epochs: number;
   batchImages: number;
   regionsPerImage: number;
+  regions: RegionOptions;
   lr: number;
   seed: number;
   jitter: IntensityJitter;
@@ -291,6 +294,7 @@ function resolveConfig(o: TrainAlignmentLayerOptions): ResolvedConfig {
     epochs: positiveInt('epochs', o.epochs ?? 24),
     batchImages: positiveInt('batchImages', o.batchImages ?? 6),
     regionsPerImage: positiveInt('regionsPerImage', o.regionsPerImage ?? 5),
+    regions: { ...o.regions },
     lr,
     seed,
     jitter,
@@ -406,14 +410,12 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
   const skippedImages: string[] = [];
   for (const item of opts.items) {
     const [h, w] = item.handle.originalSize;
-    const regions: number[] = [];
-    item.masks.forEach((m, i) => {
+    for (const m of item.masks)
       if (m.mask.length !== h * w)
         throw new TrainerInputError(
           `item ${item.id}: mask ${m.classId} has ${m.mask.length} values, image is ${w}×${h}`,
         );
-      if (maskArea(m.mask) > 0) regions.push(i);
-    });
+    const regions = Array.from({ length: countRegions(item.masks, w, h, cfg.regions) }, (_, i) => i);
     const want = [1, cfg.channels, g, g];
     if (item.handle.shape.join() !== want.join())
       throw new TrainerInputError(
@@ -517,8 +519,9 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
         const cached: CachedEmbedding = loadEmbedding(p.item.handle);
         const z = Float32Array.from(cached.embeddings.data as Float32Array);
         const [h, w] = cached.originalSize;
+        const own = splitRegions(p.item.masks, w, h, cfg.regions);
         for (const k of pickRegions(p.regions, r, rng)) {
-          regions.push({ mask: p.item.masks[k].mask, width: w, height: h });
+          regions.push({ mask: own[k].mask, width: w, height: h });
           sizes.push([h, w]);
         }
         jitterEmbedding(z, rng, cfg.jitter);

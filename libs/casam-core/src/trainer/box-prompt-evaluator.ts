@@ -1,5 +1,6 @@
 /**
- * Validation as the spec evaluates: one box prompt per ground-truth region (its tight box, no jitter), the
+ * Validation as the spec evaluates: one box prompt per ground-truth region (its tight box, no jitter; a region is
+ * a connected component of a class mask by default, see splitRegions), the
  * decoder's single mask, logits brought to the original image size exactly as the predictor does
  * (postprocessMasks), mask = logits > 0; IoU, Dice and boundary IoU per region, then the mean over each image's
  * regions, then over images. Several embedding transforms (a trained Alignment Layer, the identity = frozen
@@ -19,8 +20,9 @@ import { gridSize } from '../sam/config';
 import type { Sam } from '../sam/sam';
 import { postprocessMasks } from '../sam/transforms';
 import { float32Tensor } from '../tensor/host-tensor';
+import { RegionOptions, splitRegions } from './regions';
 import { loadEmbedding } from './embedding-cache';
-import { PromptBox, maskArea, maskBoundingBox, toModelFrame } from './prompt-sampler';
+import { PromptBox, maskBoundingBox, toModelFrame } from './prompt-sampler';
 import { TrainerInputError, TrainingAbortedError } from './trainer-errors';
 import type { EmbeddedItem } from './training-item';
 
@@ -43,6 +45,8 @@ export interface EvaluateBoxPromptsOptions {
   items: readonly EmbeddedItem[];
   /** Named transforms to compare, e.g. { align, frozen: IDENTITY_ALIGNMENT }. */
   transforms: Record<string, EmbeddingTransform>;
+  /** What one region is (default: each connected component of a class mask; see splitRegions). */
+  regions?: RegionOptions;
   /** Also compute boundary IoU (default true). */
   boundary?: boolean;
   onProgress?: (p: { done: number; total: number }) => void;
@@ -93,13 +97,18 @@ export async function evaluateBoxPrompts(opts: EvaluateBoxPromptsOptions): Promi
   for (const [done, item] of opts.items.entries()) {
     if (opts.signal?.aborted)
       throw new TrainingAbortedError('evaluation', `${done} of ${total} images scored`);
-    const regions = item.masks.filter((m) => maskArea(m.mask) > 0);
+    const [h, w] = item.handle.originalSize;
+    for (const m of item.masks)
+      if (m.mask.length !== h * w)
+        throw new TrainerInputError(
+          `item ${item.id}: mask ${m.classId} has ${m.mask.length} values, image is ${w}×${h}`,
+        );
+    const regions = splitRegions(item.masks, w, h, opts.regions);
     if (regions.length === 0) {
       skippedImages.push(item.id);
       continue;
     }
     const cached = loadEmbedding(item.handle);
-    const [h, w] = cached.originalSize;
     const boxes = regions.map((m) => maskBoundingBox({ mask: m.mask, width: w, height: h })!);
     const r = regions.length;
     const frame = toModelFrame(

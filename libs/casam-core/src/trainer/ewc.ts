@@ -28,14 +28,14 @@ import {
   MaskRef,
   PromptSamplerOptions,
   downsampleMask,
-  maskArea,
   maskToInputFrame,
   resolvePromptSamplerOptions,
   samplePromptBatch,
   toModelFrame,
 } from './prompt-sampler';
 import { TrainerInputError, TrainingAbortedError } from './trainer-errors';
-import type { EmbeddedItem } from './training-item';
+import { RegionOptions, splitRegions } from './regions';
+import type { EmbeddedItem, RegionMask } from './training-item';
 
 /** Per-parameter values keyed by the AL's PyTorch names, in the variables' TF layout. */
 export type ParameterMap = Map<string, HostTensor>;
@@ -51,6 +51,8 @@ export interface FisherOptions {
   maxImages?: number;
   seed?: number;
   prompts?: PromptSamplerOptions;
+  /** What one region is (default: each connected component of a class mask; as the trainer). */
+  regions?: RegionOptions;
   /** Default: the preset's DEFAULT_LOSS_RESOLUTION. */
   lossResolution?: LossResolution;
   onProgress?: (p: { done: number; total: number }) => void;
@@ -72,9 +74,9 @@ export async function computeFisherDiagonal(opts: FisherOptions): Promise<Parame
   const names = [...named.keys()];
   const vars = names.map((k) => named.get(k)!);
   const sums = names.map((k) => new Float32Array(named.get(k)!.size));
-  const items = opts.items
-    .filter((it) => it.masks.some((m) => maskArea(m.mask) > 0))
-    .slice(0, opts.maxImages ?? Infinity);
+  const regionsOf = (it: EmbeddedItem): RegionMask[] =>
+    splitRegions(it.masks, it.handle.originalSize[1], it.handle.originalSize[0], opts.regions);
+  const items = opts.items.filter((it) => regionsOf(it).length > 0).slice(0, opts.maxImages ?? Infinity);
   if (items.length === 0) throw new TrainerInputError('no image with a non-empty mask for the Fisher');
   for (const [done, item] of items.entries()) {
     if (opts.signal?.aborted)
@@ -82,8 +84,7 @@ export async function computeFisherDiagonal(opts: FisherOptions): Promise<Parame
     const rng = createRng(deriveSeed(opts.seed ?? 0, 'ewc-fisher', done));
     const cached = loadEmbedding(item.handle);
     const [h, w] = cached.originalSize;
-    const regions: MaskRef[] = item.masks
-      .filter((m) => maskArea(m.mask) > 0)
+    const regions: MaskRef[] = regionsOf(item)
       .slice(0, r)
       .map((m) => ({ mask: m.mask, width: w, height: h }));
     const b = regions.length;

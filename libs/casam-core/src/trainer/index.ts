@@ -1,6 +1,7 @@
 /** The CA-SAM trainer: embedding cache, prompt sampling, Alignment Layer training, the whole task pipeline. */
 export * from './trainer-errors';
 export * from './training-item';
+export * from './regions';
 export * from './embedding-cache';
 export * from './prompt-sampler';
 export * from './al-checkpoint';

@@ -15,6 +15,7 @@
  * a call with other options or data refuses to mix results (pass `restart: true` to start over). Only the
  * embed phase runs the encoder.
  */
+import type { RegionOptions } from './regions';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -73,6 +74,8 @@ export interface TaskAlOptions {
   epochs?: number;
   batchImages?: number;
   regionsPerImage?: number;
+  /** What one region is, in training and in the evaluation (default: connected components; splitRegions). */
+  regions?: RegionOptions;
   /** Default: DEFAULT_AL_LR of the preset. */
   lr?: number;
   jitter?: Partial<IntensityJitter>;
@@ -307,6 +310,8 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
     model: { name: cfg.name, channels, imgSize: cfg.imgSize },
     seed,
     al,
+    // The region rule with its defaults spelled out, so a run from before it cannot be resumed under it.
+    regions: { split: al.regions?.split ?? 'components', minPixels: al.regions?.minPixels ?? 'auto' },
     vae: vaeOpts,
     tau: tauOpts,
     boundaryIou: opts.boundaryIou ?? true,
@@ -336,6 +341,7 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
         epochs: al.epochs,
         batchImages: al.batchImages,
         regionsPerImage: al.regionsPerImage,
+        regions: al.regions,
         lr: al.lr,
         seed: deriveSeed(seed, 'task-align'),
         jitter: al.jitter,
@@ -485,6 +491,7 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
           sam,
           items: val,
           transforms: { align, frozen: IDENTITY_ALIGNMENT },
+          regions: al.regions,
           boundary: opts.boundaryIou ?? true,
           signal: opts.signal,
           onProgress: (p) => emit({ phase: 'evaluate', status: 'progress', evaluate: p }),
