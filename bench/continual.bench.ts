@@ -289,7 +289,9 @@ async function main(): Promise<number> {
     return 0;
   }
   const args = parsed;
-  const command = `npm run bench:continual --${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}`;
+  // The run's command: a --report-only rewrite names the run it reports on (and says it was rewritten).
+  const runArgs = process.argv.slice(2).filter((a) => a !== '--report-only');
+  const command = `npm run bench:continual --${runArgs.length ? ' ' + runArgs.join(' ') : ''}`;
   const backend = await initBackend({
     prefer: (args.backend as 'wasm' | undefined) ?? 'wasm',
     wasmThreads: args.threads ?? undefined,
@@ -314,6 +316,7 @@ async function main(): Promise<number> {
       plan,
       cfg,
       command,
+      reportOnly: args.reportOnly,
       model: {
         path: args.model,
         fingerprint,

@@ -120,6 +120,8 @@ export interface ContinualResults {
   benchmark: 'continual';
   date: string;
   command: string;
+  /** Written by `--report-only` from the saved state (date and load are the report's, not the run's). */
+  reportOnly: boolean;
   quick: boolean;
   /** Units not finished yet (empty for a complete run). */
   pending: string[];
@@ -257,6 +259,7 @@ export interface BuildInput {
   plan: Plan;
   cfg: SamConfig;
   command: string;
+  reportOnly: boolean;
   model: { path: string; fingerprint: string; step: string | null; source: string | null };
   backend: string;
   machine: ContinualResults['machine'];
@@ -548,7 +551,7 @@ export function buildResults(inp: BuildInput): ContinualResults {
   ];
 
   const notes = [
-    'Timings are wall-clock on a shared 2-core machine where the casam-tiny pretraining (and, during this run, other work) competes for the cores; treat seconds, shares and ratios as ±30% or worse.',
+    'Timings are wall-clock on a 2-core machine shared with other work (the 1-minute load at the end is in the header); treat seconds, shares and ratios as ±30% or worse.',
     "CA-SAM's layers, VAEs and τ are trained once per task from that task's data only (seeded by the task name), so they are the same in every order; orders change only which tasks the router knows at each stage.",
     'The joint reference trains once on all nine tasks pooled (same epochs over 9× the images = the same number of steps as one sequential run); it has a final row only, so forgetting and BWT do not apply.',
     `VAE and τ: ${plan.vae.epochs} epochs of batch ${plan.vae.batchSize} per task and per τ fold (the spec's 10 epochs assume ~1,000 features per task; with ${plan.trainImages} they leave the VAE untrained — see bench/continual/protocol.ts).`,
@@ -566,6 +569,7 @@ export function buildResults(inp: BuildInput): ContinualResults {
     benchmark: 'continual',
     date: new Date().toISOString(),
     command: inp.command,
+    reportOnly: inp.reportOnly,
     quick: plan.quick,
     pending,
     model: { ...inp.model, preset: inp.cfg.name },
@@ -669,16 +673,15 @@ export function markdownReport(r: ContinualResults, name: string): string {
     );
     out.push('');
   }
+  const when = `${r.date.slice(0, 16).replace('T', ' ')} UTC`;
   out.push(
-    `\`${r.command}\` — ${r.date.slice(0, 16).replace('T', ' ')} UTC, ${r.backend.replace(/^backend: /, '')}, ${r.machine.cpus} × ${r.machine.cpuModel}, 1-min load ${r.machine.loadAverage1m.toFixed(1)} at the end.`,
+    r.reportOnly
+      ? `\`${r.command}\` — report rewritten from its saved state with \`--report-only\` at ${when}; ${r.backend.replace(/^backend: /, '')}, ${r.machine.cpus} × ${r.machine.cpuModel}.`
+      : `\`${r.command}\` — ${when}, ${r.backend.replace(/^backend: /, '')}, ${r.machine.cpus} × ${r.machine.cpuModel}, 1-min load ${r.machine.loadAverage1m.toFixed(1)} at the end.`,
   );
   out.push('');
   out.push(
     `Base model \`${r.model.path}\` (${r.model.preset}, ${r.model.fingerprint.slice(0, 23)}…${r.model.step ? `, pretraining step ${r.model.step}` : ''}), frozen. Data: the nine seen synthetic domains (paper order) and three unseen ones, ${p.data.size} px, generator seed ${p.data.seed}; ${p.trainImages} training and ${p.testImages} test images per domain (the generator's own splits). Budget: ${p.budget}. Evaluation: ${p.evaluation}. ${p.orders.length} task orders (the paper's, then seeded shuffles with seed ${p.seed}).`,
-  );
-  out.push('');
-  out.push(
-    'Timings are noisy: the machine has 2 cores, shared with the casam-tiny pretraining (low priority) and other work.',
   );
   out.push('');
 

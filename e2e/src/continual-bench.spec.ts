@@ -113,6 +113,15 @@ describe.skipIf(!enabled)('continual benchmark --quick', () => {
         const img = decodeImage(readFileSync(join(out, `continual-quick-${png}.png`)));
         expect(img.width).toBeGreaterThan(100);
       }
+      expect(md).toContain(`\`npm run bench:continual -- ${args.join(' ')}\` — 2`);
+
+      // Rewriting the report from the saved state names the run's command and says it is a rewrite.
+      const rewrite = await bench([...args, '--report-only']);
+      expect(rewrite.code, rewrite.stderr).toBe(0);
+      expect(rewrite.stderr).not.toMatch(/CA-SAM task/);
+      const md2 = readFileSync(join(out, 'continual-quick.md'), 'utf8');
+      expect(md2).toContain(`\`npm run bench:continual -- ${args.join(' ')}\` — report rewritten`);
+      expect(md2).toContain('| CA-SAM (per-task AL + VAE routing) |');
     },
     40 * 60_000,
   );
