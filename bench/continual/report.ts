@@ -551,7 +551,7 @@ export function buildResults(inp: BuildInput): ContinualResults {
   ];
 
   const notes = [
-    'Timings are wall-clock on a 2-core machine shared with other work (the 1-minute load at the end is in the header); treat seconds, shares and ratios as ±30% or worse.',
+    'Timings are wall-clock on a 2-core machine shared with other work; treat seconds, shares and ratios as ±30% or worse.',
     "CA-SAM's layers, VAEs and τ are trained once per task from that task's data only (seeded by the task name), so they are the same in every order; orders change only which tasks the router knows at each stage.",
     'The joint reference trains once on all nine tasks pooled (same epochs over 9× the images = the same number of steps as one sequential run); it has a final row only, so forgetting and BWT do not apply.',
     `VAE and τ: ${plan.vae.epochs} epochs of batch ${plan.vae.batchSize} per task and per τ fold (the spec's 10 epochs assume ~1,000 features per task; with ${plan.trainImages} they leave the VAE untrained — see bench/continual/protocol.ts).`,
