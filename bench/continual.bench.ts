@@ -12,10 +12,10 @@
  *
  * Tasks arrive in the paper's order and in seeded other orders; after each stage every seen task is evaluated
  * on its test images (one tight box per region, mask = logits > 0, IoU per region → image → task). Every image
- * is embedded once into the cache; training and evaluation only read embeddings. CA-SAM's layers and VAEs are
- * trained once per task (each only sees its own task's data, seeded by the task's name), so every order reuses
- * them and only the routing set changes; each test image is scored under every task's layer and VAE once, and
- * the stage results are lookups (routed-evaluation.ts).
+ * is embedded once into the cache; training and evaluation only read embeddings. CA-SAM's layer, VAE and τ of a
+ * task see only that task's data; each order trains its own set of them (own seeds), each test image is scored
+ * under every layer and VAE of a set once, and the stage results of that order are lookups
+ * (routed-evaluation.ts).
  *
  * Writes <out>/continual.json, continual.md and continual-*.png (`--quick`: continual-quick.*). Progress goes
  * to stderr. Ctrl-C stops after the current step; the finished units sit in <out>/<run>.state.json and the
@@ -94,6 +94,7 @@ import {
   MemoryPeak,
   StageRecord,
   StateMismatchError,
+  casamTaskKey,
   openState,
   saveState,
 } from './continual/state';
@@ -415,7 +416,8 @@ async function main(): Promise<number> {
   // ---- progress plan ------------------------------------------------------------------------------------
   const taskSteps = stepsOf(plan.trainImages, plan);
   const jointSteps = stepsOf(plan.trainImages * seen.length, plan);
-  const totalSteps = seen.length * taskSteps * (1 + 2 * plan.orders.length) + jointSteps;
+  // Per order: CA-SAM's set, sequential and EWC.
+  const totalSteps = seen.length * taskSteps * 3 * plan.orders.length + jointSteps;
   const progress = new BenchProgress(totalSteps);
   progress.skip(Object.keys(state.casamTasks).length * taskSteps);
   for (const recs of Object.values(state.stages)) progress.skip(recs.length * taskSteps);
@@ -476,70 +478,85 @@ async function main(): Promise<number> {
     save();
   }
 
-  // ---- CA-SAM: one adapter per task (order-independent) ---------------------------------------------------
-  for (const task of seen) {
-    if (state.casamTasks[task]) continue;
-    progress.unit(`CA-SAM task ${seen.indexOf(task) + 1}/${seen.length} ${task}`);
-    const d = domains.get(task)!;
-    const mem = memoryTracker();
-    const onAl = alProgress(mem);
-    const u0 = performance.now();
-    const r = await trainTask({
-      taskId: task,
-      train: d.trainItems,
-      val: d.testItems,
-      engine,
-      sam,
-      baseModel: { preset: cfg.name, fingerprint },
-      cacheDir,
-      workDir: join(work, 'casam', task),
-      seed: deriveSeed(plan.seed, 'casam', task),
-      al: { epochs: plan.epochs, batchImages: plan.batchImages, regionsPerImage: plan.regionsPerImage },
-      vae: plan.vae,
-      tau: plan.tau,
-      boundaryIou: false,
-      createdAt: new Date(0),
-      signal,
-      onProgress: (p) => {
-        if (p.align) onAl(p.align);
-        else if (p.status === 'start' && p.phase !== 'embed') progress.status(p.phase, true);
-      },
-    });
-    const adapter = readAdapterFile(new Uint8Array(readFileSync(r.adapterPath)));
-    const alParameters = [...adapter.align.values()].reduce(
-      (s, t) => s + t.shape.reduce((a, b) => a * b, 1),
-      0,
-    );
-    const vaeParameters = [...adapter.vae.values()].reduce(
-      (s, t) => s + t.shape.reduce((a, b) => a * b, 1),
-      0,
-    );
-    state.casamTasks[task] = {
-      adapterPath: relative(work, r.adapterPath),
-      tau: r.tau,
-      epochLosses: r.al.epochLosses,
-      vaeEpochLosses: r.vaeEpochLosses,
-      phaseSeconds: r.phaseSeconds,
-      ownIou: r.evaluation.align.iou,
-      frozenIou: r.evaluation.frozen.iou,
-      alParameters,
-      vaeParameters,
-      steps: r.al.timings?.steps ?? 0,
-      timings: r.al.timings,
-      seconds: (performance.now() - u0) / 1000,
-      memory: mem.peak(),
-    };
-    progress.log(
-      `  CA-SAM ${task}: IoU ${r.evaluation.align.iou.toFixed(3)} (frozen ${r.evaluation.frozen.iou.toFixed(3)}, box-fill ${r.evaluation.boxFill.iou.toFixed(3)}), τ ${r.tau.tau.toFixed(4)}`,
-    );
-    save();
+  // ---- CA-SAM: per order, one adapter per task --------------------------------------------------------------
+  // Each task's layer, VAE and τ see only that task's data, so the order does not change how they train; each
+  // order trains its own set with its own seeds all the same, so that CA-SAM's spread across orders holds the
+  // spread of training seeds, as the shared-AL baselines' does (one layer per task: ±0.04 IoU on some domains).
+  for (let o = 0; o < plan.orders.length; o++) {
+    for (const task of seen) {
+      const key = casamTaskKey(o, task);
+      if (state.casamTasks[key]) continue;
+      progress.unit(
+        `CA-SAM order ${o + 1}/${plan.orders.length} task ${seen.indexOf(task) + 1}/${seen.length} ${task}`,
+      );
+      const d = domains.get(task)!;
+      const mem = memoryTracker();
+      const onAl = alProgress(mem);
+      const u0 = performance.now();
+      const r = await trainTask({
+        taskId: task,
+        train: d.trainItems,
+        val: d.testItems,
+        engine,
+        sam,
+        baseModel: { preset: cfg.name, fingerprint },
+        cacheDir,
+        // The paper order's set keeps the name-only seeds and folders of the runs before per-order sets.
+        workDir: join(work, 'casam', ...(o > 0 ? [`order-${o + 1}`] : []), task),
+        seed: deriveSeed(plan.seed, 'casam', task, ...(o > 0 ? [o] : [])),
+        al: { epochs: plan.epochs, batchImages: plan.batchImages, regionsPerImage: plan.regionsPerImage },
+        vae: plan.vae,
+        tau: plan.tau,
+        boundaryIou: false,
+        createdAt: new Date(0),
+        signal,
+        onProgress: (p) => {
+          if (p.align) onAl(p.align);
+          else if (p.status === 'start' && p.phase !== 'embed') progress.status(p.phase, true);
+        },
+      });
+      const adapter = readAdapterFile(new Uint8Array(readFileSync(r.adapterPath)));
+      const alParameters = [...adapter.align.values()].reduce(
+        (s, t) => s + t.shape.reduce((a, b) => a * b, 1),
+        0,
+      );
+      const vaeParameters = [...adapter.vae.values()].reduce(
+        (s, t) => s + t.shape.reduce((a, b) => a * b, 1),
+        0,
+      );
+      state.casamTasks[key] = {
+        adapterPath: relative(work, r.adapterPath),
+        tau: r.tau,
+        epochLosses: r.al.epochLosses,
+        vaeEpochLosses: r.vaeEpochLosses,
+        phaseSeconds: r.phaseSeconds,
+        ownIou: r.evaluation.align.iou,
+        frozenIou: r.evaluation.frozen.iou,
+        alParameters,
+        vaeParameters,
+        steps: r.al.timings?.steps ?? 0,
+        timings: r.al.timings,
+        seconds: (performance.now() - u0) / 1000,
+        memory: mem.peak(),
+      };
+      progress.log(
+        `  CA-SAM order ${o + 1} ${task}: IoU ${r.evaluation.align.iou.toFixed(3)} (frozen ${r.evaluation.frozen.iou.toFixed(3)}, box-fill ${r.evaluation.boxFill.iou.toFixed(3)}), τ ${r.tau.tau.toFixed(4)}`,
+      );
+      save();
+    }
   }
 
-  // Every test image under every task's layer and VAE (routing over any task subset is then a lookup).
-  if (!state.casamImages) {
-    progress.unit('CA-SAM: scoring test images under every layer and VAE');
+  // Every test image under every task's layer and VAE of an order (routing over any task subset is then a
+  // lookup).
+  for (let o = 0; o < plan.orders.length; o++) {
+    if (state.casamImages[o]) continue;
+    progress.unit(
+      `CA-SAM order ${o + 1}/${plan.orders.length}: scoring test images under every layer and VAE`,
+    );
     const adapters = seen.map((t) =>
-      readAdapterFile(new Uint8Array(readFileSync(join(work, state.casamTasks[t].adapterPath)))),
+      readAdapterFile(
+        new Uint8Array(readFileSync(join(work, state.casamTasks[casamTaskKey(o, t)].adapterPath))),
+      ),
     );
     const aligns = adapters.map((a) =>
       createAlignmentLayer({ channels: cfg.outChans, stateDict: a.align, trainable: false }),
@@ -562,7 +579,7 @@ async function main(): Promise<number> {
       });
       const frozen = new Map(state.zeroShot!.frozen.map((x) => [x.id, x.regions]));
       const g = gridSize(cfg);
-      state.casamImages = items.map((it, k): CasamImage => {
+      state.casamImages[o] = items.map((it, k): CasamImage => {
         const emb = loadEmbedding(it.handle);
         const x = tf.tensor4d(emb.embeddings.data as Float32Array, [1, cfg.outChans, g, g]);
         let scores;

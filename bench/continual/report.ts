@@ -25,7 +25,8 @@ import {
 } from '@casam/casam-core';
 import { fmtDuration } from './progress';
 import { METHODS, METHOD_LABELS, METHOD_SHORT, MethodName, Plan } from './protocol';
-import type { BenchState, CasamImage, ImageRegions, UnitCost } from './state';
+import { casamTaskKey } from './state';
+import type { BenchState, CasamImage, CasamTaskRecord, ImageRegions, UnitCost } from './state';
 
 const SHORT_DOMAIN: Record<string, string> = {
   'acdc-cardiac-mr': 'acdc',
@@ -64,6 +65,10 @@ export interface MethodResult {
   spread: { avgIou: Spread | null; avgForgetting: Spread | null; bwt: Spread | null };
   /** IoU per task after the last finished stage of the paper order. */
   finalByTask: Record<string, number>;
+  /** Final IoU per task, mean over the finished orders (null before one has finished). */
+  finalByTaskMean: Record<string, number> | null;
+  /** How many orders finalByTaskMean averages. */
+  finishedOrders: number;
 }
 
 export interface MethodCost {
@@ -91,7 +96,15 @@ export interface CasamRouting {
     order: string[];
     stages: { stage: number; routingAccuracy: number; fallbackRateSeen: number }[];
   }[];
-  /** Final stage over all seen test images. */
+  /** Each scored order's own set after its last stage: seen and unseen test images. */
+  finalByOrder: {
+    index: number;
+    routingAccuracy: number;
+    fallbackRateSeen: number;
+    unseenFallbackRate: number;
+    unseenIou: number;
+  }[];
+  /** The paper order's set, final stage over all seen test images (as the rest below). */
   routingAccuracy: number;
   fallbackRateSeen: number;
   unseen: {
@@ -213,6 +226,15 @@ function methodResult(label: string, orders: OrderResult[]): MethodResult | unde
       bwt: spreadOf(done.map((o) => o.summary.bwt)),
     },
     finalByTask: Object.fromEntries(paper.order.slice(0, last.length).map((t, j) => [t, last[j]])),
+    finalByTaskMean: done.length
+      ? Object.fromEntries(
+          paper.order.map((t) => [
+            t,
+            mean(done.map((o) => o.matrix[o.matrix.length - 1][o.order.indexOf(t)])),
+          ]),
+        )
+      : null,
+    finishedOrders: done.length,
   };
 }
 
@@ -270,16 +292,20 @@ function casamRouting(
   state: BenchState,
   plan: Plan,
 ): { routing: CasamRouting; orders: OrderResult[] } | null {
-  if (!state.casamImages || !state.zeroShot) return null;
+  const scored = state.casamImages['0'];
+  if (!scored || !state.zeroShot) return null;
   const seen = plan.orders[0];
-  const images: (CasamImage & RoutableImage)[] = state.casamImages.map((i) => ({
-    ...i,
-    trueTask: i.unseen ? null : i.domain,
-  }));
-  const imagesOf = (d: string): (CasamImage & RoutableImage)[] => images.filter((i) => i.domain === d);
+  const routable = (imgs: CasamImage[]): (CasamImage & RoutableImage)[] =>
+    imgs.map((i) => ({ ...i, trueTask: i.unseen ? null : i.domain }));
   const orders: OrderResult[] = [];
   const routingByOrder: CasamRouting['routingByOrder'] = [];
+  const finalByOrder: CasamRouting['finalByOrder'] = [];
   plan.orders.forEach((order, k) => {
+    // Order k is routed by its own set of layers and VAEs.
+    const set = state.casamImages[k];
+    if (!set) return;
+    const images = routable(set);
+    const imagesOf = (d: string): (CasamImage & RoutableImage)[] => images.filter((i) => i.domain === d);
     const matrix: number[][] = [];
     const stages: CasamRouting['routingByOrder'][number]['stages'] = [];
     for (let t = 0; t < order.length; t++) {
@@ -294,7 +320,22 @@ function casamRouting(
     }
     orders.push(orderResult(k, order, matrix));
     routingByOrder.push({ order, stages });
+    const last = stages[stages.length - 1];
+    const unseen = evaluateRouted(
+      images.filter((i) => i.unseen),
+      seen,
+    );
+    finalByOrder.push({
+      index: k,
+      routingAccuracy: last.routingAccuracy,
+      fallbackRateSeen: last.fallbackRateSeen,
+      unseenFallbackRate: unseen.fallbackRate,
+      unseenIou: unseen.aggregate.iou,
+    });
   });
+  // The claims' figures: the paper order's set.
+  const images = routable(scored);
+  const imagesOf = (d: string): (CasamImage & RoutableImage)[] => images.filter((i) => i.domain === d);
   const finalSeen = evaluateRouted(seen.flatMap(imagesOf), seen);
   const unseenImgs = images.filter((i) => i.unseen);
   const frozenOf = (imgs: CasamImage[]): number => aggregateMetrics(imgs.map((i) => i.regions['frozen'])).iou;
@@ -302,10 +343,12 @@ function casamRouting(
   const boxFillOf = (imgs: CasamImage[]): number =>
     aggregateMetrics(imgs.map((i) => boxFillRows.get(i.id)! as RegionMetrics[])).iou;
   const unseenAll = evaluateRouted(unseenImgs, seen);
+  const paperTask = (d: string): CasamTaskRecord => state.casamTasks[casamTaskKey(0, d)];
   return {
     orders,
     routing: {
       routingByOrder,
+      finalByOrder,
       routingAccuracy: finalSeen.routingAccuracy ?? NaN,
       fallbackRateSeen: finalSeen.fallbackRate,
       unseen: {
@@ -330,10 +373,10 @@ function casamRouting(
         frozenIou: frozenOf(unseenImgs),
         boxFillIou: boxFillOf(unseenImgs),
       },
-      ownLayerIou: Object.fromEntries(seen.map((d) => [d, state.casamTasks[d].ownIou])),
+      ownLayerIou: Object.fromEntries(seen.map((d) => [d, paperTask(d).ownIou])),
       tau: Object.fromEntries(
         seen.map((d) => {
-          const t = state.casamTasks[d].tau;
+          const t = paperTask(d).tau;
           return [d, { tau: t.tau, p95: t.p95, p99: t.p99, mean: t.mean, std: t.std, n: t.n }];
         }),
       ),
@@ -363,8 +406,11 @@ export function buildResults(inp: BuildInput): ContinualResults {
   const boxFillByTask = Object.fromEntries(seen.map((d) => [d, zeroShot[d].boxFillIou]));
 
   const pending: string[] = [];
-  for (const t of seen) if (!state.casamTasks[t]) pending.push(`CA-SAM task ${t}`);
-  if (!state.casamImages) pending.push('CA-SAM scoring of the test images');
+  plan.orders.forEach((_, o) => {
+    const missing = seen.filter((t) => !state.casamTasks[casamTaskKey(o, t)]);
+    if (missing.length) pending.push(`CA-SAM order ${o + 1}: ${missing.length} tasks`);
+    if (!state.casamImages[o]) pending.push(`CA-SAM order ${o + 1}: scoring of the test images`);
+  });
   const ca = casamRouting(state, plan);
   const stageOrders = (method: 'sequential' | 'ewc'): OrderResult[] =>
     plan.orders.flatMap((order, o) => {
@@ -487,6 +533,10 @@ export function buildResults(inp: BuildInput): ContinualResults {
   const seq = finished('sequential');
   const ewc = finished('ewc');
   const above = caS ? seen.filter((d) => methods.casam!.finalByTask[d] > boxFillByTask[d]).length : 0;
+  // Per domain, one trained layer is a single draw: training seeds alone move a domain's IoU by up to ±0.04
+  // (bench/continual/protocol.ts). So the per-domain count uses the mean over every order's own set.
+  const caMean = methods.casam?.finishedOrders === plan.orders.length ? methods.casam.finalByTaskMean : null;
+  const aboveMean = caMean ? seen.filter((d) => caMean[d] > boxFillByTask[d]).length : 0;
   const mustShow: MustShowCheck[] = [
     check(
       'CA-SAM final Avg-IoU > frozen SAM',
@@ -519,10 +569,10 @@ export function buildResults(inp: BuildInput): ContinualResults {
       () => caS!.avgIou > bfAvg,
     ),
     check(
-      'CA-SAM above box-fill on ≥ 7 of 9 domains',
-      !!caS,
-      () => `${above} of ${seen.length}`,
-      () => above >= 7,
+      `CA-SAM above box-fill on ≥ 7 of 9 domains (final IoU per domain, mean of the ${plan.orders.length} orders' sets)`,
+      !!caMean,
+      () => `${aboveMean} of ${seen.length} (the paper order's set alone: ${above} of ${seen.length})`,
+      () => aboveMean >= 7,
     ),
     check(
       'CA-SAM average forgetting ≤ 0.01 IoU',
@@ -552,7 +602,7 @@ export function buildResults(inp: BuildInput): ContinualResults {
 
   const notes = [
     'Timings are wall-clock on a 2-core machine shared with other work; treat seconds, shares and ratios as ±30% or worse.',
-    "CA-SAM's layers, VAEs and τ are trained once per task from that task's data only (seeded by the task name), so they are the same in every order; orders change only which tasks the router knows at each stage.",
+    "CA-SAM's layer, VAE and τ of a task are trained from that task's data only, so the order does not change how they train; each order trains its own set with its own seeds, and its spread across orders is the spread of those seeds (as for the shared-AL baselines, which also train with each order's seeds). The routing and unseen-domain claims use the paper order's set; the other sets' figures are in the routing section.",
     'The joint reference trains once on all nine tasks pooled (same epochs over 9× the images = the same number of steps as one sequential run); it has a final row only, so forgetting and BWT do not apply.',
     `VAE and τ: ${plan.vae.epochs} epochs of batch ${plan.vae.batchSize} per task and per τ fold (the spec's 10 epochs assume ~1,000 features per task; with ${plan.trainImages} they leave the VAE untrained — see bench/continual/protocol.ts).`,
     `EWC: online EWC (γ = ${plan.ewc.gamma}) with the diagonal empirical Fisher of each task's training loss (one image and its regions per pass), λ = ${plan.ewc.lambda} (the best of a λ sweep on validation images, see bench/continual/protocol.ts).`,
@@ -685,7 +735,7 @@ export function markdownReport(r: ContinualResults, name: string): string {
   );
   out.push('');
 
-  out.push('## Must show (paper order)');
+  out.push('## Must show (paper order, except where a claim says otherwise)');
   out.push('');
   out.push(
     table(
@@ -750,6 +800,34 @@ export function markdownReport(r: ContinualResults, name: string): string {
   dRows.push(['box-fill (reference)', ...seen.map((d) => f3(r.boxFill.byTask[d])), f3(r.boxFill.avgIou)]);
   out.push(table(['method', ...seen.map(shortDomain), 'mean'], dRows));
   out.push('');
+
+  if (r.protocol.orders.length > 1) {
+    out.push(`## Final IoU per domain, mean over the finished orders`);
+    out.push('');
+    const mRows = ms.flatMap((m) => {
+      const x = r.methods[m]!;
+      const by = x.finalByTaskMean;
+      if (!by) return [];
+      return [
+        [
+          `${METHOD_SHORT[m]} (${x.finishedOrders} of ${r.protocol.orders.length})`,
+          ...seen.map((d) => f3(by[d])),
+          f3(mean(seen.map((d) => by[d]))),
+        ],
+      ];
+    });
+    const bf = r.boxFill.byTask;
+    const caMean = r.methods.casam?.finalByTaskMean;
+    if (caMean)
+      mRows.push([
+        'CA-SAM − box-fill',
+        ...seen.map((d) => signed(caMean[d] - bf[d])),
+        signed(mean(seen.map((d) => caMean[d] - bf[d]))),
+      ]);
+    mRows.push(['box-fill (reference)', ...seen.map((d) => f3(bf[d])), f3(r.boxFill.avgIou)]);
+    out.push(table(['method (orders)', ...seen.map(shortDomain), 'mean'], mRows));
+    out.push('');
+  }
 
   out.push('## Zero-shot box-prompt IoU of the base model, all 12 domains');
   out.push('');
@@ -834,7 +912,7 @@ export function markdownReport(r: ContinualResults, name: string): string {
       ),
     );
     out.push('');
-    out.push('Unseen domains, routed among all nine tasks:');
+    out.push("Unseen domains, routed among all nine tasks by the paper order's set:");
     out.push('');
     const uRows = unseen.map((d) => {
       const u = c.unseen.byDomain[d];
@@ -853,9 +931,34 @@ export function markdownReport(r: ContinualResults, name: string): string {
     );
     out.push('');
     out.push(
-      `τ per task (p97 of 5-fold held-out VAE scores): ${seen.map((d) => `${shortDomain(d)} ${c.tau[d].tau.toFixed(4)}`).join(', ')}.`,
+      `τ per task, paper order's set (p97 of 5-fold held-out VAE scores): ${seen.map((d) => `${shortDomain(d)} ${c.tau[d].tau.toFixed(4)}`).join(', ')}.`,
     );
     out.push('');
+    if (c.finalByOrder.length > 1) {
+      out.push("Every order's own set after its last stage:");
+      out.push('');
+      out.push(
+        table(
+          [
+            'order',
+            'routing accuracy (seen)',
+            'fallback (seen)',
+            'unseen fallback',
+            'unseen IoU',
+            'frozen SAM, unseen',
+          ],
+          c.finalByOrder.map((x) => [
+            `${x.index + 1}${x.index === 0 ? ' (paper)' : ''}`,
+            pct(x.routingAccuracy),
+            pct(x.fallbackRateSeen),
+            pct(x.unseenFallbackRate),
+            f3(x.unseenIou),
+            f3(c.unseen.frozenIou),
+          ]),
+        ),
+      );
+      out.push('');
+    }
   }
 
   out.push('## Cost');

@@ -76,13 +76,15 @@ export interface JointRecord extends UnitCost {
 
 export interface BenchState {
   format: 'casam-continual-bench-state';
-  version: 1;
+  version: 2;
   configHash: string;
   plan: Plan;
   /** Zero-shot frozen SAM and box-fill on every domain's test images. */
   zeroShot?: { frozen: ImageRegions[]; boxFill: ImageRegions[] };
+  /** `${orderIndex}:${task}` → that order's layer, VAE and τ for the task (see casamTaskKey). */
   casamTasks: Record<string, CasamTaskRecord>;
-  casamImages?: CasamImage[];
+  /** Order index → every test image scored under that order's nine layers and VAEs. */
+  casamImages: Record<string, CasamImage[]>;
   /** `${method}:${orderIndex}` → finished stages. */
   stages: Record<string, StageRecord[]>;
   joint?: JointRecord;
@@ -104,21 +106,45 @@ export class StateMismatchError extends Error {
 export function openState(path: string, plan: Plan, configHash: string, restart: boolean): BenchState {
   const fresh: BenchState = {
     format: 'casam-continual-bench-state',
-    version: 1,
+    version: 2,
     configHash,
     plan,
     casamTasks: {},
+    casamImages: {},
     stages: {},
   };
   if (!existsSync(path)) return fresh;
-  const old = JSON.parse(readFileSync(path, 'utf8')) as BenchState;
-  if (old.configHash === configHash && !restart) return old;
+  const old = JSON.parse(readFileSync(path, 'utf8')) as BenchState | StateV1;
+  if (old.configHash === configHash && !restart) return old.version === 1 ? fromV1(old) : old;
   if (!restart)
     throw new StateMismatchError(
       `${path} belongs to a run with another configuration or base model; pass --restart to discard it (it is kept as ${path}.old)`,
     );
   renameSync(path, `${path}.old`);
   return fresh;
+}
+
+/** The key of CA-SAM's unit for `task` in order `order` (0 = the paper's). */
+export function casamTaskKey(order: number, task: string): string {
+  return `${order}:${task}`;
+}
+
+/** Version 1 trained CA-SAM once per task and reused it in every order: keyed by task, one scoring. */
+type StateV1 = Omit<BenchState, 'version' | 'casamImages'> & { version: 1; casamImages?: CasamImage[] };
+
+/**
+ * A version-1 state, read as version 2: its layers are the paper order's (the same seeds and folders), so only
+ * the other orders' layers remain to train.
+ */
+function fromV1(old: StateV1): BenchState {
+  return {
+    ...old,
+    version: 2,
+    casamTasks: Object.fromEntries(
+      Object.entries(old.casamTasks).map(([task, rec]) => [casamTaskKey(0, task), rec]),
+    ),
+    casamImages: old.casamImages ? { '0': old.casamImages } : {},
+  };
 }
 
 export function saveState(path: string, state: BenchState): void {

@@ -54,27 +54,38 @@ describe.skipIf(!enabled)('continual benchmark --quick', () => {
       expect(missing.code).toBe(4);
       expect(missing.stderr).toMatch(/not found/);
 
-      const first = await bench(args, /CA-SAM task 2\/9/);
+      const first = await bench(args, /CA-SAM order 1\/3 task 2\/9/);
       expect(first.code, first.stderr).toBe(130);
       expect(first.stderr).toMatch(/stopped: .*run it again/);
       const state = JSON.parse(readFileSync(join(out, 'continual-quick.state.json'), 'utf8')) as {
         casamTasks: Record<string, unknown>;
       };
-      expect(Object.keys(state.casamTasks)).toEqual(['acdc-cardiac-mr']);
+      expect(Object.keys(state.casamTasks)).toEqual(['0:acdc-cardiac-mr']);
 
       const second = await bench(args);
       expect(second.code, second.stderr).toBe(0);
-      expect(second.stderr).not.toMatch(/CA-SAM task 1\/9/); // finished units are not redone
+      expect(second.stderr).not.toMatch(/CA-SAM order 1\/3 task 1\/9/); // finished units are not redone
+      // Every order trains its own set of CA-SAM layers, with its own seeds.
+      const done = JSON.parse(readFileSync(join(out, 'continual-quick.state.json'), 'utf8')) as {
+        casamTasks: Record<string, { adapterPath: string }>;
+      };
+      expect(Object.keys(done.casamTasks)).toHaveLength(27);
+      expect(new Set(Object.values(done.casamTasks).map((t) => t.adapterPath)).size).toBe(27);
 
       const r = JSON.parse(readFileSync(join(out, 'continual-quick.json'), 'utf8')) as {
         quick: boolean;
         zeroShot: Record<string, { frozenIou: number; boxFillIou: number }>;
         methods: Record<
           string,
-          { orders: { order: string[]; matrix: number[][]; summary: { avgIou: number } }[]; spread: unknown }
+          {
+            orders: { order: string[]; matrix: number[][]; summary: { avgIou: number } }[];
+            spread: unknown;
+            finalByTaskMean: Record<string, number> | null;
+          }
         >;
         casam: {
           routingByOrder: { stages: unknown[] }[];
+          finalByOrder: { index: number }[];
           unseen: { fallbackRate: number; iou: number; frozenIou: number };
         };
         cost: Record<string, { trainableParameters: number }>;
@@ -95,6 +106,8 @@ describe.skipIf(!enabled)('continual benchmark --quick', () => {
       }
       expect(new Set(r.methods['casam'].orders.map((o) => o.order.join())).size).toBe(3);
       expect(r.casam.routingByOrder[0].stages).toHaveLength(9);
+      expect(r.casam.finalByOrder.map((x) => x.index)).toEqual([0, 1, 2]);
+      expect(Object.keys(r.methods['casam'].finalByTaskMean ?? {})).toHaveLength(9);
       expect(r.cost['casam'].trainableParameters).toBeGreaterThan(r.cost['sequential'].trainableParameters);
       expect(r.alStep.stepMs).toBeGreaterThan(0);
       expect(r.mustShow).toHaveLength(10);
@@ -118,7 +131,7 @@ describe.skipIf(!enabled)('continual benchmark --quick', () => {
       // Rewriting the report from the saved state names the run's command and says it is a rewrite.
       const rewrite = await bench([...args, '--report-only']);
       expect(rewrite.code, rewrite.stderr).toBe(0);
-      expect(rewrite.stderr).not.toMatch(/CA-SAM task/);
+      expect(rewrite.stderr).not.toMatch(/CA-SAM order/);
       const md2 = readFileSync(join(out, 'continual-quick.md'), 'utf8');
       expect(md2).toContain(`\`npm run bench:continual -- ${args.join(' ')}\` — report rewritten`);
       expect(md2).toContain('| CA-SAM (per-task AL + VAE routing) |');
