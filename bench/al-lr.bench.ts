@@ -17,12 +17,10 @@ import {
   DOMAIN_NAMES,
   EmbeddedItem,
   IDENTITY_ALIGNMENT,
-  TrainingItem,
   buildSam,
   createTfjsSamEngine,
   ensureEmbeddings,
   evaluateBoxPrompts,
-  generateDomain,
   getPreset,
   initBackend,
   loadSamWeights,
@@ -30,6 +28,7 @@ import {
   trainAlignmentLayer,
 } from '@casam/casam-core';
 import { writeFileAtomic } from '../libs/casam-core/src/io/atomic-file';
+import { splitItems } from './domain-items';
 
 const root = resolve(__dirname, '..');
 const resultsPath = join(root, 'bench/results/al-lr.json');
@@ -92,23 +91,6 @@ interface Results {
   summary?: unknown;
 }
 
-function splitItems(name: string): [TrainingItem[], TrainingItem[]] {
-  const tr: TrainingItem[] = [];
-  const va: TrainingItem[] = [];
-  for (let i = 0; tr.length < TRAIN || va.length < VAL; i += 16) {
-    for (const it of generateDomain(name, { count: 16, start: i, size: 256, seed })) {
-      const item = {
-        id: it.id,
-        image: it.image,
-        masks: it.masks.map((m) => ({ classId: m.className, mask: m.data })),
-      };
-      if (it.split === 'train' && tr.length < TRAIN) tr.push(item);
-      if (it.split === 'val' && va.length < VAL) va.push(item);
-    }
-  }
-  return [tr, va];
-}
-
 async function main(): Promise<void> {
   await initBackend({ prefer: 'wasm', log: (l) => console.error(l) });
   const cfg = getPreset('casam-tiny');
@@ -139,7 +121,11 @@ async function main(): Promise<void> {
   let n = 0;
   const t0 = performance.now();
   for (const domain of domains) {
-    const [trItems, vaItems] = splitItems(domain);
+    const { train: trItems, val: vaItems } = splitItems(
+      domain,
+      { train: TRAIN, val: VAL },
+      { size: 256, seed },
+    );
     const all = [...trItems, ...vaItems];
     const handles = await ensureEmbeddings(all, engine, { cacheDir: work, fingerprint });
     const emb: EmbeddedItem[] = all.map((it, i) => ({ id: it.id, handle: handles[i], masks: it.masks }));

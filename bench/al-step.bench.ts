@@ -61,6 +61,7 @@ import {
   trainAlignmentLayer,
 } from '@casam/casam-core';
 import { samMiniWeights, syntheticItems } from '../libs/casam-core/src/trainer/trainer-fixtures.testing';
+import { toTrainingItem } from './domain-items';
 
 const root = resolve(__dirname, '..');
 const resultsPath = join(root, 'bench/results/al-step.json');
@@ -276,11 +277,7 @@ const SWEEP_DOMAINS = ['acdc-cardiac-mr', 'polyp-endoscopy'];
 const SWEEP_SEEDS = [1, 2];
 
 function domainItems(name: string, count: number, start: number): TrainingItem[] {
-  return generateDomain(name, { count, start, size: 256, seed: 7 }).map((it) => ({
-    id: it.id,
-    image: it.image,
-    masks: it.masks.map((m) => ({ classId: m.className, mask: m.data })),
-  }));
+  return generateDomain(name, { count, start, size: 256, seed: 7 }).map(toTrainingItem);
 }
 
 /**

@@ -76,6 +76,7 @@ import {
 } from '@casam/casam-core';
 import { writeFileAtomic } from '../libs/casam-core/src/io/atomic-file';
 import { BenchProgress, fmtDuration } from './continual/progress';
+import { splitItems } from './domain-items';
 import {
   BenchArgs,
   FULL,
@@ -112,37 +113,6 @@ interface Domain {
   testItems: TrainingItem[];
   train: EmbeddedItem[];
   test: EmbeddedItem[];
-}
-
-function toTrainingItem(it: ReturnType<typeof generateDomain>[number]): TrainingItem {
-  return {
-    id: it.id,
-    image: it.image,
-    masks: it.masks.map((m) => ({ classId: m.className, mask: m.data })),
-  };
-}
-
-/** The first `train` training-split and `test` test-split items of a domain (the generator's own splits). */
-function domainItems(
-  name: string,
-  train: number,
-  test: number,
-  plan: Plan,
-): [TrainingItem[], TrainingItem[]] {
-  const tr: TrainingItem[] = [];
-  const te: TrainingItem[] = [];
-  for (let i = 0; tr.length < train || te.length < test; i += 16) {
-    for (const it of generateDomain(name, {
-      count: 16,
-      start: i,
-      size: plan.data.size,
-      seed: plan.data.seed,
-    })) {
-      if (it.split === 'train' && tr.length < train) tr.push(toTrainingItem(it));
-      if (it.split === 'test' && te.length < test) te.push(toTrainingItem(it));
-    }
-  }
-  return [tr, te];
 }
 
 /** Peak RSS and tensor bytes while `run` runs, sampled whenever `sample` is called (from progress events). */
@@ -373,8 +343,15 @@ async function main(): Promise<number> {
   const domains = new Map<string, Domain>();
   for (const d of [...seen, ...plan.unseen]) {
     const unseen = plan.unseen.includes(d);
-    const [trainItems, testItems] = domainItems(d, unseen ? 0 : plan.trainImages, plan.testImages, plan);
-    domains.set(d, { name: d, unseen, trainItems, testItems, train: [], test: [] });
+    const items = splitItems(d, { train: unseen ? 0 : plan.trainImages, test: plan.testImages }, plan.data);
+    domains.set(d, {
+      name: d,
+      unseen,
+      trainItems: items.train,
+      testItems: items.test,
+      train: [],
+      test: [],
+    });
   }
   const all = [...domains.values()].flatMap((d) => [...d.trainItems, ...d.testItems]);
   const t0 = performance.now();
