@@ -341,6 +341,27 @@ async function checkDns(host: string, add: (r: CheckResult) => void): Promise<bo
   }
 }
 
+/**
+ * The one way a socket probe ends: its first outcome, or `timedOut()` after `timeoutMs`, closes the socket, records
+ * the result and resolves the probe; the returned function reports an outcome.
+ */
+function settleProbe(
+  s: Socket,
+  timeoutMs: number,
+  add: (r: CheckResult) => void,
+  resolve: (good: boolean) => void,
+  timedOut: () => CheckResult,
+): (r: CheckResult, good: boolean) => void {
+  const timer = setTimeout(() => done(timedOut(), false), timeoutMs);
+  const done = (r: CheckResult, good: boolean): void => {
+    s.destroy();
+    clearTimeout(timer);
+    add(r);
+    resolve(good);
+  };
+  return done;
+}
+
 function checkTcp(
   host: string,
   port: number,
@@ -350,23 +371,12 @@ function checkTcp(
   const t0 = performance.now();
   return new Promise((resolve) => {
     const s = tcpConnect({ host, port });
-    const done = (r: CheckResult, good: boolean) => {
-      s.destroy();
-      clearTimeout(timer);
-      add(r);
-      resolve(good);
-    };
-    const timer = setTimeout(
-      () =>
-        done(
-          fail(
-            'tcp',
-            `no answer from ${host}:${port} within ${timeoutMs} ms`,
-            `a firewall probably drops it: ask for outbound tcp/${port} to ${host} to be opened`,
-          ),
-          false,
-        ),
-      timeoutMs,
+    const done = settleProbe(s, timeoutMs, add, resolve, () =>
+      fail(
+        'tcp',
+        `no answer from ${host}:${port} within ${timeoutMs} ms`,
+        `a firewall probably drops it: ask for outbound tcp/${port} to ${host} to be opened`,
+      ),
     );
     s.once('connect', () =>
       done(ok('tcp', `connected to ${host}:${port} in ${Math.round(performance.now() - t0)} ms`), true),
@@ -423,23 +433,12 @@ function checkTls(
         servername: isIP(host) ? undefined : host,
         ALPNProtocols: ['http/1.1'],
       });
-      const done = (r: CheckResult, good: boolean) => {
-        s.destroy();
-        clearTimeout(timer);
-        add(r);
-        resolve(good);
-      };
-      const timer = setTimeout(
-        () =>
-          done(
-            fail(
-              'tls',
-              `no TLS handshake with ${host}:${port} within ${timeoutMs} ms`,
-              `is ${host}:${port} a TLS port? (an http:// coordinatorUrl is needed for plain HTTP)`,
-            ),
-            false,
-          ),
-        timeoutMs,
+      const done = settleProbe(s, timeoutMs, add, resolve, () =>
+        fail(
+          'tls',
+          `no TLS handshake with ${host}:${port} within ${timeoutMs} ms`,
+          `is ${host}:${port} a TLS port? (an http:// coordinatorUrl is needed for plain HTTP)`,
+        ),
       );
       s.once('secureConnect', () => {
         const cert: PeerCertificate = s.getPeerCertificate();
