@@ -41,10 +41,9 @@ import {
   type BundleDetail,
   type CompleteUploadResponse,
   type CreatedEnrollmentToken,
-  PROTOCOL_VERSION,
   type SiteSummary,
 } from '@casam/protocol';
-import { enrollHttpSite } from '../e2e/src/support/http-site';
+import { enrollHttpSite, json } from '../e2e/src/support/http-site';
 import type { FromWorker, ToWorker } from './federation-sites.worker';
 
 const QUICK = process.argv.includes('--quick');
@@ -225,27 +224,12 @@ async function startCoordinator(): Promise<Coordinator> {
   return {
     url,
     proc,
-    admin: (method, path, body) => call(url, method, path, body, token),
+    admin: (method, path, body) => json(`${url}${path}`, method, body, token),
     async stop() {
       await proc.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-async function call<T>(url: string, method: string, path: string, body: unknown, token?: string): Promise<T> {
-  const r = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      'x-casam-protocol': PROTOCOL_VERSION,
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
 }
 
 // ---------------------------------------------------------------------------------------------------------

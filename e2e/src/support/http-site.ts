@@ -60,7 +60,8 @@ export interface UploadAttempt {
 
 export const TEST_BASE_MODEL_FINGERPRINT = `sha256:${'ab'.repeat(32)}`;
 
-async function json<T>(url: string, method: string, body: unknown, token?: string): Promise<T> {
+/** One JSON request with the protocol header (and a bearer token); a non-2xx answer throws with its body. */
+export async function json<T>(url: string, method: string, body: unknown, token?: string): Promise<T> {
   const r = await fetch(url, {
     method,
     headers: {
