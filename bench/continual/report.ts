@@ -297,6 +297,10 @@ function casamRouting(
   const seen = plan.orders[0];
   const routable = (imgs: CasamImage[]): (CasamImage & RoutableImage)[] =>
     imgs.map((i) => ({ ...i, trueTask: i.unseen ? null : i.domain }));
+  const inDomain =
+    (imgs: (CasamImage & RoutableImage)[]) =>
+    (d: string): (CasamImage & RoutableImage)[] =>
+      imgs.filter((i) => i.domain === d);
   const orders: OrderResult[] = [];
   const routingByOrder: CasamRouting['routingByOrder'] = [];
   const finalByOrder: CasamRouting['finalByOrder'] = [];
@@ -305,7 +309,7 @@ function casamRouting(
     const set = state.casamImages[k];
     if (!set) return;
     const images = routable(set);
-    const imagesOf = (d: string): (CasamImage & RoutableImage)[] => images.filter((i) => i.domain === d);
+    const imagesOf = inDomain(images);
     const matrix: number[][] = [];
     const stages: CasamRouting['routingByOrder'][number]['stages'] = [];
     for (let t = 0; t < order.length; t++) {
@@ -335,7 +339,7 @@ function casamRouting(
   });
   // The claims' figures: the paper order's set.
   const images = routable(scored);
-  const imagesOf = (d: string): (CasamImage & RoutableImage)[] => images.filter((i) => i.domain === d);
+  const imagesOf = inDomain(images);
   const finalSeen = evaluateRouted(seen.flatMap(imagesOf), seen);
   const unseenImgs = images.filter((i) => i.unseen);
   const frozenOf = (imgs: CasamImage[]): number => aggregateMetrics(imgs.map((i) => i.regions['frozen'])).iou;
