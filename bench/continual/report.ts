@@ -292,7 +292,7 @@ function casamRouting(
   state: BenchState,
   plan: Plan,
 ): { routing: CasamRouting; orders: OrderResult[] } | null {
-  const scored = state.casamImages['0'];
+  const scored = state.casamImages[0];
   if (!scored || !state.zeroShot) return null;
   const seen = plan.orders[0];
   const routable = (imgs: CasamImage[]): (CasamImage & RoutableImage)[] =>
@@ -337,24 +337,23 @@ function casamRouting(
       unseenIou: unseen.aggregate.iou,
     });
   });
-  // The claims' figures: the paper order's set.
+  // The claims' figures: the paper order's set (scored, so finalByOrder[0] is its last stage).
+  const paper = finalByOrder[0];
   const images = routable(scored);
   const imagesOf = inDomain(images);
-  const finalSeen = evaluateRouted(seen.flatMap(imagesOf), seen);
   const unseenImgs = images.filter((i) => i.unseen);
   const frozenOf = (imgs: CasamImage[]): number => aggregateMetrics(imgs.map((i) => i.regions['frozen'])).iou;
   const boxFillRows = new Map(state.zeroShot.boxFill.map((r) => [r.id, r.regions]));
   const boxFillOf = (imgs: CasamImage[]): number =>
     aggregateMetrics(imgs.map((i) => boxFillRows.get(i.id)! as RegionMetrics[])).iou;
-  const unseenAll = evaluateRouted(unseenImgs, seen);
   const paperTask = (d: string): CasamTaskRecord => state.casamTasks[casamTaskKey(0, d)];
   return {
     orders,
     routing: {
       routingByOrder,
       finalByOrder,
-      routingAccuracy: finalSeen.routingAccuracy ?? NaN,
-      fallbackRateSeen: finalSeen.fallbackRate,
+      routingAccuracy: paper.routingAccuracy,
+      fallbackRateSeen: paper.fallbackRateSeen,
       unseen: {
         byDomain: Object.fromEntries(
           plan.unseen.map((d) => {
@@ -372,8 +371,8 @@ function casamRouting(
             ];
           }),
         ),
-        fallbackRate: unseenAll.fallbackRate,
-        iou: unseenAll.aggregate.iou,
+        fallbackRate: paper.unseenFallbackRate,
+        iou: paper.unseenIou,
         frozenIou: frozenOf(unseenImgs),
         boxFillIou: boxFillOf(unseenImgs),
       },
