@@ -22,6 +22,10 @@ import {
   exportPretrainedModel,
   getPreset,
   initBackend,
+  isPresetName,
+  loadSamWeights,
+  warmStartStateDict,
+  WarmStartError,
   loadCheckpoint,
   pretrain,
 } from '@casam/casam-core';
@@ -47,10 +51,17 @@ interface Args {
   exportOnly: boolean;
   bench: boolean;
   benchSteps: number;
+  preset: string;
+  initFrom?: string;
+  initPreset: string;
 }
 
 const HELP = `usage: npm run pretrain -- [options]
-  --out DIR               output folder (default models/casam-tiny)
+  --out DIR               output folder (default models/<preset>)
+  --preset NAME           model to train: casam-tiny (default) or casam-small (8-px patches, 32×32 grid)
+  --init-from FILE        warm start from a trained model's weights (e.g. models/casam-tiny/casam-tiny.safetensors;
+                          grid-dependent tensors are resampled); used only when no checkpoint is resumed
+  --init-preset NAME      the preset of the --init-from weights (default casam-tiny)
   --steps N               total optimizer steps of the run (default 20000)
   --batch N               images per step (default 8)
   --targets-per-image N   prompts/masks per image (default 4)
@@ -69,7 +80,7 @@ const HELP = `usage: npm run pretrain -- [options]
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
-    out: 'models/casam-tiny',
+    out: '',
     steps: 20000,
     batch: 8,
     lr: 1e-3,
@@ -83,6 +94,8 @@ function parseArgs(argv: string[]): Args {
     exportOnly: false,
     bench: false,
     benchSteps: 5,
+    preset: 'casam-tiny',
+    initPreset: 'casam-tiny',
   };
   const num = (flag: string, v: string | undefined): number => {
     if (v === undefined) throw new UsageError(`${flag} needs a value`);
@@ -137,6 +150,24 @@ function parseArgs(argv: string[]): Args {
         a.backend = v as BackendName | 'auto';
         break;
       }
+      case '--preset': {
+        const v = next();
+        if (!v || !isPresetName(v)) throw new UsageError(`--preset: unknown preset ${v ?? ''}`);
+        a.preset = v;
+        break;
+      }
+      case '--init-from': {
+        const v = next();
+        if (!v) throw new UsageError('--init-from needs a weights file');
+        a.initFrom = v;
+        break;
+      }
+      case '--init-preset': {
+        const v = next();
+        if (!v || !isPresetName(v)) throw new UsageError(`--init-preset: unknown preset ${v ?? ''}`);
+        a.initPreset = v;
+        break;
+      }
       case '--no-resume':
         a.resume = false;
         break;
@@ -161,11 +192,11 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-const PRESET = 'casam-tiny';
-
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const a = parseArgs(argv);
+  const PRESET = a.preset;
+  if (!argv.includes('--out')) a.out = `models/${PRESET}`;
   const command = ['npm run pretrain', ...(argv.length ? ['--', ...argv] : [])].join(' ');
   const outDir = resolve(a.out);
   const info = await initBackend({ prefer: a.backend, wasmThreads: a.threads });
@@ -200,8 +231,20 @@ async function main(): Promise<number> {
     };
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
+    let initWeights: ReturnType<typeof loadSamWeights> | undefined;
+    if (a.initFrom && !(a.resume && existsSync(join(outDir, CHECKPOINT_FILE)))) {
+      const fromCfg = getPreset(a.initPreset);
+      const { weights, report } = warmStartStateDict(fromCfg, loadSamWeights(resolve(a.initFrom), fromCfg), cfg);
+      console.log(
+        `warm start from ${a.initFrom} (${a.initPreset}): ${report.copied} tensors copied, ` +
+          `${report.resampled.length} resampled (${report.resampled.length ? report.resampled.join(', ') : 'none'})`,
+      );
+      initWeights = weights;
+    }
     const result = await pretrain({
       outDir,
+      initWeights,
+      initFrom: a.initFrom && `${a.initFrom} (${a.initPreset})`,
       preset: PRESET,
       steps: a.steps,
       batch: a.batch,
@@ -249,7 +292,7 @@ main().then(
       console.error(`pretrain: ${e.message}`);
       process.exit(2);
     }
-    if (e instanceof PretrainCheckpointError) {
+    if (e instanceof PretrainCheckpointError || e instanceof WarmStartError) {
       console.error(`pretrain: ${e.message}`);
       process.exit(4);
     }

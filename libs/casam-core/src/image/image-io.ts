@@ -22,11 +22,71 @@ function isJpeg(b: Uint8Array): boolean {
   return b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
 }
 
+/**
+ * Width and height from the file header (PNG IHDR, JPEG SOFn), without decoding anything: a 74-byte PNG can
+ * claim 30000×30000 pixels, and the decoders allocate for the claim before they find the data missing.
+ * Returns null when the header is not readable (the decoder then reports the damage).
+ */
+export function readImageSize(buf: Uint8Array): { width: number; height: number } | null {
+  const u32 = (o: number): number => ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
+  const u16 = (o: number): number => (buf[o] << 8) | buf[o + 1];
+  if (isPng(buf)) {
+    // Signature (8) + chunk length (4) + "IHDR" (4) + width (4) + height (4).
+    if (buf.length < 24 || String.fromCharCode(...buf.subarray(12, 16)) !== 'IHDR') return null;
+    return { width: u32(16), height: u32(20) };
+  }
+  if (isJpeg(buf)) {
+    let o = 2;
+    while (o + 4 <= buf.length) {
+      if (buf[o] !== 0xff) return null;
+      const marker = buf[o + 1];
+      if (marker === 0xff) {
+        o++; // fill byte
+        continue;
+      }
+      if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
+        o += 2; // no length
+        continue;
+      }
+      const len = u16(o + 2);
+      if (len < 2) return null;
+      // SOF0…SOF15 except DHT (C4), JPG (C8) and DAC (CC): precision (1), height (2), width (2).
+      if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+        if (o + 9 > buf.length) return null;
+        return { width: u16(o + 7), height: u16(o + 5) };
+      }
+      if (marker === 0xda || marker === 0xd9) return null; // scan data before any frame header
+      o += 2 + len;
+    }
+    return null;
+  }
+  return null;
+}
+
+export interface DecodeImageOptions {
+  /** Largest accepted width × height (default MAX_IMAGE_PIXELS); checked on the header, before decoding. */
+  maxPixels?: number;
+}
+
 /** Decodes PNG (8/16-bit, grey/RGB/palette, with or without alpha) or baseline/progressive JPEG to RGB. */
-export function decodeImage(buf: Uint8Array, nameForErrors = 'image'): RgbImage {
+export function decodeImage(buf: Uint8Array, nameForErrors = 'image', opts: DecodeImageOptions = {}): RgbImage {
+  const maxPixels = opts.maxPixels ?? MAX_IMAGE_PIXELS;
   let rgba: Uint8Array;
   let width: number;
   let height: number;
+  const header = readImageSize(buf);
+  if (header) {
+    if (header.width < 1 || header.height < 1) throw new ImageDecodeError(`${nameForErrors}: image has no pixels`);
+    if (header.width * header.height > maxPixels)
+      throw new ImageDecodeError(
+        `${nameForErrors}: ${header.width}×${header.height} is larger than the ${maxPixels}-pixel limit ` +
+          `(refused before decoding)`,
+      );
+  } else if (isPng(buf) || isJpeg(buf)) {
+    throw new ImageDecodeError(
+      `${nameForErrors}: corrupt ${isPng(buf) ? 'PNG' : 'JPEG'} (no readable image size in the header)`,
+    );
+  }
   if (isPng(buf)) {
     try {
       const png = PNG.sync.read(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
@@ -40,8 +100,9 @@ export function decodeImage(buf: Uint8Array, nameForErrors = 'image'): RgbImage 
       const j = jpeg.decode(buf, {
         useTArray: true,
         formatAsRGBA: true,
-        maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
-        maxMemoryUsageInMB: 2048,
+        maxResolutionInMP: maxPixels / 1e6,
+        // Decoded bytes: RGBA output plus the decoder's component planes, bounded by the same pixel limit.
+        maxMemoryUsageInMB: Math.ceil((maxPixels * 8) / 2 ** 20) + 16,
       });
       ({ width, height } = j);
       rgba = j.data;
@@ -52,10 +113,8 @@ export function decodeImage(buf: Uint8Array, nameForErrors = 'image'): RgbImage 
     throw new ImageDecodeError(`${nameForErrors}: not a PNG or JPEG file`);
   }
   if (width < 1 || height < 1) throw new ImageDecodeError(`${nameForErrors}: image has no pixels`);
-  if (width * height > MAX_IMAGE_PIXELS)
-    throw new ImageDecodeError(
-      `${nameForErrors}: ${width}×${height} is larger than the ${MAX_IMAGE_PIXELS}-pixel limit`,
-    );
+  if (width * height > maxPixels || width !== header?.width || height !== header.height)
+    throw new ImageDecodeError(`${nameForErrors}: decoded ${width}×${height} does not match its header`);
   const data = new Uint8Array(width * height * 3);
   for (let i = 0, j = 0; i < data.length; i += 3, j += 4) {
     data[i] = rgba[j];

@@ -37,3 +37,4 @@ export {
   type ExportInfo,
   type ExportResult,
 } from './export-model';
+export { WarmStartError, warmStartStateDict, type WarmStartReport } from './warm-start';

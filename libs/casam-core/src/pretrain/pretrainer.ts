@@ -70,6 +70,12 @@ export interface PretrainOptions {
   resume?: boolean;
   /** Recorded in checkpoints (and so in the exported README). */
   command?: string;
+  /**
+   * Weights to start from instead of a fresh initialisation (a warm start, see warm-start.ts); ignored when a
+   * checkpoint is resumed. `initFrom` names where they came from, for the log and the checkpoint.
+   */
+  initWeights?: StateDict;
+  initFrom?: string;
   backend?: string;
   /** Stop (after saving a checkpoint) when this aborts. */
   signal?: AbortSignal;
@@ -277,7 +283,10 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     log(`starting over in ${opts.outDir}: the previous training log and checkpoint are replaced`);
     writeFileSync(logPath, '');
   }
-  const model = createTrainableSam(cfg, ckpt ? ckpt.weights : initSamStateDict(cfg, o.seed));
+  const model = createTrainableSam(
+    cfg,
+    ckpt ? ckpt.weights : (opts.initWeights ?? initSamStateDict(cfg, o.seed)),
+  );
   const adam = createAdam(model.variables, { lr: o.lr, clipNorm: o.clipNorm });
   let step = 0;
   let nextSample = 0;
@@ -285,6 +294,12 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   let elapsedBefore = 0;
   const sessionStart = now();
   const elapsedNow = (): number => elapsedBefore + (now() - sessionStart);
+  // Where the first weights came from, kept through every resume.
+  const initFrom: string | undefined = ckpt
+    ? (ckpt.meta.options['initFrom'] as string | undefined)
+    : opts.initWeights
+      ? (opts.initFrom ?? 'given weights')
+      : undefined;
   if (ckpt) {
     adam.loadStateDict(adamStateOf(ckpt));
     step = ckpt.meta.step;
@@ -293,7 +308,13 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     truncateLog(logPath, step);
     log(`resuming ${ckptPath} at step ${step} (${fmtDuration(elapsedBefore)} trained so far)`);
   }
-  writeLog({ type: ckpt ? 'resume' : 'start', step, options: o, time: new Date().toISOString() });
+  writeLog({
+    type: ckpt ? 'resume' : 'start',
+    step,
+    options: o,
+    ...(!ckpt && opts.initWeights ? { initFrom: opts.initFrom ?? 'given weights' } : {}),
+    time: new Date().toISOString(),
+  });
   const corpus = createGenericCorpus({ seed: o.seed, size: cfg.imgSize, targetsPerImage: o.targetsPerImage });
   let evalSet: EvalSet | null = null;
   const runEval = (): EvalResult => {
@@ -318,7 +339,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       elapsedSeconds: elapsedNow(),
       command: opts.command,
       backend: opts.backend,
-      options: { ...o },
+      options: { ...o, ...(initFrom ? { initFrom } : {}) },
     };
     saveCheckpoint(ckptPath, {
       meta,

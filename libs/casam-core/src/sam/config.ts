@@ -123,6 +123,13 @@ export const SAM_PRESETS = {
    * exactly (sam-mini's window 7 pads 256 tokens to 441, wasting 40% of windowed attention).
    */
   'casam-tiny': { ...SMALL, name: 'casam-tiny', encoderWindowSize: 8 },
+  /**
+   * casam-tiny's ViT on 8-px patches: a 32×32 embedding grid (128×128 low-res masks) at the same 256-px input,
+   * for structures a 16-px cell cannot outline. Same parameter shapes as casam-tiny except the patch
+   * embedding, pos_embed and the global blocks' rel-pos tables, so it can be warm-started from casam-tiny
+   * (pretrain/warm-start.ts). Encoder ≈3× casam-tiny's time on tfjs-wasm.
+   */
+  'casam-small': { ...SMALL, name: 'casam-small', patchSize: 8, encoderWindowSize: 8 },
 } satisfies Record<string, SamConfig>;
 
 export type SamPresetName = keyof typeof SAM_PRESETS;
