@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { crc32, deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { fixturePath, fixtureTensor } from '../testing/fixtures';
-import { ImageDecodeError, decodeImage, encodeMaskPng, encodeRgbPng } from './image-io';
+import { ImageDecodeError, decodeImage, encodeMaskPng, encodeRgbPng, readImageSize } from './image-io';
 
 describe('decodeImage', () => {
   it('decodes the fixture PNG to the exact pixels the official pipeline used', () => {
@@ -37,5 +38,59 @@ describe('decodeImage', () => {
     const back = decodeImage(m);
     expect(Array.from(back.data)).toEqual([0, 0, 0, 255, 255, 255, 0, 0, 0, 255, 255, 255]);
     expect(PNG.sync.read(Buffer.from(m)).width).toBe(2);
+  });
+});
+
+/** A valid PNG (correct CRCs) whose header claims width×height but whose data is a few bytes. */
+function pngBomb(width: number, height: number): Uint8Array {
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  return new Uint8Array(
+    Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      chunk('IHDR', ihdr),
+      chunk('IDAT', deflateSync(Buffer.alloc(16))),
+      chunk('IEND', Buffer.alloc(0)),
+    ]),
+  );
+}
+
+describe('decompression bombs are refused from the header, before decoding', () => {
+  it('a ~70-byte PNG claiming 30000×30000 is refused without allocating for it', () => {
+    const bomb = pngBomb(30000, 30000);
+    expect(bomb.length).toBeLessThan(100);
+    expect(readImageSize(bomb)).toEqual({ width: 30000, height: 30000 });
+    const before = process.memoryUsage().rss;
+    const t0 = performance.now();
+    expect(() => decodeImage(bomb, 'bomb.png')).toThrow(/bomb.png: 30000×30000 .*refused before decoding/);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(process.memoryUsage().rss - before).toBeLessThan(64 * 2 ** 20);
+  });
+
+  it('a JPEG whose frame header claims 60000×60000 is refused the same way', () => {
+    const ok = jpeg.encode({ data: Buffer.alloc(8 * 8 * 4, 90), width: 8, height: 8 }, 90).data;
+    const big = Buffer.from(ok);
+    const sof = big.indexOf(Buffer.from([0xff, 0xc0]));
+    expect(sof).toBeGreaterThan(0);
+    big.writeUInt16BE(60000, sof + 5);
+    big.writeUInt16BE(60000, sof + 7);
+    expect(readImageSize(big)).toEqual({ width: 60000, height: 60000 });
+    expect(() => decodeImage(big, 'big.jpg')).toThrow(/big.jpg: 60000×60000 .*refused before decoding/);
+  });
+
+  it('a caller may set a smaller limit (serve does)', () => {
+    const png = encodeRgbPng({ width: 40, height: 30, data: new Uint8Array(40 * 30 * 3) });
+    expect(decodeImage(png, 'p', { maxPixels: 1200 }).width).toBe(40);
+    expect(() => decodeImage(png, 'p', { maxPixels: 1199 })).toThrow(/40×30 is larger than the 1199-pixel limit/);
   });
 });
