@@ -234,7 +234,11 @@ async function main(): Promise<number> {
     let initWeights: ReturnType<typeof loadSamWeights> | undefined;
     if (a.initFrom && !(a.resume && existsSync(join(outDir, CHECKPOINT_FILE)))) {
       const fromCfg = getPreset(a.initPreset);
-      const { weights, report } = warmStartStateDict(fromCfg, loadSamWeights(resolve(a.initFrom), fromCfg), cfg);
+      const { weights, report } = warmStartStateDict(
+        fromCfg,
+        loadSamWeights(resolve(a.initFrom), fromCfg),
+        cfg,
+      );
       console.log(
         `warm start from ${a.initFrom} (${a.initPreset}): ${report.copied} tensors copied, ` +
           `${report.resampled.length} resampled (${report.resampled.length ? report.resampled.join(', ') : 'none'})`,

@@ -94,6 +94,32 @@ describe('readNifti', () => {
   });
 });
 
+describe('readNifti on gzip bombs', () => {
+  it('refuses a .nii.gz that inflates past what its header declares, without inflating it all', () => {
+    const plain = writeNifti({ dims: [8, 8, 1], datatype: 'uint8', data: new Float32Array(64) });
+    // The same header followed by 256 MiB of zeros: ~256 KiB of gzip.
+    const bomb = gzipSync(Buffer.concat([Buffer.from(plain), Buffer.alloc(256 * 2 ** 20)]));
+    expect(bomb.length).toBeLessThan(2 ** 20);
+    const before = process.memoryUsage().rss;
+    expect(() => readNifti(bomb, 'bomb.nii.gz')).toThrow(
+      /bomb.nii.gz: gzip data inflates to more than its header/,
+    );
+    expect(process.memoryUsage().rss - before).toBeLessThan(128 * 2 ** 20);
+  });
+
+  it('refuses a header that declares more voxels than the reader inflates, before inflating', () => {
+    const hdr = Buffer.from(writeNifti({ dims: [4, 4, 4], datatype: 'float32', data: new Float32Array(64) }));
+    hdr.writeInt16LE(4, 40); // dim[0] = 4
+    hdr.writeInt16LE(8192, 42);
+    hdr.writeInt16LE(8192, 44);
+    hdr.writeInt16LE(1, 46);
+    hdr.writeInt16LE(40, 48); // 40 volumes of 8192² float32: 10.7 GB inflated
+    expect(() => readNifti(gzipSync(hdr), 'big.nii.gz')).toThrow(
+      /big.nii.gz: .*more than this reader inflates/,
+    );
+  });
+});
+
 describe('sliceVolume', () => {
   // 3×2×3 volume: value = 100·k + 10·j + i; labels: 1 at (0,0,0), 2 at (2,1,2), 1 at (1,1,2).
   const nx = 3;

@@ -3,7 +3,7 @@
  * datatypes, scl_slope/scl_inter, up to 4-D with the first volume used), a small writer for tests and
  * tools, and slicing into windowed 8-bit images with per-label masks.
  */
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { constants, gunzipSync, gzipSync } from 'node:zlib';
 
 export class NiftiError extends Error {
   override name = 'NiftiError';
@@ -58,6 +58,8 @@ const UNSUPPORTED_CODES: Record<number, string> = {
 
 const HEADER_SIZE = 348;
 const MAX_VOXELS = 512 * 1024 * 1024;
+/** Most bytes a `.nii.gz` may inflate to (all volumes): bounds the memory a small file can claim. */
+export const MAX_DECODED_BYTES = 2 * 2 ** 30;
 
 export interface NiftiVolume {
   /** Voxels along i, j, k (x fastest in `data`). */
@@ -78,18 +80,23 @@ function isGzip(b: Uint8Array): boolean {
   return b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 }
 
-/** Parses a `.nii` or `.nii.gz` file's bytes. */
-export function readNifti(input: Uint8Array, name = 'volume'): NiftiVolume {
-  let buf = input;
-  if (isGzip(buf)) {
-    try {
-      buf = new Uint8Array(gunzipSync(buf));
-    } catch (e) {
-      const msg = (e as Error).message;
-      if (/unexpected end/i.test(msg)) throw new NiftiTruncatedError(`${name}: gzip stream is truncated`);
-      throw new NiftiError(`${name}: corrupt gzip data (${msg})`);
-    }
-  }
+/** Header fields readNifti needs, from the first 348+ bytes. */
+interface NiftiHeader {
+  le: boolean;
+  nx: number;
+  ny: number;
+  nz: number;
+  volumes: number;
+  pixdim: [number, number, number];
+  datatype: NiftiDatatype;
+  voxOffset: number;
+  sclSlope: number;
+  sclInter: number;
+  nvox: number;
+  bpv: number;
+}
+
+function readHeader(buf: Uint8Array, name: string): NiftiHeader {
   if (buf.length < HEADER_SIZE)
     throw new NiftiTruncatedError(
       `${name}: ${buf.length} bytes is shorter than the ${HEADER_SIZE}-byte NIfTI-1 header`,
@@ -150,6 +157,55 @@ export function readNifti(input: Uint8Array, name = 'volume'): NiftiVolume {
   if (nvox > MAX_VOXELS)
     throw new NiftiUnsupportedError(`${name}: ${nx}×${ny}×${nz} voxels is more than this reader handles`);
   const bpv = BYTES[datatype];
+  return { le, nx, ny, nz, volumes, pixdim, datatype, voxOffset, sclSlope, sclInter, nvox, bpv };
+}
+
+/**
+ * Inflates a `.nii.gz` without trusting it: the header is read from a small inflated prefix first, and the
+ * whole stream may then inflate to at most what that header declares (all volumes) and never past
+ * MAX_DECODED_BYTES. A few kilobytes of gzip can otherwise inflate to gigabytes (a decompression bomb).
+ */
+function gunzipBounded(input: Uint8Array, name: string): Uint8Array {
+  const fail = (e: unknown): never => {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_BUFFER_TOO_LARGE')
+      throw new NiftiError(`${name}: gzip data inflates to more than its header declares (refused)`);
+    if (/unexpected end/i.test(err.message))
+      throw new NiftiTruncatedError(`${name}: gzip stream is truncated`);
+    throw new NiftiError(`${name}: corrupt gzip data (${err.message})`);
+  };
+  let prefix: Uint8Array;
+  try {
+    // 4 KiB of deflate inflates to at most ~4 MiB; Z_SYNC_FLUSH returns what a partial stream gives.
+    prefix = gunzipSync(input.subarray(0, 4096), {
+      finishFlush: constants.Z_SYNC_FLUSH,
+      maxOutputLength: 8 * 2 ** 20,
+    });
+  } catch (e) {
+    return fail(e);
+  }
+  const h = readHeader(new Uint8Array(prefix.buffer, prefix.byteOffset, prefix.byteLength), name);
+  const declared = h.voxOffset + h.nvox * h.volumes * h.bpv;
+  if (declared > MAX_DECODED_BYTES)
+    throw new NiftiUnsupportedError(
+      `${name}: ${h.nx}×${h.ny}×${h.nz}×${h.volumes} ${h.datatype} voxels (${declared} bytes inflated) is more than ` +
+        `this reader inflates (${MAX_DECODED_BYTES} bytes); split the file or save the first volume alone`,
+    );
+  try {
+    return new Uint8Array(gunzipSync(input, { maxOutputLength: Math.max(declared, HEADER_SIZE) }));
+  } catch (e) {
+    return fail(e);
+  }
+}
+
+/** Parses a `.nii` or `.nii.gz` file's bytes. */
+export function readNifti(input: Uint8Array, name = 'volume'): NiftiVolume {
+  const buf = isGzip(input) ? gunzipBounded(input, name) : input;
+  const { le, nx, ny, nz, volumes, pixdim, datatype, voxOffset, sclSlope, sclInter, nvox, bpv } = readHeader(
+    buf,
+    name,
+  );
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const need = voxOffset + nvox * bpv;
   if (buf.length < need)
     throw new NiftiTruncatedError(

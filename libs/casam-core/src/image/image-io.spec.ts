@@ -91,6 +91,8 @@ describe('decompression bombs are refused from the header, before decoding', () 
   it('a caller may set a smaller limit (serve does)', () => {
     const png = encodeRgbPng({ width: 40, height: 30, data: new Uint8Array(40 * 30 * 3) });
     expect(decodeImage(png, 'p', { maxPixels: 1200 }).width).toBe(40);
-    expect(() => decodeImage(png, 'p', { maxPixels: 1199 })).toThrow(/40×30 is larger than the 1199-pixel limit/);
+    expect(() => decodeImage(png, 'p', { maxPixels: 1199 })).toThrow(
+      /40×30 is larger than the 1199-pixel limit/,
+    );
   });
 });

@@ -28,7 +28,8 @@ function isJpeg(b: Uint8Array): boolean {
  * Returns null when the header is not readable (the decoder then reports the damage).
  */
 export function readImageSize(buf: Uint8Array): { width: number; height: number } | null {
-  const u32 = (o: number): number => ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
+  const u32 = (o: number): number =>
+    ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
   const u16 = (o: number): number => (buf[o] << 8) | buf[o + 1];
   if (isPng(buf)) {
     // Signature (8) + chunk length (4) + "IHDR" (4) + width (4) + height (4).
@@ -69,14 +70,19 @@ export interface DecodeImageOptions {
 }
 
 /** Decodes PNG (8/16-bit, grey/RGB/palette, with or without alpha) or baseline/progressive JPEG to RGB. */
-export function decodeImage(buf: Uint8Array, nameForErrors = 'image', opts: DecodeImageOptions = {}): RgbImage {
+export function decodeImage(
+  buf: Uint8Array,
+  nameForErrors = 'image',
+  opts: DecodeImageOptions = {},
+): RgbImage {
   const maxPixels = opts.maxPixels ?? MAX_IMAGE_PIXELS;
   let rgba: Uint8Array;
   let width: number;
   let height: number;
   const header = readImageSize(buf);
   if (header) {
-    if (header.width < 1 || header.height < 1) throw new ImageDecodeError(`${nameForErrors}: image has no pixels`);
+    if (header.width < 1 || header.height < 1)
+      throw new ImageDecodeError(`${nameForErrors}: image has no pixels`);
     if (header.width * header.height > maxPixels)
       throw new ImageDecodeError(
         `${nameForErrors}: ${header.width}×${header.height} is larger than the ${maxPixels}-pixel limit ` +

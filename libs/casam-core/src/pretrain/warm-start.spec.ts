@@ -56,6 +56,8 @@ describe('warmStartStateDict (casam-tiny → casam-small)', () => {
 
   it('refuses weights of another width, naming the tensor', () => {
     expect(() => warmStartStateDict(getPreset('casam-tiny'), sd, getPreset('vit_b'))).toThrow(WarmStartError);
-    expect(() => warmStartStateDict(getPreset('casam-tiny'), sd, getPreset('vit_b'))).toThrow(/only the patch size/);
+    expect(() => warmStartStateDict(getPreset('casam-tiny'), sd, getPreset('vit_b'))).toThrow(
+      /only the patch size/,
+    );
   });
 });
