@@ -11,3 +11,4 @@ export * from './bundle';
 export * from './realtime';
 export * from './audit';
 export * from './preflight';
+export * from './text';
