@@ -389,9 +389,10 @@ async function main(): Promise<void> {
             y = Math.floor(i / gt.width);
           x0 = Math.min(x0, x);
           y0 = Math.min(y0, y);
-          x1 = Math.max(x1, x + 1);
-          y1 = Math.max(y1, y + 1);
+          x1 = Math.max(x1, x);
+          y1 = Math.max(y1, y);
         });
+        // Inclusive corners (the extreme foreground pixels), the convention of the trainer and of serve.
         const box = [x0, y0, x1, y1];
         const iou = (maskPng: string) => {
           const m = decodeImage(new Uint8Array(Buffer.from(maskPng, 'base64')));

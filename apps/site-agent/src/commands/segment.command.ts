@@ -3,7 +3,7 @@ import { PromptError, createSamPredictor, encodeMaskPng, writeSafetensors } from
 import { loadEngine } from '../model/load-engine';
 import { MODEL_HELP, MODEL_OPTIONS, engineOptionsFrom } from './model-options';
 import { readImageFile } from './read-image';
-import { parseBox, parsePoint } from '../cli/args';
+import { parseBox, parsePoint, promptProblem } from '../cli/args';
 import { EXIT, UserError } from '../cli/errors';
 import { Command } from './command';
 import { AgentHome } from '../home/agent-home';
@@ -15,7 +15,8 @@ export const segmentCommand: Command = {
   summary: 'segment one image from a box and/or points; write the mask as PNG',
   usage: `site-agent segment --image <file> (--box x0,y0,x1,y1 | --point x,y[,label] ...)... [--multimask]
                    --out <mask.png> [--logits-out <file.safetensors>] [model options]
-  --box x0,y0,x1,y1         box prompt in image pixels (at most one)
+  --box x0,y0,x1,y1         box prompt (at most one): inclusive pixel indices of the object's top-left and
+                            bottom-right pixels (a 1-pixel-wide object has x0 = x1; the whole image 0,0,W-1,H-1)
   --point x,y[,label]       point prompt; label 1 foreground (default), 0 background; repeatable
   --multimask               predict 3 candidate masks and keep the one with the best predicted IoU
   --out <mask.png>          binary mask (0/255) at the original image size
@@ -45,6 +46,8 @@ ${MODEL_HELP}`,
     if (!boxes.length && !points.length)
       throw new UserError('give a prompt: --box x0,y0,x1,y1 and/or --point x,y[,label]', EXIT.usage);
     const img = readImageFile(image);
+    const problem = promptProblem({ box: boxes[0], points: points.map((p) => p.xy) }, img.width, img.height);
+    if (problem) throw new UserError(`${image}: ${problem}`, EXIT.input);
     if (!v.string('checkpoint') && !v.string('encoder-onnx') && new AgentHome(v.string('home')).exists())
       return segmentWithBundle(v, img, image, out, boxes, points, log);
     const engine = await loadEngine(engineOptionsFrom(v, log));

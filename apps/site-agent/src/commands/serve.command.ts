@@ -14,7 +14,8 @@ export const serveCommand: Command = {
   --host <addr>             listen address (default: serve.host of the config, 127.0.0.1)
   --port <n>                port (default: serve.port of the config; 0 picks a free one)
 POST /v1/segment?box=x0,y0,x1,y1[&point=x,y[,label]] with an image/png or image/jpeg body → mask + routing
-decision; GET /healthz. Newly pulled bundles are picked up without a restart.
+decision (box corners are inclusive pixel indices); GET /healthz. A bundle installed by pull, the daemon or
+rollback is swapped in within a second, without a restart.
 ${HOME_HELP}`,
   options: { ...HOME_OPTION, host: { type: 'string' }, port: { type: 'string' } },
   async run(v, log) {
@@ -38,6 +39,7 @@ ${HOME_HELP}`,
       host,
       port,
       maxRequestBytes: config.serve.maxRequestBytes,
+      maxImagePixels: config.serve.maxImagePixels,
       log,
     });
     const url = await server.start();

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { MAX_IMAGE_PIXELS } from '@casam/casam-core';
 import { writeFileAtomic } from '@casam/casam-core/src/io/atomic-file';
 import { EXIT, UserError } from '../cli/errors';
 
@@ -18,8 +19,11 @@ export interface AgentConfig {
   };
   /** TF.js backend: auto (tfjs-node-gpu → tfjs-node → wasm → cpu) or one of them. */
   backend: 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
-  /** The local segmentation API (`serve`): loopback by default, never exposed unless IT says so. */
-  serve: { host: string; port: number; maxRequestBytes: number };
+  /**
+   * The local segmentation API (`serve`): loopback by default, never exposed unless IT says so. `maxImagePixels`
+   * (optional) is the largest width × height it decodes (default 4096²).
+   */
+  serve: { host: string; port: number; maxRequestBytes: number; maxImagePixels?: number };
 }
 
 /** What the agent has learned and must keep across restarts (`<home>/state.json`). */
@@ -172,5 +176,10 @@ export function configProblems(raw: unknown): string[] {
     s.maxRequestBytes > 512 * 1024 ** 2
   )
     p.push('serve.maxRequestBytes must be 1 KiB..512 MiB');
+  if (
+    s?.maxImagePixels !== undefined &&
+    (!Number.isInteger(s.maxImagePixels) || s.maxImagePixels < 1 || s.maxImagePixels > MAX_IMAGE_PIXELS)
+  )
+    p.push(`serve.maxImagePixels must be an integer 1..${MAX_IMAGE_PIXELS} (width × height)`);
   return p;
 }

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +19,7 @@ import {
 import type { ActiveBundle } from '../bundle/installed-bundle';
 import { SegmentationServer, type SegmentResponseJson } from './segmentation-server';
 
-function bundleWith(version: number, tau: number): ActiveBundle {
+function bundleWith(version: number, tau: number, name = 'Liver CT'): ActiveBundle {
   const bytes = writeAdapterFile({
     taskId: 'liver',
     baseModel: { preset: 'casam-tiny', fingerprint: 'sha256:' + 'ee'.repeat(32) },
@@ -28,9 +29,9 @@ function bundleWith(version: number, tau: number): ActiveBundle {
   });
   return {
     installed: { version, contentHash: 'x', file: 'x', installedAt: '', kid: 'k', taskCount: 1 },
-    manifest: { tasks: [{ taskId: 'liver', name: 'Liver CT' }] } as ActiveBundle['manifest'],
+    manifest: { tasks: [{ taskId: 'liver', name }] } as ActiveBundle['manifest'],
     adapters: [loadAdapter(bytes, 64, 'liver')],
-    names: new Map([['liver', 'Liver CT']]),
+    names: new Map([['liver', name]]),
   };
 }
 
@@ -58,6 +59,8 @@ describe('SegmentationServer (real HTTP)', () => {
       host: '127.0.0.1',
       port: 0,
       maxRequestBytes: 64 * 1024,
+      maxImagePixels: 100 * 100,
+      watchIntervalMs: 50,
       log: () => undefined,
     });
     url = await server.start();
@@ -127,5 +130,87 @@ describe('SegmentationServer (real HTTP)', () => {
     expect(last).toMatchObject({ bundleVersion: 2, decision: 'fallback', taskId: 'liver' });
     const health = (await (await fetch(`${url}/healthz`)).json()) as { bundleVersion: number; swaps: number };
     expect(health).toMatchObject({ bundleVersion: 2, swaps: 1 });
+  });
+  it('answers image mode with any task name: the decision header is ASCII JSON that parses to the JSON mode decision', async () => {
+    for (const name of ['🫁 lungs', '肺 CT', 'Лёгкие', 'πνεύμονες', 'Crâne']) {
+      next = bundleWith(10, 1e9, name);
+      writeFileSync(pointer, JSON.stringify({ name }));
+      const r = await post('?box=5,5,60,50', png, { 'content-type': 'image/png', accept: 'image/png' });
+      expect(r.status, name).toBe(200);
+      expect(r.headers.get('content-type')).toBe('image/png');
+      const header = r.headers.get('x-casam-decision')!;
+      expect(header).toMatch(/^[\x20-\x7e]+$/);
+      expect(JSON.parse(header)).toMatchObject({ taskName: name, bundleVersion: 10 });
+      // JSON mode is unchanged: the name as it is, in UTF-8.
+      const j = await post('?box=5,5,60,50', png);
+      expect(((await j.json()) as SegmentResponseJson).taskName).toBe(name);
+    }
+  });
+
+  it('answers 413 too_large to an over-limit chunked body instead of resetting the connection', async () => {
+    // Node's http client sends a body of unknown length chunked: no Content-Length for the server to refuse early.
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(
+        `${url}/v1/segment?box=5,5,60,50`,
+        { method: 'POST', headers: { 'content-type': 'image/png' } },
+        (r) => {
+          let body = '';
+          r.on('data', (d: Buffer) => (body += d.toString()));
+          r.on('end', () => resolve({ status: r.statusCode!, body }));
+        },
+      );
+      req.on('error', reject);
+      const chunk = new Uint8Array(16 * 1024);
+      let sent = 0;
+      const write = (): void => {
+        while (sent < 2 * 1024 * 1024) {
+          sent += chunk.byteLength;
+          if (!req.write(chunk)) return void req.once('drain', write);
+        }
+        req.end();
+      };
+      write();
+    });
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'too_large' } });
+    // …and the server still serves.
+    expect((await post('?box=5,5,60,50', png)).status).toBe(200);
+  });
+
+  it('refuses an image over the server pixel limit from its header, as bad_image', async () => {
+    const big = encodeRgbPng({ width: 120, height: 100, data: new Uint8Array(120 * 100 * 3) });
+    const r = await post('?box=5,5,60,50', big);
+    expect(r.status).toBe(400);
+    const e = (await r.json()) as { error: { code: string; message: string } };
+    expect(e.error.code).toBe('bad_image');
+    expect(e.error.message).toMatch(/120×100 is larger than the 10000-pixel limit/);
+  });
+
+  it('takes box corners as inclusive pixel indices: the tight box of a 1-pixel-wide region is accepted', async () => {
+    // A one-pixel-wide vertical line at x = 40 from y = 10 to 50: its tight box, as training computes it.
+    expect((await post('?box=40,10,40,50', png)).status).toBe(200);
+    expect((await post('?box=40,10,41,10', png)).status).toBe(200);
+    expect((await post('?box=0,0,79,63', png)).status).toBe(200); // the whole 80×64 image
+    for (const [box, msg] of [
+      ['0,0,80,64', /outside the 80×64 image.*0\.\.79.*0\.\.63/],
+      ['41,10,40,50', /x0 ≤ x1 and y0 ≤ y1/],
+    ] as const) {
+      const r = await post(`?box=${box}`, png);
+      expect(r.status, box).toBe(400);
+      expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(msg);
+    }
+    const p = await post('?point=80,10', png);
+    expect(p.status).toBe(400);
+  });
+
+  it('swaps a newly installed bundle in the background: /healthz shows it with no segment request', async () => {
+    next = bundleWith(20, 1e9);
+    writeFileSync(pointer, JSON.stringify({ v: 20 }));
+    let version: number | null = null;
+    for (let i = 0; i < 100 && version !== 20; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      version = ((await (await fetch(`${url}/healthz`)).json()) as { bundleVersion: number }).bundleVersion;
+    }
+    expect(version).toBe(20);
   });
 });

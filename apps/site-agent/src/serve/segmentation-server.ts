@@ -12,7 +12,15 @@ import {
 } from '@casam/casam-core';
 import { type ActiveBundle } from '../bundle/installed-bundle';
 import { decisionJson, type SegmentDecisionJson } from '../commands/routing-decision';
-import { parseBox, parsePoint } from '../cli/args';
+import { parseBox, parsePoint, promptProblem } from '../cli/args';
+import { asciiJson, printable } from '../cli/printable';
+
+/**
+ * Largest image `serve` decodes, width × height (4096², 48 MiB as RGB): a server holds up to `maxQueue` decoded
+ * images at once, so its limit is far below the library's (8192²). Checked on the PNG/JPEG header, before
+ * decoding. `serve.maxImagePixels` in agent.json changes it.
+ */
+export const SERVE_MAX_IMAGE_PIXELS = 4096 * 4096;
 
 export interface SegmentationServerOptions {
   engine: SamEngine;
@@ -23,8 +31,12 @@ export interface SegmentationServerOptions {
   host: string;
   port: number;
   maxRequestBytes: number;
+  /** Largest width × height decoded (default SERVE_MAX_IMAGE_PIXELS). */
+  maxImagePixels?: number;
   /** Requests waiting for the model beyond this many are answered 503 (the model runs one at a time). */
   maxQueue?: number;
+  /** How often the bundle pointer file is checked for a new bundle, in the background (default 1000 ms). */
+  watchIntervalMs?: number;
   log: (l: string) => void;
 }
 
@@ -51,26 +63,29 @@ class HttpError extends Error {
  *   POST /v1/segment?box=x0,y0,x1,y1[&point=x,y[,label]]…[&multimask=1]
  *        body: the image (image/png or image/jpeg), at most maxRequestBytes
  *        → 200 JSON {decision…, maskPng} or, with `Accept: image/png`, the mask PNG and the decision in the
- *          `X-Casam-Decision` header
+ *          `X-Casam-Decision` header (the same JSON in printable ASCII: see {@link asciiJson})
  *   GET  /healthz → {status, bundleVersion, tasks, backend…}
  *
- * Requests run one at a time on the model; a newly installed bundle is picked up between requests (the old one
- * keeps serving until the new one is loaded and verified, so no request fails during a swap).
+ * Requests run one at a time on the model. The bundle pointer file is watched in the background (and checked
+ * again before each request): a newly installed or rolled-back bundle is loaded and verified while the old one
+ * keeps serving, then swapped in, so no request fails during a swap and /healthz shows it without waiting for a
+ * request.
  */
 export class SegmentationServer {
   private server: http.Server | null = null;
-  private segmenter: RoutedSegmenter | null = null;
-  private bundle: ActiveBundle | null = null;
-  private pointerMtime = -1;
+  /** The segmenter and the bundle it was built from, replaced together so an answer never mixes two bundles. */
+  private active: { segmenter: RoutedSegmenter; bundle: ActiveBundle | null } | null = null;
+  private pointerKey = '';
   private chain: Promise<unknown> = Promise.resolve();
   private queued = 0;
   private swapping: Promise<void> | null = null;
+  private watcher: NodeJS.Timeout | null = null;
   readonly stats = { served: 0, failed: 0, swaps: 0 };
 
   constructor(private readonly o: SegmentationServerOptions) {}
 
   get bundleVersion(): number | null {
-    return this.bundle?.installed.version ?? null;
+    return this.active?.bundle?.installed.version ?? null;
   }
 
   async start(): Promise<string> {
@@ -78,52 +93,64 @@ export class SegmentationServer {
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.server.requestTimeout = 60_000;
     await new Promise<void>((r) => this.server!.listen(this.o.port, this.o.host, r));
+    this.watcher = setInterval(() => void this.reloadIfChanged(), this.o.watchIntervalMs ?? 1000);
+    this.watcher.unref();
     const a = this.server.address() as AddressInfo;
     return `http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
   }
 
   async close(): Promise<void> {
+    if (this.watcher) clearInterval(this.watcher);
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await this.swapping?.catch(() => undefined);
     await this.chain.catch(() => undefined);
-    this.segmenter?.dispose();
+    this.active?.segmenter.dispose();
   }
 
-  private pointerMtimeNow(): number {
+  /** Identifies the pointer file's version: an atomic replace makes a new inode, an edit in place a new mtime/size. */
+  private pointerKeyNow(): string {
     try {
-      return statSync(this.o.bundlePointerFile).mtimeMs;
+      const st = statSync(this.o.bundlePointerFile);
+      return `${st.ino}:${st.mtimeMs}:${st.size}`;
     } catch {
-      return 0;
+      return 'absent';
     }
   }
 
   /** Builds a segmenter for the installed bundle when the pointer file changed; the old one serves meanwhile. */
   private async reloadIfChanged(force = false): Promise<void> {
-    const m = this.pointerMtimeNow();
-    if (!force && m === this.pointerMtime) return;
-    this.swapping ??= (async () => {
+    if (this.swapping) return this.swapping;
+    const key = this.pointerKeyNow();
+    if (!force && key === this.pointerKey) return;
+    this.swapping = (async () => {
       try {
+        // Remembered before loading: a load that fails is logged once, not retried every tick until the next change.
+        this.pointerKey = key;
         const bundle = await this.o.loadBundle();
-        const next = createRoutedSegmenter(this.o.engine, bundle?.adapters ?? []);
-        const old = this.segmenter;
-        this.segmenter = next;
-        this.bundle = bundle;
-        this.pointerMtime = m;
+        const next = { segmenter: createRoutedSegmenter(this.o.engine, bundle?.adapters ?? []), bundle };
+        const old = this.active;
+        this.active = next;
         if (old) {
           this.stats.swaps++;
           this.o.log(
             `serving bundle ${bundle?.installed.version ?? 'none'} (${bundle?.adapters.length ?? 0} task(s))`,
           );
+          // The old segmenter may still be answering a request: dispose it after the queue drains.
+          void this.chain.then(() => old.segmenter.dispose());
         }
-        // The old segmenter may still be answering a request: dispose it after the queue drains.
-        if (old) void this.chain.then(() => old.dispose());
+      } catch (e) {
+        this.o.log(
+          `could not load the installed bundle, the one loaded before keeps serving: ${printable((e as Error).message)}`,
+        );
       } finally {
         this.swapping = null;
       }
     })();
-    await this.swapping;
+    return this.swapping;
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    let admitted = false;
     try {
       const url = new URL(req.url ?? '/', 'http://local');
       if (url.pathname === '/healthz') {
@@ -131,7 +158,7 @@ export class SegmentationServer {
         return this.json(res, 200, {
           status: 'ok',
           bundleVersion: this.bundleVersion,
-          tasks: this.bundle?.manifest.tasks.map((t) => ({ taskId: t.taskId, name: t.name })) ?? [],
+          tasks: this.active?.bundle?.manifest.tasks.map((t) => ({ taskId: t.taskId, name: t.name })) ?? [],
           model: this.o.engine.config.name,
           queued: this.queued,
           ...this.stats,
@@ -155,35 +182,42 @@ export class SegmentationServer {
       if (declared > this.o.maxRequestBytes)
         throw new HttpError(413, 'too_large', `the image is larger than ${this.o.maxRequestBytes} bytes`);
       const prompt = parsePrompt(url.searchParams);
-      const body = await readBody(req, this.o.maxRequestBytes);
-      let image;
-      try {
-        image = decodeImage(body, 'request body');
-      } catch (e) {
-        throw new HttpError(400, 'bad_image', (e as Error).message);
-      }
+      // Counted from before the body is read: each admitted request may hold a decoded image in memory.
       if (this.queued >= (this.o.maxQueue ?? 32))
         throw new HttpError(503, 'busy', 'too many requests waiting; retry shortly');
       this.queued++;
+      admitted = true;
+      const body = await readBody(req, this.o.maxRequestBytes);
+      let image;
+      try {
+        image = decodeImage(body, 'request body', {
+          maxPixels: this.o.maxImagePixels ?? SERVE_MAX_IMAGE_PIXELS,
+        });
+      } catch (e) {
+        throw new HttpError(400, 'bad_image', (e as Error).message);
+      }
+      const problem = promptProblem(prompt, image.width, image.height);
+      if (problem) throw new HttpError(400, 'bad_prompt', problem);
       const run = this.chain.then(async () => {
         await this.reloadIfChanged();
-        return this.segmenter!.segment(image, prompt);
+        const { segmenter, bundle } = this.active!;
+        return { r: await segmenter.segment(image, prompt), bundle };
       });
       this.chain = run.catch(() => undefined);
-      let r;
+      let result;
       try {
-        r = await run;
+        result = await run;
       } catch (e) {
         if (e instanceof PromptError) throw new HttpError(400, 'bad_prompt', e.message);
         throw e;
-      } finally {
-        this.queued--;
       }
-      const decision = decisionJson(r, this.bundle?.names ?? new Map(), this.bundleVersion);
+      const { r, bundle } = result;
+      const decision = decisionJson(r, bundle?.names ?? new Map(), bundle?.installed.version ?? null);
       const png = encodeMaskPng(r.binary[r.best], image.width, image.height);
       this.stats.served++;
       if ((req.headers.accept ?? '').includes('image/png')) {
-        res.writeHead(200, { 'content-type': 'image/png', 'x-casam-decision': JSON.stringify(decision) });
+        // Header values must be Latin-1 without controls: task names in any script are sent as JSON \u escapes.
+        res.writeHead(200, { 'content-type': 'image/png', 'x-casam-decision': asciiJson(decision) });
         res.end(png);
         return;
       }
@@ -196,10 +230,15 @@ export class SegmentationServer {
       this.json(res, 200, out);
     } catch (e) {
       this.stats.failed++;
-      if (e instanceof HttpError)
+      if (e instanceof HttpError) {
+        // A body refused unread (or half read) is not drained: the connection closes after this answer.
+        if (e.status === 413) res.setHeader('connection', 'close');
         return this.json(res, e.status, { error: { code: e.code, message: e.message } });
+      }
       this.o.log(`internal error: ${(e as Error).stack ?? String(e)}`);
       this.json(res, 500, { error: { code: 'internal', message: 'internal error (see the agent log)' } });
+    } finally {
+      if (admitted) this.queued--;
     }
   }
 
@@ -233,15 +272,25 @@ function parsePrompt(q: URLSearchParams) {
   }
 }
 
+/**
+ * The request body, at most `max` bytes. Past the limit the rest is read and dropped instead of destroying the
+ * socket: a client still sending (a chunked body has no Content-Length to refuse early) then receives the 413
+ * instead of a connection reset. The answer closes the connection, and a client still sending 5 s after the
+ * limit is cut off.
+ */
 function readBody(req: http.IncomingMessage, max: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let n = 0;
+    let over = false;
     req.on('data', (d: Buffer) => {
       n += d.byteLength;
+      if (over) return;
       if (n > max) {
+        over = true;
+        parts.length = 0;
         reject(new HttpError(413, 'too_large', `the image is larger than ${max} bytes`));
-        req.destroy();
+        setTimeout(() => req.socket.destroy(), 5000).unref();
         return;
       }
       parts.push(d);

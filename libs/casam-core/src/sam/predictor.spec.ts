@@ -79,7 +79,7 @@ describe.each(['wasm', 'cpu'])('SamPredictor on tfjs-%s', (backend) => {
   it('refuses prompts outside the image or malformed, with clear messages', async () => {
     await p.setImage(resizeImage());
     await expect(p.predict({ box: [10, 10, 300, 100] })).rejects.toThrow(/outside the 240×200 image/);
-    await expect(p.predict({ box: [50, 10, 20, 100] })).rejects.toThrow(/x1 > x0/);
+    await expect(p.predict({ box: [50, 10, 20, 100] })).rejects.toThrow(/x0 ≤ x1/);
     await expect(p.predict({ points: [[1, 2]], labels: [] })).rejects.toThrow(/1 points but 0 labels/);
     await expect(p.predict({})).rejects.toThrow(/at least one point, a box or a mask/);
   });

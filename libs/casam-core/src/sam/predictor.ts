@@ -74,8 +74,9 @@ export function createSamPredictor(engine: SamEngine): SamPredictor {
     if (p.box) {
       const [x0, y0, x1, y1] = p.box;
       if (!p.box.every(Number.isFinite)) throw new PromptError('box coordinates must be finite numbers');
-      if (!(x1 > x0 && y1 > y0))
-        throw new PromptError(`box ${p.box.join(',')} must have x1 > x0 and y1 > y0`);
+      // x0 = x1 is the tight box of a one-pixel-wide region (inclusive corners, as the trainer's maskBoundingBox).
+      if (!(x1 >= x0 && y1 >= y0))
+        throw new PromptError(`box ${p.box.join(',')} must have x0 ≤ x1 and y0 ≤ y1`);
       if (x0 < 0 || y0 < 0 || x1 > w || y1 > h)
         throw new PromptError(`box ${p.box.join(',')} is outside the ${w}×${h} image`);
     }
