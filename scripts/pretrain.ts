@@ -11,7 +11,8 @@
  * resumes from `<out>/checkpoints/latest.safetensors`. `--bench` times training steps and exits.
  * Exit codes: 0 done, 1 internal error, 2 usage error, 4 checkpoint problem, 5 backend unavailable, 130 stopped.
  */
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   BackendName,
@@ -25,6 +26,11 @@ import {
   isPresetName,
   loadSamWeights,
   warmStartStateDict,
+  createGenericCorpus,
+  createRealCorpus,
+  mixCorpora,
+  readSafetensors,
+  type RealImage,
   WarmStartError,
   loadCheckpoint,
   pretrain,
@@ -54,6 +60,8 @@ interface Args {
   preset: string;
   initFrom?: string;
   initPreset: string;
+  realCorpus?: string;
+  realFraction: number;
 }
 
 const HELP = `usage: npm run pretrain -- [options]
@@ -62,6 +70,8 @@ const HELP = `usage: npm run pretrain -- [options]
   --init-from FILE        warm start from a trained model's weights (e.g. models/casam-tiny/casam-tiny.safetensors;
                           grid-dependent tensors are resampled); used only when no checkpoint is resumed
   --init-preset NAME      the preset of the --init-from weights (default casam-tiny)
+  --real-corpus FILE      mix in real images (npm run prepare:real-corpus); checked against FILE's .json manifest
+  --real-fraction P       share of training images drawn from the real corpus (default 0.5)
   --steps N               total optimizer steps of the run (default 20000)
   --batch N               images per step (default 8)
   --targets-per-image N   prompts/masks per image (default 4)
@@ -96,6 +106,7 @@ function parseArgs(argv: string[]): Args {
     benchSteps: 5,
     preset: 'casam-tiny',
     initPreset: 'casam-tiny',
+    realFraction: 0.5,
   };
   const num = (flag: string, v: string | undefined): number => {
     if (v === undefined) throw new UsageError(`${flag} needs a value`);
@@ -168,6 +179,17 @@ function parseArgs(argv: string[]): Args {
         a.initPreset = v;
         break;
       }
+      case '--real-corpus': {
+        const v = next();
+        if (!v) throw new UsageError('--real-corpus needs a file (npm run prepare:real-corpus writes it)');
+        a.realCorpus = v;
+        break;
+      }
+      case '--real-fraction':
+        a.realFraction = num(flag, next());
+        if (!(a.realFraction >= 0 && a.realFraction <= 1))
+          throw new UsageError('--real-fraction must be in [0, 1]');
+        break;
       case '--no-resume':
         a.resume = false;
         break;
@@ -190,6 +212,43 @@ function parseArgs(argv: string[]): Args {
     }
   }
   return a;
+}
+
+/** The generic corpus mixed with the prepared real images, verified against their manifest. */
+function loadRealCorpus(
+  file: string,
+  fraction: number,
+): NonNullable<Parameters<typeof pretrain>[0]['corpus']> {
+  const bytes = readFileSync(resolve(file));
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  const manifestPath = resolve(file).replace(/\.safetensors$/, '.json');
+  if (existsSync(manifestPath)) {
+    const want = (JSON.parse(readFileSync(manifestPath, 'utf8')) as { sha256?: string }).sha256;
+    if (want !== sha)
+      throw new PretrainCheckpointError(
+        `${file}: sha256 ${sha} does not match its manifest (${want}); run npm run prepare:real-corpus again`,
+      );
+  }
+  const images: RealImage[] = [...readSafetensors(new Uint8Array(bytes)).tensors].map(([id, t]) => ({
+    id,
+    height: t.shape[0],
+    width: t.shape[1],
+    channels: t.shape[2] as 1 | 3,
+    data: t.data as Uint8Array,
+  }));
+  console.log(
+    `real corpus ${file}: ${images.length} images (sha256 ${sha.slice(0, 12)}…), ${fraction} of each batch`,
+  );
+  return {
+    name: `generic+real(${sha.slice(0, 12)},${fraction})`,
+    create: (seed, size, targetsPerImage) =>
+      mixCorpora(
+        seed,
+        createGenericCorpus({ seed, size, targetsPerImage }),
+        createRealCorpus({ seed, size, targetsPerImage, images }),
+        fraction,
+      ),
+  };
 }
 
 async function main(): Promise<number> {
@@ -247,6 +306,7 @@ async function main(): Promise<number> {
     }
     const result = await pretrain({
       outDir,
+      corpus: a.realCorpus ? loadRealCorpus(a.realCorpus, a.realFraction) : undefined,
       initWeights,
       initFrom: a.initFrom && `${a.initFrom} (${a.initPreset})`,
       preset: PRESET,

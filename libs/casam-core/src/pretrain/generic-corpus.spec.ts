@@ -121,7 +121,7 @@ describe('generic corpus', () => {
   });
 
   it('covers the shape families, including hollow ones whose masks have holes', () => {
-    const seen = new Set<ShapeKind>();
+    const seen = new Set<ShapeKind | 'real-region'>();
     let holes = 0;
     for (const s of samples)
       for (const t of s.targets) {

@@ -34,8 +34,8 @@ export interface CorpusTarget {
   area: number;
   /** Tight box of the mask (inclusive pixel indices), as SAM derives boxes from masks. */
   bbox: Box;
-  /** Shape family of the object (for diagnostics). */
-  shape: ShapeKind;
+  /** Shape family of the object, or a region of a real image (real-corpus.ts), for diagnostics. */
+  shape: ShapeKind | 'real-region';
   prompt: Prompt;
 }
 
@@ -604,7 +604,12 @@ function pixelsWhere(mask: Uint8Array, want: number, region: Box, size: number):
   return out;
 }
 
-function trainingPrompt(rng: Rng, t: { mask: Uint8Array; bbox: Box }, size: number, boxP: number): Prompt {
+export function trainingPrompt(
+  rng: Rng,
+  t: { mask: Uint8Array; bbox: Box },
+  size: number,
+  boxP: number,
+): Prompt {
   const [x0, y0, x1, y1] = t.bbox;
   if (rng.chance(boxP)) {
     const side = Math.max(x1 - x0, y1 - y0) + 1;

@@ -38,3 +38,10 @@ export {
   type ExportResult,
 } from './export-model';
 export { WarmStartError, warmStartStateDict, type WarmStartReport } from './warm-start';
+export {
+  createRealCorpus,
+  mixCorpora,
+  type RealCorpus,
+  type RealCorpusOptions,
+  type RealImage,
+} from './real-corpus';

@@ -38,7 +38,7 @@ import {
   loadCheckpoint,
   saveCheckpoint,
 } from './checkpoint-io';
-import { EVAL_SEED, GenericCorpus, createGenericCorpus } from './generic-corpus';
+import { CorpusSample, EVAL_SEED, GenericCorpus, createGenericCorpus } from './generic-corpus';
 import { EvalResult, EvalSet, evaluateHeldOut, makeHeldOutSet } from './evaluate';
 import { initSamStateDict } from './init-weights';
 import { maskLossTerms } from './pretrain-loss';
@@ -76,6 +76,15 @@ export interface PretrainOptions {
    */
   initWeights?: StateDict;
   initFrom?: string;
+  /**
+   * The training corpus, built from the run's seed (which a resumed checkpoint fixes): default the generic
+   * synthetic corpus. `name` is logged and kept in checkpoints; a resume under another name is logged as a
+   * corpus change at that step (a curriculum stage), not refused.
+   */
+  corpus?: {
+    name: string;
+    create(seed: number, size: number, targetsPerImage: number): { sample(i: number): CorpusSample };
+  };
   backend?: string;
   /** Stop (after saving a checkpoint) when this aborts. */
   signal?: AbortSignal;
@@ -217,7 +226,7 @@ export function trainStep(model: TrainableSam, adam: AdamOptimizer, batch: HostB
 }
 
 /** The samples of one step: the next `batch` indices of the corpus stream. */
-export function stepSamples(corpus: GenericCorpus, first: number, batch: number) {
+export function stepSamples(corpus: Pick<GenericCorpus, 'sample'>, first: number, batch: number) {
   return Array.from({ length: batch }, (_, i) => corpus.sample(first + i));
 }
 
@@ -315,7 +324,17 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     ...(!ckpt && opts.initWeights ? { initFrom: opts.initFrom ?? 'given weights' } : {}),
     time: new Date().toISOString(),
   });
-  const corpus = createGenericCorpus({ seed: o.seed, size: cfg.imgSize, targetsPerImage: o.targetsPerImage });
+  const corpusName = opts.corpus?.name ?? 'generic';
+  const corpus = opts.corpus
+    ? opts.corpus.create(o.seed, cfg.imgSize, o.targetsPerImage)
+    : createGenericCorpus({ seed: o.seed, size: cfg.imgSize, targetsPerImage: o.targetsPerImage });
+  const previousCorpus = ckpt
+    ? ((ckpt.meta.options['corpus'] as string | undefined) ?? 'generic')
+    : corpusName;
+  if (previousCorpus !== corpusName) {
+    log(`corpus changes at step ${step}: ${previousCorpus} → ${corpusName}`);
+    writeLog({ type: 'corpus', step, from: previousCorpus, to: corpusName, time: new Date().toISOString() });
+  }
   let evalSet: EvalSet | null = null;
   const runEval = (): EvalResult => {
     evalSet ??= makeHeldOutSet(o.evalImages, 2, cfg.imgSize);
@@ -339,7 +358,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       elapsedSeconds: elapsedNow(),
       command: opts.command,
       backend: opts.backend,
-      options: { ...o, ...(initFrom ? { initFrom } : {}) },
+      options: { ...o, corpus: corpusName, ...(initFrom ? { initFrom } : {}) },
     };
     saveCheckpoint(ckptPath, {
       meta,
