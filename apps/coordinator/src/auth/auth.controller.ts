@@ -1,10 +1,11 @@
-import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, UseFilters } from '@nestjs/common';
 import type { AccessTokenResponse, LoginResponse, MeResponse } from '@casam/protocol';
 import { AdminsService, toAdminSummary } from '../admins/admins.service';
 import { SiteAuthService } from '../sites/site-auth.service';
 import { SiteTokenDto } from '../sites/sites.dto';
 import { Allow, CurrentAdmin, Public } from './auth.decorators';
 import { LoginDto } from './auth.dto';
+import { LoginRefusalAuditFilter } from './login-refusal.filter';
 import { LoginService } from './login.service';
 import type { AdminPrincipal } from './principal';
 import { RateLimit } from './rate-limit/rate-limit.guard';
@@ -21,6 +22,7 @@ export class AuthController {
 
   @Public()
   @RateLimit('login', { alsoByBodyField: 'email' })
+  @UseFilters(LoginRefusalAuditFilter)
   @HttpCode(200)
   @Post('login')
   logIn(@Body() body: LoginDto, @ReqMeta() meta: RequestMeta): Promise<LoginResponse> {

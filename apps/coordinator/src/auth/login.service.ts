@@ -6,6 +6,7 @@ import { AdminRepository } from '../admins/admin.repository';
 import { PasswordHasher } from '../admins/password-hasher';
 import { AuditEventRepository } from '../audit/audit-event.repository';
 import { Clock } from '../common/clock';
+import { storableText } from '../common/storable-text';
 import { DomainError, UnauthenticatedError } from '../common/domain-error';
 import { AccessTokenService } from './access-token.service';
 import type { RequestMeta } from './request-meta';
@@ -68,6 +69,27 @@ export class LoginService {
       throw e;
     }
     return this.succeed(admin, password, meta);
+  }
+
+  /**
+   * Audits a login whose body was refused before it reached {@link login} (see LoginRefusalAuditFilter). The
+   * email is recorded as far as it can be stored (a NUL or unpaired surrogate becomes U+FFFD).
+   */
+  async recordRefusedRequest(email: string | null, error: string, meta: RequestMeta): Promise<void> {
+    await this.audit.append({
+      actorType: 'anonymous',
+      action: 'admin.login_failed',
+      outcome: 'denied',
+      targetType: 'admin',
+      address: meta.address,
+      correlationId: meta.correlationId,
+      details: {
+        ...(email !== null ? { email: storableText(email.trim().toLowerCase().slice(0, 320)) } : {}),
+        reason: 'invalid_request',
+        error,
+      },
+      createdAt: this.clock.now(),
+    });
   }
 
   private async succeed(admin: Admin, password: string, meta: RequestMeta): Promise<LoginResponse> {

@@ -1,12 +1,29 @@
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { type ArgumentMetadata, ValidationPipe, type ValidationError } from '@nestjs/common';
+import { unstorableTextProblem } from '@casam/protocol';
 import { RequestValidationError } from './domain-error';
+
+/** At most this many unstorable strings are named in one answer (the rest would only repeat the point). */
+const MAX_TEXT_PROBLEMS = 10;
 
 /**
  * The one validation pipe: DTO classes (class-validator) are the contract. Unknown fields are refused, not
- * silently dropped, so a client typo is an error and nothing unexpected ever reaches a service.
+ * silently dropped, so a client typo is an error and nothing unexpected ever reaches a service. Before the
+ * DTO, every string of the body, query and path (keys too) is checked for text no database can store (a NUL
+ * or an unpaired UTF-16 surrogate): here, once for every route, because such a string would otherwise reach
+ * Postgres and fail there as a 500.
  */
+class CoordinatorValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body' || metadata.type === 'query' || metadata.type === 'param') {
+      const problems = unstorableTextProblems(value);
+      if (problems.length > 0) throw new RequestValidationError(problems);
+    }
+    return super.transform(value, metadata);
+  }
+}
+
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new CoordinatorValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     forbidUnknownValues: true,
@@ -14,6 +31,43 @@ export function createValidationPipe(): ValidationPipe {
     stopAtFirstError: false,
     exceptionFactory: (errors) => new RequestValidationError(flatten(errors)),
   });
+}
+
+/**
+ * `field must not contain …` for every string (value or key) of a parsed JSON value that cannot be stored.
+ * Walks with an explicit stack: a deeply nested body must not overflow the call stack.
+ */
+export function unstorableTextProblems(root: unknown): string[] {
+  const problems: string[] = [];
+  const stack: { path: string; value: unknown }[] = [{ path: '', value: root }];
+  while (stack.length > 0 && problems.length < MAX_TEXT_PROBLEMS) {
+    const { path, value } = stack.pop()!;
+    if (typeof value === 'string') {
+      const p = unstorableTextProblem(value);
+      if (p) problems.push(`${path || 'value'} ${p}`);
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--)
+        stack.push({ path: join(path, String(i)), value: value[i] });
+    } else if (isPlainObject(value)) {
+      const keys = Object.keys(value);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const key = keys[i];
+        const p = unstorableTextProblem(key);
+        if (p) problems.push(`${path || 'body'} key ${JSON.stringify(key.slice(0, 64))} ${p}`);
+        else stack.push({ path: join(path, key), value: value[key] });
+      }
+    }
+  }
+  return problems;
+}
+
+const join = (path: string, key: string): string => (path ? `${path}.${key}` : key);
+
+/** Parsed JSON, query and path objects; not Buffers or class instances (nothing of the sort carries text). */
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object') return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
 }
 
 function flatten(errors: ValidationError[], prefix = ''): string[] {

@@ -22,6 +22,7 @@ import {
   type TaskDecisionRequest,
   type TaskStatusName,
 } from '@casam/protocol';
+import { IsName } from '../common/is-name.validator';
 
 export class TaskIdParams {
   @IsUUID()
@@ -56,22 +57,16 @@ export class BaseModelDto implements TaskBaseModel {
 }
 
 export class ProposeTaskDto implements ProposeTaskRequest {
-  @IsString()
-  @Length(1, TASK_LIMITS.maxNameLength)
-  @Matches(/\S/, { message: 'name must not be blank' })
+  @IsName(TASK_LIMITS.maxNameLength)
   name!: string;
 
-  @IsString()
-  @Length(1, TASK_LIMITS.maxModalityLength)
-  @Matches(/\S/, { message: 'modality must not be blank' })
+  @IsName(TASK_LIMITS.maxModalityLength)
   modality!: string;
 
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(TASK_LIMITS.maxTargetStructures)
-  @IsString({ each: true })
-  @Length(1, TASK_LIMITS.maxTargetStructureLength, { each: true })
-  @Matches(/\S/, { each: true, message: 'targetStructures must not hold blank names' })
+  @IsName(TASK_LIMITS.maxTargetStructureLength, { each: true })
   targetStructures!: string[];
 
   @IsObject()

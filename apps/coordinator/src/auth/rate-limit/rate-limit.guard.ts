@@ -10,6 +10,7 @@ import { Reflector } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AuditEventRepository } from '../../audit/audit-event.repository';
 import { Clock } from '../../common/clock';
+import { storableText } from '../../common/storable-text';
 import { requestMetaOf } from '../request-meta';
 import { type AuthRateLimitBucket, AuthRateLimiter } from './auth-rate-limiter';
 import { RateLimitedError } from './rate-limited.error';
@@ -48,7 +49,9 @@ export class RateLimitGuard implements CanActivate {
     const meta = requestMetaOf(req);
     const keys = [`address:${meta.address ?? 'unknown'}`];
     const field = spec.alsoByBodyField ? bodyString(req.body, spec.alsoByBodyField) : undefined;
-    if (field !== undefined) keys.push(`${spec.alsoByBodyField}:${field.trim().toLowerCase()}`);
+    // The body is validated only after this guard: a NUL or an unpaired surrogate, which Postgres cannot store,
+    // is replaced here so the bucket key (and the audit below) can be written; the pipe then refuses the body.
+    if (field !== undefined) keys.push(`${spec.alsoByBodyField}:${storableText(field.trim().toLowerCase())}`);
     const result = await this.limiter.take(spec.bucket, keys);
     if (result.allowed) return true;
     await this.audit.append({
@@ -60,7 +63,9 @@ export class RateLimitGuard implements CanActivate {
       details: {
         endpoint: spec.bucket,
         retryAfterSeconds: result.retryAfterSeconds,
-        ...(field !== undefined ? { [spec.alsoByBodyField as string]: field.slice(0, 320) } : {}),
+        ...(field !== undefined
+          ? { [spec.alsoByBodyField as string]: storableText(field.slice(0, 320)) }
+          : {}),
       },
       createdAt: this.clock.now(),
     });
