@@ -543,7 +543,10 @@ async function main(): Promise<number> {
     );
     try {
       const router = createRouter(
-        seen.map((t, i) => ({ taskId: t, vae: vaes[i], tau: adapters[i].metadata.tau.tau })),
+        seen.map((t, i) => {
+          const tau = adapters[i].metadata.tau;
+          return { taskId: t, vae: vaes[i], tau: tau.tau, tauStats: { mean: tau.mean, std: tau.std } };
+        }),
       );
       const items = [...domains.values()].flatMap((d) => d.test);
       const r = await evaluateBoxPrompts({

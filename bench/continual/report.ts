@@ -10,6 +10,9 @@ import {
   AlStepFlops,
   AlTimings,
   ContinualSummary,
+  DEFAULT_ROUTING_RULE,
+  ROUTING_RULES,
+  RoutingRule,
   RegionMetrics,
   RoutableImage,
   SamConfig,
@@ -103,6 +106,18 @@ export interface CasamRouting {
     fallbackRateSeen: number;
     unseenFallbackRate: number;
     unseenIou: number;
+  }[];
+  /**
+   * Every routing rule on the same scores: per order's set after its last stage, then the mean over the sets.
+   * Absent in reports of runs made before the rules existed.
+   */
+  rules?: {
+    rule: RoutingRule;
+    routingAccuracy: number;
+    fallbackRateSeen: number;
+    unseenFallbackRate: number;
+    avgIou: number;
+    byOrder: { index: number; routingAccuracy: number; unseenFallbackRate: number; avgIou: number }[];
   }[];
   /** The paper order's set, final stage over all seen test images (as the rest below). */
   routingAccuracy: number;
@@ -337,6 +352,41 @@ function casamRouting(
       unseenIou: unseen.aggregate.iou,
     });
   });
+  // The same final-stage scores under every routing rule.
+  const rules = ROUTING_RULES.map((rule) => {
+    const byOrder: NonNullable<CasamRouting['rules']>[number]['byOrder'] = [];
+    let fallbackSeen = 0;
+    plan.orders.forEach((order, k) => {
+      const set = state.casamImages[k];
+      if (!set) return;
+      const imgs = routable(set);
+      const seenImgs = imgs.filter((i) => !i.unseen && order.includes(i.domain));
+      const r = evaluateRouted(seenImgs, order, rule);
+      const perDomain = order.map((d) => evaluateRouted(inDomain(imgs)(d), order, rule).aggregate.iou);
+      const u = evaluateRouted(
+        imgs.filter((i) => i.unseen),
+        order,
+        rule,
+      );
+      fallbackSeen += r.fallbackRate;
+      byOrder.push({
+        index: k,
+        routingAccuracy: r.routingAccuracy ?? NaN,
+        unseenFallbackRate: u.fallbackRate,
+        avgIou: perDomain.reduce((a, b) => a + b, 0) / perDomain.length,
+      });
+    });
+    const mean = (f: (x: (typeof byOrder)[number]) => number): number =>
+      byOrder.reduce((a, x) => a + f(x), 0) / byOrder.length;
+    return {
+      rule,
+      routingAccuracy: mean((x) => x.routingAccuracy),
+      fallbackRateSeen: fallbackSeen / byOrder.length,
+      unseenFallbackRate: mean((x) => x.unseenFallbackRate),
+      avgIou: mean((x) => x.avgIou),
+      byOrder,
+    };
+  });
   // The claims' figures: the paper order's set (scored, so finalByOrder[0] is its last stage).
   const paper = finalByOrder[0];
   const images = routable(scored);
@@ -352,6 +402,7 @@ function casamRouting(
     routing: {
       routingByOrder,
       finalByOrder,
+      rules,
       routingAccuracy: paper.routingAccuracy,
       fallbackRateSeen: paper.fallbackRateSeen,
       unseen: {
@@ -937,6 +988,27 @@ export function markdownReport(r: ContinualResults, name: string): string {
       `τ per task, paper order's set (p97 of 5-fold held-out VAE scores): ${seen.map((d) => `${shortDomain(d)} ${c.tau[d].tau.toFixed(4)}`).join(', ')}.`,
     );
     out.push('');
+    if (c.rules) {
+      out.push(
+        "Routing rules on the same scores (after the last stage, mean over the orders' sets; acceptance is always " +
+          "the winner's score ≤ its τ): `paper` = argmin raw VAE score, `score-over-tau` = argmin score/τ, " +
+          '`z-score` = argmin (score − mean)/std of the held-out scores behind τ.',
+      );
+      out.push('');
+      out.push(
+        table(
+          ['rule', 'routing accuracy (seen)', 'fallback (seen)', 'unseen fallback', 'CA-SAM Avg-IoU'],
+          c.rules.map((x) => [
+            x.rule + (x.rule === DEFAULT_ROUTING_RULE ? ' (default)' : ''),
+            pct(x.routingAccuracy),
+            pct(x.fallbackRateSeen),
+            pct(x.unseenFallbackRate),
+            f3(x.avgIou),
+          ]),
+        ),
+      );
+      out.push('');
+    }
     if (c.finalByOrder.length > 1) {
       out.push("Every order's own set after its last stage:");
       out.push('');

@@ -11,13 +11,15 @@ import { tf } from '../sam/tf';
 import { float32Tensor } from '../tensor/host-tensor';
 import { readAdapterFile } from './adapter-file';
 import { type AlignmentLayer, createAlignmentLayer } from './align-layer';
-import { createRouter, type RouteResult, type Router } from './router';
+import { createRouter, type RouteResult, type Router, type RouterOptions } from './router';
 import { createTaskVae, type TaskVae } from './task-vae';
 
 /** One task's adapter, ready to run. */
 export interface LoadedAdapter {
   taskId: string;
   tau: number;
+  /** Mean and std of the held-out scores behind τ (for the normalised routing rules). */
+  tauStats?: { mean: number; std: number };
   align: AlignmentLayer;
   vae: TaskVae;
 }
@@ -28,6 +30,7 @@ export function loadAdapter(bytes: Uint8Array, channels: number, taskId?: string
   return {
     taskId: taskId ?? a.metadata.taskId,
     tau: a.metadata.tau.tau,
+    tauStats: { mean: a.metadata.tau.mean, std: a.metadata.tau.std },
     align: createAlignmentLayer({ channels, stateDict: a.align, trainable: false }),
     vae: createTaskVae({ inputDim: channels, stateDict: a.vae, trainable: false }),
   };
@@ -49,8 +52,12 @@ export interface RoutedSegmenter {
 export function createRoutedSegmenter(
   engine: SamEngine,
   adapters: readonly LoadedAdapter[],
+  opts: RouterOptions = {},
 ): RoutedSegmenter {
-  const router: Router = createRouter(adapters.map((a) => ({ taskId: a.taskId, vae: a.vae, tau: a.tau })));
+  const router: Router = createRouter(
+    adapters.map((a) => ({ taskId: a.taskId, vae: a.vae, tau: a.tau, tauStats: a.tauStats })),
+    opts,
+  );
   const byId = new Map(adapters.map((a) => [a.taskId, a]));
   const predictor: SamPredictor = createSamPredictor(engine);
   return {

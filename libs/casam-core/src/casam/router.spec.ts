@@ -3,7 +3,8 @@ import { tf } from '../sam/tf';
 import { loadFixture } from '../testing/fixtures';
 import { attentionPool } from './attention-pool';
 import { CASAM_WEIGHTS, golden, goldenTf, useBackend } from './casam-fixtures.testing';
-import { RouterError, createRouter, decide } from './router';
+import { ROUTING_RULES, RouterError, RoutingRule, TaskScore, createRouter, decide } from './router';
+import { mulberry32 } from '../sam/random-weights';
 import { stripPrefix } from './state-dict-check';
 import { TaskVae, createTaskVae } from './task-vae';
 
@@ -20,6 +21,60 @@ describe('decide', () => {
     expect(decide([{ ...a, score: NaN }, c])).toEqual({ kind: 'task', ...c });
     expect(decide([{ ...a, score: NaN }])).toEqual({ kind: 'fallback', best: null });
     expect(decide([])).toEqual({ kind: 'fallback', best: null });
+  });
+});
+
+describe('routing rules with tasks whose τ live on different scales', () => {
+  // A cardiac-like task whose VAE scores its own images around 1.5 (τ 2.19), and an MRI-like task whose VAE
+  // scores everything low: its own images around 0.6 (τ 0.96), cardiac images around 0.9. Seeded draws.
+  const rng = mulberry32(7);
+  const normal = (m: number, sd: number): number => {
+    const u = Math.max(rng(), 1e-12);
+    return m + sd * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng());
+  };
+  const cardiac = { taskId: 'cardiac', tau: 2.19, tauStats: { mean: 1.5, std: 0.35 } };
+  const mri = { taskId: 'mri', tau: 0.96, tauStats: { mean: 0.6, std: 0.17 } };
+  const cardiacImages = Array.from({ length: 400 }, () => [
+    { ...cardiac, score: normal(1.5, 0.35) },
+    { ...mri, score: normal(0.9, 0.06) },
+  ]);
+  const mriImages = Array.from({ length: 400 }, () => [
+    { ...cardiac, score: normal(3.5, 0.5) },
+    { ...mri, score: normal(0.6, 0.17) },
+  ]);
+  const accuracy = (images: TaskScore[][], want: string, rule: RoutingRule): number =>
+    images.filter((sc) => {
+      const d = decide(sc, rule);
+      return d.kind === 'task' && d.taskId === want;
+    }).length / images.length;
+
+  it('the paper rule hands cardiac images to the low-scoring MRI task; normalised rules keep them', () => {
+    expect(accuracy(cardiacImages, 'cardiac', 'paper')).toBeLessThan(0.2);
+    expect(accuracy(cardiacImages, 'cardiac', 'score-over-tau')).toBeGreaterThan(0.9);
+    expect(accuracy(cardiacImages, 'cardiac', 'z-score')).toBeGreaterThan(0.9);
+    for (const rule of ROUTING_RULES) expect(accuracy(mriImages, 'mri', rule)).toBeGreaterThan(0.9);
+  });
+
+  it("acceptance is the winner's own τ under every rule, so what no task claims still falls back", () => {
+    const unseen = [
+      { ...cardiac, score: 2.5 },
+      { ...mri, score: 1.2 },
+    ];
+    for (const rule of ROUTING_RULES) expect(decide(unseen, rule).kind).toBe('fallback');
+  });
+
+  it('the z-score rule without recorded spread compares score/τ', () => {
+    const a = { taskId: 'a', score: 1.8, tau: 2 };
+    const b = { taskId: 'b', score: 0.95, tau: 1 };
+    expect(decide([a, b], 'z-score')).toEqual({ kind: 'task', ...a });
+    expect(decide([a, b], 'paper')).toEqual({ kind: 'task', ...b });
+  });
+
+  it('createRouter refuses an unknown rule and reports the one it uses', () => {
+    expect(() => createRouter([], { rule: 'nearest' as RoutingRule })).toThrow(
+      /unknown routing rule "nearest"/,
+    );
+    expect(createRouter([], { rule: 'score-over-tau' }).rule).toBe('score-over-tau');
   });
 });
 

@@ -2,6 +2,13 @@
  * CA-SAM routing: score an image's pooled feature under every task's VAE, take the argmin; use that task's
  * Alignment Layer when its score ≤ τ, otherwise fall back to the identity (plain frozen SAM). One decision per
  * image. Ties go to the task registered first; a NaN score never wins. Deterministic (z = μ).
+ *
+ * Which task wins is a routing rule (`RoutingRule`). The paper's rule compares raw VAE scores, but each task's
+ * scores live on their own scale (τ 2.19 for one task, 0.96 for another on real data), so a task with a
+ * low-scoring VAE can take images that a high-τ task claims well inside its threshold. The normalised rules
+ * compare each score against its own task's calibration: score/τ, or a z-score from the held-out score
+ * distribution (mean, std) behind τ. Acceptance is always the winner's own test, score ≤ τ, so fallback on
+ * images no task claims is the same under every rule.
  */
 import { tf } from '../sam/tf';
 import { attentionPool } from './attention-pool';
@@ -11,12 +18,30 @@ export interface RouterTask {
   taskId: string;
   vae: TaskVae;
   tau: number;
+  /** Mean and std of the held-out scores τ came from (the adapter's τ statistics); the z-score rule needs them. */
+  tauStats?: { mean: number; std: number };
 }
 
 export interface TaskScore {
   taskId: string;
   score: number;
   tau: number;
+  tauStats?: { mean: number; std: number };
+}
+
+/** How the winning task is chosen (see the file header). */
+export type RoutingRule = 'paper' | 'score-over-tau' | 'z-score';
+export const ROUTING_RULES: readonly RoutingRule[] = ['paper', 'score-over-tau', 'z-score'];
+/** The rule used when none is named. */
+export const DEFAULT_ROUTING_RULE: RoutingRule = 'paper';
+
+/** The value a rule minimises for one task's score (smaller wins). */
+export function routingKey(s: TaskScore, rule: RoutingRule): number {
+  if (rule === 'score-over-tau' && s.tau > 0) return s.score / s.tau;
+  if (rule === 'z-score' && s.tauStats && s.tauStats.std > 0)
+    return (s.score - s.tauStats.mean) / s.tauStats.std;
+  if (rule === 'z-score' && s.tau > 0) return s.score / s.tau; // no spread recorded: the next fairest rule
+  return s.score;
 }
 
 export type RouteDecision =
@@ -42,6 +67,7 @@ export class RouterError extends Error {
 
 export interface Router {
   readonly channels: number | null;
+  readonly rule: RoutingRule;
   readonly taskIds: readonly string[];
   route(input: RouteInput): RouteResult;
   /** Many images at once: features [B,C] or raw embeddings [B,C,H,W] NCHW. */
@@ -49,14 +75,32 @@ export interface Router {
 }
 
 /** The decision for one image from its per-task scores (pure; exported for reuse and tests). */
-export function decide(scores: readonly TaskScore[]): RouteDecision {
+export function decide(
+  scores: readonly TaskScore[],
+  rule: RoutingRule = DEFAULT_ROUTING_RULE,
+): RouteDecision {
   let best: TaskScore | null = null;
-  for (const s of scores) if (!Number.isNaN(s.score) && (best === null || s.score < best.score)) best = s;
+  let bestKey = Infinity;
+  for (const s of scores) {
+    if (Number.isNaN(s.score)) continue;
+    const key = routingKey(s, rule);
+    if (best === null || key < bestKey) {
+      best = s;
+      bestKey = key;
+    }
+  }
   if (best !== null && best.score <= best.tau) return { kind: 'task', ...best };
   return { kind: 'fallback', best };
 }
 
-export function createRouter(tasks: readonly RouterTask[]): Router {
+export interface RouterOptions {
+  rule?: RoutingRule;
+}
+
+export function createRouter(tasks: readonly RouterTask[], opts: RouterOptions = {}): Router {
+  const rule = opts.rule ?? DEFAULT_ROUTING_RULE;
+  if (!ROUTING_RULES.includes(rule))
+    throw new RouterError(`unknown routing rule "${String(rule)}"; known: ${ROUTING_RULES.join(', ')}`);
   const seen = new Set<string>();
   let channels: number | null = null;
   for (const t of tasks) {
@@ -112,14 +156,20 @@ export function createRouter(tasks: readonly RouterTask[]): Router {
     } else toFeatures(input).dispose(); // still reject malformed input when nothing is registered
     const out: RouteResult[] = [];
     for (let i = 0; i < b; i++) {
-      const scores = list.map((t, k) => ({ taskId: t.taskId, score: perTask[k][i], tau: t.tau }));
-      out.push({ decision: decide(scores), scores });
+      const scores = list.map((t, k) => ({
+        taskId: t.taskId,
+        score: perTask[k][i],
+        tau: t.tau,
+        ...(t.tauStats ? { tauStats: t.tauStats } : {}),
+      }));
+      out.push({ decision: decide(scores, rule), scores });
     }
     return out;
   }
 
   return {
     channels,
+    rule,
     taskIds: list.map((t) => t.taskId),
     route(input: RouteInput): RouteResult {
       if (input instanceof tf.Tensor) {

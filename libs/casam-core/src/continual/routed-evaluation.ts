@@ -5,7 +5,7 @@
  * and the chosen layer would give, without re-running the decoder for every stage and task order.
  */
 import { AggregateMetrics, RegionMetrics, aggregateMetrics } from '../casam/metrics';
-import { RouteDecision, TaskScore, decide } from '../casam/router';
+import { DEFAULT_ROUTING_RULE, RouteDecision, RoutingRule, TaskScore, decide } from '../casam/router';
 
 /** Key of the identity transform (plain frozen SAM) in `RoutableImage.regions`. */
 export const FALLBACK_TRANSFORM = 'frozen';
@@ -35,13 +35,21 @@ export interface RoutedEvaluation {
 }
 
 /** The router's decision when only `active` tasks are registered. */
-export function routeAmong(scores: readonly TaskScore[], active: ReadonlySet<string>): RouteDecision {
-  return decide(scores.filter((s) => active.has(s.taskId)));
+export function routeAmong(
+  scores: readonly TaskScore[],
+  active: ReadonlySet<string>,
+  rule: RoutingRule = DEFAULT_ROUTING_RULE,
+): RouteDecision {
+  return decide(
+    scores.filter((s) => active.has(s.taskId)),
+    rule,
+  );
 }
 
 export function evaluateRouted(
   images: readonly RoutableImage[],
   active: readonly string[],
+  rule: RoutingRule = DEFAULT_ROUTING_RULE,
 ): RoutedEvaluation {
   if (images.length === 0) throw new RoutedEvaluationError('no images to evaluate');
   const set = new Set(active);
@@ -54,7 +62,7 @@ export function evaluateRouted(
     for (const t of set)
       if (!img.scores.some((s) => s.taskId === t))
         throw new RoutedEvaluationError(`image ${img.id} has no score for task ${t}`);
-    const d = routeAmong(img.scores, set);
+    const d = routeAmong(img.scores, set, rule);
     const key = d.kind === 'task' ? d.taskId : FALLBACK_TRANSFORM;
     const regions = img.regions[key];
     if (!regions) throw new RoutedEvaluationError(`image ${img.id} has no scores under ${key}`);
