@@ -177,6 +177,27 @@ for (const backend of TEST_BACKENDS) {
             correlationId: 'site-42.req-7',
           },
         });
+
+        // One access-log line per request, and nothing after it (each used to be followed by a bogus
+        // {"message":"Http","context":"Http"} line).
+        const lines = async (): Promise<Record<string, unknown>[]> => {
+          for (let i = 0; i < 50 && !server?.log().includes('"correlationId":"site-42.req-7"'); i++)
+            await new Promise((r) => setTimeout(r, 100));
+          return (server?.log() ?? '')
+            .split('\n')
+            .filter((l) => l.startsWith('{'))
+            .map((l) => JSON.parse(l) as Record<string, unknown>);
+        };
+        const log = await lines();
+        const access = log.filter((l) => l['context'] === 'Http');
+        expect(access.length).toBeGreaterThan(0);
+        for (const l of access) expect(l['message'], JSON.stringify(l)).toMatchObject({ msg: 'request' });
+        expect(
+          access.find((l) => (l['message'] as { correlationId?: string }).correlationId === 'site-42.req-7'),
+        ).toMatchObject({
+          level: 'log',
+          message: { method: 'GET', path: '/api/v1/nothing-here', status: 404, route: 'unmatched' },
+        });
       });
 
       if (backend === 'pglite')
