@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -129,6 +129,30 @@ describe('pullBundle against an HTTP server serving signed bundles', () => {
     expect((await refusal()).code).toBe('content_hash_mismatch');
     expect(store.current()?.version).toBe(1);
     expect(existsSync(store.partFile(good.detail.contentHash))).toBe(false);
+  });
+
+  it('refuses a listing whose content hash or version is not what it must be, before touching any file', async () => {
+    // A file outside the bundle store that a `../` in the listed hash would name (as `<hash>.part`).
+    const victim = join(dir, 'victim.part');
+    writeFileSync(victim, 'precious');
+    const good = await bundle(2, pinned);
+    const before = readdirSync(join(dir, 'bundles', 'downloads'));
+    for (const detail of [
+      { ...good.detail, contentHash: '../../victim' },
+      { ...good.detail, contentHash: good.detail.contentHash.toUpperCase() },
+      { ...good.detail, contentHash: `${good.detail.contentHash}/../x` },
+      { ...good.detail, version: 2.5 },
+      { ...good.detail, version: '2/../../x' as unknown as number },
+      { ...good.detail, size: -1 },
+    ]) {
+      serving = { archive: good.archive, detail };
+      const e = await refusal();
+      expect(e.code).toBe('listing_invalid');
+      expect(e.message).toMatch(/the coordinator's bundle listing is invalid: (contentHash|version|size)/);
+    }
+    expect(readFileSync(victim, 'utf8')).toBe('precious');
+    expect(readdirSync(join(dir, 'bundles', 'downloads'))).toEqual(before);
+    expect(store.current()?.version).toBe(1);
   });
 
   it('refuses a bundle signed by a key it did not pin', async () => {

@@ -11,7 +11,8 @@ import { calculateJwkThumbprint, compactVerify, decodeProtectedHeader, importJWK
 import type { JSONWebKeySet } from 'jose';
 import type { CoordinatorClient } from '../coordinator/coordinator-client';
 import type { AgentState } from '../home/agent-home';
-import type { BundleStore, InstalledBundle } from './bundle-store';
+import { printable } from '../cli/printable';
+import { type BundleStore, CONTENT_HASH, type InstalledBundle } from './bundle-store';
 import { BundleVerificationError, verifyBundle } from './verify-bundle';
 
 export type PullOutcome =
@@ -72,6 +73,7 @@ export async function pullBundle(
   const latest: BundleDetail | null = await client.latestBundle();
   const current = store.current();
   if (!latest) return { kind: 'none-published' };
+  checkListing(latest);
   if (current && latest.version <= current.version) return { kind: 'up-to-date', current };
 
   const retired = (state.coordinatorKeys ?? []).find((k) => k.kid === latest.kid && k.retiredAt);
@@ -129,7 +131,9 @@ export async function pullBundle(
       const added = (await followEndorsements(client, trusted)).filter((k) => !known.has(k.kid));
       if (added.length === 0) throw e;
       for (const k of added)
-        log(`trusting coordinator signing key ${k.kid} (endorsed by ${k.endorsedBy}, pinned before)`);
+        log(
+          `trusting coordinator signing key ${printable(k.kid)} (endorsed by ${printable(k.endorsedBy)}, pinned before)`,
+        );
       state.coordinatorKeys = [...(state.coordinatorKeys ?? []), ...added];
       onKeysTrusted?.(state.coordinatorKeys);
       verified = await verifyBundle(bytes, pinnedJwks(state), { expectedContentHash: hash });
@@ -137,7 +141,8 @@ export async function pullBundle(
   } catch (e) {
     if (e instanceof BundleVerificationError) {
       store.discardPart(hash);
-      throw new BundleRefusedError(e.code, `bundle ${latest.version} refused: ${e.message}`);
+      // The message may quote the archive (its key id): escaped, it is printed.
+      throw new BundleRefusedError(e.code, `bundle ${latest.version} refused: ${printable(e.message)}`);
     }
     throw e;
   }
@@ -164,6 +169,26 @@ export async function pullBundle(
     onKeysTrusted?.(state.coordinatorKeys ?? []);
   }
   return { kind: 'installed', installed, previous, resumedFromBytes: have };
+}
+
+/**
+ * The listing's fields that become file names, paths and byte counts are checked before anything touches the disk
+ * or the network: the content hash names the `.part` download (a `../` in it would write and delete files outside
+ * the agent home), the version goes into the archive's URL and file name. Nothing in the listing is trusted for
+ * more than that: the archive is verified against the pinned keys afterwards.
+ */
+function checkListing(l: BundleDetail): void {
+  const bad = (what: string): never => {
+    throw new BundleRefusedError('listing_invalid', `the coordinator's bundle listing is invalid: ${what}`);
+  };
+  if (typeof l !== 'object' || l === null) bad('not an object');
+  if (!Number.isSafeInteger(l.version) || l.version < 1)
+    bad(`version ${printable(JSON.stringify(l.version))} is not a positive integer`);
+  if (typeof l.contentHash !== 'string' || !CONTENT_HASH.test(l.contentHash))
+    bad(`contentHash ${printable(JSON.stringify(l.contentHash))} is not a lowercase hex sha256`);
+  if (!Number.isSafeInteger(l.size) || l.size < 1)
+    bad(`size ${printable(JSON.stringify(l.size))} is not a byte count`);
+  if (typeof l.kid !== 'string') bad('kid is missing');
 }
 
 /**

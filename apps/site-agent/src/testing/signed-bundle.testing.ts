@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, CompactSign, type CryptoKey, exportJWK, generateKeyPair } from 'jose';
 import { type BundleDetail, type BundleManifest, bundleAdapterPath, writeUstar } from '@casam/protocol';
+import { initialAlignmentStateDict, initialTaskVaeStateDict, writeAdapterFile } from '@casam/casam-core';
+import { BundleStore, type InstalledBundle } from '../bundle/bundle-store';
+import type { AgentHome } from '../home/agent-home';
 
 /** A coordinator bundle-signing key made up for a test. */
 export interface TestSigner {
@@ -26,7 +29,12 @@ export async function testSigner(): Promise<TestSigner> {
 export async function signedTestBundle(
   version: number,
   signer: TestSigner,
-  o: { base?: string; adapter: Uint8Array },
+  o: {
+    base?: string;
+    adapter: Uint8Array;
+    /** What the coordinator recorded for the task (default: liver, CT, [liver]). */
+    task?: { name?: string; modality?: string; targetStructures?: string[] };
+  },
 ): Promise<{ archive: Uint8Array; manifest: BundleManifest; detail: BundleDetail }> {
   const base = o.base ?? TEST_BASE_FINGERPRINT;
   const manifest: BundleManifest = {
@@ -38,9 +46,9 @@ export async function signedTestBundle(
     tasks: [
       {
         taskId: TEST_TASK_ID,
-        name: 'liver',
-        modality: 'CT',
-        targetStructures: ['liver'],
+        name: o.task?.name ?? 'liver',
+        modality: o.task?.modality ?? 'CT',
+        targetStructures: o.task?.targetStructures ?? ['liver'],
         adapterVersion: version,
         adapterVersionId: `av-${version}`,
         tau: 1,
@@ -73,4 +81,43 @@ export async function signedTestBundle(
     jws,
   };
   return { archive, manifest, detail };
+}
+
+/**
+ * A loadable casam-tiny adapter (64 channels, initial weights) for the test task: τ = 1e9 routes every image to
+ * it, τ = -1e9 makes it refuse every image (fallback, naming it as the best task).
+ */
+export function testAdapterFile(base: string, tau: number): Uint8Array {
+  return writeAdapterFile({
+    taskId: TEST_TASK_ID,
+    baseModel: { preset: 'casam-tiny', fingerprint: base },
+    tau: { tau, p95: tau, p99: tau, mean: 1, std: 1, n: 5, percentile: 97 },
+    align: initialAlignmentStateDict(64, 1),
+    vae: initialTaskVaeStateDict(64, 1),
+  });
+}
+
+/**
+ * Installs a signed bundle with one loadable task in an agent home as `pull` would (the signer is pinned in
+ * state.json if it was not), so `segment` and `serve` load it.
+ */
+export async function installTestBundle(
+  home: AgentHome,
+  version: number,
+  signer: TestSigner,
+  o: { base: string; tau: number; task?: { name?: string; modality?: string; targetStructures?: string[] } },
+): Promise<InstalledBundle> {
+  const { archive, manifest } = await signedTestBundle(version, signer, {
+    base: o.base,
+    adapter: testAdapterFile(o.base, o.tau),
+    task: o.task,
+  });
+  home.updateState((st) => {
+    st.coordinatorKeys ??= [];
+    if (!st.coordinatorKeys.some((k) => k.kid === signer.kid))
+      st.coordinatorKeys.push({ kid: signer.kid, x: signer.x });
+  });
+  const store = new BundleStore(home.bundlesDir);
+  store.appendPart(sha256Hex(archive), archive);
+  return store.install(sha256Hex(archive), manifest, signer.kid);
 }
