@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MAX_IMAGE_PIXELS } from '@casam/casam-core';
 import { writeFileAtomic } from '@casam/casam-core/src/io/atomic-file';
@@ -59,11 +59,29 @@ export interface AgentState {
 
 const DEFAULT_HOME = join('.casam', 'site-agent');
 
-/** The folder holding everything the agent keeps: config, key, state, egress log, data index, caches, bundles. */
+/** The home's mode: it holds the site key, patient image paths and slices, so only the agent's user may enter. */
+export const HOME_MODE = 0o700;
+
+/**
+ * The folder holding everything the agent keeps: config, key, state, egress log, data index, caches, bundles.
+ * `--home`, else `CASAM_AGENT_HOME`, else `./.casam/site-agent`; an empty or blank value counts as unset (an
+ * `Environment=CASAM_AGENT_HOME=` line must not turn the working directory into the home).
+ */
 export class AgentHome {
   readonly dir: string;
   constructor(dir?: string) {
-    this.dir = resolve(dir ?? process.env['CASAM_AGENT_HOME'] ?? DEFAULT_HOME);
+    const given = [dir, process.env['CASAM_AGENT_HOME']].find((d) => d !== undefined && d.trim() !== '');
+    this.dir = resolve(given ?? DEFAULT_HOME);
+  }
+
+  /**
+   * Creates the home, and missing parents, mode 0700 whatever the umask (mkdir applies the umask, so the mode is
+   * set again). An existing home is left as it is: preflight fails when it is open to others.
+   */
+  ensureDir(): void {
+    if (existsSync(this.dir)) return;
+    mkdirSync(this.dir, { recursive: true, mode: HOME_MODE });
+    chmodSync(this.dir, HOME_MODE);
   }
   get configFile(): string {
     return join(this.dir, 'agent.json');
@@ -118,6 +136,7 @@ export class AgentHome {
     const problems = configProblems(c);
     if (problems.length)
       throw new UserError(`invalid configuration:\n  ${problems.join('\n  ')}`, EXIT.usage);
+    this.ensureDir();
     writeFileAtomic(this.configFile, JSON.stringify(c, null, 2) + '\n', 0o600);
   }
 
@@ -137,6 +156,7 @@ export class AgentHome {
   updateState(edit: (s: AgentState) => void): AgentState {
     const s = this.readState();
     edit(s);
+    this.ensureDir();
     writeFileAtomic(this.stateFile, JSON.stringify(s, null, 2) + '\n', 0o600);
     return s;
   }

@@ -231,14 +231,15 @@ function checkHomeWritable(home: AgentHome): CheckResult {
       `make ${home.dir} writable by the user the agent runs as (e.g. chown -R casam-agent: ${home.dir}), and ReadWritePaths= in its systemd unit`,
     );
   }
+  // The home holds the site key, patient image paths and image slices: operations.md requires 0700.
   const mode = statSync(home.dir).mode & 0o777;
-  if (mode & 0o002)
-    return warn(
+  if (mode & 0o077)
+    return fail(
       'home',
-      `${home.dir} is writable by everyone (mode ${mode.toString(8)})`,
-      `chmod 0750 ${home.dir}`,
+      `${home.dir} is open to ${mode & 0o007 ? 'every user' : 'its group'} (mode ${mode.toString(8).padStart(3, '0')}); it must be 0700`,
+      `chmod 0700 ${home.dir} (owned by the agent's user; systemd: StateDirectoryMode=0700)`,
     );
-  return ok('home', `${home.dir} is writable (mode ${mode.toString(8)})`);
+  return ok('home', `${home.dir} is writable (mode ${mode.toString(8).padStart(3, '0')})`);
 }
 
 function checkDisk(home: AgentHome, minFree: number, warnFree: number): CheckResult {
@@ -614,7 +615,16 @@ async function checkModel(
     return;
   }
   const store = new BundleStore(home.bundlesDir);
-  const current = store.current();
+  const pointer = store.pointer();
+  if (pointer.damage)
+    add(
+      fail(
+        'bundle',
+        pointer.damage,
+        'run site-agent pull (it installs the newest bundle and writes current.json again), or restore bundles/current.json from backup',
+      ),
+    );
+  const current = pointer.current;
   if (!current || !state) {
     add(
       ok(

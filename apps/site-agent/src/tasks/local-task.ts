@@ -15,8 +15,8 @@ export interface LocalTask {
   source: { kind: 'folder' | 'nifti'; paths: string[] };
   indexedAt: string;
   counts: { train: number; val: number; test: number; problems: number };
-  /** Set by `propose`. */
-  coordinator?: { taskId: string; status: string; proposedAt: string };
+  /** Set by `propose`; `status` is refreshed by `status` (the coordinator decides it), `checkedAt` says when. */
+  coordinator?: { taskId: string; status: string; proposedAt: string; checkedAt?: string };
   /** Set by `train`. */
   training?: { adapter: string; trainedAt: string; metrics: Record<string, number>; tau: number };
   /** Set by `upload`: the adapter version the coordinator created. */
@@ -60,8 +60,10 @@ export class TaskStore {
     return JSON.parse(readFileSync(this.file(name), 'utf8')) as LocalTask;
   }
 
+  /** Mode 0600 whatever the umask: the task record names the folders that hold patient images. */
   write(t: LocalTask): void {
-    writeFileAtomic(this.file(t.name), JSON.stringify(t, null, 2) + '\n');
+    this.home.ensureDir();
+    writeFileAtomic(this.file(t.name), JSON.stringify(t, null, 2) + '\n', 0o600);
   }
 
   update(name: string, edit: (t: LocalTask) => void): LocalTask {
@@ -75,7 +77,9 @@ export class TaskStore {
     return JSON.parse(readFileSync(this.indexFile(name), 'utf8')) as DatasetIndex;
   }
 
+  /** Mode 0600 whatever the umask: the index lists every patient image and mask path of the task. */
   writeIndex(name: string, index: DatasetIndex): void {
-    writeFileAtomic(this.indexFile(name), JSON.stringify(index));
+    this.home.ensureDir();
+    writeFileAtomic(this.indexFile(name), JSON.stringify(index), 0o600);
   }
 }

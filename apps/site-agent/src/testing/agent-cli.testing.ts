@@ -11,20 +11,44 @@ export interface CliRun {
   stderr: string;
 }
 
+export interface CliOptions {
+  cwd?: string;
+  /** Run under this umask (through /bin/sh), e.g. 0o022 as on a default Linux login. */
+  umask?: number;
+  /** Written to the process's stdin, then closed (default: stdin closed at once). */
+  stdin?: string;
+}
+
 /** Runs the real CLI in a child process with its own agent home. */
 export function agentCli(
   home: string,
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  o: CliOptions = {},
 ): Promise<CliRun> & { child: import('node:child_process').ChildProcess } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const [cmd, argv] =
+    o.umask === undefined
+      ? [process.execPath, [BIN, ...args]]
+      : [
+          '/bin/sh',
+          [
+            '-c',
+            `umask ${o.umask.toString(8).padStart(4, '0')} && exec "$0" "$@"`,
+            process.execPath,
+            BIN,
+            ...args,
+          ],
+        ];
+  const child = spawn(cmd, argv, {
+    cwd: o.cwd,
     env: { ...process.env, CASAM_AGENT_HOME: home, CASAM_BACKEND: 'wasm', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [o.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (o.stdin !== undefined) child.stdin!.end(o.stdin);
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const p = new Promise<CliRun>((res, rej) => {
     child.once('error', rej);
     child.once('close', (code) => res({ code, stdout, stderr }));
