@@ -15,6 +15,7 @@ import { daemonCommand } from './commands/daemon.command';
 import { rotateKeyCommand } from './commands/rotate-key.command';
 import { preflightCommand } from './commands/preflight.command';
 import { EXIT, UserError } from './cli/errors';
+import { printableLines } from './cli/printable';
 
 const COMMANDS: Command[] = [
   initCommand,
@@ -43,9 +44,14 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(11)} ${c.summary}`).join('\n')}
 Run "site-agent <command> --help" for a command's options.`;
 }
 
+/**
+ * Runs one command. Every log line and error message goes through printableLines: commands escape what came
+ * from the coordinator or a bundle where they insert it, and this is the safety net for anything they missed
+ * (control characters other than the line breaks the program itself wrote are shown escaped).
+ */
 export async function main(
   argv: string[],
-  log: (l: string) => void = (l) => console.error(l),
+  log: (l: string) => void = (l) => console.error(printableLines(l)),
 ): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
@@ -72,7 +78,7 @@ export async function main(
     return EXIT.ok;
   } catch (e) {
     if (e instanceof UserError) {
-      console.error(`site-agent: error: ${e.message}`);
+      console.error(`site-agent: error: ${printableLines(e.message)}`);
       return e.exitCode;
     }
     console.error('site-agent: internal error (this is a bug):');

@@ -1,5 +1,6 @@
 import type { ProposeTaskRequest, TaskSummary } from '@casam/protocol';
 import { EXIT, UserError } from '../cli/errors';
+import { printable } from '../cli/printable';
 import { CoordinatorError, CoordinatorUnreachableError } from '../coordinator/coordinator-client';
 import { baseModelFingerprint } from '../model/base-model';
 import { TaskStore } from '../tasks/local-task';
@@ -26,7 +27,7 @@ ${HOME_HELP}`,
     const task = store.read(name);
     if (task.coordinator) {
       console.log(
-        `task ${name} was already proposed as ${task.coordinator.taskId} (${task.coordinator.status})`,
+        `task ${name} was already proposed as ${printable(task.coordinator.taskId)} (${printable(task.coordinator.status)} when last asked; site-agent status asks the coordinator again)`,
       );
       return;
     }
@@ -55,7 +56,7 @@ ${HOME_HELP}`,
     });
     log(`base model ${body.baseModel.preset} ${body.baseModel.fingerprint}`);
     console.log(
-      `proposed task ${name} as ${res.id} (${res.status}); an admin must approve it before adapters are accepted`,
+      `proposed task ${name} as ${printable(res.id)} (${printable(res.status)}); an admin must approve it before adapters are accepted`,
     );
   },
 };

@@ -1,4 +1,5 @@
 import type { RoutedPrediction } from '@casam/casam-core';
+import { printable } from '../cli/printable';
 
 /** The routing decision as `segment --json` and `serve` report it. */
 export interface SegmentDecisionJson {
@@ -36,12 +37,15 @@ export function decisionJson(
   };
 }
 
+/** One line for a terminal; the task's name and id come from the bundle, so they are printed escaped. */
 export function describeDecision(j: SegmentDecisionJson): string {
   const fmt = (x: number | null) => (x === null ? '?' : x.toFixed(4));
+  const name = printable(j.taskName ?? j.taskId);
+  const id = printable(j.taskId);
   const where = j.bundleVersion === null ? 'no bundle' : `bundle ${j.bundleVersion}`;
   if (j.decision === 'task')
-    return `routed to task ${j.taskName ?? j.taskId} (${j.taskId}): score ${fmt(j.score)} ≤ τ ${fmt(j.tau)} [${where}]`;
+    return `routed to task ${name} (${id}): score ${fmt(j.score)} ≤ τ ${fmt(j.tau)} [${where}]`;
   if (j.taskId)
-    return `fallback to frozen SAM: best task ${j.taskName ?? j.taskId} scored ${fmt(j.score)} > τ ${fmt(j.tau)} [${where}]`;
+    return `fallback to frozen SAM: best task ${name} scored ${fmt(j.score)} > τ ${fmt(j.tau)} [${where}]`;
   return `fallback to frozen SAM: no task in ${where}`;
 }

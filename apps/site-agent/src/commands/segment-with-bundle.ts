@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { createRoutedSegmenter, encodeMaskPng, PromptError, type RgbImage } from '@casam/casam-core';
 import { EXIT, UserError } from '../cli/errors';
+import { printableJson } from '../cli/printable';
 import { BundleStore } from '../bundle/bundle-store';
 import { loadActiveBundle } from '../bundle/installed-bundle';
 import { AgentHome } from '../home/agent-home';
@@ -53,7 +54,7 @@ export async function segmentWithBundle(
       bundle?.names ?? new Map(),
       bundle?.installed.version ?? null,
     );
-    if (v.bool('json')) console.log(JSON.stringify(json));
+    if (v.bool('json')) console.log(printableJson(json));
     else console.log(describeDecision(json));
     log(`mask → ${out}`);
   } finally {

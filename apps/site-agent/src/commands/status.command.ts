@@ -1,8 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { CoordinatorError, CoordinatorUnreachableError } from '../coordinator/coordinator-client';
+import type { TaskSummary } from '@casam/protocol';
+import {
+  type CoordinatorClient,
+  CoordinatorError,
+  CoordinatorUnreachableError,
+} from '../coordinator/coordinator-client';
+import { printable, printableJson } from '../cli/printable';
 import { parseEgressLog } from '../egress/egress-log';
 import { BundleStore } from '../bundle/bundle-store';
-import { TaskStore } from '../tasks/local-task';
+import { TASK_NAME, TaskStore } from '../tasks/local-task';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from './command';
@@ -61,17 +67,38 @@ ${HOME_HELP}`,
     const bundles = new BundleStore(home.bundlesDir).pointer();
     const taskStore = new TaskStore(home);
     const tasksDir = join(home.dir, 'tasks');
-    const tasks = (existsSync(tasksDir) ? readdirSync(tasksDir) : [])
-      .filter((n) => taskStore.exists(n))
-      .map((n) => {
-        const t = taskStore.read(n);
-        return {
-          name: n,
-          coordinatorTaskId: t.coordinator?.taskId ?? null,
-          trained: !!t.training,
-          upload: t.upload ? (t.upload.completedAt ? 'done' : 'pending') : 'none',
-        };
+    const names = (existsSync(tasksDir) ? readdirSync(tasksDir) : []).filter(
+      (n) => TASK_NAME.test(n) && taskStore.exists(n),
+    );
+    // The task's state is the coordinator's (an admin approves, rejects or retires it): asked afresh when it can
+    // be, and remembered in task.json for offline runs.
+    const asked = coordinator.reachable && coordinator.enrollment === 'approved';
+    const tasks = [];
+    for (const n of names) {
+      let t = taskStore.read(n);
+      let fresh = false;
+      if (asked && t.coordinator) {
+        const status = await coordinatorTaskStatus(client, t.coordinator.taskId);
+        if (status) {
+          fresh = true;
+          t = taskStore.update(n, (rec) => {
+            rec.coordinator!.status = status;
+            rec.coordinator!.checkedAt = new Date().toISOString();
+          });
+        }
+      }
+      tasks.push({
+        name: n,
+        coordinatorTaskId: t.coordinator?.taskId ?? null,
+        /** proposed, approved, rejected or retired at the coordinator; null before `propose`. */
+        coordinatorStatus: t.coordinator?.status ?? null,
+        /** When the coordinator last confirmed that status (absent: as of the proposal). */
+        statusCheckedAt: t.coordinator?.checkedAt ?? t.coordinator?.proposedAt ?? null,
+        statusFresh: fresh,
+        trained: !!t.training,
+        upload: t.upload ? (t.upload.completedAt ? 'done' : 'pending') : 'none',
       });
+    }
     const report = {
       agentVersion: AGENT_VERSION,
       home: home.dir,
@@ -86,6 +113,7 @@ ${HOME_HELP}`,
         present: existsSync(home.weightsPath(config)),
       },
       backend: config.backend,
+      bundleDamage: bundles.damage ?? null,
       bundle: bundles.current
         ? {
             version: bundles.current.version,
@@ -101,19 +129,19 @@ ${HOME_HELP}`,
       egress: byType,
     };
     if (v.bool('json')) {
-      console.log(JSON.stringify(report, null, 2));
+      console.log(printableJson(report, 2));
       return;
     }
     const lines = [
       `site            ${report.site} (${report.siteId ?? 'not enrolled'})`,
       `key             ${report.keyFingerprint}`,
-      `enrollment      ${report.enrollment}`,
-      `coordinator     ${config.coordinatorUrl} (${coordinator.reachable ? 'reachable' : v.bool('offline') ? 'not asked' : 'unreachable'})${coordinator.error && coordinator.enrollment !== 'pending' ? ` — ${coordinator.error}` : ''}`,
+      `enrollment      ${printable(report.enrollment)}`,
+      `coordinator     ${config.coordinatorUrl} (${coordinator.reachable ? 'reachable' : v.bool('offline') ? 'not asked' : 'unreachable'})${coordinator.error && coordinator.enrollment !== 'pending' ? ` — ${printable(coordinator.error)}` : ''}`,
       `base model      ${config.model.preset} ${report.baseModel.weights}${report.baseModel.present ? '' : ' (MISSING)'}`,
       `backend         ${config.backend} (configured)`,
-      `bundle          ${report.bundle ? `${report.bundle.version} (${report.bundle.tasks} task(s), installed ${report.bundle.installedAt})` : 'none installed'}${report.previousBundle ? `; previous ${report.previousBundle}` : ''}`,
+      `bundle          ${report.bundle ? `${report.bundle.version} (${report.bundle.tasks} task(s), installed ${report.bundle.installedAt})` : 'none installed'}${report.previousBundle ? `; previous ${report.previousBundle}` : ''}${bundles.damage ? ` — WARNING: ${bundles.damage}; run site-agent pull` : ''}`,
       `last sync       ${report.lastSyncAt ?? 'never'}`,
-      `tasks           ${tasks.map((t) => `${t.name}${t.trained ? ' trained' : ''}${t.coordinatorTaskId ? ' proposed' : ''}${t.upload !== 'none' ? ` upload ${t.upload}` : ''}`).join('; ') || 'none'}`,
+      `tasks           ${tasks.map((t) => `${t.name}${t.trained ? ' trained' : ''}${t.coordinatorStatus ? ` ${printable(t.coordinatorStatus)}${t.statusFresh ? '' : ` (last known, ${t.statusCheckedAt})`}` : ' not proposed'}${t.upload !== 'none' ? ` upload ${t.upload}` : ''}`).join('; ') || 'none'}`,
       `pending uploads ${report.pendingUploads.join(', ') || 'none'}`,
       `egress          ${egress.length} message(s): ${
         Object.entries(byType)
@@ -124,3 +152,18 @@ ${HOME_HELP}`,
     console.log(lines.join('\n'));
   },
 };
+
+/** The task's status at the coordinator, or null when it cannot be asked now (the stored one is shown). */
+async function coordinatorTaskStatus(client: CoordinatorClient, taskId: string): Promise<string | null> {
+  try {
+    const t = await client.json<TaskSummary>(
+      'read_tasks',
+      { path: `/api/v1/tasks/${taskId}` },
+      { idempotent: true },
+    );
+    return typeof t.status === 'string' ? t.status : null;
+  } catch (e) {
+    if (e instanceof CoordinatorError && e.status === 404) return 'unknown to the coordinator';
+    return null;
+  }
+}

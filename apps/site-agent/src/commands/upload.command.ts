@@ -12,6 +12,7 @@ import { readAdapterFile, writeAdapterFile } from '@casam/casam-core/src/casam/a
 import { writeFileAtomic } from '@casam/casam-core/src/io/atomic-file';
 import { EXIT, UserError } from '../cli/errors';
 import { CoordinatorError, CoordinatorUnreachableError } from '../coordinator/coordinator-client';
+import { printable } from '../cli/printable';
 import { TaskStore } from '../tasks/local-task';
 import type { Command } from './command';
 import { type AgentContext, HOME_HELP, HOME_OPTION, openAgent } from './agent-context';
@@ -158,7 +159,7 @@ export async function uploadTask(
   } catch (e) {
     if (e instanceof CoordinatorError) {
       const problems =
-        (e.details?.['problems'] as string[] | undefined)?.map((p) => `\n  ${p}`).join('') ?? '';
+        (e.details?.['problems'] as unknown[] | undefined)?.map((p) => `\n  ${printable(p)}`).join('') ?? '';
       throw new UserError(`coordinator refused the upload: ${e.message}${problems}`, EXIT.input);
     }
     if (e instanceof CoordinatorUnreachableError)

@@ -13,6 +13,7 @@ import {
 import type { EgressGateway, HttpRequestOptions } from '../egress/egress';
 import type { HttpMessageType } from '../egress/messages';
 import type { SiteIdentity } from '../identity/site-identity';
+import { printable } from '../cli/printable';
 
 /** The coordinator answered with its error body: `code` is stable, switch on it. */
 export class CoordinatorError extends Error {
@@ -24,7 +25,10 @@ export class CoordinatorError extends Error {
     readonly correlationId: string | null,
     readonly details?: Record<string, unknown>,
   ) {
-    super(`${message} (${code}, HTTP ${status}${correlationId ? `, correlation id ${correlationId}` : ''})`);
+    // The coordinator's words are printed to terminals and logs: escaped, so they cannot forge lines or steer one.
+    super(
+      `${printable(message)} (${printable(code)}, HTTP ${status}${correlationId ? `, correlation id ${printable(correlationId)}` : ''})`,
+    );
   }
 }
 

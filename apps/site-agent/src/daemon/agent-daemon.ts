@@ -10,6 +10,7 @@ import { FleetConnection } from './fleet-connection';
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RealtimeError } from '@casam/protocol';
+import { printable } from '../cli/printable';
 
 export interface DaemonOptions {
   log: (l: string) => void;
@@ -67,7 +68,7 @@ export class AgentDaemon {
       try {
         await job();
       } catch (e) {
-        this.o.log(`${what}: ${(e as Error).message}`);
+        this.o.log(`${what}: ${printable((e as Error).message)}`);
       }
     });
   }
@@ -110,7 +111,7 @@ export class AgentDaemon {
       bundleVersion: current?.version ?? null,
     });
     if (!ack.ok && ack.error.code !== 'offline')
-      this.o.log(`status report not accepted: ${ack.error.code}: ${ack.error.message}`);
+      this.o.log(`status report not accepted: ${printable(ack.error.code)}: ${printable(ack.error.message)}`);
   }
 
   private async pull(): Promise<void> {
@@ -145,7 +146,7 @@ export class AgentDaemon {
     } catch (e) {
       if (e instanceof BundleRefusedError) {
         this.events.push(`refused:${e.code}`);
-        this.o.log(`bundle refused [${e.code}]: ${e.message}; the bundle in use stays`);
+        this.o.log(`bundle refused [${e.code}]: ${printable(e.message)}; the bundle in use stays`);
         return;
       }
       throw e;

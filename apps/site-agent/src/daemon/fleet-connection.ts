@@ -11,6 +11,7 @@ import {
 } from '@casam/protocol';
 import { io, type Socket } from 'socket.io-client';
 import { type CoordinatorClient, CoordinatorError, backoffDelay } from '../coordinator/coordinator-client';
+import { printable } from '../cli/printable';
 
 export type FleetSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -112,7 +113,7 @@ export class FleetConnection {
   private scheduleReconnect(why: string): void {
     if (this.stopped) return;
     const delay = backoffDelay(this.attempt++, this.o.backoff ?? { baseDelayMs: 500, maxDelayMs: 30_000 });
-    this.o.log(`coordinator connection: ${why}; reconnecting in ${(delay / 1000).toFixed(1)} s`);
+    this.o.log(`coordinator connection: ${printable(why)}; reconnecting in ${(delay / 1000).toFixed(1)} s`);
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
@@ -173,7 +174,7 @@ export class FleetConnection {
   }
 
   private final(e: RealtimeError): void {
-    this.o.log(`the coordinator refuses this site: ${e.code}: ${e.message}`);
+    this.o.log(`the coordinator refuses this site: ${printable(e.code)}: ${printable(e.message)}`);
     this.stop();
     this.o.onFinal?.(e);
   }
