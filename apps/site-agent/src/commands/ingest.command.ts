@@ -100,7 +100,16 @@ ${HOME_HELP}`,
         },
       });
     } catch (e) {
-      if (e instanceof DatasetFormatError) throw new UserError(e.message, EXIT.input);
+      if (e instanceof DatasetFormatError) {
+        // A folder in another layout (DICOM, NIfTI, nnU-Net's imagesTr/labelsTr…) has no manifest: say what would do.
+        const hint =
+          existsSync(root) && !existsSync(join(root, 'manifest.json'))
+            ? `; without a manifest.json ingest reads the plain layout ${root}/images/<name>.png|.jpg and ` +
+              `${root}/masks/<class>/<name>.png (a mask per class, same file name as its image; docs/data-format.md), ` +
+              `or NIfTI volumes with --nifti <image.nii.gz>:<labels.nii.gz>`
+            : '';
+        throw new UserError(`${e.message}${hint}`, EXIT.input);
+      }
       throw e;
     }
     if (index.items.length === 0)

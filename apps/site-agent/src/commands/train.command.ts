@@ -1,5 +1,8 @@
 import { join } from 'node:path';
 import {
+  DEFAULT_AL_EPOCHS,
+  DEFAULT_AL_LR,
+  DEFAULT_VAE_OPTIONS,
   type DatasetItem,
   loadItem,
   type TaskProgress,
@@ -20,12 +23,17 @@ import { ProgressRelay } from '../daemon/progress-relay';
 export const trainCommand: Command = {
   name: 'train',
   summary: 'train the task locally: embedding cache, Alignment Layer, VAE, τ, validation metrics (resumable)',
-  usage: `site-agent train --task <name> [--epochs <n>] [--vae-epochs <n>] [--max-images <n>] [--restart] [--home <dir>]
-  --epochs <n>              Alignment Layer epochs (default: the trainer's default)
-  --vae-epochs <n>          VAE epochs
-  --max-images <n>          use at most n training and n validation images (quick runs)
-  --restart                 discard earlier progress of this task and start over
-  --offline                 do not stream training progress to the coordinator
+  usage: `site-agent train --task <name> [--epochs <n>] [--vae-epochs <n>] [--max-images <n>] [--seed <n>]
+                 [--restart] [--offline] [--home <dir>]
+  --epochs <n>              Alignment Layer epochs (default ${DEFAULT_AL_EPOCHS}; learning rate: the preset's, casam-tiny ${DEFAULT_AL_LR['casam-tiny']})
+  --vae-epochs <n>          VAE epochs (default ${DEFAULT_VAE_OPTIONS.epochs}; batch ${DEFAULT_VAE_OPTIONS.batchSize}, learning rate ${DEFAULT_VAE_OPTIONS.lr})
+  --max-images <n>          use at most n training and n validation images (default: all; for quick runs)
+  --seed <n>                seed of prompts, batches and initial weights (default 0)
+  --restart                 discard earlier progress of this task and start over (default: resume)
+  --offline                 do not stream training progress to the coordinator (default: stream it when the task
+                            was proposed and the site is enrolled)
+Fixed: box or point prompts 50/50, one per region (connected component of a class mask); τ by 5-fold
+calibration at the 97th percentile.
 Ctrl-C stops after the current step; run the same command again to resume where it stopped.
 ${HOME_HELP}`,
   options: {

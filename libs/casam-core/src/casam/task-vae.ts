@@ -292,6 +292,9 @@ function positiveInt(name: string, v: number): number {
   return v;
 }
 
+/** TaskVAE training options when the caller names none (`site-agent train --help` prints them). */
+export const DEFAULT_VAE_OPTIONS = Object.freeze({ epochs: 10, batchSize: 6, lr: 5e-4 });
+
 /**
  * Trains a TaskVAE with Adam on shuffled seeded batches (the last batch may be smaller). Each epoch's shuffle and
  * noise come from their own derived seed, so a resumed run reproduces an uninterrupted one exactly.
@@ -300,9 +303,9 @@ export async function trainTaskVae(
   features: FeatureMatrix,
   opts: TrainTaskVaeOptions = {},
 ): Promise<TrainTaskVaeResult> {
-  const epochs = positiveInt('epochs', opts.epochs ?? 10);
-  const batchSize = positiveInt('batchSize', opts.batchSize ?? 6);
-  const lr = opts.lr ?? 5e-4;
+  const epochs = positiveInt('epochs', opts.epochs ?? DEFAULT_VAE_OPTIONS.epochs);
+  const batchSize = positiveInt('batchSize', opts.batchSize ?? DEFAULT_VAE_OPTIONS.batchSize);
+  const lr = opts.lr ?? DEFAULT_VAE_OPTIONS.lr;
   const seed = opts.seed ?? 0;
   const shape = features.shape;
   if (shape.length !== 2) throw new TaskVaeInputError(`features must be [N,C], got [${shape}]`);

@@ -81,6 +81,9 @@ export const DEFAULT_AL_LR: Readonly<Record<string, number>> = Object.freeze({
   'casam-tiny': 1e-3,
 });
 
+/** Alignment Layer epochs when the caller names none (`site-agent train --help` prints it). */
+export const DEFAULT_AL_EPOCHS = 24;
+
 /** The paper's value, for presets not in DEFAULT_AL_LR (e.g. a site's own export). */
 export const FALLBACK_AL_LR = 1e-4;
 
@@ -295,7 +298,7 @@ function resolveConfig(o: TrainAlignmentLayerOptions): ResolvedConfig {
   if (!Number.isInteger(seed)) throw new TrainerInputError(`seed must be an integer, got ${seed}`);
   return {
     channels,
-    epochs: positiveInt('epochs', o.epochs ?? 24),
+    epochs: positiveInt('epochs', o.epochs ?? DEFAULT_AL_EPOCHS),
     batchImages: positiveInt('batchImages', o.batchImages ?? 6),
     regionsPerImage: positiveInt('regionsPerImage', o.regionsPerImage ?? 5),
     regions: { ...o.regions },

@@ -24,7 +24,13 @@ import { ADAPTER_LIMITS, AdapterMetadata, readAdapterFile, writeAdapterFile } fr
 import { AlignmentLayer, IDENTITY_ALIGNMENT, createAlignmentLayer } from '../casam/align-layer';
 import { attentionPool } from '../casam/attention-pool';
 import { deriveSeed } from '../casam/seeded-random';
-import { TaskVae, VaeTrainingCheckpoint, VaeTrainingProgress, trainTaskVae } from '../casam/task-vae';
+import {
+  DEFAULT_VAE_OPTIONS,
+  TaskVae,
+  VaeTrainingCheckpoint,
+  VaeTrainingProgress,
+  trainTaskVae,
+} from '../casam/task-vae';
 import { TauCalibrationProgress, calibrateTau } from '../casam/tau-calibration';
 import { TauCalibrationError, TauStats } from '../casam/tau-stats';
 import { gridSize } from '../sam/config';
@@ -255,7 +261,7 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
   const dir = opts.workDir;
   const file = (k: keyof typeof FILES): string => join(dir, FILES[k]);
   const outPath = opts.outPath ?? join(dir, 'adapter.safetensors');
-  const vaeOpts = { epochs: 10, batchSize: 6, lr: 5e-4, ...opts.vae };
+  const vaeOpts = { ...DEFAULT_VAE_OPTIONS, ...opts.vae };
   const tauOpts = { folds: 5, percentile: 97, ...opts.tau };
   const phaseSeconds = Object.fromEntries(TASK_PHASES.map((p) => [p, 0])) as Record<TaskPhase, number>;
   const cachedPhases: TaskPhase[] = [];
