@@ -29,6 +29,7 @@ import {
   createGenericCorpus,
   createRealCorpus,
   mixCorpora,
+  REAL_CORPUS_VERSION,
   readSafetensors,
   type RealImage,
   WarmStartError,
@@ -240,7 +241,7 @@ function loadRealCorpus(
     `real corpus ${file}: ${images.length} images (sha256 ${sha.slice(0, 12)}…), ${fraction} of each batch`,
   );
   return {
-    name: `generic+real(${sha.slice(0, 12)},${fraction})`,
+    name: `generic+real/${REAL_CORPUS_VERSION}(${sha.slice(0, 12)},${fraction})`,
     create: (seed, size, targetsPerImage) =>
       mixCorpora(
         seed,

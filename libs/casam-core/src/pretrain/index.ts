@@ -41,6 +41,7 @@ export { WarmStartError, warmStartStateDict, type WarmStartReport } from './warm
 export {
   createRealCorpus,
   mixCorpora,
+  REAL_CORPUS_VERSION,
   type RealCorpus,
   type RealCorpusOptions,
   type RealImage,

@@ -20,6 +20,9 @@ import {
 } from './generic-corpus';
 import { Rng, mixSeed } from './rng';
 
+/** Bumped whenever the samples drawn for a (seed, index) change; part of the corpus name a checkpoint keeps. */
+export const REAL_CORPUS_VERSION = 2;
+
 /** One real image, 8-bit, grey (channels 1) or RGB (channels 3), row-major HWC. */
 export interface RealImage {
   id: string;
@@ -56,28 +59,50 @@ function cropResize(
   flipX: boolean,
   transpose: boolean,
 ): Uint8Array {
+  // Source taps and weights per output coordinate, computed once (this runs for every training image).
+  const taps = (
+    start: number,
+    len: number,
+    limit: number,
+  ): { i0: Int32Array; i1: Int32Array; t: Float32Array } => {
+    const i0 = new Int32Array(size);
+    const i1 = new Int32Array(size);
+    const t = new Float32Array(size);
+    for (let o = 0; o < size; o++) {
+      const v = Math.min(Math.max(start + ((o + 0.5) * len) / size - 0.5, 0), limit - 1);
+      i0[o] = Math.floor(v);
+      i1[o] = Math.min(i0[o] + 1, limit - 1);
+      t[o] = v - i0[o];
+    }
+    return { i0, i1, t };
+  };
+  const xs = taps(x0, w, img.width);
+  const ys = taps(y0, h, img.height);
   const out = new Uint8Array(size * size * 3);
   const c = img.channels;
+  const d = img.data;
+  const rowStride = img.width * c;
   for (let oy = 0; oy < size; oy++)
     for (let ox = 0; ox < size; ox++) {
       let u = transpose ? oy : ox;
       const v = transpose ? ox : oy;
       if (flipX) u = size - 1 - u;
-      const sx = Math.min(Math.max(x0 + ((u + 0.5) * w) / size - 0.5, 0), img.width - 1);
-      const sy = Math.min(Math.max(y0 + ((v + 0.5) * h) / size - 0.5, 0), img.height - 1);
-      const ix = Math.floor(sx);
-      const iy = Math.floor(sy);
-      const ix1 = Math.min(ix + 1, img.width - 1);
-      const iy1 = Math.min(iy + 1, img.height - 1);
-      const tx = sx - ix;
-      const ty = sy - iy;
+      const a = ys.i0[v] * rowStride;
+      const b = ys.i1[v] * rowStride;
+      const p0 = xs.i0[u] * c;
+      const p1 = xs.i1[u] * c;
+      const tx = xs.t[u];
+      const ty = ys.t[v];
+      const w00 = (1 - tx) * (1 - ty);
+      const w01 = tx * (1 - ty);
+      const w10 = (1 - tx) * ty;
+      const w11 = tx * ty;
+      const o = (oy * size + ox) * 3;
       for (let k = 0; k < 3; k++) {
         const ch = c === 1 ? 0 : k;
-        const p = (yy: number, xx: number): number => img.data[(yy * img.width + xx) * c + ch];
-        const val =
-          (1 - ty) * ((1 - tx) * p(iy, ix) + tx * p(iy, ix1)) +
-          ty * ((1 - tx) * p(iy1, ix) + tx * p(iy1, ix1));
-        out[(oy * size + ox) * 3 + k] = Math.round(val);
+        out[o + k] = Math.round(
+          w00 * d[a + p0 + ch] + w01 * d[a + p1 + ch] + w10 * d[b + p0 + ch] + w11 * d[b + p1 + ch],
+        );
       }
     }
   return out;
@@ -90,30 +115,24 @@ function luminance(rgb: Uint8Array, n: number): Float32Array {
   return y;
 }
 
-/** Separable box blur of radius r, `passes` times (≈ Gaussian). */
+/** Separable box blur of radius r (edges clamped), `passes` times (≈ Gaussian). */
 export function boxBlur(src: Float32Array, size: number, r: number, passes: number): Float32Array {
   let a = Float32Array.from(src);
   let b = new Float32Array(a.length);
-  const line = (get: (i: number) => number, set: (i: number, v: number) => void): void => {
+  const norm = 1 / (2 * r + 1);
+  // One pass along lines of `size` values starting at `base`, `step` apart.
+  const line = (from: Float32Array, to: Float32Array, base: number, step: number): void => {
     let acc = 0;
-    for (let i = -r; i <= r; i++) acc += get(Math.min(Math.max(i, 0), size - 1));
+    for (let i = -r; i <= r; i++) acc += from[base + Math.min(Math.max(i, 0), size - 1) * step];
     for (let i = 0; i < size; i++) {
-      set(i, acc / (2 * r + 1));
-      acc += get(Math.min(i + r + 1, size - 1)) - get(Math.max(i - r, 0));
+      to[base + i * step] = acc * norm;
+      acc += from[base + Math.min(i + r + 1, size - 1) * step] - from[base + Math.max(i - r, 0) * step];
     }
   };
   for (let p = 0; p < passes; p++) {
-    for (let y = 0; y < size; y++)
-      line(
-        (i) => a[y * size + i],
-        (i, v) => (b[y * size + i] = v),
-      );
+    for (let y = 0; y < size; y++) line(a, b, y * size, 1);
     [a, b] = [b, a];
-    for (let x = 0; x < size; x++)
-      line(
-        (i) => a[i * size + x],
-        (i, v) => (b[i * size + x] = v),
-      );
+    for (let x = 0; x < size; x++) line(a, b, x, size);
     [a, b] = [b, a];
   }
   return a;
@@ -167,28 +186,38 @@ export function connectedComponents(labels: Uint8Array, size: number): { comp: I
       const p = stack[--top];
       n++;
       const x = p % size;
-      const y = (p - x) / size;
-      const visit = (q: number): void => {
-        if (comp[q] < 0 && labels[q] === lab) {
-          comp[q] = id;
-          stack[top++] = q;
-        }
-      };
-      if (x > 0) visit(p - 1);
-      if (x < size - 1) visit(p + 1);
-      if (y > 0) visit(p - size);
-      if (y < size - 1) visit(p + size);
+      // Plain branches, no closure: this runs for every pixel of every training image.
+      if (x > 0 && comp[p - 1] < 0 && labels[p - 1] === lab) {
+        comp[p - 1] = id;
+        stack[top++] = p - 1;
+      }
+      if (x < size - 1 && comp[p + 1] < 0 && labels[p + 1] === lab) {
+        comp[p + 1] = id;
+        stack[top++] = p + 1;
+      }
+      if (p >= size && comp[p - size] < 0 && labels[p - size] === lab) {
+        comp[p - size] = id;
+        stack[top++] = p - size;
+      }
+      if (p + size < comp.length && comp[p + size] < 0 && labels[p + size] === lab) {
+        comp[p + size] = id;
+        stack[top++] = p + size;
+      }
     }
     sizes.push(n);
   }
   return { comp, sizes };
 }
 
-/** Region targets of one crop: components of the quantised, smoothed luminance. */
+/**
+ * Region targets of one crop: components of the quantised, smoothed luminance, at most `want` of them (drawn
+ * at random among those of a usable size; masks are built only for those).
+ */
 function regionTargets(
   rgb: Uint8Array,
   size: number,
   rng: Rng,
+  want: number,
 ): { mask: Uint8Array; area: number; bbox: Box }[] {
   const n = size * size;
   const smooth = boxBlur(luminance(rgb, n), size, rng.int(1, 3), 2);
@@ -202,14 +231,23 @@ function regionTargets(
   }
   const { comp, sizes } = connectedComponents(levels, size);
   const maxArea = 0.5 * n;
-  const out: { mask: Uint8Array; area: number; bbox: Box }[] = [];
+  const usable: number[] = [];
   sizes.forEach((area, id) => {
-    if (area < MIN_TARGET_AREA * 2 || area > maxArea) return;
-    const mask = new Uint8Array(n);
-    for (let i = 0; i < n; i++) if (comp[i] === id) mask[i] = 1;
-    out.push({ mask, area, bbox: maskBox(mask, size).bbox });
+    if (area >= MIN_TARGET_AREA * 2 && area <= maxArea) usable.push(id);
   });
-  return out;
+  for (let i = usable.length - 1; i > 0; i--) {
+    const j = rng.int(0, i + 1);
+    [usable[i], usable[j]] = [usable[j], usable[i]];
+  }
+  const picked = usable.slice(0, want);
+  const masks = picked.map(() => new Uint8Array(n));
+  const slot = new Int32Array(sizes.length).fill(-1);
+  picked.forEach((id, k) => (slot[id] = k));
+  for (let i = 0; i < n; i++) {
+    const k = slot[comp[i]];
+    if (k >= 0) masks[k][i] = 1;
+  }
+  return picked.map((id, k) => ({ mask: masks[k], area: sizes[id], bbox: maskBox(masks[k], size).bbox }));
 }
 
 /** Contrast, gamma and noise jitter, in place. */
@@ -218,8 +256,10 @@ function jitterIntensity(rgb: Uint8Array, rng: Rng): void {
   const gain = rng.uniform(0.8, 1.2);
   const bias = rng.uniform(-20, 20);
   const noise = rng.chance(0.5) ? rng.uniform(0, 8) : 0;
+  const lut = new Float32Array(256);
+  for (let v = 0; v < 256; v++) lut[v] = 255 * Math.pow(v / 255, gamma) * gain + bias;
   for (let i = 0; i < rgb.length; i++) {
-    let v = 255 * Math.pow(rgb[i] / 255, gamma) * gain + bias;
+    let v = lut[rgb[i]];
     if (noise) v += noise * rng.normal();
     rgb[i] = Math.max(0, Math.min(255, Math.round(v)));
   }
@@ -248,7 +288,7 @@ export function createRealCorpus(opts: RealCorpusOptions): RealCorpus {
       const x0 = rng.uniform(0, img.width - side);
       const y0 = rng.uniform(0, img.height - side);
       const image = cropResize(img, x0, y0, side, side, size, rng.chance(0.5), rng.chance(0.25));
-      const candidates = regionTargets(image, size, rng);
+      const candidates = regionTargets(image, size, rng, perImage);
       if (candidates.length === 0) continue;
       jitterIntensity(image, rng);
       const order = candidates.map((_, i) => i);
