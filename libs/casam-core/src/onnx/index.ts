@@ -7,3 +7,4 @@ export {
   type OnnxDecoderRawInputs,
   type OnnxDecoderRawOutputs,
 } from './onnx-sam-engine';
+export * from './export';
