@@ -1,6 +1,7 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { makePrivateDir } from '../common/private-files';
 
 export const SECRET_FILE = 'secret.key';
 const MIN_SECRET_BYTES = 32;
@@ -32,7 +33,7 @@ export function loadOrCreateSecret(
     return { secret: bytes, source: 'COORDINATOR_SECRET' };
   }
   const file = path.join(dataDir, SECRET_FILE);
-  fs.mkdirSync(dataDir, { recursive: true });
+  makePrivateDir(dataDir);
   try {
     fs.writeFileSync(file, randomBytes(MIN_SECRET_BYTES).toString('hex') + '\n', { flag: 'wx', mode: 0o600 });
   } catch (e) {

@@ -37,8 +37,9 @@ export class FsBlobStore extends BlobStore {
 
   static async open(root: string): Promise<FsBlobStore> {
     const store = new FsBlobStore(path.resolve(root));
-    await fs.promises.mkdir(store.objects, { recursive: true });
-    await fs.promises.mkdir(store.tmp, { recursive: true });
+    // the blobs are the coordinator's alone, like the rest of its data directory
+    await fs.promises.mkdir(store.objects, { recursive: true, mode: 0o700 });
+    await fs.promises.mkdir(store.tmp, { recursive: true, mode: 0o700 });
     return store;
   }
 
@@ -64,8 +65,8 @@ export class FsBlobStore extends BlobStore {
       }
       hash = meter.finish();
       const final = this.pathOf(hash);
-      await fs.promises.chmod(tmpPath, 0o444);
-      await fs.promises.mkdir(path.dirname(final), { recursive: true });
+      await fs.promises.chmod(tmpPath, 0o400);
+      await fs.promises.mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
       // link() publishes the file atomically and only if the name is free: of several puts of the same
       // content exactly one creates the blob, the others find it there.
       let created = true;
@@ -133,7 +134,7 @@ export class FsBlobStore extends BlobStore {
   /** Writes, syncs and removes a probe file: proves the store is there and writable. */
   async ping(): Promise<void> {
     const probe = path.join(this.tmp, `ping-${randomUUID()}`);
-    await fs.promises.writeFile(probe, 'ok');
+    await fs.promises.writeFile(probe, 'ok', { mode: 0o600 });
     await fs.promises.rm(probe);
     await fs.promises.access(this.objects, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
   }

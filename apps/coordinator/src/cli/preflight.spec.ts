@@ -16,16 +16,14 @@ interface Report {
 /** `coordinator preflight --json` as a real process; its exit code and report by check name. */
 function preflight(
   env: NodeJS.ProcessEnv,
+  umask?: string,
 ): Promise<{ code: number | null; report: Report; checks: Record<string, Report['checks'][number]> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'preflight', '--json'], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnCoordinator(['preflight', '--json'], env, umask);
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     child.once('error', reject);
     child.once('close', (code) => {
       try {
@@ -39,18 +37,20 @@ function preflight(
 }
 
 /** `coordinator serve` until it logs "listening on"; stop() signals it and waits for the exit. */
-function serve(env: NodeJS.ProcessEnv): Promise<{ stop(signal: NodeJS.Signals): Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+function serve(
+  env: NodeJS.ProcessEnv,
+  umask?: string,
+): Promise<{ url: string; stop(signal: NodeJS.Signals): Promise<void> }> {
+  const child: ChildProcess = spawnCoordinator(['serve'], env, umask);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   let log = '';
   return new Promise((resolve, reject) => {
     const onData = (d: Buffer) => {
       log += d.toString();
-      if (/listening on http/.test(log))
+      const m = /listening on (http:\/\/[^\s"()]+)/.exec(log);
+      if (m)
         resolve({
+          url: m[1],
           stop: async (signal) => {
             child.kill(signal);
             await exited;
@@ -61,6 +61,27 @@ function serve(env: NodeJS.ProcessEnv): Promise<{ stop(signal: NodeJS.Signals): 
     child.stderr?.on('data', onData);
     void exited.then(() => reject(new Error(`coordinator exited before listening:\n${log}`)));
   });
+}
+
+/** `bin/coordinator.js <args>`, under `umask` when given (through sh: Node cannot set a child's umask). */
+function spawnCoordinator(args: string[], env: NodeJS.ProcessEnv, umask?: string): ChildProcess {
+  const [cmd, argv] = umask
+    ? ['/bin/sh', ['-c', `umask ${umask} && exec "$0" "$@"`, process.execPath, BIN, ...args]]
+    : [process.execPath, [BIN, ...args]];
+  return spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Paths under `root` (itself included) that the group or others may use, with their modes in octal. */
+function openEntries(root: string): string[] {
+  const out: string[] = [];
+  const stack = [root];
+  while (stack.length) {
+    const p = stack.pop()!;
+    const st = fs.lstatSync(p);
+    if (st.mode & 0o077) out.push(`${path.relative(root, p) || '.'} ${(st.mode & 0o777).toString(8)}`);
+    if (st.isDirectory()) for (const n of fs.readdirSync(p)) stack.push(path.join(p, n));
+  }
+  return out;
 }
 
 /** A port nothing listens on. */
@@ -185,3 +206,68 @@ for (const backend of TEST_BACKENDS) {
     );
   });
 }
+
+describe('the embedded database under umask 022 [pglite]', () => {
+  let parent: string;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  beforeAll(() => {
+    parent = fs.mkdtempSync(path.join(os.tmpdir(), 'casam-coordinator-umask-'));
+    dir = path.join(parent, 'state', 'coordinator'); // does not exist yet: serve creates it
+    env = {
+      ...process.env,
+      DATABASE_URL: '',
+      COORDINATOR_SECRET: '',
+      COORDINATOR_DATA_DIR: dir,
+      COORDINATOR_PORT: '0',
+      COORDINATOR_BLOB_STORE: 'fs',
+      COORDINATOR_BLOB_DIR: '',
+      COORDINATOR_LOG_FORMAT: 'json',
+    };
+  });
+  afterAll(() => {
+    fs.rmSync(parent, { recursive: true, force: true });
+  });
+
+  it('creates the data directory 0700 and every file of it for the owner only, running and stopped', async () => {
+    const server = await serve(env, '022');
+    try {
+      // work that writes: migrations ran at start; readiness writes a blob probe
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      expect(openEntries(dir), 'open while running').toEqual([]);
+    } finally {
+      await server.stop('SIGTERM');
+    }
+    expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(path.join(dir, 'db')).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(path.join(dir, 'secret.key')).mode & 0o777).toBe(0o600);
+    expect(fs.readdirSync(path.join(dir, 'db')).length).toBeGreaterThan(5);
+    expect(openEntries(dir), 'open after stop').toEqual([]);
+
+    const r = await preflight(env, '022');
+    expect(r.code, JSON.stringify(r.report, null, 2)).toBe(0);
+    expect(r.checks['data-dir']).toMatchObject({ status: 'ok' });
+  });
+
+  it('preflight fails, with the fix, on a data directory or a database file open to others', async () => {
+    fs.chmodSync(dir, 0o755);
+    const openDir = await preflight(env);
+    fs.chmodSync(dir, 0o700);
+    expect(openDir.code).toBe(6);
+    expect(openDir.checks['data-dir']).toMatchObject({
+      status: 'fail',
+      detail: `${dir} is open to other users (mode 755); it holds the secret and the database`,
+      fix: `chmod -R go= ${dir} (owner only), and UMask=0077 in the coordinator's systemd unit`,
+    });
+
+    const page = path.join(dir, 'db', 'PG_VERSION');
+    fs.chmodSync(page, 0o666);
+    const openFile = await preflight(env);
+    expect(openFile.code).toBe(6);
+    expect(openFile.checks['data-dir']!.status).toBe('fail');
+    expect(openFile.checks['data-dir']!.detail).toContain(`${page} (mode 666)`);
+    expect(openFile.checks['data-dir']!.fix).toMatch(/^chmod -R go= /);
+    // opening the embedded database (preflight opened it after the check) made its files private again
+    expect(fs.statSync(page).mode & 0o777).toBe(0o600);
+  });
+});

@@ -10,6 +10,7 @@ import type { Database } from '../database/database';
 import { readMigrations } from '../database/migrator';
 import { openDatabase } from '../database/open-database';
 import { unsealPrivateJwk } from '../signing-keys/signing-key-seal';
+import { openToOthers } from '../common/private-files';
 
 export type { CheckResult, CheckStatus } from '@casam/protocol';
 
@@ -120,7 +121,7 @@ function checkDataDir(dir: string): CheckResult {
     );
   const probe = path.join(dir, `.preflight-${process.pid}`);
   try {
-    fs.writeFileSync(probe, 'preflight\n', { flag: 'wx' });
+    fs.writeFileSync(probe, 'preflight\n', { flag: 'wx', mode: 0o600 });
     fs.rmSync(probe);
   } catch (e) {
     return fail(
@@ -129,14 +130,27 @@ function checkDataDir(dir: string): CheckResult {
       `chown -R <coordinator user> ${dir} (and ReadWritePaths= in its systemd unit)`,
     );
   }
+  // Fails rather than warns: another local user could read the secret and the database, or overwrite them.
   const mode = fs.statSync(dir).mode & 0o777;
-  if (mode & 0o007)
-    return warn(
+  if (mode & 0o077)
+    return fail(
       'data-dir',
-      `${dir} is open to other users (mode ${mode.toString(8)})`,
-      `chmod 0700 ${dir}: it holds the secret and the database`,
+      `${dir} is open to other users (mode ${mode.toString(8)}); it holds the secret and the database`,
+      `chmod -R go= ${dir} (owner only), and UMask=0077 in the coordinator's systemd unit`,
     );
-  return ok('data-dir', `${dir} is writable (mode ${mode.toString(8)})`);
+  const open = openToOthers(dir);
+  if (open.count > 0)
+    return fail(
+      'data-dir',
+      `${open.count} file(s) or folder(s) in ${dir} are open to other users: ${describeOpen(open.examples, open.count)}`,
+      `chmod -R go= ${dir} (owner only), and UMask=0077 in the coordinator's systemd unit`,
+    );
+  return ok('data-dir', `${dir} is writable and private (mode ${mode.toString(8)})`);
+}
+
+function describeOpen(examples: { path: string; mode: number }[], count: number): string {
+  const shown = examples.map((e) => `${e.path} (mode ${e.mode.toString(8)})`).join(', ');
+  return count > examples.length ? `${shown}, …` : shown;
 }
 
 function checkDisk(dir: string): CheckResult {
@@ -296,7 +310,26 @@ async function checkBlobStore(
     );
     return;
   }
+  // a blob folder outside the data directory is not covered by the data-dir check
+  if (config.blobStore.driver === 'fs' && !isInside(config.blobStore.dir, config.dataDir)) {
+    const open = openToOthers(config.blobStore.dir);
+    if (open.count > 0) {
+      add(
+        fail(
+          'blob-store',
+          `${open.count} file(s) or folder(s) in ${where} are open to other users: ${describeOpen(open.examples, open.count)}`,
+          `chmod -R go= ${where} (owner only)`,
+        ),
+      );
+      return;
+    }
+  }
   add(ok('blob-store', `${config.blobStore.driver} blob store in ${where} is readable and writable`));
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
 async function checkSigningKey(

@@ -30,7 +30,7 @@ export class DataDirLock {
     if (DataDirLock.held.has(key)) throw new DataDirLockedError(lockPath, process.pid);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        fs.writeFileSync(key, `${process.pid}\n`, { flag: 'wx' });
+        fs.writeFileSync(key, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
         DataDirLock.held.add(key);
         return new DataDirLock(key);
       } catch (e) {

@@ -1,7 +1,7 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { PrismaClient } from '@prisma/client';
+import { makePrivateDir, restrictTree } from '../common/private-files';
 import { Database, type SqlClient, type SqlTransactor } from './database';
 import { DataDirLock } from './data-dir-lock';
 import { prismaPgliteAdapter } from './pglite-adapter';
@@ -38,11 +38,15 @@ export class EmbeddedDatabase extends Database {
     const { dataDir, loadDataDir } = options;
     let lock: DataDirLock | undefined;
     if (dataDir) {
-      fs.mkdirSync(path.dirname(dataDir), { recursive: true });
+      makePrivateDir(path.dirname(dataDir));
       lock = DataDirLock.acquire(`${dataDir}.lock`);
     }
     try {
+      // Made here (PGlite would make it with the umask's mode) and made private again once PGlite has
+      // unpacked or opened the cluster: see restrictTree.
+      if (dataDir) makePrivateDir(dataDir);
       const pglite = await PGlite.create({ dataDir, loadDataDir });
+      if (dataDir) restrictTree(dataDir);
       const prisma = new PrismaClient({ adapter: prismaPgliteAdapter(pglite) });
       return new EmbeddedDatabase(pglite, prisma, dataDir, lock);
     } catch (e) {
@@ -59,6 +63,8 @@ export class EmbeddedDatabase extends Database {
     try {
       await this.prisma.$disconnect();
       if (!this.pglite.closed) await this.pglite.close();
+      // files Postgres (re)wrote while open through the umask (pg_internal.init)
+      if (this.dataDir) restrictTree(this.dataDir);
     } finally {
       this.lock?.release();
     }
