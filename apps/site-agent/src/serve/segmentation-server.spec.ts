@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,30 +11,11 @@ import {
   encodeRgbPng,
   getPreset,
   initBackend,
-  loadAdapter,
   randomSamStateDict,
-  writeAdapterFile,
-  initialAlignmentStateDict,
-  initialTaskVaeStateDict,
 } from '@casam/casam-core';
 import type { ActiveBundle } from '../bundle/installed-bundle';
 import { SegmentationServer, type SegmentResponseJson } from './segmentation-server';
-
-function bundleWith(version: number, tau: number, name = 'Liver CT'): ActiveBundle {
-  const bytes = writeAdapterFile({
-    taskId: 'liver',
-    baseModel: { preset: 'casam-tiny', fingerprint: 'sha256:' + 'ee'.repeat(32) },
-    tau: { tau, p95: tau, p99: tau, mean: 1, std: 1, n: 5, percentile: 97 },
-    align: initialAlignmentStateDict(64, 1),
-    vae: initialTaskVaeStateDict(64, 1),
-  });
-  return {
-    installed: { version, contentHash: 'x', file: 'x', installedAt: '', kid: 'k', taskCount: 1 },
-    manifest: { tasks: [{ taskId: 'liver', name }] } as ActiveBundle['manifest'],
-    adapters: [loadAdapter(bytes, 64, 'liver')],
-    names: new Map([['liver', name]]),
-  };
-}
+import { testBundle } from './serve.testing';
 
 describe('SegmentationServer (real HTTP)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-serve-'));
@@ -41,6 +23,7 @@ describe('SegmentationServer (real HTTP)', () => {
   let server: SegmentationServer;
   let url: string;
   let next: ActiveBundle | null = null;
+  const logs: string[] = [];
   const png = encodeRgbPng({
     width: 80,
     height: 64,
@@ -49,7 +32,7 @@ describe('SegmentationServer (real HTTP)', () => {
 
   beforeAll(async () => {
     await initBackend({ prefer: 'wasm', log: () => undefined });
-    next = bundleWith(1, 1e9);
+    next = testBundle(1, 1e9);
     const cfg = getPreset('casam-tiny');
     writeFileSync(pointer, '{}');
     server = new SegmentationServer({
@@ -61,7 +44,7 @@ describe('SegmentationServer (real HTTP)', () => {
       maxRequestBytes: 64 * 1024,
       maxImagePixels: 100 * 100,
       watchIntervalMs: 50,
-      log: () => undefined,
+      log: (l) => void logs.push(l),
     });
     url = await server.start();
   });
@@ -118,7 +101,7 @@ describe('SegmentationServer (real HTTP)', () => {
   });
 
   it('picks up a newly installed bundle between requests, without failing any', async () => {
-    next = bundleWith(2, -1e9); // a bundle whose only task refuses everything
+    next = testBundle(2, -1e9); // a bundle whose only task refuses everything
     writeFileSync(pointer, '{"v":2}');
     const results = await Promise.all([
       post('?box=5,5,60,50', png),
@@ -133,7 +116,7 @@ describe('SegmentationServer (real HTTP)', () => {
   });
   it('answers image mode with any task name: the decision header is ASCII JSON that parses to the JSON mode decision', async () => {
     for (const name of ['🫁 lungs', '肺 CT', 'Лёгкие', 'πνεύμονες', 'Crâne']) {
-      next = bundleWith(10, 1e9, name);
+      next = testBundle(10, 1e9, name);
       writeFileSync(pointer, JSON.stringify({ name }));
       const r = await post('?box=5,5,60,50', png, { 'content-type': 'image/png', accept: 'image/png' });
       expect(r.status, name).toBe(200);
@@ -177,6 +160,31 @@ describe('SegmentationServer (real HTTP)', () => {
     expect((await post('?box=5,5,60,50', png)).status).toBe(200);
   });
 
+  // Found by serve.fuzz.spec.ts: each such request was logged as `internal error: Error: aborted` with a stack.
+  it('takes a client that hangs up in the middle of the body for a cut-short image, not an internal error', async () => {
+    const failed = server.stats.failed;
+    const logged = logs.length;
+    const { port } = new URL(url);
+    await new Promise<void>((resolve, reject) => {
+      const s = net.connect(Number(port), '127.0.0.1', () => {
+        s.write(
+          'POST /v1/segment?box=5,5,60,50 HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n' +
+            'Content-Length: 1000\r\n\r\n',
+        );
+        s.write(Buffer.from(png).subarray(0, 100));
+        // Hang up once the server is reading the body.
+        setTimeout(() => s.destroy(), 200);
+      });
+      s.on('close', () => resolve());
+      s.on('error', reject);
+    });
+    for (let i = 0; i < 100 && server.stats.failed === failed; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(server.stats.failed).toBe(failed + 1);
+    expect(logs.slice(logged).filter((l) => /internal error/.test(l))).toEqual([]);
+    expect((await post('?box=5,5,60,50', png)).status).toBe(200);
+  });
+
   it('refuses an image over the server pixel limit from its header, as bad_image', async () => {
     const big = encodeRgbPng({ width: 120, height: 100, data: new Uint8Array(120 * 100 * 3) });
     const r = await post('?box=5,5,60,50', big);
@@ -204,7 +212,7 @@ describe('SegmentationServer (real HTTP)', () => {
   });
 
   it('swaps a newly installed bundle in the background: /healthz shows it with no segment request', async () => {
-    next = bundleWith(20, 1e9);
+    next = testBundle(20, 1e9);
     writeFileSync(pointer, JSON.stringify({ v: 20 }));
     let version: number | null = null;
     for (let i = 0; i < 100 && version !== 20; i++) {
