@@ -6,6 +6,13 @@ import { RequestValidationError } from './domain-error';
 const MAX_TEXT_PROBLEMS = 10;
 
 /**
+ * Deepest nesting of objects and arrays a request may have. The deepest DTO is two levels (a task proposal's
+ * `baseModel`); class-transformer copies a body recursively, so a few thousand levels of `{"a":{"a":…}}`
+ * (a 25 kB body) overflowed the call stack there and answered 500.
+ */
+export const MAX_REQUEST_NESTING = 32;
+
+/**
  * The one validation pipe: DTO classes (class-validator) are the contract. Unknown fields are refused, not
  * silently dropped, so a client typo is an error and nothing unexpected ever reaches a service. Before the
  * DTO, every string of the body, query and path (keys too) is checked for text no database can store (a NUL
@@ -15,6 +22,10 @@ const MAX_TEXT_PROBLEMS = 10;
 class CoordinatorValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type === 'body' || metadata.type === 'query' || metadata.type === 'param') {
+      if (nestingDepthOver(value, MAX_REQUEST_NESTING))
+        throw new RequestValidationError([
+          `${metadata.type} is nested more than ${MAX_REQUEST_NESTING} levels deep`,
+        ]);
       const problems = unstorableTextProblems(value);
       if (problems.length > 0) throw new RequestValidationError(problems);
     }
@@ -62,6 +73,19 @@ export function unstorableTextProblems(root: unknown): string[] {
 }
 
 const join = (path: string, key: string): string => (path ? `${path}.${key}` : key);
+
+/** Whether objects and arrays in `root` nest more than `max` levels (an explicit stack: no recursion to overflow). */
+export function nestingDepthOver(root: unknown, max: number): boolean {
+  const stack: { value: unknown; depth: number }[] = [{ value: root, depth: 0 }];
+  while (stack.length > 0) {
+    const { value, depth } = stack.pop()!;
+    if (value === null || typeof value !== 'object') continue;
+    if (depth + 1 > max) return true;
+    for (const child of Array.isArray(value) ? value : Object.values(value))
+      stack.push({ value: child, depth: depth + 1 });
+  }
+  return false;
+}
 
 /** Parsed JSON, query and path objects; not Buffers or class instances (nothing of the sort carries text). */
 function isPlainObject(v: unknown): v is Record<string, unknown> {
