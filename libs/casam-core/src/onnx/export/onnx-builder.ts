@@ -27,12 +27,13 @@ export const ONNX_IR_VERSION = 8;
 /** Opset 17 is the first with LayerNormalization, and what the official SAM exports use. */
 export const ONNX_OPSET = 17;
 
-export type OnnxElemType = 'float32' | 'int64' | 'bool';
+export type OnnxElemType = 'float32' | 'float64' | 'int64' | 'bool';
 /** A dimension: a number is static, a string is a symbolic (dynamic) axis name. */
 export type OnnxDim = number | string;
 
 const ELEM: Record<OnnxElemType, number> = {
   float32: OnnxDataType.FLOAT,
+  float64: OnnxDataType.DOUBLE,
   int64: OnnxDataType.INT64,
   bool: OnnxDataType.BOOL,
 };
@@ -203,16 +204,23 @@ export class GraphBuilder {
     return name;
   }
 
-  private constant(elem: 'float32' | 'int64', dims: readonly number[], values: readonly number[]): string {
+  private constant(
+    elem: 'float32' | 'float64' | 'int64',
+    dims: readonly number[],
+    values: readonly number[],
+  ): string {
     const key = `${elem}[${dims}]${values.join(',')}`;
     const hit = this.constCache.get(key);
     if (hit) return hit;
-    const name = this.fresh(`const_${elem === 'int64' ? 'i64' : 'f32'}`);
+    const tag = { float32: 'f32', float64: 'f64', int64: 'i64' }[elem];
+    const name = this.fresh(`const_${tag}`);
     this.define(name);
     const bytes =
       elem === 'int64'
         ? new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer)
-        : new Uint8Array(Float32Array.from(values).buffer);
+        : elem === 'float64'
+          ? new Uint8Array(Float64Array.from(values).buffer)
+          : new Uint8Array(Float32Array.from(values).buffer);
     this.inits.push({ name, dims: [...dims], elem, bytes });
     this.constCache.set(key, name);
     return name;
@@ -224,11 +232,17 @@ export class GraphBuilder {
     return this.constant('float32', dims, v);
   }
 
-  /** An int64 1-D constant (shapes, axes, slice bounds). */
-  constI64(values: readonly number[]): string {
+  /** A float64 scalar (for index arithmetic that float32 would round). */
+  constF64(value: number): string {
+    return this.constant('float64', [], [value]);
+  }
+
+  /** An int64 1-D constant (shapes, axes, slice bounds), or a scalar when `scalar` is set. */
+  constI64(values: readonly number[], scalar = false): string {
     if (!values.every(Number.isSafeInteger))
       throw new OnnxExportError(`int64 constant [${values}] is not integral`);
-    return this.constant('int64', [values.length], values);
+    if (scalar && values.length !== 1) throw new OnnxExportError('an int64 scalar takes one value');
+    return this.constant('int64', scalar ? [] : [values.length], values);
   }
 
   /** Adds a node; returns its output names (generated unless `outputs` names them). */
