@@ -13,6 +13,7 @@ import {
   initBackend,
   randomSamStateDict,
 } from '@casam/casam-core';
+import { rawHttp } from '@casam/protocol/src/testing/http-fuzz';
 import type { ActiveBundle } from '../bundle/installed-bundle';
 import { SegmentationServer, type SegmentResponseJson } from './segmentation-server';
 import { testBundle } from './serve.testing';
@@ -183,6 +184,20 @@ describe('SegmentationServer (real HTTP)', () => {
     expect(server.stats.failed).toBe(failed + 1);
     expect(logs.slice(logged).filter((l) => /internal error/.test(l))).toEqual([]);
     expect((await post('?box=5,5,60,50', png)).status).toBe(200);
+  });
+
+  // Found by serve.fuzz.spec.ts: `new URL` threw on these targets and the answer was a 500 `internal`.
+  it('answers a request target that is not a URL with 404 not_found, not an internal error', async () => {
+    const logged = logs.length;
+    for (const target of ['http://[', '//[']) {
+      const o = await rawHttp(url, { method: 'POST', target, headers: [] });
+      expect(o.kind === 'answer' && o.status, target).toBe(404);
+      if (o.kind === 'answer')
+        expect(JSON.parse(o.body.toString())).toMatchObject({
+          error: { code: 'not_found', message: expect.stringContaining('is not a URL') },
+        });
+    }
+    expect(logs.slice(logged).filter((l) => /internal error/.test(l))).toEqual([]);
   });
 
   it('refuses an image over the server pixel limit from its header, as bad_image', async () => {

@@ -152,7 +152,7 @@ export class SegmentationServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let admitted = false;
     try {
-      const url = new URL(req.url ?? '/', 'http://local');
+      const url = requestUrl(req.url ?? '/');
       if (url.pathname === '/healthz') {
         if (req.method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'use GET');
         return this.json(res, 200, {
@@ -246,6 +246,22 @@ export class SegmentationServer {
     if (res.headersSent) return void res.end();
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
     res.end(JSON.stringify(body));
+  }
+}
+
+/**
+ * The request target as a URL. Node's parser passes targets no URL parser accepts (`http://[`, `//[`): that is
+ * no route of ours, not an internal error (it answered 500 before).
+ */
+function requestUrl(target: string): URL {
+  try {
+    return new URL(target, 'http://local');
+  } catch {
+    throw new HttpError(
+      404,
+      'not_found',
+      `the request target ${JSON.stringify(target.slice(0, 100))} is not a URL; use POST /v1/segment or GET /healthz`,
+    );
   }
 }
 
