@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { EXIT, UserError } from '../cli/errors';
+import { printable } from '../cli/printable';
+import type { OptionValues } from './command';
 import {
   type CoordinatorClient,
   CoordinatorError,
@@ -11,11 +14,19 @@ import { AGENT_VERSION } from '../version';
 export const enrollCommand: Command = {
   name: 'enroll',
   summary: 'register the site key with the coordinator (one-time token); report or wait for approval',
-  usage: `site-agent enroll --token <cset_…> [--wait <seconds>] [--home <dir>]
-  --token <token>           one-time enrollment token from the federation admin
+  usage: `site-agent enroll (--token-file <file> | --token - | --token <cset_…>) [--wait <seconds>] [--home <dir>]
+  --token-file <file>       read the one-time enrollment token from this file (first line)
+  --token -                 read it from stdin (a pipe, or typed at the prompt)
+  --token <token>           the token itself: other users of this machine can see it in ps while enroll runs
   --wait <seconds>          after enrolling (or if already enrolled), wait up to this long for the admin's decision
+The token (from the federation admin) is read only when the site is not enrolled yet.
 ${HOME_HELP}`,
-  options: { ...HOME_OPTION, token: { type: 'string' }, wait: { type: 'string' } },
+  options: {
+    ...HOME_OPTION,
+    token: { type: 'string' },
+    'token-file': { type: 'string' },
+    wait: { type: 'string' },
+  },
   async run(v, log) {
     const { home, config, identity, client } = await openAgent(v.string('home'));
     const waitS = v.string('wait') === undefined ? 0 : Number(v.string('wait'));
@@ -24,7 +35,7 @@ ${HOME_HELP}`,
     let state = home.readState();
     try {
       if (!state.siteId) {
-        const token = v.string('token', true);
+        const token = await enrollmentToken(v);
         // Pin the coordinator's bundle-signing keys now: every bundle must later verify against them.
         const jwks = await client.jwks();
         const res = await client.enroll({
@@ -42,9 +53,9 @@ ${HOME_HELP}`,
           s.coordinatorKeys = jwks.keys.map((k) => ({ kid: k.kid, x: k.x }));
         });
         log(
-          `enrolled "${config.siteName}" as site ${res.siteId}; pinned ${jwks.keys.length} coordinator signing key(s)`,
+          `enrolled "${config.siteName}" as site ${printable(res.siteId)}; pinned ${jwks.keys.length} coordinator signing key(s)`,
         );
-      } else log(`already enrolled as site ${state.siteId}`);
+      } else log(`already enrolled as site ${printable(state.siteId)}`);
       console.log(`site key fingerprint: ${identity.fingerprint}`);
       console.log(
         'give this fingerprint to the federation admin (by phone or in person); they must see the same one to approve',
@@ -94,4 +105,82 @@ async function waitForDecision(
     if (i === 0) log(`waiting up to ${waitS} s for the admin's decision…`);
     await new Promise((r) => setTimeout(r, Math.min(2000, Math.max(0, until - Date.now()))));
   }
+}
+
+const TOKEN = /^cset_[A-Za-z0-9_-]{20,100}$/;
+
+/**
+ * The one-time enrollment token: from `--token-file`, from stdin (`--token -`), or from `--token` itself, which
+ * any user of the machine can read in `ps` while the command runs (the file or stdin keep it out of argv).
+ */
+async function enrollmentToken(v: OptionValues): Promise<string> {
+  const arg = v.string('token');
+  const file = v.string('token-file');
+  if (arg !== undefined && file !== undefined)
+    throw new UserError(
+      'give the token one way: --token-file <file>, --token - (stdin) or --token <token>',
+      EXIT.usage,
+    );
+  let raw: string;
+  let from: string;
+  if (file !== undefined) {
+    from = file;
+    try {
+      raw = readFileSync(file, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new UserError(
+        `cannot read --token-file ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message}`,
+        EXIT.input,
+      );
+    }
+  } else if (arg === '-') {
+    from = 'stdin';
+    raw = await readLine(process.stdin);
+  } else if (arg !== undefined) {
+    from = '--token';
+    raw = arg;
+  } else
+    throw new UserError(
+      'missing the enrollment token: --token-file <file>, --token - (read from stdin) or --token <token>',
+      EXIT.usage,
+    );
+  const token = raw.split('\n')[0].trim();
+  if (!token) throw new UserError(`no enrollment token in ${from}`, EXIT.usage);
+  // Never echoed: a token pasted in the wrong place must not end up in a terminal log.
+  if (!TOKEN.test(token))
+    throw new UserError(
+      `${from} does not hold an enrollment token (cset_ followed by 20..100 letters, digits, _ or -)`,
+      EXIT.usage,
+    );
+  return token;
+}
+
+/** The first line of a stream (without the line break), or all of it when it ends first; at most 4 KiB. */
+function readLine(stream: NodeJS.ReadStream): Promise<string> {
+  if (stream.isTTY) process.stderr.write('enrollment token: ');
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const finish = (err: Error | null) => {
+      stream.removeListener('data', onData);
+      stream.removeListener('end', onEnd);
+      stream.removeListener('error', onError);
+      stream.pause();
+      if (err) reject(err);
+      else resolve(buf.split('\n')[0]);
+    };
+    const onData = (d: string) => {
+      buf += d;
+      if (buf.includes('\n')) finish(null);
+      else if (buf.length > 4096)
+        finish(new UserError('stdin holds no enrollment token (no line break in 4 KiB)', EXIT.usage));
+    };
+    const onEnd = () => finish(null);
+    const onError = (e: Error) =>
+      finish(new UserError(`cannot read the token from stdin: ${e.message}`, EXIT.input));
+    stream.setEncoding('utf8');
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+  });
 }
