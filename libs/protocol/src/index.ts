@@ -3,6 +3,7 @@ export * from './tensor-payload';
 export * from './api';
 export * from './adapter-schema';
 export * from './adapter-file-validation';
+export * from './adapter-tau';
 export * from './tasks';
 export * from './adapter-uploads';
 export * from './auth';

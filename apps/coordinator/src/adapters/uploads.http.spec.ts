@@ -485,6 +485,21 @@ describe('adapter uploads over HTTP (real app, embedded PGlite, fs blobs)', () =
         sha256Hex(Buffer.from('something else')),
       );
     });
+    it('a τ its own calibration statistics cannot have produced (one approval would capture all routing)', async () => {
+      const honest = { p95: 1.1, p99: 1.4, mean: 0.8, std: 0.2, n: 64, percentile: 97 };
+      const problems = await refused(
+        build(validTensors(), metadata({ tau: { ...honest, tau: 1e30 } })),
+        /metadata tau: τ 1e\+30, the 97th percentile of the held-out scores, must lie between their p95 1\.1 and p99 1\.4/,
+      );
+      expect(problems.join('\n')).toMatch(
+        /τ 1e\+30 is more than 64 held-out scores with mean 0\.8 and std 0\.2 allow at their 97th percentile \(at most 1\.91\d*\); τ must come from the adapter's own calibration/,
+      );
+      // statistics inflated along with τ still contradict the mean and std they come with
+      await refused(
+        build(validTensors(), metadata({ tau: { ...honest, tau: 1e30, p95: 1e30, p99: 1e30 } })),
+        /p99 1e\+30 is more than 64 held-out scores/,
+      );
+    });
     it('not a safetensors file at all', async () => {
       await refused(Buffer.alloc(CHUNK + 10, 0xff), /header is \d+ bytes, over the limit/);
     });

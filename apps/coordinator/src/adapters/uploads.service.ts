@@ -14,6 +14,7 @@ import {
   uploadChunkCount,
   uploadChunkLength,
   validateAdapterFile,
+  adapterTauProblems,
 } from '@casam/protocol';
 import { AuditEventRepository } from '../audit/audit-event.repository';
 import type { Actor } from '../auth/actor';
@@ -436,6 +437,8 @@ export class UploadsService {
       problems.push(...e.problems);
     }
     if (metadata) {
+      // τ is bounded by the adapter's own calibration statistics: an inflated one would capture all routing
+      problems.push(...adapterTauProblems(metadata.tau));
       if (metadata.taskId !== task.id)
         problems.push(`metadata taskId ${JSON.stringify(metadata.taskId)} is not this task's ${task.id}`);
       if (metadata.baseModel.fingerprint !== task.baseModelFingerprint)
