@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDomainFolder } from '@casam/casam-core';
 import { agentCli, writeRandomTinyModel } from '../testing/agent-cli.testing';
-import { AgentHome } from './agent-home';
+import { AgentHome, configProblems } from './agent-home';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 
@@ -25,6 +25,25 @@ describe('AgentHome: where the home is', () => {
       expect(new AgentHome().dir).toBe(resolve('.casam', 'site-agent'));
       expect(new AgentHome().dir).not.toBe(process.cwd());
     }
+  });
+});
+
+describe('configProblems: serve limits', () => {
+  const config = (serve: Record<string, unknown>) => ({
+    version: 1,
+    coordinatorUrl: 'https://coordinator.example.org',
+    siteName: 'St Olav',
+    model: { preset: 'casam-tiny', weights: 'w.safetensors' },
+    backend: 'auto',
+    serve: { host: '127.0.0.1', port: 8787, maxRequestBytes: 1 << 20, ...serve },
+  });
+  it('accepts an optional maxImagePixels up to the decoder limit and names a bad one', () => {
+    expect(configProblems(config({}))).toEqual([]);
+    expect(configProblems(config({ maxImagePixels: 2048 * 2048 }))).toEqual([]);
+    for (const bad of [0, 1.5, 8192 * 8192 + 1, '4096'])
+      expect(configProblems(config({ maxImagePixels: bad }))).toEqual([
+        'serve.maxImagePixels must be an integer 1..67108864 (width × height)',
+      ]);
   });
 });
 
