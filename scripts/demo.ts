@@ -18,6 +18,7 @@ import {
   DOMAIN_NAMES,
   UNSEEN_DOMAIN_NAMES,
   decodeImage,
+  maskBoundingBox,
   splitRegions,
   writeDomainFolder,
 } from '@casam/casam-core';
@@ -379,21 +380,9 @@ async function main(): Promise<void> {
             .map((r) => r.mask)
             .reduce<Uint8Array | null>((a, b) => (a === null || area(b) > area(a) ? b : a), null) ??
           classMask;
-        let x0 = gt.width,
-          y0 = gt.height,
-          x1 = 0,
-          y1 = 0;
-        gtMask.forEach((v, i) => {
-          if (!v) return;
-          const x = i % gt.width,
-            y = Math.floor(i / gt.width);
-          x0 = Math.min(x0, x);
-          y0 = Math.min(y0, y);
-          x1 = Math.max(x1, x);
-          y1 = Math.max(y1, y);
-        });
-        // Inclusive corners (the extreme foreground pixels), the convention of the trainer and of serve.
-        const box = [x0, y0, x1, y1];
+        // The trainer's own tight box (inclusive corners: the extreme foreground pixels), as serve takes it.
+        const box = maskBoundingBox({ mask: gtMask, width: gt.width, height: gt.height });
+        if (!box) continue;
         const iou = (maskPng: string) => {
           const m = decodeImage(new Uint8Array(Buffer.from(maskPng, 'base64')));
           let inter = 0,
