@@ -13,3 +13,4 @@ export * from './realtime';
 export * from './audit';
 export * from './preflight';
 export * from './text';
+export * from './adapter-verdict';
