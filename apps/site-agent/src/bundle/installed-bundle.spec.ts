@@ -33,7 +33,7 @@ describe('loadActiveBundle with a damaged bundles/current.json', () => {
     await installTestBundle(home, 1, signer, { base: TEST_BASE_FINGERPRINT, tau: 1e9 });
     await installTestBundle(home, 2, signer, { base: TEST_BASE_FINGERPRINT, tau: 1e9 });
     store = new BundleStore(home.bundlesDir);
-  });
+  }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('uses the current bundle when the pointer is intact', async () => {

@@ -18,7 +18,7 @@ describe('site-agent ingest on a folder in another layout (real CLI processes)',
       join(dir, 'none.safetensors'),
     ]);
     expect(init.code, init.stderr).toBe(0);
-  });
+  }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('names the plain layout (and --nifti) when the folder has neither a manifest nor images/', async () => {

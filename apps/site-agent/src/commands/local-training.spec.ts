@@ -28,7 +28,7 @@ describe('site-agent init → ingest → train (real CLI processes, random tiny 
       weights,
     ]);
     expect(init.code, init.stderr).toBe(0);
-  });
+  }, 60_000); // a data set and a CLI process: well over the default 10 s on a loaded 2-core machine
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('ingest reports bad files one by one and indexes the rest', async () => {

@@ -55,7 +55,7 @@ describe('the agent home on disk under umask 022 (real CLI processes)', () => {
   beforeAll(async () => {
     writeRandomTinyModel(weights);
     await writeDomainFolder(data, 'polyp-endoscopy', { count: 10, size: 64, seed: 3, preview: false });
-  });
+  }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const init = (home: string, env: NodeJS.ProcessEnv = {}, cwd?: string) =>
