@@ -237,3 +237,57 @@ describe('SegmentationServer (real HTTP)', () => {
     expect(version).toBe(20);
   });
 });
+
+describe('SegmentationServer when the bundle loader throws (real HTTP)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'casam-serve-throw-'));
+  const pointer = join(dir, 'current.json');
+  const png = encodeRgbPng({ width: 64, height: 48, data: new Uint8Array(64 * 48 * 3).fill(90) });
+  let load: () => Promise<ActiveBundle | null> = async () => {
+    throw new Error('state.json is corrupt');
+  };
+  const logs: string[] = [];
+  let server: SegmentationServer;
+  let url: string;
+  beforeAll(async () => {
+    await initBackend({ prefer: 'wasm', log: () => undefined });
+    const cfg = getPreset('casam-tiny');
+    writeFileSync(pointer, '{}');
+    server = new SegmentationServer({
+      engine: createTfjsSamEngine(buildSam(cfg, randomSamStateDict(cfg, 4))),
+      loadBundle: () => load(),
+      bundlePointerFile: pointer,
+      host: '127.0.0.1',
+      port: 0,
+      maxRequestBytes: 64 * 1024,
+      watchIntervalMs: 50,
+      log: (l) => logs.push(l),
+    });
+    url = await server.start();
+  }, 60_000);
+  afterAll(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const segment = async () =>
+    (await (
+      await fetch(`${url}/v1/segment?box=4,4,40,30`, {
+        method: 'POST',
+        body: png,
+        headers: { 'content-type': 'image/png' },
+      })
+    ).json()) as SegmentResponseJson;
+
+  it('serves frozen SAM when nothing could be loaded at start, and keeps a loaded bundle when a reload fails', async () => {
+    expect(await segment()).toMatchObject({ decision: 'fallback', bundleVersion: null });
+    expect(logs.join('\n')).toMatch(/warning: could not load the installed bundle, serving frozen SAM/);
+    load = async () => testBundle(3, 1e9);
+    writeFileSync(pointer, '{"v":3}');
+    expect(await segment()).toMatchObject({ decision: 'task', bundleVersion: 3 });
+    load = async () => {
+      throw new Error('disk error');
+    };
+    writeFileSync(pointer, '{"v":4}');
+    expect(await segment()).toMatchObject({ decision: 'task', bundleVersion: 3 });
+    expect(logs.join('\n')).toMatch(/the one loaded before keeps serving: disk error/);
+  });
+});

@@ -139,9 +139,14 @@ export class SegmentationServer {
           void this.chain.then(() => old.segmenter.dispose());
         }
       } catch (e) {
-        this.o.log(
-          `could not load the installed bundle, the one loaded before keeps serving: ${printable((e as Error).message)}`,
-        );
+        const why = printable((e as Error).message);
+        if (this.active)
+          this.o.log(`could not load the installed bundle, the one loaded before keeps serving: ${why}`);
+        else {
+          // Nothing loaded yet (at start): answer with frozen SAM rather than not at all.
+          this.active = { segmenter: createRoutedSegmenter(this.o.engine, []), bundle: null };
+          this.o.log(`warning: could not load the installed bundle, serving frozen SAM: ${why}`);
+        }
       } finally {
         this.swapping = null;
       }
