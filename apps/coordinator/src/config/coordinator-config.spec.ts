@@ -16,8 +16,19 @@ describe('parseConfig', () => {
       log: { level: 'log', format: 'json' },
       auth: { ratePerMinute: 20, rateBurst: 10, keyRotationGraceSeconds: 3600 },
       realtime: { adapter: 'local' },
+      socketEvents: { perMinute: 120, burst: 30 },
       shutdownDrainSeconds: 0,
     });
+  });
+
+  it('takes the per-socket event budget from COORDINATOR_SOCKET_EVENTS_PER_MINUTE and _EVENT_BURST', () => {
+    expect(
+      parseConfig({ COORDINATOR_SOCKET_EVENTS_PER_MINUTE: '600', COORDINATOR_SOCKET_EVENT_BURST: '5' }, base)
+        .socketEvents,
+    ).toEqual({ perMinute: 600, burst: 5 });
+    expect(() => parseConfig({ COORDINATOR_SOCKET_EVENT_BURST: '0' }, base)).toThrow(
+      /COORDINATOR_SOCKET_EVENT_BURST: must be an integer from 1 to 1000000 \(got "0"\)/,
+    );
   });
 
   it('uses Postgres when DATABASE_URL is set', () => {

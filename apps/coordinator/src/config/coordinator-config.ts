@@ -28,6 +28,15 @@ export interface AuthConfig {
   keyRotationGraceSeconds: number;
 }
 
+/**
+ * What one socket may send (see realtime/socket-event-budget.ts): `burst` events at once, `perMinute` on
+ * average; a socket that keeps sending past it is disconnected.
+ */
+export interface SocketEventConfig {
+  perMinute: number;
+  burst: number;
+}
+
 /** Everything the coordinator reads from its environment, validated and typed. */
 export interface CoordinatorConfig {
   host: string;
@@ -40,6 +49,8 @@ export interface CoordinatorConfig {
   auth: AuthConfig;
   /** Defaults to `postgres` on a Postgres database (replicas), `local` on the embedded one. */
   realtime: { adapter: RealtimeAdapterKind };
+  /** Per-socket event budget. */
+  socketEvents: SocketEventConfig;
   /**
    * On SIGTERM/SIGINT, how long `/readyz` answers 503 `draining` while the process keeps serving, so a load
    * balancer takes the replica out of rotation before its sockets close (0: close at once).
@@ -127,6 +138,12 @@ export function parseConfig(env: NodeJS.ProcessEnv, baseDir: string): Coordinato
     );
   const realtime = { adapter: realtimeAdapter };
   const shutdownDrainSeconds = int('COORDINATOR_SHUTDOWN_DRAIN_SECONDS', 0, 0, 300);
+  // A site agent sends training progress at most once a second (and at each stage change) and its status on
+  // connect and after each pull; admins' browsers send nothing. Twice the steady need, a generous burst.
+  const socketEvents: SocketEventConfig = {
+    perMinute: int('COORDINATOR_SOCKET_EVENTS_PER_MINUTE', 120, 1, 1_000_000),
+    burst: int('COORDINATOR_SOCKET_EVENT_BURST', 30, 1, 1_000_000),
+  };
 
   const log = {
     level: oneOf('COORDINATOR_LOG_LEVEL', LOG_LEVELS, 'log'),
@@ -159,6 +176,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, baseDir: string): Coordinato
     log,
     auth,
     realtime,
+    socketEvents,
     shutdownDrainSeconds,
     metricsToken,
     baseModelFingerprint,

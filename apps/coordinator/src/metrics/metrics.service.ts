@@ -14,6 +14,8 @@ export class MetricsService {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   readonly socketConnections: Gauge<'kind'>;
   readonly socketEvents: Counter<'event' | 'direction'>;
+  readonly socketEventsRefused: Counter<'kind'>;
+  readonly socketsCut: Counter<'kind'>;
   readonly bundleBuildSeconds: Histogram<never>;
   readonly uploadBytes: Counter<never>;
 
@@ -42,6 +44,19 @@ export class MetricsService {
       name: 'casam_socket_events_total',
       help: 'socket.io events, by event name and direction (in, out)',
       labelNames: ['event', 'direction'],
+      registers: [this.registry],
+    });
+    // by kind only: the event name of a refused event is the client's choice, not a bounded label
+    this.socketEventsRefused = new Counter({
+      name: 'casam_socket_events_refused_total',
+      help: 'socket.io events dropped because their socket was over its event budget, by kind (site, admin)',
+      labelNames: ['kind'],
+      registers: [this.registry],
+    });
+    this.socketsCut = new Counter({
+      name: 'casam_socket_abuse_disconnects_total',
+      help: 'sockets disconnected for sending past their event budget, by kind (site, admin)',
+      labelNames: ['kind'],
       registers: [this.registry],
     });
     this.bundleBuildSeconds = new Histogram({

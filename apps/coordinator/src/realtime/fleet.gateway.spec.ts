@@ -12,6 +12,8 @@ import { BlobRepository } from '../blobs/blob.repository';
 import { BundleBuilderService } from '../bundles/bundle-builder.service';
 import { seedAdapter, seedAdminAndSite, seedTask } from '../bundles/bundle-test-data';
 import { CoordinatorEvents } from '../events/coordinator-events';
+import { MetricsService } from '../metrics/metrics.service';
+import { SiteRepository } from '../sites/site.repository';
 import { startTestApp, type TestApp } from '../testing/test-app';
 import { FleetGateway } from './fleet.gateway';
 
@@ -99,6 +101,45 @@ describe('FleetGateway (real app, real socket.io clients)', () => {
   const progress = (c: Client, p: unknown): Promise<RealtimeAck> =>
     c.timeout(5000).emitWithAck('training.progress', p as never) as Promise<RealtimeAck>;
 
+  /**
+   * Counts the real repository's status writes (and can hold them back) while `fn` runs: the database work a
+   * `site.status` costs.
+   */
+  async function countingStatusWrites<T>(
+    fn: (w: { count: () => number; hold: () => () => void }) => Promise<T>,
+  ): Promise<T> {
+    const repo = t.app.get(SiteRepository);
+    const original = repo.recordStatusReport.bind(repo);
+    let count = 0;
+    let gate: Promise<void> | null = null;
+    repo.recordStatusReport = async (id, report) => {
+      count++;
+      if (gate) await gate;
+      return original(id, report);
+    };
+    try {
+      return await fn({
+        count: () => count,
+        hold: () => {
+          let open!: () => void;
+          gate = new Promise((r) => (open = r));
+          return () => {
+            gate = null;
+            open();
+          };
+        },
+      });
+    } finally {
+      repo.recordStatusReport = original;
+    }
+  }
+
+  /** `site.status` events the gateway has taken in so far (its own metric). */
+  async function statusEventsIn(): Promise<number> {
+    const m = await t.app.get(MetricsService).socketEvents.get();
+    return m.values.find((v) => v.labels.event === 'site.status' && v.labels.direction === 'in')?.value ?? 0;
+  }
+
   it('refuses connections without good credentials, with a code in connect_error', async () => {
     const { token: admin } = await t.adminToken('viewer');
     await expect(
@@ -182,6 +223,110 @@ describe('FleetGateway (real app, real socket.io clients)', () => {
       ok: false,
       error: { code: 'forbidden' },
     });
+  });
+
+  it('stores and announces a burst of status reports once for the latest, and an unchanged report not at all', async () => {
+    const admin = await connect((await t.adminToken('viewer')).token);
+    const site = await newSite();
+    const online = next(admin, 'site.presence');
+    const s = await connect(site.token);
+    await online;
+    const announced: number[] = [];
+    admin.on('site.presence', (e) => {
+      if (e.siteId === site.siteId && e.bundleVersion !== undefined) announced.push(e.bundleVersion ?? 0);
+    });
+    const status = (bundleVersion: number) =>
+      s
+        .timeout(5000)
+        .emitWithAck('site.status', { agentVersion: '0.1.0', bundleVersion }) as Promise<RealtimeAck>;
+
+    await countingStatusWrites(async (writes) => {
+      // the first report's write is held while 14 more arrive (all within the socket's budget of 30)
+      const release = writes.hold();
+      const before = await statusEventsIn();
+      const acks = [status(1)];
+      for (let v = 2; v <= 15; v++) acks.push(status(v));
+      while ((await statusEventsIn()) < before + 15) await new Promise((r) => setTimeout(r, 20));
+      release();
+      expect(await Promise.all(acks)).toEqual(Array(15).fill({ ok: true }));
+      expect(writes.count()).toBe(2); // was 15: one write and one broadcast per report
+      const row = await t.db.prisma.site.findUniqueOrThrow({ where: { id: site.siteId } });
+      expect(row.installedBundleVersion).toBe(15);
+
+      // the same report again and again: acknowledged, not written or announced again
+      for (let i = 0; i < 10; i++) expect(await status(15)).toEqual({ ok: true });
+      expect(writes.count()).toBe(2);
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(announced).toEqual([1, 15]);
+  });
+
+  it('refuses a flood of 5,000 site.status from one socket, cuts the socket off and audits it; writes stay bounded', async () => {
+    const { token: adminToken } = await t.adminToken('viewer');
+    const admin = await connect(adminToken);
+    const site = await newSite();
+    const online = next(admin, 'site.presence');
+    const s = await connect(site.token);
+    await online;
+    let broadcasts = 0;
+    admin.on('site.presence', (e) => {
+      if (e.siteId === site.siteId && e.agentVersion !== undefined) broadcasts++;
+    });
+    const acks: RealtimeAck[] = [];
+    const ended = next(s, 'session.ended', 30_000);
+    const gone = disconnected(s, 30_000);
+    const { burst, perMinute } = { burst: 30, perMinute: 120 }; // the defaults this app runs with
+
+    const writes = await countingStatusWrites(async (w) => {
+      for (let i = 0; i < 5000; i++)
+        s.emit('site.status', { agentVersion: '0.1.0', bundleVersion: (i % 50) + 1 }, (a: RealtimeAck) =>
+          acks.push(a),
+        );
+      expect(await ended).toEqual({ code: 'rate_limited', message: expect.stringMatching(/slow down/) });
+      expect(await gone).toBe('io server disconnect');
+      // an admin's REST call is answered meanwhile
+      const res = await fetch(`${t.url}/api/v1/sites/${site.siteId}`, {
+        headers: { authorization: `Bearer ${adminToken}` },
+      });
+      expect(res.status).toBe(200);
+      await new Promise((r) => setTimeout(r, 300)); // writes of accepted reports still under way
+      return w.count();
+    });
+    // Before: 5,000 writes and 5,000 admin broadcasts. Now: at most the budget, coalesced; often none, as
+    // events still queued behind the cut are dropped with the socket.
+    console.log(`flood of 5000 site.status: ${writes} status write(s), ${broadcasts} broadcast(s)`);
+    expect(writes).toBeLessThanOrEqual(burst);
+    expect(broadcasts).toBeLessThanOrEqual(burst);
+    const refusedAcks = acks.filter((a) => !a.ok);
+    expect(refusedAcks.length).toBeGreaterThan(0);
+    expect(refusedAcks[0]).toEqual({
+      ok: false,
+      error: { code: 'rate_limited', message: expect.stringMatching(/at most 30 at once and 120 a minute/) },
+    });
+
+    const audit = await t.db.prisma.auditEvent.findFirst({
+      where: { action: 'realtime.rate_limited', actorId: site.siteId },
+    });
+    expect(audit).toMatchObject({
+      actorType: 'site',
+      siteId: site.siteId,
+      outcome: 'denied',
+      targetType: 'socket',
+      address: '127.0.0.1',
+      details: { lastEvent: 'site.status', perMinute, burst },
+    });
+    const d = audit!.details as { accepted: number; refused: number };
+    expect(d.accepted).toBeLessThan(100);
+    expect(d.refused).toBeGreaterThan(burst);
+
+    // not banned: the site reconnects and reports again
+    const back = await connect(site.token);
+    expect(
+      await (back.timeout(5000).emitWithAck('site.status', {
+        agentVersion: '0.1.0',
+        bundleVersion: 7,
+      }) as Promise<RealtimeAck>),
+    ).toEqual({ ok: true });
   });
 
   it("sends an admin's key-rotation request to the site's sockets at once", async () => {

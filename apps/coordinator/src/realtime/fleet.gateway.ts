@@ -1,4 +1,4 @@
-import { Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Logger, type OnModuleDestroy } from '@nestjs/common';
 import {
   type OnGatewayConnection,
   type OnGatewayDisconnect,
@@ -19,17 +19,23 @@ import {
   type TrainingProgress,
   trainingProgressProblems,
 } from '@casam/protocol';
+import { AuditEventRepository } from '../audit/audit-event.repository';
 import { type AccessTokenClaims, AccessTokenService } from '../auth/access-token.service';
 import type { Principal } from '../auth/principal';
 import { PrincipalResolver } from '../auth/principal-resolver';
 import { clientAddress } from '../auth/request-meta';
 import { Clock } from '../common/clock';
 import { DomainError } from '../common/domain-error';
+import { storableText } from '../common/storable-text';
+import { COORDINATOR_CONFIG } from '../config/config.module';
+import type { CoordinatorConfig } from '../config/coordinator-config';
 import { CoordinatorEvents } from '../events/coordinator-events';
 import { MetricsService } from '../metrics/metrics.service';
 import { SiteRepository } from '../sites/site.repository';
+import { CoalescingWriter } from './coalescing-writer';
 import { REPLICA_REQUEST_TIMEOUT_MS, RealtimeCluster } from './realtime-cluster';
 import { RealtimeRepository } from './realtime.repository';
+import { SocketEventBudget } from './socket-event-budget';
 
 /** What the gateway keeps on each authenticated socket. */
 interface SocketData {
@@ -54,6 +60,12 @@ type FleetSocket = Socket<ClientToServerEvents, ServerToClientEvents, ReplicaEve
 
 /** How often every socket's principal is checked again (disabled admins, keys rotated out, demotions). */
 export const PRINCIPAL_RECHECK_INTERVAL_MS = 60_000;
+
+/**
+ * A site's status report equal to the last one stored less than this long ago is acknowledged without being
+ * written or announced again (its last-seen time is refreshed every minute anyway, by the re-check).
+ */
+export const STATUS_REFRESH_MS = 60_000;
 
 export const ADMINS_ROOM = 'admins';
 export const siteRoom = (siteId: string): string => `site:${siteId}`;
@@ -91,6 +103,20 @@ export class FleetGateway
   private readonly expiryTimers = new WeakMap<FleetSocket, NodeJS.Timeout>();
   /** Set when the app shuts down: its sockets are about to reconnect elsewhere, so no presence is recorded. */
   private closing = false;
+  /** Each socket's event budget (local, like the timers: a socket's events all arrive on this replica). */
+  private readonly budgets = new WeakMap<FleetSocket, SocketEventBudget>();
+  /** Sockets disconnected for abuse: whatever they still had in flight is dropped. */
+  private readonly cutOff = new WeakSet<FleetSocket>();
+  /**
+   * Status reports per site, written one at a time and only the latest: a burst of `site.status` costs at most
+   * two database writes and two admin broadcasts, not one each.
+   */
+  private readonly statusWriter = new CoalescingWriter<SiteStatusReport>({
+    write: (siteId, report) => this.writeStatus(siteId, report),
+    equal: (a, b) => a.agentVersion === b.agentVersion && a.bundleVersion === b.bundleVersion,
+    refreshMs: STATUS_REFRESH_MS,
+    now: () => this.clock.now().getTime(),
+  });
 
   constructor(
     private readonly tokens: AccessTokenService,
@@ -101,6 +127,8 @@ export class FleetGateway
     private readonly metrics: MetricsService,
     private readonly clock: Clock,
     private readonly cluster: RealtimeCluster,
+    private readonly audit: AuditEventRepository,
+    @Inject(COORDINATOR_CONFIG) private readonly config: CoordinatorConfig,
   ) {}
 
   afterInit(nsp: FleetNamespace): void {
@@ -172,6 +200,12 @@ export class FleetGateway
     const { principal } = socket.data;
     const kind = principal.kind;
     this.metrics.socketConnections.inc({ kind });
+    // Before any handler: every event the client sends (known or not) is counted against its budget.
+    this.budgets.set(
+      socket,
+      new SocketEventBudget(this.config.socketEvents, () => this.clock.now().getTime()),
+    );
+    socket.use((packet, next) => this.admit(socket, packet, next));
     const expiresIn = socket.data.claims.exp * 1000 - this.clock.now().getTime();
     this.expiryTimers.set(
       socket,
@@ -226,6 +260,8 @@ export class FleetGateway
     if (count > 0) this.siteSockets.set(siteId, count);
     else {
       this.siteSockets.delete(siteId);
+      // back online later: its first report is stored and announced whatever it says
+      this.statusWriter.forget(siteId);
       // still connected through another replica: still online
       if (await this.connectedElsewhere(siteId)) return;
       await this.presence(siteId, false, socket.data).catch((e: unknown) =>
@@ -344,17 +380,86 @@ export class FleetGateway
       return;
     }
     const { agentVersion, bundleVersion } = report as SiteStatusReport;
+    await this.statusWriter.submit(principal.siteId, { agentVersion, bundleVersion });
+    reply(ack, { ok: true });
+  }
+
+  /** Stores a site's (latest) status report and shows it to the admins. */
+  private async writeStatus(
+    siteId: string,
+    { agentVersion, bundleVersion }: SiteStatusReport,
+  ): Promise<void> {
     const at = this.clock.now();
-    await this.sites.recordStatusReport(principal.siteId, { at, agentVersion, bundleVersion });
+    await this.sites.recordStatusReport(siteId, { at, agentVersion, bundleVersion });
     this.nsp?.to(ADMINS_ROOM).emit('site.presence', {
-      siteId: principal.siteId,
+      siteId,
       online: true,
       at: at.toISOString(),
       agentVersion,
       bundleVersion,
     });
     this.metrics.socketEvents.inc({ event: 'site.presence', direction: 'out' });
-    reply(ack, { ok: true });
+  }
+
+  /**
+   * socket.io middleware of every socket: an event within the socket's budget goes on to its handler; over the
+   * budget it is dropped unprocessed (an ack, if asked for, says `rate_limited`); a socket that keeps sending
+   * over it is ended and the cut is audited. Nothing a client sends can make the coordinator do unbounded work.
+   */
+  private admit(socket: FleetSocket, packet: unknown[], next: (err?: Error) => void): void {
+    if (this.cutOff.has(socket)) return;
+    const budget = this.budgets.get(socket);
+    const verdict = budget ? budget.take() : 'accepted';
+    if (verdict === 'accepted') {
+      next();
+      return;
+    }
+    const { limits } = budget!;
+    const kind = socket.data.principal.kind;
+    this.metrics.socketEventsRefused.inc({ kind });
+    if (verdict === 'refused') {
+      reply(packet[packet.length - 1], {
+        ok: false,
+        error: {
+          code: 'rate_limited',
+          message: `too many events on this connection: at most ${limits.burst} at once and ${limits.perMinute} a minute; this one was dropped`,
+        },
+      });
+      return;
+    }
+    this.cutOff.add(socket);
+    this.metrics.socketsCut.inc({ kind });
+    const p = socket.data.principal;
+    const who = p.kind === 'site' ? `site ${p.siteId}` : `admin ${p.adminId}`;
+    this.logger.warn(
+      `${who} disconnected: kept sending events over its budget (${budget!.accepted} accepted, ${budget!.refused} refused)`,
+    );
+    this.endOne(socket, {
+      code: 'rate_limited',
+      message: `too many events on this connection (over ${limits.burst} at once or ${limits.perMinute} a minute, and more after being told); reconnect and slow down`,
+    });
+    this.audit
+      .append({
+        actorType: p.kind,
+        actorId: p.kind === 'site' ? p.siteId : p.adminId,
+        action: 'realtime.rate_limited',
+        outcome: 'denied',
+        targetType: 'socket',
+        targetId: socket.id,
+        siteId: p.kind === 'site' ? p.siteId : null,
+        address: socket.data.address,
+        correlationId: null,
+        details: {
+          // the event name is the client's: kept short and storable
+          lastEvent: storableText(String(packet[0]).slice(0, 64)),
+          accepted: budget!.accepted,
+          refused: budget!.refused,
+          perMinute: limits.perMinute,
+          burst: limits.burst,
+        },
+        createdAt: this.clock.now(),
+      })
+      .catch((e: unknown) => this.logger.error(`socket cut-off not audited: ${String(e)}`));
   }
 
   private async presence(siteId: string, online: boolean, data: SocketData): Promise<void> {
