@@ -1,17 +1,18 @@
 /**
  * Builds an offline install bundle of the site agent or the coordinator: one tar.gz with the app's sources,
  * every npm package it needs at run time (and nothing else: no dev tools, no packages of the other app, native
- * binaries for this platform only), a manifest of versions and a sha256 of every file; next to it SHA256SUMS and
- * install.sh, which verifies both before anything is installed. The site agent's bundle carries the default base
- * model; the coordinator's the Prisma schema, migrations and the generated Prisma client. Needs no network.
+ * binaries for this platform only), the `bin/<command>` launcher, deploy/ (systemd units, logrotate, nginx, the
+ * env file template) and docs/, a manifest of versions and a sha256 of every file; next to it the archive's own
+ * checksum list (`<archive>.sha256`, so both apps' bundles can share one folder) and install.sh, which verifies
+ * both before anything is installed. The site agent's bundle carries the default base model; the coordinator's
+ * the Prisma schema, migrations and the generated Prisma client. Needs no network. Reproducible: every date in
+ * the archive is SOURCE_DATE_EPOCH or the commit's time (see scripts/offline-bundle.ts).
  *
  *   npm run pack:site-agent -- [--out dist/offline] [--model models/casam-tiny/casam-tiny.safetensors]
  *   npm run pack:coordinator -- [--out dist/offline]
  *
  * Exit codes: 0 done, 1 internal error, 2 usage error, 3 something the bundle needs is missing.
  */
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
@@ -19,6 +20,14 @@ import { parseArgs } from 'node:util';
 import { PROTOCOL_VERSION } from '@casam/protocol';
 import { AGENT_VERSION } from '../apps/site-agent/src/version';
 import { COORDINATOR_VERSION } from '../apps/coordinator/src/version';
+import {
+  byCodeUnit,
+  PackError,
+  sealBundle,
+  sha256File,
+  sourceDateEpoch,
+  walkFiles as walk,
+} from './offline-bundle';
 
 const ROOT = path.resolve(__dirname, '..');
 interface Target {
@@ -35,6 +44,8 @@ interface Target {
   copy: string[];
   /** The app's entry script, relative to the bundle root. */
   entry: string;
+  /** Files of deploy/ the bundle carries (units, logrotate, nginx, the env file template). */
+  deploy: string[];
 }
 
 const TARGETS: Record<Target['name'], Target> = {
@@ -46,6 +57,12 @@ const TARGETS: Record<Target['name'], Target> = {
     libs: { '@casam/protocol': 'libs/protocol', '@casam/casam-core': 'libs/casam-core' },
     copy: ['apps/site-agent'],
     entry: 'apps/site-agent/bin/site-agent.js',
+    deploy: [
+      'deploy/systemd/casam-site-agent.service',
+      'deploy/systemd/casam-site-agent-serve.service',
+      'deploy/logrotate/casam-site-agent',
+      'deploy/env/site-agent.env',
+    ],
   },
   coordinator: {
     name: 'coordinator',
@@ -56,22 +73,16 @@ const TARGETS: Record<Target['name'], Target> = {
     // The generated client must match prisma/schema.prisma (checked at start); migrations apply at start.
     copy: ['apps/coordinator', 'prisma', 'node_modules/.prisma'],
     entry: 'apps/coordinator/bin/coordinator.js',
+    deploy: [
+      'deploy/systemd/casam-coordinator.service',
+      'deploy/nginx/coordinator.conf',
+      'deploy/env/coordinator.env',
+    ],
   },
 };
 
-class PackError extends Error {}
-
 const isTestFile = (rel: string) =>
   /\.(spec|bench|testing)\.ts$/.test(rel) || rel.split(path.sep).includes('testing');
-
-function walk(dir: string, out: string[] = []): string[] {
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) walk(p, out);
-    else out.push(p);
-  }
-  return out;
-}
 
 /** Bare package names imported by the agent's non-test sources. */
 function importedPackages(t: Target): Set<string> {
@@ -138,7 +149,7 @@ function closure(roots: Iterable<string>): Pkg[] {
     for (const d of Object.keys({ ...pj.optionalDependencies, ...pj.peerDependencies }))
       queue.push([d, dir, true]);
   }
-  return [...seen.values()].sort((a, b) => a.rel.localeCompare(b.rel));
+  return [...seen.values()].sort((a, b) => byCodeUnit(a.rel, b.rel));
 }
 
 /** Native binaries of onnxruntime-node for other platforms are left out (they are most of its 290 MB). */
@@ -147,20 +158,20 @@ function keepFile(rel: string): boolean {
   return !m || (m[1] === process.platform && m[2] === process.arch);
 }
 
-const sha256File = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
-
+/** Copies the folder `from` (or the one file) to `to`, the files `filter` keeps. */
 function copyTree(from: string, to: string, filter: (rel: string) => boolean): void {
-  for (const f of walk(from)) {
+  for (const f of fs.statSync(from).isDirectory() ? walk(from) : [from]) {
     const rel = path.relative(ROOT, f);
     if (!filter(rel)) continue;
     const dest = path.join(to, path.relative(from, f));
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     fs.copyFileSync(f, dest);
-    fs.chmodSync(dest, fs.statSync(f).mode & 0o755);
+    // 0644 or 0755 whatever the checkout's umask was: the archive's modes are part of its bytes.
+    fs.chmodSync(dest, fs.statSync(f).mode & 0o111 ? 0o755 : 0o644);
   }
 }
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -219,48 +230,53 @@ function main(argv: string[]): number {
       const file = 'models/casam-tiny/casam-tiny.safetensors';
       fs.mkdirSync(path.dirname(path.join(stage, file)), { recursive: true });
       fs.copyFileSync(model, path.join(stage, file));
+      fs.chmodSync(path.join(stage, file), 0o644);
       modelInfo = { preset: 'casam-tiny', file, sha256: sha256File(path.join(stage, file)) };
     }
+    // What hospital IT installs next to the program: units, logrotate, nginx, the env file, and the guides.
+    for (const f of t.deploy) copyTree(path.join(ROOT, f), path.join(stage, f), () => true);
+    copyTree(path.join(ROOT, 'docs'), path.join(stage, 'docs'), () => true);
     fs.mkdirSync(path.join(stage, 'bin'));
     fs.writeFileSync(
       path.join(stage, 'bin', t.name),
-      `#!/bin/sh\n# The ${t.name} of this installation (Node.js from PATH).\nexec node "$(dirname "$(readlink -f "$0")")/../${t.entry}" "$@"\n`,
+      fs
+        .readFileSync(path.join(ROOT, 'deploy/launcher.sh'), 'utf8')
+        .replaceAll('@COMMAND@', t.name)
+        .replaceAll('@ENTRY@', t.entry),
       { mode: 0o755 },
     );
-    step(`copied sources and packages${model ? ' and the model' : ''}`);
+    step(`copied sources, packages, deploy/ and docs/${model ? ' and the model' : ''}`);
 
-    const files = walk(stage)
-      .map((f) => path.relative(stage, f))
-      .sort();
-    const sums = files.map((f) => `${sha256File(path.join(stage, f))}  ${f}`).join('\n') + '\n';
-    fs.writeFileSync(path.join(stage, 'FILES.sha256'), sums);
     const rootPkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
       engines: { node: string };
     };
-    const manifest = {
-      name: `casam-${t.name}`,
-      command: t.name,
-      version: t.version,
-      protocolVersion: PROTOCOL_VERSION,
-      node: rootPkg.engines.node,
-      platform: `${process.platform}-${process.arch}`,
-      builtAt: new Date().toISOString(),
-      ...(modelInfo ? { model: modelInfo } : {}),
-      packages: Object.fromEntries(pkgs.map((p) => [p.rel.replace(/^node_modules\//, ''), p.version])),
-      files: files.length,
-      filesSha256: createHash('sha256').update(sums).digest('hex'),
-    };
-    fs.writeFileSync(path.join(stage, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-    step(`manifest: ${files.length} files`);
-
-    const archive = path.join(out, `${name}.tar.gz`);
-    execFileSync('tar', ['-czf', archive, '-C', stageRoot, name], { stdio: 'inherit' });
-    fs.copyFileSync(path.join(stage, 'manifest.json'), path.join(out, `${name}.manifest.json`));
-    fs.writeFileSync(path.join(out, 'SHA256SUMS'), `${sha256File(archive)}  ${path.basename(archive)}\n`);
-    fs.copyFileSync(path.join(ROOT, 'deploy/install.sh'), path.join(out, 'install.sh'));
-    fs.chmodSync(path.join(out, 'install.sh'), 0o755);
+    const epoch = sourceDateEpoch(ROOT);
+    const sealed = await sealBundle({
+      stageRoot,
+      name,
+      out,
+      epoch,
+      installScript: path.join(ROOT, 'deploy/install.sh'),
+      manifest: {
+        name: `casam-${t.name}`,
+        command: t.name,
+        version: t.version,
+        protocolVersion: PROTOCOL_VERSION,
+        node: rootPkg.engines.node,
+        platform: `${process.platform}-${process.arch}`,
+        // The sources' date (SOURCE_DATE_EPOCH or the commit's), not the build's: the same sources, the same bytes.
+        sourceDate: new Date(epoch * 1000).toISOString(),
+        ...(modelInfo ? { model: modelInfo } : {}),
+        packages: Object.fromEntries(pkgs.map((p) => [p.rel.replace(/^node_modules\//, ''), p.version])),
+      },
+    });
+    // Older packs wrote one SHA256SUMS per folder, which the next pack overwrote; each archive now has its own.
+    if (fs.existsSync(path.join(out, 'SHA256SUMS'))) {
+      fs.rmSync(path.join(out, 'SHA256SUMS'));
+      step('removed the stale SHA256SUMS of an older pack (each archive has its own <archive>.sha256 now)');
+    }
     step(
-      `wrote ${archive} (${(fs.statSync(archive).size / 1024 ** 2).toFixed(1)} MiB), SHA256SUMS, install.sh; install with: ./install.sh --prefix /opt/casam-${t.name}`,
+      `wrote ${sealed.archive} (${(fs.statSync(sealed.archive).size / 1024 ** 2).toFixed(1)} MiB, ${sealed.files} files, sha256 ${sealed.sha256}), ${path.basename(sealed.archive)}.sha256, install.sh; install with: ./install.sh ${t.name}`,
     );
     return 0;
   } finally {
@@ -268,14 +284,15 @@ function main(argv: string[]): number {
   }
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (e) {
-  if (e instanceof PackError) {
-    console.error(`pack-offline: ${e.message}`);
-    process.exitCode = 3;
-  } else {
-    console.error('pack-offline: internal error (this is a bug):', e);
-    process.exitCode = 1;
-  }
-}
+main(process.argv.slice(2)).then(
+  (code) => (process.exitCode = code),
+  (e: unknown) => {
+    if (e instanceof PackError) {
+      console.error(`pack-offline: ${e.message}`);
+      process.exitCode = 3;
+    } else {
+      console.error('pack-offline: internal error (this is a bug):', e);
+      process.exitCode = 1;
+    }
+  },
+);
