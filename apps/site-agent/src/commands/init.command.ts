@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { getPreset } from '@casam/casam-core/src/sam/config';
 import { EXIT, UserError } from '../cli/errors';
 import { AgentHome, type AgentConfig } from '../home/agent-home';
@@ -7,8 +7,34 @@ import { SiteIdentity } from '../identity/site-identity';
 import type { Command } from './command';
 import { HOME_HELP, HOME_OPTION } from './agent-context';
 
-/** The embedded default base model shipped in the repository. */
+/** The embedded default base model shipped in the repository (and in the offline bundle). */
 export const DEFAULT_WEIGHTS = resolve(__dirname, '../../../../models/casam-tiny/casam-tiny.safetensors');
+/** Where `init` copies the default base model, relative to the agent home (agent.json stores this path). */
+export const HOME_WEIGHTS = join('models', 'casam-tiny.safetensors');
+
+/**
+ * The default base model is copied into the home rather than referenced where the program lies: an installed
+ * program sits in a versioned folder (/opt/casam-site-agent/0.1.0/…) that goes away after an upgrade, and a
+ * newer program may ship other default weights, while the site must keep the base model its adapters and the
+ * federation's bundles were trained on. An existing copy is kept (like the key); a crash mid-copy leaves none.
+ */
+function copyDefaultWeights(homeDir: string, log: (l: string) => void): string {
+  const dest = join(homeDir, HOME_WEIGHTS);
+  if (existsSync(dest)) {
+    log(`kept the base model ${dest}`);
+    return HOME_WEIGHTS;
+  }
+  mkdirSync(dirname(dest), { recursive: true, mode: 0o700 });
+  const tmp = `${dest}.tmp-${process.pid}`;
+  try {
+    copyFileSync(DEFAULT_WEIGHTS, tmp);
+    renameSync(tmp, dest);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  log(`copied the default base model to ${dest}`);
+  return HOME_WEIGHTS;
+}
 
 export const initCommand: Command = {
   name: 'init',
@@ -19,7 +45,7 @@ export const initCommand: Command = {
   --coordinator <url>       the coordinator's origin, e.g. https://coordinator.example.org
   --site-name <name>        this hospital's name in the federation
   --preset <p>              base-model preset (default casam-tiny)
-  --weights <file>          base-model weights (default: the embedded casam-tiny)
+  --weights <file>          base-model weights (default: the embedded casam-tiny, copied into the home)
   --force                   rewrite an existing configuration (the key is never replaced)
 ${HOME_HELP}`,
   options: {
@@ -46,14 +72,20 @@ ${HOME_HELP}`,
     } catch (e) {
       throw new UserError((e as Error).message, EXIT.usage);
     }
-    const weights = v.string('weights') ? resolve(v.string('weights')!) : DEFAULT_WEIGHTS;
-    if (!existsSync(weights))
+    const coordinatorUrl = v.string('coordinator', true).replace(/\/+$/, '');
+    const siteName = v.string('site-name', true);
+    const weights = v.string('weights')
+      ? resolve(v.string('weights')!)
+      : preset === 'casam-tiny' && existsSync(DEFAULT_WEIGHTS)
+        ? copyDefaultWeights(home.dir, log)
+        : DEFAULT_WEIGHTS;
+    if (!existsSync(resolve(home.dir, weights)))
       log(`warning: base-model weights ${weights} do not exist yet; training and segmenting need them`);
     const port = Number(v.string('serve-port'));
     const config: AgentConfig = {
       version: 1,
-      coordinatorUrl: v.string('coordinator', true).replace(/\/+$/, ''),
-      siteName: v.string('site-name', true),
+      coordinatorUrl,
+      siteName,
       model: { preset, weights },
       backend: (v.string('backend') ?? 'auto') as AgentConfig['backend'],
       serve: { host: v.string('serve-host') ?? '127.0.0.1', port, maxRequestBytes: 32 * 1024 * 1024 },
