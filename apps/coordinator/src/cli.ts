@@ -34,6 +34,8 @@ commands:
 configuration comes from the environment (DATABASE_URL, COORDINATOR_DATA_DIR, ...): see docs/coordinator.md`;
 
 class UsageError extends Error {}
+/** A database problem the CLI explains itself (exit 4). */
+class CliDatabaseError extends Error {}
 
 /** Entry point of `bin/coordinator.js`. Resolves to the exit code (never, while `serve` runs). */
 export async function main(argv: string[]): Promise<number> {
@@ -95,7 +97,17 @@ async function createAdmin(config: CoordinatorConfig, flags: Record<string, stri
   if (role !== 'admin' && role !== 'viewer')
     throw new UsageError('create-admin needs --role admin or --role viewer');
   const password = await readPassword(email);
-  const db = await openDatabase(config.database);
+  const db = await openDatabase(config.database).catch((e: unknown) => {
+    // The usual case: the first admin made after the service was started. Say how to get there.
+    if (e instanceof DataDirLockedError)
+      throw new CliDatabaseError(
+        `the embedded database is in use by the running coordinator (process ${e.pid}): stop it, create the ` +
+          'admin, start it again (systemctl stop casam-coordinator; coordinator create-admin …; systemctl start ' +
+          'casam-coordinator); with Postgres (DATABASE_URL) this works while it runs; further admins: ' +
+          'POST /api/v1/admins as an admin',
+      );
+    throw e;
+  });
   try {
     await migrateDeploy(db.sql);
     const admins = new AdminsService(
@@ -181,9 +193,20 @@ function report(e: unknown): number {
     console.error(`coordinator: ${e.message}`);
     return EXIT.refused;
   }
-  if (e instanceof DataDirLockedError || e instanceof MigrationError) {
+  if (e instanceof DataDirLockedError || e instanceof MigrationError || e instanceof CliDatabaseError) {
     console.error(`coordinator: ${e.message}`);
     return EXIT.database;
+  }
+  // The machine's set-up, not a bug: e.g. run as another user than the data directory's owner.
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    const err = e as NodeJS.ErrnoException;
+    console.error(
+      `coordinator: cannot ${err.syscall ?? 'access'}${err.path ? ` ${err.path}` : ''}: ` +
+        `${code === 'EROFS' ? 'the file system is read-only' : 'permission denied'}; run it as the user that owns ` +
+        'the data directory (e.g. runuser -u casam-coordinator -- coordinator …)',
+    );
+    return EXIT.usage;
   }
   console.error('coordinator: internal error (this is a bug):', e);
   return EXIT.internal;

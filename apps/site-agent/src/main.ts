@@ -14,7 +14,7 @@ import { serveCommand } from './commands/serve.command';
 import { daemonCommand } from './commands/daemon.command';
 import { rotateKeyCommand } from './commands/rotate-key.command';
 import { preflightCommand } from './commands/preflight.command';
-import { EXIT, UserError } from './cli/errors';
+import { EXIT, permissionProblem, UserError } from './cli/errors';
 import { printableLines } from './cli/printable';
 
 const COMMANDS: Command[] = [
@@ -77,6 +77,11 @@ export async function main(
     await cmd.run(new OptionValues(parsed.values as ConstructorParameters<typeof OptionValues>[0]), log);
     return EXIT.ok;
   } catch (e) {
+    const denied = permissionProblem(e);
+    if (denied) {
+      console.error(`site-agent: error: ${denied.message}`);
+      return denied.exitCode;
+    }
     if (e instanceof UserError) {
       console.error(`site-agent: error: ${printableLines(e.message)}`);
       return e.exitCode;
