@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, redactUrl } from './coordinator-config';
@@ -142,5 +143,35 @@ describe('parseConfig: the federation base model', () => {
     expect(() => parseConfig({ COORDINATOR_BASE_MODEL_FINGERPRINT: 'sha256:AB' }, base)).toThrow(
       /COORDINATOR_BASE_MODEL_FINGERPRINT: must be "sha256:" and 64 lower-case hex digits/,
     );
+  });
+});
+
+describe('the configuration table of docs/coordinator.md', () => {
+  it('documents every environment variable the coordinator reads', () => {
+    const src = path.resolve(__dirname, '..');
+    const files: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true }))
+        if (e.isDirectory()) walk(path.join(dir, e.name));
+        else if (e.name.endsWith('.ts') && !e.name.endsWith('.spec.ts') && !dir.includes('testing'))
+          files.push(path.join(dir, e.name));
+    };
+    walk(src);
+    const read = new Set<string>();
+    const patterns = [
+      /\b(?:str|int|oneOf)\(\s*'([A-Z][A-Z0-9_]+)'/g, // parseConfig's readers
+      /\bprocess\.env\.([A-Z][A-Z0-9_]+)/g,
+      /\benv\[\s*'([A-Z][A-Z0-9_]+)'\s*\]/g,
+    ];
+    for (const f of files) {
+      const text = fs.readFileSync(f, 'utf8');
+      for (const re of patterns) for (const m of text.matchAll(re)) read.add(m[1]);
+    }
+    const docs = fs.readFileSync(path.resolve(src, '../../../docs/coordinator.md'), 'utf8');
+    const table = docs.slice(docs.indexOf('## Configuration'), docs.indexOf('## Database'));
+    const missing = [...read].filter((v) => !table.includes(`| \`${v}\` |`));
+    expect(read.size).toBeGreaterThan(15);
+    expect(read).toContain('COORDINATOR_METRICS_TOKEN');
+    expect(missing, 'variables read but not in the configuration table').toEqual([]);
   });
 });
