@@ -12,6 +12,7 @@ import {
   TrainingAbortedError,
   type TrainingItem,
 } from '@casam/casam-core';
+import { adapterVerdict } from '@casam/protocol';
 import { EXIT, UserError } from '../cli/errors';
 import { AgentHome } from '../home/agent-home';
 import { loadBaseModel } from '../model/base-model';
@@ -118,8 +119,11 @@ ${HOME_HELP}`,
           tau: result.tau.tau,
         };
       });
+      const verdict = adapterVerdict(result.metadata.metrics);
       console.log(
-        `task ${name}: adapter ${outPath}\n  validation IoU ${e.align.iou.toFixed(3)} (frozen SAM ${e.frozen.iou.toFixed(3)}, box-fill ${e.boxFill.iou.toFixed(3)}), Dice ${e.align.dice.toFixed(3)}; τ ${result.tau.tau.toFixed(4)}`,
+        `task ${name}: adapter ${outPath}\n  validation IoU ${e.align.iou.toFixed(3)} (frozen SAM ${e.frozen.iou.toFixed(3)}, box-fill ${e.boxFill.iou.toFixed(3)}), Dice ${e.align.dice.toFixed(3)}; τ ${result.tau.tau.toFixed(4)}` +
+          `\n  verdict: ${verdict.text}` +
+          (verdict.kind === 'below-frozen' ? '\n  upload will ask for --force' : ''),
       );
     } catch (err) {
       if (err instanceof TrainingAbortedError)

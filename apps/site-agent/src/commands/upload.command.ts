@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  type AdapterVerdict,
+  adapterVerdict,
   ADAPTER_UPLOAD_AUDIENCE,
   CHUNK_SHA256_HEADER,
   type CompleteUploadResponse,
@@ -22,20 +24,51 @@ const DEFAULT_CHUNK = 1024 * 1024;
 export const uploadCommand: Command = {
   name: 'upload',
   summary: "send the task's adapter weights (and only them), chunked and resumable",
-  usage: `site-agent upload --task <name> [--chunk-size <bytes>] [--home <dir>]
+  usage: `site-agent upload --task <name> [--chunk-size <bytes>] [--force] [--home <dir>]
   --chunk-size <bytes>      bytes per chunk (default 1 MiB)
+  --force                   upload an adapter that validated worse than frozen SAM (refused otherwise)
 An interrupted upload (network cut, coordinator restart, Ctrl-C) continues on the next run without resending
 the chunks the coordinator already holds.
 ${HOME_HELP}`,
-  options: { ...HOME_OPTION, task: { type: 'string' }, 'chunk-size': { type: 'string' } },
+  options: {
+    ...HOME_OPTION,
+    task: { type: 'string' },
+    'chunk-size': { type: 'string' },
+    force: { type: 'boolean' },
+  },
   async run(v, log) {
     const ctx = await openAgent(v.string('home'));
     const chunkSize = v.string('chunk-size') ? Number(v.string('chunk-size')) : DEFAULT_CHUNK;
     if (!Number.isInteger(chunkSize) || chunkSize < 64 * 1024 || chunkSize > 8 * 1024 * 1024)
       throw new UserError('--chunk-size must be 65536..8388608 bytes', EXIT.usage);
-    console.log(await uploadTask(ctx, v.string('task', true), chunkSize, log));
+    const name = v.string('task', true);
+    const verdict = trainedVerdict(ctx, name);
+    if (verdict) log(checkUploadVerdict(name, verdict, v.bool('force')));
+    console.log(await uploadTask(ctx, name, chunkSize, log));
   },
 };
+
+/**
+ * The line `upload` prints about the adapter's verdict; refuses (exit 3) an adapter that validated worse than
+ * frozen SAM unless forced: the site and the federation would be better off without it.
+ */
+export function checkUploadVerdict(name: string, verdict: AdapterVerdict, force: boolean): string {
+  if (verdict.kind === 'below-frozen' && !force)
+    throw new UserError(
+      `task ${name}: the adapter validated ${verdict.text}; upload it anyway with --force`,
+      EXIT.input,
+    );
+  return `task ${name}: adapter ${verdict.text}`;
+}
+
+/** The verdict of the task's trained adapter against frozen SAM and box-fill, or null before training. */
+function trainedVerdict(ctx: AgentContext, name: string): AdapterVerdict | null {
+  const task = new TaskStore(ctx.home).read(name);
+  if (!task.training || !existsSync(task.training.adapter)) return null;
+  return adapterVerdict(
+    readAdapterFile(new Uint8Array(readFileSync(task.training.adapter))).metadata.metrics,
+  );
+}
 
 /**
  * Uploads a task's trained adapter, resuming an open session for the same bytes. Returns a one-line summary.
