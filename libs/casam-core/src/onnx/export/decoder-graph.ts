@@ -160,13 +160,14 @@ function twoWayTransformer(
 }
 
 /**
- * Bilinear resampling (align_corners=False, no antialias) of the first `crop` entries of `axis` to `out`
- * entries, both int64 scalars known only at run time (from orig_im_size). The source coordinates follow
+ * Bilinear resampling (align_corners=False, no antialias) of the first `crop` rows of x [1,K,R,C] to `out`
+ * rows, both int64 scalars known only at run time (from orig_im_size). The source coordinates follow
  * PyTorch's area_pixel_compute_source_index with the float32 scale crop/out, evaluated in float64: ONNX
  * Resize's float32 (x + 0.5)/scale − 0.5 lands up to ~1e-5 px off for a 240-px axis, which on a trained
- * model's steep logits (|x| ≈ 30) moves `masks` by more than 1e-4. Two Gathers and a weighted sum per axis.
+ * model's steep logits (|x| ≈ 30) moves `masks` by more than 1e-4. Rows (axis 2), not columns, because
+ * Gather copies whole rows there; along the last axis it copies element by element, ~10× slower.
  */
-function bilinearAxis(b: GraphBuilder, x: string, axis: 2 | 3, crop: string, out: string): string {
+function bilinearRows(b: GraphBuilder, x: string, crop: string, out: string): string {
   const scale = b.cast(b.div(b.cast(crop, 'float32'), b.cast(out, 'float32')), 'float64');
   const dst = b.op1('Range', [b.constF64(0), b.cast(out, 'float64'), b.constF64(1)]);
   const src = b.op1('Max', [
@@ -174,15 +175,13 @@ function bilinearAxis(b: GraphBuilder, x: string, axis: 2 | 3, crop: string, out
     b.constF64(0),
   ]);
   const floor = b.op1('Floor', [src]);
-  const lambda1 = b.cast(b.sub(src, floor), 'float32');
+  const lambda1 = b.unsqueeze(b.cast(b.sub(src, floor), 'float32'), [1]); // [out, 1]
   const lambda0 = b.sub(b.constF32(1), lambda1);
   const i0 = b.cast(floor, 'int64');
   const i1 = b.op1('Min', [b.add(i0, b.constI64([1], true)), b.sub(crop, b.constI64([1], true))]);
-  const g0 = b.op1('Gather', [x, i0], { axis: attrInt(axis) });
-  const g1 = b.op1('Gather', [x, i1], { axis: attrInt(axis) });
-  // Weights broadcast along the resampled axis: [out, 1] for rows, [out] for columns.
-  const w = (l: string): string => (axis === 2 ? b.unsqueeze(l, [1]) : l);
-  return b.add(b.mul(g0, w(lambda0)), b.mul(g1, w(lambda1)));
+  const g0 = b.op1('Gather', [x, i0], { axis: attrInt(2) });
+  const g1 = b.op1('Gather', [x, i1], { axis: attrInt(2) });
+  return b.add(b.mul(g0, lambda0), b.mul(g1, lambda1));
 }
 
 /** Builds the decoder graph. `sd` holds (at least) the `prompt_encoder.*` and `mask_decoder.*` weights. */
@@ -326,10 +325,11 @@ export function buildDecoderGraph(cfg: SamConfig, sd: StateDict): GraphBuilder {
     const outSize = b.cast(origSize, 'int64');
     const at = (v: string, i: number): string =>
       b.op1('Gather', [v, b.constI64([i], true)], { axis: attrInt(0) });
-    // Width first, then height, as PyTorch's separable bilinear does. Indices point into the uncropped S×S map
-    // and stay below the crop size, so the crop needs no Slice.
-    const cols = bilinearAxis(b, up, 3, at(prepadded, 1), at(outSize, 1));
-    return bilinearAxis(b, cols, 2, at(prepadded, 0), at(outSize, 0));
+    // Width first, then height, as PyTorch's separable bilinear does; each axis is brought to the row position
+    // for bilinearRows. Indices point into the uncropped S×S map and stay below the crop size, so the crop
+    // needs no Slice.
+    const byCols = bilinearRows(b, b.transpose(up, [0, 1, 3, 2]), at(prepadded, 1), at(outSize, 1));
+    return bilinearRows(b, b.transpose(byCols, [0, 1, 3, 2]), at(prepadded, 0), at(outSize, 0));
   });
 
   b.output('masks', masks, 'float32', [1, k, 'orig_height', 'orig_width']);
