@@ -54,7 +54,7 @@ const SEED = fuzzSeed(0x5eed_16);
 /** Requests over the documented routes, and with malformed framing (each at most TIME_LIMIT_MS of fuzzing). */
 const ROUTE_RUNS = fuzzRuns(400);
 const FRAMING_RUNS = fuzzRuns(120);
-const TIME_LIMIT_MS = Number(process.env.CASAM_FUZZ_TIME_LIMIT_MS) || 25_000;
+const TIME_LIMIT_MS = Number(process.env.CASAM_FUZZ_TIME_LIMIT_MS) || 20_000;
 /**
  * Growth allowed from after a warm-up of 50 requests to the end (see MemoryWatch): RSS, and the JS heap after a
  * full collection. Seen on the development machine: about +30 MiB RSS and a flat heap over 1,000 requests.
