@@ -9,7 +9,7 @@ import { nameProblem } from '@casam/protocol';
 export function IsName(maxLength: number, options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
-      name: 'isName',
+      name: IS_NAME,
       constraints: [maxLength],
       validator: {
         validate: (value: unknown) => nameProblem(value, maxLength) === null,
@@ -22,4 +22,22 @@ export function IsName(maxLength: number, options?: ValidationOptions): Property
     },
     options,
   );
+}
+
+export const IS_NAME = 'isName';
+
+/**
+ * The same rule as JSON Schema, for the OpenAPI document (class-validator-jsonschema converter of
+ * {@link IsName}): a string of 1 to maxLength characters, not blank, none of the characters names may not
+ * hold. (An unpaired surrogate, which no pattern can name, is refused for every string by the validation pipe.)
+ */
+export function isNameJsonSchema(meta: { constraints?: unknown[] }): Record<string, unknown> {
+  return {
+    type: 'string',
+    minLength: 1,
+    maxLength: meta.constraints?.[0],
+    pattern:
+      '^(?=[\\s\\S]*\\S)[^\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069\\u2028\\u2029]*$',
+    description: 'one line of printable text: no control, bidirectional-control or line-separator characters',
+  };
 }

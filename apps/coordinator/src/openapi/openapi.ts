@@ -4,6 +4,7 @@ import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swag
 import { validationMetadatasToSchemas } from 'class-validator-jsonschema';
 import { PROTOCOL_HEADER, PROTOCOL_VERSION } from '@casam/protocol';
 import { AUDIENCE_METADATA, PUBLIC_AUDIENCE } from '../auth/auth.decorators';
+import { IS_NAME, isNameJsonSchema } from '../common/is-name.validator';
 import { COORDINATOR_VERSION as VERSION } from '../version';
 
 /** Where the machine-readable API description is served (stable: clients and the admin UI read it). */
@@ -33,6 +34,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   });
   const dtoSchemas = validationMetadatasToSchemas({
     refPointerPrefix: '#/components/schemas/',
+    additionalConverters: { [IS_NAME]: isNameJsonSchema },
   }) as Record<string, object>;
   const schemas = (doc.components ??= {}).schemas ?? {};
   for (const [name, schema] of Object.entries(dtoSchemas)) {

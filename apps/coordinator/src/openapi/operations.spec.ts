@@ -45,6 +45,17 @@ describe('operations surface: OpenAPI, Prometheus metrics, protocol header (real
         expect(schema.additionalProperties).toBe(false);
       }
     }
+    // names carry their rule (length and the characters they may not hold), as the pipe enforces it
+    const propose = doc.components.schemas['ProposeTaskDto'] as {
+      properties: Record<string, { maxLength?: number; pattern?: string; items?: { maxLength?: number } }>;
+    };
+    expect(propose.properties['name']).toMatchObject({ type: 'string', minLength: 1, maxLength: 200 });
+    expect(propose.properties['modality']).toMatchObject({ maxLength: 50 });
+    expect(propose.properties['targetStructures'].items).toMatchObject({ type: 'string', maxLength: 100 });
+    const pattern = new RegExp(propose.properties['name'].pattern ?? '');
+    for (const ok of ['liver CT', '🫁 lungs', '肝臓']) expect(pattern.test(ok), ok).toBe(true);
+    for (const bad of ['liver\nx', '\u001b[2J', 'a\u202eb', 'a\u0085', '   '])
+      expect(pattern.test(bad), JSON.stringify(bad)).toBe(false);
   });
 
   it('serves the browsable reference from local assets only', async () => {
