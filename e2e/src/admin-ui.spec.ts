@@ -238,12 +238,20 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
   });
 
   it('approves an adapter (metrics and τ charted) and sees the new bundle; the next one arrives live', async () => {
-    const v1 = (await stOlav.uploadAdapter(taskId, { metrics: { iou: 0.71, dice: 0.8 } })).adapter;
+    const v1 = (
+      await stOlav.uploadAdapter(taskId, {
+        metrics: { iou: 0.71, dice: 0.8, frozen_iou: 0.6, boxfill_iou: 0.76 },
+      })
+    ).adapter;
     await page.getByRole('link', { name: 'Adapters' }).click();
     const row = page.locator(`tr[data-adapter="${v1.id}"]`);
     await row.waitFor({ timeout: WAIT });
     expect(await row.textContent()).toContain('0.710');
     expect(await row.textContent()).toContain('0.800');
+    // The site's verdict sits beside Approve: below filling the box, so not recommended.
+    expect(await row.locator('[data-verdict="below-box-fill"]').textContent()).toBe(
+      'below filling the box by 0.050 IoU (above frozen SAM by 0.110): not recommended',
+    );
     expect(await page.locator('svg.chart').count()).toBe(2);
     expect(await page.locator('svg.chart circle').count()).toBeGreaterThanOrEqual(2);
     await expectLabelled(page);

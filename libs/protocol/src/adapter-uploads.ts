@@ -10,6 +10,7 @@
  *
  * Depends on nothing.
  */
+import type { AdapterVerdict } from './adapter-verdict';
 import type { AdapterTauStats } from './adapter-schema';
 import type { TaskBaseModel } from './tasks';
 
@@ -108,6 +109,8 @@ export interface AdapterVersionSummary {
   tau: AdapterTauStats;
   /** Site-reported validation metrics (e.g. dice, iou). */
   metrics: Record<string, number>;
+  /** Against frozen SAM and box-fill, derived from `metrics` (adapterVerdict). */
+  verdict: AdapterVerdict;
   /** sha256 of the adapter file (`GET /api/v1/adapters/:id/file` serves it with this ETag). */
   sha256: string;
   sizeBytes: number;

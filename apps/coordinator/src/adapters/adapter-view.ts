@@ -1,4 +1,9 @@
-import type { AdapterTauStats, AdapterVersionSummary, UploadSessionResponse } from '@casam/protocol';
+import {
+  adapterVerdict,
+  type AdapterTauStats,
+  type AdapterVersionSummary,
+  type UploadSessionResponse,
+} from '@casam/protocol';
 import type { AdapterVersionWithTask } from './adapter-version.repository';
 import type { UploadSessionWithChunks } from './upload-session.repository';
 
@@ -17,6 +22,7 @@ export function toAdapterVersionSummary(v: AdapterVersionWithTask): AdapterVersi
     channels: v.task.embeddingChannels,
     tau: v.tauStats as unknown as AdapterTauStats,
     metrics: v.metrics as Record<string, number>,
+    verdict: adapterVerdict(v.metrics as Record<string, number>),
     sha256: v.adapterBlobHash,
     sizeBytes: v.sizeBytes,
     signedByKeyFingerprint: v.signedByKey?.fingerprint ?? null,

@@ -102,6 +102,13 @@ async function renderTask(body, task, siteName) {
   );
 }
 
+/** The site's validation verdict (against frozen SAM and box-fill), shown where the admin decides. */
+function verdictNote(v) {
+  if (!v.verdict) return null;
+  const kind = v.verdict.kind === 'recommended' ? 'ok' : v.verdict.kind === 'unknown' ? 'muted' : 'warn';
+  return h('div', { class: `verdict verdict-${kind}`, 'data-verdict': v.verdict.kind }, v.verdict.text);
+}
+
 function row(v, task, metricNames, siteName, rerender) {
   const errorSlot = h('div');
   const dl = h('button', { type: 'button' }, 'Download');
@@ -128,6 +135,7 @@ function row(v, task, metricNames, siteName, rerender) {
       decision = h(
         'td',
         {},
+        verdictNote(v),
         approve,
         reasonForm(
           `Reject v${v.version}`,
