@@ -131,7 +131,11 @@ describe('faults: coordinator killed mid-upload, tampered bundles, restart under
         return { cutAfterBytes: r.body.length >> 1, meanwhile: kill };
       },
     };
-    const first = await siteAgent(homeA, ['upload', '--task', 'kidney', '--chunk-size', String(CHUNK)], env);
+    const first = await siteAgent(
+      homeA,
+      ['upload', '--task', 'kidney', '--chunk-size', String(CHUNK), '--force'],
+      env,
+    );
     expect(first.code, first.stdout).toBe(5);
     expect(first.stderr).toMatch(/cannot reach the coordinator/);
     expect(first.stderr).toMatch(/the chunks sent so far are kept; run the same command again to resume/);
@@ -149,7 +153,11 @@ describe('faults: coordinator killed mid-upload, tampered bundles, restart under
         return 'drop';
       },
     };
-    const second = await siteAgent(homeA, ['upload', '--task', 'kidney', '--chunk-size', String(CHUNK)], env);
+    const second = await siteAgent(
+      homeA,
+      ['upload', '--task', 'kidney', '--chunk-size', String(CHUNK), '--force'],
+      env,
+    );
     expect(second.code, second.stdout).toBe(5);
     const resumed = /resuming upload \S+: 2\/(\d+) chunk\(s\) already there/.exec(
       second.stdout + second.stderr,
@@ -166,7 +174,7 @@ describe('faults: coordinator killed mid-upload, tampered bundles, restart under
     await restart();
     proxy.hooks = {};
     const third = proxy.requests.length;
-    const done = await agentA(['upload', '--task', 'kidney', '--chunk-size', String(CHUNK)]);
+    const done = await agentA(['upload', '--task', 'kidney', '--chunk-size', String(CHUNK), '--force']);
     expect(done.stdout).toMatch(/already uploaded: adapter version [0-9a-f-]{36}/);
     expect(proxy.requests.slice(third).filter(isChunkPut)).toEqual([]);
 

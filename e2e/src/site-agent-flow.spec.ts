@@ -63,7 +63,7 @@ describe('site agent ↔ coordinator: from local data to a routed segmentation',
     admin.disconnect();
     expect(progress.every((p) => p.siteId === siteId && p.taskId === taskId)).toBe(true);
     expect(new Set(progress.map((p) => p.stage))).toContain('training_align');
-    const up = await agent(['upload', '--task', 'spleen', '--chunk-size', '65536']);
+    const up = await agent(['upload', '--task', 'spleen', '--chunk-size', '65536', '--force']);
     expect(up.stdout).toMatch(/uploaded spleen: adapter version 1 .*pending/);
     const adapterId = uploadedAdapterId(home, 'spleen');
     expect((await agent(['pull'])).stdout).toMatch(
