@@ -9,6 +9,7 @@ export * from './task-vae';
 export * from './tau-stats';
 export * from './tau-calibration';
 export * from './router';
+export * from './fast-router';
 export * from './losses';
 export * from './metrics';
 export * from './adapter-file';

@@ -1,0 +1,282 @@
+/**
+ * The router (attention pooling + every task's VAE score, see router.ts) as plain typed-array code.
+ *
+ * Why not TF.js or an ONNX graph: routing one image is ~0.1 M multiply-adds for 9 tasks on a 64-channel
+ * embedding, so its cost under TF.js is almost all per-op dispatch (pooling ~8 ops, each VAE ~25 ops, one
+ * dataSync per task), and an ORT session per VAE would pay a run() call (input/output marshalling) per task.
+ * Plain loops over Float32Arrays do the arithmetic and nothing else; bench/routing.bench.ts measures the three.
+ *
+ * Same maths as the TF.js router: s(p) = ‖z[:,p]‖₂/C, a = softmax(s/T), f = Σ_p a(p)·z[:,p]; the VAE with z = μ,
+ * score = mean_d (x̂ − x)² + β·KL. Sums accumulate in float64 (JS numbers), so the scores are at least as
+ * accurate as TF.js's float32 ones; the spec holds them to 1e-5 relative, and the decisions identical.
+ */
+import { HostTensor, StateDict, toFloat32 } from '../tensor/host-tensor';
+import { taskVaeDims, taskVaeLinears } from './casam-shapes';
+import {
+  DEFAULT_ROUTING_RULE,
+  ROUTING_RULES,
+  RouteResult,
+  RouterError,
+  RouterTask,
+  RoutingRule,
+  TaskScore,
+  decide,
+} from './router';
+import { VAE_BETA } from './task-vae';
+
+/** One Linear layer in PyTorch layout: W [out,in] row-major, so each output is a dot over a contiguous row. */
+interface DenseLayer {
+  readonly inDim: number;
+  readonly outDim: number;
+  readonly w: Float32Array;
+  readonly b: Float32Array;
+}
+
+/** A TaskVAE's weights as typed arrays, plus the scratch buffers one score needs (allocated once). */
+export interface FastTaskVae {
+  readonly inputDim: number;
+  readonly hiddenDim: number;
+  readonly latentDim: number;
+  readonly beta: number;
+  /** Deterministic score (z = μ) of one feature vector [C]. */
+  score(f: Float32Array): number;
+}
+
+/** A TaskVAE from its PyTorch-layout state dict (the adapter file's `vae` part). */
+export function createFastTaskVae(sd: StateDict, inputDim: number, beta = VAE_BETA): FastTaskVae {
+  if (!(beta >= 0) || !Number.isFinite(beta)) throw new RouterError(`beta must be ≥ 0, got ${beta}`);
+  const dims = taskVaeDims(inputDim);
+  const layers = new Map<string, DenseLayer>();
+  for (const [name, i, o] of taskVaeLinears(dims)) {
+    const w = sd.get(`${name}.weight`);
+    const b = sd.get(`${name}.bias`);
+    if (!w || !b) throw new RouterError(`TaskVAE (C=${inputDim}): ${name} is missing from the state dict`);
+    if (
+      w.shape.length !== 2 ||
+      w.shape[0] !== o ||
+      w.shape[1] !== i ||
+      b.shape.length !== 1 ||
+      b.shape[0] !== o
+    )
+      throw new RouterError(
+        `TaskVAE (C=${inputDim}): ${name} is [${w.shape}]+[${b.shape}], expected [${o},${i}]+[${o}]`,
+      );
+    // Copies: the state dict stays the caller's, and these must not change under a running router.
+    layers.set(name, {
+      inDim: i,
+      outDim: o,
+      w: Float32Array.from(toFloat32(w)),
+      b: Float32Array.from(toFloat32(b)),
+    });
+  }
+  const enc0 = layers.get('encoder.0')!;
+  const fcMu = layers.get('fc_mu')!;
+  const fcLogvar = layers.get('fc_logvar')!;
+  const dec0 = layers.get('decoder.0')!;
+  const dec2 = layers.get('decoder.2')!;
+  // Float64 scratch: intermediates keep the float64 sums instead of rounding to float32 at every layer.
+  const h = new Float64Array(dims.hiddenDim);
+  const mu = new Float64Array(dims.latentDim);
+  const logvar = new Float64Array(dims.latentDim);
+  const hd = new Float64Array(dims.hiddenDim);
+  return {
+    inputDim: dims.inputDim,
+    hiddenDim: dims.hiddenDim,
+    latentDim: dims.latentDim,
+    beta,
+    score(f: Float32Array): number {
+      if (f.length !== inputDim)
+        throw new RouterError(`feature has ${f.length} values, the VAE takes ${inputDim}`);
+      dense(enc0, f, h);
+      for (let k = 0; k < h.length; k++) h[k] = gelu(h[k]);
+      dense(fcMu, h, mu);
+      dense(fcLogvar, h, logvar);
+      dense(dec0, mu, hd);
+      for (let k = 0; k < hd.length; k++) hd[k] = gelu(hd[k]);
+      // x̂ is consumed as it is produced: recon needs only (x̂_d − x_d)².
+      let recon = 0;
+      const w = dec2.w;
+      for (let o = 0; o < dec2.outDim; o++) {
+        let acc = dec2.b[o];
+        const row = o * dec2.inDim;
+        for (let i = 0; i < dec2.inDim; i++) acc += w[row + i] * hd[i];
+        const d = acc - f[o];
+        recon += d * d;
+      }
+      recon /= dec2.outDim;
+      let klSum = 0;
+      for (let k = 0; k < mu.length; k++) klSum += 1 + logvar[k] - mu[k] * mu[k] - Math.exp(logvar[k]);
+      return recon + beta * (-0.5 * klSum);
+    },
+  };
+}
+
+/** y = W·x + b for one vector. */
+function dense(l: DenseLayer, x: ArrayLike<number>, y: Float64Array): void {
+  const w = l.w;
+  const n = l.inDim;
+  for (let o = 0; o < l.outDim; o++) {
+    let acc = l.b[o];
+    const row = o * n;
+    for (let i = 0; i < n; i++) acc += w[row + i] * x[i];
+    y[o] = acc;
+  }
+}
+
+/** Exact GELU, x·½·(1 + erf(x/√2)), as layers.ts computes it. */
+function gelu(x: number): number {
+  return 0.5 * x * (1 + erf(x * Math.SQRT1_2));
+}
+
+/**
+ * erf by Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7), the formula TF.js's CPU kernel uses: far below
+ * float32 resolution of the scores it feeds, and the cheapest accurate-enough form.
+ */
+function erf(x: number): number {
+  const sign = x < 0 ? -1 : 1;
+  const ax = Math.abs(x);
+  const t = 1 / (1 + 0.3275911 * ax);
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+      t *
+      Math.exp(-ax * ax);
+  return sign * y;
+}
+
+/**
+ * Attention pooling of one NCHW embedding (data of [1,C,H,W]) into `out` [C] (allocated when not given).
+ * Throws on a size mismatch or a non-positive temperature.
+ */
+export function attentionPoolNchw(
+  z: Float32Array,
+  c: number,
+  hw: number,
+  temperature = 1,
+  out: Float32Array = new Float32Array(c),
+): Float32Array {
+  if (z.length !== c * hw) throw new RouterError(`embedding has ${z.length} values, expected ${c}·${hw}`);
+  if (!(temperature > 0) || !Number.isFinite(temperature))
+    throw new RouterError(`temperature must be a positive finite number, got ${temperature}`);
+  if (out.length !== c) throw new RouterError(`output has ${out.length} slots, expected ${c}`);
+  // Channel-major sweeps keep every read contiguous in NCHW.
+  const s = new Float64Array(hw);
+  for (let ch = 0; ch < c; ch++) {
+    const base = ch * hw;
+    for (let p = 0; p < hw; p++) {
+      const v = z[base + p];
+      s[p] += v * v;
+    }
+  }
+  let max = -Infinity;
+  for (let p = 0; p < hw; p++) {
+    s[p] = Math.sqrt(s[p]) / c / temperature;
+    if (s[p] > max) max = s[p];
+  }
+  let sum = 0;
+  for (let p = 0; p < hw; p++) {
+    s[p] = Math.exp(s[p] - max);
+    sum += s[p];
+  }
+  for (let p = 0; p < hw; p++) s[p] /= sum;
+  for (let ch = 0; ch < c; ch++) {
+    const base = ch * hw;
+    let acc = 0;
+    for (let p = 0; p < hw; p++) acc += s[p] * z[base + p];
+    out[ch] = acc;
+  }
+  return out;
+}
+
+export interface FastRouterTask {
+  taskId: string;
+  /** Built by createFastTaskVae or fastTaskVaeOf. */
+  vae: FastTaskVae;
+  tau: number;
+  tauStats?: { mean: number; std: number };
+}
+
+export interface FastRouter {
+  readonly channels: number | null;
+  readonly rule: RoutingRule;
+  readonly taskIds: readonly string[];
+  /** Routes one raw embedding [1,C,H,W] NCHW. */
+  route(embedding: HostTensor): RouteResult;
+  /** Routes one pooled feature [C]. */
+  routeFeature(f: Float32Array): RouteResult;
+}
+
+export interface FastRouterOptions {
+  rule?: RoutingRule;
+  /** Softmax temperature of the pooling (default 1, as the TF.js router). */
+  temperature?: number;
+}
+
+/** A FastTaskVae with the same weights and β as a TF.js TaskVAE (reads them out once). */
+export function fastTaskVaeOf(vae: RouterTask['vae']): FastTaskVae {
+  return createFastTaskVae(vae.stateDict(), vae.inputDim, vae.beta);
+}
+
+/**
+ * A router over the same tasks as `createRouter` would build, with the same checks and the same decisions.
+ * `tasks` may carry TF.js TaskVAEs (their weights are copied out once) or FastTaskVaes.
+ */
+export function createFastRouter(
+  tasks: readonly (RouterTask | FastRouterTask)[],
+  opts: FastRouterOptions = {},
+): FastRouter {
+  const rule = opts.rule ?? DEFAULT_ROUTING_RULE;
+  if (!ROUTING_RULES.includes(rule))
+    throw new RouterError(`unknown routing rule "${String(rule)}"; known: ${ROUTING_RULES.join(', ')}`);
+  const temperature = opts.temperature ?? 1;
+  const seen = new Set<string>();
+  let channels: number | null = null;
+  const list: FastRouterTask[] = [];
+  for (const t of tasks) {
+    if (typeof t.taskId !== 'string' || t.taskId === '')
+      throw new RouterError('every task needs a non-empty taskId');
+    if (seen.has(t.taskId)) throw new RouterError(`task ${t.taskId} is registered twice`);
+    seen.add(t.taskId);
+    if (typeof t.tau !== 'number' || Number.isNaN(t.tau))
+      throw new RouterError(`task ${t.taskId}: τ must be a number`);
+    const vae = 'score' in t.vae && 'variables' in t.vae ? fastTaskVaeOf(t.vae) : (t.vae as FastTaskVae);
+    if (channels === null) channels = vae.inputDim;
+    else if (vae.inputDim !== channels)
+      throw new RouterError(`task ${t.taskId}: VAE takes ${vae.inputDim} features, others take ${channels}`);
+    list.push({ taskId: t.taskId, vae, tau: t.tau, ...(t.tauStats ? { tauStats: t.tauStats } : {}) });
+  }
+  const feature = channels === null ? null : new Float32Array(channels);
+
+  function routeFeature(f: Float32Array): RouteResult {
+    if (channels !== null && f.length !== channels)
+      throw new RouterError(`features [${f.length}] have width ${f.length}; the tasks expect ${channels}`);
+    const scores: TaskScore[] = list.map((t) => ({
+      taskId: t.taskId,
+      // Rounded to float32 like the TF.js router's scores, so both report the same kind of number.
+      score: Math.fround(t.vae.score(f)),
+      tau: t.tau,
+      ...(t.tauStats ? { tauStats: t.tauStats } : {}),
+    }));
+    return { decision: decide(scores, rule), scores };
+  }
+
+  return {
+    channels,
+    rule,
+    taskIds: list.map((t) => t.taskId),
+    route(embedding: HostTensor): RouteResult {
+      const shape = embedding.shape;
+      if (shape.length !== 4 || shape[0] !== 1)
+        throw new RouterError(`expected one NCHW embedding [1,C,H,W], got [${shape}]`);
+      if (channels !== null && shape[1] !== channels)
+        throw new RouterError(`embedding [${shape}] has ${shape[1]} channels; the tasks expect ${channels}`);
+      const z = toFloat32(embedding);
+      if (!list.length || feature === null) {
+        attentionPoolNchw(z, shape[1], shape[2] * shape[3], temperature); // still reject malformed input
+        return { decision: { kind: 'fallback', best: null }, scores: [] };
+      }
+      return routeFeature(attentionPoolNchw(z, shape[1], shape[2] * shape[3], temperature, feature));
+    },
+    routeFeature,
+  };
+}
