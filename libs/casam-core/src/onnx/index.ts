@@ -8,3 +8,9 @@ export {
   type OnnxDecoderRawOutputs,
 } from './onnx-sam-engine';
 export * from './export';
+export {
+  createOnnxRoutedSegmenter,
+  exportRoutedSegmenterOnnx,
+  type OnnxRoutedSegmenter,
+  type OnnxRoutedSegmenterOptions,
+} from './onnx-routed-segmenter';

@@ -1,0 +1,177 @@
+/**
+ * The routed segmenter (casam/routed-segmenter.ts) on ONNX Runtime: the exported image encoder embeds, the fast
+ * router (plain typed-array code, casam/fast-router.ts) picks the task or the fallback, the chosen task's
+ * exported Alignment Layer transforms the embedding, and the exported prompt decoder answers the prompt.
+ *
+ * Every ORT session (encoder, decoder, one per task's Alignment Layer) is created once, when the segmenter is
+ * built, and reused for every image. Opt-in for now: the product's default engine is still TF.js.
+ *
+ * The graphs come from a folder written by `exportRoutedSegmenterOnnx` (= exportSamOnnx with the adapters'
+ * Alignment Layers, named by task id). Each adapter's layer is looked up by task id and its weights' fingerprint,
+ * so a folder exported for other adapters (or older weights of the same task) is refused, not silently used.
+ */
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { RgbImage } from '../image/image-io';
+import { SamConfig } from '../sam/config';
+import { createSamPredictor, type PredictPrompt, type SamPredictor } from '../sam/predictor';
+import { StateDict, float32Tensor, toFloat32 } from '../tensor/host-tensor';
+import { stateDictFingerprint } from '../weights/fingerprint';
+import { createFastRouter, type FastRouter, type FastRouterOptions } from '../casam/fast-router';
+import type { LoadedAdapter, RoutedPrediction, RoutedSegmenter } from '../casam/routed-segmenter';
+import type { RouteResult } from '../casam/router';
+import { ALIGN_INPUT_NAME, ALIGN_OUTPUT_NAME } from './export/align-graph';
+import {
+  configFingerprint,
+  exportSamOnnx,
+  readOnnxExportManifest,
+  type OnnxExportManifest,
+} from './export/export-model';
+import { OnnxModelError, createOnnxSamEngine, type OnnxSamEngine } from './onnx-sam-engine';
+
+export interface OnnxRoutedSegmenterOptions extends FastRouterOptions {
+  config: SamConfig;
+  /** A folder written by `exportRoutedSegmenterOnnx` for these weights and adapters. */
+  exportDir: string;
+  /** The tasks: τ, τ statistics and VAE route; the Alignment Layer's weights identify its exported graph. */
+  adapters: readonly LoadedAdapter[];
+  /** When given, the export must have been made from SAM weights with this fingerprint. */
+  modelFingerprint?: string;
+  /** Intra-op threads of every session. Default: the cores this process may use (availableParallelism). */
+  threads?: number;
+}
+
+export interface OnnxRoutedSegmenter extends RoutedSegmenter {
+  readonly engine: OnnxSamEngine;
+}
+
+/** Exports encoder, decoder and every adapter's Alignment Layer (named by task id) into `dir`. */
+export function exportRoutedSegmenterOnnx(
+  dir: string,
+  cfg: SamConfig,
+  sd: StateDict,
+  adapters: readonly LoadedAdapter[],
+  opts: { modelFingerprint?: string } = {},
+): OnnxExportManifest {
+  return exportSamOnnx(dir, cfg, sd, {
+    ...opts,
+    alignmentLayers: adapters.map((a) => ({
+      name: a.taskId,
+      channels: a.align.channels,
+      stateDict: a.align.stateDict(),
+    })),
+  });
+}
+
+export async function createOnnxRoutedSegmenter(
+  opts: OnnxRoutedSegmenterOptions,
+): Promise<OnnxRoutedSegmenter> {
+  const { config, exportDir, adapters } = opts;
+  const threads = opts.threads ?? Math.max(1, availableParallelism());
+  if (!(Number.isInteger(threads) && threads >= 1))
+    throw new RangeError(`threads must be a positive integer, got ${threads}`);
+  const manifest = readOnnxExportManifest(exportDir);
+  if (!manifest) throw new OnnxModelError(`${exportDir} holds no finished ONNX export (no manifest)`);
+  if (manifest.configFingerprint !== configFingerprint(config))
+    throw new OnnxModelError(
+      `the ONNX export in ${exportDir} was made for preset "${manifest.preset}" with another configuration ` +
+        `than "${config.name}"`,
+    );
+  if (opts.modelFingerprint !== undefined && manifest.modelFingerprint !== opts.modelFingerprint)
+    throw new OnnxModelError(`the ONNX export in ${exportDir} was made from other SAM weights`);
+  // Resolve every adapter's graph before opening anything, so a mismatch costs no session.
+  const alignFiles = adapters.map((a) => {
+    const fp = stateDictFingerprint(a.align.stateDict());
+    const hit = manifest.alignmentLayers.find((l) => l.name === a.taskId && l.fingerprint === fp);
+    if (!hit)
+      throw new OnnxModelError(
+        `the ONNX export in ${exportDir} has no Alignment Layer for task ${a.taskId} with these weights ` +
+          `(export again with exportRoutedSegmenterOnnx)`,
+      );
+    return { taskId: a.taskId, path: join(exportDir, hit.file) };
+  });
+  const router: FastRouter = createFastRouter(
+    adapters.map((a) => ({ taskId: a.taskId, vae: a.vae, tau: a.tau, tauStats: a.tauStats })),
+    opts,
+  );
+  const engine = await createOnnxSamEngine({
+    config,
+    encoderPath: join(exportDir, manifest.encoder.file),
+    decoderPath: join(exportDir, manifest.decoder.file),
+    threads,
+  });
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    executionMode: 'sequential',
+    interOpNumThreads: 1,
+    intraOpNumThreads: threads,
+    graphOptimizationLevel: 'all',
+  };
+  const sessions = new Map<string, ort.InferenceSession>();
+  try {
+    for (const f of alignFiles) {
+      const s = await ort.InferenceSession.create(f.path, sessionOptions).catch((e: Error) => {
+        throw new OnnxModelError(
+          `failed to load the Alignment Layer of task ${f.taskId} (${f.path}): ${e.message}`,
+        );
+      });
+      sessions.set(f.taskId, s);
+      if (!s.inputNames.includes(ALIGN_INPUT_NAME) || !s.outputNames.includes(ALIGN_OUTPUT_NAME))
+        throw new OnnxModelError(
+          `${f.path} is not an Alignment Layer export: inputs [${s.inputNames}], outputs [${s.outputNames}]`,
+        );
+    }
+  } catch (e) {
+    engine.dispose();
+    await Promise.allSettled([...sessions.values()].map((s) => s.release()));
+    throw e;
+  }
+  const predictor: SamPredictor = createSamPredictor(engine);
+  let disposed = false;
+
+  return {
+    engine,
+    taskIds: router.taskIds,
+    async segment(image: RgbImage, prompt: PredictPrompt): Promise<RoutedPrediction> {
+      if (disposed) throw new Error('this routed segmenter has been disposed');
+      const t0 = performance.now();
+      const embedded = await predictor.setImage(image);
+      const t1 = performance.now();
+      const emb = embedded.embeddings;
+      const route: RouteResult = router.route(emb);
+      const t2 = performance.now();
+      if (route.decision.kind === 'task') {
+        const session = sessions.get(route.decision.taskId)!;
+        const out = await session.run(
+          { [ALIGN_INPUT_NAME]: new ort.Tensor('float32', toFloat32(emb), emb.shape) },
+          [ALIGN_OUTPUT_NAME],
+        );
+        const y = out[ALIGN_OUTPUT_NAME] as ort.Tensor;
+        // Copied: the decoder's input must not alias memory ORT owns.
+        const data = new Float32Array(y.data as Float32Array);
+        predictor.setEmbedding({ ...embedded, embeddings: float32Tensor([...emb.shape], data) });
+      }
+      const t3 = performance.now();
+      const pred = await predictor.predict(prompt);
+      const t4 = performance.now();
+      return {
+        ...pred,
+        route,
+        timings: { embedMs: t1 - t0, routeMs: t2 - t1, alignMs: t3 - t2, decodeMs: t4 - t3 },
+      };
+    },
+    /** Releases every session and frees the adapters (like the TF.js segmenter, it owns them). */
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      predictor.reset();
+      engine.dispose();
+      void Promise.allSettled([...sessions.values()].map((s) => s.release()));
+      for (const a of adapters) {
+        a.align.dispose();
+        a.vae.dispose();
+      }
+    },
+  };
+}
