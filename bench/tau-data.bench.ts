@@ -10,7 +10,7 @@
  *
  * Writes bench/results/tau-data.json and tau-data.md. Pooled features are cached in
  * bench/results/.tau-data-features.json (resumable: a rerun embeds nothing it already has).
- * Flags: --quick (N ∈ {4, 8, 16}, 6 test images per domain; what a test can afford).
+ * Flags: --quick (N ∈ {5, 8, 16}, 6 test images per domain; what a test can afford).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,7 +35,7 @@ import {
 import { splitItems } from './domain-items';
 
 const QUICK = process.argv.includes('--quick');
-const LADDER = QUICK ? [4, 8, 16] : [4, 8, 16, 32, 48];
+const LADDER = QUICK ? [5, 8, 16] : [5, 8, 16, 32, 48];
 const TEST = QUICK ? 6 : 16;
 const MAX_TRAIN = LADDER[LADDER.length - 1];
 const OUT = 'bench/results';

@@ -245,7 +245,16 @@ async function main(): Promise<void> {
       for (const d of s.domains) {
         const out = await agent(
           s,
-          ['train', '--task', d, '--epochs', String(cfg.epochs), '--max-images', String(cfg.maxImages)],
+          [
+            'train',
+            '--task',
+            d,
+            '--epochs',
+            String(cfg.epochs),
+            '--max-images',
+            String(cfg.maxImages),
+            '--force',
+          ],
           { CASAM_WASM_THREADS: '1' },
         );
         const m = /validation IoU (\S+) \(frozen SAM (\S+), box-fill (\S+)\)/.exec(out);

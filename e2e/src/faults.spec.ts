@@ -98,7 +98,18 @@ describe('faults: coordinator killed mid-upload, tampered bundles, restart under
     await agentA(['ingest', '--task', 'kidney', '--folder', data]);
     taskId = /as ([0-9a-f-]{36})/.exec((await agentA(['propose', '--task', 'kidney'])).stdout)![1];
     await coord.admin('POST', `/api/v1/tasks/${taskId}/approve`);
-    await agentA(['train', '--task', 'kidney', '--epochs', '1', '--vae-epochs', '2', '--max-images', '6']);
+    await agentA([
+      'train',
+      '--force',
+      '--task',
+      'kidney',
+      '--epochs',
+      '1',
+      '--vae-epochs',
+      '2',
+      '--max-images',
+      '6',
+    ]);
   });
   afterAll(async () => {
     // Each step bounded, so one stuck process cannot hold up the others; it says which one, then is killed.

@@ -44,7 +44,18 @@ describe('privacy: the bytes a site sends are exactly its declared messages and 
     await agent(['ingest', '--task', 'prostate', '--folder', data]);
     const taskId = /as ([0-9a-f-]{36})/.exec((await agent(['propose', '--task', 'prostate'])).stdout)![1];
     await coord.admin('POST', `/api/v1/tasks/${taskId}/approve`);
-    await agent(['train', '--task', 'prostate', '--epochs', '1', '--vae-epochs', '2', '--max-images', '6']);
+    await agent([
+      'train',
+      '--force',
+      '--task',
+      'prostate',
+      '--epochs',
+      '1',
+      '--vae-epochs',
+      '2',
+      '--max-images',
+      '6',
+    ]);
     await agent(['upload', '--task', 'prostate', '--chunk-size', '65536', '--force']);
     const adapterId = uploadedAdapterId(home, 'prostate');
     await coord.admin('POST', `/api/v1/adapters/${adapterId}/approve`);

@@ -30,7 +30,18 @@ describe('site-agent daemon: announced bundles, offline catch-up, coordinator re
     await agent(['ingest', '--task', 'teeth', '--folder', data]);
     taskId = /as ([0-9a-f-]{36})/.exec((await agent(['propose', '--task', 'teeth'])).stdout)![1];
     await coord.admin('POST', `/api/v1/tasks/${taskId}/approve`);
-    await agent(['train', '--task', 'teeth', '--epochs', '1', '--vae-epochs', '2', '--max-images', '6']);
+    await agent([
+      'train',
+      '--force',
+      '--task',
+      'teeth',
+      '--epochs',
+      '1',
+      '--vae-epochs',
+      '2',
+      '--max-images',
+      '6',
+    ]);
     await agent(['upload', '--task', 'teeth', '--force']);
     adapterId = uploadedAdapterId(home, 'teeth');
   });

@@ -58,7 +58,18 @@ describe('site agent ↔ coordinator: from local data to a routed segmentation',
     const progress: TrainingProgressEvent[] = [];
     admin.on('training.progress', (e: TrainingProgressEvent) => progress.push(e));
     await new Promise<void>((r) => admin.once('connect', () => r()));
-    await agent(['train', '--task', 'spleen', '--epochs', '1', '--vae-epochs', '3', '--max-images', '6']);
+    await agent([
+      'train',
+      '--force',
+      '--task',
+      'spleen',
+      '--epochs',
+      '1',
+      '--vae-epochs',
+      '3',
+      '--max-images',
+      '6',
+    ]);
     await expect.poll(() => progress.some((p) => p.stage === 'done'), { timeout: 10_000 }).toBe(true);
     admin.disconnect();
     expect(progress.every((p) => p.siteId === siteId && p.taskId === taskId)).toBe(true);

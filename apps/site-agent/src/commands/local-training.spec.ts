@@ -52,8 +52,26 @@ describe('site-agent init → ingest → train (real CLI processes, random tiny 
     expect(missing.code).toBe(3);
   });
 
+  it('train refuses fewer than 32 training images without --force, saying why', async () => {
+    const r = await agentCli(home, ['train', '--task', 'polyps', '--max-images', '6']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/task polyps has 6 training images; τ calibrated from fewer than 32 .*--force/);
+    expect(existsSync(join(home, 'tasks', 'polyps', 'adapter.safetensors'))).toBe(false);
+  });
+
   it('train writes a valid adapter with validation metrics, and a second run resumes from the finished phases', async () => {
-    const args = ['train', '--task', 'polyps', '--epochs', '1', '--vae-epochs', '2', '--max-images', '6'];
+    const args = [
+      'train',
+      '--force',
+      '--task',
+      'polyps',
+      '--epochs',
+      '1',
+      '--vae-epochs',
+      '2',
+      '--max-images',
+      '6',
+    ];
     const r = await agentCli(home, args);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/validation IoU \d\.\d{3} \(frozen SAM \d\.\d{3}, box-fill \d\.\d{3}\)/);

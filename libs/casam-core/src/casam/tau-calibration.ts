@@ -38,6 +38,15 @@ export interface CalibrateTauOptions {
   resumeFoldScores?: (Float32Array | null)[];
 }
 
+/**
+ * Fewest training images per task from which τ is trusted. Measured by `npm run bench:tau-data`
+ * (bench/results/tau-data.md, casam-tiny, 9 synthetic tasks): with τ from 5, 8 or 16 images per task the fold
+ * VAEs are barely trained, τ comes out at 37, 25 and 4.9 and 0–15% of an unseen domain's images fall back to
+ * frozen SAM; from 32 images τ is 1.3 and 88–92% fall back (96% at 48), while each task still accepts 98% of
+ * its own images.
+ */
+export const MIN_TAU_TRAINING_IMAGES = 32;
+
 export interface TauCalibrationResult extends TauStats {
   /** Held-out score of every feature row, in input order. */
   scores: Float32Array;
