@@ -1,10 +1,11 @@
 /**
  * The router (attention pooling + every task's VAE score, see router.ts) as plain typed-array code.
  *
- * Why not TF.js or an ONNX graph: routing one image is ~0.1 M multiply-adds for 9 tasks on a 64-channel
- * embedding, so its cost under TF.js is almost all per-op dispatch (pooling ~8 ops, each VAE ~25 ops, one
- * dataSync per task), and an ORT session per VAE would pay a run() call (input/output marshalling) per task.
- * Plain loops over Float32Arrays do the arithmetic and nothing else; bench/routing.bench.ts measures the three.
+ * Why not TF.js: routing one image is ~0.4 M multiply-adds for 9 tasks on a 64-channel embedding, so its cost
+ * under TF.js is almost all per-op dispatch (pooling ~8 ops, each VAE ~25 ops, one dataSync per task): plain
+ * loops are 30–60× faster (bench/routing.bench.ts). Why not an ONNX graph: the same maths as one ORT graph (all
+ * tasks in one run) measured on par with these loops (0.8–1.1× at casam-tiny and casam-small sizes), while the
+ * loops need no export or session, use one thread instead of ORT's pool and sum in float64.
  *
  * Same maths as the TF.js router: s(p) = ‖z[:,p]‖₂/C, a = softmax(s/T), f = Σ_p a(p)·z[:,p]; the VAE with z = μ,
  * score = mean_d (x̂ − x)² + β·KL. Sums accumulate in float64 (JS numbers), so the scores are at least as
@@ -24,12 +25,16 @@ import {
 } from './router';
 import { VAE_BETA } from './task-vae';
 
-/** One Linear layer in PyTorch layout: W [out,in] row-major, so each output is a dot over a contiguous row. */
+/**
+ * One Linear layer in PyTorch layout: W [out,in] row-major, so each output is a dot over a contiguous row.
+ * Float64Array throughout (weights, inputs, scratch): every array the hot loops touch has one element kind, which
+ * keeps V8's element access monomorphic; mixing Float32Array and Float64Array inputs made the loops ~2× slower.
+ */
 interface DenseLayer {
   readonly inDim: number;
   readonly outDim: number;
-  readonly w: Float32Array;
-  readonly b: Float32Array;
+  readonly w: Float64Array;
+  readonly b: Float64Array;
 }
 
 /** A TaskVAE's weights as typed arrays, plus the scratch buffers one score needs (allocated once). */
@@ -65,8 +70,8 @@ export function createFastTaskVae(sd: StateDict, inputDim: number, beta = VAE_BE
     layers.set(name, {
       inDim: i,
       outDim: o,
-      w: Float32Array.from(toFloat32(w)),
-      b: Float32Array.from(toFloat32(b)),
+      w: Float64Array.from(toFloat32(w)),
+      b: Float64Array.from(toFloat32(b)),
     });
   }
   const enc0 = layers.get('encoder.0')!;
@@ -75,6 +80,7 @@ export function createFastTaskVae(sd: StateDict, inputDim: number, beta = VAE_BE
   const dec0 = layers.get('decoder.0')!;
   const dec2 = layers.get('decoder.2')!;
   // Float64 scratch: intermediates keep the float64 sums instead of rounding to float32 at every layer.
+  const x = new Float64Array(dims.inputDim);
   const h = new Float64Array(dims.hiddenDim);
   const mu = new Float64Array(dims.latentDim);
   const logvar = new Float64Array(dims.latentDim);
@@ -87,7 +93,8 @@ export function createFastTaskVae(sd: StateDict, inputDim: number, beta = VAE_BE
     score(f: Float32Array): number {
       if (f.length !== inputDim)
         throw new RouterError(`feature has ${f.length} values, the VAE takes ${inputDim}`);
-      dense(enc0, f, h);
+      for (let d = 0; d < x.length; d++) x[d] = f[d];
+      dense(enc0, x, h);
       for (let k = 0; k < h.length; k++) h[k] = gelu(h[k]);
       dense(fcMu, h, mu);
       dense(fcLogvar, h, logvar);
@@ -97,10 +104,7 @@ export function createFastTaskVae(sd: StateDict, inputDim: number, beta = VAE_BE
       let recon = 0;
       const w = dec2.w;
       for (let o = 0; o < dec2.outDim; o++) {
-        let acc = dec2.b[o];
-        const row = o * dec2.inDim;
-        for (let i = 0; i < dec2.inDim; i++) acc += w[row + i] * hd[i];
-        const d = acc - f[o];
+        const d = dot(w, o * dec2.inDim, hd, dec2.inDim) + dec2.b[o] - x[o];
         recon += d * d;
       }
       recon /= dec2.outDim;
@@ -112,15 +116,25 @@ export function createFastTaskVae(sd: StateDict, inputDim: number, beta = VAE_BE
 }
 
 /** y = W·x + b for one vector. */
-function dense(l: DenseLayer, x: ArrayLike<number>, y: Float64Array): void {
-  const w = l.w;
-  const n = l.inDim;
-  for (let o = 0; o < l.outDim; o++) {
-    let acc = l.b[o];
-    const row = o * n;
-    for (let i = 0; i < n; i++) acc += w[row + i] * x[i];
-    y[o] = acc;
+function dense(l: DenseLayer, x: Float64Array, y: Float64Array): void {
+  for (let o = 0; o < l.outDim; o++) y[o] = dot(l.w, o * l.inDim, x, l.inDim) + l.b[o];
+}
+
+/** w[row..row+n) · x, four independent partial sums so the adds pipeline (n is a multiple of 4 here; the tail is handled). */
+function dot(w: Float64Array, row: number, x: Float64Array, n: number): number {
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    a0 += w[row + i] * x[i];
+    a1 += w[row + i + 1] * x[i + 1];
+    a2 += w[row + i + 2] * x[i + 2];
+    a3 += w[row + i + 3] * x[i + 3];
   }
+  for (; i < n; i++) a0 += w[row + i] * x[i];
+  return a0 + a1 + a2 + a3;
 }
 
 /** Exact GELU, x·½·(1 + erf(x/√2)), as layers.ts computes it. */
