@@ -12,7 +12,7 @@ import type {
 } from '@casam/protocol';
 import { type CoordinatorProcess, freePort, startCoordinatorProcess } from './support/coordinator-process';
 import { RecordingProxy, type RecordedRequest } from './support/recording-proxy';
-import { siteAgent } from './support/site-agent-cli';
+import { siteAgent, QUICK_TRAIN_FLAGS } from './support/site-agent-cli';
 import { type AgentProcess, startAgentProcess } from './support/site-agent-process';
 import { agentRunner, enrollApprovedSite, writeTinyBaseModel } from './support/site-setup';
 
@@ -98,18 +98,7 @@ describe('faults: coordinator killed mid-upload, tampered bundles, restart under
     await agentA(['ingest', '--task', 'kidney', '--folder', data]);
     taskId = /as ([0-9a-f-]{36})/.exec((await agentA(['propose', '--task', 'kidney'])).stdout)![1];
     await coord.admin('POST', `/api/v1/tasks/${taskId}/approve`);
-    await agentA([
-      'train',
-      '--force',
-      '--task',
-      'kidney',
-      '--epochs',
-      '1',
-      '--vae-epochs',
-      '2',
-      '--max-images',
-      '6',
-    ]);
+    await agentA(['train', '--task', 'kidney', ...QUICK_TRAIN_FLAGS]);
   });
   afterAll(async () => {
     // Each step bounded, so one stuck process cannot hold up the others; it says which one, then is killed.

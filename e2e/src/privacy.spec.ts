@@ -8,6 +8,7 @@ import { expectedAdapterSchema, validateAdapterFile } from '@casam/protocol';
 import { type CoordinatorProcess, startCoordinatorProcess } from './support/coordinator-process';
 import { clientTextFrames, RecordingProxy } from './support/recording-proxy';
 import { agentRunner, enrollApprovedSite, uploadedAdapterId, writeTinyBaseModel } from './support/site-setup';
+import { QUICK_TRAIN_FLAGS } from './support/site-agent-cli';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -44,18 +45,7 @@ describe('privacy: the bytes a site sends are exactly its declared messages and 
     await agent(['ingest', '--task', 'prostate', '--folder', data]);
     const taskId = /as ([0-9a-f-]{36})/.exec((await agent(['propose', '--task', 'prostate'])).stdout)![1];
     await coord.admin('POST', `/api/v1/tasks/${taskId}/approve`);
-    await agent([
-      'train',
-      '--force',
-      '--task',
-      'prostate',
-      '--epochs',
-      '1',
-      '--vae-epochs',
-      '2',
-      '--max-images',
-      '6',
-    ]);
+    await agent(['train', '--task', 'prostate', ...QUICK_TRAIN_FLAGS]);
     await agent(['upload', '--task', 'prostate', '--chunk-size', '65536', '--force']);
     const adapterId = uploadedAdapterId(home, 'prostate');
     await coord.admin('POST', `/api/v1/adapters/${adapterId}/approve`);

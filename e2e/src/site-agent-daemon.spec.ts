@@ -7,6 +7,7 @@ import type { RotateSigningKeyResponse, SiteSummary } from '@casam/protocol';
 import { type CoordinatorProcess, freePort, startCoordinatorProcess } from './support/coordinator-process';
 import { agentRunner, enrollApprovedSite, uploadedAdapterId, writeTinyBaseModel } from './support/site-setup';
 import { type AgentProcess, startAgentProcess } from './support/site-agent-process';
+import { QUICK_TRAIN_FLAGS } from './support/site-agent-cli';
 
 describe('site-agent daemon: announced bundles, offline catch-up, coordinator restart, revocation', () => {
   let coord: CoordinatorProcess;
@@ -30,18 +31,7 @@ describe('site-agent daemon: announced bundles, offline catch-up, coordinator re
     await agent(['ingest', '--task', 'teeth', '--folder', data]);
     taskId = /as ([0-9a-f-]{36})/.exec((await agent(['propose', '--task', 'teeth'])).stdout)![1];
     await coord.admin('POST', `/api/v1/tasks/${taskId}/approve`);
-    await agent([
-      'train',
-      '--force',
-      '--task',
-      'teeth',
-      '--epochs',
-      '1',
-      '--vae-epochs',
-      '2',
-      '--max-images',
-      '6',
-    ]);
+    await agent(['train', '--task', 'teeth', ...QUICK_TRAIN_FLAGS]);
     await agent(['upload', '--task', 'teeth', '--force']);
     adapterId = uploadedAdapterId(home, 'teeth');
   });

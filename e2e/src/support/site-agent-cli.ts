@@ -32,3 +32,9 @@ export function siteAgent(home: string, args: string[], env: NodeJS.ProcessEnv =
     env: { ...process.env, CASAM_AGENT_HOME: home, ...env },
   });
 }
+
+/**
+ * `train` flags for a quick test run: one Alignment Layer epoch, two VAE epochs, six images. `--force` because
+ * train refuses fewer than 32 training images (τ from so few accepts other domains' images).
+ */
+export const QUICK_TRAIN_FLAGS = ['--force', '--epochs', '1', '--vae-epochs', '2', '--max-images', '6'];

@@ -642,6 +642,32 @@ export function trainingPrompt(
 }
 
 /**
+ * `perImage` targets from an image's candidate regions, with prompts: distinct regions in a shuffled order while
+ * they last, then repeats (with fresh prompts); tight boxes for evaluation. Shared by the generic and the real
+ * corpus, so both draw targets and prompts the same way.
+ */
+export function drawTargets(
+  rng: Rng,
+  candidates: readonly { mask: Uint8Array; area: number; bbox: Box; shape: CorpusTarget['shape'] }[],
+  o: { perImage: number; size: number; boxP: number; evaluation?: boolean },
+): CorpusTarget[] {
+  const order = candidates.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = rng.int(0, i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const targets: CorpusTarget[] = [];
+  for (let k = 0; k < o.perImage; k++) {
+    const c = candidates[order[k % order.length]];
+    const prompt: Prompt = o.evaluation
+      ? { kind: 'box', box: [...c.bbox] as Box }
+      : trainingPrompt(rng, c, o.size, o.boxP);
+    targets.push({ mask: c.mask, area: c.area, bbox: c.bbox, shape: c.shape, prompt });
+  }
+  return targets;
+}
+
+/**
  * The corpus. `sample(i)` draws image i from its own generator seeded by (seed, i), so samples are
  * independent of the order they are asked for.
  */
@@ -672,20 +698,7 @@ export function createGenericCorpus(opts: GenericCorpusOptions): GenericCorpus {
       }
       if (candidates.length === 0) continue;
       const image = finishImage(rng, scene.image, size);
-      // Distinct objects while they last, then repeats (with fresh prompts).
-      const order = candidates.map((_, i) => i);
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = rng.int(0, i + 1);
-        [order[i], order[j]] = [order[j], order[i]];
-      }
-      const targets: CorpusTarget[] = [];
-      for (let k = 0; k < perImage; k++) {
-        const c = candidates[order[k % order.length]];
-        const prompt: Prompt = opts.evaluation
-          ? { kind: 'box', box: [...c.bbox] as Box }
-          : trainingPrompt(rng, c, size, boxP);
-        targets.push({ mask: c.mask, area: c.area, bbox: c.bbox, shape: c.shape, prompt });
-      }
+      const targets = drawTargets(rng, candidates, { perImage, size, boxP, evaluation: opts.evaluation });
       return { index, size, image, targets };
     }
   }

@@ -9,15 +9,7 @@
  * Sources that carry label masks (none of the pretraining sources do today) would give their own targets.
  * Everything is a pure function of (seed, index), like the generic corpus.
  */
-import {
-  Box,
-  CorpusSample,
-  CorpusTarget,
-  MIN_TARGET_AREA,
-  Prompt,
-  maskBox,
-  trainingPrompt,
-} from './generic-corpus';
+import { Box, CorpusSample, MIN_TARGET_AREA, drawTargets, maskBox } from './generic-corpus';
 import { Rng, mixSeed } from './rng';
 
 /** Bumped whenever the samples drawn for a (seed, index) change; part of the corpus name a checkpoint keeps. */
@@ -291,19 +283,8 @@ export function createRealCorpus(opts: RealCorpusOptions): RealCorpus {
       const candidates = regionTargets(image, size, rng, perImage);
       if (candidates.length === 0) continue;
       jitterIntensity(image, rng);
-      const order = candidates.map((_, i) => i);
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = rng.int(0, i + 1);
-        [order[i], order[j]] = [order[j], order[i]];
-      }
-      const targets: CorpusTarget[] = [];
-      for (let k = 0; k < perImage; k++) {
-        const c = candidates[order[k % order.length]];
-        const prompt: Prompt = opts.evaluation
-          ? { kind: 'box', box: [...c.bbox] as Box }
-          : trainingPrompt(rng, c, size, boxP);
-        targets.push({ mask: c.mask, area: c.area, bbox: c.bbox, shape: 'real-region', prompt });
-      }
+      const regions = candidates.map((c) => ({ ...c, shape: 'real-region' as const }));
+      const targets = drawTargets(rng, regions, { perImage, size, boxP, evaluation: opts.evaluation });
       return { index, size, image, targets };
     }
   }
