@@ -208,7 +208,9 @@ for (const backend of TEST_BACKENDS) {
             `${password}\n`,
           );
           expect(r.code, r.out).toBe(4);
-          expect(r.out).toMatch(/in use by process \d+/);
+          expect(r.out).toMatch(
+            /in use by the running coordinator \(process \d+\): stop it, create the admin/,
+          );
         });
 
       it('stops cleanly on SIGTERM', async () => {

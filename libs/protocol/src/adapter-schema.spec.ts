@@ -77,6 +77,7 @@ describe('base-model presets', () => {
       vit_h: 256,
       'sam-mini': 64,
       'casam-tiny': 64,
+      'casam-small': 64,
     });
     expect(findBaseModelPreset('vit_b')?.embeddingChannels).toBe(256);
   });

@@ -189,6 +189,7 @@ export const BASE_MODEL_PRESETS = Object.freeze({
   vit_h: { name: 'vit_h', embeddingChannels: 256 },
   'sam-mini': { name: 'sam-mini', embeddingChannels: 64 },
   'casam-tiny': { name: 'casam-tiny', embeddingChannels: 64 },
+  'casam-small': { name: 'casam-small', embeddingChannels: 64 },
 } satisfies Record<string, BaseModelPreset>);
 
 export type BaseModelPresetName = keyof typeof BASE_MODEL_PRESETS;
