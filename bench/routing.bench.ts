@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/routing.bench.ts` — what routing costs, and the routed segmenter on TF.js vs ONNX Runtime.
+ * `npm run bench:routing` — what routing costs, and the routed segmenter on TF.js vs ONNX Runtime.
  * Prints two tables and writes bench/results/routing.json.
  *
  *   routing     attention pooling + 9 tasks' VAE scores on one embedding, casam-tiny-sized [1,64,16,16] and
