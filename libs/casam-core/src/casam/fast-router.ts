@@ -15,12 +15,12 @@ import { HostTensor, StateDict, toFloat32 } from '../tensor/host-tensor';
 import { taskVaeDims, taskVaeLinears } from './casam-shapes';
 import {
   DEFAULT_ROUTING_RULE,
-  ROUTING_RULES,
   RouteResult,
   RouterError,
   RouterTask,
   RoutingRule,
   TaskScore,
+  checkRouterSetup,
   decide,
 } from './router';
 import { VAE_BETA } from './task-vae';
@@ -239,26 +239,14 @@ export function createFastRouter(
   tasks: readonly (RouterTask | FastRouterTask)[],
   opts: FastRouterOptions = {},
 ): FastRouter {
-  const rule = opts.rule ?? DEFAULT_ROUTING_RULE;
-  if (!ROUTING_RULES.includes(rule))
-    throw new RouterError(`unknown routing rule "${String(rule)}"; known: ${ROUTING_RULES.join(', ')}`);
   const temperature = opts.temperature ?? 1;
-  const seen = new Set<string>();
-  let channels: number | null = null;
-  const list: FastRouterTask[] = [];
-  for (const t of tasks) {
-    if (typeof t.taskId !== 'string' || t.taskId === '')
-      throw new RouterError('every task needs a non-empty taskId');
-    if (seen.has(t.taskId)) throw new RouterError(`task ${t.taskId} is registered twice`);
-    seen.add(t.taskId);
-    if (typeof t.tau !== 'number' || Number.isNaN(t.tau))
-      throw new RouterError(`task ${t.taskId}: τ must be a number`);
-    const vae = 'score' in t.vae && 'variables' in t.vae ? fastTaskVaeOf(t.vae) : (t.vae as FastTaskVae);
-    if (channels === null) channels = vae.inputDim;
-    else if (vae.inputDim !== channels)
-      throw new RouterError(`task ${t.taskId}: VAE takes ${vae.inputDim} features, others take ${channels}`);
-    list.push({ taskId: t.taskId, vae, tau: t.tau, ...(t.tauStats ? { tauStats: t.tauStats } : {}) });
-  }
+  const list: FastRouterTask[] = tasks.map((t) => ({
+    taskId: t.taskId,
+    vae: t.vae && 'score' in t.vae && 'variables' in t.vae ? fastTaskVaeOf(t.vae) : (t.vae as FastTaskVae),
+    tau: t.tau,
+    ...(t.tauStats ? { tauStats: t.tauStats } : {}),
+  }));
+  const { rule, channels } = checkRouterSetup(list, opts.rule ?? DEFAULT_ROUTING_RULE);
   const feature = channels === null ? null : new Float32Array(channels);
 
   function routeFeature(f: Float32Array): RouteResult {

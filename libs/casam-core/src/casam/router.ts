@@ -97,8 +97,15 @@ export interface RouterOptions {
   rule?: RoutingRule;
 }
 
-export function createRouter(tasks: readonly RouterTask[], opts: RouterOptions = {}): Router {
-  const rule = opts.rule ?? DEFAULT_ROUTING_RULE;
+/**
+ * Checks a router's options and task list (shared by the TF.js router and the fast router): a known rule,
+ * non-empty unique ids, numeric τ, one feature width for all VAEs. Returns the rule and that width (null for no
+ * tasks).
+ */
+export function checkRouterSetup(
+  tasks: readonly { taskId: string; tau: number; vae: { inputDim: number } }[],
+  rule: RoutingRule,
+): { rule: RoutingRule; channels: number | null } {
   if (!ROUTING_RULES.includes(rule))
     throw new RouterError(`unknown routing rule "${String(rule)}"; known: ${ROUTING_RULES.join(', ')}`);
   const seen = new Set<string>();
@@ -116,6 +123,11 @@ export function createRouter(tasks: readonly RouterTask[], opts: RouterOptions =
         `task ${t.taskId}: VAE takes ${t.vae.inputDim} features, others take ${channels}`,
       );
   }
+  return { rule, channels };
+}
+
+export function createRouter(tasks: readonly RouterTask[], opts: RouterOptions = {}): Router {
+  const { rule, channels } = checkRouterSetup(tasks, opts.rule ?? DEFAULT_ROUTING_RULE);
   const list = [...tasks];
 
   /** Features [B,C] as a tensor (new; caller disposes). */
