@@ -14,6 +14,7 @@ export default defineConfig({
     projects: [
       project('protocol', 'libs/protocol'),
       project('casam-core', 'libs/casam-core'),
+      project('casam-lab', 'libs/casam-lab'),
       project('site-agent', 'apps/site-agent'),
       // Starts a throwaway Postgres cluster and migrated templates once per run (see the setup file).
       project('coordinator', 'apps/coordinator', {

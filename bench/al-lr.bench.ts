@@ -14,7 +14,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  DOMAIN_NAMES,
   EmbeddedItem,
   IDENTITY_ALIGNMENT,
   buildSam,
@@ -26,8 +25,9 @@ import {
   loadSamWeights,
   stateDictFingerprint,
   trainAlignmentLayer,
+  writeFileAtomic,
 } from '@casam/casam-core';
-import { writeFileAtomic } from '../libs/casam-core/src/io/atomic-file';
+import { DOMAIN_NAMES } from '@casam/casam-lab';
 import { splitItems } from './domain-items';
 
 const root = resolve(__dirname, '..');

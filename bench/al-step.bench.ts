@@ -35,15 +35,13 @@ import {
   StateDict,
   TrainingItem,
   buildSam,
+  downsampleMask,
   createAdam,
   createRng,
   createTfjsSamEngine,
-  createTrainableSam,
-  downsampleMask,
   ensureEmbeddings,
   evaluateBoxPrompts,
   float32Tensor,
-  generateDomain,
   getPreset,
   gridSize,
   initBackend,
@@ -60,7 +58,8 @@ import {
   toModelFrame,
   trainAlignmentLayer,
 } from '@casam/casam-core';
-import { samMiniWeights, syntheticItems } from '../libs/casam-core/src/trainer/trainer-fixtures.testing';
+import { createTrainableSam, generateDomain } from '@casam/casam-lab';
+import { samMiniWeights, syntheticItems } from '@casam/casam-core/testing';
 import { toTrainingItem } from './domain-items';
 
 const root = resolve(__dirname, '..');

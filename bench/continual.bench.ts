@@ -31,7 +31,6 @@ import {
   AlignmentLayer,
   BackendUnavailableError,
   CheckpointMismatchError,
-  DOMAIN_NAMES,
   EmbeddedItem,
   IDENTITY_ALIGNMENT,
   ParameterMap,
@@ -41,13 +40,11 @@ import {
   StateDict,
   TrainingAbortedError,
   TrainingItem,
-  UNSEEN_DOMAIN_NAMES,
   accumulateFisher,
   aggregateMetrics,
   alTrainingStepFlops,
   buildSam,
   computeFisherDiagonal,
-  continualTaskOrders,
   createAlignmentLayer,
   createEwcPenalty,
   createRouter,
@@ -57,7 +54,6 @@ import {
   ensureEmbeddings,
   evaluateBoxPrompts,
   float32Tensor,
-  generateDomain,
   getPreset,
   gridSize,
   initBackend,
@@ -73,8 +69,9 @@ import {
   trainAlignmentLayer,
   trainTask,
   writeSafetensors,
+  writeFileAtomic,
 } from '@casam/casam-core';
-import { writeFileAtomic } from '../libs/casam-core/src/io/atomic-file';
+import { DOMAIN_NAMES, UNSEEN_DOMAIN_NAMES, continualTaskOrders, generateDomain } from '@casam/casam-lab';
 import { BenchProgress, fmtDuration } from './continual/progress';
 import { splitItems } from './domain-items';
 import {

@@ -44,8 +44,7 @@ import {
   type TaskSummary,
   type UploadSessionResponse,
 } from '@casam/protocol';
-import { writeAdapterFile } from '@casam/casam-core/src/casam/adapter-file';
-import { float32Tensor, type StateDict } from '@casam/casam-core/src/tensor/host-tensor';
+import { writeAdapterFile, float32Tensor, type StateDict } from '@casam/casam-core';
 import { createCoordinatorApp } from '../apps/coordinator/src/app.factory';
 import { BlobRepository } from '../apps/coordinator/src/blobs/blob.repository';
 import { BlobStore } from '../apps/coordinator/src/blobs/blob-store';

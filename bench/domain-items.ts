@@ -2,7 +2,8 @@
  * Synthetic-domain images as trainer input, for the benchmarks: the generator's items as TrainingItems, and the
  * first N items of each of a domain's splits in generator order (the same images on every run).
  */
-import { TrainingItem, generateDomain } from '@casam/casam-core';
+import { TrainingItem } from '@casam/casam-core';
+import { generateDomain } from '@casam/casam-lab';
 
 export type Split = 'train' | 'val' | 'test';
 

@@ -9,8 +9,7 @@
  * Each measurement: 2 warm-up calls, then `iterations` timed calls, each forced to completion with
  * dataSync(). Used by the team's bench script; also runnable alone: `npx tsx bench/kernels.ts [backend]`.
  */
-import { initBackend, type BackendName } from '../libs/casam-core/src/backend';
-import { tf } from '../libs/casam-core/src/sam/tf';
+import { initBackend, type BackendName, tf } from '@casam/casam-core';
 
 export interface KernelThroughput {
   matmul: number;

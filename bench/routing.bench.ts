@@ -31,7 +31,6 @@ import {
   createTfjsSamEngine,
   exportRoutedSegmenterOnnx,
   float32Tensor,
-  generateDomain,
   GraphBuilder,
   getPreset,
   initBackend,
@@ -46,6 +45,7 @@ import {
   tf,
   writeAdapterFile,
 } from '@casam/casam-core';
+import { generateDomain } from '@casam/casam-lab';
 
 const QUICK = process.argv.includes('--quick');
 const TASKS = 9;

@@ -24,7 +24,6 @@ import {
   createOnnxSamEngine,
   createRoutedSegmenter,
   createTfjsSamEngine,
-  generateDomain,
   getPreset,
   initBackend,
   initialAlignmentStateDict,
@@ -40,7 +39,8 @@ import {
   type TrainingItem,
   writeAdapterFile,
 } from '@casam/casam-core';
-import { FIXTURES_DIR } from '@casam/casam-core/src/testing/fixtures';
+import { generateDomain } from '@casam/casam-lab';
+import { FIXTURES_DIR } from '@casam/casam-core/testing';
 
 const QUICK = process.argv.includes('--quick');
 const log = (s: string) => process.stderr.write(`${s}\n`);

@@ -15,11 +15,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  DOMAIN_NAMES,
   ROUTING_RULES,
   RoutingRule,
   TaskScore,
-  UNSEEN_DOMAIN_NAMES,
   attentionPool,
   buildSam,
   calibrateTau,
@@ -32,6 +30,7 @@ import {
   tf,
   trainTaskVae,
 } from '@casam/casam-core';
+import { DOMAIN_NAMES, UNSEEN_DOMAIN_NAMES } from '@casam/casam-lab';
 import { splitItems } from './domain-items';
 
 const QUICK = process.argv.includes('--quick');

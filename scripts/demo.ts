@@ -14,14 +14,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import {
-  DOMAIN_NAMES,
-  UNSEEN_DOMAIN_NAMES,
-  decodeImage,
-  maskBoundingBox,
-  splitRegions,
-  writeDomainFolder,
-} from '@casam/casam-core';
+import { decodeImage, maskBoundingBox, splitRegions } from '@casam/casam-core';
+import { DOMAIN_NAMES, UNSEEN_DOMAIN_NAMES, writeDomainFolder } from '@casam/casam-lab';
 import type {
   AdapterVersionSummary,
   BundleDetail,

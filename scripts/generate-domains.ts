@@ -11,18 +11,16 @@
  */
 import { join, resolve } from 'node:path';
 import { writeFileSync, mkdirSync } from 'node:fs';
+import { DatasetOptionsError, DatasetResumeError, encodeRgbPng } from '@casam/casam-core';
 import {
   DOMAIN_NAMES,
-  DatasetOptionsError,
-  DatasetResumeError,
   UNSEEN_DOMAIN_NAMES,
   UnknownDomainError,
   contactSheet,
   domainInfo,
-  encodeRgbPng,
   generateDomain,
   writeDomainFolder,
-} from '@casam/casam-core';
+} from '@casam/casam-lab';
 
 class UsageError extends Error {}
 

@@ -1,6 +1,6 @@
 /**
  * `npm run prepare:real-corpus` — collects the real images the embedded model's pretraining mixes in
- * (libs/casam-core/src/pretrain/real-corpus.ts) from Debian packages, and writes them as one safetensors file
+ * (libs/casam-lab/src/pretrain/real-corpus.ts) from Debian packages, and writes them as one safetensors file
  * (uint8 [H,W,C] per image) plus a provenance manifest (package, version, file, sha256, licence).
  *
  *   apt-get install insighttoolkit5-examples python3-skimage python3-dipy python3-nibabel

@@ -16,26 +16,28 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   BackendName,
+  getPreset,
+  initBackend,
+  isPresetName,
+  loadSamWeights,
+  readSafetensors,
+} from '@casam/casam-core';
+import {
   CHECKPOINT_FILE,
   PretrainCheckpointError,
   PretrainOptionsError,
   benchmarkPretrainSteps,
   exportPretrainedModel,
-  getPreset,
-  initBackend,
-  isPresetName,
-  loadSamWeights,
   warmStartStateDict,
   createGenericCorpus,
   createRealCorpus,
   mixCorpora,
   REAL_CORPUS_VERSION,
-  readSafetensors,
   type RealImage,
   WarmStartError,
   loadCheckpoint,
   pretrain,
-} from '@casam/casam-core';
+} from '@casam/casam-lab';
 
 class UsageError extends Error {
   override name = 'UsageError';

@@ -9,23 +9,25 @@ import { join } from 'node:path';
 import {
   AlStepFlops,
   AlTimings,
-  ContinualSummary,
   DEFAULT_ROUTING_RULE,
   ROUTING_RULES,
   RoutingRule,
   RegionMetrics,
-  RoutableImage,
   SamConfig,
-  Spread,
   aggregateMetrics,
-  barPanelsChart,
   encodeRgbPng,
+} from '@casam/casam-core';
+import {
+  ContinualSummary,
+  RoutableImage,
+  Spread,
+  barPanelsChart,
   evaluateRouted,
   heatmapChart,
   lineChart,
   spreadOf,
   summarizeContinual,
-} from '@casam/casam-core';
+} from '@casam/casam-lab';
 import { fmtDuration } from './progress';
 import { METHODS, METHOD_LABELS, METHOD_SHORT, MethodName, Plan } from './protocol';
 import { casamTaskKey } from './state';

@@ -5,8 +5,13 @@
  * folder, named in the stage records.
  */
 import { existsSync, readFileSync, renameSync } from 'node:fs';
-import type { AlTimings, RegionMetrics, TaskScore, TauStats } from '@casam/casam-core';
-import { writeFileAtomic } from '../../libs/casam-core/src/io/atomic-file';
+import {
+  type AlTimings,
+  type RegionMetrics,
+  type TaskScore,
+  type TauStats,
+  writeFileAtomic,
+} from '@casam/casam-core';
 import type { Plan } from './protocol';
 
 export interface ImageRegions {

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DOMAIN_NAMES, UNSEEN_DOMAIN_NAMES } from '@casam/casam-core';
+import { DOMAIN_NAMES, UNSEEN_DOMAIN_NAMES } from '@casam/casam-lab';
 import { runProcess } from './support/site-agent-cli';
 
 const root = resolve(__dirname, '../..');

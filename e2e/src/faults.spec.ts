@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeDomainFolder } from '@casam/casam-core';
+import { writeDomainFolder } from '@casam/casam-lab';
 import type {
   AdapterVersionSummary,
   AuditEventListResponse,

@@ -30,9 +30,10 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeImage, writeDomainFolder } from '@casam/casam-core';
+import { decodeImage } from '@casam/casam-core';
+import { writeDomainFolder } from '@casam/casam-lab';
 // Test-only helper (not part of casam-core's public API, so imported by path within the package).
-import { fixturePath } from '@casam/casam-core/src/testing/fixtures';
+import { fixturePath } from '@casam/casam-core/testing';
 import type { CreatedEnrollmentToken } from '@casam/protocol';
 // The re-versioned release is sealed by the packer's own code (scripts/ is not a library, so no path alias).
 // eslint-disable-next-line @nx/enforce-module-boundaries

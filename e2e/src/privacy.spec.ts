@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeDomainFolder } from '@casam/casam-core';
+import { writeDomainFolder } from '@casam/casam-lab';
 import { expectedAdapterSchema, validateAdapterFile } from '@casam/protocol';
 import { type CoordinatorProcess, startCoordinatorProcess } from './support/coordinator-process';
 import { clientTextFrames, RecordingProxy } from './support/recording-proxy';

@@ -8,7 +8,7 @@ import {
   postgresBinariesAvailable,
   type PostgresCluster,
   startPostgresCluster,
-} from '@casam/coordinator/src/testing/postgres-cluster';
+} from '@casam/coordinator/testing';
 import {
   type AdapterVersionSummary,
   type BundleDetail,

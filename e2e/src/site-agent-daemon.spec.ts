@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeDomainFolder } from '@casam/casam-core';
+import { writeDomainFolder } from '@casam/casam-lab';
 import type { RotateSigningKeyResponse, SiteSummary } from '@casam/protocol';
 import { type CoordinatorProcess, freePort, startCoordinatorProcess } from './support/coordinator-process';
 import { agentRunner, enrollApprovedSite, uploadedAdapterId, writeTinyBaseModel } from './support/site-setup';

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeDomainFolder } from '@casam/casam-core';
+import { writeDomainFolder } from '@casam/casam-lab';
 import {
   PROTOCOL_VERSION,
   REALTIME_NAMESPACE,

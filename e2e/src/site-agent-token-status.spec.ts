@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeDomainFolder } from '@casam/casam-core';
+import { writeDomainFolder } from '@casam/casam-lab';
 import type { CreatedEnrollmentToken } from '@casam/protocol';
 import { type CoordinatorProcess, startCoordinatorProcess } from './support/coordinator-process';
 import { type CliResult, siteAgent } from './support/site-agent-cli';

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeImage, readSafetensors } from '@casam/casam-core';
 // Test-only helpers (not part of casam-core's public API, so imported by path within the package).
-import { expectClose, fixturePath, fixtureTensor } from '@casam/casam-core/src/testing/fixtures';
+import { expectClose, fixturePath, fixtureTensor } from '@casam/casam-core/testing';
 
 // The real CLI in a real child process, as hospital IT runs it.
 const BIN = resolve(__dirname, '../bin/site-agent.js');

@@ -5,7 +5,7 @@ import {
   type PostgresCluster,
   postgresBinariesAvailable,
   startPostgresCluster,
-} from '@casam/coordinator/src/testing/postgres-cluster';
+} from '@casam/coordinator/testing';
 
 declare module 'vitest' {
   export interface ProvidedContext {

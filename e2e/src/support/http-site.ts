@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { io, type Socket } from 'socket.io-client';
-import { expectedAdapterSchema, float32Tensor, type StateDict, writeAdapterFile } from '@casam/casam-core';
+import { expectedAdapterSchema } from '@casam/protocol';
+import { float32Tensor, type StateDict, writeAdapterFile } from '@casam/casam-core';
 import {
   ADAPTER_UPLOAD_AUDIENCE,
   type AdapterTauStats,

@@ -1,21 +1,136 @@
-// Public API of the ML library. Apps import from here only.
-export * from './tensor/host-tensor';
-export * from './sam/config';
-export * from './sam/engine';
-export * from './sam/sam';
-export * from './sam/tfjs-sam-engine';
-export * from './sam/predictor';
-export * from './sam/transforms';
+// The ML library's public API, written out name by name: the apps, the lab (libs/casam-lab), e2e, the benchmarks
+// and the scripts import from here only (deep imports are a lint error). Test helpers: `@casam/casam-core/testing`.
+
+// Host tensors and weights: read, validate and fingerprint SAM checkpoints (.pth, .safetensors).
+export { type HostTensor, type StateDict, float32Tensor, shapeEquals, toFloat32 } from './tensor/host-tensor';
+export { expectedStateDict } from './weights/expected-keys';
+export { stateDictFingerprint } from './weights/fingerprint';
+export { type SafetensorsFile, readSafetensors, writeSafetensors } from './weights/safetensors';
+export { CheckpointMismatchError, loadSamWeights, validateStateDict } from './weights/validate';
+
+// SAM in TypeScript: presets, the model, its engines and the predictor.
+export { type SamConfig, getPreset, gridSize, isPresetName, maskInputSize } from './sam/config';
+export { type SamEngine } from './sam/engine';
+export { createImageEncoder } from './sam/image-encoder';
+export { createMaskDecoder } from './sam/mask-decoder';
+export { ParamLayoutError, ParamStore } from './sam/params';
+export { PromptError, createSamPredictor } from './sam/predictor';
+export { createPromptEncoder } from './sam/prompt-encoder';
+export { mulberry32, randomSamStateDict } from './sam/random-weights';
+export { type Sam, buildSam, createSam } from './sam/sam';
 export { tf } from './sam/tf';
-export * from './image/image-io';
-export * from './weights';
-export * from './backend';
-export * from './onnx';
-export * from './sam/random-weights';
-export * from './casam';
-export * from './pretrain';
-export { ParamStore, ParamLayoutError, type ParamStoreOptions } from './sam/params';
-export * from './data';
-export * from './trainer';
-export * from './continual';
-export * from './report';
+export { createTfjsSamEngine } from './sam/tfjs-sam-engine';
+export { postprocessMasksTf, prepareImage, preprocess } from './sam/transforms';
+
+// Execution backends for TF.js.
+export { BACKEND_NAMES, type BackendName, BackendUnavailableError, initBackend } from './backend/backends';
+
+// Images, datasets and NIfTI volumes.
+export {
+  DEFAULT_SPLITS,
+  type DatasetClass,
+  DatasetFormatError,
+  type DatasetManifest,
+  DatasetOptionsError,
+  type DatasetSplit,
+  type SplitFractions,
+  datasetHash32,
+  sequenceSplit,
+  validateSplitFractions,
+} from './data/dataset-format';
+export {
+  type DatasetIndex,
+  type DatasetItem,
+  type DatasetProblem,
+  loadItem,
+  readDatasetFolder,
+} from './data/dataset-reader';
+export { DatasetFolderWriter, DatasetResumeError, type ItemToWrite } from './data/dataset-writer';
+export { readNifti } from './data/nifti';
+export { type NiftiPair, importNiftiPairs } from './data/nifti-import';
+export {
+  ImageDecodeError,
+  MAX_IMAGE_PIXELS,
+  type RgbImage,
+  decodeImage,
+  encodeMaskPng,
+  encodeRgbPng,
+} from './image/image-io';
+export { writeFileAtomic } from './io/atomic-file';
+
+// CA-SAM: Alignment Layer, TaskVAE, τ, routing, adapter files and the routed segmenter.
+export { type AdamOptimizer, createAdam } from './casam/adam-optimizer';
+export { readAdapterFile, writeAdapterFile } from './casam/adapter-file';
+export {
+  type AlignmentLayer,
+  IDENTITY_ALIGNMENT,
+  createAlignmentLayer,
+  initialAlignmentStateDict,
+} from './casam/align-layer';
+export { attentionPool } from './casam/attention-pool';
+export { createFastRouter } from './casam/fast-router';
+export { segmentationLoss } from './casam/losses';
+export { type AggregateMetrics, type RegionMetrics, aggregateMetrics } from './casam/metrics';
+export {
+  type LoadedAdapter,
+  type RoutedPrediction,
+  type RoutedSegmenter,
+  createRoutedSegmenter,
+  loadAdapter,
+} from './casam/routed-segmenter';
+export {
+  DEFAULT_ROUTING_RULE,
+  ROUTING_RULES,
+  type RouteDecision,
+  type RouteResult,
+  type RoutingRule,
+  type TaskScore,
+  createRouter,
+  decide,
+} from './casam/router';
+export { createRng, deriveSeed, normalArray, shuffledIndices, uniformArray } from './casam/seeded-random';
+export {
+  DEFAULT_VAE_OPTIONS,
+  type TaskVae,
+  createTaskVae,
+  initialTaskVaeStateDict,
+  trainTaskVae,
+} from './casam/task-vae';
+export { MIN_TAU_TRAINING_IMAGES, calibrateTau } from './casam/tau-calibration';
+export { type TauStats } from './casam/tau-stats';
+
+// Training an Alignment Layer and a TaskVAE for one task.
+export {
+  type AlTimings,
+  DEFAULT_AL_EPOCHS,
+  DEFAULT_AL_LR,
+  type LossResolution,
+  trainAlignmentLayer,
+} from './trainer/al-trainer';
+export { evaluateBoxPrompts } from './trainer/box-prompt-evaluator';
+export { ensureEmbeddings, loadEmbedding } from './trainer/embedding-cache';
+export {
+  type ParameterMap,
+  accumulateFisher,
+  computeFisherDiagonal,
+  createEwcPenalty,
+  parameterSnapshot,
+} from './trainer/ewc';
+export {
+  downsampleMask,
+  maskBoundingBox,
+  maskToInputFrame,
+  resolvePromptSamplerOptions,
+  samplePromptBatch,
+  toModelFrame,
+} from './trainer/prompt-sampler';
+export { splitRegions } from './trainer/regions';
+export { type TaskProgress, TaskStateMismatchError, trainTask } from './trainer/task-trainer';
+export { TrainerInputError, TrainingAbortedError } from './trainer/trainer-errors';
+export { type AlStepFlops, alTrainingStepFlops } from './trainer/training-flops';
+export { type EmbeddedItem, type TrainingItem } from './trainer/training-item';
+
+// ONNX Runtime: engines and the TypeScript exporter.
+export { GraphBuilder } from './onnx/export/onnx-builder';
+export { createOnnxRoutedSegmenter, exportRoutedSegmenterOnnx } from './onnx/onnx-routed-segmenter';
+export { OnnxModelError, createOnnxSamEngine } from './onnx/onnx-sam-engine';

@@ -8,9 +8,7 @@ import {
   CHUNK_SHA256_HEADER,
   taskVaeStateDictSpec,
 } from '@casam/protocol';
-import { writeAdapterFile } from '@casam/casam-core/src/casam/adapter-file';
-import { createRng, uniformArray } from '@casam/casam-core/src/casam/seeded-random';
-import { float32Tensor, type StateDict } from '@casam/casam-core/src/tensor/host-tensor';
+import { writeAdapterFile, createRng, uniformArray, float32Tensor, type StateDict } from '@casam/casam-core';
 import { AccessTokenService } from '../auth/access-token.service';
 import type { TestApp } from '../testing/test-app';
 

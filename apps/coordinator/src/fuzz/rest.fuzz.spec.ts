@@ -24,7 +24,7 @@ import {
   type RawOutcome,
   type RawRequest,
   rawHttp,
-} from '@casam/protocol/src/testing/http-fuzz';
+} from '@casam/protocol/testing';
 import {
   type Api,
   apiFor,

@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { BundleManifest } from '@casam/protocol';
-import { writeFileAtomic } from '@casam/casam-core/src/io/atomic-file';
+import { writeFileAtomic } from '@casam/casam-core';
 import { printable } from '../cli/printable';
 
 /** A bundle's content hash as the coordinator lists it and this store names files by it: lowercase hex sha256. */

@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeDomainFolder } from '@casam/casam-core';
+import { writeDomainFolder } from '@casam/casam-lab';
 import { agentCli, writeRandomTinyModel } from '../testing/agent-cli.testing';
 import { AgentHome, configProblems } from './agent-home';
 

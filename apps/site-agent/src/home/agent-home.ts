@@ -1,7 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { MAX_IMAGE_PIXELS } from '@casam/casam-core';
-import { writeFileAtomic } from '@casam/casam-core/src/io/atomic-file';
+import { MAX_IMAGE_PIXELS, writeFileAtomic } from '@casam/casam-core';
 import { EXIT, UserError } from '../cli/errors';
 
 /** The agent's configuration file (`<home>/agent.json`), written by `init`, edited by hospital IT. */

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import type { RotateSiteKeyResponse, SiteSummary } from '@casam/protocol';
-import { writeFileAtomic } from '@casam/casam-core/src/io/atomic-file';
+import { writeFileAtomic } from '@casam/casam-core';
 import type { CoordinatorClient } from '../coordinator/coordinator-client';
 import type { AgentHome } from '../home/agent-home';
 import { SiteIdentity } from './site-identity';

@@ -7,7 +7,7 @@ import {
   SITE_TOKEN_AUDIENCE,
   type SitePublicJwk,
 } from '@casam/protocol';
-import { writeFileAtomic } from '@casam/casam-core/src/io/atomic-file';
+import { writeFileAtomic } from '@casam/casam-core';
 
 /** A site key file that cannot be used: missing, unreadable, world-readable, or not an Ed25519 private JWK. */
 export class SiteKeyError extends Error {

@@ -13,7 +13,7 @@ import {
   initBackend,
   randomSamStateDict,
 } from '@casam/casam-core';
-import { rawHttp } from '@casam/protocol/src/testing/http-fuzz';
+import { rawHttp } from '@casam/protocol/testing';
 import type { ActiveBundle } from '../bundle/installed-bundle';
 import { SegmentationServer, type SegmentResponseJson } from './segmentation-server';
 import { testBundle } from './serve.testing';

@@ -27,7 +27,7 @@ import {
   type RawOutcome,
   type RawRequest,
   rawHttp,
-} from '@casam/protocol/src/testing/http-fuzz';
+} from '@casam/protocol/testing';
 import { SegmentationServer } from './segmentation-server';
 import { testBundle } from './serve.testing';
 

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DatasetIndex } from '@casam/casam-core';
-import { writeFileAtomic } from '@casam/casam-core/src/io/atomic-file';
+import { type DatasetIndex, writeFileAtomic } from '@casam/casam-core';
 import { EXIT, UserError } from '../cli/errors';
 import type { AgentHome } from '../home/agent-home';
 

@@ -1,0 +1,4 @@
+// Synthetic data for benchmarks and pretraining: the domains, their scenes and drawing primitives, contact sheets.
+export * from './synthetic-domains';
+export * from './contact-sheet';
+export type { DomainDefinition, SceneOutput } from './scenes/scene';

@@ -1,0 +1,6 @@
+// The lab: what benchmarks, scripts and tests use and a hospital never runs (synthetic domains, pretraining of
+// the embedded base model, the continual-learning protocol, report pictures). Apps may not import it.
+export * from './data';
+export * from './pretrain';
+export * from './continual';
+export * from './report';

@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CorpusSample,
+  EVAL_SEED,
+  MIN_TARGET_AREA,
+  ShapeKind,
+  createGenericCorpus,
+  interiorPoint,
+  maskBox,
+} from './generic-corpus';
+import { Rng, mixSeed } from './rng';
+import { mulberry32 } from '@casam/casam-core';
+
+const SIZE = 256;
+
+function fingerprint(s: CorpusSample): string {
+  let h = 0;
+  const mix = (v: number): void => {
+    h = (Math.imul(h, 31) + v) >>> 0;
+  };
+  s.image.forEach(mix);
+  for (const t of s.targets) {
+    t.mask.forEach(mix);
+    JSON.stringify(t.prompt)
+      .split('')
+      .forEach((c) => mix(c.charCodeAt(0)));
+  }
+  return h.toString(16);
+}
+
+describe('Rng', () => {
+  it('is mulberry32 with a settable state, so a stream can be saved and continued', () => {
+    const a = new Rng(42);
+    const ref = mulberry32(42);
+    for (let i = 0; i < 5; i++) expect(a.next()).toBe(ref());
+    const saved = a.state;
+    const cont = [a.next(), a.next()];
+    const b = new Rng(0);
+    b.state = saved;
+    expect([b.next(), b.next()]).toEqual(cont);
+    expect(mixSeed(1, 2)).not.toBe(mixSeed(2, 1));
+    expect(mixSeed(1, 2)).toBe(mixSeed(1, 2));
+  });
+});
+
+describe('generic corpus', () => {
+  const corpus = createGenericCorpus({ seed: 7, targetsPerImage: 4 });
+  const samples = Array.from({ length: 24 }, (_, i) => corpus.sample(i));
+
+  it('is deterministic by (seed, index) and independent of the order samples are drawn', () => {
+    const again = createGenericCorpus({ seed: 7, targetsPerImage: 4 });
+    expect(fingerprint(again.sample(5))).toBe(fingerprint(samples[5]));
+    expect(fingerprint(again.sample(0))).toBe(fingerprint(samples[0]));
+    const other = createGenericCorpus({ seed: 8, targetsPerImage: 4 });
+    expect(fingerprint(other.sample(5))).not.toBe(fingerprint(samples[5]));
+    expect(fingerprint(samples[6])).not.toBe(fingerprint(samples[5]));
+  });
+
+  it('draws 256-px RGB images with varied content', () => {
+    for (const s of samples) {
+      expect(s.size).toBe(SIZE);
+      expect(s.image).toHaveLength(SIZE * SIZE * 3);
+      expect(s.targets).toHaveLength(4);
+      // Not flat: some spread of intensities in every image.
+      let min = 255;
+      let max = 0;
+      for (const v of s.image) {
+        min = Math.min(min, v);
+        max = Math.max(max, v);
+      }
+      expect(max - min).toBeGreaterThan(20);
+    }
+  });
+
+  it('gives binary target masks whose box and area are exact', () => {
+    for (const s of samples)
+      for (const t of s.targets) {
+        expect(t.mask).toHaveLength(SIZE * SIZE);
+        expect(t.mask.every((v) => v === 0 || v === 1)).toBe(true);
+        const { bbox, area } = maskBox(t.mask, SIZE);
+        expect(area).toBe(t.area);
+        expect(bbox).toEqual(t.bbox);
+        expect(area).toBeGreaterThanOrEqual(MIN_TARGET_AREA);
+      }
+  });
+
+  it('gives valid prompts: jittered boxes near the mask box, points inside (or, negative, outside) the mask', () => {
+    let boxes = 0;
+    let points = 0;
+    let negatives = 0;
+    for (const s of samples)
+      for (const t of s.targets) {
+        const p = t.prompt;
+        if (p.kind === 'box') {
+          boxes++;
+          const [x0, y0, x1, y1] = p.box;
+          expect(x0).toBeGreaterThanOrEqual(0);
+          expect(y0).toBeGreaterThanOrEqual(0);
+          expect(x1).toBeLessThanOrEqual(SIZE - 1);
+          expect(y1).toBeLessThanOrEqual(SIZE - 1);
+          expect(x1).toBeGreaterThan(x0);
+          expect(y1).toBeGreaterThan(y0);
+          p.box.forEach((v, i) => expect(Math.abs(v - t.bbox[i])).toBeLessThanOrEqual(9));
+        } else {
+          points++;
+          const pos = p.labels.filter((l) => l === 1).length;
+          expect(pos).toBeGreaterThanOrEqual(1);
+          expect(pos).toBeLessThanOrEqual(3);
+          expect(p.points).toHaveLength(p.labels.length);
+          p.points.forEach(([x, y], i) => {
+            expect(Number.isInteger(x) && Number.isInteger(y)).toBe(true);
+            expect(t.mask[y * SIZE + x]).toBe(p.labels[i] === 1 ? 1 : 0);
+            if (p.labels[i] === 0) negatives++;
+          });
+        }
+      }
+    // Roughly half and half over 96 prompts, and some negative points.
+    expect(boxes).toBeGreaterThan(25);
+    expect(points).toBeGreaterThan(25);
+    expect(negatives).toBeGreaterThan(0);
+  });
+
+  it('covers the shape families, including hollow ones whose masks have holes', () => {
+    const seen = new Set<ShapeKind | 'real-region'>();
+    let holes = 0;
+    for (const s of samples)
+      for (const t of s.targets) {
+        seen.add(t.shape);
+        // Hollow shapes cover clearly less than their box.
+        if (
+          (t.shape === 'ring' || t.shape === 'hollow-polygon') &&
+          t.area < (t.bbox[2] - t.bbox[0]) * (t.bbox[3] - t.bbox[1]) * 0.7
+        )
+          holes++;
+      }
+    expect(seen.size).toBeGreaterThanOrEqual(7);
+    expect(holes).toBeGreaterThan(0);
+  });
+
+  it('has a held-out evaluation set of other images with tight, unjittered boxes', () => {
+    const evalCorpus = createGenericCorpus({ seed: EVAL_SEED, targetsPerImage: 2, evaluation: true });
+    const e = evalCorpus.sample(0);
+    expect(fingerprint(e)).not.toBe(fingerprint(samples[0]));
+    for (const t of e.targets) expect(t.prompt).toEqual({ kind: 'box', box: t.bbox });
+  });
+
+  it('finds an interior point (the centre click) inside the mask', () => {
+    for (const t of samples[0].targets) {
+      const [x, y] = interiorPoint(t.mask, SIZE);
+      expect(t.mask[y * SIZE + x]).toBe(1);
+    }
+  });
+
+  it('refuses bad options', () => {
+    expect(() => createGenericCorpus({ seed: 1, targetsPerImage: 0 })).toThrow(/targetsPerImage/);
+    expect(() => corpus.sample(-1)).toThrow(/index/);
+  });
+});

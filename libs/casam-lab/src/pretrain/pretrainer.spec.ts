@@ -1,0 +1,209 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  tf,
+  initBackend,
+  getPreset,
+  StateDict,
+  toFloat32,
+  loadSamWeights,
+  createAdam,
+} from '@casam/casam-core';
+import { buildBatch } from './batch';
+import { PretrainCheckpointError, loadCheckpoint, saveCheckpoint } from './checkpoint-io';
+import { exportPretrainedModel, readLogHistory } from './export-model';
+import { createGenericCorpus } from './generic-corpus';
+import { initSamStateDict } from './init-weights';
+import {
+  CHECKPOINT_FILE,
+  LOG_FILE,
+  PretrainOptions,
+  PretrainOptionsError,
+  learningRate,
+  pretrain,
+  resolvePretrainOptions,
+  stepSamples,
+  trainStep,
+} from './pretrainer';
+import { createTrainableSam } from './trainable-sam';
+
+const cfg = getPreset('casam-tiny');
+
+function identical(a: StateDict, b: StateDict): boolean {
+  for (const [k, t] of a) {
+    const x = toFloat32(t);
+    const y = toFloat32(b.get(k)!);
+    if (x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) return false;
+  }
+  return a.size === b.size;
+}
+
+describe('pretrainer', () => {
+  const dirs: string[] = [];
+  const tmp = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'casam-pretrain-'));
+    dirs.push(d);
+    return d;
+  };
+  beforeAll(async () => {
+    await initBackend({ prefer: 'wasm', log: () => undefined });
+  });
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('schedules the learning rate: linear warm-up, then cosine down to the floor', () => {
+    const o = resolvePretrainOptions({
+      outDir: '.',
+      steps: 1000,
+      lr: 1e-3,
+      warmupSteps: 100,
+      minLrFraction: 0.1,
+    });
+    expect(learningRate(o, 0)).toBeCloseTo(1e-5, 12);
+    expect(learningRate(o, 99)).toBeCloseTo(1e-3, 12);
+    expect(learningRate(o, 100)).toBeCloseTo(1e-3, 12);
+    expect(learningRate(o, 550)).toBeCloseTo(0.55e-3, 9);
+    expect(learningRate(o, 1000)).toBeCloseTo(1e-4, 12);
+    expect(() => resolvePretrainOptions({ outDir: '.', steps: 0 })).toThrow(PretrainOptionsError);
+    expect(() => resolvePretrainOptions({ outDir: '.', steps: 5, lr: 2 })).toThrow(PretrainOptionsError);
+  });
+
+  it('a few steps on a tiny fixed batch lower the loss, and no step leaks tensors', () => {
+    const model = createTrainableSam(cfg, initSamStateDict(cfg, 5));
+    const adam = createAdam(model.variables, { lr: 1e-3, clipNorm: 1 });
+    const corpus = createGenericCorpus({ seed: 21, targetsPerImage: 2 });
+    const batch = buildBatch(stepSamples(corpus, 0, 2), cfg);
+    const losses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const before = tf.memory().numTensors;
+      losses.push(trainStep(model, adam, batch, 2e-3).loss);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    adam.dispose();
+    model.dispose();
+    console.log(`overfit losses: ${losses.map((l) => l.toFixed(4)).join(' ')}`);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0] - 0.05);
+  });
+
+  const tiny = (outDir: string, extra: Partial<PretrainOptions> = {}): PretrainOptions => ({
+    outDir,
+    steps: 4,
+    batch: 1,
+    targetsPerImage: 2,
+    lr: 1e-3,
+    warmupSteps: 2,
+    seed: 3,
+    evalEvery: 2,
+    evalImages: 2,
+    checkpointEvery: 1,
+    logEvery: 1,
+    log: () => undefined,
+    ...extra,
+  });
+
+  it('stopped and resumed, a run continues bit for bit like an uninterrupted one', async () => {
+    const straight = await pretrain(tiny(tmp()));
+    expect(straight.finished).toBe(true);
+    expect(straight.step).toBe(4);
+
+    const dir = tmp();
+    const controller = new AbortController();
+    const first = await pretrain(
+      tiny(dir, {
+        signal: controller.signal,
+        log: (line) => {
+          if (line.startsWith('step 1/')) controller.abort();
+        },
+      }),
+    );
+    expect(first.finished).toBe(false);
+    expect(first.step).toBe(1);
+    const ckpt = loadCheckpoint(join(dir, CHECKPOINT_FILE));
+    expect(ckpt.meta.step).toBe(1);
+    expect(ckpt.meta.nextSample).toBe(1);
+    expect(readdirSync(join(dir, 'checkpoints'))).toEqual(['latest.safetensors']); // no temp file left
+
+    const lines: string[] = [];
+    const second = await pretrain(tiny(dir, { log: (l) => lines.push(l) }));
+    expect(lines[0]).toMatch(/^resuming .* at step 1/);
+    expect(second.finished).toBe(true);
+    expect(second.step).toBe(4);
+    expect(identical(second.weights, straight.weights)).toBe(true);
+    expect(second.lastEval?.boxIou).toBe(straight.lastEval?.boxIou);
+
+    // The log holds each step's entry once and the evaluations at steps 0, 2 and 4.
+    const log = readFileSync(join(dir, LOG_FILE), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; step: number });
+    expect(log.filter((e) => e.type === 'train').map((e) => e.step)).toEqual([1, 2, 3, 4]);
+    expect(log.filter((e) => e.type === 'eval').map((e) => e.step)).toEqual([0, 2, 4]);
+
+    // A checkpoint from another seed is refused rather than silently mixed.
+    await expect(pretrain(tiny(dir, { seed: 4 }))).rejects.toThrow(PretrainCheckpointError);
+  });
+
+  it('exports a checkpoint that loads through loadSamWeights, with a README reporting the held-out IoU', () => {
+    const dir = tmp();
+    const weights = initSamStateDict(cfg, 9);
+    const r = exportPretrainedModel(dir, cfg, weights, {
+      command: 'npm run pretrain -- --steps 4',
+      seed: 9,
+      step: 0,
+      imagesSeen: 0,
+      elapsedSeconds: 0,
+      backend: 'wasm (test)',
+      options: { steps: 4 },
+      evalImages: 2,
+    });
+    expect(r.bytes).toBeLessThan(25 * 1024 * 1024);
+    expect(identical(loadSamWeights(r.weightsPath, cfg), weights)).toBe(true);
+    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+    expect(readme).toContain('npm run pretrain -- --steps 4');
+    expect(readme).toContain(r.eval.boxFillIou.toFixed(3));
+    expect(r.eval.targets).toBe(4);
+  });
+
+  it('finds the holes in a training log (a log lost in a crash) next to its evaluations', () => {
+    const dir = tmp();
+    const path = join(dir, 'training-log.jsonl');
+    const train = (step: number): string => JSON.stringify({ type: 'train', step });
+    const lines = [
+      ...[10, 20, 30, 40].map(train),
+      JSON.stringify({ type: 'eval', step: 40, elapsed: 1, boxIou: 0.5, boxFillIou: 0.4, pointIou: 0.3 }),
+      ...[50, 60, 300, 310, 320].map(train),
+      '{"type":"train","st', // torn last line
+    ];
+    writeFileSync(path, lines.join('\n'));
+    const h = readLogHistory(path);
+    expect(h.gaps).toEqual([[60, 300]]);
+    expect(h.evals.map((e) => e.step)).toEqual([40]);
+    expect(readLogHistory(join(dir, 'none.jsonl'))).toEqual({ evals: [], gaps: [] });
+  });
+
+  it('refuses a corrupt checkpoint with a clear error', () => {
+    const dir = tmp();
+    const path = join(dir, CHECKPOINT_FILE);
+    saveCheckpoint(path, {
+      meta: {
+        format: 'casam-pretrain-checkpoint/1',
+        preset: 'casam-tiny',
+        step: 0,
+        seed: 1,
+        nextSample: 0,
+        elapsedSeconds: 0,
+        options: {},
+      },
+      weights: new Map(),
+      optimizer: new Map(),
+    });
+    expect(existsSync(path)).toBe(true);
+    writeFileSync(path, 'not a checkpoint');
+    expect(() => loadCheckpoint(path)).toThrow(PretrainCheckpointError);
+  });
+});
