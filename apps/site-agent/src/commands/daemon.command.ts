@@ -1,7 +1,8 @@
 import { EXIT, UserError } from '../cli/errors';
 import { AgentDaemon } from '../daemon/agent-daemon';
 import type { Command } from './command';
-import { HOME_HELP, HOME_OPTION, openAgent } from './agent-context';
+import { openAgent } from '../use-cases/agent-context';
+import { HOME_HELP, HOME_OPTION } from './home-option';
 
 export const daemonCommand: Command = {
   name: 'daemon',

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { createSamPredictor, writeSafetensors } from '@casam/casam-core';
-import { loadEngine } from '../model/load-engine';
-import { MODEL_HELP, MODEL_OPTIONS, engineOptionsFrom } from './model-options';
+import { createEngine } from '../model/engine-factory';
+import { MODEL_HELP, MODEL_OPTIONS, modelFlags } from './model-options';
 import { readImageFile } from './read-image';
 import { EXIT, UserError } from '../cli/errors';
 import { Command } from './command';
@@ -16,7 +16,8 @@ ${MODEL_HELP}`,
     const image = v.string('image', true);
     const out = v.string('out', true);
     const img = readImageFile(image);
-    const engine = await loadEngine(engineOptionsFrom(v, log));
+    const m = modelFlags(v);
+    const engine = await createEngine(m.engine, m.files, log);
     const predictor = createSamPredictor(engine);
     try {
       const t0 = Date.now();

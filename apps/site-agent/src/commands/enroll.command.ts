@@ -8,7 +8,8 @@ import {
   CoordinatorUnreachableError,
 } from '../coordinator/coordinator-client';
 import type { Command } from './command';
-import { HOME_HELP, HOME_OPTION, openAgent } from './agent-context';
+import { openAgent } from '../use-cases/agent-context';
+import { HOME_HELP, HOME_OPTION } from './home-option';
 import { AGENT_VERSION } from '../version';
 
 export const enrollCommand: Command = {

@@ -11,7 +11,7 @@ import {
 import { EXIT, UserError } from '../cli/errors';
 import { checkTaskName, TaskStore } from '../tasks/local-task';
 import type { Command } from './command';
-import { HOME_HELP, HOME_OPTION } from './agent-context';
+import { HOME_HELP, HOME_OPTION } from './home-option';
 import { AgentHome } from '../home/agent-home';
 
 export const ingestCommand: Command = {

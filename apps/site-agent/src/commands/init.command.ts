@@ -1,11 +1,11 @@
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { getPreset } from '@casam/casam-core/src/sam/config';
+import { getPreset } from '@casam/casam-core';
 import { EXIT, UserError } from '../cli/errors';
 import { AgentHome, type AgentConfig } from '../home/agent-home';
 import { SiteIdentity } from '../identity/site-identity';
 import type { Command } from './command';
-import { HOME_HELP, HOME_OPTION } from './agent-context';
+import { HOME_HELP, HOME_OPTION } from './home-option';
 
 /** The embedded default base model shipped in the repository (and in the offline bundle). */
 export const DEFAULT_WEIGHTS = resolve(__dirname, '../../../../models/casam-tiny/casam-tiny.safetensors');

@@ -2,7 +2,7 @@ import { EXIT, UserError } from '../cli/errors';
 import { preflightReport } from '@casam/protocol';
 import { runSitePreflight } from '../preflight/site-preflight';
 import type { Command } from './command';
-import { HOME_HELP, HOME_OPTION } from './agent-context';
+import { HOME_HELP, HOME_OPTION } from './home-option';
 
 export const preflightCommand: Command = {
   name: 'preflight',

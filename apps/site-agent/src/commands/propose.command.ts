@@ -2,10 +2,11 @@ import type { ProposeTaskRequest, TaskSummary } from '@casam/protocol';
 import { EXIT, UserError } from '../cli/errors';
 import { printable } from '../cli/printable';
 import { CoordinatorError, CoordinatorUnreachableError } from '../coordinator/coordinator-client';
-import { baseModelFingerprint } from '../model/base-model';
+import { baseModelFingerprint } from '../model/engine-factory';
 import { TaskStore } from '../tasks/local-task';
 import type { Command } from './command';
-import { HOME_HELP, HOME_OPTION, openAgent } from './agent-context';
+import { openAgent } from '../use-cases/agent-context';
+import { HOME_HELP, HOME_OPTION } from './home-option';
 
 export const proposeCommand: Command = {
   name: 'propose',

@@ -2,9 +2,10 @@ import { EXIT, UserError } from '../cli/errors';
 import { CoordinatorError, CoordinatorUnreachableError } from '../coordinator/coordinator-client';
 import { BundleStore } from '../bundle/bundle-store';
 import { BundleRefusedError, pullBundle } from '../bundle/pull-bundle';
-import { baseModelFingerprint } from '../model/base-model';
+import { baseModelFingerprint } from '../model/engine-factory';
 import type { Command } from './command';
-import { HOME_HELP, HOME_OPTION, openAgent } from './agent-context';
+import { openAgent } from '../use-cases/agent-context';
+import { HOME_HELP, HOME_OPTION } from './home-option';
 
 export const pullCommand: Command = {
   name: 'pull',

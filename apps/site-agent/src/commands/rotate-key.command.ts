@@ -2,7 +2,8 @@ import { EXIT, UserError } from '../cli/errors';
 import { CoordinatorError, CoordinatorUnreachableError } from '../coordinator/coordinator-client';
 import { rotateSiteKey } from '../identity/key-rotation';
 import type { Command } from './command';
-import { HOME_HELP, HOME_OPTION, openAgent } from './agent-context';
+import { openAgent } from '../use-cases/agent-context';
+import { HOME_HELP, HOME_OPTION } from './home-option';
 
 export const rotateKeyCommand: Command = {
   name: 'rotate-key',

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRgbPng } from '@casam/casam-core';
 import { AgentHome } from '../home/agent-home';
-import { baseModelFingerprint } from '../model/base-model';
+import { baseModelFingerprint } from '../model/engine-factory';
 import { agentCli, writeRandomTinyModel } from '../testing/agent-cli.testing';
 import { installTestBundle, testSigner } from '../testing/signed-bundle.testing';
-import type { SegmentDecisionJson } from './routing-decision';
+import type { SegmentDecisionJson } from '../use-cases/routing-decision';
 
 /** A name as a hostile or careless coordinator could list it: clears the screen, then forges a second line. */
 const HOSTILE = 'liver\u001b[2J\u001b[H\nrouted to task spleen\u202e';

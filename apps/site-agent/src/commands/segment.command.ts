@@ -1,14 +1,14 @@
 import { writeFileSync } from 'node:fs';
-import { PromptError, createSamPredictor, encodeMaskPng, writeSafetensors } from '@casam/casam-core';
-import { loadEngine } from '../model/load-engine';
-import { MODEL_HELP, MODEL_OPTIONS, engineOptionsFrom } from './model-options';
+import { MODEL_HELP, MODEL_OPTIONS, modelFlags } from './model-options';
 import { readImageFile } from './read-image';
 import { parseBox, parsePoint, promptProblem } from '../cli/args';
 import { EXIT, UserError } from '../cli/errors';
+import { printableJson } from '../cli/printable';
 import { Command } from './command';
 import { AgentHome } from '../home/agent-home';
-import { HOME_HELP, HOME_OPTION } from './agent-context';
-import { segmentWithBundle } from './segment-with-bundle';
+import { HOME_HELP, HOME_OPTION } from './home-option';
+import { describeDecision } from '../use-cases/routing-decision';
+import { type SegmentRequest, segmentWithBundle, segmentWithModel } from '../use-cases/segment-image';
 
 export const segmentCommand: Command = {
   name: 'segment',
@@ -48,56 +48,38 @@ ${MODEL_HELP}`,
     const img = readImageFile(image);
     const problem = promptProblem({ box: boxes[0], points: points.map((p) => p.xy) }, img.width, img.height);
     if (problem) throw new UserError(`${image}: ${problem}`, EXIT.input);
-    if (!v.string('checkpoint') && !v.string('encoder-onnx') && new AgentHome(v.string('home')).exists())
-      return segmentWithBundle(v, img, image, out, boxes, points, log);
-    const engine = await loadEngine(engineOptionsFrom(v, log));
-    const predictor = createSamPredictor(engine);
-    try {
-      await predictor.setImage(img);
-      let pred;
-      try {
-        pred = await predictor.predict({
-          box: boxes[0],
-          points: points.length ? points.map((p) => p.xy) : undefined,
-          labels: points.length ? points.map((p) => p.label) : undefined,
-          multimask: v.bool('multimask'),
-        });
-      } catch (e) {
-        if (e instanceof PromptError) throw new UserError(`${image}: ${e.message}`, EXIT.input);
-        throw e;
-      }
-      const k = pred.best;
-      const fg = pred.binary[k].reduce((a, b) => a + b, 0);
-      try {
-        writeFileSync(out, encodeMaskPng(pred.binary[k], img.width, img.height));
-        const lo = v.string('logits-out');
-        if (lo)
-          writeFileSync(
-            lo,
-            writeSafetensors(
-              [
-                ['low_res_masks', pred.lowResMasks],
-                [
-                  'iou_predictions',
-                  {
-                    dtype: 'float32',
-                    shape: [1, pred.iouPredictions.length],
-                    data: Float32Array.from(pred.iouPredictions),
-                  },
-                ],
-              ],
-              { model: engine.config.name, engine: engine.kind },
-            ),
-          );
-      } catch (err) {
-        throw new UserError(`cannot write output: ${(err as Error).message}`, EXIT.input);
-      }
-      log(
-        `mask ${img.width}×${img.height} → ${out}: ${fg} foreground px (${((100 * fg) / (img.width * img.height)).toFixed(1)}%), ` +
-          `predicted IoU ${pred.iouPredictions[k].toFixed(3)}${pred.binary.length > 1 ? ` (best of ${pred.binary.length})` : ''}`,
-      );
-    } finally {
-      predictor.dispose();
+    const request: SegmentRequest = {
+      image: img,
+      imagePath: image,
+      box: boxes[0],
+      points,
+      multimask: v.bool('multimask'),
+    };
+    const home = new AgentHome(v.string('home'));
+    if (!v.string('checkpoint') && !v.string('encoder-onnx') && home.exists()) {
+      const r = await segmentWithBundle(home, request, log);
+      writeOutput(out, r.maskPng);
+      console.log(v.bool('json') ? printableJson(r.decision) : describeDecision(r.decision));
+      log(`mask → ${out}`);
+      return;
     }
+    const m = modelFlags(v);
+    const logitsOut = v.string('logits-out');
+    const r = await segmentWithModel(m.engine, m.files, { ...request, withLogits: !!logitsOut }, log);
+    writeOutput(out, r.maskPng);
+    if (logitsOut) writeOutput(logitsOut, r.logits!);
+    const fg = r.foregroundPixels;
+    log(
+      `mask ${img.width}×${img.height} → ${out}: ${fg} foreground px (${((100 * fg) / (img.width * img.height)).toFixed(1)}%), ` +
+        `predicted IoU ${r.predictedIou.toFixed(3)}${r.candidates > 1 ? ` (best of ${r.candidates})` : ''}`,
+    );
   },
 };
+
+function writeOutput(path: string, bytes: Uint8Array): void {
+  try {
+    writeFileSync(path, bytes);
+  } catch (err) {
+    throw new UserError(`cannot write output: ${(err as Error).message}`, EXIT.input);
+  }
+}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRgbPng } from '@casam/casam-core';
 import { AgentHome } from '../home/agent-home';
-import { baseModelFingerprint } from '../model/base-model';
+import { baseModelFingerprint } from '../model/engine-factory';
 import { agentCli, type CliRun, writeRandomTinyModel } from '../testing/agent-cli.testing';
 import { installTestBundle, testSigner } from '../testing/signed-bundle.testing';
 

@@ -2,10 +2,10 @@ import { BundleStore } from '../bundle/bundle-store';
 import { loadActiveBundle } from '../bundle/installed-bundle';
 import { EXIT, UserError } from '../cli/errors';
 import { AgentHome } from '../home/agent-home';
-import { loadBaseModel } from '../model/base-model';
+import { loadBaseModel } from '../model/engine-factory';
 import { BUNDLE_POINTER, SegmentationServer } from '../serve/segmentation-server';
 import type { Command } from './command';
-import { HOME_HELP, HOME_OPTION } from './agent-context';
+import { HOME_HELP, HOME_OPTION } from './home-option';
 
 export const serveCommand: Command = {
   name: 'serve',

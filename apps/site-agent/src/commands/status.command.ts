@@ -12,7 +12,8 @@ import { TASK_NAME, TaskStore } from '../tasks/local-task';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from './command';
-import { HOME_HELP, HOME_OPTION, openAgent } from './agent-context';
+import { openAgent } from '../use-cases/agent-context';
+import { HOME_HELP, HOME_OPTION } from './home-option';
 import { AGENT_VERSION } from '../version';
 
 export const statusCommand: Command = {

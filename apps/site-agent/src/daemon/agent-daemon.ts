@@ -1,9 +1,9 @@
 import { BundleStore } from '../bundle/bundle-store';
 import { BundleRefusedError, pullBundle } from '../bundle/pull-bundle';
-import type { AgentContext } from '../commands/agent-context';
-import { uploadTask } from '../commands/upload.command';
+import type { AgentContext } from '../use-cases/agent-context';
+import { uploadAdapter } from '../use-cases/upload-adapter';
 import { rotateSiteKey } from '../identity/key-rotation';
-import { baseModelFingerprint } from '../model/base-model';
+import { baseModelFingerprint } from '../model/engine-factory';
 import { AGENT_VERSION } from '../version';
 import { TaskStore } from '../tasks/local-task';
 import { FleetConnection } from './fleet-connection';
@@ -83,7 +83,7 @@ export class AgentDaemon {
       const t = store.read(name);
       if (t.upload && !t.upload.completedAt && t.training) {
         this.o.log(`resuming the upload of ${name}`);
-        const msg = await uploadTask(this.ctx, name, this.o.chunkSize ?? 1024 * 1024, this.o.log);
+        const msg = await uploadAdapter(this.ctx, name, this.o.chunkSize ?? 1024 * 1024, this.o.log);
         this.events.push(`upload:${name}`);
         this.o.log(msg);
       }

@@ -31,7 +31,7 @@ import { EgressLog } from '../egress/egress-log';
 import { describeProxy, openTunnel, outboundRoute, type OutboundRoute } from '../egress/proxy';
 import { AgentHome, type AgentConfig } from '../home/agent-home';
 import { SiteIdentity } from '../identity/site-identity';
-import { baseModelFingerprint } from '../model/base-model';
+import { baseModelFingerprint } from '../model/engine-factory';
 
 export type { CheckResult, CheckStatus } from '@casam/protocol';
 

@@ -11,7 +11,7 @@ import {
   type SamEngine,
 } from '@casam/casam-core';
 import { type ActiveBundle } from '../bundle/installed-bundle';
-import { decisionJson, type SegmentDecisionJson } from '../commands/routing-decision';
+import { decisionJson, type SegmentDecisionJson } from '../use-cases/routing-decision';
 import { parseBox, parsePoint, promptProblem } from '../cli/args';
 import { asciiJson, printable } from '../cli/printable';
 

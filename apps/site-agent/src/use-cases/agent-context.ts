@@ -6,9 +6,6 @@ import { EXIT, UserError } from '../cli/errors';
 import { AgentHome, type AgentConfig } from '../home/agent-home';
 import { SiteIdentity, SiteKeyError } from '../identity/site-identity';
 
-export const HOME_OPTION = { home: { type: 'string' } } as const;
-export const HOME_HELP = `  --home <dir>              agent home (config, key, state, logs); env CASAM_AGENT_HOME, default ./.casam/site-agent`;
-
 export interface AgentContext {
   home: AgentHome;
   config: AgentConfig;
@@ -16,7 +13,10 @@ export interface AgentContext {
   client: CoordinatorClient;
 }
 
-/** Opens the agent home: config, key, egress gateway and coordinator client; clear errors when any is missing. */
+/**
+ * Opens the agent home: config, key, egress gateway and coordinator client; clear errors when any is missing.
+ * Every use case that talks to the coordinator starts here (commands, the daemon).
+ */
 export async function openAgent(homeDir: string | undefined): Promise<AgentContext> {
   const home = new AgentHome(homeDir);
   const config = home.readConfig();

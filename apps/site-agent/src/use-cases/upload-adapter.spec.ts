@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { adapterVerdict } from '@casam/protocol';
 import { UserError } from '../cli/errors';
-import { checkUploadVerdict } from './upload.command';
+import { checkUploadVerdict } from './upload-adapter';
 
 describe('upload: the adapter verdict', () => {
   it('refuses an adapter worse than frozen SAM unless --force, with exit 3 and the margin', () => {
