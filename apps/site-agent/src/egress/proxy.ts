@@ -1,8 +1,20 @@
-import http from 'node:http';
+/**
+ * How the agent reaches its one coordinator through the hospital's HTTP proxy. The tunnels are undici's: its
+ * ProxyAgent carries the REST calls (CONNECT, then TLS to the coordinator inside the tunnel, end to end), and
+ * its CONNECT request opens the tunnels that the socket.io websocket and preflight's TLS check run through.
+ *
+ * Written here, and why: which proxy applies is read from the environment by `proxyFor`, not by undici's
+ * EnvHttpProxyAgent, because the agent itself must know the answer (preflight checks that proxy; the websocket
+ * needs a tunnel too) and because EnvHttpProxyAgent reads the variables differently from the documented,
+ * curl-like rules (a blank `https_proxy` hides `HTTPS_PROXY`; `*` counts only alone; `NO_PROXY=1.2.3` also
+ * exempts the address 10.1.2.3). The websocket (socket.io → ws) takes only a node:http Agent, so `tunnelAgent`
+ * hands undici's tunnel to it; `ProxyClient` turns a refused or unreachable proxy into one clear ProxyError.
+ */
+import http, { STATUS_CODES } from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { Readable } from 'node:stream';
 import tls from 'node:tls';
+import { type Dispatcher, fetch as undiciFetch, Pool, ProxyAgent } from 'undici';
 
 /** The proxy could not open a tunnel to the coordinator (refused, unreachable, or it answered non-2xx). */
 export class ProxyError extends Error {
@@ -52,77 +64,115 @@ export function describeProxy(proxy: URL): string {
 }
 
 /**
- * Opens a CONNECT tunnel through `proxy` to host:port and resolves with the raw socket, ready for TLS (or plain
- * HTTP) to the coordinator. Basic credentials in the proxy URL are sent as Proxy-Authorization.
+ * undici's connection pool to the proxy, through which every CONNECT goes (ProxyAgent's and `openTunnel`'s).
+ * A tunnel the proxy refuses, or a proxy that cannot be reached, fails as a ProxyError that names the proxy,
+ * the target and the answer, so the coordinator client can tell it from a network error worth retrying.
  */
-export function openTunnel(proxy: URL, host: string, port: number, timeoutMs = 10_000): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const proxyPort = Number(proxy.port || (proxy.protocol === 'https:' ? 443 : 80));
-    const socket: net.Socket =
-      proxy.protocol === 'https:'
-        ? tls.connect({
-            host: proxy.hostname,
-            port: proxyPort,
-            servername: net.isIP(proxy.hostname) ? undefined : proxy.hostname,
-          })
-        : net.connect({ host: proxy.hostname, port: proxyPort });
-    const target = `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
-    const fail = (why: string) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(new ProxyError(`proxy ${describeProxy(proxy)} could not open a tunnel to ${target}: ${why}`));
-    };
-    const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
-    socket.once('error', (e) => fail(e.message));
-    socket.once(proxy.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
-      const auth = proxy.username
-        ? `Proxy-Authorization: Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}\r\n`
-        : '';
-      socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth}\r\n`);
-    });
-    let head = Buffer.alloc(0);
-    const onData = (d: Buffer) => {
-      head = Buffer.concat([head, d]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (head.length > 16 * 1024) fail('the proxy answer has no end of headers');
-        return;
-      }
-      socket.off('data', onData);
-      const status = /^HTTP\/1\.[01] (\d{3})([^\r\n]*)/.exec(head.subarray(0, end).toString('latin1'));
-      if (!status) return fail('the proxy did not answer HTTP');
-      if (!status[1].startsWith('2'))
-        return fail(
-          `it answered ${status[1]}${status[2]}${status[1] === '407' ? ' (proxy authentication required: put the credentials in the proxy URL, http://user:password@proxy:port)' : ''}`,
-        );
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      const rest = head.subarray(end + 4);
-      if (rest.length) socket.unshift(rest);
-      resolve(socket);
-    };
-    socket.on('data', onData);
+class ProxyClient extends Pool {
+  constructor(
+    readonly proxy: URL,
+    /** How long the proxy has to accept the connection, and then to answer the CONNECT. */
+    readonly timeoutMs = 10_000,
+  ) {
+    super(proxy.origin, { connect: { timeout: timeoutMs }, headersTimeout: timeoutMs });
+  }
+
+  // One implementation for both of undici's forms (promise, callback); ProxyAgent uses the promise.
+  override connect(
+    o: Dispatcher.ConnectOptions,
+    cb?: (e: Error | null, d: Dispatcher.ConnectData) => void,
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  ): any {
+    const done = this.tunnel(o);
+    if (!cb) return done;
+    done.then(
+      (d) => cb(null, d),
+      (e: Error) => cb(e, undefined as never),
+    );
+  }
+
+  private async tunnel(o: Dispatcher.ConnectOptions): Promise<Dispatcher.ConnectData> {
+    const fail = (why: string) =>
+      new ProxyError(`proxy ${describeProxy(this.proxy)} could not open a tunnel to ${o.path}: ${why}`);
+    let d: Dispatcher.ConnectData;
+    try {
+      d = await super.connect(o);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      throw fail(
+        code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT'
+          ? `no answer within ${this.timeoutMs} ms`
+          : (e as Error).message,
+      );
+    }
+    if (d.statusCode !== 200) {
+      d.socket.on('error', () => {}).destroy();
+      const code = d.statusCode;
+      throw fail(
+        `it answered ${code} ${STATUS_CODES[code] ?? ''}`.trimEnd() +
+          (code === 407
+            ? ' (proxy authentication required: put the credentials in the proxy URL, http://user:password@proxy:port)'
+            : ''),
+      );
+    }
+    return d;
+  }
+}
+
+/** Basic credentials from the proxy URL, as ProxyAgent sends them. */
+function proxyAuthorization(proxy: URL): Record<string, string> {
+  if (!proxy.username) return {};
+  const user = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+  return { 'proxy-authorization': `Basic ${Buffer.from(user).toString('base64')}` };
+}
+
+/** `host:port` as a CONNECT request names it. */
+const authority = (host: string, port: number) => `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
+
+async function tunnelThrough(client: ProxyClient, host: string, port: number): Promise<net.Socket> {
+  const target = authority(host, port);
+  const { socket } = await client.connect({
+    origin: client.proxy.origin,
+    path: target,
+    headers: { host: target, ...proxyAuthorization(client.proxy) },
   });
+  // undici hands over the proxy connection's own socket (net.Socket, or tls.TLSSocket for an https proxy).
+  return socket as net.Socket;
+}
+
+/**
+ * Opens a CONNECT tunnel through `proxy` to host:port and resolves with the raw socket, ready for TLS (or plain
+ * HTTP) to the coordinator. For preflight, which checks the proxy and the TLS handshake inside the tunnel.
+ */
+export async function openTunnel(
+  proxy: URL,
+  host: string,
+  port: number,
+  timeoutMs = 10_000,
+): Promise<net.Socket> {
+  const client = new ProxyClient(proxy, timeoutMs);
+  try {
+    return await tunnelThrough(client, host, port);
+  } finally {
+    void client.close();
+  }
 }
 
 type ConnectionCallback = (err: Error | null, socket?: net.Socket) => void;
 
 /**
- * An http(s).Agent whose connections to the coordinator go through a CONNECT tunnel of the proxy; TLS to the
- * coordinator is then negotiated inside the tunnel (end to end: the proxy sees only the host name). Used for
- * the REST calls (through {@link agentFetch}) and for the socket.io websocket.
+ * An http(s).Agent whose connections go through an undici tunnel of the proxy, TLS to the coordinator
+ * negotiated inside it: for the socket.io websocket, whose ws client takes a node:http Agent, not a dispatcher.
  */
-export function tunnelAgent(proxy: URL, secure: boolean): http.Agent {
-  const Base = secure ? https.Agent : http.Agent;
-  const agent = new Base({ keepAlive: true });
+function tunnelAgent(client: ProxyClient, secure: boolean): http.Agent {
+  const agent = new (secure ? https.Agent : http.Agent)({ keepAlive: true });
   (
     agent as unknown as {
       createConnection: (o: tls.ConnectionOptions & net.NetConnectOpts, cb: ConnectionCallback) => void;
     }
   ).createConnection = (options, cb) => {
     const host = String(options.host ?? 'localhost');
-    const port = Number(options.port ?? (secure ? 443 : 80));
-    openTunnel(proxy, host, port).then(
+    tunnelThrough(client, host, Number(options.port ?? (secure ? 443 : 80))).then(
       (raw) => {
         if (!secure) return cb(null, raw);
         const s = tls.connect({
@@ -139,44 +189,6 @@ export function tunnelAgent(proxy: URL, secure: boolean): http.Agent {
   return agent;
 }
 
-/**
- * A `fetch` for the egress gateway over node:http(s) with `agent` (the global fetch cannot take an http.Agent).
- * Only what the gateway uses: method, headers, a bytes body, an abort signal; no redirects are followed (the
- * gateway talks to one origin only).
- */
-export function agentFetch(agent: http.Agent): typeof fetch {
-  return ((input: string | URL | Request, init: RequestInit = {}) =>
-    new Promise<Response>((resolve, reject) => {
-      const url = new URL(input instanceof Request ? input.url : input);
-      const lib = url.protocol === 'https:' ? https : http;
-      const headers: Record<string, string> = {};
-      new Headers(init.headers).forEach((v, k) => (headers[k] = v));
-      const body = init.body as Uint8Array | string | undefined | null;
-      if (body != null) headers['content-length'] = String(Buffer.byteLength(body));
-      const req = lib.request(
-        url,
-        { method: init.method ?? 'GET', headers, agent, signal: init.signal ?? undefined },
-        (res) => {
-          const h = new Headers();
-          for (let i = 0; i < res.rawHeaders.length; i += 2)
-            h.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
-          const status = res.statusCode ?? 502;
-          const noBody = [101, 103, 204, 205, 304].includes(status) || (init.method ?? 'GET') === 'HEAD';
-          if (noBody) res.resume();
-          resolve(
-            new Response(noBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), {
-              status,
-              statusText: res.statusMessage,
-              headers: h,
-            }),
-          );
-        },
-      );
-      req.once('error', (e) => reject(new TypeError('fetch failed', { cause: e })));
-      req.end(body ?? undefined);
-    })) as typeof fetch;
-}
-
 /** How the agent reaches its coordinator: directly, or through the proxy the environment names. */
 export interface OutboundRoute {
   fetchImpl: typeof fetch;
@@ -188,6 +200,13 @@ export interface OutboundRoute {
 export function outboundRoute(coordinatorUrl: string, env: NodeJS.ProcessEnv = process.env): OutboundRoute {
   const proxy = proxyFor(coordinatorUrl, env);
   if (!proxy) return { fetchImpl: fetch, proxy: null };
-  const agent = tunnelAgent(proxy, new URL(coordinatorUrl).protocol === 'https:');
-  return { fetchImpl: agentFetch(agent), agent, proxy };
+  const client = new ProxyClient(proxy);
+  const dispatcher = new ProxyAgent({ uri: proxy.href, clientFactory: () => client });
+  const fetchImpl = ((input: string | URL, init: RequestInit = {}) =>
+    undiciFetch(input, { ...(init as object), dispatcher })) as unknown as typeof fetch;
+  return {
+    fetchImpl,
+    agent: tunnelAgent(client, new URL(coordinatorUrl).protocol === 'https:'),
+    proxy,
+  };
 }
