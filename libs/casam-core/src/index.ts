@@ -3,7 +3,7 @@
 
 // Host tensors and weights: read, validate and fingerprint SAM checkpoints (.pth, .safetensors).
 export { type HostTensor, type StateDict, float32Tensor, shapeEquals, toFloat32 } from './tensor/host-tensor';
-export { expectedStateDict } from './weights/expected-keys';
+export { expectedStateDict } from './sam/expected-keys';
 export { stateDictFingerprint } from './weights/fingerprint';
 export { type SafetensorsFile, readSafetensors, writeSafetensors } from './weights/safetensors';
 export { CheckpointMismatchError, loadSamWeights, validateStateDict } from './weights/validate';
@@ -16,7 +16,7 @@ export { createMaskDecoder } from './sam/mask-decoder';
 export { ParamLayoutError, ParamStore } from './sam/params';
 export { PromptError, createSamPredictor } from './sam/predictor';
 export { createPromptEncoder } from './sam/prompt-encoder';
-export { mulberry32, randomSamStateDict } from './sam/random-weights';
+export { randomSamStateDict } from './sam/random-weights';
 export { type Sam, buildSam, createSam } from './sam/sam';
 export { tf } from './sam/tf';
 export { createTfjsSamEngine } from './sam/tfjs-sam-engine';
@@ -69,7 +69,7 @@ export {
 } from './casam/align-layer';
 export { attentionPool } from './casam/attention-pool';
 export { createFastRouter } from './casam/fast-router';
-export { segmentationLoss } from './casam/losses';
+export { FOCAL_ALPHA, FOCAL_GAMMA, segmentationLoss } from './casam/losses';
 export { type AggregateMetrics, type RegionMetrics, aggregateMetrics } from './casam/metrics';
 export {
   type LoadedAdapter,
@@ -88,7 +88,17 @@ export {
   createRouter,
   decide,
 } from './casam/router';
-export { createRng, deriveSeed, normalArray, shuffledIndices, uniformArray } from './casam/seeded-random';
+export {
+  SeededRng,
+  type Rng,
+  mixSeed,
+  mulberry32,
+  createRng,
+  deriveSeed,
+  normalArray,
+  shuffledIndices,
+  uniformArray,
+} from './random/seeded-random';
 export {
   DEFAULT_VAE_OPTIONS,
   type TaskVae,

@@ -18,7 +18,7 @@ import {
   ecaKernelSize,
   specParameterCount,
 } from './casam-shapes';
-import { createRng, uniformArray } from './seeded-random';
+import { createRng, uniformArray } from '../random/seeded-random';
 import { checkStateDict } from './state-dict-check';
 
 /** LayerNorm2d eps of the reference. */

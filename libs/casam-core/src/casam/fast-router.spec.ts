@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mulberry32 } from '../sam/random-weights';
+import { mulberry32 } from '../random/seeded-random';
 import { tf } from '../sam/tf';
 import { float32Tensor, HostTensor } from '../tensor/host-tensor';
 import { loadFixture, maxAbsDiff } from '../testing/fixtures';

@@ -1,7 +1,7 @@
 /** CA-SAM model parts: Alignment Layer, attention pooling, TaskVAE, τ calibration, router, losses, metrics, adapter files. */
 export * from './casam-shapes';
 export * from './state-dict-check';
-export * from './seeded-random';
+export * from '../random/seeded-random';
 export * from './adam-optimizer';
 export * from './align-layer';
 export * from './attention-pool';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { golden } from './casam-fixtures.testing';
-import { createRng } from './seeded-random';
+import { createRng } from '../random/seeded-random';
 import {
   MetricsInputError,
   aggregateMetrics,

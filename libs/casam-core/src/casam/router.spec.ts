@@ -4,7 +4,7 @@ import { loadFixture } from '../testing/fixtures';
 import { attentionPool } from './attention-pool';
 import { CASAM_WEIGHTS, golden, goldenTf, useBackend } from './casam-fixtures.testing';
 import { ROUTING_RULES, RouterError, RoutingRule, TaskScore, createRouter, decide } from './router';
-import { mulberry32 } from '../sam/random-weights';
+import { mulberry32 } from '../random/seeded-random';
 import { stripPrefix } from './state-dict-check';
 import { TaskVae, createTaskVae } from './task-vae';
 

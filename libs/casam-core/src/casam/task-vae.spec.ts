@@ -4,7 +4,7 @@ import { HostTensor, float32Tensor } from '../tensor/host-tensor';
 import { loadFixture, maxAbsDiff } from '../testing/fixtures';
 import { CASAM_WEIGHTS, golden, goldenTf, useBackend } from './casam-fixtures.testing';
 import { taskVaeStateDictSpec } from './casam-shapes';
-import { createRng, normalArray } from './seeded-random';
+import { createRng, normalArray } from '../random/seeded-random';
 import { CasamStateDictError, stripPrefix } from './state-dict-check';
 import {
   TaskVaeInputError,

@@ -16,7 +16,14 @@ import {
   taskVaeStateDictSpec,
 } from './casam-shapes';
 import { AdamOptimizer, createAdam } from './adam-optimizer';
-import { Rng, createRng, deriveSeed, normalArray, shuffledIndices, uniformArray } from './seeded-random';
+import {
+  Rng,
+  createRng,
+  deriveSeed,
+  normalArray,
+  shuffledIndices,
+  uniformArray,
+} from '../random/seeded-random';
 import { checkStateDict } from './state-dict-check';
 
 /** KL weight of the score and of the training loss (the authors' setting). */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { tf } from '../sam/tf';
 import { HostTensor, float32Tensor } from '../tensor/host-tensor';
 import { useBackend } from './casam-fixtures.testing';
-import { createRng, normalArray } from './seeded-random';
+import { createRng, normalArray } from '../random/seeded-random';
 import { calibrateTau, foldAssignment } from './tau-calibration';
 import { TauCalibrationError, percentile, tauStatsFromScores } from './tau-stats';
 

@@ -5,7 +5,7 @@
  */
 import { tf } from '../sam/tf';
 import { HostTensor, toFloat32 } from '../tensor/host-tensor';
-import { createRng, deriveSeed, shuffledIndices } from './seeded-random';
+import { createRng, deriveSeed, shuffledIndices } from '../random/seeded-random';
 import { FeatureMatrix, TrainTaskVaeOptions, trainTaskVae } from './task-vae';
 import { TauCalibrationError, TauStats, tauStatsFromScores } from './tau-stats';
 

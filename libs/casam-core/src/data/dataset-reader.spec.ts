@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RgbImage, encodeMaskPng, encodeRgbPng } from '../image/image-io';
-import { mulberry32 } from '../sam/random-weights';
+import { mulberry32 } from '../random/seeded-random';
 import { DatasetFormatError, assignSplit } from './dataset-format';
 import { DatasetProblem, loadItem, readDatasetFolder } from './dataset-reader';
 import { ItemToWrite, writeDatasetFolder } from './dataset-writer';

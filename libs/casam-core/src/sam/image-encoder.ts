@@ -2,7 +2,7 @@ import { tf } from './tf';
 import { SamConfig, gridSize } from './config';
 import { conv2d, layerNorm, nhwcToNchw } from './layers';
 import { ParamStore } from './params';
-import { expectedStateDict } from '../weights/expected-keys';
+import { expectedStateDict } from './expected-keys';
 import { CaptureFn, VitBlock, createVitBlock } from './vit-block';
 
 export type { CaptureFn } from './vit-block';

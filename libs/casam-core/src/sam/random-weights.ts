@@ -1,18 +1,7 @@
 import { StateDict, float32Tensor } from '../tensor/host-tensor';
-import { SamPart, SAM_PARTS, expectedStateDict } from '../weights/expected-keys';
+import { SamPart, SAM_PARTS, expectedStateDict } from './expected-keys';
+import { mulberry32 } from '../random/seeded-random';
 import { SamConfig } from './config';
-
-/** Mulberry32: tiny, fast and reproducible (Math.random is not seedable). Returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A deterministic, randomly initialised state dict with the official names and shapes of a preset, for shape

@@ -35,7 +35,7 @@ import { tf } from '../sam/tf';
 import { AdamOptimizer, createAdam } from '../casam/adam-optimizer';
 import { AlignmentLayer, createAlignmentLayer } from '../casam/align-layer';
 import { LossWeights, segmentationLoss } from '../casam/losses';
-import { Rng, createRng, deriveSeed, shuffledIndices } from '../casam/seeded-random';
+import { Rng, createRng, deriveSeed, shuffledIndices } from '../random/seeded-random';
 import { gridSize } from '../sam/config';
 import { Sam } from '../sam/sam';
 import { postprocessMasksTf } from '../sam/transforms';

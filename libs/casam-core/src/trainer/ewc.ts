@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { tf } from '../sam/tf';
 import type { AlignmentLayer } from '../casam/align-layer';
 import { segmentationLoss } from '../casam/losses';
-import { createRng, deriveSeed } from '../casam/seeded-random';
+import { createRng, deriveSeed } from '../random/seeded-random';
 import { gridSize } from '../sam/config';
 import type { Sam } from '../sam/sam';
 import { postprocessMasksTf } from '../sam/transforms';

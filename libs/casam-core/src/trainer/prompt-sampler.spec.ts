@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRng } from '../casam/seeded-random';
+import { createRng } from '../random/seeded-random';
 import { ResizeLongestSide } from '../sam/transforms';
 import {
   DEFAULT_BOX_JITTER,

@@ -10,7 +10,7 @@
  * Plain TypeScript: every function takes its rng, so the trainer derives one stream per batch and a resumed
  * run draws the same prompts as an uninterrupted one.
  */
-import type { Rng } from '../casam/seeded-random';
+import type { Rng } from '../random/seeded-random';
 import { ResizeLongestSide, Size, resizeU8Pil } from '../sam/transforms';
 import { TrainerInputError } from './trainer-errors';
 

@@ -23,7 +23,7 @@ import { tf } from '../sam/tf';
 import { ADAPTER_LIMITS, AdapterMetadata, readAdapterFile, writeAdapterFile } from '../casam/adapter-file';
 import { AlignmentLayer, IDENTITY_ALIGNMENT, createAlignmentLayer } from '../casam/align-layer';
 import { attentionPool } from '../casam/attention-pool';
-import { deriveSeed } from '../casam/seeded-random';
+import { deriveSeed } from '../random/seeded-random';
 import {
   DEFAULT_VAE_OPTIONS,
   TaskVae,

@@ -2,7 +2,7 @@
  * Test and bench helpers for the trainer: small seeded synthetic "scans" (a textured background with a textured
  * disc and a ring, one mask each) and the sam-mini fixture model.
  */
-import { createRng } from '../casam/seeded-random';
+import { createRng } from '../random/seeded-random';
 import { getPreset } from '../sam/config';
 import { Sam, buildSam } from '../sam/sam';
 import { StateDict } from '../tensor/host-tensor';

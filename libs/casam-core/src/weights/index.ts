@@ -30,8 +30,8 @@ export {
   readFileFully,
 } from './checkpoint';
 export type { CheckpointFormat } from './checkpoint';
-export { SAM_PARTS, expectedStateDict } from './expected-keys';
-export type { ExpectedTensor, SamPart } from './expected-keys';
+export { SAM_PARTS, expectedStateDict } from '../sam/expected-keys';
+export type { ExpectedTensor, SamPart } from '../sam/expected-keys';
 export { CheckpointMismatchError, loadSamWeights, validateStateDict } from './validate';
 export type { NonFinite, ValidateOptions, WrongDtype, WrongShape } from './validate';
 export { stateDictFingerprint } from './fingerprint';

@@ -3,7 +3,7 @@ import { getPreset } from '../sam/config';
 import { HostTensor, StateDict, float32Tensor } from '../tensor/host-tensor';
 import { fixturePath, loadFixture } from '../testing/fixtures';
 import { CheckpointError } from './checkpoint';
-import { expectedStateDict } from './expected-keys';
+import { expectedStateDict } from '../sam/expected-keys';
 import { stateDictFingerprint } from './fingerprint';
 import { writePth } from './pth-writer';
 import { writeSafetensors } from './safetensors';

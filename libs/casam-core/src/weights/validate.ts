@@ -8,7 +8,7 @@ import {
   toFloat32,
 } from '../tensor/host-tensor';
 import { parseCheckpoint, readCheckpoint } from './checkpoint';
-import { SAM_PARTS, SamPart, expectedStateDict } from './expected-keys';
+import { SAM_PARTS, SamPart, expectedStateDict } from '../sam/expected-keys';
 
 const FLOAT_DTYPES: ReadonlySet<HostDType> = new Set(['float32', 'float16', 'bfloat16', 'float64']);
 const LIST_LIMIT = 10;

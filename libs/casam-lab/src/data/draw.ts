@@ -5,10 +5,10 @@
  * Everything works on flat row-major fields of one size (`Float32Array` for intensities and densities,
  * `Uint8Array` 0/1 for masks), so scenes compose with plain loops and stay fast (a 256² scene is a few ms).
  */
-import { RgbImage } from '@casam/casam-core';
+import { type Rng, RgbImage } from '@casam/casam-core';
 
-/** A seeded source of floats in [0, 1) (see `mulberry32`). */
-export type Rng = () => number;
+/** A seeded source of floats in [0, 1) (casam-core's `mulberry32`). */
+export type { Rng };
 
 export interface Size {
   width: number;

@@ -8,8 +8,7 @@ import {
   interiorPoint,
   maskBox,
 } from './generic-corpus';
-import { Rng, mixSeed } from './rng';
-import { mulberry32 } from '@casam/casam-core';
+import { SeededRng, mixSeed, mulberry32 } from '@casam/casam-core';
 
 const SIZE = 256;
 
@@ -28,14 +27,14 @@ function fingerprint(s: CorpusSample): string {
   return h.toString(16);
 }
 
-describe('Rng', () => {
+describe('SeededRng', () => {
   it('is mulberry32 with a settable state, so a stream can be saved and continued', () => {
-    const a = new Rng(42);
+    const a = new SeededRng(42);
     const ref = mulberry32(42);
     for (let i = 0; i < 5; i++) expect(a.next()).toBe(ref());
     const saved = a.state;
     const cont = [a.next(), a.next()];
-    const b = new Rng(0);
+    const b = new SeededRng(0);
     b.state = saved;
     expect([b.next(), b.next()]).toEqual(cont);
     expect(mixSeed(1, 2)).not.toBe(mixSeed(2, 1));

@@ -10,7 +10,8 @@
  * box with a few px of jitter) or 1–3 positive points inside the mask, sometimes with a negative point
  * nearby outside it.
  */
-import { Rng, mixSeed } from './rng';
+
+import { SeededRng, mixSeed } from '@casam/casam-core';
 
 export type Box = [number, number, number, number];
 
@@ -107,7 +108,7 @@ function pointInPolygon(px: number, py: number, xs: number[], ys: number[]): boo
 }
 
 function polygonVertices(
-  rng: Rng,
+  rng: SeededRng,
   cx: number,
   cy: number,
   r: number,
@@ -143,7 +144,7 @@ function ellipseTest(cx: number, cy: number, rx: number, ry: number, rot: number
   };
 }
 
-function makeShape(rng: Rng, kind: ShapeKind, cx: number, cy: number, r: number): Shape {
+function makeShape(rng: SeededRng, kind: ShapeKind, cx: number, cy: number, r: number): Shape {
   const center: [number, number] = [cx, cy];
   switch (kind) {
     case 'ellipse': {
@@ -283,12 +284,12 @@ function makeShape(rng: Rng, kind: ShapeKind, cx: number, cy: number, r: number)
 type Rgb = [number, number, number];
 type Fill = (x: number, y: number, out: Float32Array) => void;
 
-function randomColor(rng: Rng): Rgb {
+function randomColor(rng: SeededRng): Rgb {
   return [rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255)];
 }
 
 /** A colour near `c` (each channel within ±delta, at least `min` away in sum), clamped to 0..255. */
-function nearColor(rng: Rng, c: Rgb, delta: number, min: number): Rgb {
+function nearColor(rng: SeededRng, c: Rgb, delta: number, min: number): Rgb {
   for (let tries = 0; tries < 8; tries++) {
     const out: Rgb = [0, 1, 2].map((i) =>
       Math.max(0, Math.min(255, c[i] + rng.uniform(-delta, delta))),
@@ -299,7 +300,7 @@ function nearColor(rng: Rng, c: Rgb, delta: number, min: number): Rgb {
 }
 
 /** Smooth value noise on a coarse lattice (bilinear, smoothstep), deterministic in its seed. */
-function valueNoise(rng: Rng, cell: number): (x: number, y: number) => number {
+function valueNoise(rng: SeededRng, cell: number): (x: number, y: number) => number {
   const n = 64;
   const grid = new Float32Array(n * n);
   for (let i = 0; i < grid.length; i++) grid[i] = rng.next();
@@ -321,7 +322,7 @@ function valueNoise(rng: Rng, cell: number): (x: number, y: number) => number {
   };
 }
 
-function makeFill(rng: Rng, base: Rgb, second: Rgb): Fill {
+function makeFill(rng: SeededRng, base: Rgb, second: Rgb): Fill {
   const kind = rng.pick(['solid', 'solid', 'gradient', 'stripes', 'checker', 'noise', 'dots'] as const);
   const mix = (a: number, out: Float32Array): void => {
     out[0] = base[0] + (second[0] - base[0]) * a;
@@ -421,7 +422,7 @@ function meanColor(img: Float32Array, size: number, cx: number, cy: number, r: n
   return n ? (out.map((v) => v / n) as Rgb) : [128, 128, 128];
 }
 
-function drawScene(rng: Rng, size: number): Scene {
+function drawScene(rng: SeededRng, size: number): Scene {
   const scene: Scene = {
     image: new Float32Array(size * size * 3),
     labels: new Int16Array(size * size).fill(-1),
@@ -495,7 +496,7 @@ function drawScene(rng: Rng, size: number): Scene {
 }
 
 /** Illumination gradient, blur and sensor noise, then quantisation to uint8. */
-function finishImage(rng: Rng, img: Float32Array, size: number): Uint8Array {
+function finishImage(rng: SeededRng, img: Float32Array, size: number): Uint8Array {
   if (rng.chance(0.3)) {
     const a = rng.uniform(0, 2 * Math.PI);
     const k = rng.uniform(0.2, 0.6) / size;
@@ -605,7 +606,7 @@ function pixelsWhere(mask: Uint8Array, want: number, region: Box, size: number):
 }
 
 export function trainingPrompt(
-  rng: Rng,
+  rng: SeededRng,
   t: { mask: Uint8Array; bbox: Box },
   size: number,
   boxP: number,
@@ -647,7 +648,7 @@ export function trainingPrompt(
  * corpus, so both draw targets and prompts the same way.
  */
 export function drawTargets(
-  rng: Rng,
+  rng: SeededRng,
   candidates: readonly { mask: Uint8Array; area: number; bbox: Box; shape: CorpusTarget['shape'] }[],
   o: { perImage: number; size: number; boxP: number; evaluation?: boolean },
 ): CorpusTarget[] {
@@ -685,7 +686,7 @@ export function createGenericCorpus(opts: GenericCorpusOptions): GenericCorpus {
     if (!Number.isInteger(index) || index < 0)
       throw new Error(`sample index must be an integer ≥ 0, got ${index}`);
     // Redraw (same stream) in the rare case a scene has no object large enough.
-    const rng = new Rng(mixSeed(seed, index));
+    const rng = new SeededRng(mixSeed(seed, index));
     for (;;) {
       const scene = drawScene(rng, size);
       const candidates: { id: number; shape: ShapeKind; mask: Uint8Array; area: number; bbox: Box }[] = [];

@@ -1,5 +1,4 @@
-import { SamConfig, StateDict, float32Tensor, expectedStateDict } from '@casam/casam-core';
-import { Rng } from './rng';
+import { SamConfig, SeededRng, StateDict, float32Tensor, expectedStateDict } from '@casam/casam-core';
 
 const NORM_WEIGHT = /norm\w*\.weight$|neck\.[13]\.weight$|(downscaling\.[14]|upscaling\.1)\.weight$/;
 const NORM_BIAS = /norm\w*\.bias$|neck\.[13]\.bias$|(downscaling\.[14]|upscaling\.1)\.bias$/;
@@ -19,7 +18,7 @@ function fanIn(shape: readonly number[]): number {
  * from the first step. Deterministic in `seed`; names, shapes and order are the official ones.
  */
 export function initSamStateDict(cfg: SamConfig, seed: number): StateDict {
-  const rng = new Rng(seed);
+  const rng = new SeededRng(seed);
   const expected = expectedStateDict(cfg);
   const shapes = new Map(expected.map((e) => [e.name, e.shape]));
   const sd: StateDict = new Map();

@@ -1,4 +1,4 @@
-import { tf } from '@casam/casam-core';
+import { FOCAL_ALPHA, FOCAL_GAMMA, tf } from '@casam/casam-core';
 
 /** Per-mask loss terms for logits [N,K,h,w] against one target per row [N,1,h,w] (values in [0,1]). */
 export interface MaskLossTerms {
@@ -9,9 +9,6 @@ export interface MaskLossTerms {
   /** Hard IoU of (logits > 0) against (target > 0.5), eps 1e-7; carries no gradient: [N,K]. */
   iou: tf.Tensor2D;
 }
-
-export const FOCAL_GAMMA = 2;
-export const FOCAL_ALPHA = 0.25;
 
 /**
  * The CA-SAM loss terms (shared/fixtures README, `loss.*`), per mask so a caller can pick the best of several

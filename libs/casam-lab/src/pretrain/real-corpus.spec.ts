@@ -1,3 +1,4 @@
+import { SeededRng } from '@casam/casam-core';
 import { describe, expect, it } from 'vitest';
 import { maskBox } from './generic-corpus';
 import {
@@ -7,13 +8,12 @@ import {
   histogramThresholds,
   mixCorpora,
 } from './real-corpus';
-import { Rng } from './rng';
 
 /** A 200×160 grey image: dark background, two bright discs and a mid-grey bar, with noise. */
 function phantom(seed: number): RealImage {
   const w = 200;
   const h = 160;
-  const rng = new Rng(seed);
+  const rng = new SeededRng(seed);
   const data = new Uint8Array(w * h);
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++) {
@@ -29,14 +29,14 @@ function phantom(seed: number): RealImage {
 describe('histogramThresholds', () => {
   it('puts the threshold of a two-level image between the levels', () => {
     const v = new Float32Array(1000).map((_, i) => (i < 600 ? 40 : 200));
-    const t = histogramThresholds(v, 2, new Rng(1));
+    const t = histogramThresholds(v, 2, new SeededRng(1));
     expect(t).toHaveLength(1);
     expect(t[0]).toBeGreaterThan(40);
     expect(t[0]).toBeLessThan(200);
   });
 
   it('gives no threshold for a constant image', () => {
-    expect(histogramThresholds(new Float32Array(100).fill(7), 3, new Rng(1))).toEqual([]);
+    expect(histogramThresholds(new Float32Array(100).fill(7), 3, new SeededRng(1))).toEqual([]);
   });
 });
 

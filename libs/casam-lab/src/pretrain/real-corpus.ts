@@ -9,8 +9,8 @@
  * Sources that carry label masks (none of the pretraining sources do today) would give their own targets.
  * Everything is a pure function of (seed, index), like the generic corpus.
  */
+import { SeededRng, mixSeed } from '@casam/casam-core';
 import { Box, CorpusSample, MIN_TARGET_AREA, drawTargets, maskBox } from './generic-corpus';
-import { Rng, mixSeed } from './rng';
 
 /** Bumped whenever the samples drawn for a (seed, index) change; part of the corpus name a checkpoint keeps. */
 export const REAL_CORPUS_VERSION = 2;
@@ -131,7 +131,7 @@ export function boxBlur(src: Float32Array, size: number, r: number, passes: numb
 }
 
 /** 1-D k-means on a 256-bin histogram; returns k−1 sorted thresholds between the centres. */
-export function histogramThresholds(values: Float32Array, k: number, rng: Rng): number[] {
+export function histogramThresholds(values: Float32Array, k: number, rng: SeededRng): number[] {
   const hist = new Float64Array(256);
   for (const v of values) hist[Math.min(255, Math.max(0, Math.round(v)))]++;
   let lo = 0;
@@ -208,7 +208,7 @@ export function connectedComponents(labels: Uint8Array, size: number): { comp: I
 function regionTargets(
   rgb: Uint8Array,
   size: number,
-  rng: Rng,
+  rng: SeededRng,
   want: number,
 ): { mask: Uint8Array; area: number; bbox: Box }[] {
   const n = size * size;
@@ -243,7 +243,7 @@ function regionTargets(
 }
 
 /** Contrast, gamma and noise jitter, in place. */
-function jitterIntensity(rgb: Uint8Array, rng: Rng): void {
+function jitterIntensity(rgb: Uint8Array, rng: SeededRng): void {
   const gamma = Math.exp(rng.uniform(-0.35, 0.35));
   const gain = rng.uniform(0.8, 1.2);
   const bias = rng.uniform(-20, 20);
@@ -272,7 +272,7 @@ export function createRealCorpus(opts: RealCorpusOptions): RealCorpus {
   function sample(index: number): CorpusSample {
     if (!Number.isInteger(index) || index < 0)
       throw new Error(`sample index must be an integer ≥ 0, got ${index}`);
-    const rng = new Rng(mixSeed(seed, index, 0x7ea1));
+    const rng = new SeededRng(mixSeed(seed, index, 0x7ea1));
     for (;;) {
       const img = rng.pick(opts.images);
       // A square crop of 45–100% of the shorter side, anywhere in the image.
@@ -301,6 +301,7 @@ export function mixCorpora(
   if (!(realFraction >= 0 && realFraction <= 1))
     throw new Error(`realFraction must be in [0, 1], got ${realFraction}`);
   return {
-    sample: (i: number) => (new Rng(mixSeed(seed, i, 0x313)).chance(realFraction) ? real : generic).sample(i),
+    sample: (i: number) =>
+      (new SeededRng(mixSeed(seed, i, 0x313)).chance(realFraction) ? real : generic).sample(i),
   };
 }

@@ -1,4 +1,4 @@
-import { SamConfig, gridSize } from '../sam/config';
+import { SamConfig, gridSize } from './config';
 
 export type SamPart = 'image_encoder' | 'prompt_encoder' | 'mask_decoder';
 export const SAM_PARTS: readonly SamPart[] = ['image_encoder', 'prompt_encoder', 'mask_decoder'];

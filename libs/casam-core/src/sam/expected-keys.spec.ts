@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { getPreset } from '../sam/config';
+import { getPreset } from './config';
 import { numel } from '../tensor/host-tensor';
 import { fixturePath, loadFixture } from '../testing/fixtures';
 import { expectedStateDict } from './expected-keys';
