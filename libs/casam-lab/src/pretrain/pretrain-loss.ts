@@ -1,4 +1,4 @@
-import { FOCAL_ALPHA, FOCAL_GAMMA, tf } from '@casam/casam-core';
+import { FOCAL_ALPHA, tf } from '@casam/casam-core';
 
 /** Per-mask loss terms for logits [N,K,h,w] against one target per row [N,1,h,w] (values in [0,1]). */
 export interface MaskLossTerms {
