@@ -142,5 +142,25 @@ export { type EmbeddedItem, type TrainingItem } from './trainer/training-item';
 
 // ONNX Runtime: engines and the TypeScript exporter.
 export { GraphBuilder } from './onnx/export/onnx-builder';
-export { createOnnxRoutedSegmenter, exportRoutedSegmenterOnnx } from './onnx/onnx-routed-segmenter';
+export {
+  createOnnxRoutedSegmenter,
+  exportRoutedSegmenterOnnx,
+  type OnnxRoutedSegmenter,
+} from './onnx/onnx-routed-segmenter';
 export { OnnxModelError, createOnnxSamEngine } from './onnx/onnx-sam-engine';
+export {
+  DEFAULT_PROBE_TOLERANCE,
+  OnnxExportMismatchError,
+  ensureOnnxAlignmentLayers,
+  ensureOnnxBaseExport,
+  onnxBaseExportName,
+  type OnnxBaseExport,
+  type OnnxBaseExportOptions,
+  type ProbeReport,
+} from './onnx/onnx-export-cache';
+export {
+  ONNX_EXPORTER_VERSION,
+  exportSamOnnx,
+  isOnnxExportCurrent,
+  type OnnxExportManifest,
+} from './onnx/export/export-model';

@@ -14,3 +14,13 @@ export {
   type OnnxRoutedSegmenter,
   type OnnxRoutedSegmenterOptions,
 } from './onnx-routed-segmenter';
+export {
+  DEFAULT_PROBE_TOLERANCE,
+  OnnxExportMismatchError,
+  ensureOnnxAlignmentLayers,
+  ensureOnnxBaseExport,
+  onnxBaseExportName,
+  type OnnxBaseExport,
+  type OnnxBaseExportOptions,
+  type ProbeReport,
+} from './onnx-export-cache';

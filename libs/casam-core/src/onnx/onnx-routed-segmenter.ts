@@ -40,6 +40,11 @@ export interface OnnxRoutedSegmenterOptions extends FastRouterOptions {
   modelFingerprint?: string;
   /** Intra-op threads of every session. Default: the cores this process may use (availableParallelism). */
   threads?: number;
+  /**
+   * Each task's Alignment Layer graph by task id (e.g. from `ensureOnnxAlignmentLayers`); when given, the export
+   * folder's own layers are not looked at.
+   */
+  alignmentLayerFiles?: ReadonlyMap<string, string>;
 }
 
 export interface OnnxRoutedSegmenter extends RoutedSegmenter {
@@ -82,6 +87,11 @@ export async function createOnnxRoutedSegmenter(
     throw new OnnxModelError(`the ONNX export in ${exportDir} was made from other SAM weights`);
   // Resolve every adapter's graph before opening anything, so a mismatch costs no session.
   const alignFiles = adapters.map((a) => {
+    const given = opts.alignmentLayerFiles?.get(a.taskId);
+    if (opts.alignmentLayerFiles) {
+      if (!given) throw new OnnxModelError(`no ONNX Alignment Layer given for task ${a.taskId}`);
+      return { taskId: a.taskId, path: given };
+    }
     const fp = stateDictFingerprint(a.align.stateDict());
     const hit = manifest.alignmentLayers.find((l) => l.name === a.taskId && l.fingerprint === fp);
     if (!hit)

@@ -1,0 +1,375 @@
+/**
+ * Export on first use. The fast engine needs ONNX graphs of exactly the weights in use; this module makes them
+ * with the project's own exporter the first time they are needed and keeps them in a cache folder:
+ *
+ *   <cacheRoot>/<preset>-<fingerprint>-x<exporter>/   image encoder + prompt decoder (+ probe.json)
+ *   <cacheRoot>/align/<fingerprint>-c<C>-x<exporter>.onnx   one file per Alignment Layer, shared by every bundle
+ *   <cacheRoot>/<preset>-<fingerprint>-x<exporter>.rejected.json   an export whose probe failed (not retried)
+ *
+ * Before an export is used for the first time it is checked against the TF.js engine on a fixed probe input
+ * (embeddings, mask logits and IoU of a box prompt; for an Alignment Layer, its output on a probe embedding).
+ * A mismatch refuses the export with `OnnxExportMismatchError`: the caller keeps TF.js, and the rejection is
+ * remembered so the next start does not pay for the export and the probe again. A new exporter version makes new
+ * folder names, so old exports and old rejections are simply no longer looked at.
+ *
+ * Exports are written into a temporary folder or file and renamed into place once checked, so a crash or a
+ * concurrent process never leaves a half-written export that looks finished.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { LoadedAdapter } from '../casam/routed-segmenter';
+import { SamConfig, gridSize } from '../sam/config';
+import type { EnginePrompt, SamEngine } from '../sam/engine';
+import { tf } from '../sam/tf';
+import { HostTensor, StateDict, float32Tensor, toFloat32 } from '../tensor/host-tensor';
+import { stateDictFingerprint } from '../weights/fingerprint';
+import { ALIGN_INPUT_NAME, ALIGN_OUTPUT_NAME, exportAlignmentLayerOnnx } from './export/align-graph';
+import {
+  ONNX_EXPORTER_VERSION,
+  exportSamOnnx,
+  isOnnxExportCurrent,
+  type OnnxExportManifest,
+} from './export/export-model';
+import { writeOnnxModel } from './export/onnx-builder';
+import { OnnxModelError, createOnnxSamEngine } from './onnx-sam-engine';
+
+/** The largest difference the probe accepts, relative to the reference output's largest magnitude (at least 1). */
+export const DEFAULT_PROBE_TOLERANCE = 1e-3;
+
+const PROBE_FILE = 'probe.json';
+
+/** An exported graph disagrees with the TF.js engine on the probe input; the export is not used. */
+export class OnnxExportMismatchError extends OnnxModelError {
+  override name = 'OnnxExportMismatchError';
+  constructor(
+    message: string,
+    readonly probe: ProbeReport,
+  ) {
+    super(message);
+  }
+}
+
+export interface ProbeComparison {
+  name: string;
+  maxAbsDiff: number;
+  /** Largest magnitude in the reference output. */
+  referenceMaxAbs: number;
+  /** The allowed difference: tolerance × max(1, referenceMaxAbs). */
+  allowed: number;
+}
+
+export interface ProbeReport {
+  passed: boolean;
+  tolerance: number;
+  exporterVersion: string;
+  comparisons: ProbeComparison[];
+  /** Wall time of the probe (both engines). */
+  ms: number;
+}
+
+export interface OnnxBaseExportOptions {
+  /** Folder of the cache (created if needed), e.g. the agent home's `onnx-cache/`. */
+  cacheRoot: string;
+  config: SamConfig;
+  /** stateDictFingerprint of the SAM weights. */
+  modelFingerprint: string;
+  /** The full SAM weights; only called when an export has to be made. */
+  stateDict: () => StateDict;
+  /** The TF.js engine of the same weights, the probe's reference; only called when a probe is due. */
+  reference: () => SamEngine | Promise<SamEngine>;
+  /** See DEFAULT_PROBE_TOLERANCE. */
+  tolerance?: number;
+  /** Intra-op threads of the probe's ORT sessions. */
+  threads?: number;
+  /** Progress lines (exporting, probing, results). */
+  log?: (line: string) => void;
+}
+
+export interface OnnxBaseExport {
+  dir: string;
+  manifest: OnnxExportManifest;
+  encoderPath: string;
+  decoderPath: string;
+  /** Whether this call made the export (false: found in the cache). */
+  exported: boolean;
+  probe: ProbeReport;
+}
+
+/** The cache folder name of one model's base export. */
+export function onnxBaseExportName(config: SamConfig, modelFingerprint: string): string {
+  const fp = modelFingerprint.replace(/^sha256:/, '').slice(0, 16);
+  return `${config.name.replace(/[^A-Za-z0-9._-]+/g, '_')}-${fp}-x${ONNX_EXPORTER_VERSION}`;
+}
+
+function readJson<T>(path: string): T | null {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch {
+    return null;
+  }
+}
+
+function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  renameSync(tmp, path);
+}
+
+function maxAbs(a: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const v = Math.abs(a[i]);
+    if (v > m || Number.isNaN(v)) m = v;
+  }
+  return m;
+}
+
+function compare(name: string, ref: HostTensor, got: HostTensor, tolerance: number): ProbeComparison {
+  const r = toFloat32(ref);
+  const g = toFloat32(got);
+  if (r.length !== g.length || ref.shape.join() !== got.shape.join())
+    return { name, maxAbsDiff: Infinity, referenceMaxAbs: maxAbs(r), allowed: 0 };
+  let d = 0;
+  for (let i = 0; i < r.length; i++) {
+    const v = Math.abs(r[i] - g[i]);
+    if (!(v <= d)) d = v; // NaN propagates as a failure
+  }
+  const referenceMaxAbs = maxAbs(r);
+  return { name, maxAbsDiff: d, referenceMaxAbs, allowed: tolerance * Math.max(1, referenceMaxAbs) };
+}
+
+const passes = (c: ProbeComparison) => c.maxAbsDiff <= c.allowed;
+
+/**
+ * The probe's preprocessed image [1,3,S,S]: smooth gradients, a bright disc and a ring, zero padding on the
+ * bottom and right like a real non-square image. Deterministic, so every site probes the same input.
+ */
+export function probeImage(config: SamConfig): HostTensor {
+  const s = config.imgSize;
+  const h = Math.round(s * 0.75);
+  const out = new Float32Array(3 * s * s);
+  for (let c = 0; c < 3; c++)
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < s; x++) {
+        const u = x / s;
+        const v = y / s;
+        const disc = Math.hypot(u - 0.35, v - 0.35) < 0.15 ? 1.5 : 0;
+        const r = Math.hypot(u - 0.7, v - 0.45);
+        const ring = r > 0.12 && r < 0.17 ? -1.2 : 0;
+        out[(c * s + y) * s + x] = Math.sin(6 * u + c) * Math.cos(4 * v) + disc + ring;
+      }
+  return float32Tensor([1, 3, s, s], out);
+}
+
+function probePrompt(config: SamConfig): EnginePrompt {
+  const s = config.imgSize;
+  return { box: [0.2 * s, 0.2 * s, 0.5 * s, 0.5 * s] };
+}
+
+async function probeBase(
+  config: SamConfig,
+  encoderPath: string,
+  decoderPath: string,
+  reference: SamEngine,
+  tolerance: number,
+  threads: number | undefined,
+): Promise<ProbeReport> {
+  const t0 = performance.now();
+  const onnx = await createOnnxSamEngine({ config, encoderPath, decoderPath, threads });
+  try {
+    const img = probeImage(config);
+    const prompt = probePrompt(config);
+    const refEmb = await reference.embed(img);
+    const gotEmb = await onnx.embed(img);
+    // Both decoders get the reference embedding, so the decoder is judged on its own.
+    const refDec = await reference.decode(refEmb, prompt, { multimask: true });
+    const gotDec = await onnx.decode(refEmb, prompt, { multimask: true });
+    const comparisons = [
+      compare('image embeddings', refEmb, gotEmb, tolerance),
+      compare('mask logits', refDec.lowResMasks, gotDec.lowResMasks, tolerance),
+      compare('IoU predictions', refDec.iouPredictions, gotDec.iouPredictions, tolerance),
+    ];
+    return {
+      passed: comparisons.every(passes),
+      tolerance,
+      exporterVersion: ONNX_EXPORTER_VERSION,
+      comparisons,
+      ms: performance.now() - t0,
+    };
+  } finally {
+    onnx.dispose();
+  }
+}
+
+function describeFailure(what: string, probe: ProbeReport): string {
+  const bad = probe.comparisons
+    .filter((c) => !passes(c))
+    .map(
+      (c) => `${c.name} differ by ${c.maxAbsDiff.toExponential(2)} (allowed ${c.allowed.toExponential(2)})`,
+    );
+  return `the ONNX export of ${what} disagrees with the TF.js engine on the probe input: ${bad.join('; ')}`;
+}
+
+/**
+ * The image encoder and prompt decoder of these weights as ONNX graphs: from the cache when a checked export
+ * is there, otherwise exported, probed against `reference` and cached. Throws `OnnxExportMismatchError` when the
+ * export (now or on an earlier start) failed its probe.
+ */
+export async function ensureOnnxBaseExport(opts: OnnxBaseExportOptions): Promise<OnnxBaseExport> {
+  const { cacheRoot, config, modelFingerprint } = opts;
+  const log = opts.log ?? (() => undefined);
+  const tolerance = opts.tolerance ?? DEFAULT_PROBE_TOLERANCE;
+  const name = onnxBaseExportName(config, modelFingerprint);
+  const dir = join(cacheRoot, name);
+  const rejectedPath = join(cacheRoot, `${name}.rejected.json`);
+  const found = (exported: boolean, probe: ProbeReport): OnnxBaseExport => {
+    const manifest = JSON.parse(readFileSync(join(dir, 'onnx-export.json'), 'utf8')) as OnnxExportManifest;
+    return {
+      dir,
+      manifest,
+      encoderPath: join(dir, manifest.encoder.file),
+      decoderPath: join(dir, manifest.decoder.file),
+      exported,
+      probe,
+    };
+  };
+
+  const rejected = readJson<ProbeReport>(rejectedPath);
+  if (rejected && !rejected.passed)
+    throw new OnnxExportMismatchError(
+      `${describeFailure(`preset ${config.name}`, rejected)} (found ${rejectedPath}; delete it to try again)`,
+      rejected,
+    );
+  const cachedProbe = readJson<ProbeReport>(join(dir, PROBE_FILE));
+  if (cachedProbe?.passed && isOnnxExportCurrent(dir, config, modelFingerprint))
+    return found(false, cachedProbe);
+
+  mkdirSync(cacheRoot, { recursive: true });
+  const tmp = join(cacheRoot, `${name}.tmp-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  try {
+    log(`exporting ${config.name} to ONNX (first use of these weights) into ${dir}`);
+    const t0 = performance.now();
+    const manifest = exportSamOnnx(tmp, config, opts.stateDict(), { modelFingerprint });
+    const bytes = manifest.encoder.bytes + manifest.decoder.bytes;
+    log(
+      `exported in ${((performance.now() - t0) / 1000).toFixed(1)} s (${(bytes / 2 ** 20).toFixed(1)} MiB); probing against TF.js`,
+    );
+    const reference = await opts.reference();
+    const probe = await probeBase(
+      config,
+      join(tmp, manifest.encoder.file),
+      join(tmp, manifest.decoder.file),
+      reference,
+      tolerance,
+      opts.threads,
+    );
+    log(
+      `probe ${probe.passed ? 'passed' : 'FAILED'} in ${(probe.ms / 1000).toFixed(1)} s: ` +
+        probe.comparisons.map((c) => `${c.name} ${c.maxAbsDiff.toExponential(1)}`).join(', '),
+    );
+    if (!probe.passed) {
+      writeJsonAtomic(rejectedPath, probe);
+      throw new OnnxExportMismatchError(describeFailure(`preset ${config.name}`, probe), probe);
+    }
+    writeJsonAtomic(join(tmp, PROBE_FILE), probe);
+    rmSync(dir, { recursive: true, force: true });
+    try {
+      renameSync(tmp, dir);
+    } catch (e) {
+      // Another process finished the same export first: use theirs.
+      if (!isOnnxExportCurrent(dir, config, modelFingerprint)) throw e;
+    }
+    return found(true, probe);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+async function probeAlignment(
+  adapter: LoadedAdapter,
+  path: string,
+  grid: number,
+  tolerance: number,
+  threads: number | undefined,
+): Promise<ProbeReport> {
+  const t0 = performance.now();
+  const c = adapter.align.channels;
+  const n = c * grid * grid;
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = Math.sin(0.37 * i) + 0.5 * Math.cos(0.011 * i);
+  const xt = tf.tensor4d(x, [1, c, grid, grid]);
+  const yt = adapter.align.forward(xt);
+  const ref = float32Tensor([1, c, grid, grid], new Float32Array(yt.dataSync() as Float32Array));
+  tf.dispose([xt, yt]);
+  const session = await ort.InferenceSession.create(path, {
+    executionProviders: ['cpu'],
+    ...(threads !== undefined ? { intraOpNumThreads: threads } : {}),
+  });
+  try {
+    const out = await session.run({ [ALIGN_INPUT_NAME]: new ort.Tensor('float32', x, [1, c, grid, grid]) });
+    const y = out[ALIGN_OUTPUT_NAME] as ort.Tensor;
+    const got = float32Tensor([...y.dims], new Float32Array(y.data as Float32Array));
+    const comparisons = [compare('aligned embeddings', ref, got, tolerance)];
+    return {
+      passed: comparisons.every(passes),
+      tolerance,
+      exporterVersion: ONNX_EXPORTER_VERSION,
+      comparisons,
+      ms: performance.now() - t0,
+    };
+  } finally {
+    await session.release();
+  }
+}
+
+/**
+ * Each adapter's Alignment Layer as an ONNX file, keyed by the layer's weights (so a bundle update re-exports
+ * only the layers that changed): taskId → path. Exported and probed on first use like the base export.
+ */
+export async function ensureOnnxAlignmentLayers(
+  cacheRoot: string,
+  config: SamConfig,
+  adapters: readonly LoadedAdapter[],
+  opts: { tolerance?: number; threads?: number; log?: (line: string) => void } = {},
+): Promise<Map<string, string>> {
+  const tolerance = opts.tolerance ?? DEFAULT_PROBE_TOLERANCE;
+  const dir = join(cacheRoot, 'align');
+  mkdirSync(dir, { recursive: true });
+  const files = new Map<string, string>();
+  for (const a of adapters) {
+    const sd = a.align.stateDict();
+    const fp = stateDictFingerprint(sd)
+      .replace(/^sha256:/, '')
+      .slice(0, 24);
+    const path = join(dir, `${fp}-c${a.align.channels}-x${ONNX_EXPORTER_VERSION}.onnx`);
+    if (!existsSync(path)) {
+      const tmp = `${path}.tmp-${process.pid}`;
+      try {
+        writeOnnxModel(
+          tmp,
+          exportAlignmentLayerOnnx(sd, {
+            channels: a.align.channels,
+            producerVersion: ONNX_EXPORTER_VERSION,
+            metadata: { taskId: a.taskId, exporterVersion: ONNX_EXPORTER_VERSION },
+          }),
+        );
+        const probe = await probeAlignment(a, tmp, gridSize(config), tolerance, opts.threads);
+        if (!probe.passed)
+          throw new OnnxExportMismatchError(
+            describeFailure(`task ${a.taskId}'s Alignment Layer`, probe),
+            probe,
+          );
+        renameSync(tmp, path);
+        opts.log?.(
+          `exported task ${a.taskId}'s Alignment Layer to ONNX (probe ${probe.comparisons[0].maxAbsDiff.toExponential(1)})`,
+        );
+      } finally {
+        rmSync(tmp, { force: true });
+      }
+    }
+    files.set(a.taskId, path);
+  }
+  return files;
+}
