@@ -1,15 +1,9 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import {
-  DatasetFormatError,
-  type DatasetIndex,
-  type DatasetProblem,
-  importNiftiPairs,
-  type NiftiPair,
-  readDatasetFolder,
-} from '@casam/casam-core';
+import { resolve } from 'node:path';
+import type { NiftiPair } from '@casam/casam-core';
 import { EXIT, UserError } from '../cli/errors';
-import { checkTaskName, TaskStore } from '../tasks/local-task';
+import { checkTaskName } from '../tasks/local-task';
+import { type IngestSource, ingestTask } from '../use-cases/ingest-task';
 import type { Command } from './command';
 import { HOME_HELP, HOME_OPTION } from './home-option';
 import { AgentHome } from '../home/agent-home';
@@ -47,8 +41,7 @@ ${HOME_HELP}`,
       throw new UserError('give either --folder <dir> or --nifti <img:lbl> (one or more)', EXIT.usage);
     const seed = Number(v.string('seed'));
     if (!Number.isInteger(seed)) throw new UserError('--seed must be an integer', EXIT.usage);
-    const store = new TaskStore(home);
-    let root: string;
+    let source: IngestSource;
     if (nifti.length) {
       const pairs: NiftiPair[] = nifti.map((p) => {
         const [image, labels, extra] = p.split(':');
@@ -61,82 +54,15 @@ ${HOME_HELP}`,
       const labelNames = parseLabels(v.string('labels'));
       const axis = Number(v.string('axis'));
       if (![0, 1, 2].includes(axis)) throw new UserError('--axis must be 0, 1 or 2', EXIT.usage);
-      root = join(store.dir(name), 'nifti-slices');
-      const res = await importNiftiPairs(pairs, root, {
-        name,
-        modality: v.string('modality') ?? 'unknown',
-        domain: name,
-        seed,
-        axis: axis as 0 | 1 | 2,
-        ...(labelNames ? { labelNames, labels: Object.keys(labelNames).map(Number) } : {}),
-        onProgress: (p) =>
-          log(
-            `  volume ${p.pair}/${p.pairs} ${p.caseId}: ${p.skipped ? 'already sliced' : `${p.slices} slices`}`,
-          ),
-        onProblem: (p) => log(`  problem: ${p.image}: ${p.message}`),
-      });
-      log(`sliced ${res.imported} volume(s), ${res.resumed} from an earlier run, ${res.failed} left out`);
-    } else root = resolve(folder!);
-
-    let index: DatasetIndex;
-    const seen: DatasetProblem[] = [];
-    let lastPct = -1;
-    try {
-      index = await readDatasetFolder(root, {
-        seed,
-        name,
-        modality: v.string('modality'),
-        domain: name,
-        onProblem: (p) => {
-          seen.push(p);
-          log(`  problem [${p.kind}, ${p.effect}] ${p.message}`);
-        },
-        onProgress: (done, total) => {
-          const pct = Math.floor((100 * done) / Math.max(1, total));
-          if (pct >= lastPct + 10 || done === total) {
-            lastPct = pct;
-            log(`  checked ${done}/${total} items (${pct}%)`);
-          }
-        },
-      });
-    } catch (e) {
-      if (e instanceof DatasetFormatError) {
-        // A folder in another layout (DICOM, NIfTI, nnU-Net's imagesTr/labelsTr…) has no manifest: say what would do.
-        const hint =
-          existsSync(root) && !existsSync(join(root, 'manifest.json'))
-            ? `; without a manifest.json ingest reads the plain layout ${root}/images/<name>.png|.jpg and ` +
-              `${root}/masks/<class>/<name>.png (a mask per class, same file name as its image; docs/data-format.md), ` +
-              `or NIfTI volumes with --nifti <image.nii.gz>:<labels.nii.gz>`
-            : '';
-        throw new UserError(`${e.message}${hint}`, EXIT.input);
-      }
-      throw e;
-    }
-    if (index.items.length === 0)
-      throw new UserError(`${root}: no usable item (${seen.length} problem(s) above)`, EXIT.input);
-    const count = (s: string) => index.items.filter((i) => i.split === s).length;
-    const counts = {
-      train: count('train'),
-      val: count('val'),
-      test: count('test'),
-      problems: index.problems.length,
-    };
-    if (counts.train === 0 || counts.val === 0)
-      throw new UserError(
-        `${root}: need items in both train (${counts.train}) and val (${counts.val}) splits`,
-        EXIT.input,
-      );
-    const previous = store.exists(name) ? store.read(name) : undefined;
-    store.writeIndex(name, index);
-    store.write({
-      version: 1,
+      source = { kind: 'nifti', pairs, given: nifti, labelNames, axis: axis as 0 | 1 | 2 };
+    } else source = { kind: 'folder', folder: folder! };
+    const { index, counts } = await ingestTask({
+      home,
       name,
-      modality: v.string('modality') ?? index.modality ?? 'unknown',
-      structures: index.classes.map((c) => c.name),
-      source: { kind: nifti.length ? 'nifti' : 'folder', paths: nifti.length ? nifti : [root] },
-      indexedAt: new Date().toISOString(),
-      counts,
-      ...(previous?.coordinator ? { coordinator: previous.coordinator } : {}),
+      source,
+      modality: v.string('modality'),
+      seed,
+      log,
     });
     console.log(
       `task ${name}: ${index.items.length} usable item(s) — train ${counts.train}, val ${counts.val}, test ${counts.test}; ` +

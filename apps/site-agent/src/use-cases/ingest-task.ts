@@ -1,0 +1,135 @@
+/**
+ * Use case: index local images + masks for a task — a dataset folder, or NIfTI volumes sliced to 2-D first
+ * (resumable) — with every problem reported per file and the rest kept; splits reproducible from the seed.
+ * Writes the task's index.json and task.json (keeping what the coordinator knows of it). `site-agent ingest`
+ * calls it.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  DatasetFormatError,
+  type DatasetIndex,
+  type DatasetProblem,
+  importNiftiPairs,
+  type NiftiPair,
+  readDatasetFolder,
+} from '@casam/casam-core';
+import { EXIT, UserError } from '../cli/errors';
+import type { AgentHome } from '../home/agent-home';
+import { type LocalTask, TaskStore } from '../tasks/local-task';
+
+/** Where the task's data is: a dataset folder, or NIfTI image/label volume pairs. */
+export type IngestSource =
+  | { kind: 'folder'; folder: string }
+  | {
+      kind: 'nifti';
+      pairs: NiftiPair[];
+      /** The pairs as given (`image:labels`), recorded as the task's source. */
+      given: string[];
+      /** Label values to keep and their class names. */
+      labelNames?: Record<number, string>;
+      axis: 0 | 1 | 2;
+    };
+
+export interface IngestRequest {
+  home: AgentHome;
+  name: string;
+  source: IngestSource;
+  modality?: string;
+  /** Split seed for data without a manifest. */
+  seed: number;
+  log: (l: string) => void;
+}
+
+export interface IngestedTask {
+  index: DatasetIndex;
+  counts: LocalTask['counts'];
+}
+
+export async function ingestTask(o: IngestRequest): Promise<IngestedTask> {
+  const { home, name, source, seed, log } = o;
+  const store = new TaskStore(home);
+  let root: string;
+  if (source.kind === 'nifti') {
+    root = join(store.dir(name), 'nifti-slices');
+    const res = await importNiftiPairs(source.pairs, root, {
+      name,
+      modality: o.modality ?? 'unknown',
+      domain: name,
+      seed,
+      axis: source.axis,
+      ...(source.labelNames
+        ? { labelNames: source.labelNames, labels: Object.keys(source.labelNames).map(Number) }
+        : {}),
+      onProgress: (p) =>
+        log(
+          `  volume ${p.pair}/${p.pairs} ${p.caseId}: ${p.skipped ? 'already sliced' : `${p.slices} slices`}`,
+        ),
+      onProblem: (p) => log(`  problem: ${p.image}: ${p.message}`),
+    });
+    log(`sliced ${res.imported} volume(s), ${res.resumed} from an earlier run, ${res.failed} left out`);
+  } else root = resolve(source.folder);
+
+  let index: DatasetIndex;
+  const seen: DatasetProblem[] = [];
+  let lastPct = -1;
+  try {
+    index = await readDatasetFolder(root, {
+      seed,
+      name,
+      modality: o.modality,
+      domain: name,
+      onProblem: (p) => {
+        seen.push(p);
+        log(`  problem [${p.kind}, ${p.effect}] ${p.message}`);
+      },
+      onProgress: (done, total) => {
+        const pct = Math.floor((100 * done) / Math.max(1, total));
+        if (pct >= lastPct + 10 || done === total) {
+          lastPct = pct;
+          log(`  checked ${done}/${total} items (${pct}%)`);
+        }
+      },
+    });
+  } catch (e) {
+    if (e instanceof DatasetFormatError) {
+      // A folder in another layout (DICOM, NIfTI, nnU-Net's imagesTr/labelsTr…) has no manifest: say what would do.
+      const hint =
+        existsSync(root) && !existsSync(join(root, 'manifest.json'))
+          ? `; without a manifest.json ingest reads the plain layout ${root}/images/<name>.png|.jpg and ` +
+            `${root}/masks/<class>/<name>.png (a mask per class, same file name as its image; docs/data-format.md), ` +
+            `or NIfTI volumes with --nifti <image.nii.gz>:<labels.nii.gz>`
+          : '';
+      throw new UserError(`${e.message}${hint}`, EXIT.input);
+    }
+    throw e;
+  }
+  if (index.items.length === 0)
+    throw new UserError(`${root}: no usable item (${seen.length} problem(s) above)`, EXIT.input);
+  const count = (s: string) => index.items.filter((i) => i.split === s).length;
+  const counts = {
+    train: count('train'),
+    val: count('val'),
+    test: count('test'),
+    problems: index.problems.length,
+  };
+  if (counts.train === 0 || counts.val === 0)
+    throw new UserError(
+      `${root}: need items in both train (${counts.train}) and val (${counts.val}) splits`,
+      EXIT.input,
+    );
+  const previous = store.exists(name) ? store.read(name) : undefined;
+  store.writeIndex(name, index);
+  store.write({
+    version: 1,
+    name,
+    modality: o.modality ?? index.modality ?? 'unknown',
+    structures: index.classes.map((c) => c.name),
+    source:
+      source.kind === 'nifti' ? { kind: 'nifti', paths: source.given } : { kind: 'folder', paths: [root] },
+    indexedAt: new Date().toISOString(),
+    counts,
+    ...(previous?.coordinator ? { coordinator: previous.coordinator } : {}),
+  });
+  return { index, counts };
+}
