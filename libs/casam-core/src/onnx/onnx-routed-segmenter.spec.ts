@@ -17,7 +17,8 @@ import { maxAbsDiff } from '../testing/fixtures';
 import { stateDictFingerprint } from '../weights/fingerprint';
 import { syntheticItems } from '../trainer/trainer-fixtures.testing';
 import { useWasm } from './export/onnx-export.testing';
-import { OnnxModelError } from './onnx-sam-engine';
+import { ensureOnnxAlignmentLayers, ensureOnnxBaseExport } from './onnx-export-cache';
+import { OnnxModelError, createOnnxSamEngine } from './onnx-sam-engine';
 import {
   createOnnxRoutedSegmenter,
   exportRoutedSegmenterOnnx,
@@ -135,6 +136,45 @@ describe('ONNX Runtime routed segmenter vs the TF.js one (casam-tiny, random wei
     expect(new Set(chosen).size).toBeGreaterThan(2);
     expect(worstLogit).toBeLessThanOrEqual(1e-4);
     expect(differingPixels).toBe(0);
+  }, 120_000);
+
+  it('runs on a borrowed engine with layer files from the export cache: same routes and masks; dispose keeps the engine', async () => {
+    const cacheRoot = join(dir, 'cache');
+    const base = await ensureOnnxBaseExport({
+      cacheRoot,
+      config: cfg,
+      modelFingerprint: stateDictFingerprint(sd),
+      stateDict: () => sd,
+      reference: () => createTfjsSamEngine(buildSam(cfg, sd)),
+      threads: 1,
+    });
+    const engine = await createOnnxSamEngine({
+      config: cfg,
+      encoderPath: base.encoderPath,
+      decoderPath: base.decoderPath,
+      threads: 1,
+    });
+    const adapters = load();
+    const files = await ensureOnnxAlignmentLayers(cacheRoot, cfg, adapters, { threads: 1 });
+    const borrowed = await createOnnxRoutedSegmenter({
+      config: cfg,
+      engine,
+      alignmentLayerFiles: files,
+      adapters,
+      rule,
+    });
+    for (const [i, img] of images.entries()) {
+      const prompt = { box: [40 + i, 50, 200, 210 - i] as [number, number, number, number] };
+      const a = await onnx.segment(img, prompt);
+      const b = await borrowed.segment(img, prompt);
+      expect(b.route.decision).toEqual(a.route.decision);
+      expect(maxAbsDiff(toFloat32(a.lowResMasks), toFloat32(b.lowResMasks))).toBeLessThanOrEqual(1e-5);
+    }
+    borrowed.dispose();
+    // The engine is still open: it embeds after the segmenter is gone.
+    const again = await createSamPredictor(engine).setImage(images[0]);
+    expect(again.embeddings.shape).toEqual([1, 64, 16, 16]);
+    engine.dispose();
   }, 120_000);
 
   it('refuses an export that lacks a task’s Alignment Layer or was made from other weights', async () => {

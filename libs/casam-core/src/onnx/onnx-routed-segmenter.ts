@@ -32,8 +32,16 @@ import { OnnxModelError, createOnnxSamEngine, type OnnxSamEngine } from './onnx-
 
 export interface OnnxRoutedSegmenterOptions extends FastRouterOptions {
   config: SamConfig;
-  /** A folder written by `exportRoutedSegmenterOnnx` for these weights and adapters. */
-  exportDir: string;
+  /**
+   * A folder written by `exportRoutedSegmenterOnnx` for these weights and adapters (its encoder and decoder are
+   * opened, and closed again by dispose). Not needed when `engine` and `alignmentLayerFiles` are given.
+   */
+  exportDir?: string;
+  /**
+   * An open ONNX Runtime engine of the base model to use instead of opening the export folder's graphs. It is
+   * borrowed: dispose() leaves it open (a server keeps one engine across bundle swaps).
+   */
+  engine?: OnnxSamEngine;
   /** The tasks: τ, τ statistics and VAE route; the Alignment Layer's weights identify its exported graph. */
   adapters: readonly LoadedAdapter[];
   /** When given, the export must have been made from SAM weights with this fingerprint. */
@@ -76,6 +84,10 @@ export async function createOnnxRoutedSegmenter(
   const threads = opts.threads ?? Math.max(1, availableParallelism());
   if (!(Number.isInteger(threads) && threads >= 1))
     throw new RangeError(`threads must be a positive integer, got ${threads}`);
+  if (opts.engine && opts.alignmentLayerFiles)
+    return assemble(opts, opts.engine, false, resolveGiven(adapters, opts.alignmentLayerFiles), threads);
+  if (!exportDir)
+    throw new OnnxModelError('an ONNX routed segmenter needs an export folder or an open engine');
   const manifest = readOnnxExportManifest(exportDir);
   if (!manifest) throw new OnnxModelError(`${exportDir} holds no finished ONNX export (no manifest)`);
   if (manifest.configFingerprint !== configFingerprint(config))
@@ -86,31 +98,52 @@ export async function createOnnxRoutedSegmenter(
   if (opts.modelFingerprint !== undefined && manifest.modelFingerprint !== opts.modelFingerprint)
     throw new OnnxModelError(`the ONNX export in ${exportDir} was made from other SAM weights`);
   // Resolve every adapter's graph before opening anything, so a mismatch costs no session.
-  const alignFiles = adapters.map((a) => {
-    const given = opts.alignmentLayerFiles?.get(a.taskId);
-    if (opts.alignmentLayerFiles) {
-      if (!given) throw new OnnxModelError(`no ONNX Alignment Layer given for task ${a.taskId}`);
-      return { taskId: a.taskId, path: given };
-    }
-    const fp = stateDictFingerprint(a.align.stateDict());
-    const hit = manifest.alignmentLayers.find((l) => l.name === a.taskId && l.fingerprint === fp);
-    if (!hit)
-      throw new OnnxModelError(
-        `the ONNX export in ${exportDir} has no Alignment Layer for task ${a.taskId} with these weights ` +
-          `(export again with exportRoutedSegmenterOnnx)`,
-      );
-    return { taskId: a.taskId, path: join(exportDir, hit.file) };
-  });
-  const router: FastRouter = createFastRouter(
-    adapters.map((a) => ({ taskId: a.taskId, vae: a.vae, tau: a.tau, tauStats: a.tauStats })),
-    opts,
-  );
+  const alignFiles = opts.alignmentLayerFiles
+    ? resolveGiven(adapters, opts.alignmentLayerFiles)
+    : adapters.map((a) => {
+        const fp = stateDictFingerprint(a.align.stateDict());
+        const hit = manifest.alignmentLayers.find((l) => l.name === a.taskId && l.fingerprint === fp);
+        if (!hit)
+          throw new OnnxModelError(
+            `the ONNX export in ${exportDir} has no Alignment Layer for task ${a.taskId} with these weights ` +
+              `(export again with exportRoutedSegmenterOnnx)`,
+          );
+        return { taskId: a.taskId, path: join(exportDir, hit.file) };
+      });
   const engine = await createOnnxSamEngine({
     config,
     encoderPath: join(exportDir, manifest.encoder.file),
     decoderPath: join(exportDir, manifest.decoder.file),
     threads,
   });
+  return assemble(opts, engine, true, alignFiles, threads);
+}
+
+/** taskId → path as given; every adapter must have one. */
+function resolveGiven(
+  adapters: readonly LoadedAdapter[],
+  files: ReadonlyMap<string, string>,
+): { taskId: string; path: string }[] {
+  return adapters.map((a) => {
+    const path = files.get(a.taskId);
+    if (!path) throw new OnnxModelError(`no ONNX Alignment Layer given for task ${a.taskId}`);
+    return { taskId: a.taskId, path };
+  });
+}
+
+/** Opens the Alignment Layer sessions and builds the segmenter around `engine` (closed by dispose when owned). */
+async function assemble(
+  opts: OnnxRoutedSegmenterOptions,
+  engine: OnnxSamEngine,
+  ownsEngine: boolean,
+  alignFiles: readonly { taskId: string; path: string }[],
+  threads: number,
+): Promise<OnnxRoutedSegmenter> {
+  const { adapters } = opts;
+  const router: FastRouter = createFastRouter(
+    adapters.map((a) => ({ taskId: a.taskId, vae: a.vae, tau: a.tau, tauStats: a.tauStats })),
+    opts,
+  );
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: ['cpu'],
     executionMode: 'sequential',
@@ -133,7 +166,7 @@ export async function createOnnxRoutedSegmenter(
         );
     }
   } catch (e) {
-    engine.dispose();
+    if (ownsEngine) engine.dispose();
     await Promise.allSettled([...sessions.values()].map((s) => s.release()));
     throw e;
   }
@@ -171,12 +204,15 @@ export async function createOnnxRoutedSegmenter(
         timings: { embedMs: t1 - t0, routeMs: t2 - t1, alignMs: t3 - t2, decodeMs: t4 - t3 },
       };
     },
-    /** Releases every session and frees the adapters (like the TF.js segmenter, it owns them). */
+    /**
+     * Releases every session it opened (not a borrowed engine) and frees the adapters (like the TF.js segmenter,
+     * it owns them).
+     */
     dispose() {
       if (disposed) return;
       disposed = true;
       predictor.reset();
-      engine.dispose();
+      if (ownsEngine) engine.dispose();
       void Promise.allSettled([...sessions.values()].map((s) => s.release()));
       for (const a of adapters) {
         a.align.dispose();
