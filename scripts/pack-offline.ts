@@ -19,6 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PROTOCOL_VERSION } from '@casam/protocol';
 import { AGENT_VERSION } from '../apps/site-agent/src/version';
+import { ADMIN_UI_PREBUILT } from '../apps/coordinator/src/admin-ui/admin-ui.paths';
 import { COORDINATOR_VERSION } from '../apps/coordinator/src/version';
 import {
   byCodeUnit,
@@ -42,6 +43,10 @@ interface Target {
   libs: Record<string, string>;
   /** Folders copied as they are (relative to the repository), tests left out. */
   copy: string[];
+  /** Build-time sources inside `copy`: neither copied nor scanned for packages; `build` ships what they make. */
+  buildOnly: string[];
+  /** Writes build outputs into the staged bundle's root; returns what it did, for the log. */
+  build?: (stage: string) => Promise<string>;
   /** The app's entry script, relative to the bundle root. */
   entry: string;
   /** Files of deploy/ the bundle carries (units, logrotate, nginx, the env file template). */
@@ -56,6 +61,7 @@ const TARGETS: Record<Target['name'], Target> = {
     extraRoots: ['tsx'],
     libs: { '@casam/protocol': 'libs/protocol', '@casam/casam-core': 'libs/casam-core' },
     copy: ['apps/site-agent'],
+    buildOnly: [],
     entry: 'apps/site-agent/bin/site-agent.js',
     deploy: [
       'deploy/systemd/casam-site-agent.service',
@@ -72,6 +78,16 @@ const TARGETS: Record<Target['name'], Target> = {
     libs: { '@casam/protocol': 'libs/protocol' },
     // The generated client must match prisma/schema.prisma (checked at start); migrations apply at start.
     copy: ['apps/coordinator', 'prisma', 'node_modules/.prisma'],
+    // The admin UI ships as its bundled script: no TypeScript sources, esbuild or echarts at the hospital.
+    buildOnly: ['apps/coordinator/src/admin-ui/web', 'apps/coordinator/src/admin-ui/admin-ui.bundle.ts'],
+    build: async (stage) => {
+      const { bundleAdminUi } = await import('../apps/coordinator/src/admin-ui/admin-ui.bundle');
+      const file = path.join(stage, path.relative(ROOT, ADMIN_UI_PREBUILT));
+      const script = await bundleAdminUi();
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, script, { mode: 0o644 });
+      return `bundled the admin UI (${(script.length / 1024).toFixed(0)} KiB)`;
+    },
     entry: 'apps/coordinator/bin/coordinator.js',
     deploy: [
       'deploy/systemd/casam-coordinator.service',
@@ -83,6 +99,9 @@ const TARGETS: Record<Target['name'], Target> = {
 
 const isTestFile = (rel: string) =>
   /\.(spec|bench|testing)\.ts$/.test(rel) || rel.split(path.sep).includes('testing');
+/** `rel` (relative to the repository) is one of the target's build-only paths or inside one. */
+const isBuildOnly = (t: Target, rel: string) =>
+  t.buildOnly.some((b) => rel === path.normalize(b) || rel.startsWith(path.normalize(b) + path.sep));
 
 /** Bare package names imported by the agent's non-test sources. */
 function importedPackages(t: Target): Set<string> {
@@ -91,8 +110,9 @@ function importedPackages(t: Target): Set<string> {
   for (const dir of t.sourceDirs)
     for (const f of walk(path.join(ROOT, dir))) {
       const rel = path.relative(ROOT, f);
-      // TypeScript sources and the bin/ launchers (the admin UI's browser scripts load nothing from npm).
-      if (!(rel.endsWith('.ts') || /\/bin\/[^/]+\.js$/.test(rel)) || isTestFile(rel)) continue;
+      // TypeScript sources and the bin/ launchers (the admin UI's browser sources are build-only: see `build`).
+      if (!(rel.endsWith('.ts') || /\/bin\/[^/]+\.js$/.test(rel)) || isTestFile(rel) || isBuildOnly(t, rel))
+        continue;
       for (const m of fs.readFileSync(f, 'utf8').matchAll(re)) {
         const spec = m[1];
         if (spec.startsWith('node:') || spec.includes('${')) continue;
@@ -224,7 +244,12 @@ async function main(argv: string[]): Promise<number> {
     for (const [pkg, dir] of Object.entries(t.libs))
       copyTree(path.join(ROOT, dir), path.join(stage, 'node_modules', pkg), (rel) => !isTestFile(rel));
     for (const dir of t.copy)
-      copyTree(path.join(ROOT, dir), path.join(stage, dir), (rel) => !isTestFile(rel));
+      copyTree(
+        path.join(ROOT, dir),
+        path.join(stage, dir),
+        (rel) => !isTestFile(rel) && !isBuildOnly(t, rel),
+      );
+    if (t.build) step(await t.build(stage));
     let modelInfo: { preset: string; file: string; sha256: string } | undefined;
     if (model) {
       const file = 'models/casam-tiny/casam-tiny.safetensors';

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../testing/test-app';
-import { ADMIN_UI_CSP, ADMIN_UI_ROOT, AdminUiAssets } from './admin-ui.assets';
+import { startTestApp, type TestApp } from '../../testing/test-app';
+import { ADMIN_UI_CSP, AdminUiAssets } from './admin-ui.assets';
+import { ADMIN_UI_SOURCES } from './admin-ui.paths';
 
 describe('admin UI static files (real app)', () => {
   let t: TestApp;
@@ -50,10 +51,10 @@ describe('admin UI static files (real app)', () => {
   });
 
   it('answers 304 to a matching If-None-Match', async () => {
-    const first = await fetch(`${t.url}/admin/js/api.js`);
+    const first = await fetch(`${t.url}/admin/js/app.js`);
     const etag = first.headers.get('etag')!;
     expect(etag).toMatch(/^"[A-Za-z0-9_-]+"$/);
-    const again = await fetch(`${t.url}/admin/js/api.js`, { headers: { 'if-none-match': etag } });
+    const again = await fetch(`${t.url}/admin/js/app.js`, { headers: { 'if-none-match': etag } });
     expect(again.status).toBe(304);
   });
 
@@ -85,27 +86,43 @@ describe('admin UI static files (real app)', () => {
 
 describe('admin UI modules', () => {
   const assets = new AdminUiAssets();
+  const served = async (name: string) => (await assets.get(name))!.body.toString('utf8');
+  /** The UI's own TypeScript sources (what esbuild bundles, ECharts aside), specs left out. */
+  const sources = (readdirSync(ADMIN_UI_SOURCES, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts'))
+    .map((f) => [f, readFileSync(join(ADMIN_UI_SOURCES, f), 'utf8')] as const);
 
-  it('every relative import of every module is a file the UI serves', () => {
-    const modules = assets.names().filter((n) => n.endsWith('.js') && !n.startsWith('vendor/'));
-    expect(modules).toContain('js/app.js');
+  it('every relative import of every module is a file the UI serves', async () => {
+    const modules = (await assets.names()).filter((n) => n.endsWith('.js') && !n.startsWith('vendor/'));
+    expect(modules).toEqual(['js/app.js']); // one bundle
     for (const name of modules) {
-      const source = readFileSync(join(ADMIN_UI_ROOT, name), 'utf8');
-      for (const [, spec] of source.matchAll(/^\s*import\s[^'"]*['"]([^'"]+)['"]/gm)) {
-        expect(spec, `${name} imports ${spec}`).toMatch(/^\.\.?\//); // no bare specifiers: there is no bundler
-        const target = posix.normalize(posix.join(posix.dirname(name), spec));
-        expect(assets.get(target), `${name} imports ${spec}`).toBeDefined();
+      const source = await served(name);
+      const imports = [
+        ...source.matchAll(/(?:^|[;}\n])\s*import\s*(?:[^'";]*?\sfrom\s*|[^'";]*?from)?['"]([^'"]+)['"]/g),
+      ];
+      expect(imports.map((m) => m[1])).toEqual(['../vendor/socket.io.esm.min.js']);
+      for (const [, spec] of imports) {
+        expect(spec, `${name} imports ${spec}`).toMatch(/^\.\.?\//); // no bare specifiers: the browser resolves none
+        const target = posix.normalize(posix.join(posix.dirname(name), spec!));
+        expect(await assets.get(target), `${name} imports ${spec}`).toBeDefined();
       }
+      expect(source, name).not.toMatch(/\bimport\(/);
     }
   });
 
-  it('no module writes markup from strings or loads anything from another origin', () => {
-    for (const name of assets.names().filter((n) => n.endsWith('.js') && !n.startsWith('vendor/'))) {
-      const source = readFileSync(join(ADMIN_UI_ROOT, name), 'utf8');
+  it('no module writes markup from strings or loads anything from another origin', async () => {
+    expect(sources.map(([f]) => f)).toContain('app.ts');
+    for (const [name, source] of sources) {
       expect(source, name).not.toMatch(
         /\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write|\beval\(/,
       );
       expect(source, name).not.toMatch(/https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
     }
+    // The bundle (ECharts included) names no other origin: its only URLs are XML namespace names.
+    const bundle = await served('js/app.js');
+    expect(bundle).not.toMatch(
+      /https?:\/\/(?!www\.w3\.org\/(2000\/svg|1999\/xlink|2000\/xmlns\/|XML\/1998\/namespace)["'])/,
+    );
+    expect(bundle).not.toMatch(/\beval\(|new Function\(|document\.write/);
   });
 });

@@ -24,10 +24,10 @@ export class AdminUiController {
   // Express matches `admin` with and without the trailing slash: only the bare form is redirected, so that
   // relative URLs in the page resolve under /admin/.
   @Get(['admin', 'admin/{*path}'])
-  file(@Req() req: IncomingMessage, @Res() res: ServerResponse): void {
+  async file(@Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
     const pathname = new URL(req.url ?? '/', 'http://x').pathname;
     if (pathname === '/admin') return redirect(res, ADMIN_UI_PATH);
-    const asset = this.assets.get(pathname.slice(ADMIN_UI_PATH.length));
+    const asset = await this.assets.get(pathname.slice(ADMIN_UI_PATH.length));
     if (!asset) throw new NotFoundError('admin_ui_file_not_found', `no admin UI file at ${pathname}`);
     res.setHeader('content-security-policy', ADMIN_UI_CSP);
     res.setHeader('x-content-type-options', 'nosniff');

@@ -1,9 +1,13 @@
-import { api } from '../api.js';
-import { field, h, replace } from '../dom.js';
-import * as session from '../session.js';
-import { errorBox } from '../ui.js';
+import type { LoginResponse } from '@casam/protocol';
+import { api } from '../api';
+import { field, h, replace } from '../dom';
+import * as session from '../session';
+import { errorBox } from '../ui';
 
-export async function render(main, { onSignedIn }) {
+export async function render(
+  main: HTMLElement,
+  { onSignedIn }: { onSignedIn: () => Promise<void> },
+): Promise<void> {
   const message = session.lastMessage();
   const [emailField, email] = field('Email', {
     type: 'email',
@@ -33,7 +37,7 @@ export async function render(main, { onSignedIn }) {
     submit.textContent = 'Signing in…';
     errorSlot.replaceChildren();
     try {
-      const login = await api('POST', '/api/v1/auth/login', {
+      const login = await api<LoginResponse>('POST', '/api/v1/auth/login', {
         email: email.value.trim(),
         password: password.value,
       });

@@ -1,15 +1,23 @@
-import { download, get, post } from '../api.js';
-import { badge, bytes, field, h, num, replace, short, statusKind, time } from '../dom.js';
-import { lineChart } from '../chart.js';
-import { act, canChange, empty, flash, viewerNote } from '../ui.js';
-import { reasonForm } from './sites.js';
+import type { AdapterTauStats, AdapterVersionSummary, SiteSummary, TaskSummary } from '@casam/protocol';
+import { download, get, post } from '../api';
+import { lineChart } from '../chart';
+import { badge, bytes, field, h, num, replace, short, statusKind, table, time } from '../dom';
+import { act, canChange, empty, flash, viewerNote } from '../ui';
+import { nameIn, type RenderPage } from './page';
+import { reasonForm } from './reason-form';
 
-const TAU_KEYS = ['tau', 'p95', 'p99', 'mean', 'std'];
+const TAU_KEYS = ['tau', 'p95', 'p99', 'mean', 'std'] as const satisfies readonly (keyof AdapterTauStats)[];
 
-export async function render(main, { params }) {
-  const [tasks, sites] = await Promise.all([get('/api/v1/tasks'), get('/api/v1/sites')]);
-  const siteName = (id) => sites.find((s) => s.id === id)?.name ?? short(id, 8);
-  if (tasks.length === 0) {
+type SiteName = (id: string) => string;
+
+export const render: RenderPage = async (main, { params }) => {
+  const [tasks, sites] = await Promise.all([
+    get<TaskSummary[]>('/api/v1/tasks'),
+    get<SiteSummary[]>('/api/v1/sites'),
+  ]);
+  const siteName = nameIn(sites);
+  const first = tasks[0];
+  if (!first) {
     replace(
       main,
       h('h1', {}, 'Adapters'),
@@ -18,14 +26,14 @@ export async function render(main, { params }) {
     return;
   }
   const preferred =
-    tasks.find((t) => t.id === params.get('task')) ?? tasks.find((t) => t.status === 'approved') ?? tasks[0];
-  const [selectField, select] = field('Task', {
-    tag: 'select',
-    name: 'task',
-    options: tasks.map((t) =>
+    tasks.find((t) => t.id === params.get('task')) ?? tasks.find((t) => t.status === 'approved') ?? first;
+  const [selectField, select] = field(
+    'Task',
+    { tag: 'select', name: 'task' },
+    tasks.map((t) =>
       h('option', { value: t.id, selected: t.id === preferred.id }, `${t.name} (${t.status})`),
     ),
-  });
+  );
   select.addEventListener(
     'change',
     () => (location.hash = `#/adapters?task=${encodeURIComponent(select.value)}`),
@@ -33,10 +41,10 @@ export async function render(main, { params }) {
   const body = h('div');
   replace(main, h('h1', {}, 'Adapters'), viewerNote(), selectField, body);
   await renderTask(body, preferred, siteName);
-}
+};
 
-async function renderTask(body, task, siteName) {
-  const versions = await get(`/api/v1/tasks/${task.id}/adapters`);
+async function renderTask(body: HTMLElement, task: TaskSummary, siteName: SiteName): Promise<void> {
+  const versions = await get<AdapterVersionSummary[]>(`/api/v1/tasks/${task.id}/adapters`);
   const rerender = () => renderTask(body, task, siteName);
   if (versions.length === 0) {
     replace(body, empty(`No adapter versions for ${task.name} yet.`));
@@ -67,49 +75,40 @@ async function renderTask(body, task, siteName) {
       }),
     ),
     h('h2', { id: 'versions-title' }, `Versions of ${task.name}`),
-    h(
-      'table',
+    table(
       { 'aria-labelledby': 'versions-title' },
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          [
-            'Version',
-            'Status',
-            'From',
-            ...metricNames,
-            'τ',
-            'p95 / p99',
-            'mean ± std',
-            'n',
-            'File',
-            'Uploaded',
-            canChange() ? 'Decision' : null,
-          ]
-            .filter(Boolean)
-            .map((c) => h('th', { scope: 'col' }, c)),
-        ),
-      ),
-      h(
-        'tbody',
-        {},
-        [...versions].reverse().map((v) => row(v, task, metricNames, siteName, rerender)),
-      ),
+      [
+        'Version',
+        'Status',
+        'From',
+        ...metricNames,
+        'τ',
+        'p95 / p99',
+        'mean ± std',
+        'n',
+        'File',
+        'Uploaded',
+        canChange() ? 'Decision' : null,
+      ],
+      [...versions].reverse().map((v) => row(v, task, metricNames, siteName, rerender)),
     ),
   );
 }
 
 /** The site's validation verdict (against frozen SAM and box-fill), shown where the admin decides. */
-function verdictNote(v) {
+function verdictNote(v: AdapterVersionSummary): HTMLElement | null {
   if (!v.verdict) return null;
   const kind = v.verdict.kind === 'recommended' ? 'ok' : v.verdict.kind === 'unknown' ? 'muted' : 'warn';
   return h('div', { class: `verdict verdict-${kind}`, 'data-verdict': v.verdict.kind }, v.verdict.text);
 }
 
-function row(v, task, metricNames, siteName, rerender) {
+function row(
+  v: AdapterVersionSummary,
+  task: TaskSummary,
+  metricNames: string[],
+  siteName: SiteName,
+  rerender: () => Promise<void>,
+): HTMLTableRowElement {
   const errorSlot = h('div');
   const dl = h('button', { type: 'button' }, 'Download');
   dl.addEventListener('click', () =>
@@ -117,7 +116,7 @@ function row(v, task, metricNames, siteName, rerender) {
       download(`/api/v1/adapters/${v.id}/file`, `${task.name}-v${v.version}.safetensors`),
     ),
   );
-  let decision = null;
+  let decision: HTMLElement | null = null;
   if (canChange()) {
     if (v.status === 'pending') {
       const approve = h('button', { type: 'button', class: 'primary' }, `Approve v${v.version}`);

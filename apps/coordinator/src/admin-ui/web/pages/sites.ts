@@ -1,23 +1,29 @@
-import { get, post } from '../api.js';
-import { badge, field, h, replace, short, statusKind, time } from '../dom.js';
-import * as realtime from '../realtime.js';
-import { act, canChange, empty, errorBox, flash, viewerNote } from '../ui.js';
-import { enrollmentTokens } from './enrollment-tokens.js';
+import type { BundleDetail, SitePresenceEvent, SiteSummary } from '@casam/protocol';
+import { ApiError, get, post } from '../api';
+import { badge, field, h, replace, short, statusKind, table, time } from '../dom';
+import * as realtime from '../realtime';
+import { act, canChange, empty, flash, viewerNote } from '../ui';
+import { enrollmentTokens } from './enrollment-tokens';
+import { following, redraw, type RenderPage } from './page';
+import { reasonForm } from './reason-form';
 
 const RECENT_MS = 2 * 60_000; // connected sites refresh their last-seen every 60 s
+
+type Rerender = () => Promise<void>;
 
 /**
  * Live presence per site, from `site.presence` events (the REST API only knows "last seen"): online state, and
  * the agent version and installed bundle the site reports on connect and after every pull.
  */
-const live = new Map();
+const live = new Map<string, SitePresenceEvent>();
 
-let sites = [];
+let sites: SiteSummary[] = [];
 /** The newest published bundle version (null: none yet), to tell which sites are behind. */
-let latestBundle = null;
+let latestBundle: number | null = null;
 
-export async function render(main) {
-  const cell = (kind, siteId) => main.querySelector(`[data-${kind}="${CSS.escape(siteId)}"]`);
+export const render: RenderPage = async (main) => {
+  const cell = (kind: string, siteId: string) =>
+    main.querySelector<HTMLElement>(`[data-${kind}="${CSS.escape(siteId)}"]`);
   const offPresence = realtime.on('site.presence', (e) => {
     const before = live.get(e.siteId);
     live.set(e.siteId, { ...before, ...e });
@@ -38,24 +44,14 @@ export async function render(main) {
       if (b) replace(b, bundleOf(site));
     }
   });
-  const off = () => {
-    offPresence();
-    offBundle();
-  };
-  try {
-    await draw(main);
-  } catch (e) {
-    off();
-    throw e;
-  }
-  return off;
-}
+  return following([offPresence, offBundle], () => draw(main));
+};
 
-async function draw(main) {
+async function draw(main: HTMLElement): Promise<void> {
   const [list, latest] = await Promise.all([
-    get('/api/v1/sites'),
-    get('/api/v1/bundles/latest').catch((e) => {
-      if (e.status === 404) return null;
+    get<SiteSummary[]>('/api/v1/sites'),
+    get<BundleDetail>('/api/v1/bundles/latest').catch((e: unknown) => {
+      if (e instanceof ApiError && e.status === 404) return null;
       throw e;
     }),
   ]);
@@ -63,7 +59,7 @@ async function draw(main) {
   latestBundle = latest ? Math.max(latestBundle ?? 0, latest.version) : latestBundle;
   const pending = sites.filter((s) => s.status === 'pending');
   const others = sites.filter((s) => s.status !== 'pending');
-  const rerender = () => draw(main).catch((e) => main.append(errorBox(e, 'Could not reload sites')));
+  const rerender = redraw(main, 'sites', draw);
 
   replace(
     main,
@@ -72,7 +68,7 @@ async function draw(main) {
       'p',
       { class: 'muted' },
       'Enrollments arrive without notice: ',
-      h('button', { type: 'button', onclick: () => rerender() }, 'Refresh sites'),
+      h('button', { type: 'button', onclick: () => void rerender() }, 'Refresh sites'),
     ),
     viewerNote(),
     h('h2', { id: 'pending-title' }, `Pending enrollments (${pending.length})`),
@@ -90,7 +86,7 @@ async function draw(main) {
 }
 
 /** A site's keys, newest first (a rotation leaves the previous key working until its notAfter). */
-function keysCell(site, rerender) {
+function keysCell(site: SiteSummary, rerender: Rerender): HTMLElement {
   const errorSlot = h('div');
   const active = site.keys.find((k) => k.status === 'active');
   return h(
@@ -132,7 +128,7 @@ function keysCell(site, rerender) {
   );
 }
 
-function pendingCard(site, rerender) {
+function pendingCard(site: SiteSummary, rerender: Rerender): HTMLElement {
   const key = site.keys.find((k) => k.status === 'active') ?? site.keys[0];
   const errorSlot = h('div');
   const card = h(
@@ -204,19 +200,7 @@ function pendingCard(site, rerender) {
   return card;
 }
 
-/** A reason field with its button (reject, revoke, retire): the API wants 1–2000 characters. */
-export function reasonForm(action, label, errorSlot, run, after) {
-  const [f, input] = field(label, { name: 'reason', maxlength: 2000, required: true, size: 30 });
-  const button = h('button', { type: 'submit', class: 'danger' }, action);
-  const form = h('form', { class: 'row' }, f, button);
-  form.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    void act(button, errorSlot, () => run(input.value.trim()), after);
-  });
-  return form;
-}
-
-function presence(site) {
+function presence(site: SiteSummary): HTMLElement {
   const ev = live.get(site.id);
   if (ev)
     return h(
@@ -227,7 +211,7 @@ function presence(site) {
       time(ev.at),
     );
   const seen = site.presence.lastSeenAt;
-  const recent = seen && Date.now() - Date.parse(seen) < RECENT_MS;
+  const recent = seen !== null && Date.now() - Date.parse(seen) < RECENT_MS;
   return h(
     'span',
     { class: recent ? 'online' : 'offline', 'data-online': recent ? 'recent' : 'false' },
@@ -235,13 +219,15 @@ function presence(site) {
   );
 }
 
-const agentOf = (site) => live.get(site.id)?.agentVersion ?? site.presence.agentVersion ?? '—';
+const agentOf = (site: SiteSummary): string =>
+  live.get(site.id)?.agentVersion ?? site.presence.agentVersion ?? '—';
 
 /** The bundle the site reports running, marked current or behind the newest published one. */
-function bundleOf(site) {
+function bundleOf(site: SiteSummary): HTMLElement {
   const ev = live.get(site.id);
-  const v = ev && 'bundleVersion' in ev ? ev.bundleVersion : site.presence.bundleVersion;
-  const reported = (ev && 'bundleVersion' in ev) || site.presence.bundleReportedAt !== null;
+  const fromEvent = ev !== undefined && 'bundleVersion' in ev;
+  const v = fromEvent ? (ev.bundleVersion ?? null) : site.presence.bundleVersion;
+  const reported = fromEvent || site.presence.bundleReportedAt !== null;
   if (!reported) return h('span', { class: 'muted' }, 'not reported');
   if (v === null) return h('span', { 'data-bundle-state': 'none' }, 'none installed');
   const current = latestBundle === null || v >= latestBundle;
@@ -254,7 +240,7 @@ function bundleOf(site) {
 }
 
 /** "Ask for a new key": the site's agent rotates its key when it gets the request (at once, or on connect). */
-function rotateForm(site, errorSlot, rerender) {
+function rotateForm(site: SiteSummary, errorSlot: Element, rerender: Rerender): HTMLElement {
   const button = h('button', { type: 'button' }, 'Ask for a new key');
   button.addEventListener('click', () => {
     void act(
@@ -277,76 +263,61 @@ function rotateForm(site, errorSlot, rerender) {
   );
 }
 
-function sitesTable(sites, rerender) {
-  return h(
-    'table',
+function sitesTable(list: SiteSummary[], rerender: Rerender): HTMLTableElement {
+  return table(
     { 'aria-labelledby': 'sites-title' },
-    h(
-      'thead',
-      {},
-      h(
+    [
+      'Name',
+      'Status',
+      'Presence',
+      'Last seen',
+      'Agent',
+      'Bundle',
+      'Protocol',
+      'Keys',
+      canChange() ? 'Actions' : null,
+    ],
+    list.map((s) => {
+      const errorSlot = h('div');
+      return h(
         'tr',
-        {},
-        [
-          'Name',
-          'Status',
-          'Presence',
-          'Last seen',
-          'Agent',
-          'Bundle',
-          'Protocol',
-          'Keys',
-          canChange() ? 'Actions' : null,
-        ]
-          .filter(Boolean)
-          .map((t) => h('th', { scope: 'col' }, t)),
-      ),
-    ),
-    h(
-      'tbody',
-      {},
-      sites.map((s) => {
-        const errorSlot = h('div');
-        return h(
-          'tr',
-          { 'data-site': s.id },
-          h('th', { scope: 'row' }, s.name),
-          h(
-            'td',
-            {},
-            badge(s.status, statusKind(s.status)),
-            s.statusReason ? h('div', { class: 'muted' }, s.statusReason) : null,
-          ),
-          h('td', { 'data-presence': s.id }, presence(s)),
-          h('td', {}, time(s.presence.lastSeenAt)),
-          h('td', { 'data-agent': s.id }, agentOf(s)),
-          h('td', { 'data-bundle': s.id }, bundleOf(s)),
-          h('td', {}, s.presence.protocolVersion ?? '—'),
-          h('td', {}, keysCell(s, rerender)),
-          canChange()
-            ? h(
-                'td',
-                {},
-                s.status === 'approved'
-                  ? [
-                      rotateForm(s, errorSlot, rerender),
-                      reasonForm(
-                        'Revoke',
-                        `Reason for revoking ${s.name}`,
-                        errorSlot,
-                        (reason) => post(`/api/v1/sites/${s.id}/revoke`, { reason }),
-                        () => {
-                          flash(`${s.name} revoked.`);
-                          return rerender();
-                        },
-                      ),
-                    ]
-                  : h('span', { class: 'muted' }, 'no action'),
-                errorSlot,
-              )
-            : null,
-        );
-      }),
-    ),
+        { 'data-site': s.id },
+        h('th', { scope: 'row' }, s.name),
+        h(
+          'td',
+          {},
+          badge(s.status, statusKind(s.status)),
+          s.statusReason ? h('div', { class: 'muted' }, s.statusReason) : null,
+        ),
+        h('td', { 'data-presence': s.id }, presence(s)),
+        h('td', {}, time(s.presence.lastSeenAt)),
+        h('td', { 'data-agent': s.id }, agentOf(s)),
+        h('td', { 'data-bundle': s.id }, bundleOf(s)),
+        h('td', {}, s.presence.protocolVersion ?? '—'),
+        h('td', {}, keysCell(s, rerender)),
+        canChange()
+          ? h(
+              'td',
+              {},
+              s.status === 'approved'
+                ? [
+                    rotateForm(s, errorSlot, rerender),
+                    reasonForm(
+                      'Revoke',
+                      `Reason for revoking ${s.name}`,
+                      errorSlot,
+                      (reason) => post(`/api/v1/sites/${s.id}/revoke`, { reason }),
+                      () => {
+                        flash(`${s.name} revoked.`);
+                        return rerender();
+                      },
+                    ),
+                  ]
+                : h('span', { class: 'muted' }, 'no action'),
+              errorSlot,
+            )
+          : null,
+      );
+    }),
   );
 }

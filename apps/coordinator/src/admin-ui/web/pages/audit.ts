@@ -1,39 +1,38 @@
-import { get } from '../api.js';
-import { badge, field, h, replace, short, statusKind, time } from '../dom.js';
-import { act, empty, errorBox } from '../ui.js';
+import type { AdminSummary, AuditEventListResponse, AuditEventView, SiteSummary } from '@casam/protocol';
+import { get } from '../api';
+import { badge, field, h, replace, short, statusKind, table, time } from '../dom';
+import { act, empty, errorBox } from '../ui';
+import { nameIn, type RenderPage } from './page';
 
 const PAGE = 50;
 
-export async function render(main, { params }) {
-  const [sites, admins] = await Promise.all([get('/api/v1/sites'), get('/api/v1/admins')]);
-  const [actorField, actorType] = field('Actor type', {
-    tag: 'select',
-    name: 'actorType',
-    options: ['', 'admin', 'site', 'system', 'anonymous'].map((v) =>
-      h('option', { value: v, selected: params.get('actorType') === v }, v || 'any'),
-    ),
-  });
+export const render: RenderPage = async (main, { params }) => {
+  const [sites, admins] = await Promise.all([
+    get<SiteSummary[]>('/api/v1/sites'),
+    get<AdminSummary[]>('/api/v1/admins'),
+  ]);
+  const choices = (name: string, values: string[]) =>
+    values.map((v) => h('option', { value: v, selected: params.get(name) === v }, v || 'any'));
+  const [actorField, actorType] = field(
+    'Actor type',
+    { tag: 'select', name: 'actorType' },
+    choices('actorType', ['', 'admin', 'site', 'system', 'anonymous']),
+  );
   const [actionField, action] = field('Action (exact, e.g. site.approved)', {
     name: 'action',
     value: params.get('action') ?? '',
     pattern: '[a-z0-9_.]{1,100}',
     size: 24,
   });
-  const [siteField, site] = field('Site', {
-    tag: 'select',
-    name: 'siteId',
-    options: [
-      h('option', { value: '' }, 'any'),
-      ...sites.map((s) => h('option', { value: s.id, selected: params.get('siteId') === s.id }, s.name)),
-    ],
-  });
-  const [outcomeField, outcome] = field('Outcome', {
-    tag: 'select',
-    name: 'outcome',
-    options: ['', 'success', 'denied'].map((v) =>
-      h('option', { value: v, selected: params.get('outcome') === v }, v || 'any'),
-    ),
-  });
+  const [siteField, site] = field('Site', { tag: 'select', name: 'siteId' }, [
+    h('option', { value: '' }, 'any'),
+    ...sites.map((s) => h('option', { value: s.id, selected: params.get('siteId') === s.id }, s.name)),
+  ]);
+  const [outcomeField, outcome] = field(
+    'Outcome',
+    { tag: 'select', name: 'outcome' },
+    choices('outcome', ['', 'success', 'denied']),
+  );
   const [sinceField, since] = field('From (local time)', { type: 'datetime-local', name: 'since', step: 1 });
   const [untilField, until] = field('Until (local time)', { type: 'datetime-local', name: 'until', step: 1 });
   const apply = h('button', { type: 'submit', class: 'primary' }, 'Apply filters');
@@ -51,8 +50,8 @@ export async function render(main, { params }) {
   const errorSlot = h('div');
   const results = h('div');
   const more = h('button', { type: 'button', hidden: true }, 'Older events');
-  let cursor = null;
-  let tbody = null;
+  let cursor: string | null = null;
+  let tbody: HTMLTableSectionElement | null = null;
 
   const query = () => {
     const q = new URLSearchParams({ limit: String(PAGE) });
@@ -65,16 +64,16 @@ export async function render(main, { params }) {
     if (cursor) q.set('cursor', cursor);
     return q;
   };
-  const actorName = (e) =>
-    e.actorType === 'site'
-      ? siteName(e.actorId)
-      : e.actorType === 'admin'
-        ? (admins.find((a) => a.id === e.actorId)?.email ?? short(e.actorId, 8))
-        : short(e.actorId, 8);
-  const siteName = (id) => sites.find((s) => s.id === id)?.name ?? short(id, 8);
-  const load = async (reset) => {
+  const siteName = nameIn(sites);
+  const actorName = (type: AuditEventView['actorType'], id: string) =>
+    type === 'site'
+      ? siteName(id)
+      : type === 'admin'
+        ? (admins.find((a) => a.id === id)?.email ?? short(id, 8))
+        : short(id, 8);
+  const load = async (reset: boolean) => {
     if (reset) cursor = null;
-    const page = await get(`/api/v1/audit-events?${query()}`);
+    const page = await get<AuditEventListResponse>(`/api/v1/audit-events?${query()}`);
     if (reset) {
       if (page.events.length === 0) {
         replace(results, empty('No audit events match these filters.'));
@@ -83,28 +82,9 @@ export async function render(main, { params }) {
         tbody = h('tbody');
         replace(
           results,
-          h(
-            'table',
+          table(
             { 'aria-label': 'Audit events, newest first' },
-            h(
-              'thead',
-              {},
-              h(
-                'tr',
-                {},
-                [
-                  'When',
-                  'Actor',
-                  'Action',
-                  'Outcome',
-                  'Target',
-                  'Site',
-                  'From',
-                  'Correlation id',
-                  'Details',
-                ].map((c) => h('th', { scope: 'col' }, c)),
-              ),
-            ),
+            ['When', 'Actor', 'Action', 'Outcome', 'Target', 'Site', 'From', 'Correlation id', 'Details'],
             tbody,
           ),
         );
@@ -120,7 +100,9 @@ export async function render(main, { params }) {
             'td',
             {},
             e.actorType,
-            e.actorId ? h('div', { class: 'muted', title: e.actorId }, actorName(e)) : null,
+            e.actorId
+              ? h('div', { class: 'muted', title: e.actorId }, actorName(e.actorType, e.actorId))
+              : null,
           ),
           h('td', {}, h('code', {}, e.action)),
           h('td', {}, badge(e.outcome, statusKind(e.outcome))),
@@ -162,4 +144,4 @@ export async function render(main, { params }) {
   } catch (e) {
     errorSlot.replaceChildren(errorBox(e, 'Could not load the audit log'));
   }
-}
+};
