@@ -1,6 +1,7 @@
 /**
  * Turns the benchmark state into results: the matrices a[t][j] per method and order, their scores, CA-SAM's
- * routing, costs and the issue's "must show" checks; then writes them as JSON, a markdown report and PNG charts.
+ * routing, costs and the issue's "must show" checks; then writes them as JSON, a markdown report and PNG charts
+ * (ECharts SVG, rasterised by resvg).
  * A state of an unfinished run gives a partial report (`--report-only` mid-run): methods and orders appear as
  * far as they got, spreads use finished orders only, and checks that need something unfinished are "pending".
  */
@@ -15,7 +16,6 @@ import {
   RegionMetrics,
   SamConfig,
   aggregateMetrics,
-  encodeRgbPng,
 } from '@casam/casam-core';
 import {
   ContinualSummary,
@@ -27,6 +27,7 @@ import {
   lineChart,
   spreadOf,
   summarizeContinual,
+  svgToPng,
 } from '@casam/casam-lab';
 import { fmtDuration } from './progress';
 import { METHODS, METHOD_LABELS, METHOD_SHORT, MethodName, Plan } from './protocol';
@@ -1142,7 +1143,7 @@ export function writeReport(outDir: string, name: string, r: ContinualResults): 
         seen.map((d) => r.boxFill.byTask[d]),
       ],
     });
-    writeFileSync(join(outDir, `${name}-matrix-${m}.png`), encodeRgbPng(img));
+    writeFileSync(join(outDir, `${name}-matrix-${m}.png`), svgToPng(img));
   }
   const stages = seen.map((_, t) => String(t + 1));
   const series = ms.map((m) => {
@@ -1156,7 +1157,7 @@ export function writeReport(outDir: string, name: string, r: ContinualResults): 
   series.push({ name: 'box-fill', values: r.boxFill.avgByStage[0], dashed: true });
   writeFileSync(
     join(outDir, `${name}-avg-iou.png`),
-    encodeRgbPng(
+    svgToPng(
       lineChart({
         title: 'Avg-IoU over the tasks seen so far',
         subtitle: `paper order; joint = pooled reference (final stage only)${r.quick ? '; quick run' : ''}`,
@@ -1171,7 +1172,7 @@ export function writeReport(outDir: string, name: string, r: ContinualResults): 
   const cats = [...withCost.map((m) => METHOD_SHORT[m]), 'box-fill'];
   writeFileSync(
     join(outDir, `${name}-cost.png`),
-    encodeRgbPng(
+    svgToPng(
       barPanelsChart({
         title: 'Parameters, compute and IoU',
         subtitle:

@@ -1,4 +1,15 @@
-/** Report helpers: a bitmap font, a raster canvas and simple PNG-ready charts. */
-export * from './bitmap-font';
-export * from './raster-canvas';
-export * from './raster-charts';
+/** Report pictures: charts drawn by ECharts as SVG, and SVG to PNG where a report links a PNG. */
+export {
+  type BarPanel,
+  type BarPanelsOptions,
+  ChartInputError,
+  type HeatmapOptions,
+  type LineChartOptions,
+  type LineSeries,
+  SERIES_COLORS,
+  VIRIDIS,
+  barPanelsChart,
+  heatmapChart,
+  lineChart,
+} from './report-charts';
+export { svgToPng } from './svg-png';
