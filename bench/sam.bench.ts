@@ -4,10 +4,16 @@
  * is absent (and always for casam-tiny, whose weights come with the CA-SAM engine) seeded random weights of the
  * official shapes are used.
  *
- * Flags: --runs N (timed encoder runs per cell, default 10), --quick (2 runs; what CI could afford).
+ * Then issue 18's comparison (bench/sam-vitb.ts): the vit_b encoder at 1024² on the TypeScript-exported graph
+ * (ONNX Runtime), tfjs-wasm, PyTorch 1.13 eager and ORT on PyTorch's own export, interleaved in this run; and
+ * the exporter's time and file size per preset (bench/sam-exports.ts).
+ *
+ * Flags: --runs N (timed encoder runs per cell, default 10), --quick (2 runs; what CI could afford),
+ * --vitb-runs N (timed vit_b rounds after one warm-up, default 3, 1 with --quick), --no-vitb,
+ * --threads N (ONNX Runtime and PyTorch intra-op threads, default: the cores).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   SamEngine,
@@ -24,6 +30,9 @@ import {
   tf,
 } from '@casam/casam-core';
 import { measureKernelThroughput } from './kernels';
+import { ExportRow, measureExport } from './sam-exports';
+import { VitbComparison, compareVitbEncoders } from './sam-vitb';
+import { findTorchPython } from './torch-encoder';
 
 const root = resolve(__dirname, '..');
 const fixtures = process.env['CASAM_FIXTURES'] ?? resolve(root, '../shared/fixtures');
@@ -31,6 +40,14 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const runsArg = args.indexOf('--runs');
 const RUNS = runsArg >= 0 ? Math.max(1, Number(args[runsArg + 1])) : quick ? 2 : 10;
+const flag = (name: string, fallback: number): number => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Math.max(1, Number(args[i + 1])) : fallback;
+};
+const VITB_RUNS = flag('--vitb-runs', quick ? 1 : 3);
+const THREADS = flag('--threads', availableParallelism());
+const SEED = 1;
+const EXPORT_PRESETS = ['casam-tiny', 'casam-small', 'sam-mini', 'vit_b', 'vit_l', 'vit_h'];
 
 interface Row {
   model: string;
@@ -86,6 +103,9 @@ function weightsFor(cfg: SamConfig): { sd: StateDict; source: string } {
 }
 
 async function main() {
+  const loadAtStart = loadavg();
+  const torchPython = findTorchPython();
+  const work = mkdtempSync(join(tmpdir(), 'casam-bench-sam-'));
   const rows: Row[] = [];
   const models = ['sam-mini', 'casam-tiny'];
   const backends = ['wasm', 'cpu'];
@@ -126,6 +146,47 @@ async function main() {
     engine.dispose();
   }
 
+  console.error(`\nONNX export (TypeScript exporter) per preset, seeded random weights…`);
+  const log = (l: string) => console.error(l);
+  const exports: ExportRow[] = [];
+  for (const p of EXPORT_PRESETS.filter((p) => p !== 'vit_l' && p !== 'vit_h'))
+    exports.push(measureExport(p, work, SEED, log));
+  for (const e of exports.filter((e) => e.preset !== 'vit_b' && e.encoderPath && e.decoderPath)) {
+    const engine = await createOnnxSamEngine({
+      config: getPreset(e.preset),
+      encoderPath: e.encoderPath!,
+      decoderPath: e.decoderPath!,
+      threads: THREADS,
+    });
+    rows.push(await benchEngine(engine, 'onnxruntime-cpu (TS export)', `random (seed ${SEED}) export`));
+    engine.dispose();
+  }
+
+  let vitb: VitbComparison | null = null;
+  const vitbExport = exports.find((e) => e.preset === 'vit_b');
+  if (!args.includes('--no-vitb') && vitbExport?.encoderPath && vitbExport.decoderPath) {
+    console.error(
+      `\nvit_b encoder at 1024², ${VITB_RUNS} interleaved rounds after one warm-up, ${THREADS} threads…`,
+    );
+    if (!torchPython) console.error('  note: no python3 with torch here: the PyTorch rows are skipped');
+    vitb = await compareVitbEncoders({
+      exported: { encoderPath: vitbExport.encoderPath, decoderPath: vitbExport.decoderPath },
+      image: testImage,
+      dir: work,
+      runs: VITB_RUNS,
+      threads: THREADS,
+      seed: SEED,
+      torch: torchPython,
+      log,
+    });
+  }
+  rmSync(join(work, 'vit_b'), { recursive: true, force: true });
+  for (const p of ['vit_l', 'vit_h']) {
+    exports.push(measureExport(p, work, SEED, log));
+    rmSync(join(work, p), { recursive: true, force: true });
+  }
+  rmSync(work, { recursive: true, force: true });
+
   console.error('\nwasm training-kernel throughput…');
   await initBackend({ prefer: 'wasm', log: () => {} });
   const kernels = await measureKernelThroughput({ backend: 'wasm', iterations: quick ? 3 : 10 });
@@ -146,11 +207,20 @@ async function main() {
     `\n| wasm kernel | GFLOP/s |\n|---|---|\n| matmul | ${kernels.matmul.toFixed(1)} |\n| conv2d forward | ${kernels.conv2dForward.toFixed(1)} |\n| conv2d filter gradient | ${kernels.conv2dFilterGrad.toFixed(1)} |`,
   );
   if (ratio) console.log(`\nsam-mini encoder: tfjs-wasm is ${ratio.toFixed(2)}× the ONNX Runtime time.`);
+  console.log('\n' + exportTable(exports).join('\n'));
+  if (vitb) console.log('\n' + vitbTable(vitb).join('\n'));
 
   const out = {
     benchmark: 'sam',
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      node: process.version,
+      loadavgAtStart: loadAtStart,
+      loadavgAtEnd: loadavg(),
+      torch: torchPython?.torchVersion ?? null,
+    },
     tfjs: (
       JSON.parse(readFileSync(require.resolve('@tensorflow/tfjs-core/package.json'), 'utf8')) as {
         version: string;
@@ -163,10 +233,47 @@ async function main() {
     backendsMeasured: backends,
     wasmKernelGflops: kernels,
     wasmOverOnnxEncoder: ratio,
+    threads: THREADS,
+    exports: exports.map(({ encoderPath: _e, decoderPath: _d, ...rest }) => rest),
+    vitb: vitb ?? { skipped: '--no-vitb' },
+    note: 'shared machine: compare engines within this run (vit_b rows are interleaved), not across runs',
   };
   mkdirSync(join(root, 'bench/results'), { recursive: true });
   writeFileSync(join(root, 'bench/results/sam.json'), JSON.stringify(out, null, 2) + '\n');
   console.log('\nwrote bench/results/sam.json');
+}
+
+function exportTable(exports: ExportRow[]): string[] {
+  const mb = (b: number | null) => (b === null ? '–' : (b / 1e6).toFixed(1));
+  return [
+    '| preset | parameters | export s | encoder .onnx MB | decoder .onnx MB | note |',
+    '|---|---|---|---|---|---|',
+    ...exports.map(
+      (e) =>
+        `| ${e.preset} | ${(e.params / 1e6).toFixed(1)} M | ${e.exportMs === null ? '–' : (e.exportMs / 1000).toFixed(1)} | ${mb(e.encoderBytes)} | ${mb(e.decoderBytes)} | ${e.note ?? ''} |`,
+    ),
+  ];
+}
+
+function vitbTable(v: VitbComparison): string[] {
+  const s = (ms: number) => (ms / 1000).toFixed(2);
+  return [
+    `vit_b image encoder, ${v.imgSize}², ${v.threads} threads, interleaved (${v.rows[0]?.encoderMs.runs ?? 0} timed rounds after ${v.warmups} warm-up)`,
+    '| engine | encoder s (median) | encoder s (min) | max abs diff vs tfjs |',
+    '|---|---|---|---|',
+    ...v.rows.map(
+      (r) =>
+        `| ${r.engine} | ${s(r.encoderMs.median)} | ${s(r.encoderMs.min)} | ${r.maxAbsDiffVsTfjs.toExponential(1)} |`,
+    ),
+    '',
+    '| ratio (others / TS export on ORT) | median | min | target | met |',
+    '|---|---|---|---|---|',
+    ...Object.entries(v.ratios).map(
+      ([k, r]) =>
+        `| ${k} | ${r.median.toFixed(2)} | ${r.min.toFixed(2)} | ${r.target} | ${r.met ? 'yes' : 'no'} |`,
+    ),
+    ...v.notes.map((n) => `note: ${n}`),
+  ];
 }
 
 main().catch((e) => {
