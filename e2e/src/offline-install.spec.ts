@@ -277,7 +277,15 @@ describe('offline install: both bundles in one folder, no network', () => {
     const coordinator = manifestOf(bundle, coordinatorArchive);
     expect(coordinator.command).toBe('coordinator');
     expect(coordinator.packages['@nestjs/core']).toBeDefined();
-    for (const notNeeded of ['vitest', '@tensorflow/tfjs-core', 'onnxruntime-node', 'tsx'])
+    // The admin UI ships bundled: neither its bundler nor its chart library is installed at the hospital.
+    for (const notNeeded of [
+      'vitest',
+      '@tensorflow/tfjs-core',
+      'onnxruntime-node',
+      'tsx',
+      'esbuild',
+      'echarts',
+    ])
       expect(coordinator.packages[notNeeded]).toBeUndefined();
   });
 
@@ -497,6 +505,10 @@ describe('offline install: both bundles in one folder, no network', () => {
         void serveExited!.then(() => rej(new Error(`coordinator exited:\n${log}`)));
       });
       expect(url).toBe(`http://127.0.0.1:${port}`);
+      // The admin UI's script is the one bundled at pack time.
+      const ui = await fetch(`${url}/admin/js/app.js`);
+      expect(ui.status).toBe(200);
+      expect(Buffer.from(await ui.arrayBuffer()).length).toBeGreaterThan(100_000);
       // Another admin while it runs: refused (embedded database in use), with what to do instead.
       const second = await as(
         users.coordinator,
