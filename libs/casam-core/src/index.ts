@@ -147,7 +147,7 @@ export {
   exportRoutedSegmenterOnnx,
   type OnnxRoutedSegmenter,
 } from './onnx/onnx-routed-segmenter';
-export { OnnxModelError, createOnnxSamEngine } from './onnx/onnx-sam-engine';
+export { OnnxModelError, type OnnxSamEngine, createOnnxSamEngine } from './onnx/onnx-sam-engine';
 export {
   DEFAULT_PROBE_TOLERANCE,
   OnnxExportMismatchError,

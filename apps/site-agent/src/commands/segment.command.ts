@@ -57,7 +57,7 @@ ${MODEL_HELP}`,
     };
     const home = new AgentHome(v.string('home'));
     if (!v.string('checkpoint') && !v.string('encoder-onnx') && home.exists()) {
-      const r = await segmentWithBundle(home, request, log);
+      const r = await segmentWithBundle(home, request, log, modelFlags(v).engine);
       writeOutput(out, r.maskPng);
       console.log(v.bool('json') ? printableJson(r.decision) : describeDecision(r.decision));
       log(`mask → ${out}`);

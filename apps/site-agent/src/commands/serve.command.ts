@@ -2,7 +2,8 @@ import { BundleStore } from '../bundle/bundle-store';
 import { loadActiveBundle } from '../bundle/installed-bundle';
 import { EXIT, UserError } from '../cli/errors';
 import { AgentHome } from '../home/agent-home';
-import { loadBaseModel } from '../model/engine-factory';
+import { DEFAULT_ENGINE, loadBaseModel, parseEngineChoice } from '../model/engine-factory';
+import { ENGINE_HELP, ENGINE_OPTION } from './model-options';
 import { BUNDLE_POINTER, SegmentationServer } from '../serve/segmentation-server';
 import type { Command } from './command';
 import { HOME_HELP, HOME_OPTION } from './home-option';
@@ -16,8 +17,9 @@ export const serveCommand: Command = {
 POST /v1/segment?box=x0,y0,x1,y1[&point=x,y[,label]] with an image/png or image/jpeg body → mask + routing
 decision (box corners are inclusive pixel indices); GET /healthz. A bundle installed by pull, the daemon or
 rollback is swapped in within a second, without a restart.
+${ENGINE_HELP}
 ${HOME_HELP}`,
-  options: { ...HOME_OPTION, host: { type: 'string' }, port: { type: 'string' } },
+  options: { ...HOME_OPTION, ...ENGINE_OPTION, host: { type: 'string' }, port: { type: 'string' } },
   async run(v, log) {
     const home = new AgentHome(v.string('home'));
     const config = home.readConfig();
@@ -29,10 +31,16 @@ ${HOME_HELP}`,
       log(
         `warning: listening on ${host}, not loopback: any machine that reaches it can segment images through this agent`,
       );
-    const base = await loadBaseModel(home, config, log);
+    const base = await loadBaseModel(
+      home,
+      config,
+      log,
+      parseEngineChoice(v.string('engine') ?? DEFAULT_ENGINE),
+    );
     const store = new BundleStore(home.bundlesDir);
     const server = new SegmentationServer({
       engine: base.engine,
+      createSegmenter: (adapters) => base.createSegmenter(adapters),
       loadBundle: () =>
         loadActiveBundle(store, home.readState(), base.fingerprint, base.config.outChans, log),
       bundlePointerFile: BUNDLE_POINTER(home.bundlesDir),

@@ -7,7 +7,9 @@ import {
 } from '@casam/casam-core';
 import { EXIT, UserError } from '../cli/errors';
 import { AgentHome } from '../home/agent-home';
+import { DEFAULT_ENGINE, parseEngineChoice } from '../model/engine-factory';
 import { trainLocalTask } from '../use-cases/train-task';
+import { ENGINE_HELP, ENGINE_OPTION } from './model-options';
 import type { Command } from './command';
 import { HOME_HELP, HOME_OPTION } from './home-option';
 
@@ -28,6 +30,7 @@ export const trainCommand: Command = {
 Fixed: box or point prompts 50/50, one per region (connected component of a class mask); τ by 5-fold
 calibration at the 97th percentile.
 Ctrl-C stops after the current step; run the same command again to resume where it stopped.
+${ENGINE_HELP}
 ${HOME_HELP}`,
   options: {
     ...HOME_OPTION,
@@ -39,6 +42,7 @@ ${HOME_HELP}`,
     seed: { type: 'string', default: '0' },
     offline: { type: 'boolean', default: false },
     force: { type: 'boolean', default: false },
+    ...ENGINE_OPTION,
   },
   async run(v, log) {
     const home = new AgentHome(v.string('home'));
@@ -68,6 +72,7 @@ ${HOME_HELP}`,
         restart: v.bool('restart'),
         offline: v.bool('offline'),
         force: v.bool('force'),
+        engine: parseEngineChoice(v.string('engine') ?? DEFAULT_ENGINE),
         onProgress: progressPrinter(log),
         signal: controller.signal,
         log,

@@ -105,6 +105,10 @@ export class AgentHome {
   get bundlesDir(): string {
     return join(this.dir, 'bundles');
   }
+  /** ONNX exports of the base model and the installed Alignment Layers, made on first use (rebuildable). */
+  get onnxCacheDir(): string {
+    return join(this.dir, 'onnx-cache');
+  }
   taskDir(task: string): string {
     return join(this.dir, 'tasks', task);
   }

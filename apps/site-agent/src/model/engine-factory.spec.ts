@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { ONNX_EXPORTER_VERSION, getPreset, onnxBaseExportName } from '@casam/casam-core';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -38,8 +39,8 @@ describe('engine factory', () => {
   const log = () => {};
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('takes the engine as one choice, tfjs by default, and names the choices for anything else', async () => {
-    expect(DEFAULT_ENGINE).toBe('tfjs');
+  it('takes the engine as one choice, ONNX Runtime by default, and names the choices for anything else', async () => {
+    expect(DEFAULT_ENGINE).toBe('onnx');
     expect(parseEngineChoice('onnx')).toBe('onnx');
     expect(await refusal(() => parseEngineChoice('torch'))).toEqual({
       code: 2,
@@ -51,7 +52,8 @@ describe('engine factory', () => {
     expect(await refusal(() => createEngine('tfjs', { model: 'vit_q' }, log))).toMatchObject({ code: 2 });
     expect(await refusal(() => createEngine('onnx', { model: 'casam-tiny' }, log))).toEqual({
       code: 2,
-      message: '--engine onnx needs --encoder-onnx <file> and --decoder-onnx <file>',
+      message:
+        '--engine onnx needs --checkpoint <file> (exported on first use) or --encoder-onnx <file> and --decoder-onnx <file>',
     });
     expect(await refusal(() => createEngine('tfjs', { model: 'casam-tiny' }, log))).toEqual({
       code: 2,
@@ -70,13 +72,65 @@ describe('engine factory', () => {
     expect(backend.message).toMatch(/^--backend must be one of auto, .*got "gpu"$/);
   });
 
-  it("names the home's missing weights (exit 4) and the engine its base model cannot run on yet", async () => {
+  it("names the home's missing weights (exit 4)", async () => {
     const missing = await refusal(() => baseModelFingerprint(home, config(join(dir, 'absent.safetensors'))));
     expect(missing.code).toBe(4);
     expect(missing.message).toMatch(
       /^base-model weights not found: .*absent\.safetensors \(set model\.weights/,
     );
-    expect(await refusal(() => loadBaseModel(home, config('x'), log, 'onnx'))).toMatchObject({ code: 2 });
+    expect(await refusal(() => loadBaseModel(home, config('x'), log, 'onnx'))).toMatchObject({ code: 4 });
+  });
+
+  it("runs the home's base model on ONNX Runtime by default: exported and probed once, then from the cache", async () => {
+    const weights = join(dir, 'tiny-onnx.safetensors');
+    writeRandomTinyModel(weights);
+    const c = config(weights);
+    home.ensureDir();
+    const lines: string[] = [];
+    const first = await loadBaseModel(home, c, (l) => lines.push(l));
+    expect(first.engine.kind).toBe('onnx');
+    expect(lines.join('\n')).toMatch(
+      /exporting casam-tiny to ONNX[\s\S]*probe passed[\s\S]*engine: onnxruntime-node/,
+    );
+    const seg = await first.createSegmenter([]);
+    const img = { width: 64, height: 48, data: new Uint8Array(64 * 48 * 3).fill(90) };
+    const p = await seg.segment(img, { box: [8, 8, 40, 30] });
+    expect(p.route.decision.kind).toBe('fallback');
+    seg.dispose();
+    first.engine.dispose();
+
+    lines.length = 0;
+    const again = await loadBaseModel(home, c, (l) => lines.push(l));
+    expect(again.engine.kind).toBe('onnx');
+    expect(lines.join('\n')).not.toMatch(/exporting/);
+    again.engine.dispose();
+
+    expect((await loadBaseModel(home, c, log, 'tfjs')).engine.kind).toBe('tfjs');
+  });
+
+  it('says so and runs TF.js when the ONNX export was refused', async () => {
+    const weights = join(dir, 'tiny-refused.safetensors');
+    writeRandomTinyModel(weights, 8);
+    const c = config(weights);
+    const fp = baseModelFingerprint(home, c);
+    mkdirSync(home.onnxCacheDir, { recursive: true });
+    const refused = {
+      passed: false,
+      tolerance: 1e-3,
+      exporterVersion: ONNX_EXPORTER_VERSION,
+      ms: 1,
+      comparisons: [{ name: 'image embeddings', maxAbsDiff: 1, referenceMaxAbs: 1, allowed: 1e-3 }],
+    };
+    writeFileSync(
+      join(home.onnxCacheDir, `${onnxBaseExportName(getPreset('casam-tiny'), fp)}.rejected.json`),
+      JSON.stringify(refused),
+    );
+    const lines: string[] = [];
+    const base = await loadBaseModel(home, c, (l) => lines.push(l));
+    expect(base.engine.kind).toBe('tfjs');
+    expect(lines.join('\n')).toMatch(
+      /warning: ONNX Runtime is not used \(.*disagrees with the TF\.js engine.*\); engine: tfjs/,
+    );
   });
 
   it("fingerprints the home's base model once and reads it from the cache afterwards", () => {

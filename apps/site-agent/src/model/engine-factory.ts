@@ -4,12 +4,22 @@
  * UserError with its exit code. Two kinds of callers:
  * - `createEngine`: the model named by command-line flags (`embed`, `segment --checkpoint …`);
  * - `loadBaseModel`: the agent home's frozen base model (`train`, `segment`, `serve`), with its fingerprint.
- * The engine is one parameter of both (`EngineChoice`); only the default says which one runs when none is asked.
+ * The engine is one parameter of both (`EngineChoice`). The default is ONNX Runtime: the base model's graphs are
+ * exported by the project's own exporter on first use, checked against TF.js on a probe input and cached in the
+ * home (`onnx-cache/`); when that fails (ONNX Runtime does not load here, or the probe disagrees) the agent says
+ * so and runs TF.js. TF.js always stays loaded for training (gradients) and as that fallback.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
   BACKEND_NAMES,
+  createOnnxRoutedSegmenter,
+  createRoutedSegmenter,
+  ensureOnnxAlignmentLayers,
+  ensureOnnxBaseExport,
+  type LoadedAdapter,
+  type RoutedSegmenter,
   type BackendName,
   buildSam,
   CheckpointMismatchError,
@@ -19,6 +29,7 @@ import {
   initBackend,
   loadSamWeights,
   OnnxModelError,
+  type OnnxSamEngine,
   type Sam,
   type SamConfig,
   type SamEngine,
@@ -32,7 +43,7 @@ import type { AgentConfig, AgentHome } from '../home/agent-home';
 export const ENGINE_CHOICES = ['tfjs', 'onnx'] as const;
 export type EngineChoice = (typeof ENGINE_CHOICES)[number];
 /** The engine when none is asked for. */
-export const DEFAULT_ENGINE: EngineChoice = 'tfjs';
+export const DEFAULT_ENGINE: EngineChoice = 'onnx';
 
 /** `--engine`'s text as an engine choice; exit 2 naming the choices otherwise. */
 export function parseEngineChoice(s: string): EngineChoice {
@@ -51,39 +62,47 @@ export interface ModelFiles {
   decoderOnnx?: string;
   /** TF.js backend (`--backend`): auto or one of BACKEND_NAMES. */
   backend?: string;
+  /** Where exports made on first use are cached (`--onnx-cache`); default defaultOnnxCacheDir(). */
+  onnxCache?: string;
 }
 
 /** The agent home's frozen base model. */
 export interface BaseModel {
   config: SamConfig;
+  /** The TF.js model: training (gradients) runs on it. */
   sam: Sam;
+  /** The inference engine: ONNX Runtime by default, TF.js when asked or when ONNX Runtime is unavailable. */
   engine: SamEngine;
   fingerprint: string;
   weightsPath: string;
+  /** A routed segmenter over `engine` for these adapters (it owns them; the engine stays open). */
+  createSegmenter(adapters: LoadedAdapter[]): Promise<RoutedSegmenter>;
 }
 
-/** SAM from the files the flags name, on the chosen engine. */
+/** Where exports made on first use go when no agent home is involved (`segment --checkpoint …`, `embed`). */
+export function defaultOnnxCacheDir(): string {
+  return join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'casam-federation', 'onnx');
+}
+
+/**
+ * SAM from the files the flags name, on the chosen engine. ONNX Runtime runs the given exports, or, from a
+ * checkpoint, graphs this agent exports on first use (cached in `onnxCache`); TF.js runs the checkpoint.
+ */
 export async function createEngine(
   choice: EngineChoice,
   f: ModelFiles,
   log: (line: string) => void,
 ): Promise<SamEngine> {
   const config = resolvePreset(f.model);
-  if (choice === 'onnx') {
+  if (choice === 'onnx' && (f.encoderOnnx || f.decoderOnnx || !f.checkpoint)) {
     if (!f.encoderOnnx || !f.decoderOnnx)
-      throw new UserError('--engine onnx needs --encoder-onnx <file> and --decoder-onnx <file>', EXIT.usage);
-    try {
-      const engine = await createOnnxSamEngine({
-        config,
-        encoderPath: f.encoderOnnx,
-        decoderPath: f.decoderOnnx,
-      });
-      log(`engine: onnxruntime-node (cpu), model ${config.name}`);
-      return engine;
-    } catch (e) {
-      if (e instanceof OnnxModelError) throw new UserError(e.message, EXIT.model);
-      throw e;
-    }
+      throw new UserError(
+        '--engine onnx needs --checkpoint <file> (exported on first use) or --encoder-onnx <file> and --decoder-onnx <file>',
+        EXIT.usage,
+      );
+    const engine = await openOnnx(config, f.encoderOnnx, f.decoderOnnx);
+    log(`engine: onnxruntime-node (cpu), model ${config.name}`);
+    return engine;
   }
   if (!f.checkpoint)
     throw new UserError(
@@ -93,13 +112,44 @@ export async function createEngine(
   if (!existsSync(f.checkpoint)) throw new UserError(`checkpoint not found: ${f.checkpoint}`, EXIT.input);
   await startBackend(parseBackendName(f.backend), log);
   const sd = loadWeights(f.checkpoint, config, '');
+  const tfjs = createTfjsSamEngine(buildSam(config, sd));
+  if (choice === 'onnx') {
+    try {
+      const exp = await ensureOnnxBaseExport({
+        cacheRoot: f.onnxCache ?? defaultOnnxCacheDir(),
+        config,
+        modelFingerprint: stateDictFingerprint(sd),
+        stateDict: () => sd,
+        reference: () => tfjs,
+        log,
+      });
+      const engine = await openOnnx(config, exp.encoderPath, exp.decoderPath);
+      tfjs.dispose();
+      log(`engine: onnxruntime-node (cpu), model ${config.name} (exported from ${f.checkpoint})`);
+      return engine;
+    } catch (e) {
+      log(
+        `warning: ONNX Runtime is not used (${(e as Error).message}); engine: tfjs (pass --engine tfjs to skip)`,
+      );
+    }
+  }
   log(`engine: tfjs, model ${config.name}`);
-  return createTfjsSamEngine(buildSam(config, sd));
+  return tfjs;
+}
+
+async function openOnnx(config: SamConfig, encoderPath: string, decoderPath: string): Promise<OnnxSamEngine> {
+  try {
+    return await createOnnxSamEngine({ config, encoderPath, decoderPath });
+  } catch (e) {
+    if (e instanceof OnnxModelError) throw new UserError(e.message, EXIT.model);
+    throw e;
+  }
 }
 
 /**
- * Loads the agent home's frozen base model (preset and weights from agent.json) on the chosen engine. Training
- * needs the TF.js model itself; the home has no ONNX export of its base model yet, so only TF.js runs it.
+ * Loads the agent home's frozen base model (preset and weights from agent.json) and opens it on the chosen engine.
+ * ONNX Runtime (the default) runs graphs exported from these very weights on first use; any failure there is a
+ * warning and TF.js runs instead, so a site never loses segmentation to the fast path.
  */
 export async function loadBaseModel(
   home: AgentHome,
@@ -107,21 +157,62 @@ export async function loadBaseModel(
   log: (l: string) => void,
   choice: EngineChoice = DEFAULT_ENGINE,
 ): Promise<BaseModel> {
-  if (choice !== 'tfjs')
-    throw new UserError(
-      `the agent's base model runs on tfjs only (no ONNX export of it yet); for ONNX Runtime give ` +
-        `--engine onnx --encoder-onnx <file> --decoder-onnx <file>`,
-      EXIT.usage,
-    );
   await startBackend(c.backend, log);
   const { config, sd, path } = readHomeWeights(home, c);
   const sam = buildSam(config, sd);
+  const tfjs = createTfjsSamEngine(sam);
+  const fingerprint = stateDictFingerprint(sd);
+  const base = { config, sam, fingerprint, weightsPath: path };
+  const onTfjs = (): BaseModel => ({
+    ...base,
+    engine: tfjs,
+    createSegmenter: async (adapters) => createRoutedSegmenter(tfjs, adapters),
+  });
+  if (choice === 'tfjs') {
+    log(`engine: tfjs, model ${config.name}`);
+    return onTfjs();
+  }
+  const cacheRoot = home.onnxCacheDir;
+  let engine: OnnxSamEngine;
+  try {
+    const exp = await ensureOnnxBaseExport({
+      cacheRoot,
+      config,
+      modelFingerprint: fingerprint,
+      stateDict: () => sd,
+      reference: () => tfjs,
+      log,
+    });
+    engine = await createOnnxSamEngine({
+      config,
+      encoderPath: exp.encoderPath,
+      decoderPath: exp.decoderPath,
+    });
+  } catch (e) {
+    log(
+      `warning: ONNX Runtime is not used (${(e as Error).message}); engine: tfjs (pass --engine tfjs to skip)`,
+    );
+    return onTfjs();
+  }
+  log(`engine: onnxruntime-node (cpu), model ${config.name} (TF.js kept for training)`);
   return {
-    config,
-    sam,
-    engine: createTfjsSamEngine(sam),
-    fingerprint: stateDictFingerprint(sd),
-    weightsPath: path,
+    ...base,
+    engine,
+    async createSegmenter(adapters) {
+      try {
+        const files = await ensureOnnxAlignmentLayers(cacheRoot, config, adapters, { log });
+        return await createOnnxRoutedSegmenter({
+          config,
+          engine,
+          alignmentLayerFiles: files,
+          adapters,
+        });
+      } catch (e) {
+        if (!(e instanceof OnnxModelError)) throw e;
+        log(`warning: the bundle's Alignment Layers run on TF.js: ${e.message}`);
+        return createRoutedSegmenter(tfjs, adapters);
+      }
+    },
   };
 }
 

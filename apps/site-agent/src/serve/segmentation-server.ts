@@ -7,6 +7,7 @@ import {
   decodeImage,
   encodeMaskPng,
   PromptError,
+  type LoadedAdapter,
   type RoutedSegmenter,
   type SamEngine,
 } from '@casam/casam-core';
@@ -24,6 +25,11 @@ export const SERVE_MAX_IMAGE_PIXELS = 4096 * 4096;
 
 export interface SegmentationServerOptions {
   engine: SamEngine;
+  /**
+   * Builds the routed segmenter for a bundle's adapters over `engine` (the base model's `createSegmenter`:
+   * ONNX Runtime or TF.js). Default: the TF.js routed segmenter on `engine`.
+   */
+  createSegmenter?: (adapters: LoadedAdapter[]) => Promise<RoutedSegmenter>;
   /** Loads the bundle to use now (re-verified from disk), or null for plain frozen SAM. */
   loadBundle: () => Promise<ActiveBundle | null>;
   /** File whose change means "a new bundle was installed" (the bundle store's current.json). */
@@ -84,6 +90,12 @@ export class SegmentationServer {
 
   constructor(private readonly o: SegmentationServerOptions) {}
 
+  private makeSegmenter(adapters: LoadedAdapter[]): Promise<RoutedSegmenter> {
+    return this.o.createSegmenter
+      ? this.o.createSegmenter(adapters)
+      : Promise.resolve(createRoutedSegmenter(this.o.engine, adapters));
+  }
+
   get bundleVersion(): number | null {
     return this.active?.bundle?.installed.version ?? null;
   }
@@ -127,7 +139,7 @@ export class SegmentationServer {
         // Remembered before loading: a load that fails is logged once, not retried every tick until the next change.
         this.pointerKey = key;
         const bundle = await this.o.loadBundle();
-        const next = { segmenter: createRoutedSegmenter(this.o.engine, bundle?.adapters ?? []), bundle };
+        const next = { segmenter: await this.makeSegmenter(bundle?.adapters ?? []), bundle };
         const old = this.active;
         this.active = next;
         if (old) {
@@ -144,7 +156,7 @@ export class SegmentationServer {
           this.o.log(`could not load the installed bundle, the one loaded before keeps serving: ${why}`);
         else {
           // Nothing loaded yet (at start): answer with frozen SAM rather than not at all.
-          this.active = { segmenter: createRoutedSegmenter(this.o.engine, []), bundle: null };
+          this.active = { segmenter: await this.makeSegmenter([]), bundle: null };
           this.o.log(`warning: could not load the installed bundle, serving frozen SAM: ${why}`);
         }
       } finally {

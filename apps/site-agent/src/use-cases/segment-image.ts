@@ -5,7 +5,6 @@
  * request the same way in serve/segmentation-server.ts, with the base model loaded once.
  */
 import {
-  createRoutedSegmenter,
   createSamPredictor,
   encodeMaskPng,
   PromptError,
@@ -52,9 +51,10 @@ export async function segmentWithBundle(
   home: AgentHome,
   r: SegmentRequest,
   log: (l: string) => void,
+  engine?: EngineChoice,
 ): Promise<RoutedSegmentation> {
   const config = home.readConfig();
-  const base = await loadBaseModel(home, config, log);
+  const base = await loadBaseModel(home, config, log, engine);
   const bundle = await loadActiveBundle(
     new BundleStore(home.bundlesDir),
     home.readState(),
@@ -63,7 +63,7 @@ export async function segmentWithBundle(
     log,
   );
   if (!bundle) log('no usable router bundle installed: every image goes to frozen SAM (run site-agent pull)');
-  const seg = createRoutedSegmenter(base.engine, bundle?.adapters ?? []);
+  const seg = await base.createSegmenter(bundle?.adapters ?? []);
   try {
     const p = await promptChecked(r, () => seg.segment(r.image, samPrompt(r)));
     return {

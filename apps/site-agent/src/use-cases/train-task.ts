@@ -20,7 +20,7 @@ import { type AdapterVerdict, adapterVerdict } from '@casam/protocol';
 import { EXIT, UserError } from '../cli/errors';
 import { ProgressRelay } from '../daemon/progress-relay';
 import type { AgentHome } from '../home/agent-home';
-import { loadBaseModel } from '../model/engine-factory';
+import { type EngineChoice, loadBaseModel } from '../model/engine-factory';
 import { TaskStore } from '../tasks/local-task';
 import { openAgent } from './agent-context';
 
@@ -40,6 +40,8 @@ export interface TrainTaskRequest {
   offline: boolean;
   /** Train with fewer than MIN_TAU_TRAINING_IMAGES training images. */
   force: boolean;
+  /** Engine of the embedding phase (default DEFAULT_ENGINE); the training itself runs on TF.js. */
+  engine?: EngineChoice;
   onProgress: (p: TaskProgress) => void;
   /** Aborting stops after the current step (exit 130, resumable). */
   signal: AbortSignal;
@@ -75,7 +77,7 @@ export async function trainLocalTask(o: TrainTaskRequest): Promise<TrainedTask> 
     if (!o.force) throw new UserError(`${why}; add images, or train anyway with --force`, EXIT.input);
     log(`warning: ${why}; training anyway (--force)`);
   }
-  const base = await loadBaseModel(home, config, log);
+  const base = await loadBaseModel(home, config, log, o.engine);
   const outPath = join(store.dir(name), 'adapter.safetensors');
   // Admins see the progress live when the task is known to the coordinator and the site is enrolled.
   let relay: ProgressRelay | null = null;

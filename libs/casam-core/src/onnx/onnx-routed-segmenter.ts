@@ -4,7 +4,7 @@
  * exported Alignment Layer transforms the embedding, and the exported prompt decoder answers the prompt.
  *
  * Every ORT session (encoder, decoder, one per task's Alignment Layer) is created once, when the segmenter is
- * built, and reused for every image. Opt-in for now: the product's default engine is still TF.js.
+ * built, and reused for every image. The site agent's default engine (apps/site-agent/src/model/engine-factory.ts).
  *
  * The graphs come from a folder written by `exportRoutedSegmenterOnnx` (= exportSamOnnx with the adapters'
  * Alignment Layers, named by task id). Each adapter's layer is looked up by task id and its weights' fingerprint,
