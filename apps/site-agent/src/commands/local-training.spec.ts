@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readAdapterFile, writeDomainFolder } from '@casam/casam-core';
+import { readAdapterFile } from '@casam/casam-core';
+import { writeDomainFolder } from '@casam/casam-lab';
 import { agentCli, writeRandomTinyModel } from '../testing/agent-cli.testing';
 
 describe('site-agent init → ingest → train (real CLI processes, random tiny base model)', () => {
