@@ -22,7 +22,7 @@ import {
   initBackend,
   randomSamStateDict,
 } from '@casam/casam-core';
-import { TorchEncoder, TorchPython, startTorchEncoder } from './torch-encoder';
+import { TorchEncoder, TorchPython, isReferenceBlas, startTorchEncoder } from './torch-encoder';
 
 /** The parity bound the issue asks for the PyTorch module against the TS engine. */
 export const PARITY_TOLERANCE = 1e-3;
@@ -50,7 +50,13 @@ export interface VitbComparison {
   rows: VitbRow[];
   /** Others' median (and min) encoder time over the TS-exported graph's on ORT: > 1 = the export is faster. */
   ratios: Record<string, { median: number; min: number; target: string; met: boolean }>;
-  torch: { version: string; python: string; threads: number; onnxExportMs: number | null } | null;
+  torch: {
+    version: string;
+    python: string;
+    threads: number;
+    blas: string | null;
+    onnxExportMs: number | null;
+  } | null;
   notes: string[];
 }
 
@@ -140,6 +146,11 @@ export async function compareVitbEncoders(opts: VitbOptions): Promise<VitbCompar
       });
       const t = torch;
       closers.push(() => t.close());
+      log(`  vit_b: PyTorch uses ${t.blas ?? 'no BLAS found'} with ${t.threads} threads`);
+      if (isReferenceBlas(t.blas))
+        notes.push(
+          `PyTorch ran on the reference BLAS (${t.blas}): its times are not representative; see bench/torch-encoder.ts for OpenBLAS`,
+        );
       contenders.push({
         engine: 'pytorch-eager',
         weights,
@@ -224,6 +235,7 @@ export async function compareVitbEncoders(opts: VitbOptions): Promise<VitbCompar
             version: torch.torchVersion,
             python: opts.torch.python,
             threads: torch.threads,
+            blas: torch.blas,
             onnxExportMs: torch.exportMs,
           }
         : null,

@@ -3,6 +3,13 @@
  * PyTorch version of SAM's image encoder) over stdin/stdout, so its forwards can be timed interleaved with the
  * engines measured in Node. Needs Debian's python3-torch, which is never a dependency: callers skip the
  * PyTorch rows when findTorchPython() returns null (CI machines have no torch).
+ *
+ * Debian's torch is built against the generic libblas.so.3; with the reference BLAS (libblas3, Debian's
+ * default) its matmuls are ~20× slower than with OpenBLAS, which would make PyTorch a straw man. The BLAS in
+ * use is reported (`blas`), and CASAM_TORCH_LD_LIBRARY_PATH is put in front of LD_LIBRARY_PATH for the Python
+ * process only, so an OpenBLAS can be used without changing the machine's alternatives:
+ *   apt-get download libopenblas0-openmp && dpkg-deb -x libopenblas0-openmp_*.deb /tmp/openblas
+ *   CASAM_TORCH_LD_LIBRARY_PATH=/tmp/openblas/usr/lib/x86_64-linux-gnu/openblas-openmp npm run bench:sam
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -26,10 +33,25 @@ export function findTorchPython(): TorchPython | null {
   const env = process.env['CASAM_TORCH_PYTHON'];
   if (env === 'none') return null;
   for (const python of [...(env ? [env] : []), 'python3', '/usr/bin/python3']) {
-    const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+    const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], {
+      encoding: 'utf8',
+      env: torchEnv(),
+    });
     if (r.status === 0) return { python, torchVersion: r.stdout.trim() };
   }
   return null;
+}
+
+function torchEnv(): NodeJS.ProcessEnv {
+  const extra = process.env['CASAM_TORCH_LD_LIBRARY_PATH'];
+  if (!extra) return process.env;
+  const ld = process.env['LD_LIBRARY_PATH'];
+  return { ...process.env, LD_LIBRARY_PATH: ld ? `${extra}:${ld}` : extra };
+}
+
+/** True for the reference BLAS (Debian's libblas3), which makes PyTorch's matmuls an order of magnitude slow. */
+export function isReferenceBlas(blas: string | null): boolean {
+  return blas !== null && /\/blas\/libblas\.so/.test(blas);
 }
 
 export interface TorchEncoderOptions {
@@ -49,6 +71,8 @@ export interface TorchEncoderOptions {
 export interface TorchEncoder {
   torchVersion: string;
   threads: number;
+  /** The BLAS library the Python process mapped (null when none was found). */
+  blas: string | null;
   /** The module's embeddings of `image` (first forward), NCHW [1,C,g,g]. */
   embeddings: HostTensor;
   /** Wall time of torch.onnx.export, when asked for. */
@@ -65,6 +89,7 @@ interface Reply {
   torch?: string;
   threads?: number;
   exportMs?: number | null;
+  blas?: string | null;
 }
 
 export async function startTorchEncoder(opts: TorchEncoderOptions): Promise<TorchEncoder> {
@@ -81,7 +106,7 @@ export async function startTorchEncoder(opts: TorchEncoderOptions): Promise<Torc
   writeFileSync(files.image, writeSafetensors([['image', opts.image]]));
   const args = [SERVER, files.cfg, files.weights, files.image, files.out, String(opts.threads)];
   if (opts.onnxPath) args.push(opts.onnxPath);
-  const child = spawn(opts.python, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(opts.python, args, { stdio: ['pipe', 'pipe', 'pipe'], env: torchEnv() });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -100,6 +125,7 @@ export async function startTorchEncoder(opts: TorchEncoderOptions): Promise<Torc
   return {
     torchVersion: ready.torch ?? 'unknown',
     threads: ready.threads ?? opts.threads,
+    blas: ready.blas ?? null,
     embeddings: emb,
     exportMs: ready.exportMs ?? null,
     async embedOnce() {

@@ -17,6 +17,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sam_image_encoder import load_image_encoder, read_safetensors, write_safetensors  # noqa: E402
 
 
+def blas_library():
+    """The BLAS shared object torch's matmuls go through (Debian's generic build takes whatever libblas.so.3 is)."""
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line.rsplit("/", 1)[-1]}
+    return sorted(libs)[0] if libs else None
+
+
 def reply(**kw):
     print(json.dumps(kw), flush=True)
 
@@ -44,7 +51,7 @@ def main():
                 input_names=["image"], output_names=["image_embeddings"], do_constant_folding=True,
             )
         export_ms = (time.perf_counter() - t0) * 1e3
-    reply(event="ready", torch=torch.__version__, threads=torch.get_num_threads(),
+    reply(event="ready", torch=torch.__version__, threads=torch.get_num_threads(), blas=blas_library(),
           loadMs=load_ms, firstMs=first_ms, exportMs=export_ms)
     for line in sys.stdin:
         cmd = line.strip()
