@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { Command, OptionValues } from './commands/command';
 import { embedCommand } from './commands/embed.command';
 import { segmentCommand } from './commands/segment.command';
+import { exportOnnxCommand } from './commands/export-onnx.command';
 import { initCommand } from './commands/init.command';
 import { enrollCommand } from './commands/enroll.command';
 import { statusCommand } from './commands/status.command';
@@ -33,13 +34,14 @@ const COMMANDS: Command[] = [
   statusCommand,
   embedCommand,
   segmentCommand,
+  exportOnnxCommand,
 ];
 
 function usage(): string {
   return `usage: site-agent <command> [options]
 
 commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(11)} ${c.summary}`).join('\n')}
+${COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n')}
 
 Run "site-agent <command> --help" for a command's options.`;
 }

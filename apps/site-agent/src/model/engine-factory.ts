@@ -247,12 +247,22 @@ function resolvePreset(name: string): SamConfig {
   }
 }
 
-async function startBackend(prefer: BackendName | 'auto' | undefined, log: (l: string) => void) {
+export async function startBackend(prefer: BackendName | 'auto' | undefined, log: (l: string) => void) {
   try {
     await initBackend({ prefer, log });
   } catch (e) {
     throw new UserError((e as Error).message, EXIT.backend);
   }
+}
+
+/** The preset the flags name and the checkpoint's weights for it (exit 2, 3 or 4 as `segment --checkpoint`). */
+export function readCheckpointWeights(
+  model: string,
+  checkpoint: string,
+): { config: SamConfig; sd: StateDict } {
+  const config = resolvePreset(model);
+  if (!existsSync(checkpoint)) throw new UserError(`checkpoint not found: ${checkpoint}`, EXIT.input);
+  return { config, sd: loadWeights(checkpoint, config, '') };
 }
 
 /** Weights for `config`; a file that is not them is exit 4, its message prefixed by `prefix`. */
@@ -265,7 +275,8 @@ function loadWeights(path: string, config: SamConfig, prefix: string): StateDict
   }
 }
 
-function readHomeWeights(
+/** The home's base-model preset, weights and their path; clear exits when the file is missing or wrong. */
+export function readHomeWeights(
   home: AgentHome,
   c: AgentConfig,
 ): { config: SamConfig; sd: StateDict; path: string } {
@@ -279,7 +290,7 @@ function readHomeWeights(
   return { config, sd: loadWeights(path, config, `cannot load ${path}: `), path };
 }
 
-function parseBackendName(b: string | undefined): BackendName | 'auto' | undefined {
+export function parseBackendName(b: string | undefined): BackendName | 'auto' | undefined {
   if (b === undefined || b === 'auto') return b;
   if ((BACKEND_NAMES as readonly string[]).includes(b)) return b as BackendName;
   throw new UserError(`--backend must be one of auto, ${BACKEND_NAMES.join(', ')}; got "${b}"`, EXIT.usage);

@@ -58,6 +58,7 @@ describe('ONNX export on first use (casam-tiny, random weights)', () => {
     };
     const first = await ensureOnnxBaseExport(opts);
     expect(first.exported).toBe(true);
+    expect(first.exportMs).toBeGreaterThan(0);
     expect(first.probe.passed).toBe(true);
     expect(first.probe.comparisons.map((c) => c.name)).toEqual([
       'image embeddings',
@@ -73,6 +74,7 @@ describe('ONNX export on first use (casam-tiny, random weights)', () => {
 
     const again = await ensureOnnxBaseExport(opts);
     expect(again.exported).toBe(false);
+    expect(again.exportMs).toBe(0);
     expect(again.encoderPath).toBe(first.encoderPath);
     expect(calls).toEqual({ sd: 1, ref: 1 });
   });

@@ -93,6 +93,8 @@ export interface OnnxBaseExport {
   decoderPath: string;
   /** Whether this call made the export (false: found in the cache). */
   exported: boolean;
+  /** Wall time of writing the graphs in this call (0 when found in the cache); the probe's is `probe.ms`. */
+  exportMs: number;
   probe: ProbeReport;
 }
 
@@ -223,7 +225,7 @@ export async function ensureOnnxBaseExport(opts: OnnxBaseExportOptions): Promise
   const name = onnxBaseExportName(config, modelFingerprint);
   const dir = join(cacheRoot, name);
   const rejectedPath = join(cacheRoot, `${name}.rejected.json`);
-  const found = (exported: boolean, probe: ProbeReport): OnnxBaseExport => {
+  const found = (exported: boolean, probe: ProbeReport, exportMs = 0): OnnxBaseExport => {
     const manifest = JSON.parse(readFileSync(join(dir, 'onnx-export.json'), 'utf8')) as OnnxExportManifest;
     return {
       dir,
@@ -231,6 +233,7 @@ export async function ensureOnnxBaseExport(opts: OnnxBaseExportOptions): Promise
       encoderPath: join(dir, manifest.encoder.file),
       decoderPath: join(dir, manifest.decoder.file),
       exported,
+      exportMs,
       probe,
     };
   };
@@ -252,9 +255,10 @@ export async function ensureOnnxBaseExport(opts: OnnxBaseExportOptions): Promise
     log(`exporting ${config.name} to ONNX (first use of these weights) into ${dir}`);
     const t0 = performance.now();
     const manifest = exportSamOnnx(tmp, config, opts.stateDict(), { modelFingerprint });
+    const exportMs = performance.now() - t0;
     const bytes = manifest.encoder.bytes + manifest.decoder.bytes;
     log(
-      `exported in ${((performance.now() - t0) / 1000).toFixed(1)} s (${(bytes / 2 ** 20).toFixed(1)} MiB); probing against TF.js`,
+      `exported in ${(exportMs / 1000).toFixed(1)} s (${(bytes / 2 ** 20).toFixed(1)} MiB); probing against TF.js`,
     );
     const reference = await opts.reference();
     const probe = await probeBase(
@@ -281,7 +285,7 @@ export async function ensureOnnxBaseExport(opts: OnnxBaseExportOptions): Promise
       // Another process finished the same export first: use theirs.
       if (!isOnnxExportCurrent(dir, config, modelFingerprint)) throw e;
     }
-    return found(true, probe);
+    return found(true, probe, exportMs);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
