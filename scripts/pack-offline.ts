@@ -4,7 +4,8 @@
  * binaries for this platform only), the `bin/<command>` launcher, deploy/ (systemd units, logrotate, nginx, the
  * env file template) and docs/, a manifest of versions and a sha256 of every file; next to it the archive's own
  * checksum list (`<archive>.sha256`, so both apps' bundles can share one folder) and install.sh, which verifies
- * both before anything is installed. The site agent's bundle carries the default base model; the coordinator's
+ * both before anything is installed. The site agent's bundle carries the default base model and its ONNX export
+ * (made and checked against TF.js at pack time, so the first segment does not export); the coordinator's
  * the Prisma schema, migrations and the generated Prisma client. Needs no network. Reproducible: every date in
  * the archive is SOURCE_DATE_EPOCH or the commit's time (see scripts/offline-bundle.ts).
  *
@@ -191,6 +192,41 @@ function copyTree(from: string, to: string, filter: (rel: string) => boolean): v
   }
 }
 
+/**
+ * The default model's ONNX export, made by the agent's own export-onnx code (same cache layout, same probe
+ * against TF.js) into models/casam-tiny/onnx-cache/, where `site-agent init` finds it and places it in the home:
+ * a hospital's first segment or serve then does not pay for the export. The times measured while exporting and
+ * probing, and the export's date, are written as the sources' date and 0 so that the archive stays reproducible.
+ */
+async function packOnnxExport(modelFile: string, epoch: number): Promise<string> {
+  const { exportCheckpointOnnx } = await import('../apps/site-agent/src/use-cases/export-onnx');
+  const cacheRoot = path.join(path.dirname(modelFile), 'onnx-cache');
+  let r;
+  try {
+    r = await exportCheckpointOnnx({ model: 'casam-tiny', checkpoint: modelFile }, cacheRoot, () => {});
+  } catch (e) {
+    throw new PackError(`cannot export the model to ONNX: ${(e as Error).message}`);
+  }
+  const manifestFile = path.join(r.base.dir, 'onnx-export.json');
+  const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as Record<string, unknown> & {
+    encoder: { exportMs?: number };
+    decoder: { exportMs?: number };
+  };
+  manifest['createdAt'] = new Date(epoch * 1000).toISOString();
+  manifest.encoder.exportMs = 0;
+  manifest.decoder.exportMs = 0;
+  fs.writeFileSync(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
+  const probeFile = path.join(r.base.dir, 'probe.json');
+  const probe = JSON.parse(fs.readFileSync(probeFile, 'utf8')) as { ms: number };
+  fs.writeFileSync(probeFile, JSON.stringify({ ...probe, ms: 0 }, null, 2) + '\n');
+  for (const f of walk(cacheRoot)) fs.chmodSync(f, 0o644);
+  const mib = r.files.reduce((a, f) => a + f.bytes, 0) / 2 ** 20;
+  return (
+    `exported the model to ONNX in ${(r.base.exportMs / 1000).toFixed(1)} s and probed it against TF.js in ` +
+    `${(r.base.probe.ms / 1000).toFixed(1)} s (${mib.toFixed(1)} MiB, ${path.basename(r.base.dir)})`
+  );
+}
+
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -257,6 +293,7 @@ async function main(argv: string[]): Promise<number> {
       fs.copyFileSync(model, path.join(stage, file));
       fs.chmodSync(path.join(stage, file), 0o644);
       modelInfo = { preset: 'casam-tiny', file, sha256: sha256File(path.join(stage, file)) };
+      step(await packOnnxExport(path.join(stage, file), sourceDateEpoch(ROOT)));
     }
     // What hospital IT installs next to the program: units, logrotate, nginx, the env file, and the guides.
     for (const f of t.deploy) copyTree(path.join(ROOT, f), path.join(stage, f), () => true);

@@ -259,6 +259,10 @@ describe('offline install: both bundles in one folder, no network', () => {
         'deploy/env/site-agent.env',
         'docs/operations.md',
         'models/casam-tiny/casam-tiny.safetensors',
+        expect.stringMatching(
+          /^models\/casam-tiny\/onnx-cache\/casam-tiny-[0-9a-f]{16}-x\d+\/image-encoder\.onnx$/,
+        ),
+        expect.stringMatching(/^models\/casam-tiny\/onnx-cache\/casam-tiny-[0-9a-f]{16}-x\d+\/probe\.json$/),
       ]),
     );
     expect(Object.keys(manifest.packages)).toEqual(
@@ -319,6 +323,8 @@ describe('offline install: both bundles in one folder, no network', () => {
     };
     expect(config.model.weights).toBe('models/casam-tiny.safetensors');
     expect(sha256(join(home, config.model.weights))).toBe(sha256(modelV1));
+    // The bundle carries that model's ONNX export (made and probed at pack time): init places it in the home.
+    expect(init.stderr).toMatch(/placed the bundled ONNX export of casam-tiny in .*onnx-cache\/casam-tiny-/);
 
     const pre = await agent(['preflight', '--offline', '--json']);
     expect(pre.code, pre.stdout + pre.stderr).toBe(0);
@@ -333,6 +339,9 @@ describe('offline install: both bundles in one folder, no network', () => {
       out,
     ]);
     expect(seg.code, seg.stderr).toBe(0);
+    // The first segment runs on ONNX Runtime without exporting anything: the packed export is used as it is.
+    expect(seg.stderr).toMatch(/engine: onnxruntime-node/);
+    expect(seg.stderr).not.toMatch(/exporting/);
     const mask = decodeImage(readFileSync(out));
     expect([mask.width, mask.height]).toEqual([240, 200]);
 
@@ -572,6 +581,7 @@ describe('offline install: both bundles in one folder, no network', () => {
         model: { weights: string };
       };
       expect(config.model.weights).toBe('models/casam-tiny.safetensors');
+      expect(init.stderr).toMatch(/placed the bundled ONNX export of casam-tiny/);
       const pre1 = JSON.parse((await agent(['preflight', '--json'])).stdout) as {
         ok: boolean;
         checks: { name: string; status: string }[];

@@ -4,11 +4,14 @@ import { getPreset } from '@casam/casam-core';
 import { EXIT, UserError } from '../cli/errors';
 import { AgentHome, type AgentConfig } from '../home/agent-home';
 import { SiteIdentity } from '../identity/site-identity';
+import { installPackedOnnxExport } from '../model/packed-onnx-export';
 import type { Command } from './command';
 import { HOME_HELP, HOME_OPTION } from './home-option';
 
 /** The embedded default base model shipped in the repository (and in the offline bundle). */
 export const DEFAULT_WEIGHTS = resolve(__dirname, '../../../../models/casam-tiny/casam-tiny.safetensors');
+/** The offline bundle's ONNX export of the default model, made at pack time (absent in a checkout). */
+export const PACKED_ONNX_CACHE = join(dirname(DEFAULT_WEIGHTS), 'onnx-cache');
 /** Where `init` copies the default base model, relative to the agent home (agent.json stores this path). */
 export const HOME_WEIGHTS = join('models', 'casam-tiny.safetensors');
 
@@ -91,6 +94,7 @@ ${HOME_HELP}`,
       serve: { host: v.string('serve-host') ?? '127.0.0.1', port, maxRequestBytes: 32 * 1024 * 1024 },
     };
     home.writeConfig(config);
+    installPackedOnnxExport(PACKED_ONNX_CACHE, home, config, log);
     let identity: SiteIdentity;
     if (existsSync(home.keyFile)) {
       identity = await SiteIdentity.load(home.keyFile);
