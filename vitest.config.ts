@@ -18,7 +18,7 @@ export default defineConfig({
       project('site-agent', 'apps/site-agent'),
       // Starts a throwaway Postgres cluster and migrated templates once per run (see the setup file).
       project('coordinator', 'apps/coordinator', {
-        globalSetup: ['./src/testing/global-setup.ts'],
+        globalSetup: ['./testing/global-setup.ts'],
         testTimeout: 120_000,
         hookTimeout: 60_000,
       }),

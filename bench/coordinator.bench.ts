@@ -50,14 +50,14 @@ import { BlobRepository } from '../apps/coordinator/src/blobs/blob.repository';
 import { BlobStore } from '../apps/coordinator/src/blobs/blob-store';
 import { FsBlobStore } from '../apps/coordinator/src/blobs/fs-blob-store';
 import { BundleBuilderService } from '../apps/coordinator/src/bundles/bundle-builder.service';
-import { seedAdapter, seedAdminAndSite, seedTask } from '../apps/coordinator/src/bundles/bundle-test-data';
+import { seedAdapter, seedAdminAndSite, seedTask } from '../apps/coordinator/testing/bundle-test-data';
 import { parseConfig } from '../apps/coordinator/src/config/coordinator-config';
 import { EmbeddedDatabase } from '../apps/coordinator/src/database/embedded-database';
 import { migrateDeploy } from '../apps/coordinator/src/database/migrator';
 import {
   postgresBinariesAvailable,
   startPostgresCluster,
-} from '../apps/coordinator/src/testing/postgres-cluster';
+} from '../apps/coordinator/testing/postgres-cluster';
 
 const QUICK = process.argv.includes('--quick');
 const REPLICAS = replicasFlag(process.argv);

@@ -23,6 +23,7 @@ import type {
   LoginResponse,
   TaskSummary,
 } from '@casam/protocol';
+import { EXIT_CODES } from '@casam/protocol';
 
 const FULL = process.argv.includes('--full');
 const EXIT = process.argv.includes('--exit');
@@ -31,7 +32,7 @@ const jsonArg = process.argv.indexOf('--json');
 const JSON_OUT = jsonArg > 0 ? resolve(process.argv[jsonArg + 1] ?? '') : '';
 if (jsonArg > 0 && (!process.argv[jsonArg + 1] || process.argv[jsonArg + 1].startsWith('--'))) {
   console.error('usage: npm run demo -- [--full] [--exit] [--keep] [--json <file>]');
-  process.exit(2);
+  process.exit(EXIT_CODES.usage);
 }
 const root = resolve(__dirname, '..');
 const AGENT = join(root, 'apps/site-agent/bin/site-agent.js');
@@ -498,12 +499,12 @@ function cleanup(): void {
 main().then(
   () => {
     cleanup();
-    setTimeout(() => process.exit(0), 1000);
+    setTimeout(() => process.exit(EXIT_CODES.ok), 1000);
   },
   (e) => {
     console.error(`\ndemo failed: ${(e as Error).message}`);
     console.error(`logs kept in ${workDir}`);
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-    process.exit(1);
+    process.exit(EXIT_CODES.internal);
   },
 );

@@ -21,6 +21,7 @@ import {
   generateDomain,
   writeDomainFolder,
 } from '@casam/casam-lab';
+import { EXIT_CODES } from '@casam/protocol';
 
 class UsageError extends Error {}
 
@@ -99,7 +100,7 @@ function parseArgs(argv: string[]): Args {
       case '--help':
       case '-h':
         console.log(USAGE);
-        process.exit(0);
+        process.exit(EXIT_CODES.ok);
         break;
       default:
         throw new UsageError(`unknown argument '${f}'`);
@@ -114,7 +115,7 @@ async function main(): Promise<number> {
   const out = resolve(args.out);
   let stop = false;
   process.on('SIGINT', () => {
-    if (stop) process.exit(130);
+    if (stop) process.exit(EXIT_CODES.interrupted);
     stop = true;
     console.log('\ninterrupt: finishing the current item (Ctrl-C again to quit now)');
   });
@@ -141,7 +142,7 @@ async function main(): Promise<number> {
     if (tty) process.stdout.write('\n');
     if (!r.finished) {
       console.log(`stopped in ${name}; run the same command again to resume`);
-      return 130;
+      return EXIT_CODES.interrupted;
     }
     const ms = Date.now() - t0;
     const info = domainInfo(name);
@@ -167,7 +168,7 @@ async function main(): Promise<number> {
     );
     console.log(`overview: ${join(out, 'overview.png')}`);
   }
-  return 0;
+  return EXIT_CODES.ok;
 }
 
 main().then(
@@ -175,13 +176,13 @@ main().then(
   (e: unknown) => {
     if (e instanceof UsageError || e instanceof UnknownDomainError || e instanceof DatasetOptionsError) {
       console.error(`generate-domains: ${(e as Error).message}\n${USAGE}`);
-      process.exit(2);
+      process.exit(EXIT_CODES.usage);
     }
     if (e instanceof DatasetResumeError) {
       console.error(`generate-domains: ${e.message}`);
-      process.exit(3);
+      process.exit(EXIT_CODES.input);
     }
     console.error(e);
-    process.exit(1);
+    process.exit(EXIT_CODES.internal);
   },
 );

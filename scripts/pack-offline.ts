@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { PROTOCOL_VERSION } from '@casam/protocol';
+import { EXIT_CODES, PROTOCOL_VERSION } from '@casam/protocol';
 import { AGENT_VERSION } from '../apps/site-agent/src/version';
 import { ADMIN_UI_PREBUILT } from '../apps/coordinator/src/admin-ui/admin-ui.paths';
 import { COORDINATOR_VERSION } from '../apps/coordinator/src/version';
@@ -238,7 +238,7 @@ async function main(argv: string[]): Promise<number> {
     });
   } catch (e) {
     console.error(`pack-offline: ${(e as Error).message}`);
-    return 2;
+    return EXIT_CODES.usage;
   }
   const args = parsed.values;
   const t = TARGETS[parsed.positionals[0] as Target['name']];
@@ -246,11 +246,11 @@ async function main(argv: string[]): Promise<number> {
     console.error(
       'usage: pack-offline site-agent|coordinator [--out <dir>] [--model <file>] (site-agent only)',
     );
-    return 2;
+    return EXIT_CODES.usage;
   }
   if (t.name === 'coordinator' && args.model) {
     console.error('pack-offline: --model is for the site agent');
-    return 2;
+    return EXIT_CODES.usage;
   }
   const base = process.env['INIT_CWD'] ?? process.cwd();
   const out = path.resolve(base, args.out!);
@@ -340,7 +340,7 @@ async function main(argv: string[]): Promise<number> {
     step(
       `wrote ${sealed.archive} (${(fs.statSync(sealed.archive).size / 1024 ** 2).toFixed(1)} MiB, ${sealed.files} files, sha256 ${sealed.sha256}), ${path.basename(sealed.archive)}.sha256, install.sh; install with: ./install.sh ${t.name}`,
     );
-    return 0;
+    return EXIT_CODES.ok;
   } finally {
     fs.rmSync(stageRoot, { recursive: true, force: true });
   }
@@ -351,10 +351,10 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     if (e instanceof PackError) {
       console.error(`pack-offline: ${e.message}`);
-      process.exitCode = 3;
+      process.exitCode = EXIT_CODES.input;
     } else {
       console.error('pack-offline: internal error (this is a bug):', e);
-      process.exitCode = 1;
+      process.exitCode = EXIT_CODES.internal;
     }
   },
 );

@@ -17,6 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { HostTensor, decodeImage, readNifti, writeSafetensors } from '@casam/casam-core';
+import { EXIT_CODES } from '@casam/protocol';
 
 interface Source {
   pkg: string;
@@ -190,7 +191,7 @@ function main(): number {
     console.log(
       'usage: npm run prepare:real-corpus -- [--root /] [--out models/casam-small/real-corpus.safetensors]',
     );
-    return 0;
+    return EXIT_CODES.ok;
   }
   const root = resolve(values.root!);
   const out = resolve(values.out!);
@@ -202,7 +203,7 @@ function main(): number {
     console.error(
       `prepare-real-corpus: ${missing.length} source files missing under ${root}; apt-get install ${pkgs}`,
     );
-    return 3;
+    return EXIT_CODES.input;
   }
   for (const src of SOURCES) {
     if (/mricron/i.test(src.pkg + src.path))
@@ -238,7 +239,7 @@ function main(): number {
   };
   writeFileSync(out.replace(/\.safetensors$/, '.json'), JSON.stringify(manifest, null, 2) + '\n');
   console.log(`wrote ${out}: ${images.length} images, ${bytes.length} bytes, sha256 ${sha}`);
-  return 0;
+  return EXIT_CODES.ok;
 }
 
 try {
@@ -246,7 +247,7 @@ try {
 } catch (e) {
   if (e instanceof SourceError || (e instanceof Error && /Nifti|ImageDecode/.test(e.name))) {
     console.error(`prepare-real-corpus: ${e.message}`);
-    process.exit(3);
+    process.exit(EXIT_CODES.input);
   }
   throw e;
 }

@@ -38,6 +38,7 @@ import {
   loadCheckpoint,
   pretrain,
 } from '@casam/casam-lab';
+import { EXIT_CODES } from '@casam/protocol';
 
 class UsageError extends Error {
   override name = 'UsageError';
@@ -208,7 +209,7 @@ function parseArgs(argv: string[]): Args {
       case '--help':
       case '-h':
         console.log(HELP);
-        process.exit(0);
+        process.exit(EXIT_CODES.ok);
         break;
       default:
         throw new UsageError(`unknown option ${flag}\n${HELP}`);
@@ -275,7 +276,7 @@ async function main(): Promise<number> {
       },
       a.benchSteps,
     );
-    return 0;
+    return EXIT_CODES.ok;
   }
   const cfg = getPreset(PRESET);
 
@@ -286,7 +287,7 @@ async function main(): Promise<number> {
       signals++;
       if (signals > 1) {
         console.error(`${name} again: exiting without saving`);
-        process.exit(130);
+        process.exit(EXIT_CODES.interrupted);
       }
       console.log(`${name}: finishing this step, saving a checkpoint, then exiting (again to abort at once)`);
       controller.abort();
@@ -349,7 +350,7 @@ async function main(): Promise<number> {
     `exported ${exported.weightsPath} (${exported.bytes} bytes, step ${ckpt.meta.step}): held-out box IoU ` +
       `${r.boxIou.toFixed(4)} vs box-fill ${r.boxFillIou.toFixed(4)}, 1-point IoU ${r.pointIou.toFixed(4)}`,
   );
-  return 0;
+  return EXIT_CODES.ok;
 }
 
 main().then(
@@ -357,17 +358,17 @@ main().then(
   (e: unknown) => {
     if (e instanceof UsageError || e instanceof PretrainOptionsError) {
       console.error(`pretrain: ${e.message}`);
-      process.exit(2);
+      process.exit(EXIT_CODES.usage);
     }
     if (e instanceof PretrainCheckpointError || e instanceof WarmStartError) {
       console.error(`pretrain: ${e.message}`);
-      process.exit(4);
+      process.exit(EXIT_CODES.model);
     }
     if (e instanceof Error && e.name === 'BackendUnavailableError') {
       console.error(`pretrain: ${e.message}`);
-      process.exit(5);
+      process.exit(EXIT_CODES.backend);
     }
     console.error(e);
-    process.exit(1);
+    process.exit(EXIT_CODES.internal);
   },
 );

@@ -1,10 +1,11 @@
 import 'reflect-metadata';
 import type { AdminRole } from '@prisma/client';
-import { preflightReport } from '@casam/protocol';
+import { EXIT_CODES, preflightReport } from '@casam/protocol';
 import { AdminRepository } from './admins/admin.repository';
 import { AdminsService, MIN_PASSWORD_LENGTH } from './admins/admins.service';
 import { PasswordHasher } from './admins/password-hasher';
 import { AuditEventRepository } from './audit/audit-event.repository';
+import { AuditService } from './audit/audit.service';
 import { Clock } from './common/clock';
 import { DomainError } from './common/domain-error';
 import { ConfigError, type CoordinatorConfig, loadConfig } from './config/coordinator-config';
@@ -15,10 +16,10 @@ import { main as serve } from './main';
 import { runCoordinatorPreflight } from './cli/preflight';
 
 /**
- * Exit codes: 0 done, 1 internal error (a bug), 2 usage or configuration, 3 input refused, 4 database,
- * 6 a preflight check failed.
+ * Exit codes: the one table of libs/protocol, shared with the site agent and the scripts (0 done, 1 internal
+ * error, 2 usage or configuration, 3 input refused, 4 database, 6 a preflight check failed).
  */
-export const EXIT = { ok: 0, internal: 1, usage: 2, refused: 3, database: 4, preflight: 6 } as const;
+export const EXIT = EXIT_CODES;
 
 const USAGE = `usage: coordinator <command> [options]
 
@@ -113,7 +114,7 @@ async function createAdmin(config: CoordinatorConfig, flags: Record<string, stri
     const admins = new AdminsService(
       new AdminRepository(db),
       new PasswordHasher(),
-      new AuditEventRepository(db),
+      new AuditService(new AuditEventRepository(db)),
       new Clock(),
     );
     const admin = await admins.createAdmin({ email, role: role as AdminRole, password, via: 'cli' });
@@ -191,7 +192,7 @@ function report(e: unknown): number {
   }
   if (e instanceof DomainError && e.status < 500) {
     console.error(`coordinator: ${e.message}`);
-    return EXIT.refused;
+    return EXIT.input;
   }
   if (e instanceof DataDirLockedError || e instanceof MigrationError || e instanceof CliDatabaseError) {
     console.error(`coordinator: ${e.message}`);

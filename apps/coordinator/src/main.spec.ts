@@ -10,7 +10,7 @@ import { AuditEventRepository } from './audit/audit-event.repository';
 import type { Database } from './database/database';
 import { EmbeddedDatabase } from './database/embedded-database';
 import { PostgresDatabase } from './database/postgres-database';
-import { createEmptyPostgresDatabase, TEST_BACKENDS, testPostgresUrl } from './testing/test-database';
+import { createEmptyPostgresDatabase, TEST_BACKENDS, testPostgresUrl } from '../testing/test-database';
 
 const BIN = path.resolve(__dirname, '../bin/coordinator.js');
 /** Committed migrations (folders under prisma/migrations). */

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { type INestApplication, type LoggerService, ShutdownSignal } from '@nestjs/common';
+import { EXIT_CODES } from '@casam/protocol';
 import { createCoordinatorApp } from './app.factory';
 import { loadOrCreateSecret } from './auth/coordinator-secret';
 import { openBlobStore } from './blobs/open-blob-store';
@@ -98,7 +99,7 @@ function handleStopSignals(app: INestApplication, drainSeconds: number, logger: 
           undefined,
           'Coordinator',
         );
-        process.exit(1);
+        process.exit(EXIT_CODES.internal);
       }, CLOSE_TIMEOUT_MS);
       stuck.unref();
       try {
@@ -120,7 +121,7 @@ export async function main(): Promise<number> {
     config = loadConfig();
   } catch (e) {
     console.error(e instanceof Error ? e.message : String(e));
-    return 2;
+    return EXIT_CODES.usage;
   }
   try {
     await startCoordinator(config);
@@ -129,6 +130,6 @@ export async function main(): Promise<number> {
     const where =
       config.database.kind === 'postgres' ? redactUrl(config.database.url) : config.database.dataDir;
     console.error(`coordinator failed to start (database ${where}):`, e);
-    return 1;
+    return EXIT_CODES.internal;
   }
 }

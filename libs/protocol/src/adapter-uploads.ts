@@ -8,11 +8,14 @@
  *   4. `POST /api/v1/uploads/:id/complete` {signature}: a compact JWS by the site key over
  *      {uploadId, taskId, sha256, size} with aud {@link ADAPTER_UPLOAD_AUDIENCE} → a `pending` adapter version
  *
- * Depends on nothing.
+ * Depends on zod only.
  */
+import { z } from 'zod';
+import { MAX_JWS_FIELD_LENGTH, MAX_SITE_JWS_LENGTH, ReasonRequestSchema } from './auth';
 import type { AdapterVerdict } from './adapter-verdict';
 import type { AdapterTauStats } from './adapter-schema';
 import type { TaskBaseModel } from './tasks';
+import { compactJws, epochSeconds, jti, sha256Hex, uuid } from './wire/wire-fields';
 
 /** `aud` of the signature that completes an adapter upload. */
 export const ADAPTER_UPLOAD_AUDIENCE = 'casam-coordinator/adapter-upload';
@@ -21,6 +24,11 @@ export const CHUNK_SHA256_HEADER = 'x-casam-chunk-sha256';
 /** Content type of a chunk body. */
 export const CHUNK_CONTENT_TYPE = 'application/octet-stream';
 
+/**
+ * The limits of an adapter upload, as the coordinator enforces them (413 `upload_too_large`, 400
+ * `invalid_chunk_size`, 409 `too_many_open_uploads`). The one place they are written: the upload request's
+ * schema, the site agent's egress allowlist and its `upload --chunk-size` range are made from these.
+ */
 export const UPLOAD_LIMITS = Object.freeze({
   /** Largest adapter file (vit_h adapters are ~ 14 MiB). */
   maxTotalBytes: 64 * 1024 * 1024,
@@ -35,14 +43,25 @@ export const UPLOAD_LIMITS = Object.freeze({
 export type UploadStatusName = 'open' | 'completed' | 'aborted' | 'expired';
 
 /** `POST /api/v1/uploads` (a site). */
-export interface CreateUploadRequest {
-  taskId: string;
+export const CreateUploadRequestSchema = z.strictObject({
+  taskId: uuid,
   /** Bytes of the whole adapter file. */
-  totalSize: number;
+  totalSize: z.int().min(1).max(UPLOAD_LIMITS.maxTotalBytes),
   /** sha256 of the whole adapter file, lower-case hex. */
-  sha256: string;
+  sha256: sha256Hex,
   /** Bytes per chunk; every chunk but the last has exactly this size. */
-  chunkSize: number;
+  chunkSize: z.int().min(UPLOAD_LIMITS.minChunkBytes).max(UPLOAD_LIMITS.maxChunkBytes),
+});
+export type CreateUploadRequest = z.infer<typeof CreateUploadRequestSchema>;
+/** The coordinator answers a size over the limits with codes of its own (413 upload_too_large, 400 invalid_chunk_size). */
+export const CREATE_UPLOAD_SERVICE_CHECKED = {
+  totalSize: z.int().min(1),
+  chunkSize: z.int().min(1),
+} as const;
+
+/** Whether `chunkSize` is one the coordinator takes (UPLOAD_LIMITS). */
+export function isUploadChunkSize(chunkSize: number): boolean {
+  return CreateUploadRequestSchema.shape.chunkSize.safeParse(chunkSize).success;
 }
 
 /** An upload session (`POST /api/v1/uploads`, `GET /api/v1/uploads/:id`). */
@@ -84,11 +103,33 @@ export interface AdapterUploadClaims {
   size: number;
 }
 
+/** The whole payload of an upload signature: the claims, who signs, `aud` and the JWT times. */
+export const AdapterUploadSignatureClaimsSchema = z.strictObject({
+  uploadId: uuid,
+  taskId: uuid,
+  sha256: sha256Hex,
+  size: CreateUploadRequestSchema.shape.totalSize,
+  sub: uuid,
+  aud: z.literal(ADAPTER_UPLOAD_AUDIENCE),
+  jti,
+  iat: epochSeconds,
+  exp: epochSeconds,
+});
+
 /** `POST /api/v1/uploads/:id/complete` */
-export interface CompleteUploadRequest {
+export const CompleteUploadRequestSchema = z.strictObject({
   /** Compact JWS (EdDSA, `kid` = the site key's fingerprint) over {@link AdapterUploadClaims} + `aud`. */
-  signature: string;
-}
+  signature: compactJws(MAX_SITE_JWS_LENGTH),
+});
+export type CompleteUploadRequest = z.infer<typeof CompleteUploadRequestSchema>;
+/** A bad signature is the service's 422 `upload_signature_invalid`, which lists what is wrong with it. */
+export const COMPLETE_UPLOAD_SERVICE_CHECKED = {
+  signature: z.string().min(1).max(MAX_JWS_FIELD_LENGTH),
+} as const;
+
+/** `POST /api/v1/adapters/:id/reject` (an admin). */
+export const AdapterDecisionRequestSchema = ReasonRequestSchema;
+export type AdapterDecisionRequest = z.infer<typeof AdapterDecisionRequestSchema>;
 
 export type AdapterVersionStatusName = 'pending' | 'approved' | 'rejected';
 

@@ -6,8 +6,10 @@
  *   manifest.jws                   compact JWS (EdDSA, Ed25519), header {alg, kid, typ: casam-bundle+jws}
  *   adapters/<taskId>.safetensors  one adapter file per task (align.* + vae.* tensors, `casam` metadata)
  *
- * The archive's sha256 is its content hash (the blob name and the HTTP ETag). Depends on nothing.
+ * The archive's sha256 is its content hash (the blob name and the HTTP ETag). Depends on zod only.
  */
+import { z } from 'zod';
+import { queryInt } from './wire/wire-fields';
 
 export const BUNDLE_FORMAT = 'casam-router-bundle';
 /** `typ` of the bundle JWS header. */
@@ -104,6 +106,15 @@ export interface BundleSummary {
   kid: string;
   createdAt: string;
 }
+
+/** `GET /api/v1/bundles?limit=&before=` */
+export const ListBundlesQuerySchema = z.strictObject({
+  /** Page size (default 100). */
+  limit: queryInt(1, 1000).optional(),
+  /** Only versions below this one (the next page after a page ending at `before`). */
+  before: queryInt(1, 2_147_483_647).optional(),
+});
+export type ListBundlesQuery = z.infer<typeof ListBundlesQuerySchema>;
 
 /** `GET /api/v1/bundles` */
 export interface BundleListResponse {

@@ -1,5 +1,4 @@
 export * from './version';
-export * from './tensor-payload';
 export * from './api';
 export * from './adapter-schema';
 export * from './adapter-file-validation';
@@ -14,3 +13,8 @@ export * from './audit';
 export * from './preflight';
 export * from './text';
 export * from './adapter-verdict';
+export * from './exit-codes';
+export { UUID_PATTERN } from './wire/wire-fields';
+export * from './wire/wire-message';
+export * from './wire/wire-messages';
+export * from './wire/wire-problems';

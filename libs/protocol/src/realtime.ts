@@ -1,19 +1,26 @@
 /**
  * The coordinator's real-time channel (socket.io): path {@link REALTIME_PATH}, namespace
  * {@link REALTIME_NAMESPACE}. Clients connect with `auth: RealtimeAuth`; a refused connection gets a
- * `connect_error` whose `data` is a {@link RealtimeError}. Depends on nothing.
+ * `connect_error` whose `data` is a {@link RealtimeError}. Depends on zod only.
  */
+import { z } from 'zod';
+import { metricName, positiveInt32, releaseVersion, uuid } from './wire/wire-fields';
+import { wireProblems } from './wire/wire-problems';
 
 export const REALTIME_PATH = '/socket.io';
 export const REALTIME_NAMESPACE = '/v1';
 
 /** What a client sends as socket.io `auth` when connecting. */
-export interface RealtimeAuth {
+export const RealtimeAuthSchema = z.strictObject({
   /** An access token (admin login or site token exchange). */
-  token: string;
+  token: z
+    .string()
+    .max(4000)
+    .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, { error: 'must be an access token' }),
   /** The protocol version the client speaks (PROTOCOL_VERSION). */
-  protocolVersion: string;
-}
+  protocolVersion: z.string().regex(/^\d{1,6}\.\d{1,6}\.\d{1,6}$/, { error: 'must be MAJOR.MINOR.PATCH' }),
+});
+export type RealtimeAuth = z.infer<typeof RealtimeAuthSchema>;
 
 /** Why a connection was refused (`connect_error`'s `data`) or a session ended (`session.ended`). */
 export interface RealtimeError {
@@ -52,12 +59,13 @@ export interface SitePresenceEvent {
 }
 
 /** What a site reports about itself (`site.status`): on connect and after every bundle pull. */
-export interface SiteStatusReport {
+export const SiteStatusReportSchema = z.strictObject({
   /** The agent's version, MAJOR.MINOR.PATCH with an optional -prerelease (at most 50 characters). */
-  agentVersion: string;
+  agentVersion: releaseVersion,
   /** The router bundle installed and in use, or null when none is. */
-  bundleVersion: number | null;
-}
+  bundleVersion: positiveInt32.nullable(),
+});
+export type SiteStatusReport = z.infer<typeof SiteStatusReportSchema>;
 
 /** An admin asked this site to rotate its key (`POST /api/v1/sites/me/keys`). Sent to the site. */
 export interface KeyRotationRequestedEvent {
@@ -84,17 +92,46 @@ export const TRAINING_PROGRESS_LIMITS = Object.freeze({
   maxMetricNameLength: 64,
 });
 
+const EPOCH_WORDS = `must be an integer in 0..${TRAINING_PROGRESS_LIMITS.maxEpochs}`;
+const epochCount = z
+  .int({ error: EPOCH_WORDS })
+  .min(0, { error: EPOCH_WORDS })
+  .max(TRAINING_PROGRESS_LIMITS.maxEpochs, { error: EPOCH_WORDS });
+
 /** What a site reports while it trains a task (no pixels: numbers about the run only). */
-export interface TrainingProgress {
-  taskId: string;
-  stage: TrainingStage;
-  /** 0..epochs */
-  epoch: number;
-  epochs: number;
-  loss?: number;
-  /** Aggregate numbers (e.g. `{iou: 0.81}`); names are identifiers, values finite numbers. */
-  metrics?: Record<string, number>;
-}
+export const TrainingProgressSchema = z
+  .strictObject({
+    taskId: uuid,
+    stage: z.enum(TRAINING_STAGES, { error: `must be one of ${TRAINING_STAGES.join(', ')}` }),
+    /** 0..epochs */
+    epoch: epochCount,
+    epochs: epochCount,
+    loss: z.number().optional(),
+    /** Aggregate numbers (e.g. `{iou: 0.81}`); names are identifiers, values finite numbers. */
+    metrics: z
+      .record(metricName, z.number())
+      .check((ctx) => {
+        const n = Object.keys(ctx.value).length;
+        if (n > TRAINING_PROGRESS_LIMITS.maxMetrics)
+          ctx.issues.push({
+            code: 'custom',
+            message: `has ${n} entries, over the limit of ${TRAINING_PROGRESS_LIMITS.maxMetrics}`,
+            input: ctx.value,
+          });
+      })
+      .meta({ maxProperties: TRAINING_PROGRESS_LIMITS.maxMetrics })
+      .optional(),
+  })
+  .refine((p) => p.epoch <= p.epochs, {
+    message: 'must not exceed epochs',
+    path: ['epoch'],
+    // Also beside other problems (an unknown field), so one answer lists them all.
+    when: ({ value }) => {
+      const v = value as { epoch?: unknown; epochs?: unknown } | null;
+      return epochCount.safeParse(v?.epoch).success && epochCount.safeParse(v?.epochs).success;
+    },
+  });
+export type TrainingProgress = z.infer<typeof TrainingProgressSchema>;
 
 /** A site's progress report as admins receive it. */
 export interface TrainingProgressEvent extends TrainingProgress {
@@ -124,61 +161,10 @@ export interface ClientToServerEvents {
 
 /** Problems of a site status report (empty when valid). Unknown fields are problems too. */
 export function siteStatusReportProblems(v: unknown): string[] {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return ['status must be an object'];
-  const o = v as Record<string, unknown>;
-  const p: string[] = [];
-  for (const k of Object.keys(o))
-    if (k !== 'agentVersion' && k !== 'bundleVersion')
-      p.push(`unknown field ${JSON.stringify(k.slice(0, 64))}`);
-  const a = o['agentVersion'];
-  if (typeof a !== 'string' || a.length > 50 || !/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(a))
-    p.push('agentVersion must be a version MAJOR.MINOR.PATCH[-prerelease] of at most 50 characters');
-  const b = o['bundleVersion'];
-  if (!(b === null || (Number.isInteger(b) && (b as number) >= 1 && (b as number) <= 2_147_483_647)))
-    p.push('bundleVersion must be a bundle version (a positive integer) or null');
-  return p;
+  return wireProblems(SiteStatusReportSchema, v, 'status');
 }
 
 /** Problems of a training progress report (empty when valid). Unknown fields are problems too. */
 export function trainingProgressProblems(v: unknown): string[] {
-  const p: string[] = [];
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return ['progress must be an object'];
-  const o = v as Record<string, unknown>;
-  const known = ['taskId', 'stage', 'epoch', 'epochs', 'loss', 'metrics'];
-  for (const k of Object.keys(o))
-    if (!known.includes(k)) p.push(`unknown field ${JSON.stringify(k.slice(0, 64))}`);
-  if (
-    typeof o['taskId'] !== 'string' ||
-    !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(o['taskId'])
-  )
-    p.push('taskId must be a task id (UUID)');
-  if (!(TRAINING_STAGES as readonly unknown[]).includes(o['stage']))
-    p.push(`stage must be one of ${TRAINING_STAGES.join(', ')}`);
-  const { maxEpochs, maxMetrics, maxMetricNameLength } = TRAINING_PROGRESS_LIMITS;
-  const isCount = (x: unknown): x is number =>
-    Number.isInteger(x) && (x as number) >= 0 && (x as number) <= maxEpochs;
-  if (!isCount(o['epochs'])) p.push(`epochs must be an integer in 0..${maxEpochs}`);
-  if (!isCount(o['epoch'])) p.push(`epoch must be an integer in 0..${maxEpochs}`);
-  else if (isCount(o['epochs']) && o['epoch'] > o['epochs']) p.push('epoch must not exceed epochs');
-  if ('loss' in o && !(typeof o['loss'] === 'number' && Number.isFinite(o['loss'])))
-    p.push('loss must be a finite number');
-  if ('metrics' in o) {
-    const m = o['metrics'];
-    if (m === null || typeof m !== 'object' || Array.isArray(m))
-      p.push('metrics must be an object of numbers');
-    else {
-      const entries = Object.entries(m as Record<string, unknown>);
-      if (entries.length > maxMetrics)
-        p.push(`metrics has ${entries.length} entries, over the limit of ${maxMetrics}`);
-      for (const [k, x] of entries.slice(0, maxMetrics)) {
-        if (k.length > maxMetricNameLength || !/^[A-Za-z][A-Za-z0-9_.-]*$/.test(k))
-          p.push(
-            `metrics name ${JSON.stringify(k.slice(0, 64))} must be an identifier of at most ${maxMetricNameLength} characters`,
-          );
-        else if (!(typeof x === 'number' && Number.isFinite(x)))
-          p.push(`metrics.${k} must be a finite number`);
-      }
-    }
-  }
-  return p;
+  return wireProblems(TrainingProgressSchema, v, 'progress');
 }

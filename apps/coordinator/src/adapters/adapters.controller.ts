@@ -1,13 +1,12 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { Controller, Get, Headers, HttpCode, Post, Res } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import type { AdapterVersionSummary } from '@casam/protocol';
+import { type AdapterVersionSummary, HTTP_MESSAGES as M, type ReasonRequest } from '@casam/protocol';
 import { adminActor } from '../auth/actor';
 import { Allow, CurrentAdmin, CurrentPrincipal } from '../auth/auth.decorators';
 import type { AdminPrincipal, Principal } from '../auth/principal';
 import { type RequestMeta, ReqMeta } from '../auth/request-meta';
-import { TaskIdParams } from '../tasks/tasks.dto';
-import { AdapterDecisionDto, AdapterIdParams } from './adapters.dto';
+import { WireBody, WireParams } from '../common/wire-request';
 import { AdaptersService } from './adapters.service';
 
 /** Adapter versions: read by admins, viewers and sites (within what they may see); decided by admins. */
@@ -18,7 +17,7 @@ export class AdaptersController {
   @Allow('viewer', 'site')
   @Get('tasks/:id/adapters')
   listForTask(
-    @Param() { id }: TaskIdParams,
+    @WireParams(M.list_task_adapters) { id }: { id: string },
     @CurrentPrincipal() who: Principal,
   ): Promise<AdapterVersionSummary[]> {
     return this.adapters.listForTask(id, who);
@@ -26,7 +25,10 @@ export class AdaptersController {
 
   @Allow('viewer', 'site')
   @Get('adapters/:id')
-  get(@Param() { id }: AdapterIdParams, @CurrentPrincipal() who: Principal): Promise<AdapterVersionSummary> {
+  get(
+    @WireParams(M.get_adapter) { id }: { id: string },
+    @CurrentPrincipal() who: Principal,
+  ): Promise<AdapterVersionSummary> {
     return this.adapters.get(id, who);
   }
 
@@ -34,7 +36,7 @@ export class AdaptersController {
   @Allow('viewer', 'site')
   @Get('adapters/:id/file')
   async file(
-    @Param() { id }: AdapterIdParams,
+    @WireParams(M.adapter_file) { id }: { id: string },
     @CurrentPrincipal() who: Principal,
     @Headers('if-none-match') ifNoneMatch: string | undefined,
     @Res() res: ServerResponse,
@@ -58,7 +60,7 @@ export class AdaptersController {
   @HttpCode(200)
   @Post('adapters/:id/approve')
   approve(
-    @Param() { id }: AdapterIdParams,
+    @WireParams(M.approve_adapter) { id }: { id: string },
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<AdapterVersionSummary> {
@@ -68,8 +70,8 @@ export class AdaptersController {
   @HttpCode(200)
   @Post('adapters/:id/reject')
   reject(
-    @Param() { id }: AdapterIdParams,
-    @Body() body: AdapterDecisionDto,
+    @WireParams(M.reject_adapter) { id }: { id: string },
+    @WireBody(M.reject_adapter) body: ReasonRequest,
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<AdapterVersionSummary> {

@@ -1,22 +1,27 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
+import { SitesModule } from '../sites/sites.module';
 import { TasksModule } from '../tasks/tasks.module';
+import { AdapterIntakeService } from './adapter-intake.service';
 import { AdapterVersionRepository } from './adapter-version.repository';
 import { AdaptersController } from './adapters.controller';
 import { AdaptersService } from './adapters.service';
 import { UploadSessionRepository } from './upload-session.repository';
 import { UploadSweeper } from './upload-sweeper';
 import { UploadsController } from './uploads.controller';
-import { UploadsService } from './uploads.service';
+import { UploadBlobs } from './upload-blobs';
+import { UploadSessionsService } from './upload-sessions.service';
 
 /** Adapter uploads and adapter versions. */
 @Module({
-  imports: [AuditModule, TasksModule],
+  imports: [AuditModule, SitesModule, TasksModule],
   controllers: [UploadsController, AdaptersController],
   providers: [
     AdapterVersionRepository,
     UploadSessionRepository,
-    UploadsService,
+    UploadBlobs,
+    UploadSessionsService,
+    AdapterIntakeService,
     AdaptersService,
     UploadSweeper,
   ],

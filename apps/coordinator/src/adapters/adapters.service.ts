@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import type { Prisma } from '@prisma/client';
 import type { AdapterVersionSummary } from '@casam/protocol';
-import { AuditEventRepository } from '../audit/audit-event.repository';
+import { AuditService } from '../audit/audit.service';
 import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
 import { BlobStore } from '../blobs/blob-store';
@@ -29,7 +29,7 @@ export class AdaptersService {
     private readonly versions: AdapterVersionRepository,
     private readonly tasks: TasksService,
     private readonly store: BlobStore,
-    private readonly audit: AuditEventRepository,
+    private readonly audit: AuditService,
     private readonly events: CoordinatorEvents,
     private readonly clock: Clock,
   ) {}
@@ -111,7 +111,7 @@ export class AdaptersService {
         const now = await this.versions.findById(id);
         throw new AdapterNotPendingError(id, now?.status ?? 'gone', verb);
       }
-      await this.audit.append({
+      await this.audit.record({
         ...base,
         siteId: changed.siteId,
         details: {
@@ -131,7 +131,7 @@ export class AdaptersService {
       return toAdapterVersionSummary(changed);
     } catch (e) {
       if (e instanceof DomainError)
-        await this.audit.append({
+        await this.audit.record({
           ...base,
           siteId: version?.siteId ?? null,
           outcome: 'denied',

@@ -1,5 +1,5 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import { UploadsService } from './uploads.service';
+import { UploadSessionsService } from './upload-sessions.service';
 
 /** How often expired uploads are swept (also once at start). */
 export const UPLOAD_SWEEP_INTERVAL_MS = 10 * 60 * 1000;
@@ -14,7 +14,7 @@ export class UploadSweeper implements OnApplicationBootstrap, OnModuleDestroy {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
-  constructor(private readonly uploads: UploadsService) {}
+  constructor(private readonly uploads: UploadSessionsService) {}
 
   onApplicationBootstrap(): void {
     this.trigger();

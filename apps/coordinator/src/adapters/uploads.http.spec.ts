@@ -5,10 +5,9 @@ import {
   UPLOAD_LIMITS,
   expectedAdapterSchema,
 } from '@casam/protocol';
-import { writeSafetensors } from '@casam/casam-core/src/weights/safetensors';
-import { float32Tensor, type HostTensor } from '@casam/casam-core/src/tensor/host-tensor';
+import { writeSafetensors, float32Tensor, type HostTensor } from '@casam/casam-core';
 import { type CoordinatorEvent, CoordinatorEvents } from '../events/coordinator-events';
-import { startTestApp, type TestApp } from '../testing/test-app';
+import { startTestApp, type TestApp } from '../../testing/test-app';
 import {
   type Api,
   apiFor,
@@ -19,8 +18,8 @@ import {
   sha256Hex,
   signUpload,
   type TestSite,
-} from './upload.testing';
-import { UploadsService } from './uploads.service';
+} from '../../testing/upload.testing';
+import { UploadSessionsService } from './upload-sessions.service';
 
 const CHUNK = 64 * 1024;
 
@@ -538,8 +537,8 @@ describe('adapter uploads over HTTP (real app, embedded PGlite, fs blobs)', () =
     expect([r.status, r.body.error.code]).toEqual([410, 'upload_expired']);
     const c = await complete(siteA, s.uploadId, file);
     expect([c.status, c.body.error.code]).toEqual([410, 'upload_expired']);
-    expect(await t.app.get(UploadsService).sweepExpired()).toBe(1);
-    expect(await t.app.get(UploadsService).sweepExpired()).toBe(0);
+    expect(await t.app.get(UploadSessionsService).sweepExpired()).toBe(1);
+    expect(await t.app.get(UploadSessionsService).sweepExpired()).toBe(0);
     const after = await api('GET', `/api/v1/uploads/${s.uploadId}`, undefined, { token: siteA.token });
     expect([after.body.status, after.body.receivedChunks]).toEqual(['expired', []]);
     expect(await t.blobStore.has(hash)).toBe(false);

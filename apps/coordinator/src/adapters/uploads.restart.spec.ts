@@ -12,7 +12,7 @@ import { Database } from '../database/database';
 import { EmbeddedDatabase } from '../database/embedded-database';
 import { migrateDeploy } from '../database/migrator';
 import { PostgresDatabase } from '../database/postgres-database';
-import { createEmptyPostgresDatabase, testPostgresUrl } from '../testing/test-database';
+import { createEmptyPostgresDatabase, testPostgresUrl } from '../../testing/test-database';
 import {
   apiFor,
   createTestSite,
@@ -21,7 +21,7 @@ import {
   putChunk,
   sha256Hex,
   signUpload,
-} from './upload.testing';
+} from '../../testing/upload.testing';
 
 const CHUNK = 64 * 1024;
 

@@ -1,5 +1,5 @@
 import { beforeEach, expect, it } from 'vitest';
-import { describeEachBackend, truncateAll } from '../testing/test-database';
+import { describeEachBackend, truncateAll } from '../../testing/test-database';
 import { AdminEmailTakenError } from './admin.errors';
 import { AdminRepository } from './admin.repository';
 

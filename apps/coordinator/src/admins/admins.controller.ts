@@ -1,10 +1,10 @@
-import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import type { AdminSummary } from '@casam/protocol';
+import { Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { type AdminSummary, type CreateAdminRequest, HTTP_MESSAGES as M } from '@casam/protocol';
 import { adminActor } from '../auth/actor';
 import { Allow, CurrentAdmin } from '../auth/auth.decorators';
 import type { AdminPrincipal } from '../auth/principal';
 import { type RequestMeta, ReqMeta } from '../auth/request-meta';
-import { AdminIdParams, CreateAdminDto } from './admins.dto';
+import { WireBody, WireParams } from '../common/wire-request';
 import { AdminsService, toAdminSummary } from './admins.service';
 
 @Controller('api/v1/admins')
@@ -19,7 +19,7 @@ export class AdminsController {
 
   @Post()
   async create(
-    @Body() body: CreateAdminDto,
+    @WireBody(M.create_admin) body: CreateAdminRequest,
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<AdminSummary> {
@@ -31,7 +31,7 @@ export class AdminsController {
   @HttpCode(200)
   @Post(':id/disable')
   async disable(
-    @Param() { id }: AdminIdParams,
+    @WireParams(M.disable_admin) { id }: { id: string },
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<AdminSummary> {

@@ -1,6 +1,7 @@
 import type { Admin, AuditEvent } from '@prisma/client';
 import { describe, expect, it } from 'vitest';
-import type { AuditEventRepository, NewAuditEvent } from '../audit/audit-event.repository';
+import type { NewAuditEvent } from '../audit/audit-event.repository';
+import type { AuditService } from '../audit/audit.service';
 import type { Clock } from '../common/clock';
 import { InvalidEmailError, WeakPasswordError } from './admin.errors';
 import type { AdminRepository, NewAdmin } from './admin.repository';
@@ -26,11 +27,11 @@ function setup() {
     },
   } as unknown as AdminRepository;
   const audit = {
-    append: async (e: NewAuditEvent) => {
+    record: async (e: NewAuditEvent) => {
       audited.push(e);
       return e as unknown as AuditEvent;
     },
-  } as unknown as AuditEventRepository;
+  } as unknown as AuditService;
   const clock = { now: () => now } as Clock;
   const hasher = new PasswordHasher({ ...DEFAULT_SCRYPT_PARAMS, ln: 10 });
   return { service: new AdminsService(admins, hasher, audit, clock), created, audited, hasher };

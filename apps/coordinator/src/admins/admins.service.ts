@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Admin, AdminRole } from '@prisma/client';
-import { AuditEventRepository } from '../audit/audit-event.repository';
+import { AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
 import type { AdminSummary } from '@casam/protocol';
 import type { AdminActor } from '../auth/actor';
@@ -25,7 +25,7 @@ export class AdminsService {
   constructor(
     private readonly admins: AdminRepository,
     private readonly hasher: PasswordHasher,
-    private readonly audit: AuditEventRepository,
+    private readonly audit: AuditService,
     private readonly clock: Clock,
   ) {}
 
@@ -47,7 +47,7 @@ export class AdminsService {
       role: input.role,
       passwordHash: await this.hasher.hash(input.password),
     });
-    await this.audit.append({
+    await this.audit.record({
       actorType: input.by ? 'admin' : 'system',
       ...(input.by
         ? { actorId: input.by.id, address: input.by.meta.address, correlationId: input.by.meta.correlationId }
@@ -93,7 +93,7 @@ export class AdminsService {
       }
     } catch (e) {
       if (e instanceof DomainError)
-        await this.audit.append({
+        await this.audit.record({
           ...base,
           outcome: 'denied',
           details: { error: e.code },
@@ -102,7 +102,7 @@ export class AdminsService {
       throw e;
     }
     const admin = await this.get(id);
-    await this.audit.append({ ...base, details: { email: admin.email }, createdAt: this.clock.now() });
+    await this.audit.record({ ...base, details: { email: admin.email }, createdAt: this.clock.now() });
     return admin;
   }
 }

@@ -1,5 +1,5 @@
 import { beforeEach, expect, it } from 'vitest';
-import { describeEachBackend, truncateAll } from '../testing/test-database';
+import { describeEachBackend, truncateAll } from '../../testing/test-database';
 import { AuditEventRepository } from './audit-event.repository';
 
 const site = '11111111-1111-4111-8111-111111111111';

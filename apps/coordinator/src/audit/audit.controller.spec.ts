@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiErrorBody, AuditEventListResponse } from '@casam/protocol';
-import { startTestApp, type TestApp } from '../testing/test-app';
-import { AuditEventRepository } from './audit-event.repository';
+import { startTestApp, type TestApp } from '../../testing/test-app';
+import { AuditService } from './audit.service';
 
 describe('GET /api/v1/audit-events (real app)', () => {
   let t: TestApp;
@@ -9,10 +9,10 @@ describe('GET /api/v1/audit-events (real app)', () => {
   beforeAll(async () => {
     t = await startTestApp('pglite');
     viewer = (await t.adminToken('viewer')).token;
-    const repo = t.app.get(AuditEventRepository);
+    const audit = t.app.get(AuditService);
     const base = Date.parse('2026-01-01T00:00:00Z');
     for (let i = 0; i < 7; i++)
-      await repo.append({
+      await audit.record({
         actorType: i % 2 ? 'site' : 'admin',
         actorId: `actor-${i}`,
         action: i < 5 ? 'site.approved' : 'admin.login_failed',

@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
 import { AuditEventRepository } from './audit-event.repository';
 import { AuditController } from './audit.controller';
+import { AuditService } from './audit.service';
 
 @Module({
-  providers: [AuditEventRepository],
+  providers: [AuditEventRepository, AuditService],
   controllers: [AuditController],
-  exports: [AuditEventRepository],
+  exports: [AuditService],
 })
 export class AuditModule {}

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AdminSummary, ApiErrorBody, LoginResponse, MeResponse } from '@casam/protocol';
-import type { TestApp } from '../testing/test-app';
+import type { TestApp } from '../../testing/test-app';
 import {
   call,
   enrollApprovedSite,
@@ -8,7 +8,7 @@ import {
   newSiteKey,
   signSiteAssertion,
   startTestAppWithClock,
-} from '../testing/test-site';
+} from '../../testing/test-site';
 
 type Err = ApiErrorBody;
 const PASSWORD = 'correct horse battery';

@@ -1,10 +1,16 @@
-import { Body, Controller, Get, HttpCode, Post, UseFilters } from '@nestjs/common';
-import type { AccessTokenResponse, LoginResponse, MeResponse } from '@casam/protocol';
+import { Controller, Get, HttpCode, Post, UseFilters } from '@nestjs/common';
+import {
+  type AcceptedRequest,
+  type AccessTokenResponse,
+  HTTP_MESSAGES as M,
+  type LoginRequest,
+  type LoginResponse,
+  type MeResponse,
+} from '@casam/protocol';
 import { AdminsService, toAdminSummary } from '../admins/admins.service';
 import { SiteAuthService } from '../sites/site-auth.service';
-import { SiteTokenDto } from '../sites/sites.dto';
+import { WireBody } from '../common/wire-request';
 import { Allow, CurrentAdmin, Public } from './auth.decorators';
-import { LoginDto } from './auth.dto';
 import { LoginRefusalAuditFilter } from './login-refusal.filter';
 import { LoginService } from './login.service';
 import type { AdminPrincipal } from './principal';
@@ -25,7 +31,7 @@ export class AuthController {
   @UseFilters(LoginRefusalAuditFilter)
   @HttpCode(200)
   @Post('login')
-  logIn(@Body() body: LoginDto, @ReqMeta() meta: RequestMeta): Promise<LoginResponse> {
+  logIn(@WireBody(M.login) body: LoginRequest, @ReqMeta() meta: RequestMeta): Promise<LoginResponse> {
     return this.login.login(body.email, body.password, meta);
   }
 
@@ -39,7 +45,10 @@ export class AuthController {
   @RateLimit('site-token')
   @HttpCode(200)
   @Post('site-token')
-  siteToken(@Body() body: SiteTokenDto, @ReqMeta() meta: RequestMeta): Promise<AccessTokenResponse> {
+  siteToken(
+    @WireBody(M.site_token) body: AcceptedRequest<typeof M.site_token>,
+    @ReqMeta() meta: RequestMeta,
+  ): Promise<AccessTokenResponse> {
     return this.siteAuth.exchange(body.assertion, meta);
   }
 }

@@ -12,7 +12,7 @@ import { FsBlobStore } from '../blobs/fs-blob-store';
 import { Clock } from '../common/clock';
 import { parseConfig } from '../config/coordinator-config';
 import type { Database } from '../database/database';
-import { openTestDatabase } from '../testing/test-database';
+import { openTestDatabase } from '../../testing/test-database';
 import { AccessTokenService } from './access-token.service';
 import { Allow, CurrentPrincipal, Public } from './auth.decorators';
 import type { Principal } from './principal';

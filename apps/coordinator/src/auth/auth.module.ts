@@ -4,6 +4,7 @@ import { AccessTokenService } from './access-token.service';
 import { AuthGuard } from './auth.guard';
 import { COORDINATOR_SECRET } from './auth.tokens';
 import { PrincipalResolver } from './principal-resolver';
+import { PrincipalRepository } from './principal.repository';
 
 /** Access tokens and the global guard. Login, enrollment and site keys build on it. */
 @Global()
@@ -15,6 +16,7 @@ export class AuthCoreModule {
       providers: [
         { provide: COORDINATOR_SECRET, useValue: secret },
         AccessTokenService,
+        PrincipalRepository,
         PrincipalResolver,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],

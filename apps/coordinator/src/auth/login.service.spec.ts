@@ -2,7 +2,8 @@ import type { Admin, AuditEvent } from '@prisma/client';
 import { describe, expect, it } from 'vitest';
 import type { AdminRepository } from '../admins/admin.repository';
 import { DEFAULT_SCRYPT_PARAMS, PasswordHasher } from '../admins/password-hasher';
-import type { AuditEventRepository, NewAuditEvent } from '../audit/audit-event.repository';
+import type { NewAuditEvent } from '../audit/audit-event.repository';
+import type { AuditService } from '../audit/audit.service';
 import type { Clock } from '../common/clock';
 import { AccessTokenService } from './access-token.service';
 import { LoginService } from './login.service';
@@ -40,8 +41,8 @@ async function setup(opts: { disabled?: boolean; weakHash?: boolean } = {}) {
   } as unknown as AdminRepository;
   const audited: NewAuditEvent[] = [];
   const audit = {
-    append: async (e: NewAuditEvent) => (audited.push(e), e as unknown as AuditEvent),
-  } as unknown as AuditEventRepository;
+    record: async (e: NewAuditEvent) => (audited.push(e), e as unknown as AuditEvent),
+  } as unknown as AuditService;
   const clock = { now: () => now } as Clock;
   const tokens = new AccessTokenService(new Uint8Array(32).fill(1), clock);
   const service = new LoginService(admins, hasher, tokens, audit, clock);

@@ -4,7 +4,7 @@ import type { Admin } from '@prisma/client';
 import type { LoginResponse } from '@casam/protocol';
 import { AdminRepository } from '../admins/admin.repository';
 import { PasswordHasher } from '../admins/password-hasher';
-import { AuditEventRepository } from '../audit/audit-event.repository';
+import { AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
 import { storableText } from '../common/storable-text';
 import { DomainError, UnauthenticatedError } from '../common/domain-error';
@@ -36,7 +36,7 @@ export class LoginService {
     private readonly admins: AdminRepository,
     private readonly hasher: PasswordHasher,
     private readonly tokens: AccessTokenService,
-    private readonly audit: AuditEventRepository,
+    private readonly audit: AuditService,
     private readonly clock: Clock,
   ) {}
 
@@ -50,7 +50,7 @@ export class LoginService {
       if (!admin || !ok) throw new InvalidCredentialsError();
       if (admin.disabledAt) throw new AccountDisabledError();
     } catch (e) {
-      await this.audit.append({
+      await this.audit.record({
         actorType: admin ? 'admin' : 'anonymous',
         actorId: admin?.id ?? null,
         action: 'admin.login_failed',
@@ -76,7 +76,7 @@ export class LoginService {
    * email is recorded as far as it can be stored (a NUL or unpaired surrogate becomes U+FFFD).
    */
   async recordRefusedRequest(email: string | null, error: string, meta: RequestMeta): Promise<void> {
-    await this.audit.append({
+    await this.audit.record({
       actorType: 'anonymous',
       action: 'admin.login_failed',
       outcome: 'denied',
@@ -99,7 +99,7 @@ export class LoginService {
     if (this.hasher.needsRehash(admin.passwordHash))
       await this.admins.setPasswordHash(admin.id, await this.hasher.hash(password));
     const issued = await this.tokens.issueAdmin(admin.id, admin.role);
-    await this.audit.append({
+    await this.audit.record({
       actorType: 'admin',
       actorId: admin.id,
       action: 'admin.login_succeeded',

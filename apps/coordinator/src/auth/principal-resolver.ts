@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { UnauthenticatedError } from '../common/domain-error';
-import { Database } from '../database/database';
 import { type AccessTokenClaims, AccessTokenService } from './access-token.service';
 import type { Principal } from './principal';
+import { PrincipalRepository } from './principal.repository';
 
 /**
  * Turns a bearer token into a live principal: verifies the token, then checks in the database that the admin
@@ -15,7 +15,7 @@ import type { Principal } from './principal';
 export class PrincipalResolver {
   constructor(
     private readonly tokens: AccessTokenService,
-    private readonly db: Database,
+    private readonly principals: PrincipalRepository,
     private readonly clock: Clock,
   ) {}
 
@@ -26,17 +26,14 @@ export class PrincipalResolver {
   /** Re-checks verified claims against the database (sockets call this again before sensitive events). */
   async resolveClaims(claims: AccessTokenClaims): Promise<Principal> {
     if (claims.kind === 'admin') {
-      const admin = await this.db.prisma.admin.findUnique({ where: { id: claims.sub } });
+      const admin = await this.principals.findAdmin(claims.sub);
       if (!admin)
         throw new UnauthenticatedError('credentials_revoked', 'this admin account no longer exists');
       if (admin.disabledAt)
         throw new UnauthenticatedError('credentials_revoked', 'this admin account is disabled');
       return { kind: 'admin', adminId: admin.id, email: admin.email, role: admin.role, tokenId: claims.jti };
     }
-    const key = await this.db.prisma.siteKey.findUnique({
-      where: { id: claims.kid },
-      include: { site: true },
-    });
+    const key = await this.principals.findSiteKey(claims.kid);
     if (!key || key.siteId !== claims.sub)
       throw new UnauthenticatedError(
         'credentials_revoked',

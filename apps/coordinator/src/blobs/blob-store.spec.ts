@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../database/database';
-import { openTestDatabase, TEST_BACKENDS, testPostgresUrl } from '../testing/test-database';
+import { openTestDatabase, TEST_BACKENDS, testPostgresUrl } from '../../testing/test-database';
 import {
   BlobCorruptedError,
   BlobHashMismatchError,

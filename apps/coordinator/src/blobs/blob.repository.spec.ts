@@ -1,5 +1,5 @@
 import { beforeEach, expect, it } from 'vitest';
-import { describeEachBackend, truncateAll } from '../testing/test-database';
+import { describeEachBackend, truncateAll } from '../../testing/test-database';
 import { BlobInUseError, BlobRepository } from './blob.repository';
 
 const h = (c: string) => c.repeat(64);

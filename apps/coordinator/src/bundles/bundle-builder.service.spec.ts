@@ -6,6 +6,7 @@ import { compactVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeEach, expect, it } from 'vitest';
 import { type BundleManifest, readUstar } from '@casam/protocol';
 import { AuditEventRepository } from '../audit/audit-event.repository';
+import { AuditService } from '../audit/audit.service';
 import { BlobRepository } from '../blobs/blob.repository';
 import type { BlobStore } from '../blobs/blob-store';
 import { FsBlobStore } from '../blobs/fs-blob-store';
@@ -13,13 +14,14 @@ import { PostgresBlobStore } from '../blobs/postgres-blob-store';
 import { Clock } from '../common/clock';
 import type { Database } from '../database/database';
 import { type CoordinatorEvent, CoordinatorEvents } from '../events/coordinator-events';
+import { FederationStatsRepository } from '../metrics/federation-stats.repository';
 import { MetricsService } from '../metrics/metrics.service';
 import { SigningKeyRepository } from '../signing-keys/signing-key.repository';
 import { SigningKeysService } from '../signing-keys/signing-keys.service';
-import { describeEachBackend, truncateAll } from '../testing/test-database';
+import { describeEachBackend, truncateAll } from '../../testing/test-database';
 import { BundleBuildError, BundleBuilderService } from './bundle-builder.service';
 import { BundleRepository } from './bundle.repository';
-import { seedAdapter, seedAdminAndSite, seedTask } from './bundle-test-data';
+import { seedAdapter, seedAdminAndSite, seedTask } from '../../testing/bundle-test-data';
 
 class SteppingClock extends Clock {
   t = Date.parse('2026-04-01T08:00:00.000Z');
@@ -47,14 +49,24 @@ describeEachBackend('BundleBuilderService', (db: () => Database) => {
       new BundleRepository(db()),
       blobStore,
       blobs,
-      new SigningKeysService(new SigningKeyRepository(db()), new AuditEventRepository(db()), clock, secret),
+      new SigningKeysService(
+        new SigningKeyRepository(db()),
+        new AuditService(new AuditEventRepository(db())),
+        clock,
+        secret,
+      ),
       events,
-      new AuditEventRepository(db()),
+      new AuditService(new AuditEventRepository(db())),
       clock,
-      new MetricsService(db()),
+      new MetricsService(new FederationStatsRepository(db())),
     );
   const keys = () =>
-    new SigningKeysService(new SigningKeyRepository(db()), new AuditEventRepository(db()), clock, secret);
+    new SigningKeysService(
+      new SigningKeyRepository(db()),
+      new AuditService(new AuditEventRepository(db())),
+      clock,
+      secret,
+    );
   const bundles = () => db().prisma.routerBundle.findMany({ orderBy: { version: 'asc' } });
 
   beforeEach(async () => {

@@ -9,7 +9,7 @@ import {
   bundleAdapterPath,
   PROTOCOL_VERSION,
 } from '@casam/protocol';
-import { AuditEventRepository } from '../audit/audit-event.repository';
+import { AuditService } from '../audit/audit.service';
 import { BlobInUseError, BlobRepository } from '../blobs/blob.repository';
 import { BlobStore } from '../blobs/blob-store';
 import { Clock } from '../common/clock';
@@ -67,7 +67,7 @@ export class BundleBuilderService implements OnApplicationBootstrap, OnModuleDes
     private readonly blobs: BlobRepository,
     private readonly signingKeys: SigningKeysService,
     private readonly events: CoordinatorEvents,
-    private readonly audit: AuditEventRepository,
+    private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
   ) {}
@@ -252,7 +252,7 @@ export class BundleBuilderService implements OnApplicationBootstrap, OnModuleDes
     this.logger.log(
       `published bundle ${version} (${desired.tasks.length} task(s), ${put.size} bytes, sha256 ${put.hash}) in ${ms} ms`,
     );
-    await this.audit.append({
+    await this.audit.record({
       actorType: trigger.adminId ? 'admin' : 'system',
       actorId: trigger.adminId,
       action: 'bundle.published',

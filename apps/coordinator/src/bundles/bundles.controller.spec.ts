@@ -10,9 +10,9 @@ import type {
 } from '@casam/protocol';
 import { AccessTokenService } from '../auth/access-token.service';
 import { BlobRepository } from '../blobs/blob.repository';
-import { startTestApp, type TestApp } from '../testing/test-app';
+import { startTestApp, type TestApp } from '../../testing/test-app';
 import { BundleBuilderService } from './bundle-builder.service';
-import { seedAdapter, seedAdminAndSite, seedTask } from './bundle-test-data';
+import { seedAdapter, seedAdminAndSite, seedTask } from '../../testing/bundle-test-data';
 
 describe('bundle and signing-key routes (real app)', () => {
   let t: TestApp;

@@ -1,30 +1,18 @@
 import { pipeline } from 'node:stream/promises';
-import { Controller, Get, Headers, Logger, Param, Query, Res } from '@nestjs/common';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { Controller, Get, Headers, Logger, Param, Res } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
-import type { BundleDetail, BundleListResponse } from '@casam/protocol';
+import {
+  type BundleDetail,
+  type BundleListResponse,
+  HTTP_MESSAGES as M,
+  type ListBundlesQuery,
+} from '@casam/protocol';
 import { Allow } from '../auth/auth.decorators';
 import { InvalidInputError } from '../common/domain-error';
+import { WireQuery } from '../common/wire-request';
 import { BundlesService } from './bundles.service';
 
-export class ListBundlesQuery {
-  /** Page size (default 100). */
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(1000)
-  limit?: number;
-
-  /** Only versions below this one (the next page after a page ending at `before`). */
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  before?: number;
-}
-
+/** A bundle version from the path; its own code (`invalid_bundle_version`), so a site can tell it from the rest. */
 function parseVersion(raw: string): number {
   if (!/^[1-9]\d{0,8}$/.test(raw))
     throw new InvalidInputError(
@@ -43,7 +31,7 @@ export class BundlesController {
   constructor(private readonly bundles: BundlesService) {}
 
   @Get()
-  async list(@Query() q: ListBundlesQuery): Promise<BundleListResponse> {
+  async list(@WireQuery(M.list_bundles) q: ListBundlesQuery): Promise<BundleListResponse> {
     return { bundles: await this.bundles.list({ limit: q.limit ?? 100, before: q.before }) };
   }
 

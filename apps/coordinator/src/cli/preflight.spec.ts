@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmptyPostgresDatabase, TEST_BACKENDS, testPostgresUrl } from '../testing/test-database';
+import { createEmptyPostgresDatabase, TEST_BACKENDS, testPostgresUrl } from '../../testing/test-database';
 
 const BIN = path.resolve(__dirname, '../../bin/coordinator.js');
 

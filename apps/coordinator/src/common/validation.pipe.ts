@@ -1,4 +1,4 @@
-import { type ArgumentMetadata, ValidationPipe, type ValidationError } from '@nestjs/common';
+import type { ArgumentMetadata, PipeTransform } from '@nestjs/common';
 import { unstorableTextProblem } from '@casam/protocol';
 import { RequestValidationError } from './domain-error';
 
@@ -6,21 +6,20 @@ import { RequestValidationError } from './domain-error';
 const MAX_TEXT_PROBLEMS = 10;
 
 /**
- * Deepest nesting of objects and arrays a request may have. The deepest DTO is two levels (a task proposal's
- * `baseModel`); class-transformer copies a body recursively, so a few thousand levels of `{"a":{"a":…}}`
- * (a 25 kB body) overflowed the call stack there and answered 500.
+ * Deepest nesting of objects and arrays a request may have. The deepest message is two levels (a task proposal's
+ * `baseModel`); a few thousand levels of `{"a":{"a":…}}` (a 25 kB body) once overflowed the
+ * call stack of a recursive copy and answered 500.
  */
 export const MAX_REQUEST_NESTING = 32;
 
 /**
- * The one validation pipe: DTO classes (class-validator) are the contract. Unknown fields are refused, not
- * silently dropped, so a client typo is an error and nothing unexpected ever reaches a service. Before the
- * DTO, every string of the body, query and path (keys too) is checked for text no database can store (a NUL
- * or an unpaired UTF-16 surrogate): here, once for every route, because such a string would otherwise reach
+ * The global pipe, before each route's own schema (wire-request.ts): every body, query and path is refused
+ * when it nests deeper than any message does, or holds a string (value or key) no database can store (a NUL
+ * or an unpaired UTF-16 surrogate). Here, once for every route, because such a string would otherwise reach
  * Postgres and fail there as a 500.
  */
-class CoordinatorValidationPipe extends ValidationPipe {
-  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+class RequestTextPipe implements PipeTransform {
+  transform(value: unknown, metadata: ArgumentMetadata): unknown {
     if (metadata.type === 'body' || metadata.type === 'query' || metadata.type === 'param') {
       if (nestingDepthOver(value, MAX_REQUEST_NESTING))
         throw new RequestValidationError([
@@ -29,19 +28,12 @@ class CoordinatorValidationPipe extends ValidationPipe {
       const problems = unstorableTextProblems(value);
       if (problems.length > 0) throw new RequestValidationError(problems);
     }
-    return super.transform(value, metadata);
+    return value;
   }
 }
 
-export function createValidationPipe(): ValidationPipe {
-  return new CoordinatorValidationPipe({
-    whitelist: true,
-    forbidNonWhitelisted: true,
-    forbidUnknownValues: true,
-    transform: true,
-    stopAtFirstError: false,
-    exceptionFactory: (errors) => new RequestValidationError(flatten(errors)),
-  });
+export function createValidationPipe(): PipeTransform {
+  return new RequestTextPipe();
 }
 
 /**
@@ -92,14 +84,4 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (v === null || typeof v !== 'object') return false;
   const proto = Object.getPrototypeOf(v) as unknown;
   return proto === Object.prototype || proto === null;
-}
-
-function flatten(errors: ValidationError[], prefix = ''): string[] {
-  return errors.flatMap((e) => {
-    const field = `${prefix}${e.property}`;
-    const own = Object.values(e.constraints ?? {}).map((m) =>
-      m.includes(e.property) ? `${prefix}${m}` : `${field}: ${m}`,
-    );
-    return [...own, ...flatten(e.children ?? [], `${field}.`)];
-  });
 }

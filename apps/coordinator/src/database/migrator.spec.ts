@@ -1,14 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MigrationError, migrateDeploy, readMigrations, type MigrationFile } from './migrator';
 import { PostgresDatabase } from './postgres-database';
-import { runPrismaCli } from '../testing/prisma-cli';
-import { schemaSnapshot } from '../testing/schema-snapshot';
+import { runPrismaCli } from '../../testing/prisma-cli';
+import { schemaSnapshot } from '../../testing/schema-snapshot';
 import {
   createEmptyPostgresDatabase,
   describeEachBackend,
   openEmptyEmbeddedDatabase,
   testPostgresUrl,
-} from '../testing/test-database';
+} from '../../testing/test-database';
 
 const committed = readMigrations();
 const extra = (name: string, sql: string): MigrationFile => ({ name, sql, checksum: name.padEnd(64, '0') });

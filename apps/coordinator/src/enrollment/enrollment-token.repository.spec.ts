@@ -2,7 +2,7 @@ import { beforeEach, expect, it } from 'vitest';
 import { AdminRepository } from '../admins/admin.repository';
 import { SiteKeyRepository } from '../sites/site-key.repository';
 import { KeyAlreadyRegisteredError, SiteNameTakenError } from '../sites/site.errors';
-import { describeEachBackend, truncateAll } from '../testing/test-database';
+import { describeEachBackend, truncateAll } from '../../testing/test-database';
 import { EnrollmentTokenRepository } from './enrollment-token.repository';
 import { EnrollmentTokenRefusedError } from './enrollment.errors';
 

@@ -1,10 +1,15 @@
-import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import type { CreatedEnrollmentToken, EnrollmentTokenSummary } from '@casam/protocol';
+import { Controller, Get, HttpCode, Post } from '@nestjs/common';
+import {
+  type CreatedEnrollmentToken,
+  type CreateEnrollmentTokenRequest,
+  type EnrollmentTokenSummary,
+  HTTP_MESSAGES as M,
+} from '@casam/protocol';
 import { adminActor } from '../auth/actor';
 import { Allow, CurrentAdmin } from '../auth/auth.decorators';
 import type { AdminPrincipal } from '../auth/principal';
 import { type RequestMeta, ReqMeta } from '../auth/request-meta';
-import { CreateEnrollmentTokenDto, EnrollmentTokenIdParams } from './enrollment.dto';
+import { WireBody, WireParams } from '../common/wire-request';
 import { EnrollmentTokensService } from './enrollment-tokens.service';
 
 @Controller('api/v1/enrollment-tokens')
@@ -14,7 +19,7 @@ export class EnrollmentTokensController {
   /** The answer holds the token itself: the only time it is ever shown. */
   @Post()
   create(
-    @Body() body: CreateEnrollmentTokenDto,
+    @WireBody(M.create_enrollment_token) body: CreateEnrollmentTokenRequest,
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<CreatedEnrollmentToken> {
@@ -30,7 +35,7 @@ export class EnrollmentTokensController {
   @HttpCode(200)
   @Post(':id/revoke')
   revoke(
-    @Param() { id }: EnrollmentTokenIdParams,
+    @WireParams(M.revoke_enrollment_token) { id }: { id: string },
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<EnrollmentTokenSummary> {

@@ -6,7 +6,7 @@ import {
   ENROLLMENT_TOKEN_PREFIX,
   type EnrollmentTokenSummary,
 } from '@casam/protocol';
-import { AuditEventRepository } from '../audit/audit-event.repository';
+import { AuditService } from '../audit/audit.service';
 import type { Actor, AdminActor } from '../auth/actor';
 import { Clock } from '../common/clock';
 import { EnrollmentTokenRepository } from './enrollment-token.repository';
@@ -26,7 +26,7 @@ export function hashEnrollmentToken(token: string): string {
 export class EnrollmentTokensService {
   constructor(
     private readonly tokens: EnrollmentTokenRepository,
-    private readonly audit: AuditEventRepository,
+    private readonly audit: AuditService,
     private readonly clock: Clock,
   ) {}
 
@@ -44,7 +44,7 @@ export class EnrollmentTokensService {
       expiresAt: new Date(now.getTime() + ttl * 1000),
       createdAt: now,
     });
-    await this.audit.append({
+    await this.audit.record({
       actorType: by.type,
       actorId: by.id,
       action: 'enrollment_token.created',
@@ -81,10 +81,10 @@ export class EnrollmentTokensService {
       const error = !existing
         ? new EnrollmentTokenNotFoundError(id)
         : new EnrollmentTokenNotRevocableError(id, existing.usedAt ? 'used' : 'revoked');
-      await this.audit.append({ ...base, outcome: 'denied', details: { error: error.code } });
+      await this.audit.record({ ...base, outcome: 'denied', details: { error: error.code } });
       throw error;
     }
-    await this.audit.append({ ...base, details: { label: row.label } });
+    await this.audit.record({ ...base, details: { label: row.label } });
     return toEnrollmentTokenSummary(row, now);
   }
 }

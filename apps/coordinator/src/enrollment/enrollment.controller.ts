@@ -1,9 +1,9 @@
-import { Body, Controller, Post } from '@nestjs/common';
-import type { EnrollSiteResponse } from '@casam/protocol';
+import { Controller, Post } from '@nestjs/common';
+import { type AcceptedRequest, type EnrollSiteResponse, HTTP_MESSAGES as M } from '@casam/protocol';
 import { Public } from '../auth/auth.decorators';
 import { RateLimit } from '../auth/rate-limit/rate-limit.guard';
 import { type RequestMeta, ReqMeta } from '../auth/request-meta';
-import { EnrollSiteDto } from './enrollment.dto';
+import { WireBody } from '../common/wire-request';
 import { EnrollmentService } from './enrollment.service';
 
 /** Site enrollment: public, the enrollment token in the body is the credential. */
@@ -14,7 +14,10 @@ export class EnrollmentController {
   @Public()
   @RateLimit('enroll')
   @Post('enroll')
-  enroll(@Body() body: EnrollSiteDto, @ReqMeta() meta: RequestMeta): Promise<EnrollSiteResponse> {
+  enroll(
+    @WireBody(M.enroll) body: AcceptedRequest<typeof M.enroll>,
+    @ReqMeta() meta: RequestMeta,
+  ): Promise<EnrollSiteResponse> {
     return this.enrollment.enroll(body, meta);
   }
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EnrollSiteResponse } from '@casam/protocol';
-import { AuditEventRepository } from '../audit/audit-event.repository';
+import { AuditService } from '../audit/audit.service';
 import type { RequestMeta } from '../auth/request-meta';
 import { Clock } from '../common/clock';
 import { DomainError } from '../common/domain-error';
@@ -19,7 +19,7 @@ export class EnrollmentService {
   constructor(
     private readonly tokens: EnrollmentTokenRepository,
     private readonly sites: SiteRepository,
-    private readonly audit: AuditEventRepository,
+    private readonly audit: AuditService,
     private readonly events: CoordinatorEvents,
     private readonly clock: Clock,
   ) {}
@@ -51,7 +51,7 @@ export class EnrollmentService {
         agentVersion: input.agentVersion,
       });
       await this.events.emit({ type: 'site.enrolled', siteId: site.id });
-      await this.audit.append({
+      await this.audit.record({
         ...base,
         actorType: 'site',
         actorId: site.id,
@@ -63,7 +63,7 @@ export class EnrollmentService {
       return { siteId: site.id, status: 'pending', keyFingerprint: key.fingerprint };
     } catch (e) {
       if (e instanceof DomainError)
-        await this.audit.append({
+        await this.audit.record({
           ...base,
           actorType: 'anonymous',
           outcome: 'denied',

@@ -35,8 +35,8 @@ import {
   sha256Hex,
   signUpload,
   type TestSite,
-} from '../adapters/upload.testing';
-import { startTestApp, type TestApp } from '../testing/test-app';
+} from '../../testing/upload.testing';
+import { startTestApp, type TestApp } from '../../testing/test-app';
 
 /**
  * Bounded fuzzing of the coordinator's whole REST surface, as a client on the network can reach it: every

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { Database } from '../database/database';
+import { FederationStatsRepository } from './federation-stats.repository';
 
 /**
  * The coordinator's Prometheus metrics, on a registry of its own (several apps in one process — tests — do not
@@ -19,7 +19,7 @@ export class MetricsService {
   readonly bundleBuildSeconds: Histogram<never>;
   readonly uploadBytes: Counter<never>;
 
-  constructor(db: Database) {
+  constructor(stats: FederationStatsRepository) {
     collectDefaultMetrics({ register: this.registry, prefix: 'casam_coordinator_' });
     this.httpRequests = new Counter({
       name: 'casam_http_requests_total',
@@ -85,12 +85,7 @@ export class MetricsService {
           for (const [k, v] of Object.entries(await read())) this.set({ [label]: k }, v);
         },
       });
-    const byStatus = async (table: string): Promise<Record<string, number>> => {
-      const rows = await db.sql.query<{ status: string; n: number }>(
-        `SELECT status::text AS status, count(*)::int AS n FROM ${table} GROUP BY status`,
-      );
-      return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
-    };
+    const byStatus = (table: 'sites' | 'tasks' | 'adapter_versions') => stats.countByStatus(table);
     federation('casam_sites', 'Sites by status', 'status', () => byStatus('sites'));
     federation('casam_tasks', 'Tasks by status', 'status', () => byStatus('tasks'));
     federation('casam_adapter_versions', 'Adapter versions by status', 'status', () =>
@@ -101,11 +96,7 @@ export class MetricsService {
       help: 'Version of the newest published router bundle (0: none yet)',
       registers: [this.registry],
       async collect() {
-        const b = await db.prisma.routerBundle.findFirst({
-          orderBy: { version: 'desc' },
-          select: { version: true },
-        });
-        this.set(b?.version ?? 0);
+        this.set(await stats.latestBundleVersion());
       },
     });
   }

@@ -1,10 +1,10 @@
 import type { INestApplication } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import { validationMetadatasToSchemas } from 'class-validator-jsonschema';
 import { PROTOCOL_HEADER, PROTOCOL_VERSION } from '@casam/protocol';
 import { AUDIENCE_METADATA, PUBLIC_AUDIENCE } from '../auth/auth.decorators';
-import { IS_NAME, isNameJsonSchema } from '../common/is-name.validator';
+import { WIRE_MESSAGE_METADATA } from '../common/wire-request';
+import { describeWireMessages } from './wire-openapi';
 import { COORDINATOR_VERSION as VERSION } from '../version';
 
 /** Where the machine-readable API description is served (stable: clients and the admin UI read it). */
@@ -13,9 +13,10 @@ export const OPENAPI_JSON_PATH = 'api/openapi.json';
 export const OPENAPI_UI_PATH = 'api/docs';
 
 /**
- * Builds the OpenAPI 3 document from the live app: routes and parameters from Nest's metadata, request-body
- * schemas from the class-validator rules of the DTOs (the same rules the validation pipe enforces, so the
- * description cannot drift from the behaviour), and per-operation security from the `@Allow` audience.
+ * Builds the OpenAPI 3 document from the live app: routes from Nest's metadata; summaries, path and query
+ * parameters and request bodies from the wire messages of libs/protocol (the same schemas the coordinator
+ * validates with and the site agent's egress allowlist is made of, so the description cannot drift from the
+ * behaviour); and per-operation security from the `@Allow` audience.
  */
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
@@ -32,17 +33,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const doc = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (controller, method) => `${controller.replace(/Controller$/, '')}_${method}`,
   });
-  const dtoSchemas = validationMetadatasToSchemas({
-    refPointerPrefix: '#/components/schemas/',
-    additionalConverters: { [IS_NAME]: isNameJsonSchema },
-  }) as Record<string, object>;
-  const schemas = (doc.components ??= {}).schemas ?? {};
-  for (const [name, schema] of Object.entries(dtoSchemas)) {
-    const existing = schemas[name] as { properties?: object } | undefined;
-    if (!existing || !existing.properties || Object.keys(existing.properties).length === 0)
-      schemas[name] = { ...schema, additionalProperties: false };
-  }
-  doc.components.schemas = schemas;
+  describeWireMessages(doc, routeWireMessages(app));
 
   const audiences = routeAudiences(app);
   for (const pathItem of Object.values(doc.paths))
@@ -86,6 +77,23 @@ function routeAudiences(app: INestApplication): Map<string, string[]> {
           (Reflect.getMetadata(AUDIENCE_METADATA, proto[key] as object) as string[] | undefined) ??
           classAudience;
         out.set(`${cls.name.replace(/Controller$/, '')}_${key}`, a ?? ['admin']);
+      }
+    }
+  return out;
+}
+
+/** operationId → the wire message its handler declares (`@WireBody`, `@WireParams`, `@WireQuery`). */
+function routeWireMessages(app: INestApplication): Map<string, object> {
+  const out = new Map<string, object>();
+  for (const mod of app.get(ModulesContainer).values())
+    for (const wrapper of mod.controllers.values()) {
+      const cls = wrapper.metatype as (new (...a: unknown[]) => unknown) | undefined;
+      if (!cls) continue;
+      const proto = cls.prototype as Record<string, unknown>;
+      for (const key of Object.getOwnPropertyNames(proto)) {
+        if (key === 'constructor' || typeof proto[key] !== 'function') continue;
+        const m = Reflect.getMetadata(WIRE_MESSAGE_METADATA, proto[key] as object) as object | undefined;
+        if (m) out.set(`${cls.name.replace(/Controller$/, '')}_${key}`, m);
       }
     }
   return out;

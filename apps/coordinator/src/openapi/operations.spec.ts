@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION } from '@casam/protocol';
-import { startTestApp, type TestApp } from '../testing/test-app';
+import { z } from 'zod';
+import { HTTP_MESSAGES, type HttpMessage, PROTOCOL_VERSION, UPLOAD_LIMITS } from '@casam/protocol';
+import { startTestApp, type TestApp } from '../../testing/test-app';
 
 interface Op {
   operationId: string;
   security: unknown[];
   'x-casam-audience': string[];
+  'x-casam-message'?: string;
+  parameters?: { name: string; in: string }[];
   requestBody?: { content: Record<string, { schema: { $ref?: string } }> };
 }
 
@@ -36,7 +39,7 @@ describe('operations surface: OpenAPI, Prometheus metrics, protocol header (real
       if (!op['x-casam-audience'].includes('public')) expect(op.security).toEqual([{ bearer: [] }]);
       const ref = op.requestBody?.content['application/json']?.schema.$ref;
       if (ref) {
-        // Every JSON body is described by its DTO's validation rules, unknown fields refused.
+        // Every JSON body is described by its wire message's schema, unknown fields refused.
         const schema = doc.components.schemas[ref.split('/').pop()!];
         expect(schema, `${op.operationId} body ${ref}`).toBeDefined();
         expect(Object.keys(schema.properties ?? {}).length, `${op.operationId} body ${ref}`).toBeGreaterThan(
@@ -46,7 +49,7 @@ describe('operations surface: OpenAPI, Prometheus metrics, protocol header (real
       }
     }
     // names carry their rule (length and the characters they may not hold), as the pipe enforces it
-    const propose = doc.components.schemas['ProposeTaskDto'] as {
+    const propose = doc.components.schemas['ProposeTaskRequest'] as {
       properties: Record<string, { maxLength?: number; pattern?: string; items?: { maxLength?: number } }>;
     };
     expect(propose.properties['name']).toMatchObject({ type: 'string', minLength: 1, maxLength: 200 });
@@ -56,6 +59,38 @@ describe('operations surface: OpenAPI, Prometheus metrics, protocol header (real
     for (const ok of ['liver CT', '🫁 lungs', '肝臓']) expect(pattern.test(ok), ok).toBe(true);
     for (const bad of ['liver\nx', '\u001b[2J', 'a\u202eb', 'a\u0085', '   '])
       expect(pattern.test(bad), JSON.stringify(bad)).toBe(false);
+  });
+
+  it('serves exactly the wire messages of libs/protocol, each described by its own schemas', async () => {
+    const doc = (await (await fetch(`${t.url}/api/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, Op>>;
+      components: { schemas: Record<string, { properties?: Record<string, { maximum?: number }> }> };
+    };
+    const served = Object.values(doc.paths).flatMap((p) =>
+      Object.values(p).map((op) => op['x-casam-message']),
+    );
+    expect(served.every((name) => typeof name === 'string')).toBe(true);
+    expect([...served].sort()).toEqual(Object.keys(HTTP_MESSAGES).sort());
+    for (const [path, item] of Object.entries(doc.paths))
+      for (const [method, op] of Object.entries(item)) {
+        const m: HttpMessage = HTTP_MESSAGES[op['x-casam-message'] as keyof typeof HTTP_MESSAGES];
+        expect(`${m.method} ${m.path.replace(/:([A-Za-z]+)/g, '{$1}')}`).toBe(
+          `${method.toUpperCase()} ${path}`,
+        );
+        expect((op.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name)).toEqual(
+          Object.keys(m.params ?? {}),
+        );
+        const ref = op.requestBody?.content['application/json']?.schema.$ref;
+        if (typeof m.body === 'string') expect(ref).toBeUndefined();
+        else
+          expect(doc.components.schemas[ref!.split('/').pop()!]).toEqual(
+            z.toJSONSchema(m.body, { target: 'openapi-3.0', io: 'input' }),
+          );
+      }
+    // the limits a client reads are the ones the coordinator enforces
+    const upload = doc.components.schemas['UploadCreateRequest'].properties!;
+    expect(upload['totalSize'].maximum).toBe(UPLOAD_LIMITS.maxTotalBytes);
+    expect(upload['chunkSize'].maximum).toBe(UPLOAD_LIMITS.maxChunkBytes);
   });
 
   it('serves the browsable reference from local assets only', async () => {

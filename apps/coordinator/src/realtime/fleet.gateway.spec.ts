@@ -10,11 +10,11 @@ import {
 import { AccessTokenService } from '../auth/access-token.service';
 import { BlobRepository } from '../blobs/blob.repository';
 import { BundleBuilderService } from '../bundles/bundle-builder.service';
-import { seedAdapter, seedAdminAndSite, seedTask } from '../bundles/bundle-test-data';
+import { seedAdapter, seedAdminAndSite, seedTask } from '../../testing/bundle-test-data';
 import { CoordinatorEvents } from '../events/coordinator-events';
 import { MetricsService } from '../metrics/metrics.service';
 import { SiteRepository } from '../sites/site.repository';
-import { startTestApp, type TestApp } from '../testing/test-app';
+import { startTestApp, type TestApp } from '../../testing/test-app';
 import { FleetGateway } from './fleet.gateway';
 
 type Client = Socket<ServerToClientEvents, ClientToServerEvents>;

@@ -19,7 +19,7 @@ import {
   type TrainingProgress,
   trainingProgressProblems,
 } from '@casam/protocol';
-import { AuditEventRepository } from '../audit/audit-event.repository';
+import { AuditService } from '../audit/audit.service';
 import { type AccessTokenClaims, AccessTokenService } from '../auth/access-token.service';
 import type { Principal } from '../auth/principal';
 import { PrincipalResolver } from '../auth/principal-resolver';
@@ -127,7 +127,7 @@ export class FleetGateway
     private readonly metrics: MetricsService,
     private readonly clock: Clock,
     private readonly cluster: RealtimeCluster,
-    private readonly audit: AuditEventRepository,
+    private readonly audit: AuditService,
     @Inject(COORDINATOR_CONFIG) private readonly config: CoordinatorConfig,
   ) {}
 
@@ -439,7 +439,7 @@ export class FleetGateway
       message: `too many events on this connection (over ${limits.burst} at once or ${limits.perMinute} a minute, and more after being told); reconnect and slow down`,
     });
     this.audit
-      .append({
+      .record({
         actorType: p.kind,
         actorId: p.kind === 'site' ? p.siteId : p.adminId,
         action: 'realtime.rate_limited',

@@ -1,9 +1,10 @@
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
 import { beforeEach, expect, it } from 'vitest';
 import { AuditEventRepository } from '../audit/audit-event.repository';
+import { AuditService } from '../audit/audit.service';
 import { Clock } from '../common/clock';
 import { ConflictError } from '../common/domain-error';
-import { describeEachBackend, truncateAll } from '../testing/test-database';
+import { describeEachBackend, truncateAll } from '../../testing/test-database';
 import type { Database } from '../database/database';
 import { SigningKeyRepository } from './signing-key.repository';
 import { SIGNING_KEY_ACTIVATION_DELAY_MS, SigningKeysService } from './signing-keys.service';
@@ -21,7 +22,12 @@ describeEachBackend('SigningKeysService', (db: () => Database) => {
   let clock: FakeClock;
   /** One "replica": its own service and repository on the shared database. */
   const replica = (s: Uint8Array = secret) =>
-    new SigningKeysService(new SigningKeyRepository(db()), new AuditEventRepository(db()), clock, s);
+    new SigningKeysService(
+      new SigningKeyRepository(db()),
+      new AuditService(new AuditEventRepository(db())),
+      clock,
+      s,
+    );
 
   beforeEach(async () => {
     await truncateAll(db());

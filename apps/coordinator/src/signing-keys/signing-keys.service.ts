@@ -19,7 +19,7 @@ import {
   type RotateSigningKeyResponse,
   type SigningKeySummary,
 } from '@casam/protocol';
-import { AuditEventRepository } from '../audit/audit-event.repository';
+import { AuditService } from '../audit/audit.service';
 import { COORDINATOR_SECRET } from '../auth/auth.tokens';
 import { deriveKey } from '../auth/coordinator-secret';
 import { Clock } from '../common/clock';
@@ -58,7 +58,7 @@ export class SigningKeysService implements OnApplicationBootstrap {
 
   constructor(
     private readonly repo: SigningKeyRepository,
-    private readonly audit: AuditEventRepository,
+    private readonly audit: AuditService,
     private readonly clock: Clock,
     @Inject(COORDINATOR_SECRET) secret: Uint8Array,
   ) {
@@ -197,7 +197,7 @@ export class SigningKeysService implements OnApplicationBootstrap {
     actor: SigningKeyActor,
     details: Record<string, string | null>,
   ): Promise<void> {
-    await this.audit.append({
+    await this.audit.record({
       actorType: actor.adminId ? 'admin' : 'system',
       actorId: actor.adminId,
       action,

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { type AccessTokenResponse, SITE_TOKEN_AUDIENCE } from '@casam/protocol';
-import { AuditEventRepository } from '../audit/audit-event.repository';
+import { AuditService } from '../audit/audit.service';
 import { AccessTokenService } from '../auth/access-token.service';
 import type { RequestMeta } from '../auth/request-meta';
 import { Clock } from '../common/clock';
@@ -37,7 +37,7 @@ export class SiteAuthService {
     private readonly sites: SiteRepository,
     private readonly tokens: AccessTokenService,
     private readonly replay: ReplayGuard,
-    private readonly audit: AuditEventRepository,
+    private readonly audit: AuditService,
     private readonly clock: Clock,
   ) {}
 
@@ -75,7 +75,7 @@ export class SiteAuthService {
 
       const issued = await this.tokens.issueSite(key.siteId, key.id);
       await this.sites.recordPresence(key.siteId, { at: now, address: meta.address });
-      await this.audit.append({
+      await this.audit.record({
         actorType: 'site',
         actorId: key.siteId,
         action: 'site.token_issued',
@@ -91,7 +91,7 @@ export class SiteAuthService {
     } catch (e) {
       if (e instanceof SignedAssertionError && e.signatureVerified) signedBySite = true;
       if (e instanceof DomainError)
-        await this.audit.append({
+        await this.audit.record({
           // The site is the actor only when its signature verified; otherwise it is the target of an attempt.
           actorType: signedBySite ? 'site' : 'anonymous',
           actorId: signedBySite ? siteId : null,

@@ -12,8 +12,8 @@ import {
   type SiteSummary,
 } from '@casam/protocol';
 import { type CoordinatorEvent, CoordinatorEvents } from '../events/coordinator-events';
-import type { TestApp } from '../testing/test-app';
-import { testPostgresUrl } from '../testing/test-database';
+import type { TestApp } from '../../testing/test-app';
+import { testPostgresUrl } from '../../testing/test-database';
 import {
   call,
   enrollApprovedSite,
@@ -26,7 +26,7 @@ import {
   startTestAppWithClock,
   type TestSite,
   type TestSiteKey,
-} from '../testing/test-site';
+} from '../../testing/test-site';
 
 type Err = ApiErrorBody;
 const nowS = () => Math.floor(Date.now() / 1000);

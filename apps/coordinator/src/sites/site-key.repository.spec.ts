@@ -1,5 +1,5 @@
 import { beforeEach, expect, it } from 'vitest';
-import { describeEachBackend, truncateAll } from '../testing/test-database';
+import { describeEachBackend, truncateAll } from '../../testing/test-database';
 import { SiteKeyRepository } from './site-key.repository';
 import { SiteRepository } from './site.repository';
 import { KeyAlreadyRegisteredError, KeyNotActiveError } from './site.errors';

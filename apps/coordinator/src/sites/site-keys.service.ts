@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { KEY_ROTATION_AUDIENCE, type RotateSiteKeyResponse, type SiteSummary } from '@casam/protocol';
-import { AuditEventRepository } from '../audit/audit-event.repository';
+import { AuditService } from '../audit/audit.service';
 import type { RequestMeta } from '../auth/request-meta';
 import type { SitePrincipal } from '../auth/principal';
 import { Clock } from '../common/clock';
@@ -23,7 +23,7 @@ export class SiteKeysService {
     private readonly sites: SiteRepository,
     private readonly keys: SiteKeyRepository,
     private readonly replay: ReplayGuard,
-    private readonly audit: AuditEventRepository,
+    private readonly audit: AuditService,
     private readonly events: CoordinatorEvents,
     private readonly clock: Clock,
     @Inject(COORDINATOR_CONFIG) private readonly config: CoordinatorConfig,
@@ -80,7 +80,7 @@ export class SiteKeysService {
         newKeyId: key.id,
         oldKeyId: previous.id,
       });
-      await this.audit.append({
+      await this.audit.record({
         ...base,
         targetId: key.id,
         details: {
@@ -93,7 +93,7 @@ export class SiteKeysService {
       return { key: toSiteKeySummary(key), previousKey: toSiteKeySummary(previous) };
     } catch (e) {
       if (e instanceof DomainError)
-        await this.audit.append({
+        await this.audit.record({
           ...base,
           targetId: site.keyId,
           outcome: 'denied',

@@ -1,6 +1,6 @@
 import { beforeEach, expect, it } from 'vitest';
 import { AdminRepository } from '../admins/admin.repository';
-import { describeEachBackend, truncateAll } from '../testing/test-database';
+import { describeEachBackend, truncateAll } from '../../testing/test-database';
 import { SiteNameTakenError } from './site.errors';
 import { SiteRepository } from './site.repository';
 

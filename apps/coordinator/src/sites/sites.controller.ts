@@ -1,20 +1,20 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import type { RotateSiteKeyResponse, SiteSummary } from '@casam/protocol';
+import { Controller, Get, HttpCode, Post } from '@nestjs/common';
+import {
+  type AcceptedRequest,
+  HTTP_MESSAGES as M,
+  type ListSitesQuery,
+  type ReasonRequest,
+  type RotateSiteKeyResponse,
+  type SiteSummary,
+} from '@casam/protocol';
 import { adminActor } from '../auth/actor';
 import { Allow, CurrentAdmin, CurrentSite } from '../auth/auth.decorators';
 import type { AdminPrincipal, SitePrincipal } from '../auth/principal';
 import { RateLimit } from '../auth/rate-limit/rate-limit.guard';
 import { type RequestMeta, ReqMeta } from '../auth/request-meta';
+import { WireBody, WireParams, WireQuery } from '../common/wire-request';
 import { SiteKeysService } from './site-keys.service';
 import { SitesService } from './sites.service';
-import {
-  ApproveSiteDto,
-  ListSitesQuery,
-  ReasonDto,
-  RotateSiteKeyDto,
-  SiteIdParams,
-  SiteKeyParams,
-} from './sites.dto';
 
 /** Sites: the admins' view and decisions, and a site's own record and keys (`me` routes, declared first). */
 @Controller('api/v1/sites')
@@ -26,7 +26,7 @@ export class SitesController {
 
   @Allow('viewer')
   @Get()
-  list(@Query() query: ListSitesQuery): Promise<SiteSummary[]> {
+  list(@WireQuery(M.list_sites) query: ListSitesQuery): Promise<SiteSummary[]> {
     return this.sites.list(query);
   }
 
@@ -41,7 +41,7 @@ export class SitesController {
   @Post('me/keys')
   rotateKey(
     @CurrentSite() site: SitePrincipal,
-    @Body() body: RotateSiteKeyDto,
+    @WireBody(M.key_rotation) body: AcceptedRequest<typeof M.key_rotation>,
     @ReqMeta() meta: RequestMeta,
   ): Promise<RotateSiteKeyResponse> {
     return this.siteKeys.rotate(site, body, meta);
@@ -49,15 +49,15 @@ export class SitesController {
 
   @Allow('viewer')
   @Get(':id')
-  get(@Param() { id }: SiteIdParams): Promise<SiteSummary> {
+  get(@WireParams(M.get_site) { id }: { id: string }): Promise<SiteSummary> {
     return this.sites.get(id);
   }
 
   @HttpCode(200)
   @Post(':id/approve')
   approve(
-    @Param() { id }: SiteIdParams,
-    @Body() body: ApproveSiteDto,
+    @WireParams(M.approve_site) { id }: { id: string },
+    @WireBody(M.approve_site) body: AcceptedRequest<typeof M.approve_site>,
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<SiteSummary> {
@@ -67,8 +67,8 @@ export class SitesController {
   @HttpCode(200)
   @Post(':id/reject')
   reject(
-    @Param() { id }: SiteIdParams,
-    @Body() body: ReasonDto,
+    @WireParams(M.reject_site) { id }: { id: string },
+    @WireBody(M.reject_site) body: ReasonRequest,
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<SiteSummary> {
@@ -78,8 +78,8 @@ export class SitesController {
   @HttpCode(200)
   @Post(':id/revoke')
   revoke(
-    @Param() { id }: SiteIdParams,
-    @Body() body: ReasonDto,
+    @WireParams(M.revoke_site) { id }: { id: string },
+    @WireBody(M.revoke_site) body: ReasonRequest,
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<SiteSummary> {
@@ -89,7 +89,7 @@ export class SitesController {
   @HttpCode(200)
   @Post(':id/key-rotation-request')
   requestKeyRotation(
-    @Param() { id }: SiteIdParams,
+    @WireParams(M.request_key_rotation) { id }: { id: string },
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<SiteSummary> {
@@ -99,8 +99,8 @@ export class SitesController {
   @HttpCode(200)
   @Post(':id/keys/:keyId/revoke')
   revokeKey(
-    @Param() { id, keyId }: SiteKeyParams,
-    @Body() body: ReasonDto,
+    @WireParams(M.revoke_site_key) { id, keyId }: { id: string; keyId: string },
+    @WireBody(M.revoke_site_key) body: ReasonRequest,
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<SiteSummary> {

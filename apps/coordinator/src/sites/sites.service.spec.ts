@@ -1,6 +1,7 @@
 import type { AuditEvent, Site, SiteKey } from '@prisma/client';
 import { describe, expect, it } from 'vitest';
-import type { AuditEventRepository, NewAuditEvent } from '../audit/audit-event.repository';
+import type { NewAuditEvent } from '../audit/audit-event.repository';
+import type { AuditService } from '../audit/audit.service';
 import { adminActor } from '../auth/actor';
 import type { Clock } from '../common/clock';
 import { type CoordinatorEvent, CoordinatorEvents } from '../events/coordinator-events';
@@ -54,8 +55,8 @@ function setup(opts: { loseRace?: boolean } = {}) {
   const keys = { listForSites: async () => [key] } as unknown as SiteKeyRepository;
   const audited: NewAuditEvent[] = [];
   const audit = {
-    append: async (e: NewAuditEvent) => (audited.push(e), e as unknown as AuditEvent),
-  } as unknown as AuditEventRepository;
+    record: async (e: NewAuditEvent) => (audited.push(e), e as unknown as AuditEvent),
+  } as unknown as AuditService;
   const events = new CoordinatorEvents();
   const emitted: CoordinatorEvent[] = [];
   events.on('site.approved', (e) => void emitted.push(e));

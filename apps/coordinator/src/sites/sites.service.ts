@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Prisma, Site, SiteStatus } from '@prisma/client';
 import type { SiteSummary } from '@casam/protocol';
-import { AuditEventRepository } from '../audit/audit-event.repository';
+import { AuditService } from '../audit/audit.service';
 import type { Actor } from '../auth/actor';
 import { Clock } from '../common/clock';
 import { DomainError } from '../common/domain-error';
@@ -25,7 +25,7 @@ export class SitesService {
   constructor(
     private readonly sites: SiteRepository,
     private readonly keys: SiteKeyRepository,
-    private readonly audit: AuditEventRepository,
+    private readonly audit: AuditService,
     private readonly events: CoordinatorEvents,
     private readonly clock: Clock,
   ) {}
@@ -179,7 +179,7 @@ export class SitesService {
       site = await run();
     } catch (e) {
       if (e instanceof DomainError)
-        await this.audit.append({
+        await this.audit.record({
           ...base,
           outcome: 'denied',
           siteId: e instanceof SiteNotFoundError ? null : siteId,
@@ -188,7 +188,7 @@ export class SitesService {
         });
       throw e;
     }
-    await this.audit.append({ ...base, siteId, details, createdAt: this.clock.now() });
+    await this.audit.record({ ...base, siteId, details, createdAt: this.clock.now() });
     return toSiteSummary(site, await this.keys.listForSites([siteId]));
   }
 }

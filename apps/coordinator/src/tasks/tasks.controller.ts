@@ -1,18 +1,17 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import type { TaskSummary } from '@casam/protocol';
+import { Controller, Delete, Get, HttpCode, Post } from '@nestjs/common';
+import {
+  type AcceptedRequest,
+  HTTP_MESSAGES as M,
+  type ListTasksQuery,
+  type ReasonRequest,
+  type TaskSummary,
+} from '@casam/protocol';
 import { adminActor } from '../auth/actor';
 import { Allow, CurrentAdmin, CurrentPrincipal, CurrentSite } from '../auth/auth.decorators';
 import type { AdminPrincipal, Principal, SitePrincipal } from '../auth/principal';
 import { type RequestMeta, ReqMeta } from '../auth/request-meta';
+import { WireBody, WireParams, WireQuery } from '../common/wire-request';
 import { TasksService } from './tasks.service';
-import {
-  AddTaskContributorDto,
-  ListTasksQuery,
-  ProposeTaskDto,
-  TaskContributorParams,
-  TaskDecisionDto,
-  TaskIdParams,
-} from './tasks.dto';
 
 /** Tasks: sites propose and read them; admins decide and manage contributors (routes without @Allow: admins). */
 @Controller('api/v1/tasks')
@@ -22,7 +21,7 @@ export class TasksController {
   @Allow('site')
   @Post()
   propose(
-    @Body() body: ProposeTaskDto,
+    @WireBody(M.propose_task) body: AcceptedRequest<typeof M.propose_task>,
     @CurrentSite() site: SitePrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<TaskSummary> {
@@ -31,20 +30,26 @@ export class TasksController {
 
   @Allow('viewer', 'site')
   @Get()
-  list(@Query() query: ListTasksQuery, @CurrentPrincipal() who: Principal): Promise<TaskSummary[]> {
+  list(
+    @WireQuery(M.list_tasks) query: ListTasksQuery,
+    @CurrentPrincipal() who: Principal,
+  ): Promise<TaskSummary[]> {
     return this.tasks.list(who, query);
   }
 
   @Allow('viewer', 'site')
   @Get(':id')
-  get(@Param() { id }: TaskIdParams, @CurrentPrincipal() who: Principal): Promise<TaskSummary> {
+  get(
+    @WireParams(M.get_task) { id }: { id: string },
+    @CurrentPrincipal() who: Principal,
+  ): Promise<TaskSummary> {
     return this.tasks.get(id, who);
   }
 
   @HttpCode(200)
   @Post(':id/approve')
   approve(
-    @Param() { id }: TaskIdParams,
+    @WireParams(M.approve_task) { id }: { id: string },
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<TaskSummary> {
@@ -54,8 +59,8 @@ export class TasksController {
   @HttpCode(200)
   @Post(':id/reject')
   reject(
-    @Param() { id }: TaskIdParams,
-    @Body() body: TaskDecisionDto,
+    @WireParams(M.reject_task) { id }: { id: string },
+    @WireBody(M.reject_task) body: ReasonRequest,
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<TaskSummary> {
@@ -65,8 +70,8 @@ export class TasksController {
   @HttpCode(200)
   @Post(':id/retire')
   retire(
-    @Param() { id }: TaskIdParams,
-    @Body() body: TaskDecisionDto,
+    @WireParams(M.retire_task) { id }: { id: string },
+    @WireBody(M.retire_task) body: ReasonRequest,
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<TaskSummary> {
@@ -76,8 +81,8 @@ export class TasksController {
   @HttpCode(200)
   @Post(':id/contributors')
   addContributor(
-    @Param() { id }: TaskIdParams,
-    @Body() body: AddTaskContributorDto,
+    @WireParams(M.add_task_contributor) { id }: { id: string },
+    @WireBody(M.add_task_contributor) body: { siteId: string },
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<TaskSummary> {
@@ -86,7 +91,7 @@ export class TasksController {
 
   @Delete(':id/contributors/:siteId')
   removeContributor(
-    @Param() { id, siteId }: TaskContributorParams,
+    @WireParams(M.remove_task_contributor) { id, siteId }: { id: string; siteId: string },
     @CurrentAdmin() admin: AdminPrincipal,
     @ReqMeta() meta: RequestMeta,
   ): Promise<TaskSummary> {

@@ -6,9 +6,9 @@ import {
   FINGERPRINT_A,
   FINGERPRINT_B,
   type TestSite,
-} from '../adapters/upload.testing';
+} from '../../testing/upload.testing';
 import { type CoordinatorEvent, CoordinatorEvents } from '../events/coordinator-events';
-import { startTestApp, type TestApp } from '../testing/test-app';
+import { startTestApp, type TestApp } from '../../testing/test-app';
 
 const proposal = (name: string, over: Record<string, unknown> = {}) => ({
   name,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { AuditEventRepository, NewAuditEvent } from '../audit/audit-event.repository';
+import type { NewAuditEvent } from '../audit/audit-event.repository';
+import type { AuditService } from '../audit/audit.service';
 import type { Actor } from '../auth/actor';
 import type { Clock } from '../common/clock';
 import type { DomainError } from '../common/domain-error';
@@ -65,7 +66,7 @@ function setup(
   const config = parseConfig(opts.fixed ? { COORDINATOR_BASE_MODEL_FINGERPRINT: opts.fixed } : {}, '/tmp');
   const service = new TasksService(
     repo,
-    { append: async (e: NewAuditEvent) => void audit.push(e) } as unknown as AuditEventRepository,
+    { record: async (e: NewAuditEvent) => void audit.push(e) } as unknown as AuditService,
     events,
     { now: () => NOW } as Clock,
     config,

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Prisma, TaskStatus } from '@prisma/client';
 import { BASE_MODEL_PRESETS, findBaseModelPreset, type TaskSummary } from '@casam/protocol';
-import { AuditEventRepository } from '../audit/audit-event.repository';
+import { AuditService } from '../audit/audit.service';
 import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
 import { Clock } from '../common/clock';
@@ -38,7 +38,7 @@ export interface TaskProposal {
 export class TasksService {
   constructor(
     private readonly tasks: TaskRepository,
-    private readonly audit: AuditEventRepository,
+    private readonly audit: AuditService,
     private readonly events: CoordinatorEvents,
     private readonly clock: Clock,
     @Inject(COORDINATOR_CONFIG) private readonly config: CoordinatorConfig,
@@ -189,7 +189,7 @@ export class TasksService {
     };
     try {
       const task = await fn();
-      await this.audit.append({
+      await this.audit.record({
         ...base,
         targetId: task.id,
         siteId: task.proposedBySiteId,
@@ -199,7 +199,7 @@ export class TasksService {
       return toTaskSummary(task);
     } catch (e) {
       if (e instanceof DomainError)
-        await this.audit.append({
+        await this.audit.record({
           ...base,
           targetId: taskId,
           siteId: by.type === 'site' ? by.id : null,

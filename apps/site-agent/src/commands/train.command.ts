@@ -58,7 +58,7 @@ ${HOME_HELP}`,
     const onSigint = () => {
       log('interrupt: stopping after the current step (Ctrl-C again to quit at once)…');
       controller.abort();
-      process.once('SIGINT', () => process.exit(130));
+      process.once('SIGINT', () => process.exit(EXIT.interrupted));
     };
     process.once('SIGINT', onSigint);
     try {

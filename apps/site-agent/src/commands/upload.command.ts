@@ -1,3 +1,4 @@
+import { isUploadChunkSize, UPLOAD_LIMITS } from '@casam/protocol';
 import type { Command } from './command';
 import { openAgent } from '../use-cases/agent-context';
 import { checkUploadVerdict, trainedVerdict, uploadAdapter } from '../use-cases/upload-adapter';
@@ -24,8 +25,11 @@ ${HOME_HELP}`,
   async run(v, log) {
     const ctx = await openAgent(v.string('home'));
     const chunkSize = v.string('chunk-size') ? Number(v.string('chunk-size')) : DEFAULT_CHUNK;
-    if (!Number.isInteger(chunkSize) || chunkSize < 64 * 1024 || chunkSize > 8 * 1024 * 1024)
-      throw new UserError('--chunk-size must be 65536..8388608 bytes', EXIT.usage);
+    if (!isUploadChunkSize(chunkSize))
+      throw new UserError(
+        `--chunk-size must be ${UPLOAD_LIMITS.minChunkBytes}..${UPLOAD_LIMITS.maxChunkBytes} bytes`,
+        EXIT.usage,
+      );
     const name = v.string('task', true);
     const verdict = trainedVerdict(ctx, name);
     if (verdict) log(checkUploadVerdict(name, verdict, v.bool('force')));

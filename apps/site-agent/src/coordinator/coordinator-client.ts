@@ -3,12 +3,15 @@ import {
   type ApiErrorBody,
   type BundleDetail,
   type BundleJwks,
+  type EnrollSiteRequest,
   type EnrollSiteResponse,
+  HTTP_MESSAGES,
+  type SiteTokenRequest,
   isApiErrorBody,
-  JWKS_PATH,
   PROTOCOL_HEADER,
   PROTOCOL_UPGRADE_HEADER,
   PROTOCOL_VERSION,
+  wirePath,
 } from '@casam/protocol';
 import type { EgressGateway, HttpRequestOptions } from '../egress/egress';
 import type { HttpMessageType } from '../egress/messages';
@@ -130,17 +133,18 @@ export class CoordinatorClient {
   }
 
   async jwks(): Promise<BundleJwks> {
-    return this.json<BundleJwks>('read_jwks', { path: JWKS_PATH }, { idempotent: true, auth: false });
+    return this.json<BundleJwks>(
+      'read_jwks',
+      { path: wirePath(HTTP_MESSAGES.jwks) },
+      { idempotent: true, auth: false },
+    );
   }
 
-  async enroll(body: {
-    enrollmentToken: string;
-    siteName: string;
-    agentVersion?: string;
-  }): Promise<EnrollSiteResponse> {
+  async enroll(body: Omit<EnrollSiteRequest, 'publicJwk'>): Promise<EnrollSiteResponse> {
+    const request: EnrollSiteRequest = { ...body, publicJwk: this.identity.publicJwk };
     const res = await this.json<EnrollSiteResponse>(
       'enroll',
-      { path: '/api/v1/sites/enroll', body: { ...body, publicJwk: this.identity.publicJwk } },
+      { path: wirePath(HTTP_MESSAGES.enroll), body: request },
       { auth: false },
     );
     this.setSiteId(res.siteId);
@@ -154,7 +158,7 @@ export class CoordinatorClient {
     const assertion = await this.identity.siteAssertion(this.siteId);
     const res = await this.json<AccessTokenResponse>(
       'site_token',
-      { path: '/api/v1/auth/site-token', body: { assertion } },
+      { path: wirePath(HTTP_MESSAGES.site_token), body: { assertion } satisfies SiteTokenRequest },
       { auth: false },
     );
     this.token = { value: res.accessToken, expiresAt: Date.parse(res.expiresAt) };
@@ -165,7 +169,7 @@ export class CoordinatorClient {
     try {
       return await this.json<BundleDetail>(
         'read_bundle',
-        { path: '/api/v1/bundles/latest' },
+        { path: wirePath(HTTP_MESSAGES.latest_bundle) },
         { idempotent: true },
       );
     } catch (e) {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeAdapterFile, initialAlignmentStateDict, initialTaskVaeStateDict } from '@casam/casam-core';
+import { UPLOAD_LIMITS } from '@casam/protocol';
 import { SiteIdentity } from '../identity/site-identity';
 import { EgressGateway, EgressRefusedError } from './egress';
 import { EgressLog, parseEgressLog } from './egress-log';
@@ -80,7 +81,7 @@ describe('EgressGateway (real HTTP server recording the bytes on the wire)', () 
               note: 'PATIENT 123',
             },
           }),
-        /field "note" is not allowed/,
+        /unknown field "note"/,
       ],
       [() => gw.request('read_tasks', { path: '/api/v1/tasks?name=john-doe' }), /path .* is not allowed/],
       [() => gw.request('read_site', { path: '/api/v1/sites/me', body: { x: 1 } }), /a read carries no body/],
@@ -99,7 +100,7 @@ describe('EgressGateway (real HTTP server recording the bytes on the wire)', () 
               baseModel: { preset: 'casam-tiny', fingerprint: 'sha256:' + '0'.repeat(64) },
             },
           }),
-        /targetStructures\[0\]: does not match/,
+        /targetStructures\[0\] must not contain a control character/,
       ],
     ];
     for (const [send, why] of cases) {
@@ -123,7 +124,7 @@ describe('EgressGateway (real HTTP server recording the bytes on the wire)', () 
     );
     await expect(
       gw.request('site_token', { path: '/api/v1/auth/site-token', body: { assertion: smuggling } }),
-    ).rejects.toThrow(/payload: field "note" is not allowed/);
+    ).rejects.toThrow(/assertion payload: unknown field "note"/);
     expect(wire).toHaveLength(1);
   });
 
@@ -157,6 +158,25 @@ describe('EgressGateway (real HTTP server recording the bytes on the wire)', () 
     expect(wire[0].body.equals(Buffer.from(adapter.subarray(chunk, 2 * chunk)))).toBe(true);
   });
 
+  it('lets out exactly the upload sizes the coordinator takes (UPLOAD_LIMITS, written once in libs/protocol)', async () => {
+    const { minChunkBytes, maxChunkBytes, maxTotalBytes } = UPLOAD_LIMITS;
+    const create = (totalSize: number, chunkSize: number) =>
+      gw.request('upload_create', {
+        path: '/api/v1/uploads',
+        body: { taskId: UPLOAD, totalSize, sha256: 'a'.repeat(64), chunkSize },
+      });
+    await create(maxTotalBytes, maxChunkBytes);
+    await create(1, minChunkBytes);
+    expect(wire).toHaveLength(2);
+    for (const [total, chunk, why] of [
+      [maxTotalBytes + 1, minChunkBytes, /totalSize must be at most/],
+      [1000, maxChunkBytes + 1, /chunkSize must be at most/],
+      [1000, minChunkBytes - 1, /chunkSize must be at least/],
+    ] as const)
+      await expect(create(total, chunk)).rejects.toThrow(why);
+    expect(wire).toHaveLength(2);
+  });
+
   it('checks socket events against their schema', () => {
     expect(
       gw.socketEvent('socket_training_progress', {
@@ -175,7 +195,7 @@ describe('EgressGateway (real HTTP server recording the bytes on the wire)', () 
         epochs: 5,
         image: 'AAAA',
       }),
-    ).toThrow(/field "image" is not allowed/);
+    ).toThrow(/unknown field "image"/);
   });
 
   it('talks to one coordinator origin only', () => {

@@ -1,16 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Agent } from 'node:http';
-import { validateAdapterFile } from '@casam/protocol';
+import type { z } from 'zod';
+import { CHUNK_CONTENT_TYPE, validateAdapterFile, wirePathPattern, wireProblems } from '@casam/protocol';
 import { EgressLog } from './egress-log';
-import {
-  type HttpMessageType,
-  type JwsKind,
-  JWS_CLAIMS,
-  MESSAGES,
-  type MessageSpec,
-  type SocketMessageType,
-} from './messages';
-import { schemaProblems } from './schema';
+import { egressMessages, type HttpMessageType, type SocketMessageType, socketMessageSpec } from './messages';
 
 /** Something the agent was about to send that is not on the allowlist: it was stopped and logged, never sent. */
 export class EgressRefusedError extends Error {
@@ -40,9 +33,20 @@ interface RegisteredUpload {
 
 const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 
+/** The headers a request may carry; nothing else leaves. */
+const ALLOWED_HEADERS = [
+  'authorization',
+  'x-casam-protocol',
+  'x-casam-chunk-sha256',
+  'range',
+  'if-none-match',
+  'x-correlation-id',
+];
+
 /**
  * The one way out of the site agent. Every outbound HTTP request and socket event is checked against the
- * allowlist in messages.ts (type, method, path, exact body schema, the claims inside every JWS) and appended to
+ * allowlist in messages.ts, made of libs/protocol's wire messages (method, path and its typed parameters,
+ * query, exact body schema with its limits, the claims inside every JWS) and appended to
  * the egress log, then sent to the one configured coordinator. Adapter chunks must be byte-for-byte slices of an
  * adapter file that passed the adapter validator and was registered for that upload id.
  */
@@ -75,13 +79,12 @@ export class EgressGateway {
 
   /** Sends one allowlisted HTTP message; throws EgressRefusedError (logged, nothing sent) when it is not. */
   async request(type: HttpMessageType, opts: HttpRequestOptions): Promise<Response> {
-    const spec = MESSAGES[type] as MessageSpec;
-    const { bytes, contentType } = this.check(type, spec, opts);
+    const { method, bytes, contentType } = this.check(type, opts);
     const target = opts.path;
     const base = {
       at: new Date(),
       type,
-      method: spec.method,
+      method,
       target,
       bytes: bytes?.byteLength ?? 0,
       sha256: sha256(bytes ?? ''),
@@ -89,7 +92,7 @@ export class EgressGateway {
     let res: Response;
     try {
       res = await this.fetchImpl(new URL(opts.path, this.coordinatorUrl), {
-        method: spec.method,
+        method,
         headers: { ...(contentType ? { 'content-type': contentType } : {}), ...opts.headers },
         body: bytes,
         signal: opts.signal,
@@ -104,8 +107,8 @@ export class EgressGateway {
 
   /** Checks and logs one socket event; returns the payload to emit. */
   socketEvent(type: SocketMessageType, payload: unknown): { event: string; payload: unknown } {
-    const spec = MESSAGES[type];
-    const problems = schemaProblems(payload, spec.body);
+    const spec = socketMessageSpec(type);
+    const problems = wireProblems(spec.body, payload, 'payload');
     const json = JSON.stringify(payload) ?? '';
     if (problems.length) this.refuse(type, 'EMIT', spec.event, json, problems);
     this.log.append({
@@ -121,35 +124,34 @@ export class EgressGateway {
   }
 
   private check(
-    type: string,
-    spec: MessageSpec,
+    type: HttpMessageType,
     opts: HttpRequestOptions,
-  ): { bytes?: Uint8Array; contentType?: string } {
+  ): { method: string; bytes?: Uint8Array; contentType?: string } {
     const problems: string[] = [];
-    if (!spec.path.test(opts.path))
-      problems.push(`path ${opts.path.slice(0, 120)} is not allowed for ${type}`);
+    const candidates = egressMessages(type);
+    const [pathname, search] = splitQuery(opts.path);
+    const matches = candidates.filter((m) => wirePathPattern(m).test(pathname));
+    const spec = matches[0] ?? candidates[0];
+    if (matches.length === 0) problems.push(`path ${opts.path.slice(0, 120)} is not allowed for ${type}`);
+    else if (search !== null) {
+      const queryProblems = spec.query ? queryStringProblems(search, spec.query) : ['it takes no query'];
+      if (queryProblems.length)
+        problems.push(
+          `path ${opts.path.slice(0, 120)} is not allowed for ${type}: ${queryProblems.join('; ')}`,
+        );
+    }
     for (const h of Object.keys(opts.headers ?? {}))
-      if (
-        ![
-          'authorization',
-          'x-casam-protocol',
-          'x-casam-chunk-sha256',
-          'range',
-          'if-none-match',
-          'x-correlation-id',
-        ].includes(h.toLowerCase())
-      )
-        problems.push(`header ${h} is not allowed`);
+      if (!ALLOWED_HEADERS.includes(h.toLowerCase())) problems.push(`header ${h} is not allowed`);
     if (spec.body === 'none') {
       if (opts.body !== undefined) problems.push('a read carries no body');
       if (problems.length) this.refuse(type, spec.method, opts.path, '', problems);
-      return {};
+      return { method: spec.method };
     }
-    if (spec.body === 'adapter-chunk') {
+    if (spec.body === 'bytes') {
       const bytes = opts.body;
       if (!(bytes instanceof Uint8Array)) problems.push('an adapter chunk must be bytes');
       else {
-        const m = /\/uploads\/([^/]+)\/chunks\/(\d+)$/.exec(opts.path);
+        const m = /\/uploads\/([^/]+)\/chunks\/(\d+)$/.exec(pathname);
         const up = m ? this.uploads.get(m[1]) : undefined;
         if (!up) problems.push('no validated adapter file is registered for this upload');
         else {
@@ -164,17 +166,17 @@ export class EgressGateway {
       }
       if (problems.length)
         this.refuse(type, spec.method, opts.path, bytes instanceof Uint8Array ? bytes : '', problems);
-      return { bytes: bytes as Uint8Array, contentType: 'application/octet-stream' };
+      return { method: spec.method, bytes: bytes as Uint8Array, contentType: CHUNK_CONTENT_TYPE };
     }
-    problems.push(...schemaProblems(opts.body, spec.body));
+    problems.push(...wireProblems(spec.body, opts.body));
     if (spec.jws && opts.body && typeof opts.body === 'object')
-      for (const [field, kind] of Object.entries(spec.jws)) {
+      for (const [field, claims] of Object.entries(spec.jws)) {
         const v = (opts.body as Record<string, unknown>)[field];
-        if (typeof v === 'string') problems.push(...jwsProblems(v, kind, field));
+        if (typeof v === 'string') problems.push(...jwsProblems(v, claims, field));
       }
     const json = JSON.stringify(opts.body) ?? '';
     if (problems.length) this.refuse(type, spec.method, opts.path, json, problems);
-    return { bytes: Buffer.from(json), contentType: 'application/json' };
+    return { method: spec.method, bytes: Buffer.from(json), contentType: 'application/json' };
   }
 
   private refuse(
@@ -197,8 +199,23 @@ export class EgressGateway {
   }
 }
 
-/** A compact JWS whose header is `{alg: EdDSA[, kid]}` and whose payload matches the claim schema of `kind`. */
-function jwsProblems(jws: string, kind: JwsKind, field: string): string[] {
+/** `/a/b?x=1` → [`/a/b`, `x=1`]; no `?` → [path, null]. */
+function splitQuery(path: string): [string, string | null] {
+  const q = path.indexOf('?');
+  return q < 0 ? [path, null] : [path.slice(0, q), path.slice(q + 1)];
+}
+
+/** Problems of a query string against a message's query schema (a name given twice is one too). */
+function queryStringProblems(search: string, schema: z.ZodType): string[] {
+  const params = new URLSearchParams(search);
+  const names = [...params.keys()];
+  const twice = names.filter((k, i) => names.indexOf(k) !== i);
+  if (twice.length) return [`${twice[0].slice(0, 40)} is given more than once`];
+  return wireProblems(schema, Object.fromEntries(params), 'query');
+}
+
+/** A compact JWS whose header is `{alg: EdDSA[, kid]}` and whose payload matches the message's claim schema. */
+function jwsProblems(jws: string, claims: z.ZodType, field: string): string[] {
   const parts = jws.split('.');
   if (parts.length !== 3) return [`${field}: not a compact JWS`];
   try {
@@ -212,7 +229,7 @@ function jwsProblems(jws: string, kind: JwsKind, field: string): string[] {
       (header['kid'] !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(String(header['kid'])))
     )
       out.push(`${field}: JWS header must be {alg: EdDSA[, kid: <key fingerprint>]}`);
-    out.push(...schemaProblems(payload, JWS_CLAIMS[kind], `${field}.payload`));
+    out.push(...wireProblems(claims, payload, 'payload').map((p) => `${field} payload: ${p}`));
     return out;
   } catch {
     return [`${field}: JWS header or payload is not base64url JSON`];

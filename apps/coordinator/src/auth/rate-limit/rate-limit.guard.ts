@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AuditEventRepository } from '../../audit/audit-event.repository';
+import { AuditService } from '../../audit/audit.service';
 import { Clock } from '../../common/clock';
 import { storableText } from '../../common/storable-text';
 import { requestMetaOf } from '../request-meta';
@@ -38,7 +38,7 @@ export class RateLimitGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly limiter: AuthRateLimiter,
-    private readonly audit: AuditEventRepository,
+    private readonly audit: AuditService,
     private readonly clock: Clock,
   ) {}
 
@@ -54,7 +54,7 @@ export class RateLimitGuard implements CanActivate {
     if (field !== undefined) keys.push(`${spec.alsoByBodyField}:${storableText(field.trim().toLowerCase())}`);
     const result = await this.limiter.take(spec.bucket, keys);
     if (result.allowed) return true;
-    await this.audit.append({
+    await this.audit.record({
       actorType: 'anonymous',
       action: 'auth.rate_limited',
       outcome: 'denied',

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 
-const REPO_ROOT = path.resolve(__dirname, '../../../..');
+const REPO_ROOT = path.resolve(__dirname, '../../..');
 
 /** Runs the Prisma CLI from the repository root (so prisma.config.ts applies) against a database URL. */
 export function runPrismaCli(

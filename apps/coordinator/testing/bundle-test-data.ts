@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { TaskStatus, AdapterVersionStatus } from '@prisma/client';
-import type { BlobRepository } from '../blobs/blob.repository';
-import type { BlobStore } from '../blobs/blob-store';
-import type { Database } from '../database/database';
+import type { BlobRepository } from '../src/blobs/blob.repository';
+import type { BlobStore } from '../src/blobs/blob-store';
+import type { Database } from '../src/database/database';
 
 /** Test data for bundle specs: database rows as the task and upload modules would leave them. */
 

@@ -1,4 +1,4 @@
-import type { SqlClient } from '../database/database';
+import type { SqlClient } from '../src/database/database';
 
 /**
  * The schema as the catalog sees it (tables, columns, indexes, constraints, enums) plus the migration

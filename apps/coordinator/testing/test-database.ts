@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, inject } from 'vitest';
-import type { Database } from '../database/database';
-import { EmbeddedDatabase } from '../database/embedded-database';
-import { PostgresDatabase } from '../database/postgres-database';
+import type { Database } from '../src/database/database';
+import { EmbeddedDatabase } from '../src/database/embedded-database';
+import { PostgresDatabase } from '../src/database/postgres-database';
 import { TEMPLATE_DATABASE } from './test-database-names';
 
 export type TestBackend = 'pglite' | 'postgres';

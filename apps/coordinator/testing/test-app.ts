@@ -5,15 +5,15 @@ import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import type { AdminRole } from '@prisma/client';
 import { Test } from '@nestjs/testing';
-import { configureApp, createCoordinatorApp } from '../app.factory';
-import { AppModule } from '../app.module';
-import { Clock } from '../common/clock';
-import { AccessTokenService } from '../auth/access-token.service';
-import type { BlobStore } from '../blobs/blob-store';
-import { FsBlobStore } from '../blobs/fs-blob-store';
-import { PostgresBlobStore } from '../blobs/postgres-blob-store';
-import { parseConfig } from '../config/coordinator-config';
-import type { Database } from '../database/database';
+import { configureApp, createCoordinatorApp } from '../src/app.factory';
+import { AppModule } from '../src/app.module';
+import { Clock } from '../src/common/clock';
+import { AccessTokenService } from '../src/auth/access-token.service';
+import type { BlobStore } from '../src/blobs/blob-store';
+import { FsBlobStore } from '../src/blobs/fs-blob-store';
+import { PostgresBlobStore } from '../src/blobs/postgres-blob-store';
+import { parseConfig } from '../src/config/coordinator-config';
+import type { Database } from '../src/database/database';
 import { openTestDatabase, type TestBackend } from './test-database';
 
 export interface TestApp {

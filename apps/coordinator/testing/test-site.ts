@@ -15,7 +15,7 @@ import {
   SITE_TOKEN_AUDIENCE,
   type SitePublicJwk,
 } from '@casam/protocol';
-import { Clock } from '../common/clock';
+import { Clock } from '../src/common/clock';
 import { startTestApp, type TestApp } from './test-app';
 import type { TestBackend } from './test-database';
 

@@ -1,2 +1,2 @@
 // `@casam/coordinator/testing`: what other projects' tests need to run a coordinator (a throwaway Postgres cluster).
-export * from './src/testing/postgres-cluster';
+export * from './postgres-cluster';

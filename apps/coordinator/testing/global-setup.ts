@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { ensurePrismaClient } from '../database/prisma-client-generation';
+import { ensurePrismaClient } from '../src/database/prisma-client-generation';
 import { postgresBinariesAvailable, startPostgresCluster, type PostgresCluster } from './postgres-cluster';
 import { TEMPLATE_DATABASE } from './test-database-names';
 
@@ -29,9 +29,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const t0 = performance.now();
   ensurePrismaClient();
   // Loaded only now: the Prisma client must be generated before anything imports it.
-  const { EmbeddedDatabase } = await import('../database/embedded-database');
-  const { PostgresDatabase } = await import('../database/postgres-database');
-  const { migrateDeploy } = await import('../database/migrator');
+  const { EmbeddedDatabase } = await import('../src/database/embedded-database');
+  const { PostgresDatabase } = await import('../src/database/postgres-database');
+  const { migrateDeploy } = await import('../src/database/migrator');
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'casam-coordinator-test-'));
   const template = path.join(tmp, 'pglite-template.tar');

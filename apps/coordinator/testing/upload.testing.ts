@@ -9,8 +9,8 @@ import {
   taskVaeStateDictSpec,
 } from '@casam/protocol';
 import { writeAdapterFile, createRng, uniformArray, float32Tensor, type StateDict } from '@casam/casam-core';
-import { AccessTokenService } from '../auth/access-token.service';
-import type { TestApp } from '../testing/test-app';
+import { AccessTokenService } from '../src/auth/access-token.service';
+import type { TestApp } from './test-app';
 
 export const FINGERPRINT_A = 'sha256:' + 'a1'.repeat(32);
 export const FINGERPRINT_B = 'sha256:' + 'b2'.repeat(32);
