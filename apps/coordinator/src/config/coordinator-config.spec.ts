@@ -160,7 +160,7 @@ describe('the configuration table of docs/coordinator.md', () => {
     const read = new Set<string>();
     const patterns = [
       /\b(?:str|int|oneOf)\(\s*'([A-Z][A-Z0-9_]+)'/g, // parseConfig's readers
-      /\bprocess\.env\.([A-Z][A-Z0-9_]+)/g,
+      /(?<!['"`])\bprocess\.env\.([A-Z][A-Z0-9_]+)/g, // not inside a string (e.g. a bundler's define key)
       /\benv\[\s*'([A-Z][A-Z0-9_]+)'\s*\]/g,
     ];
     for (const f of files) {
