@@ -6,7 +6,7 @@ import { getPreset } from './config';
 import { buildSam } from './sam';
 import { createTfjsSamEngine } from './tfjs-sam-engine';
 import { SamPredictor, createSamPredictor } from './predictor';
-import { createOnnxSamEngine } from '../onnx';
+import { createOnnxSamEngine } from '../onnx/onnx-sam-engine';
 import { expectClose, fixturePath, fixtureTensor } from '../testing/fixtures';
 import { loadSamWeights } from '../weights';
 import { HostTensor } from '../tensor/host-tensor';
