@@ -1,18 +1,25 @@
 /**
  * `npm run bench:site` — what a site agent costs on this machine. Prints tables and writes bench/results/site.json.
+ * ONNX Runtime (the agent's default engine: graphs exported from the same weights by the project's exporter and
+ * probed against TF.js, as on first use at a site) and TF.js on wasm run in the same process, interleaved
+ * request by request, so a change in the machine's load hits both alike.
  *
- *   embedding   images/s through the frozen encoder for each engine available here: TF.js on wasm (casam-tiny
- *               and sam-mini), ONNX Runtime CPU (sam-mini: the only ONNX export on these machines is the
- *               fixture's; casam-tiny has no ONNX export yet)
+ *   embedding   images/s through the frozen encoder, as training's embedding phase runs it (preprocess + embed):
+ *               casam-tiny on ONNX Runtime and on TF.js wasm, interleaved; sam-mini on TF.js and on the
+ *               fixture's ONNX export
  *   training    seconds per Alignment Layer epoch and per VAE epoch from the embedding cache (casam-tiny,
- *               one synthetic domain, the trainer's defaults), with the share of AL time in AL vs decoder
- *   segment     end-to-end `segment` latency p50/p99 through the routed segmenter (embed → route → align →
- *               decode) with a bundle of 1 task and of 9 tasks, broken into steps, so the routing overhead stands
- *               next to the encoder's time
+ *               one synthetic domain, the trainer's defaults; embedding and validation on ONNX Runtime as the
+ *               agent's `train` does), with the share of AL time in AL vs decoder
+ *   segment     the routed segmenter (embed → route → align → decode) with bundles of 0, 1 and 9 tasks on
+ *               both engines: p50/p99 of the whole and of each step, the ratio tfjs / ONNX Runtime, and routing
+ *               (attention pooling + every task's VAE score) as a share of the encoder's time
+ *   serve       HTTP p50/p99 of POST /v1/segment with a 256-px PNG and a 9-task bundle: the agent's
+ *               SegmentationServer in this process on loopback, on each engine (bench/site-serve.ts)
  *   memory      peak RSS (VmHWM) of this process
  *
  * Weights are random (casam-tiny) or the sam-mini fixture: timings do not depend on the values. The
- * numbers are from a shared 2-core machine; another long job (pretraining) may run beside it.
+ * numbers are from a shared 2-core machine; another long job (pretraining) may run beside it: the load average
+ * is recorded at the start and at the end of each section.
  *
  * Flags: --quick (fewer images and repetitions).
  */
@@ -21,14 +28,19 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   buildSam,
+  createOnnxRoutedSegmenter,
   createOnnxSamEngine,
   createRoutedSegmenter,
   createTfjsSamEngine,
+  encodeRgbPng,
+  ensureOnnxAlignmentLayers,
+  ensureOnnxBaseExport,
   getPreset,
   initBackend,
   initialAlignmentStateDict,
   initialTaskVaeStateDict,
   loadAdapter,
+  type LoadedAdapter,
   loadSamWeights,
   prepareImage,
   randomSamStateDict,
@@ -41,6 +53,7 @@ import {
 } from '@casam/casam-core';
 import { generateDomain } from '@casam/casam-lab';
 import { FIXTURES_DIR } from '@casam/casam-core/testing';
+import { startServe, timeRequest } from './site-serve';
 
 const QUICK = process.argv.includes('--quick');
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -60,22 +73,34 @@ function domainImages(domain: string, count: number, size: number, seed: number)
   }));
 }
 
-async function embedRate(engine: SamEngine, images: RgbImage[], label: string, weights: string) {
-  const prep = (img: RgbImage) => prepareImage(img.data, img.height, img.width, engine.config).preprocessed;
-  for (const img of images.slice(0, 2)) await engine.embed(prep(img)); // warm-up
-  const t0 = performance.now();
-  for (const img of images) await engine.embed(prep(img));
-  const s = (performance.now() - t0) / 1000;
-  log(`  ${label}: ${round(images.length / s, 2)} images/s`);
-  return {
-    model: engine.config.name,
-    engine: label,
-    weights,
-    images: images.length,
-    imagesPerSecond: round(images.length / s, 2),
-    msPerImage: round((1000 * s) / images.length, 1),
-  };
+const prepOf = (engine: SamEngine) => (img: RgbImage) =>
+  prepareImage(img.data, img.height, img.width, engine.config).preprocessed;
+
+/** images/s of each engine on the same images, interleaved image by image (order alternating). */
+async function embedRates(runs: { engine: SamEngine; label: string; weights: string }[], images: RgbImage[]) {
+  for (const r of runs) for (const img of images.slice(0, 2)) await r.engine.embed(prepOf(r.engine)(img)); // warm-up
+  const ms = runs.map(() => 0);
+  for (let i = 0; i < images.length; i++)
+    for (let k = 0; k < runs.length; k++) {
+      const j = i % 2 ? runs.length - 1 - k : k;
+      const t0 = performance.now();
+      await runs[j].engine.embed(prepOf(runs[j].engine)(images[i]));
+      ms[j] += performance.now() - t0;
+    }
+  return runs.map((r, j) => {
+    log(`  ${r.label} ${r.engine.config.name}: ${round((1000 * images.length) / ms[j], 2)} images/s`);
+    return {
+      model: r.engine.config.name,
+      engine: r.label,
+      weights: r.weights,
+      images: images.length,
+      imagesPerSecond: round((1000 * images.length) / ms[j], 2),
+      msPerImage: round(ms[j] / images.length, 1),
+    };
+  });
 }
+
+const load = () => loadavg().map((x) => round(x, 2));
 
 function adapterFor(taskId: string, seed: number, tau: number): Uint8Array {
   return writeAdapterFile({
@@ -89,44 +114,82 @@ function adapterFor(taskId: string, seed: number, tau: number): Uint8Array {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  log(
-    `bench:site${QUICK ? ' --quick' : ''} on ${cpus().length} cores (load ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' ')})`,
-  );
+  log(`bench:site${QUICK ? ' --quick' : ''} on ${cpus().length} cores (load ${load().join(' ')})`);
+  const loadAt: Record<string, number[]> = { start: load() };
   const info = await initBackend({ prefer: 'wasm', log });
   const tiny = getPreset('casam-tiny');
   const tinySd = randomSamStateDict(tiny, 11);
+  const tinyFp = stateDictFingerprint(tinySd);
   const sam = buildSam(tiny, tinySd);
   const engine = createTfjsSamEngine(sam);
+  const tfjsLabel = `tfjs-${info.name}`;
   const nImages = QUICK ? 8 : 40;
   const images = domainImages('msd-spleen-ct', nImages, 256, 1).map((i) => i.image);
+  const work = mkdtempSync(join(tmpdir(), 'casam-bench-site-'));
+  const cacheRoot = join(work, 'onnx-cache');
+
+  // The ONNX export, as a site makes it on first use (or export-onnx / the offline pack ahead of time).
+  log('exporting casam-tiny to ONNX and probing it against TF.js…');
+  const t0 = performance.now();
+  const exp = await ensureOnnxBaseExport({
+    cacheRoot,
+    config: tiny,
+    modelFingerprint: tinyFp,
+    stateDict: () => tinySd,
+    reference: () => engine,
+    log,
+  });
+  const onnxExport = {
+    preset: 'casam-tiny',
+    exportMs: round(exp.exportMs, 0),
+    probeMs: round(exp.probe.ms, 0),
+    totalMs: round(performance.now() - t0, 0),
+    encoderMiB: round(exp.manifest.encoder.bytes / 2 ** 20, 2),
+    decoderMiB: round(exp.manifest.decoder.bytes / 2 ** 20, 2),
+    probeMaxAbsDiff: Object.fromEntries(exp.probe.comparisons.map((c) => [c.name, c.maxAbsDiff])),
+  };
+  const ort = await createOnnxSamEngine({
+    config: tiny,
+    encoderPath: exp.encoderPath,
+    decoderPath: exp.decoderPath,
+  });
+  const ortLabel = 'onnxruntime-cpu';
 
   // Embedding throughput per engine.
   log('embedding…');
-  const embedding = [await embedRate(engine, images, `tfjs-${info.name}`, 'random casam-tiny')];
+  const embedding = await embedRates(
+    [
+      { engine: ort, label: ortLabel, weights: 'random casam-tiny (TS export)' },
+      { engine, label: tfjsLabel, weights: 'random casam-tiny' },
+    ],
+    images,
+  );
   const fx = FIXTURES_DIR;
   const miniCkpt = join(fx, 'sam-mini/sam-mini.pth');
   if (existsSync(miniCkpt)) {
     const mini = getPreset('sam-mini');
     const miniEngine = createTfjsSamEngine(buildSam(mini, loadSamWeights(miniCkpt, mini)));
-    embedding.push(await embedRate(miniEngine, images, `tfjs-${info.name}`, 'sam-mini fixture'));
+    const runs = [{ engine: miniEngine as SamEngine, label: tfjsLabel, weights: 'sam-mini fixture' }];
     const enc = join(fx, 'onnx/sam-mini-encoder.onnx');
     const dec = join(fx, 'onnx/sam-mini-decoder.onnx');
     if (existsSync(enc)) {
-      const ort = await createOnnxSamEngine({ config: mini, encoderPath: enc, decoderPath: dec });
-      embedding.push(await embedRate(ort, images, 'onnxruntime-cpu', 'sam-mini fixture export'));
-      ort.dispose();
+      const miniOrt = await createOnnxSamEngine({ config: mini, encoderPath: enc, decoderPath: dec });
+      runs.unshift({ engine: miniOrt, label: ortLabel, weights: 'sam-mini fixture export' });
     }
+    embedding.push(...(await embedRates(runs, images)));
+    for (const r of runs) r.engine.dispose();
   }
-  console.log('\nEmbedding (frozen encoder)');
+  const ortEmbed = embedding[0].imagesPerSecond;
+  const tfjsEmbed = embedding[1].imagesPerSecond;
+  loadAt['afterEmbedding'] = load();
+  console.log('\nEmbedding (frozen encoder, preprocess + embed as training does; engines interleaved)');
   console.table(embedding);
+  console.log(`casam-tiny: ONNX Runtime ${round(ortEmbed / tfjsEmbed, 2)}× the images/s of ${tfjsLabel}`);
 
-  // Training from the cache.
+  // Training from the cache, embedding and validation on ONNX Runtime as `site-agent train` does.
   log('training (1 task, from the embedding cache)…');
-  const work = mkdtempSync(join(tmpdir(), 'casam-bench-site-'));
   let training: Record<string, unknown>;
-  try {
+  {
     const all = domainImages('polyp-endoscopy', QUICK ? 12 : 30, 256, 2);
     const nTrain = Math.floor(all.length * 0.75);
     const epochs = QUICK ? 1 : 3;
@@ -134,9 +197,9 @@ async function main(): Promise<void> {
       taskId: 'bench',
       train: all.slice(0, nTrain),
       val: all.slice(nTrain),
-      engine,
+      engine: ort,
       sam,
-      baseModel: { preset: 'casam-tiny', fingerprint: stateDictFingerprint(tinySd) },
+      baseModel: { preset: 'casam-tiny', fingerprint: tinyFp },
       cacheDir: join(work, 'cache'),
       workDir: join(work, 'task'),
       al: { epochs },
@@ -146,6 +209,7 @@ async function main(): Promise<void> {
     const t = r.al.timings!;
     training = {
       preset: 'casam-tiny',
+      inferenceEngine: ortLabel,
       trainImages: nTrain,
       valImages: all.length - nTrain,
       alEpochs: epochs,
@@ -156,55 +220,122 @@ async function main(): Promise<void> {
       embedSeconds: round(r.phaseSeconds.embed, 2),
       phaseSeconds: Object.fromEntries(Object.entries(r.phaseSeconds).map(([k, v]) => [k, round(v, 2)])),
     };
-  } finally {
-    rmSync(work, { recursive: true, force: true });
   }
-  console.log('\nTraining from the cache (casam-tiny, wasm)');
+  loadAt['afterTraining'] = load();
+  console.log('\nTraining from the cache (casam-tiny; gradients on TF.js wasm, embedding on ONNX Runtime)');
   console.table([training]);
 
-  // Segment latency with a bundle of 1 and of 9 tasks.
+  // The routed segmenter on both engines, interleaved request by request.
+  const onOrt = async (adapters: LoadedAdapter[]) =>
+    createOnnxRoutedSegmenter({
+      config: tiny,
+      engine: ort,
+      alignmentLayerFiles: await ensureOnnxAlignmentLayers(cacheRoot, tiny, adapters),
+      adapters,
+    });
+  const onTfjs = async (adapters: LoadedAdapter[]) => createRoutedSegmenter(engine, adapters);
+  const bundleOf = (tasks: number) =>
+    Array.from({ length: tasks }, (_, i) => loadAdapter(adapterFor(`task-${i}`, i + 1, 1e9), 64));
   const segment = [];
-  const reps = QUICK ? 6 : 30;
+  const segmentRatios = [];
+  const reps = QUICK ? 10 : 40;
   for (const tasks of [0, 1, 9]) {
     log(`segment with ${tasks} task(s)…`);
-    const adapters = Array.from({ length: tasks }, (_, i) =>
-      loadAdapter(adapterFor(`task-${i}`, i + 1, 1e9), 64),
-    );
-    const seg = createRoutedSegmenter(engine, adapters);
-    const total: number[] = [];
-    const parts = {
+    const engines = [
+      { label: ortLabel, seg: await onOrt(bundleOf(tasks)) },
+      { label: tfjsLabel, seg: await onTfjs(bundleOf(tasks)) },
+    ];
+    const samples = engines.map(() => ({
+      totalMs: [] as number[],
       embedMs: [] as number[],
       routeMs: [] as number[],
       alignMs: [] as number[],
       decodeMs: [] as number[],
-    };
-    for (let i = 0; i < reps + 2; i++) {
-      const img = images[i % images.length];
-      const t0 = performance.now();
-      const r = await seg.segment(img, { box: [40, 40, 200, 200] });
-      const ms = performance.now() - t0;
-      if (i < 2) continue; // warm-up
-      total.push(ms);
-      for (const k of Object.keys(parts) as (keyof typeof parts)[]) parts[k].push(r.timings[k]);
-    }
-    seg.dispose();
-    const med = (xs: number[]) => round(pct(xs, 50), 2);
-    segment.push({
+    }));
+    for (let i = 0; i < reps + 2; i++)
+      for (let k = 0; k < engines.length; k++) {
+        const j = i % 2 ? engines.length - 1 - k : k;
+        const img = images[i % images.length];
+        const t1 = performance.now();
+        const r = await engines[j].seg.segment(img, { box: [40, 40, 200, 200] });
+        const ms = performance.now() - t1;
+        if (i < 2) continue; // warm-up
+        samples[j].totalMs.push(ms);
+        for (const key of ['embedMs', 'routeMs', 'alignMs', 'decodeMs'] as const)
+          samples[j][key].push(r.timings[key]);
+      }
+    for (const e of engines) e.seg.dispose();
+    const rows = engines.map((e, j) => {
+      const x = samples[j];
+      const p = (xs: number[], q: number) => round(pct(xs, q), 2);
+      return {
+        engine: e.label,
+        bundleTasks: tasks,
+        p50Ms: round(pct(x.totalMs, 50), 1),
+        p99Ms: round(pct(x.totalMs, 99), 1),
+        embedMsP50: p(x.embedMs, 50),
+        embedMsP99: p(x.embedMs, 99),
+        routeMsP50: p(x.routeMs, 50),
+        routeMsP99: p(x.routeMs, 99),
+        alignMsP50: p(x.alignMs, 50),
+        alignMsP99: p(x.alignMs, 99),
+        decodeMsP50: p(x.decodeMs, 50),
+        decodeMsP99: p(x.decodeMs, 99),
+        // Routing (attention pooling + every task's VAE score) as a share of the encoder's time, medians.
+        routingPctOfEncoder: round((100 * pct(x.routeMs, 50)) / pct(x.embedMs, 50), 2),
+      };
+    });
+    segment.push(...rows);
+    segmentRatios.push({
       bundleTasks: tasks,
-      p50Ms: round(pct(total, 50), 1),
-      p99Ms: round(pct(total, 99), 1),
-      embedMsP50: med(parts.embedMs),
-      routeMsP50: med(parts.routeMs),
-      alignMsP50: med(parts.alignMs),
-      decodeMsP50: med(parts.decodeMs),
-      routingOverheadVsEncoder: round(
-        (pct(parts.routeMs, 50) + pct(parts.alignMs, 50)) / pct(parts.embedMs, 50),
-        3,
-      ),
+      tfjsOverOrtP50: round(rows[1].p50Ms / rows[0].p50Ms, 2),
+      tfjsOverOrtP99: round(rows[1].p99Ms / rows[0].p99Ms, 2),
     });
   }
-  console.log('\nsegment latency (routed segmenter, casam-tiny on wasm; 0 tasks = plain frozen SAM)');
+  loadAt['afterSegment'] = load();
+  console.log(
+    `\nsegment latency (routed segmenter, casam-tiny; ${reps} images per engine, interleaved; 0 tasks = frozen SAM)`,
+  );
   console.table(segment);
+  console.table(segmentRatios);
+
+  // serve over HTTP: 256-px PNG, a 9-task bundle, each engine's server in turn per request.
+  log('serve over HTTP (9 tasks)…');
+  const png = encodeRgbPng(images[0]);
+  const servers = [
+    await startServe(
+      { label: ortLabel, engine: ort, createSegmenter: onOrt, adapters: () => bundleOf(9) },
+      work,
+    ),
+    await startServe(
+      { label: tfjsLabel, engine, createSegmenter: onTfjs, adapters: () => bundleOf(9) },
+      work,
+    ),
+  ];
+  const serveMs = servers.map(() => [] as number[]);
+  const serveReps = QUICK ? 20 : 60;
+  for (let i = 0; i < serveReps + 3; i++)
+    for (let k = 0; k < servers.length; k++) {
+      const j = i % 2 ? servers.length - 1 - k : k;
+      const ms = await timeRequest(servers[j], png, '40,40,200,200');
+      if (i >= 3) serveMs[j].push(ms);
+    }
+  for (const sv of servers) await sv.close();
+  const serve = servers.map((sv, j) => ({
+    engine: sv.label,
+    implementation: 'SegmentationServer in-process, HTTP over loopback',
+    image: `${images[0].width}×${images[0].height} PNG (${png.length} bytes)`,
+    bundleTasks: 9,
+    requests: serveMs[j].length,
+    p50Ms: round(pct(serveMs[j], 50), 1),
+    p99Ms: round(pct(serveMs[j], 99), 1),
+  }));
+  loadAt['afterServe'] = load();
+  console.log('\nserve: POST /v1/segment over HTTP (engines interleaved)');
+  console.table(serve);
+  rmSync(work, { recursive: true, force: true });
+  ort.dispose();
+
   const peak = round(peakRssMiB(), 0);
   console.log(`\npeak RSS (VmHWM) of this process: ${peak} MiB`);
 
@@ -215,18 +346,27 @@ async function main(): Promise<void> {
     machine: {
       cores: cpus().length,
       model: cpus()[0]?.model,
-      loadavgAtStart: loadavg(),
+      loadavgAtStart: loadAt['start'],
+      loadavg: loadAt,
       node: process.version,
       backend: info.name,
     },
     notes: [
       'Random casam-tiny weights and the sam-mini fixture: timings do not depend on weight values.',
-      'ONNX Runtime is measured on sam-mini (the fixture export); no casam-tiny ONNX export exists yet.',
-      'Shared 2-core machine; another long job (pretraining) may run at the same time.',
+      'casam-tiny on ONNX Runtime runs the graphs exported by the project (probed against TF.js); sam-mini on ' +
+        "ONNX Runtime runs the fixture's export.",
+      'ONNX Runtime and TF.js run in the same process, interleaved request by request (alternating order).',
+      'routingPctOfEncoder: median route step (attention pooling + every VAE score) / median embed step.',
+      'serve: the SegmentationServer in this process on loopback (not a separate site-agent serve process); ' +
+        'the 9-task bundle is held in memory instead of verified from disk (done only at start and on a swap).',
+      'Shared 2-core machine; another long job (pretraining) may run at the same time: see machine.loadavg.',
     ],
+    onnxExport,
     embedding,
     training,
     segment,
+    segmentRatios,
+    serve,
     peakRssMiB: peak,
     seconds: Math.round((Date.now() - started) / 1000),
   };
