@@ -14,6 +14,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { decodeImage, maskBoundingBox, splitRegions } from '@casam/casam-core';
 import { DOMAIN_NAMES, UNSEEN_DOMAIN_NAMES, writeDomainFolder } from '@casam/casam-lab';
 import type {
@@ -25,15 +26,30 @@ import type {
 } from '@casam/protocol';
 import { EXIT_CODES } from '@casam/protocol';
 
-const FULL = process.argv.includes('--full');
-const EXIT = process.argv.includes('--exit');
-const KEEP = process.argv.includes('--keep');
-const jsonArg = process.argv.indexOf('--json');
-const JSON_OUT = jsonArg > 0 ? resolve(process.argv[jsonArg + 1] ?? '') : '';
-if (jsonArg > 0 && (!process.argv[jsonArg + 1] || process.argv[jsonArg + 1].startsWith('--'))) {
-  console.error('usage: npm run demo -- [--full] [--exit] [--keep] [--json <file>]');
+const USAGE = 'usage: npm run demo -- [--full] [--exit] [--keep] [--json <file>]';
+let flags: { full?: boolean; exit?: boolean; keep?: boolean; json?: string };
+try {
+  flags = parseArgs({
+    options: {
+      full: { type: 'boolean' },
+      exit: { type: 'boolean' },
+      keep: { type: 'boolean' },
+      json: { type: 'string' },
+    },
+    strict: true,
+  }).values;
+} catch (e) {
+  console.error(`${(e as Error).message}\n${USAGE}`);
   process.exit(EXIT_CODES.usage);
 }
+if (flags.json !== undefined && (!flags.json || flags.json.startsWith('--'))) {
+  console.error(`--json needs a file name\n${USAGE}`);
+  process.exit(EXIT_CODES.usage);
+}
+const FULL = flags.full === true;
+const EXIT = flags.exit === true;
+const KEEP = flags.keep === true;
+const JSON_OUT = flags.json ? resolve(flags.json) : '';
 const root = resolve(__dirname, '..');
 const AGENT = join(root, 'apps/site-agent/bin/site-agent.js');
 const COORD = join(root, 'apps/coordinator/bin/coordinator.js');
