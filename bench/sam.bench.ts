@@ -181,12 +181,6 @@ async function main() {
     });
   }
   rmSync(join(work, 'vit_b'), { recursive: true, force: true });
-  for (const p of ['vit_l', 'vit_h']) {
-    exports.push(measureExport(p, work, SEED, log));
-    rmSync(join(work, p), { recursive: true, force: true });
-  }
-  rmSync(work, { recursive: true, force: true });
-
   console.error('\nwasm training-kernel throughput…');
   await initBackend({ prefer: 'wasm', log: () => {} });
   const kernels = await measureKernelThroughput({ backend: 'wasm', iterations: quick ? 3 : 10 });
@@ -207,7 +201,6 @@ async function main() {
     `\n| wasm kernel | GFLOP/s |\n|---|---|\n| matmul | ${kernels.matmul.toFixed(1)} |\n| conv2d forward | ${kernels.conv2dForward.toFixed(1)} |\n| conv2d filter gradient | ${kernels.conv2dFilterGrad.toFixed(1)} |`,
   );
   if (ratio) console.log(`\nsam-mini encoder: tfjs-wasm is ${ratio.toFixed(2)}× the ONNX Runtime time.`);
-  console.log('\n' + exportTable(exports).join('\n'));
   if (vitb) console.log('\n' + vitbTable(vitb).join('\n'));
 
   const out = {
@@ -238,9 +231,21 @@ async function main() {
     vitb: vitb ?? { skipped: '--no-vitb' },
     note: 'shared machine: compare engines within this run (vit_b rows are interleaved), not across runs',
   };
-  mkdirSync(join(root, 'bench/results'), { recursive: true });
-  writeFileSync(join(root, 'bench/results/sam.json'), JSON.stringify(out, null, 2) + '\n');
-  console.log('\nwrote bench/results/sam.json');
+  const save = () => {
+    mkdirSync(join(root, 'bench/results'), { recursive: true });
+    writeFileSync(join(root, 'bench/results/sam.json'), JSON.stringify(out, null, 2) + '\n');
+    console.log('\nwrote bench/results/sam.json');
+  };
+  save();
+  // The large exports come last, once the results are on disk: they need GBs on a machine others share too.
+  for (const p of ['vit_l', 'vit_h']) {
+    exports.push(measureExport(p, work, SEED, log));
+    rmSync(join(work, p), { recursive: true, force: true });
+  }
+  rmSync(work, { recursive: true, force: true });
+  out.exports = exports.map(({ encoderPath: _e, decoderPath: _d, ...rest }) => rest);
+  console.log('\n' + exportTable(exports).join('\n'));
+  save();
 }
 
 function exportTable(exports: ExportRow[]): string[] {
