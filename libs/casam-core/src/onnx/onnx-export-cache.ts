@@ -143,6 +143,17 @@ function compare(name: string, ref: HostTensor, got: HostTensor, tolerance: numb
 
 const passes = (c: ProbeComparison) => c.maxAbsDiff <= c.allowed;
 
+/** The probe's verdict over its comparisons; `t0` is when the probe started. */
+function probeReport(comparisons: ProbeComparison[], tolerance: number, t0: number): ProbeReport {
+  return {
+    passed: comparisons.every(passes),
+    tolerance,
+    exporterVersion: ONNX_EXPORTER_VERSION,
+    comparisons,
+    ms: performance.now() - t0,
+  };
+}
+
 /**
  * The probe's preprocessed image [1,3,S,S]: smooth gradients, a bright disc and a ring, zero padding on the
  * bottom and right like a real non-square image. Deterministic, so every site probes the same input.
@@ -192,13 +203,7 @@ async function probeBase(
       compare('mask logits', refDec.lowResMasks, gotDec.lowResMasks, tolerance),
       compare('IoU predictions', refDec.iouPredictions, gotDec.iouPredictions, tolerance),
     ];
-    return {
-      passed: comparisons.every(passes),
-      tolerance,
-      exporterVersion: ONNX_EXPORTER_VERSION,
-      comparisons,
-      ms: performance.now() - t0,
-    };
+    return probeReport(comparisons, tolerance, t0);
   } finally {
     onnx.dispose();
   }
@@ -316,13 +321,7 @@ async function probeAlignment(
     const y = out[ALIGN_OUTPUT_NAME] as ort.Tensor;
     const got = float32Tensor([...y.dims], new Float32Array(y.data as Float32Array));
     const comparisons = [compare('aligned embeddings', ref, got, tolerance)];
-    return {
-      passed: comparisons.every(passes),
-      tolerance,
-      exporterVersion: ONNX_EXPORTER_VERSION,
-      comparisons,
-      ms: performance.now() - t0,
-    };
+    return probeReport(comparisons, tolerance, t0);
   } finally {
     await session.release();
   }
