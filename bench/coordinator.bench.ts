@@ -37,14 +37,14 @@ import {
   type CreatedEnrollmentToken,
   type CompleteUploadResponse,
   type EnrollSiteResponse,
-  expectedAdapterSchema,
   PROTOCOL_VERSION,
   REALTIME_NAMESPACE,
   SITE_TOKEN_AUDIENCE,
   type TaskSummary,
   type UploadSessionResponse,
 } from '@casam/protocol';
-import { writeAdapterFile, float32Tensor, type StateDict } from '@casam/casam-core';
+import { writeAdapterFile } from '@casam/casam-core';
+import { zeroAdapterStateDicts } from '@casam/casam-core/testing';
 import { createCoordinatorApp } from '../apps/coordinator/src/app.factory';
 import { BlobRepository } from '../apps/coordinator/src/blobs/blob.repository';
 import { BlobStore } from '../apps/coordinator/src/blobs/blob-store';
@@ -84,13 +84,7 @@ const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
 /** Bytes of a real adapter file for `channels` (zero weights: the size is what matters). */
 function adapterFile(channels: number, taskId: string, preset: string): Uint8Array {
-  const align: StateDict = new Map();
-  const vae: StateDict = new Map();
-  for (const s of expectedAdapterSchema(channels)) {
-    const t = float32Tensor(s.shape, new Float32Array(s.shape.reduce((a, b) => a * b, 1)));
-    if (s.name.startsWith('align.')) align.set(s.name.slice(6), t);
-    else vae.set(s.name.slice(4), t);
-  }
+  const { align, vae } = zeroAdapterStateDicts(channels);
   return writeAdapterFile({
     taskId,
     baseModel: { preset, fingerprint: FP },

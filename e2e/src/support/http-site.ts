@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { io, type Socket } from 'socket.io-client';
-import { expectedAdapterSchema } from '@casam/protocol';
-import { float32Tensor, type StateDict, writeAdapterFile } from '@casam/casam-core';
+import { writeAdapterFile } from '@casam/casam-core';
+import { zeroAdapterStateDicts } from '@casam/casam-core/testing';
 import {
   ADAPTER_UPLOAD_AUDIENCE,
   type AdapterTauStats,
@@ -228,13 +228,7 @@ export function testAdapterFile(
   metrics: Record<string, number>,
   tau: AdapterTauStats = { tau: 1, p95: 0.9, p99: 1.2, mean: 0.5, std: 0.2, n: 100, percentile: 97 },
 ): Uint8Array {
-  const align: StateDict = new Map();
-  const vae: StateDict = new Map();
-  for (const s of expectedAdapterSchema(channels)) {
-    const t = float32Tensor(s.shape, new Float32Array(s.shape.reduce((a, b) => a * b, 1)));
-    if (s.name.startsWith('align.')) align.set(s.name.slice(6), t);
-    else vae.set(s.name.slice(4), t);
-  }
+  const { align, vae } = zeroAdapterStateDicts(channels);
   return writeAdapterFile({
     taskId,
     baseModel: { preset, fingerprint: TEST_BASE_MODEL_FINGERPRINT },
