@@ -114,27 +114,52 @@ export async function createEngine(
   const sd = loadWeights(f.checkpoint, config, '');
   const tfjs = createTfjsSamEngine(buildSam(config, sd));
   if (choice === 'onnx') {
-    try {
-      const exp = await ensureOnnxBaseExport({
-        cacheRoot: f.onnxCache ?? defaultOnnxCacheDir(),
-        config,
-        modelFingerprint: stateDictFingerprint(sd),
-        stateDict: () => sd,
-        reference: () => tfjs,
-        log,
-      });
-      const engine = await openOnnx(config, exp.encoderPath, exp.decoderPath);
+    const engine = await exportedOrWarn(
+      f.onnxCache ?? defaultOnnxCacheDir(),
+      config,
+      stateDictFingerprint(sd),
+      sd,
+      () => tfjs,
+      log,
+    );
+    if (engine) {
       tfjs.dispose();
       log(`engine: onnxruntime-node (cpu), model ${config.name} (exported from ${f.checkpoint})`);
       return engine;
-    } catch (e) {
-      log(
-        `warning: ONNX Runtime is not used (${(e as Error).message}); engine: tfjs (pass --engine tfjs to skip)`,
-      );
     }
   }
   log(`engine: tfjs, model ${config.name}`);
   return tfjs;
+}
+
+/**
+ * ONNX Runtime on the export of these weights (made and probed against `reference` on first use, cached in
+ * `cacheRoot`), or null after a warning naming why not: the caller then runs TF.js.
+ */
+async function exportedOrWarn(
+  cacheRoot: string,
+  config: SamConfig,
+  modelFingerprint: string,
+  sd: StateDict,
+  reference: () => SamEngine,
+  log: (l: string) => void,
+): Promise<OnnxSamEngine | null> {
+  try {
+    const exp = await ensureOnnxBaseExport({
+      cacheRoot,
+      config,
+      modelFingerprint,
+      stateDict: () => sd,
+      reference,
+      log,
+    });
+    return await createOnnxSamEngine({ config, encoderPath: exp.encoderPath, decoderPath: exp.decoderPath });
+  } catch (e) {
+    log(
+      `warning: ONNX Runtime is not used (${(e as Error).message}); engine: tfjs (pass --engine tfjs to skip)`,
+    );
+    return null;
+  }
 }
 
 async function openOnnx(config: SamConfig, encoderPath: string, decoderPath: string): Promise<OnnxSamEngine> {
@@ -159,61 +184,45 @@ export async function loadBaseModel(
 ): Promise<BaseModel> {
   await startBackend(c.backend, log);
   const { config, sd, path } = readHomeWeights(home, c);
-  const sam = buildSam(config, sd);
-  const tfjs = createTfjsSamEngine(sam);
   const fingerprint = stateDictFingerprint(sd);
-  const base = { config, sam, fingerprint, weightsPath: path };
-  const onTfjs = (): BaseModel => ({
-    ...base,
-    engine: tfjs,
-    createSegmenter: async (adapters) => createRoutedSegmenter(tfjs, adapters),
+  // The TF.js model is built only when something needs it (training, the first export's probe, the fallback):
+  // segment and serve on a cached ONNX export never pay for it.
+  let sam: Sam | undefined;
+  let tfjs: SamEngine | undefined;
+  const tfjsModel = () => (sam ??= buildSam(config, sd));
+  const tfjsEngine = () => (tfjs ??= createTfjsSamEngine(tfjsModel()));
+  const model = (
+    engine: SamEngine,
+    createSegmenter: (adapters: LoadedAdapter[]) => Promise<RoutedSegmenter>,
+  ): BaseModel => ({
+    config,
+    get sam() {
+      return tfjsModel();
+    },
+    engine,
+    fingerprint,
+    weightsPath: path,
+    createSegmenter,
   });
+  const onTfjs = () => model(tfjsEngine(), async (adapters) => createRoutedSegmenter(tfjsEngine(), adapters));
   if (choice === 'tfjs') {
     log(`engine: tfjs, model ${config.name}`);
     return onTfjs();
   }
   const cacheRoot = home.onnxCacheDir;
-  let engine: OnnxSamEngine;
-  try {
-    const exp = await ensureOnnxBaseExport({
-      cacheRoot,
-      config,
-      modelFingerprint: fingerprint,
-      stateDict: () => sd,
-      reference: () => tfjs,
-      log,
-    });
-    engine = await createOnnxSamEngine({
-      config,
-      encoderPath: exp.encoderPath,
-      decoderPath: exp.decoderPath,
-    });
-  } catch (e) {
-    log(
-      `warning: ONNX Runtime is not used (${(e as Error).message}); engine: tfjs (pass --engine tfjs to skip)`,
-    );
-    return onTfjs();
-  }
+  const engine = await exportedOrWarn(cacheRoot, config, fingerprint, sd, tfjsEngine, log);
+  if (!engine) return onTfjs();
   log(`engine: onnxruntime-node (cpu), model ${config.name} (TF.js kept for training)`);
-  return {
-    ...base,
-    engine,
-    async createSegmenter(adapters) {
-      try {
-        const files = await ensureOnnxAlignmentLayers(cacheRoot, config, adapters, { log });
-        return await createOnnxRoutedSegmenter({
-          config,
-          engine,
-          alignmentLayerFiles: files,
-          adapters,
-        });
-      } catch (e) {
-        if (!(e instanceof OnnxModelError)) throw e;
-        log(`warning: the bundle's Alignment Layers run on TF.js: ${e.message}`);
-        return createRoutedSegmenter(tfjs, adapters);
-      }
-    },
-  };
+  return model(engine, async (adapters) => {
+    try {
+      const files = await ensureOnnxAlignmentLayers(cacheRoot, config, adapters, { log });
+      return await createOnnxRoutedSegmenter({ config, engine, alignmentLayerFiles: files, adapters });
+    } catch (e) {
+      if (!(e instanceof OnnxModelError)) throw e;
+      log(`warning: the bundle's Alignment Layers run on TF.js: ${e.message}`);
+      return createRoutedSegmenter(tfjsEngine(), adapters);
+    }
+  });
 }
 
 /**
