@@ -15,7 +15,7 @@
  * Exports are written into a temporary folder or file and renamed into place once checked, so a crash or a
  * concurrent process never leaves a half-written export that looks finished.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { LoadedAdapter } from '../casam/routed-segmenter';
@@ -24,11 +24,13 @@ import type { EnginePrompt, SamEngine } from '../sam/engine';
 import { tf } from '../sam/tf';
 import { HostTensor, StateDict, float32Tensor, toFloat32 } from '../tensor/host-tensor';
 import { stateDictFingerprint } from '../weights/fingerprint';
+import { writeFileAtomic } from '../io/atomic-file';
 import { ALIGN_INPUT_NAME, ALIGN_OUTPUT_NAME, exportAlignmentLayerOnnx } from './export/align-graph';
 import {
   ONNX_EXPORTER_VERSION,
   exportSamOnnx,
   isOnnxExportCurrent,
+  readOnnxExportManifest,
   type OnnxExportManifest,
 } from './export/export-model';
 import { writeOnnxModel } from './export/onnx-builder';
@@ -110,12 +112,6 @@ function readJson<T>(path: string): T | null {
   } catch {
     return null;
   }
-}
-
-function writeJsonAtomic(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  renameSync(tmp, path);
 }
 
 function maxAbs(a: Float32Array): number {
@@ -231,7 +227,8 @@ export async function ensureOnnxBaseExport(opts: OnnxBaseExportOptions): Promise
   const dir = join(cacheRoot, name);
   const rejectedPath = join(cacheRoot, `${name}.rejected.json`);
   const found = (exported: boolean, probe: ProbeReport, exportMs = 0): OnnxBaseExport => {
-    const manifest = JSON.parse(readFileSync(join(dir, 'onnx-export.json'), 'utf8')) as OnnxExportManifest;
+    const manifest = readOnnxExportManifest(dir);
+    if (!manifest) throw new OnnxModelError(`${dir} lost its ONNX export manifest while it was being opened`);
     return {
       dir,
       manifest,
@@ -279,10 +276,10 @@ export async function ensureOnnxBaseExport(opts: OnnxBaseExportOptions): Promise
         probe.comparisons.map((c) => `${c.name} ${c.maxAbsDiff.toExponential(1)}`).join(', '),
     );
     if (!probe.passed) {
-      writeJsonAtomic(rejectedPath, probe);
+      writeFileAtomic(rejectedPath, JSON.stringify(probe, null, 2) + '\n');
       throw new OnnxExportMismatchError(describeFailure(`preset ${config.name}`, probe), probe);
     }
-    writeJsonAtomic(join(tmp, PROBE_FILE), probe);
+    writeFileAtomic(join(tmp, PROBE_FILE), JSON.stringify(probe, null, 2) + '\n');
     rmSync(dir, { recursive: true, force: true });
     try {
       renameSync(tmp, dir);
