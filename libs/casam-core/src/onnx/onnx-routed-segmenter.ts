@@ -87,7 +87,9 @@ export async function createOnnxRoutedSegmenter(
   if (opts.engine && opts.alignmentLayerFiles)
     return assemble(opts, opts.engine, false, resolveGiven(adapters, opts.alignmentLayerFiles), threads);
   if (!exportDir)
-    throw new OnnxModelError('an ONNX routed segmenter needs an export folder or an open engine');
+    throw new OnnxModelError(
+      'an ONNX routed segmenter needs an export folder, or an open engine with its Alignment Layer files',
+    );
   const manifest = readOnnxExportManifest(exportDir);
   if (!manifest) throw new OnnxModelError(`${exportDir} holds no finished ONNX export (no manifest)`);
   if (manifest.configFingerprint !== configFingerprint(config))
@@ -110,13 +112,16 @@ export async function createOnnxRoutedSegmenter(
           );
         return { taskId: a.taskId, path: join(exportDir, hit.file) };
       });
-  const engine = await createOnnxSamEngine({
-    config,
-    encoderPath: join(exportDir, manifest.encoder.file),
-    decoderPath: join(exportDir, manifest.decoder.file),
-    threads,
-  });
-  return assemble(opts, engine, true, alignFiles, threads);
+  // A borrowed engine is used as given; otherwise the folder's encoder and decoder are opened (and owned).
+  const engine =
+    opts.engine ??
+    (await createOnnxSamEngine({
+      config,
+      encoderPath: join(exportDir, manifest.encoder.file),
+      decoderPath: join(exportDir, manifest.decoder.file),
+      threads,
+    }));
+  return assemble(opts, engine, !opts.engine, alignFiles, threads);
 }
 
 /** taskId → path as given; every adapter must have one. */
