@@ -10,13 +10,15 @@ const boundaries = (app) => [
     allow: [],
     depConstraints: [
       { sourceTag: 'type:protocol', onlyDependOnLibsWithTags: [] },
+      // DICOM in/out: depends on no library of ours (it knows pixels, masks and tags, not CA-SAM).
+      { sourceTag: 'type:io', onlyDependOnLibsWithTags: [] },
       { sourceTag: 'type:ml', onlyDependOnLibsWithTags: ['type:protocol'] },
       { sourceTag: 'type:lab', onlyDependOnLibsWithTags: ['type:protocol', 'type:ml'] },
       { sourceTag: 'type:app', onlyDependOnLibsWithTags: app },
       // Tests across processes, benchmarks and scripts may use everything, through entry points.
       ...['type:e2e', 'type:bench', 'type:script'].map((sourceTag) => ({
         sourceTag,
-        onlyDependOnLibsWithTags: ['type:protocol', 'type:ml', 'type:lab', 'type:app'],
+        onlyDependOnLibsWithTags: ['type:protocol', 'type:io', 'type:ml', 'type:lab', 'type:app'],
       })),
     ],
   },
@@ -57,12 +59,14 @@ export default [
         },
       ],
       // The architecture, enforced: apps may use libs but not the lab; casam-core only protocol; protocol nothing.
-      '@nx/enforce-module-boundaries': boundaries(['type:protocol', 'type:ml']),
+      '@nx/enforce-module-boundaries': boundaries(['type:protocol', 'type:io', 'type:ml']),
     },
   },
   // Tests of the apps may draw synthetic data from the lab; what ships (non-test files) may not.
   {
     files: ['apps/**/*.spec.ts', 'apps/**/*.testing.ts'],
-    rules: { '@nx/enforce-module-boundaries': boundaries(['type:protocol', 'type:ml', 'type:lab']) },
+    rules: {
+      '@nx/enforce-module-boundaries': boundaries(['type:protocol', 'type:io', 'type:ml', 'type:lab']),
+    },
   },
 ];

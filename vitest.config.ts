@@ -13,6 +13,7 @@ export default defineConfig({
     reporters: ['default', './tools/plain-summary-reporter.ts'],
     projects: [
       project('protocol', 'libs/protocol'),
+      project('dicom', 'libs/dicom'),
       project('casam-core', 'libs/casam-core'),
       project('casam-lab', 'libs/casam-lab'),
       project('site-agent', 'apps/site-agent'),

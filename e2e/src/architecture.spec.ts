@@ -58,6 +58,11 @@ describe('module boundaries', () => {
     );
   });
 
+  it('forbids the DICOM library from importing casam-core, by the tag rule', async () => {
+    const errs = await boundaryErrors('libs/dicom/src/probe.ts', importing('@casam/casam-core'));
+    expect(errs.join('\n')).toMatch(/project tagged with "type:io" cannot depend on any libs with tags/);
+  });
+
   it('forbids the lab and an app from importing an app', async () => {
     expect(await boundaryErrors('libs/casam-lab/src/probe.ts', importing('@casam/coordinator'))).not.toEqual(
       [],
@@ -86,9 +91,10 @@ describe('module boundaries', () => {
       ]),
     );
     expect(allowed['type:protocol']).toEqual([]);
+    expect(allowed['type:io']).toEqual([]);
     expect(allowed['type:ml']).toEqual(['type:protocol']);
     expect(allowed['type:lab']).toEqual(['type:protocol', 'type:ml']);
-    expect(allowed['type:app']).toEqual(['type:protocol', 'type:ml']);
+    expect(allowed['type:app']).toEqual(['type:protocol', 'type:io', 'type:ml']);
   });
 
   it('forbids deep imports into a package', async () => {
