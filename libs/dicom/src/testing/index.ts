@@ -1,4 +1,14 @@
-// The DICOM test kit: real Part 10 files written by the tests themselves (series, SEG, RTSTRUCT).
+export {};
+export {
+  ORTHANC_BIN,
+  ORTHANC_DICOMWEB_PLUGIN,
+  orthancAvailable,
+  type OrthancOptions,
+  type OrthancServer,
+  startOrthanc,
+} from './orthanc-server';
+export { type TestInstanceOptions, writeTestInstance } from './test-instance';
+// Synthetic series, SEG and RTSTRUCT written by the tests themselves (real Part 10 files, seeded).
 export { writeSyntheticSeries, SYNTHETIC_CT_INTERCEPT } from './synthetic-series';
 export type { SyntheticSeries, SyntheticSeriesOptions, SyntheticSlice } from './synthetic-series';
 export { datasetToPart10 } from './write-part10';
