@@ -1,0 +1,152 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type OrthancServer, startOrthanc, writeTestInstance } from '@casam/dicom/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EgressLog, parseEgressLog } from '../egress/egress-log';
+import { dicomJsonString, TAG } from './dicom-json';
+import { DicomwebClient } from './dicomweb-client';
+import { PacsError } from './pacs-error';
+import { identifiersOf, loadStudy, testStudy } from './pacs-test-data.testing';
+
+const studyA = testStudy(1, [3, 2]);
+const studyB = testStudy(2, [1]);
+const [seriesA1, seriesA2] = Object.keys(studyA.series);
+
+describe('DicomwebClient against a real Orthanc', () => {
+  let orthanc: OrthancServer;
+  let log: EgressLog;
+  let client: DicomwebClient;
+  beforeAll(async () => {
+    orthanc = await startOrthanc({ dicomWeb: true });
+    await loadStudy(orthanc, studyA);
+    await loadStudy(orthanc, studyB);
+    log = new EgressLog(join(mkdtempSync(join(tmpdir(), 'pacs-client-')), 'egress.log'));
+    client = new DicomwebClient({ url: orthanc.dicomWebUrl, log, timeoutMs: 20_000 });
+  });
+  afterAll(async () => {
+    await orthanc?.stop();
+  });
+
+  it('searches studies by patient, the series of a study and the instances of a series (QIDO-RS)', async () => {
+    const studies = await client.searchStudies({ PatientID: studyA.patientId });
+    expect(studies.map((s) => dicomJsonString(s, TAG.studyUid))).toEqual([studyA.studyUid]);
+    const series = await client.searchSeries({}, studyA.studyUid);
+    expect(series.map((s) => dicomJsonString(s, TAG.seriesUid)).sort()).toEqual([seriesA1, seriesA2].sort());
+    const instances = await client.searchInstances(studyA.studyUid, seriesA1);
+    expect(instances.map((i) => dicomJsonString(i, TAG.sopUid)).sort()).toEqual(
+      [...studyA.series[seriesA1]].sort(),
+    );
+    expect(await client.searchStudies({ PatientID: 'NOBODY' })).toEqual([]);
+  });
+
+  it('retrieves an instance as a Part 10 file in explicit VR little endian (WADO-RS)', async () => {
+    const sop = studyA.series[seriesA2][1];
+    const bytes = await client.retrieveInstance(studyA.studyUid, seriesA2, sop);
+    expect(Buffer.from(bytes.subarray(128, 132)).toString('latin1')).toBe('DICM');
+    const text = Buffer.from(bytes).toString('latin1');
+    expect(text).toContain(sop);
+    expect(text).toContain('1.2.840.10008.1.2.1');
+    const series = await client.retrieveSeries(studyA.studyUid, seriesA1);
+    expect(series).toHaveLength(3);
+  });
+
+  it('stores an instance (STOW-RS) and finds it again, and says clearly when the PACS refuses one', async () => {
+    const study = testStudy(3, [1]);
+    const [seriesUid] = Object.keys(study.series);
+    const sopUid = study.series[seriesUid][0];
+    const bytes = writeTestInstance({ ...study, seriesUid, sopUid });
+    const result = await client.store([bytes]);
+    expect(result.stored).toEqual([sopUid]);
+    const found = await client.searchInstances(study.studyUid, seriesUid);
+    expect(found.map((i) => dicomJsonString(i, TAG.sopUid))).toEqual([sopUid]);
+
+    const err = await client.store([new TextEncoder().encode('not a DICOM file')]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PacsError);
+    expect((err as PacsError).message).toMatch(/refused 1 of 1 instances/);
+  });
+
+  it('answers an unknown study with a 404 PacsError', async () => {
+    const err = await client.retrieveSeries('1.2.3.4.5.404', '1.2.3.4.5.404.1').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PacsError);
+    expect((err as PacsError).status).toBe(404);
+    expect((err as PacsError).message).toMatch(/404 Not Found: no such study/);
+    expect((err as PacsError).message).not.toContain('1.2.3.4.5.404');
+  });
+
+  it('writes every request to the egress log without a patient or study identifier', () => {
+    const text = readFileSync(log.file, 'utf8');
+    const records = parseEgressLog(text);
+    expect(new Set(records.map((r) => r.type))).toEqual(new Set(['pacs_qido', 'pacs_wado', 'pacs_stow']));
+    expect(records.every((r) => r.target.startsWith(`${orthanc.url}/dicom-web/`))).toBe(true);
+    expect(text).toContain('/studies?PatientID\t');
+    for (const id of [...identifiersOf(studyA, studyB, testStudy(3, [1])), '1.2.3.4.5.404'])
+      expect(text, `the egress log contains ${id}`).not.toContain(id);
+  });
+});
+
+describe('DicomwebClient failures', () => {
+  const log = () => new EgressLog(join(mkdtempSync(join(tmpdir(), 'pacs-fail-')), 'egress.log'));
+
+  it('turns wrong credentials into a 401 PacsError and passes right ones', async () => {
+    const orthanc = await startOrthanc({ dicomWeb: true, auth: { user: 'reader', password: 'right' } });
+    try {
+      const basic = (pw: string) => `Basic ${Buffer.from(`reader:${pw}`).toString('base64')}`;
+      const wrong = new DicomwebClient({
+        url: orthanc.dicomWebUrl,
+        log: log(),
+        authorization: basic('wrong'),
+      });
+      const err = await wrong.searchStudies().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PacsError);
+      expect((err as PacsError).status).toBe(401);
+      expect((err as PacsError).message).toMatch(/refused the credentials/);
+      const right = new DicomwebClient({
+        url: orthanc.dicomWebUrl,
+        log: log(),
+        authorization: basic('right'),
+      });
+      expect(await right.searchStudies()).toEqual([]);
+    } finally {
+      await orthanc.stop();
+    }
+  });
+
+  it('gives up on a PACS that accepts the connection and never answers', async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const { port } = silent.address() as net.AddressInfo;
+    const egress = log();
+    try {
+      const client = new DicomwebClient({
+        url: `http://127.0.0.1:${port}/dicom-web`,
+        log: egress,
+        timeoutMs: 300,
+      });
+      const err = await client.searchStudies({ PatientName: 'Doe^Jane' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PacsError);
+      expect((err as PacsError).status).toBe('timeout');
+      expect((err as PacsError).message).toMatch(/no answer within 300 ms/);
+      const [record] = parseEgressLog(readFileSync(egress.file, 'utf8'));
+      expect(record).toMatchObject({ type: 'pacs_qido', outcome: 'failed: no answer within 300 ms' });
+      expect(record.target).toBe(`http://127.0.0.1:${port}/dicom-web/studies?PatientName`);
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      await new Promise((r) => silent.close(r));
+    }
+  });
+
+  it('names a refused connection', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const { port } = closed.address() as net.AddressInfo;
+    await new Promise((r) => closed.close(r));
+    const client = new DicomwebClient({ url: `http://127.0.0.1:${port}/dicom-web`, log: log() });
+    const err = await client.searchStudies().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PacsError);
+    expect((err as PacsError).status).toBe('network');
+    expect((err as PacsError).message).toMatch(/connection refused/);
+  });
+});
