@@ -14,3 +14,8 @@ export type { SyntheticSeries, SyntheticSeriesOptions, SyntheticSlice } from './
 export { datasetToPart10 } from './write-part10';
 export type { TestTransferSyntax } from './write-part10';
 export { seededRandom, seededUid } from './seeded-random';
+export { writeSegFor } from './synthetic-seg';
+export type { SyntheticSegFile, SyntheticSegment, SyntheticSegOptions } from './synthetic-seg';
+export { ellipseContours, writeRtstructFor } from './synthetic-rtstruct';
+export type { SyntheticContour, SyntheticRtstructOptions } from './synthetic-rtstruct';
+export type { SyntheticEllipse } from './synthetic-series';

@@ -33,3 +33,10 @@ export function seededPermutation(random: () => number, n: number): number[] {
   }
   return order;
 }
+
+/** A seed mixing `text` (e.g. the series UID) with `seed` (FNV-1a), so derived objects get their own UIDs. */
+export function seedFrom(text: string, seed: number): number {
+  let hash = 0x811c9dc5 ^ seed;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
+}

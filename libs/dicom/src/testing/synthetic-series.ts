@@ -56,6 +56,19 @@ export interface SyntheticSeries {
   objectMasks: Uint8Array[];
   /** Modality values written per slice (HU for CT), geometric order. */
   values: Float32Array[];
+  /** True for one Enhanced multi-frame file (references then need ReferencedFrameNumber). */
+  multiFrame: boolean;
+  /** Patient and study tags as written (PatientName, PatientID, StudyDate…): what a SEG or RTSTRUCT copies. */
+  identityTags: Record<string, string>;
+  /** The ellipse per slice in pixel coordinates (centre column/row, radii), geometric order. */
+  ellipses: SyntheticEllipse[];
+}
+
+export interface SyntheticEllipse {
+  cx: number;
+  cy: number;
+  rx: number;
+  ry: number;
 }
 
 export const SYNTHETIC_CT_INTERCEPT = -1024;
@@ -84,6 +97,20 @@ export async function writeSyntheticSeries(
     slices: [],
     objectMasks: [],
     values: [],
+    ellipses: [],
+    multiFrame: !!options.multiFrame,
+    identityTags: {
+      PatientName: options.patientName,
+      PatientID: options.patientId,
+      PatientBirthDate: '19700101',
+      PatientSex: 'O',
+      StudyDate: '20260101',
+      StudyTime: '120000',
+      StudyID: `S${options.seed}`,
+      AccessionNumber: `ACC${options.seed}`,
+      ReferringPhysicianName: 'Referring^Doctor',
+      StudyDescription: `Synthetic ${modality}`,
+    },
   };
   await mkdir(dir, { recursive: true });
   for (let k = 0; k < count; k++) {
@@ -91,12 +118,13 @@ export async function writeSyntheticSeries(
     const position = [-(cols * 0.7) / 2, -(rows * 0.8) / 2, -40 + k * series.sliceSpacing].map(
       (v) => Math.round(v * 1e4) / 1e4,
     ) as Vec3;
-    const { mask, values } = drawSlice(random, modality, rows, cols, k, count);
+    const { mask, values, ellipse } = drawSlice(random, modality, rows, cols, k, count);
+    series.ellipses.push(ellipse);
     series.objectMasks.push(mask);
     series.values.push(values);
     series.slices.push({ file: '', sopInstanceUid: '', frameNumber: 1, position });
   }
-  const base = baseDataset(series, options);
+  const base = baseDataset(series);
   const order = seededPermutation(random, count);
   if (options.multiFrame) {
     const file = join(dir, `${seededHex(random, 16)}.dcm`);
@@ -169,7 +197,7 @@ function drawSlice(
       values[i] = Math.round((mask[i] ? inside : outside) + (random() - 0.5) * 2 * noise);
     }
   }
-  return { mask, values };
+  return { mask, values, ellipse: { cx, cy, rx, ry } };
 }
 
 /** Stored values for the given slices, back to back: CT as signed 16-bit (HU − intercept), MR as 12-bit. */
@@ -182,7 +210,7 @@ function storedPixels(series: SyntheticSeries, slices: number[]): ArrayBuffer[] 
   return [out.buffer];
 }
 
-function baseDataset(series: SyntheticSeries, options: SyntheticSeriesOptions): NaturalDataset {
+function baseDataset(series: SyntheticSeries): NaturalDataset {
   const ct = series.modality === 'CT';
   return {
     SOPClassUID: series.sopClassUid,
@@ -190,17 +218,8 @@ function baseDataset(series: SyntheticSeries, options: SyntheticSeriesOptions): 
     SpecificCharacterSet: 'ISO_IR 100',
     Modality: series.modality,
     Manufacturer: 'CASAM test kit',
-    PatientName: options.patientName,
-    PatientID: options.patientId,
-    PatientBirthDate: '19700101',
-    PatientSex: 'O',
+    ...series.identityTags,
     StudyInstanceUID: series.studyInstanceUid,
-    StudyDate: '20260101',
-    StudyTime: '120000',
-    StudyID: `S${options.seed}`,
-    AccessionNumber: `ACC${options.seed}`,
-    ReferringPhysicianName: 'Referring^Doctor',
-    StudyDescription: `Synthetic ${series.modality}`,
     SeriesInstanceUID: series.seriesInstanceUid,
     SeriesNumber: ct ? 2 : 3,
     SeriesDescription: `Synthetic ${series.modality} ellipse`,
