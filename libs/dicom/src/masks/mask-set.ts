@@ -2,7 +2,7 @@
 // map, plus the class names in order. Masks are matched to frames by referenced SOP instance (+ frame
 // number), so they stay right whatever order the files came in; a mask that points outside the series is a
 // problem for that mask alone.
-import type { DicomSeries } from '../read/assemble-series';
+import type { SliceStack } from '../read/assemble-series';
 import type { DicomProblemInfo } from '../read/dicom-problem';
 import { type Vec3, dot } from '../read/geometry';
 
@@ -32,7 +32,7 @@ export interface MaskSet {
 export class SliceIndex {
   private readonly byReference = new Map<string, number>();
 
-  constructor(readonly series: DicomSeries) {
+  constructor(readonly series: SliceStack) {
     series.slices.forEach((s, i) => this.byReference.set(`${s.sopInstanceUid}#${s.frameNumber}`, i));
   }
 
@@ -74,7 +74,7 @@ export class MaskCollector {
   private readonly perSlice = new Map<number, Record<string, Uint8Array>>();
 
   constructor(
-    private readonly series: DicomSeries,
+    private readonly series: SliceStack,
     private readonly classNames: string[],
   ) {}
 

@@ -11,17 +11,17 @@ import {
   writeRtstructFor,
   writeSyntheticSeries,
 } from '../testing';
-import { type DicomSeries, assembleSeries } from '../read/assemble-series';
+import { type SliceStack, assembleSeries } from '../read/assemble-series';
 import { parsePart10 } from '../read/parse-part10';
 import { imageFromParsed } from '../read/read-dicom-instance';
 import { readRtstructMasks } from './read-rtstruct-masks';
 
 let dir: string;
 let ct: SyntheticSeries;
-let ctSeries: DicomSeries;
+let ctSeries: SliceStack;
 
 const parse = async (file: string) => parsePart10(new Uint8Array(await readFile(file)), file);
-async function load(series: SyntheticSeries): Promise<DicomSeries> {
+async function load(series: SyntheticSeries): Promise<SliceStack> {
   const instances = await Promise.all(series.files.map(async (f) => imageFromParsed(await parse(f))));
   return assembleSeries(instances).series[0];
 }

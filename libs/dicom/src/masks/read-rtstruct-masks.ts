@@ -2,7 +2,7 @@
 // into the pixel grid of the image it sits on (ContourImageSequence reference, else the slice whose plane
 // holds it) and all of one ROI's contours on a slice are filled together, even-odd, so inner contours are
 // holes. Names come from StructureSetROISequence. POINT and OPEN_PLANAR contours are not areas and are skipped.
-import type { DicomSeries } from '../read/assemble-series';
+import type { SliceStack } from '../read/assemble-series';
 import { type Dataset, item, num, nums, seq, str } from '../read/dataset-fields';
 import { DicomProblem, type DicomProblemInfo } from '../read/dicom-problem';
 import { type FrameGeometry, type Vec3, patientToPixel } from '../read/geometry';
@@ -12,7 +12,7 @@ import { MaskCollector, type MaskSet, SliceIndex } from './mask-set';
 import { type PixelPoint, fillPolygons } from './polygon-fill';
 
 /** Reads the structure set's ROIs as masks on `series`; throws DicomProblem if it is not an RTSTRUCT. */
-export function readRtstructMasks(rt: ParsedDicom, series: DicomSeries): MaskSet {
+export function readRtstructMasks(rt: ParsedDicom, series: SliceStack): MaskSet {
   const { dataset: ds, source } = rt;
   if (rt.sopClassUid !== RT_STRUCTURE_SET_STORAGE) {
     throw new DicomProblem(

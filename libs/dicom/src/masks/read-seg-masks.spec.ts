@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SyntheticSeries, writeSegFor, writeSyntheticSeries } from '../testing';
-import { type DicomSeries, assembleSeries } from '../read/assemble-series';
+import { type SliceStack, assembleSeries } from '../read/assemble-series';
 import { DicomProblem } from '../read/dicom-problem';
 import { parsePart10 } from '../read/parse-part10';
 import { imageFromParsed } from '../read/read-dicom-instance';
@@ -13,10 +13,10 @@ import { readSegMasks } from './read-seg-masks';
 
 let dir: string;
 let ct: SyntheticSeries;
-let ctSeries: DicomSeries;
+let ctSeries: SliceStack;
 
 const parse = async (file: string) => parsePart10(new Uint8Array(await readFile(file)), file);
-async function load(series: SyntheticSeries): Promise<DicomSeries> {
+async function load(series: SyntheticSeries): Promise<SliceStack> {
   const instances = await Promise.all(series.files.map(async (f) => imageFromParsed(await parse(f))));
   return assembleSeries(instances).series[0];
 }

@@ -3,7 +3,7 @@
 // (ReferencedSOPInstanceUID + ReferencedFrameNumber), or — for SEGs written without references — from the
 // frame's PlanePositionSequence. BINARY pixel data is bit-packed across frame boundaries; FRACTIONAL is one
 // byte per pixel, thresholded at half of MaximumFractionalValue.
-import type { DicomSeries } from '../read/assemble-series';
+import type { SliceStack } from '../read/assemble-series';
 import { type Dataset, binaryParts, num, nums, seq, str } from '../read/dataset-fields';
 import { DicomProblem, type DicomProblemInfo } from '../read/dicom-problem';
 import { frameMacro, type Vec3 } from '../read/geometry';
@@ -12,7 +12,7 @@ import { SEGMENTATION_STORAGE, sopClassName } from '../read/sop-classes';
 import { MaskCollector, type MaskSet, SliceIndex } from './mask-set';
 
 /** Reads the SEG's masks onto `series`; throws DicomProblem when the SEG as a whole cannot be used. */
-export function readSegMasks(seg: ParsedDicom, series: DicomSeries): MaskSet {
+export function readSegMasks(seg: ParsedDicom, series: SliceStack): MaskSet {
   const { dataset: ds, source } = seg;
   if (seg.sopClassUid !== SEGMENTATION_STORAGE) {
     throw new DicomProblem(

@@ -18,7 +18,7 @@ export interface SeriesSlice {
   location: number;
 }
 
-export interface DicomSeries {
+export interface SliceStack {
   seriesInstanceUid: string;
   studyInstanceUid: string;
   frameOfReferenceUid?: string;
@@ -34,7 +34,7 @@ export interface DicomSeries {
 }
 
 export interface AssembledSeries {
-  series: DicomSeries[];
+  series: SliceStack[];
   problems: DicomProblemInfo[];
 }
 
@@ -67,7 +67,7 @@ export function assembleSeries(instances: DicomInstance[]): AssembledSeries {
 }
 
 /** The ordered series, or the reason it is not one stack. */
-function assembleOne(uid: string, group: DicomInstance[]): DicomSeries | string {
+function assembleOne(uid: string, group: DicomInstance[]): SliceStack | string {
   const first = group[0];
   const sizes = new Set(group.map((i) => `${i.rows}×${i.columns}`));
   if (sizes.size > 1) return `frames have different sizes (${[...sizes].join(', ')})`;
@@ -75,7 +75,7 @@ function assembleOne(uid: string, group: DicomInstance[]): DicomSeries | string 
     instance.frames.map((frame, frameIndex) => ({ instance, frameIndex, geometry: frame.geometry })),
   );
   const located = frames.filter((f) => f.geometry);
-  const base: Omit<DicomSeries, 'slices' | 'normal'> = {
+  const base: Omit<SliceStack, 'slices' | 'normal'> = {
     seriesInstanceUid: uid,
     studyInstanceUid: first.studyInstanceUid,
     frameOfReferenceUid: first.frameOfReferenceUid,

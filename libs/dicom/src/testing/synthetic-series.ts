@@ -129,13 +129,13 @@ export async function writeSyntheticSeries(
   if (options.multiFrame) {
     const file = join(dir, `${seededHex(random, 16)}.dcm`);
     const sopInstanceUid = seededUid(random);
-    const dataset = {
+    const dataset: NaturalDataset = {
       ...base,
       ...multiFrameTags(series, order),
       SOPInstanceUID: sopInstanceUid,
       InstanceNumber: 1,
+      PixelData: storedPixels(series, order),
     };
-    dataset.PixelData = storedPixels(series, order);
     await writeFile(file, await datasetToPart10(dataset, options.transferSyntax));
     order.forEach((k, i) => Object.assign(series.slices[k], { file, sopInstanceUid, frameNumber: i + 1 }));
     series.files.push(file);
