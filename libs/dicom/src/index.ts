@@ -16,3 +16,33 @@ export { readDicomSegFrames } from './seg-write/seg-roundtrip';
 export type { DicomSegRead, SegFrameRead } from './seg-write/seg-roundtrip';
 export { SEGMENTATION_STORAGE } from './seg-write/seg-dataset';
 export { newDicomUid } from './seg-write/dicom-uid';
+// DICOM in: Part 10 files → typed instances → ordered series → 8-bit slices with masks (SEG, RTSTRUCT).
+export { readDicomFolder } from './read/read-dicom-folder';
+export type {
+  DicomFolder,
+  DicomSeries,
+  DicomSlice,
+  ReadDicomFolderOptions,
+} from './read/read-dicom-folder';
+export { readDicomInstance, imageFromParsed } from './read/read-dicom-instance';
+export type {
+  DicomFrameInfo,
+  DicomIdentity,
+  DicomInstance,
+  DicomWindow,
+  PhotometricInterpretation,
+} from './read/dicom-instance';
+export { DicomProblem } from './read/dicom-problem';
+export type { DicomProblemCode, DicomProblemInfo } from './read/dicom-problem';
+export { parsePart10, looksLikePart10 } from './read/parse-part10';
+export type { ParsedDicom } from './read/parse-part10';
+export { assembleSeries } from './read/assemble-series';
+export type { AssembledSeries, SeriesSlice, SliceStack } from './read/assemble-series';
+export type { FrameGeometry, Vec3 } from './read/geometry';
+export { patientToPixel, pixelToPatient, sliceNormal } from './read/geometry';
+export { WINDOW_PRESETS, isWindowPreset, percentileWindow, resolveWindow, toGray8 } from './read/voi-window';
+export type { WindowChoice, WindowPreset } from './read/voi-window';
+export { describeTransferSyntax, transferSyntaxLabel } from './read/transfer-syntax';
+export { readSegMasks } from './masks/read-seg-masks';
+export { readRtstructMasks } from './masks/read-rtstruct-masks';
+export type { MaskFrame, MaskSet } from './masks/mask-set';
