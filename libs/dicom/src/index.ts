@@ -18,12 +18,7 @@ export { SEGMENTATION_STORAGE } from './seg-write/seg-dataset';
 export { newDicomUid } from './seg-write/dicom-uid';
 // DICOM in: Part 10 files → typed instances → ordered series → 8-bit slices with masks (SEG, RTSTRUCT).
 export { readDicomFolder } from './read/read-dicom-folder';
-export type {
-  DicomFolder,
-  DicomSeries,
-  DicomSlice,
-  ReadDicomFolderOptions,
-} from './read/read-dicom-folder';
+export type { DicomFolder, DicomSeries, DicomSlice, ReadDicomFolderOptions } from './read/read-dicom-folder';
 export { readDicomInstance, imageFromParsed } from './read/read-dicom-instance';
 export type {
   DicomFrameInfo,
