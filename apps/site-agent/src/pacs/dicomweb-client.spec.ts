@@ -1,12 +1,19 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type OrthancServer, startOrthanc, writeTestInstance } from '@casam/dicom/testing';
+import {
+  type OrthancServer,
+  startOrthanc,
+  writeSyntheticSeries,
+  writeTestInstance,
+} from '@casam/dicom/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressLog, parseEgressLog } from '../egress/egress-log';
 import { dicomJsonString, TAG } from './dicom-json';
-import { DicomwebClient } from './dicomweb-client';
+import { DicomwebClient, EXPLICIT_VR_LITTLE_ENDIAN } from './dicomweb-client';
+import { buildMultipartRelated } from './multipart-related';
 import { PacsError } from './pacs-error';
 import { identifiersOf, loadStudy, testStudy } from './pacs-test-data.testing';
 
@@ -18,6 +25,8 @@ describe('DicomwebClient against a real Orthanc', () => {
   let orthanc: OrthancServer;
   let log: EgressLog;
   let client: DicomwebClient;
+  /** Identifiers of data loaded inside a test, for the egress check at the end. */
+  const moreIds: string[] = [];
   beforeAll(async () => {
     orthanc = await startOrthanc({ dicomWeb: true });
     await loadStudy(orthanc, studyA);
@@ -67,6 +76,28 @@ describe('DicomwebClient against a real Orthanc', () => {
     expect((err as PacsError).message).toMatch(/refused 1 of 1 instances/);
   });
 
+  it('asks the PACS to decompress (explicit VR little endian), or takes what it stores with *', async () => {
+    const rle = await writeSyntheticSeries(mkdtempSync(join(tmpdir(), 'pacs-rle-')), {
+      modality: 'CT',
+      slices: 2,
+      rows: 16,
+      cols: 16,
+      transferSyntax: 'rle',
+      patientId: 'RLEPAT1',
+      patientName: 'Rle^Compressed',
+      seed: 20,
+    });
+    for (const file of rle.files) await orthanc.upload(readFileSync(file));
+    moreIds.push(rle.studyInstanceUid, rle.seriesInstanceUid, ...rle.slices.map((x) => x.sopInstanceUid));
+    const [study, series, sop] = [rle.studyInstanceUid, rle.seriesInstanceUid, rle.slices[0].sopInstanceUid];
+    expect(transferSyntaxOf(readFileSync(rle.slices[0].file))).toBe(RLE_LOSSLESS);
+    expect(transferSyntaxOf(await client.retrieveInstance(study, series, sop))).toBe(
+      EXPLICIT_VR_LITTLE_ENDIAN,
+    );
+    const asStored = new DicomwebClient({ url: orthanc.dicomWebUrl, log, transferSyntax: '*' });
+    expect(transferSyntaxOf(await asStored.retrieveInstance(study, series, sop))).toBe(RLE_LOSSLESS);
+  });
+
   it('answers an unknown study with a 404 PacsError', async () => {
     const err = await client.retrieveSeries('1.2.3.4.5.404', '1.2.3.4.5.404.1').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PacsError);
@@ -81,8 +112,16 @@ describe('DicomwebClient against a real Orthanc', () => {
     expect(new Set(records.map((r) => r.type))).toEqual(new Set(['pacs_qido', 'pacs_wado', 'pacs_stow']));
     expect(records.every((r) => r.target.startsWith(`${orthanc.url}/dicom-web/`))).toBe(true);
     expect(text).toContain('/studies?PatientID\t');
-    for (const id of [...identifiersOf(studyA, studyB, testStudy(3, [1])), '1.2.3.4.5.404'])
+    for (const id of [
+      ...identifiersOf(studyA, studyB, testStudy(3, [1])),
+      '1.2.3.4.5.404',
+      'RLEPAT1',
+      'Rle^',
+      ...moreIds,
+    ]) {
       expect(text, `the egress log contains ${id}`).not.toContain(id);
+    }
+    expect(moreIds).toHaveLength(4);
   });
 });
 
@@ -138,6 +177,34 @@ describe('DicomwebClient failures', () => {
     }
   });
 
+  it('asks again for any transfer syntax when the PACS cannot transcode (406) and the fallback is on', async () => {
+    // Orthanc transcodes everything it stores, so a PACS that cannot is a few lines of node:http.
+    const accepts: string[] = [];
+    const part10 = writeTestInstance({ ...studyA, seriesUid: seriesA1, sopUid: studyA.series[seriesA1][0] });
+    const pacs = http.createServer((req, res) => {
+      accepts.push(req.headers.accept ?? '');
+      if (!req.headers.accept?.endsWith('transfer-syntax=*')) return void res.writeHead(406).end();
+      const { body, contentType } = buildMultipartRelated([part10], 'application/dicom');
+      res.writeHead(200, { 'content-type': contentType }).end(body);
+    });
+    await new Promise<void>((r) => pacs.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(pacs.address() as net.AddressInfo).port}/dicom-web`;
+    try {
+      const strict = new DicomwebClient({ url, log: log() });
+      expect(
+        await strict.retrieveInstance('1.2.3', '1.2.3.4', '1.2.3.4.5').catch((e: PacsError) => e.status),
+      ).toBe(406);
+      const lenient = new DicomwebClient({ url, log: log(), fallbackToAny: true });
+      expect(await lenient.retrieveInstance('1.2.3', '1.2.3.4', '1.2.3.4.5')).toEqual(part10);
+      expect(accepts.slice(1)).toEqual([
+        `multipart/related; type="application/dicom"; transfer-syntax=${EXPLICIT_VR_LITTLE_ENDIAN}`,
+        'multipart/related; type="application/dicom"; transfer-syntax=*',
+      ]);
+    } finally {
+      await new Promise((r) => pacs.close(r));
+    }
+  });
+
   it('names a refused connection', async () => {
     const closed = net.createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
@@ -150,3 +217,18 @@ describe('DicomwebClient failures', () => {
     expect((err as PacsError).message).toMatch(/connection refused/);
   });
 });
+
+const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
+
+/** The Transfer Syntax UID (0002,0010) of a Part 10 file's meta header (always explicit VR little endian). */
+function transferSyntaxOf(part10: Uint8Array): string {
+  const b = Buffer.from(part10);
+  for (let at = 132; at + 8 <= b.length;) {
+    const [group, element, length] = [b.readUInt16LE(at), b.readUInt16LE(at + 2), b.readUInt16LE(at + 6)];
+    if (group !== 0x0002) break;
+    if (element === 0x0010) return b.toString('latin1', at + 8, at + 8 + length).replace(/\0$/, '');
+    const vr = b.toString('latin1', at + 4, at + 6);
+    at += ['OB', 'OW', 'SQ', 'UN', 'UT'].includes(vr) ? 12 + b.readUInt32LE(at + 8) : 8 + length;
+  }
+  throw new Error('no transfer syntax in the meta header');
+}
