@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SyntheticSeries, writeSyntheticSeries } from '../testing';
 import { DicomProblem } from './dicom-problem';
-import { readDicomInstance } from './read-dicom-instance';
+import { imageFromParsed, readDicomInstance } from './read-dicom-instance';
 
 let dir: string;
 beforeAll(async () => {
@@ -153,5 +153,79 @@ describe('readDicomInstance', () => {
     expect((empty as DicomProblem).code).toBe('not-dicom');
     const truncated = await readDicomInstance(good.subarray(0, good.length - 100), 'cut.dcm').catch((e) => e);
     expect(truncated).toBeInstanceOf(DicomProblem);
+  });
+});
+
+describe('imageFromParsed (datasets in memory)', () => {
+  const base = {
+    SOPClassUID: '1.2.840.10008.5.1.4.1.1.2.1',
+    SOPInstanceUID: '2.25.10',
+    StudyInstanceUID: '2.25.11',
+    SeriesInstanceUID: '2.25.12',
+    Modality: 'CT',
+    Rows: 1,
+    Columns: 2,
+    BitsAllocated: 16,
+    BitsStored: 16,
+    PixelRepresentation: 0,
+    PhotometricInterpretation: 'MONOCHROME1',
+    NumberOfFrames: 2,
+    PixelData: [Uint16Array.from([10, 20, 30, 40]).buffer],
+  };
+  const parsed = (dataset: Record<string, unknown>) => ({
+    source: 'mem.dcm',
+    transferSyntaxUid: '1.2.840.10008.1.2.1',
+    sopClassUid: String(dataset.SOPClassUID),
+    dataset,
+  });
+  const problem = (dataset: Record<string, unknown>) => {
+    try {
+      imageFromParsed(parsed(dataset));
+    } catch (error) {
+      return error as DicomProblem;
+    }
+    throw new Error('expected a DicomProblem');
+  };
+
+  it('applies per-frame rescale (PixelValueTransformationSequence) and per-frame windows', () => {
+    const instance = imageFromParsed(
+      parsed({
+        ...base,
+        SharedFunctionalGroupsSequence: [
+          { PixelValueTransformationSequence: [{ RescaleSlope: 1, RescaleIntercept: -5 }] },
+        ],
+        PerFrameFunctionalGroupsSequence: [
+          {
+            FrameVOILUTSequence: [
+              { WindowCenter: [50, 60], WindowWidth: [100, 200], WindowCenterWidthExplanation: ['A', 'B'] },
+            ],
+          },
+          { PixelValueTransformationSequence: [{ RescaleSlope: 2, RescaleIntercept: 1 }] },
+        ],
+      }),
+    );
+    expect(instance.photometricInterpretation).toBe('MONOCHROME1');
+    expect(Array.from(instance.readFrame(0))).toEqual([5, 15]);
+    expect(Array.from(instance.readFrame(1))).toEqual([61, 81]);
+    expect(instance.frames[0].window).toEqual({ center: 50, width: 100, explanation: 'A' });
+    expect(instance.frames[1].window).toBeUndefined();
+  });
+
+  it('gives each unusable dataset its own code and reason', () => {
+    expect(problem({ ...base, SOPClassUID: '1.2.840.10008.5.1.4.1.1.66.4' }).code).toBe(
+      'unsupported-sop-class',
+    );
+    expect(problem({ ...base, PixelData: undefined }).code).toBe('no-pixel-data');
+    expect(problem({ ...base, NumberOfFrames: 3 }).message).toMatch(
+      /truncated: 3 frame\(s\) of 1×2 need 12 bytes, the file has 8/,
+    );
+    expect(problem({ ...base, PhotometricInterpretation: 'PALETTE COLOR' }).message).toMatch(
+      /PALETTE COLOR is not supported/,
+    );
+    expect(problem({ ...base, BitsAllocated: 12 }).message).toMatch(/Bits Allocated 12/);
+    expect(problem({ ...base, SeriesInstanceUID: undefined }).message).toBe(
+      'mem.dcm: required tag SeriesInstanceUID is missing',
+    );
+    expect(problem({ ...base, Rows: 'x' }).code).toBe('no-pixel-data');
   });
 });
