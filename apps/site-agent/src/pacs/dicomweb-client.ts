@@ -73,6 +73,26 @@ export class DicomwebClient {
     return this.qido(['studies', study, 'series', series, 'instances'], query);
   }
 
+  /**
+   * The SOP instance UIDs of a series, page by page (`limit`/`offset`), because many PACS cap a QIDO answer
+   * (often silently). A PACS that ignores `offset` repeats a page: no new UID ends the paging there.
+   */
+  async listInstanceUids(study: string, series: string, pageSize = 1000): Promise<string[]> {
+    const uids = new Set<string>();
+    for (let offset = 0; ; offset += pageSize) {
+      const page = await this.searchInstances(study, series, {
+        limit: String(pageSize),
+        offset: String(offset),
+      });
+      const before = uids.size;
+      for (const d of page) {
+        const uid = dicomJsonString(d, TAG.sopUid);
+        if (uid) uids.add(uid);
+      }
+      if (page.length < pageSize || uids.size === before) return [...uids];
+    }
+  }
+
   /** One instance as a DICOM Part 10 file. */
   async retrieveInstance(study: string, series: string, sop: string): Promise<Uint8Array> {
     const parts = await this.wado(['studies', study, 'series', series, 'instances', sop]);

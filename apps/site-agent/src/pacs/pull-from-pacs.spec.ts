@@ -100,6 +100,13 @@ describe('pullFromPacs against a real Orthanc', () => {
   it('selects one series by its UID alone, or the series matching a query', async () => {
     const bySeries = await pull({ series: seriesA2 });
     expect(bySeries).toMatchObject({ series: 1, instances: 2, fetched: 2 });
+    const paged = await pull({ series: seriesA1, pageSize: 2 });
+    expect(paged).toMatchObject({ series: 1, instances: 3, fetched: 3 });
+    const listed = parseEgressLog(readFileSync(logFile, 'utf8')).filter(
+      (r) =>
+        r.target.endsWith('/instances?limit=2&offset=0') || r.target.endsWith('/instances?limit=2&offset=2'),
+    );
+    expect(listed).toHaveLength(2);
     const byQuery = await pull({ query: { PatientID: studyB.patientId } });
     expect(byQuery).toMatchObject({ series: 1, instances: 2, fetched: 2 });
     expect(await pull({ query: { PatientID: 'NOBODY' } })).toMatchObject({ series: 0, instances: 0 });

@@ -22,6 +22,8 @@ export interface PullOptions {
   timeoutMs?: number;
   transferSyntax?: string;
   fallbackToAny?: boolean;
+  /** Instances asked for per QIDO-RS page when listing a series (default 1000). */
+  pageSize?: number;
   /** Called before the first and after every instance; a returned promise is awaited. */
   onProgress?: (p: PullProgress) => void | Promise<void>;
   fetchImpl?: typeof fetch;
@@ -92,9 +94,7 @@ export async function pullFromPacs(o: PullOptions): Promise<PullResult> {
     result.seriesDirs.push(dir);
     mkdirSync(dir, { recursive: true });
     removeLeftovers(dir);
-    const sops = (await client.searchInstances(study, series))
-      .map((i) => dicomJsonString(i, TAG.sopUid))
-      .filter((uid): uid is string => uid !== undefined);
+    const sops = await client.listInstanceUids(study, series, o.pageSize);
     result.instances += sops.length;
     let done = 0;
     const progress = async () =>
