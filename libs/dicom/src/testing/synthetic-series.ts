@@ -1,6 +1,8 @@
 // Real DICOM Part 10 test series made by the tests themselves: a CT or MR stack with a bright ellipse per
 // slice, written under random file names with shuffled InstanceNumbers (so a reader must order slices by
 // geometry), as classic single-frame files or one Enhanced multi-frame file with shuffled frames.
+// Classic CT/MR files pass dciodvfy; Enhanced files carry the functional groups readers use (geometry,
+// rescale, window, dimensions) but not every acquisition macro of the Enhanced CT/MR IODs.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NaturalDataset } from 'dcmjs';
@@ -218,6 +220,26 @@ function baseDataset(series: SyntheticSeries): NaturalDataset {
     SpecificCharacterSet: 'ISO_IR 100',
     Modality: series.modality,
     Manufacturer: 'CASAM test kit',
+    ManufacturerModelName: 'writeSyntheticSeries',
+    DeviceSerialNumber: '1',
+    SoftwareVersions: '1',
+    PatientPosition: 'HFS',
+    Laterality: '',
+    AcquisitionNumber: 1,
+    // Acquisition tags the CT and MR image modules require (dciodvfy-clean single-frame files).
+    ...(ct
+      ? { KVP: 120 }
+      : {
+          ScanningSequence: 'SE',
+          SequenceVariant: 'NONE',
+          ScanOptions: '',
+          MRAcquisitionType: '2D',
+          RepetitionTime: 500,
+          EchoTime: 15,
+          EchoTrainLength: 1,
+          ImagingFrequency: 63.9,
+          MagneticFieldStrength: 1.5,
+        }),
     ...series.identityTags,
     StudyInstanceUID: series.studyInstanceUid,
     SeriesInstanceUID: series.seriesInstanceUid,
@@ -242,6 +264,15 @@ function multiFrameTags(series: SyntheticSeries, order: number[]): NaturalDatase
   const ct = series.modality === 'CT';
   return {
     NumberOfFrames: order.length,
+    DimensionOrganizationSequence: [{ DimensionOrganizationUID: `${series.seriesInstanceUid}.1` }],
+    // One dimension, InStackPositionNumber (0020,9057) in FrameContentSequence (0020,9111), as AT numbers.
+    DimensionIndexSequence: [
+      {
+        DimensionOrganizationUID: `${series.seriesInstanceUid}.1`,
+        DimensionIndexPointer: 0x00209057,
+        FunctionalGroupPointer: 0x00209111,
+      },
+    ],
     ContentDate: '20260101',
     ContentTime: '120000',
     SharedFunctionalGroupsSequence: [
