@@ -34,6 +34,7 @@ export {
   DatasetOptionsError,
   type DatasetSplit,
   type SplitFractions,
+  assignSplit,
   datasetHash32,
   sequenceSplit,
   validateSplitFractions,

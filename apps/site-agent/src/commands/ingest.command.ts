@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { NiftiPair } from '@casam/casam-core';
+import { WINDOW_PRESETS, type WindowChoice, isWindowPreset } from '@casam/dicom';
 import { EXIT, UserError } from '../cli/errors';
 import { checkTaskName } from '../tasks/local-task';
 import { type IngestSource, ingestTask } from '../use-cases/ingest-task';
@@ -10,11 +11,16 @@ import { AgentHome } from '../home/agent-home';
 
 export const ingestCommand: Command = {
   name: 'ingest',
-  summary: 'validate and index local images + masks (folders or NIfTI) for a task; reproducible splits',
-  usage: `site-agent ingest --task <name> (--folder <dir> | --nifti <image.nii[.gz]:labels.nii[.gz]> ...)
-                  [--modality <m>] [--labels 1=liver,2=tumor] [--axis 0|1|2] [--seed <n>] [--home <dir>]
+  summary:
+    'validate and index local images + masks (folders, NIfTI or DICOM) for a task; reproducible splits',
+  usage: `site-agent ingest --task <name> (--folder <dir> | --nifti <image.nii[.gz]:labels.nii[.gz]> ... | --dicom <dir>)
+                  [--modality <m>] [--labels 1=liver,2=tumor] [--axis 0|1|2] [--window <w>] [--seed <n>] [--home <dir>]
   --folder <dir>            a dataset folder (manifest.json, or images/ + masks/<class>/; see docs/data-format.md)
   --nifti <img:lbl>         an image volume and its label volume, sliced to 2-D (repeatable; resumable)
+  --dicom <dir>             CT/MR series (single- or multi-frame files, any depth) with their masks as DICOM-SEG
+                            or RTSTRUCT; slices ordered by geometry; resumable
+  --window <w>              DICOM gray levels: auto (the files' VOI window, else 1st–99th percentile; default),
+                            ${Object.keys(WINDOW_PRESETS).join(', ')}
   --modality <m>            imaging modality (CT, MR, US, endoscopy, …); default from the manifest or "unknown"
   --labels v=name,…         NIfTI label values to keep and their class names
   --axis 0|1|2              NIfTI slicing axis (default 2, axial)
@@ -29,6 +35,8 @@ ${HOME_HELP}`,
     modality: { type: 'string' },
     labels: { type: 'string' },
     axis: { type: 'string', default: '2' },
+    dicom: { type: 'string' },
+    window: { type: 'string', default: 'auto' },
     seed: { type: 'string', default: '0' },
   },
   async run(v, log) {
@@ -37,8 +45,12 @@ ${HOME_HELP}`,
     const name = checkTaskName(v.string('task', true));
     const folder = v.string('folder');
     const nifti = v.strings('nifti');
-    if (!!folder === nifti.length > 0)
-      throw new UserError('give either --folder <dir> or --nifti <img:lbl> (one or more)', EXIT.usage);
+    const dicom = v.string('dicom');
+    if ([!!folder, nifti.length > 0, !!dicom].filter(Boolean).length !== 1)
+      throw new UserError(
+        'give one of --folder <dir>, --nifti <img:lbl> (one or more) or --dicom <dir>',
+        EXIT.usage,
+      );
     const seed = Number(v.string('seed'));
     if (!Number.isInteger(seed)) throw new UserError('--seed must be an integer', EXIT.usage);
     let source: IngestSource;
@@ -55,6 +67,14 @@ ${HOME_HELP}`,
       const axis = Number(v.string('axis'));
       if (![0, 1, 2].includes(axis)) throw new UserError('--axis must be 0, 1 or 2', EXIT.usage);
       source = { kind: 'nifti', pairs, given: nifti, labelNames, axis: axis as 0 | 1 | 2 };
+    } else if (dicom) {
+      const window = v.string('window')!;
+      if (window !== 'auto' && !isWindowPreset(window))
+        throw new UserError(
+          `--window must be auto or one of ${Object.keys(WINDOW_PRESETS).join(', ')}; got "${window}"`,
+          EXIT.usage,
+        );
+      source = { kind: 'dicom', folder: dicom, window: window as WindowChoice };
     } else source = { kind: 'folder', folder: folder! };
     const { index, counts } = await ingestTask({
       home,

@@ -11,7 +11,7 @@ export interface LocalTask {
   modality: string;
   /** Class names, in class-id order: the target structures. */
   structures: string[];
-  source: { kind: 'folder' | 'nifti'; paths: string[] };
+  source: { kind: 'folder' | 'nifti' | 'dicom' | 'pacs'; paths: string[] };
   indexedAt: string;
   counts: { train: number; val: number; test: number; problems: number };
   /** Set by `propose`; `status` is refreshed by `status` (the coordinator decides it), `checkedAt` says when. */

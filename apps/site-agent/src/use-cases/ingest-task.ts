@@ -14,13 +14,21 @@ import {
   type NiftiPair,
   readDatasetFolder,
 } from '@casam/casam-core';
+import { type WindowChoice, readDicomFolder } from '@casam/dicom';
 import { EXIT, UserError } from '../cli/errors';
 import type { AgentHome } from '../home/agent-home';
 import { type LocalTask, TaskStore } from '../tasks/local-task';
+import { importDicomSeries } from './dicom-import';
 
-/** Where the task's data is: a dataset folder, or NIfTI image/label volume pairs. */
+/** Where the task's data is: a dataset folder, NIfTI image/label volume pairs, or a folder of DICOM files. */
 export type IngestSource =
   | { kind: 'folder'; folder: string }
+  | {
+      kind: 'dicom';
+      folder: string;
+      /** How modality values become 8-bit: 'auto' (the tags' VOI window, else percentiles) or a preset. */
+      window: WindowChoice;
+    }
   | {
       kind: 'nifti';
       pairs: NiftiPair[];
@@ -68,6 +76,15 @@ export async function ingestTask(o: IngestRequest): Promise<IngestedTask> {
       onProblem: (p) => log(`  problem: ${p.image}: ${p.message}`),
     });
     log(`sliced ${res.imported} volume(s), ${res.resumed} from an earlier run, ${res.failed} left out`);
+  } else if (source.kind === 'dicom') {
+    root = join(store.dir(name), 'dicom-slices');
+    root = await ingestDicom(source.folder, root, {
+      name,
+      modality: o.modality,
+      seed,
+      window: source.window,
+      log,
+    });
   } else root = resolve(source.folder);
 
   let index: DatasetIndex;
@@ -126,10 +143,38 @@ export async function ingestTask(o: IngestRequest): Promise<IngestedTask> {
     modality: o.modality ?? index.modality ?? 'unknown',
     structures: index.classes.map((c) => c.name),
     source:
-      source.kind === 'nifti' ? { kind: 'nifti', paths: source.given } : { kind: 'folder', paths: [root] },
+      source.kind === 'nifti'
+        ? { kind: 'nifti', paths: source.given }
+        : { kind: source.kind, paths: [source.kind === 'dicom' ? resolve(source.folder) : root] },
     indexedAt: new Date().toISOString(),
     counts,
     ...(previous?.coordinator ? { coordinator: previous.coordinator } : {}),
   });
   return { index, counts };
+}
+
+/** Reads a DICOM folder (problems per file, logged) and writes its labelled slices as the task's dataset. */
+async function ingestDicom(
+  folder: string,
+  outDir: string,
+  o: { name: string; modality?: string; seed: number; window: WindowChoice; log: (l: string) => void },
+): Promise<string> {
+  if (!existsSync(folder)) throw new UserError(`${folder}: no such folder`, EXIT.input);
+  const read = await readDicomFolder(resolve(folder), {
+    window: o.window,
+    onProgress: (done, total) => {
+      if (done === total || done % 50 === 0) o.log(`  read ${done}/${total} DICOM file(s)`);
+    },
+  });
+  for (const p of read.problems) o.log(`  problem [${p.code}] ${p.file}: ${p.message}`);
+  o.log(
+    `read ${read.series.length} series (${read.series.map((s) => `${s.modality} ${s.slices.length} slices`).join(', ')}), ` +
+      `${read.problems.length} problem(s)`,
+  );
+  try {
+    await importDicomSeries(read, outDir, { ...o, window: String(o.window) });
+  } catch (e) {
+    throw new UserError(`${folder}: ${(e as Error).message}`, EXIT.input);
+  }
+  return outDir;
 }
