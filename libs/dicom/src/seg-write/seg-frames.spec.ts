@@ -46,4 +46,9 @@ describe('planSegFrames', () => {
       [2, 1],
     ]);
   });
+
+  it('measures the smallest gap between slices, and none for a single slice', () => {
+    expect(planSegFrames(segInput(ctSlices(3))).sliceGap).toBeCloseTo(2.5, 9);
+    expect(planSegFrames(segInput(ctSlices(1))).sliceGap).toBeUndefined();
+  });
 });

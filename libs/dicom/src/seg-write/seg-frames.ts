@@ -17,13 +17,15 @@ export interface PlannedSegFrame {
 export interface SegFramePlan {
   geometry: SegGeometry;
   frames: PlannedSegFrame[];
+  /** Smallest distance between adjacent source positions along the normal (mm), with two or more positions. */
+  sliceGap?: number;
 }
 
 /** Chooses the frames to write; empty ones are left out unless asked, but one frame always remains. */
 export function planSegFrames(input: WriteDicomSegInput): SegFramePlan {
   const geometry: SegGeometry = input.sources[0].imagePositionPatient ? 'patient' : 'stack';
-  const positionIndex =
-    geometry === 'patient' ? positionIndices(input) : input.sources.map((_, index) => index + 1);
+  const distances = geometry === 'patient' ? normalDistances(input) : undefined;
+  const positionIndex = distances ? rank(distances) : input.sources.map((_, index) => index + 1);
   const order = input.sources.map((_, index) => index).sort((a, b) => positionIndex[a] - positionIndex[b]);
   const omitEmpty = input.omitEmptyFrames ?? true;
   const frames: PlannedSegFrame[] = [];
@@ -50,23 +52,36 @@ export function planSegFrames(input: WriteDicomSegInput): SegFramePlan {
       dimensionIndexValues: [segmentNumber, positionIndex[sourceIndex]],
     });
   }
-  return { geometry, frames };
+  return {
+    geometry,
+    frames,
+    ...(distances && distances.length > 1 ? { sliceGap: smallestGap(distances) } : {}),
+  };
 }
 
-/** 1-based rank of each source's distance along the plane normal; equal positions are an error. */
-function positionIndices(input: WriteDicomSegInput): number[] {
+/** Each source's position along the plane normal (mm). */
+function normalDistances(input: WriteDicomSegInput): number[] {
   const orientation = input.sources[0].imageOrientationPatient ?? [];
   const normal = cross(orientation.slice(0, 3), orientation.slice(3, 6));
-  const distances = input.sources.map((source) => dot(source.imagePositionPatient ?? [], normal));
+  return input.sources.map((source) => dot(source.imagePositionPatient ?? [], normal));
+}
+
+/** 1-based rank of each distance; equal positions are an error (two frames would share index values). */
+function rank(distances: number[]): number[] {
   const sorted = [...distances].sort((a, b) => a - b);
   for (let i = 1; i < sorted.length; i++) {
-    if (Math.abs(sorted[i] - sorted[i - 1]) < 1e-4) {
+    if (sorted[i] - sorted[i - 1] < 1e-4) {
       throw new SegInputError(
         `two source frames lie at the same position (${sorted[i].toFixed(4)} mm along the normal)`,
       );
     }
   }
   return distances.map((distance) => sorted.indexOf(distance) + 1);
+}
+
+function smallestGap(distances: number[]): number {
+  const sorted = [...distances].sort((a, b) => a - b);
+  return Math.min(...sorted.slice(1).map((d, i) => d - sorted[i]));
 }
 
 const cross = (a: readonly number[], b: readonly number[]): number[] => [

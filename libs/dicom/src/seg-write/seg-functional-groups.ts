@@ -19,18 +19,30 @@ const TAG = {
 /** The one stack used when sources have no patient geometry. */
 const STACK_ID = '1';
 
+/**
+ * With patient geometry PS3.3 requires PixelSpacing and SliceThickness. A source that does not state its
+ * thickness gets the spacing between its slices (what a contiguous series has), and a lone slice 1 mm, the
+ * value viewers assume for a missing spacing; the SEG's masks are 2D either way.
+ */
 export function sharedFunctionalGroups(first: SegSourceFrame, plan: SegFramePlan): NaturalDataset[] {
   const group: NaturalDataset = {};
-  if (first.pixelSpacing || first.sliceThickness !== undefined) {
+  if (plan.geometry === 'patient') {
+    group.PixelMeasuresSequence = [
+      {
+        PixelSpacing: [...(first.pixelSpacing ?? [])],
+        SliceThickness: first.sliceThickness ?? plan.sliceGap ?? 1,
+      },
+    ];
+    group.PlaneOrientationSequence = [
+      { ImageOrientationPatient: [...(first.imageOrientationPatient ?? [])] },
+    ];
+  } else if (first.pixelSpacing || first.sliceThickness !== undefined) {
     group.PixelMeasuresSequence = [
       {
         ...(first.pixelSpacing ? { PixelSpacing: [...first.pixelSpacing] } : {}),
         ...(first.sliceThickness !== undefined ? { SliceThickness: first.sliceThickness } : {}),
       },
     ];
-  }
-  if (plan.geometry === 'patient' && first.imageOrientationPatient) {
-    group.PlaneOrientationSequence = [{ ImageOrientationPatient: [...first.imageOrientationPatient] }];
   }
   return [group];
 }

@@ -43,6 +43,7 @@ describe('validateSegInput', () => {
     rejects(segInput([a, { ...b, imagePositionPatient: undefined }]), /some sources have image position/);
     rejects(segInput([a, { ...b, imageOrientationPatient: [0, 1, 0, 0, 0, -1] }]), /orientation differs/);
     rejects(segInput([a, { ...b, pixelSpacing: [1, 1] }]), /pixel spacing/);
+    rejects(segInput([{ ...a, pixelSpacing: undefined }]), /needs pixel spacing/);
     rejects(
       segInput([
         { ...a, frameOfReferenceUid: undefined },

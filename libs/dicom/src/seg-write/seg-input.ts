@@ -149,6 +149,9 @@ function checkGeometry(source: SegSourceFrame, first: SegSourceFrame, where: str
   if (source.imagePositionPatient?.length !== 3 || source.imageOrientationPatient?.length !== 6) {
     throw new SegInputError(`${where}: image position needs 3 numbers and orientation 6`);
   }
+  if (source.pixelSpacing?.length !== 2 || !source.pixelSpacing.every((v) => v > 0)) {
+    throw new SegInputError(`${where}: image position needs pixel spacing (two positive numbers, mm)`);
+  }
   if (!sameNumbers(source.imageOrientationPatient, first.imageOrientationPatient)) {
     throw new SegInputError(
       `${where}: image orientation differs from source 0; one SEG has one plane orientation`,

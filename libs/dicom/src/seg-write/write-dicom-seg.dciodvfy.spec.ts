@@ -30,6 +30,10 @@ const cases: [string, () => WriteDicomSegInput][] = [
     'a 2D image without geometry, empty frames kept',
     () => ({ ...segInput([flatImage()], ['2:0']), omitEmptyFrames: false }),
   ],
+  [
+    'one CT slice that does not state its slice thickness',
+    () => segInput(ctSlices(1).map((s) => ({ ...s, sliceThickness: undefined }))),
+  ],
   ['only empty masks (one empty frame)', () => segInput(ctSlices(2), ['1:0', '1:1', '2:0', '2:1'])],
 ];
 

@@ -125,6 +125,20 @@ describe('writeDicomSeg → dcmjs read-back', () => {
     );
   });
 
+  it('writes the slice gap as SliceThickness when the source does not state one, and 1 mm for a lone slice', () => {
+    const thickness = (sources: ReturnType<typeof ctSlices>) => {
+      const { dataset } = readDicomSegFrames(writeDicomSeg(segInput(sources)));
+      const shared = (
+        dataset.SharedFunctionalGroupsSequence as Record<string, Record<string, unknown>[]>[]
+      )[0];
+      return shared.PixelMeasuresSequence[0].SliceThickness;
+    };
+    const unstated = ctSlices(3).map((s) => ({ ...s, sliceThickness: undefined }));
+    expect(thickness(unstated)).toBe(2.5);
+    expect(thickness(unstated.slice(0, 1))).toBe(1);
+    expect(thickness(ctSlices(3).map((s) => ({ ...s, sliceThickness: 5 })))).toBe(5);
+  });
+
   it('references frames of a multi-frame source by ReferencedFrameNumber (3×3 frames)', () => {
     const sources = mrFrames(3);
     const seg = readDicomSegFrames(writeDicomSeg(segInput(sources)));
