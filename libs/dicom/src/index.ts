@@ -16,6 +16,7 @@ export { readDicomSegFrames } from './seg-write/seg-roundtrip';
 export type { DicomSegRead, SegFrameRead } from './seg-write/seg-roundtrip';
 export { SEGMENTATION_STORAGE } from './seg-write/seg-dataset';
 export { newDicomUid } from './seg-write/dicom-uid';
+export { segSourceFrame, segSourceFrames } from './seg-write/seg-source';
 // DICOM in: Part 10 files → typed instances → ordered series → 8-bit slices with masks (SEG, RTSTRUCT).
 export { readDicomFolder } from './read/read-dicom-folder';
 export type { DicomFolder, DicomSeries, DicomSlice, ReadDicomFolderOptions } from './read/read-dicom-folder';
