@@ -44,6 +44,8 @@ export interface DicomSeries {
   slices: DicomSlice[];
   /** Patient/study identifiers: keep on site; never copy into anything that leaves the hospital. */
   identity: DicomIdentity;
+  /** The ordered instances behind `slices` (same order): what a DICOM-SEG of a result references. */
+  stack: SliceStack;
 }
 
 export interface DicomFolder {
@@ -130,6 +132,7 @@ function render(series: SliceStack, maskSets: MaskSet[], options: ReadDicomFolde
     window,
     classNames,
     identity: series.identity,
+    stack: series,
     slices: series.slices.map((slice, i) => ({
       sopInstanceUid: slice.sopInstanceUid,
       frame: slice.frameNumber,
