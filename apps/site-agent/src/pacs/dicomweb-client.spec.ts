@@ -74,6 +74,15 @@ describe('DicomwebClient against a real Orthanc', () => {
     const err = await client.store([new TextEncoder().encode('not a DICOM file')]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PacsError);
     expect((err as PacsError).message).toMatch(/refused 1 of 1 instances/);
+    expect((err as PacsError).status).toBe(400);
+
+    // An instance of another study, stored under this one: the PACS lists it in the failed SOP sequence.
+    const wrong = await client.store([bytes], studyA.studyUid).catch((e: unknown) => e);
+    expect((wrong as PacsError).status).toBe(409);
+    expect((wrong as PacsError).message).toMatch(
+      /refused 1 of 1 instances \(failure reason 0x0110 processing failure; sha:[0-9a-f]{12}\)$/,
+    );
+    expect((wrong as PacsError).message).not.toContain(sopUid);
   });
 
   it('asks the PACS to decompress (explicit VR little endian), or takes what it stores with *', async () => {

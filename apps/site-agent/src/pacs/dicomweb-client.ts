@@ -14,7 +14,7 @@ import type { EgressLog } from '../egress/egress-log';
 import { outboundRoute } from '../egress/proxy';
 import { type DicomJson, dicomJsonItems, dicomJsonString, isDicomJsonList, TAG } from './dicom-json';
 import { buildMultipartRelated, multipartBoundary, parseMultipart } from './multipart-related';
-import { PacsError, statusReason, transportFailure } from './pacs-error';
+import { PacsError, statusReason, storeFailureReason, transportFailure } from './pacs-error';
 import { pacsLogTarget, uidPseudonym } from './pacs-log-target';
 
 export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
@@ -95,18 +95,14 @@ export class DicomwebClient {
 
   /** One instance as a DICOM Part 10 file. */
   async retrieveInstance(study: string, series: string, sop: string): Promise<Uint8Array> {
-    const parts = await this.wado(['studies', study, 'series', series, 'instances', sop]);
-    if (parts.length !== 1)
-      throw this.protocolError(
-        ['studies', study, 'series', series, 'instances', sop],
-        `${parts.length} parts for one instance`,
-      );
+    const { parts, target } = await this.wado(['studies', study, 'series', series, 'instances', sop]);
+    if (parts.length !== 1) throw new PacsError('protocol', `${parts.length} parts for one instance`, target);
     return parts[0];
   }
 
   /** Every instance of a series, in one request (small series; pulls go per instance). */
-  retrieveSeries(study: string, series: string): Promise<Uint8Array[]> {
-    return this.wado(['studies', study, 'series', series]);
+  async retrieveSeries(study: string, series: string): Promise<Uint8Array[]> {
+    return (await this.wado(['studies', study, 'series', series])).parts;
   }
 
   /** Stores Part 10 files; throws a PacsError naming how many the PACS refused and why. */
@@ -140,7 +136,7 @@ export class DicomwebClient {
         .map((f) => uidPseudonym(dicomJsonString(f, TAG.referencedSopInstanceUid) ?? ''))
         .slice(0, 3);
       throw new PacsError(
-        res.ok ? 'protocol' : res.status,
+        res.ok ? 'refused' : res.status,
         `the PACS refused ${failed.length || instances.length} of ${instances.length} instances` +
           (failed.length
             ? ` (failure reason ${reasons.map(storeFailureReason).join(', ')}; ${which.join(', ')})`
@@ -172,7 +168,7 @@ export class DicomwebClient {
     return parsed;
   }
 
-  private async wado(path: string[]): Promise<Uint8Array[]> {
+  private async wado(path: string[]): Promise<{ parts: Uint8Array[]; target: string }> {
     const accept = (ts: string) => `multipart/related; type="application/dicom"; transfer-syntax=${ts}`;
     const ts = this.opts.transferSyntax ?? EXPLICIT_VR_LITTLE_ENDIAN;
     let { res, bytes, target } = await this.request('pacs_wado', path, {}, 'GET', { accept: accept(ts) });
@@ -182,7 +178,7 @@ export class DicomwebClient {
     const boundary = multipartBoundary(res.headers.get('content-type'));
     if (!boundary) throw new PacsError('protocol', 'the WADO-RS answer is not multipart/related', target);
     try {
-      return parseMultipart(bytes, boundary).map((p) => p.body);
+      return { parts: parseMultipart(bytes, boundary).map((p) => p.body), target };
     } catch (e) {
       throw new PacsError('protocol', `the WADO-RS answer does not parse: ${(e as Error).message}`, target);
     }
@@ -231,24 +227,4 @@ export class DicomwebClient {
       throw new PacsError(status, reason, target);
     }
   }
-
-  private protocolError(path: string[], why: string): PacsError {
-    return new PacsError('protocol', why, pacsLogTarget(new URL(`${this.root}/${path.join('/')}`)));
-  }
-}
-
-/** PS3.18 §I.2 failure reasons, as hex, with a word for the common ones. */
-function storeFailureReason(code: string): string {
-  const n = Number(code);
-  if (!Number.isFinite(n)) return code;
-  const hex = `0x${n.toString(16).toUpperCase().padStart(4, '0')}`;
-  const words: Record<number, string> = {
-    0xa700: 'out of resources',
-    0xa900: 'data set does not match SOP class',
-    0xc000: 'cannot understand',
-    0x0110: 'processing failure',
-    0x0122: 'SOP class not supported',
-    0x0124: 'not authorized',
-  };
-  return words[n] ? `${hex} ${words[n]}` : hex;
 }

@@ -1,7 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 
 /** What went wrong with a PACS request: an HTTP status, or no usable answer at all. */
-export type PacsFailure = number | 'timeout' | 'network' | 'protocol';
+/** `refused`: the PACS answered 2xx but listed instances it did not store (STOW-RS failed SOP sequence). */
+export type PacsFailure = number | 'timeout' | 'network' | 'protocol' | 'refused';
 
 /**
  * A PACS request that did not give what was asked: a status with a one-line reason an operator can act on.
@@ -22,6 +23,7 @@ export class PacsError extends Error {
 /** The reason for an HTTP status the PACS answered with. */
 export function statusReason(status: number): string {
   const said = `${status} ${STATUS_CODES[status] ?? ''}`.trimEnd();
+  if (status === 400) return `${said}: the PACS could not use the request`;
   if (status === 401)
     return `${said}: the PACS refused the credentials (check the PACS auth header or user:password)`;
   if (status === 403) return `${said}: the PACS account is not allowed to do this`;
@@ -49,4 +51,20 @@ export function transportFailure(e: unknown, timeoutMs: number): { status: PacsF
       reason: `the PACS certificate is not trusted (${code}): set NODE_EXTRA_CA_CERTS=<the hospital CA, PEM>`,
     };
   return { status: 'network', reason: `request failed: ${detail}`.slice(0, 200) };
+}
+
+/** PS3.18 §I.2 failure reasons, as hex, with a word for the common ones. */
+export function storeFailureReason(code: string): string {
+  const n = Number(code);
+  if (!Number.isFinite(n)) return code;
+  const hex = `0x${n.toString(16).toUpperCase().padStart(4, '0')}`;
+  const words: Record<number, string> = {
+    0xa700: 'out of resources',
+    0xa900: 'data set does not match SOP class',
+    0xc000: 'cannot understand',
+    0x0110: 'processing failure',
+    0x0122: 'SOP class not supported',
+    0x0124: 'not authorized',
+  };
+  return words[n] ? `${hex} ${words[n]}` : hex;
 }
