@@ -19,9 +19,11 @@ import {
   referencedSeriesSequence,
   sharedFunctionalGroups,
 } from './seg-functional-groups';
+import { SEGMENTATION_STORAGE } from '../read/sop-classes';
 import type { SegSegment, WriteDicomSegInput } from './seg-input';
 
-export const SEGMENTATION_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
+// One SOP class table for the library: the reader's.
+export { SEGMENTATION_STORAGE };
 
 /** Patient and General Study attributes copied from the source; all type 2, so written empty when unknown. */
 export const COPIED_IDENTITY_KEYWORDS = [
