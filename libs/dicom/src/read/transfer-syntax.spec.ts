@@ -35,6 +35,7 @@ async function image(bits: 8 | 16): Promise<{ bytes: Uint8Array; values: number[
 }
 
 const LOSSLESS_16 = [
+  '1.2.840.10008.1.2.2', // Explicit VR Big Endian (byte-swapped by the codecs)
   '1.2.840.10008.1.2.5', // RLE
   '1.2.840.10008.1.2.4.70', // JPEG lossless SV1
   '1.2.840.10008.1.2.4.80', // JPEG-LS lossless

@@ -18,7 +18,8 @@ const TABLE: Record<string, TransferSyntaxEntry> = {
   [IMPLICIT_VR_LITTLE_ENDIAN]: { name: 'Implicit VR Little Endian', kind: 'native' },
   [EXPLICIT_VR_LITTLE_ENDIAN]: { name: 'Explicit VR Little Endian', kind: 'native' },
   '1.2.840.10008.1.2.1.99': { name: 'Deflated Explicit VR Little Endian', kind: 'native' },
-  '1.2.840.10008.1.2.2': { name: 'Explicit VR Big Endian (retired)', kind: 'native' },
+  // dcmjs parses big-endian datasets but leaves OW pixel words as stored; the codecs swap them to LE.
+  '1.2.840.10008.1.2.2': { name: 'Explicit VR Big Endian (retired)', kind: 'codec' },
   [RLE_LOSSLESS]: { name: 'RLE Lossless', kind: 'codec' },
   '1.2.840.10008.1.2.4.50': { name: 'JPEG Baseline (Process 1)', kind: 'codec' },
   '1.2.840.10008.1.2.4.51': { name: 'JPEG Extended (Process 2 & 4)', kind: 'unsupported' },
