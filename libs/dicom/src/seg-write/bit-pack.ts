@@ -1,7 +1,8 @@
 // BINARY segmentation pixel data (PS3.5 8.1.1 and PS3.3 C.8.20.2): one bit per pixel, the first pixel in the
 // least significant bit of the first byte, and frames packed back to back with no padding between them — so a
 // frame whose size is not a multiple of 8 starts in the middle of a byte. Only the whole value is padded to an
-// even length. dcmjs packs frame by frame, which is why this is written here.
+// even length. dcmjs's BitArray does the same bit order on one flat array; this packs the frames where they lie
+// (no rows×columns×frames copy for a 300-slice CT) and unpacks one frame without expanding the whole stream.
 
 /** Packs frames of 0/non-zero bytes into one bit stream, padded with zero bits to an even byte length. */
 export function packBinaryFrames(frames: readonly Uint8Array[], pixelsPerFrame: number): Uint8Array {

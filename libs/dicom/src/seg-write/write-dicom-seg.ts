@@ -1,7 +1,8 @@
 // DICOM-SEG out: a segmentation result becomes a Segmentation Storage instance that a PACS files with the
 // source study and a viewer (OHIF, 3D Slicer) overlays on the source images. The dataset is built here
-// (seg-dataset.ts) rather than with dcmjs's Segmentation derivation, which copies the whole source dataset,
-// packs each frame to a byte boundary and leaves out the algorithm identification; dcmjs does the encoding.
+// (seg-dataset.ts) rather than with dcmjs's Segmentation derivation, which starts from the full naturalized
+// source datasets and copies what they carry; the agent holds a typed view of its sources, and a SEG must carry
+// exactly the identity listed in seg-dataset.ts plus the algorithm identification. dcmjs does the encoding.
 import { data, type NaturalDataset } from 'dcmjs';
 import { packBinaryFrames } from './bit-pack';
 import { UUID_UID_ROOT, newDicomUid } from './dicom-uid';
