@@ -107,6 +107,38 @@ describe('DicomwebClient against a real Orthanc', () => {
     expect(transferSyntaxOf(await asStored.retrieveInstance(study, series, sop))).toBe(RLE_LOSSLESS);
   });
 
+  it('goes through the hospital proxy the environment names, and directly when NO_PROXY lists the PACS', async () => {
+    const connects: string[] = [];
+    const proxy = http.createServer((_q, res) => res.writeHead(405).end());
+    proxy.on('connect', (req: http.IncomingMessage, down: net.Socket) => {
+      connects.push(req.url ?? '');
+      const [host, port] = (req.url ?? '').split(':');
+      const up = net.connect(Number(port), host, () => {
+        down.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        up.pipe(down).pipe(up);
+      });
+      up.on('error', () => down.destroy());
+      down.on('error', () => up.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const HTTP_PROXY = `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    try {
+      const proxied = new DicomwebClient({ url: orthanc.dicomWebUrl, log, env: { HTTP_PROXY } });
+      expect(await proxied.searchStudies({ PatientID: studyB.patientId })).toHaveLength(1);
+      expect(connects).toEqual([`127.0.0.1:${orthanc.port}`]);
+      const direct = new DicomwebClient({
+        url: orthanc.dicomWebUrl,
+        log,
+        env: { HTTP_PROXY, NO_PROXY: '127.0.0.1' },
+      });
+      expect(await direct.searchStudies({ PatientID: studyB.patientId })).toHaveLength(1);
+      expect(connects).toHaveLength(1);
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((r) => proxy.close(r));
+    }
+  });
+
   it('answers an unknown study with a 404 PacsError', async () => {
     const err = await client.retrieveSeries('1.2.3.4.5.404', '1.2.3.4.5.404.1').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PacsError);

@@ -34,8 +34,10 @@ export interface DicomwebClientOptions {
    */
   transferSyntax?: string;
   fallbackToAny?: boolean;
-  /** Default: the route to the PACS through the hospital proxy, if the environment names one. */
+  /** Default: the route to the PACS through the hospital proxy, if `env` names one (NO_PROXY honoured). */
   fetchImpl?: typeof fetch;
+  /** Where HTTP(S)_PROXY and NO_PROXY are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface StoreResult {
@@ -56,7 +58,7 @@ export class DicomwebClient {
     if (u.username || u.password)
       throw new Error('put PACS credentials in a file or variable, not in the URL (see --help)');
     this.root = u.href.replace(/\/+$/, '');
-    this.fetchImpl = opts.fetchImpl ?? outboundRoute(this.root).fetchImpl;
+    this.fetchImpl = opts.fetchImpl ?? outboundRoute(this.root, opts.env).fetchImpl;
     this.timeoutMs = opts.timeoutMs ?? 60_000;
   }
 
