@@ -19,6 +19,9 @@ import { EXIT, UserError } from '../cli/errors';
 import type { AgentHome } from '../home/agent-home';
 import { type LocalTask, TaskStore } from '../tasks/local-task';
 import { importDicomSeries } from './dicom-import';
+import { EgressLog } from '../egress/egress-log';
+import { formatPullProgress, pullFromPacs } from '../pacs/pull-from-pacs';
+import { pacsUserError } from '../pacs/pacs-exit';
 
 /** Where the task's data is: a dataset folder, NIfTI image/label volume pairs, or a folder of DICOM files. */
 export type IngestSource =
@@ -27,6 +30,17 @@ export type IngestSource =
       kind: 'dicom';
       folder: string;
       /** How modality values become 8-bit: 'auto' (the tags' VOI window, else percentiles) or a preset. */
+      window: WindowChoice;
+    }
+  | {
+      kind: 'pacs';
+      /** The PACS's DICOMweb root; what to pull: a study, a series or the series a QIDO query matches. */
+      url: string;
+      study?: string;
+      series?: string;
+      query?: Record<string, string>;
+      auth?: string;
+      timeoutMs: number;
       window: WindowChoice;
     }
   | {
@@ -76,6 +90,12 @@ export async function ingestTask(o: IngestRequest): Promise<IngestedTask> {
       onProblem: (p) => log(`  problem: ${p.image}: ${p.message}`),
     });
     log(`sliced ${res.imported} volume(s), ${res.resumed} from an earlier run, ${res.failed} left out`);
+  } else if (source.kind === 'pacs') {
+    // Pulled into the task's folder (resumable: instances already there are not fetched again), then read as DICOM.
+    const pulled = join(store.dir(name), 'pacs-pull');
+    await pullTaskFromPacs(home, source, pulled, log);
+    root = join(store.dir(name), 'dicom-slices');
+    root = await ingestDicom(pulled, root, { name, modality: o.modality, seed, window: source.window, log });
   } else if (source.kind === 'dicom') {
     root = join(store.dir(name), 'dicom-slices');
     root = await ingestDicom(source.folder, root, {
@@ -145,7 +165,9 @@ export async function ingestTask(o: IngestRequest): Promise<IngestedTask> {
     source:
       source.kind === 'nifti'
         ? { kind: 'nifti', paths: source.given }
-        : { kind: source.kind, paths: [source.kind === 'dicom' ? resolve(source.folder) : root] },
+        : source.kind === 'pacs'
+          ? { kind: 'pacs', paths: [source.url] }
+          : { kind: source.kind, paths: [source.kind === 'dicom' ? resolve(source.folder) : root] },
     indexedAt: new Date().toISOString(),
     counts,
     ...(previous?.coordinator ? { coordinator: previous.coordinator } : {}),
@@ -177,4 +199,43 @@ async function ingestDicom(
     throw new UserError(`${folder}: ${(e as Error).message}`, EXIT.input);
   }
   return outDir;
+}
+
+/** Pulls the selected series from the PACS into `dest`, printing progress; PACS failures are one-line errors. */
+async function pullTaskFromPacs(
+  home: AgentHome,
+  source: Extract<IngestSource, { kind: 'pacs' }>,
+  dest: string,
+  log: (l: string) => void,
+): Promise<void> {
+  let lastLine = 0;
+  try {
+    const r = await pullFromPacs({
+      pacsUrl: source.url,
+      ...(source.study ? { study: source.study } : {}),
+      ...(source.series ? { series: source.series } : {}),
+      ...(source.query ? { query: source.query } : {}),
+      ...(source.auth ? { auth: source.auth } : {}),
+      timeoutMs: source.timeoutMs,
+      dest,
+      log: new EgressLog(home.egressLogFile),
+      fallbackToAny: true,
+      onProgress: (p) => {
+        const now = Date.now();
+        if (p.done === p.total || now - lastLine > 2000) {
+          lastLine = now;
+          log(`  pacs ${formatPullProgress(p)}`);
+        }
+      },
+    });
+    for (const p of r.problems)
+      log(`  problem [pacs] series ${p.series}${p.instance ? ` instance ${p.instance}` : ''}: ${p.reason}`);
+    log(
+      `pulled ${r.series} series from the PACS: ${r.fetched} instance(s) fetched, ${r.skipped} already here, ` +
+        `${(r.bytes / 1e6).toFixed(1)} MB, ${r.problems.length} problem(s)`,
+    );
+    if (r.instances === 0) throw new UserError('the PACS has no instance for that selection', EXIT.input);
+  } catch (e) {
+    throw pacsUserError(e) ?? e;
+  }
 }
