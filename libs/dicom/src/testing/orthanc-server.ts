@@ -42,6 +42,10 @@ export function orthancAvailable(): boolean {
 }
 
 export async function startOrthanc(opts: OrthancOptions = {}): Promise<OrthancServer> {
+  if (!fs.existsSync(ORTHANC_BIN) || (opts.dicomWeb && !fs.existsSync(ORTHANC_DICOMWEB_PLUGIN)))
+    throw new Error(
+      `the PACS tests need ${ORTHANC_BIN} and ${ORTHANC_DICOMWEB_PLUGIN}: apt-get install orthanc orthanc-dicomweb (.ci/run does)`,
+    );
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'casam-orthanc-'));
   const headers: Record<string, string> = opts.auth
     ? { authorization: `Basic ${Buffer.from(`${opts.auth.user}:${opts.auth.password}`).toString('base64')}` }
