@@ -122,16 +122,17 @@ function segmentItem(
   input: WriteDicomSegInput,
   colorToLab: (rgb: readonly number[]) => number[],
 ): NaturalDataset {
+  const algorithm = segment.algorithm ?? input.algorithm;
   return {
     SegmentNumber: segment.number,
     SegmentLabel: segment.label.slice(0, LO_MAX),
     SegmentAlgorithmType: 'AUTOMATIC',
-    SegmentAlgorithmName: algorithmName(input.algorithm),
+    SegmentAlgorithmName: algorithmName(algorithm),
     SegmentationAlgorithmIdentificationSequence: [
       {
         AlgorithmFamilyCodeSequence: [{ ...ARTIFICIAL_INTELLIGENCE }],
-        AlgorithmName: fitLongString('CA-SAM', input.algorithm.task),
-        AlgorithmVersion: algorithmVersion(input.algorithm).slice(0, LO_MAX),
+        AlgorithmName: fitLongString('CA-SAM', algorithm.task),
+        AlgorithmVersion: algorithmVersion(algorithm).slice(0, LO_MAX),
       },
     ],
     SegmentedPropertyCategoryCodeSequence: [{ ...TISSUE_CATEGORY }],

@@ -28,6 +28,11 @@ export interface SegSegment {
   label: string;
   /** sRGB 0–255, written as the recommended display colour. */
   color?: readonly [number, number, number];
+  /**
+   * What made this segment's masks, when segments of one SEG come from different algorithms (slices of a series
+   * routed to different tasks, or to frozen SAM); default the SEG's `algorithm`.
+   */
+  algorithm?: SegAlgorithm;
 }
 
 /** Who made the masks; goes into the segment, series and equipment descriptions. */

@@ -51,6 +51,23 @@ describe('writeDicomSeg → dcmjs read-back', () => {
     expect((seg.dataset.PixelData as ArrayBuffer[])[0].byteLength).toBe(22);
   });
 
+  it('names each segment after its own algorithm when segments differ (a routed task and frozen SAM)', () => {
+    const input = segInput(ctSlices(2));
+    const frozen = {
+      task: 'frozen SAM',
+      bundleVersion: 12,
+      baseModel: 'casam-small@1a2b3c4d',
+      softwareVersion: '0.4.0',
+    };
+    const seg = readDicomSegFrames(
+      writeDicomSeg({ ...input, segments: [input.segments[0], { ...input.segments[1], algorithm: frozen }] }),
+    );
+    expect(seg.segments.map((s) => s.algorithmName)).toEqual([
+      'CA-SAM liver adapter 3 bundle 12 base casam-small@1a2b3c4d',
+      'CA-SAM frozen SAM bundle 12 base casam-small@1a2b3c4d',
+    ]);
+  });
+
   it('copies patient, study and frame of reference and makes new UIDs under 2.25', () => {
     const { dataset } = readDicomSegFrames(writeDicomSeg(segInput(ctSlices(2))));
     expect(dataset.PatientName).toEqual([{ Alphabetic: IDENTITY.PatientName }]);
