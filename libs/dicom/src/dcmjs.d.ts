@@ -29,7 +29,10 @@ declare module 'dcmjs' {
     Colors: { rgb2DICOMLAB(rgb: readonly number[]): number[] };
   };
 
-  const log: { setLevel(level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent'): void };
+  interface Logger {
+    setLevel(level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent'): void;
+  }
+  const log: Logger & { getLogger(name: string): Logger };
 
   const dcmjs: { data: typeof data; log: typeof log };
   export default dcmjs;

@@ -7,8 +7,10 @@ import { type Dataset, str } from './dataset-fields';
 import { DicomProblem } from './dicom-problem';
 import { describeTransferSyntax, transferSyntaxLabel } from './transfer-syntax';
 
-// dcmjs logs every unknown private tag and odd VR at warn level; per-file problems are our report instead.
+// dcmjs logs every odd VR and short value it works around (its "validation.dcmjs" logger, at warn and error
+// level) to the console; hospital files are full of them, and per-file problems are our report instead.
 dcmjs.log.setLevel('error');
+dcmjs.log.getLogger('validation.dcmjs').setLevel('silent');
 
 export interface ParsedDicom {
   source: string;
@@ -56,7 +58,13 @@ export async function parsePart10(bytes: Uint8Array, source: string): Promise<Pa
       );
     }
   }
-  const dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
+  let dataset: Dataset;
+  try {
+    dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new DicomProblem('not-dicom', source, `DICOM dataset could not be interpreted (${why})`);
+  }
   const sopClassUid = str(dataset, 'SOPClassUID') ?? metaString(first.meta, '00020002') ?? '';
   return { source, transferSyntaxUid, sopClassUid, dataset };
 }

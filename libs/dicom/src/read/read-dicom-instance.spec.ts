@@ -1,8 +1,8 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SyntheticSeries, writeSyntheticSeries } from '../testing';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type SyntheticSeries, seededRandom, writeSyntheticSeries } from '../testing';
 import { DicomProblem } from './dicom-problem';
 import { imageFromParsed, readDicomInstance } from './read-dicom-instance';
 
@@ -149,6 +149,24 @@ describe('readDicomInstance', () => {
       expect(outcome).toBeInstanceOf(DicomProblem);
       expect((outcome as DicomProblem).message).toMatch(/^bad\.dcm: /);
     }
+    // Seeded corruption: many single-byte changes and cuts; each outcome is an image or a DicomProblem.
+    // (dcmjs reports what it skips on the console; that is noise here.)
+    const quiet = ['log', 'warn', 'error'].map((m) =>
+      vi.spyOn(console, m as 'log').mockImplementation(() => {}),
+    );
+    const random = seededRandom(99);
+    for (let n = 0; n < 300; n++) {
+      const bytes = good.slice(0, 132 + Math.floor(random() * (good.length - 132)));
+      for (let k = 0; k < 1 + Math.floor(random() * 4); k++) {
+        bytes[132 + Math.floor(random() * (bytes.length - 132))] = Math.floor(random() * 256);
+      }
+      const outcome = await readDicomInstance(bytes, 'fuzz.dcm').then(
+        (instance) => instance.readFrame(0),
+        (error: unknown) => error,
+      );
+      if (!(outcome instanceof Float32Array)) expect(outcome).toBeInstanceOf(DicomProblem);
+    }
+    quiet.forEach((spy) => spy.mockRestore());
     const empty = await readDicomInstance(new Uint8Array(0), 'empty.dcm').catch((e: DicomProblem) => e);
     expect((empty as DicomProblem).code).toBe('not-dicom');
     const truncated = await readDicomInstance(good.subarray(0, good.length - 100), 'cut.dcm').catch((e) => e);
