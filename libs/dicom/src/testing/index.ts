@@ -19,3 +19,5 @@ export type { SyntheticSegFile, SyntheticSegment, SyntheticSegOptions } from './
 export { ellipseContours, writeRtstructFor } from './synthetic-rtstruct';
 export type { SyntheticContour, SyntheticRtstructOptions } from './synthetic-rtstruct';
 export type { SyntheticEllipse } from './synthetic-series';
+export { writeSyntheticStudy } from './synthetic-study';
+export type { SyntheticStudy, SyntheticStudyOptions } from './synthetic-study';
