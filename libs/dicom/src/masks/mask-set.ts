@@ -58,12 +58,10 @@ export class SliceIndex {
     for (let i = 1; i < slices.length; i++) gap = Math.min(gap, slices[i].location - slices[i - 1].location);
     const tolerance = Number.isFinite(gap) ? gap / 2 : 0.5;
     let best: number | undefined;
+    let bestDistance = tolerance;
     slices.forEach((s, i) => {
-      if (
-        Math.abs(s.location - at) <= tolerance &&
-        (best === undefined || Math.abs(s.location - at) < Math.abs(slices[best].location - at))
-      )
-        best = i;
+      const distance = Math.abs(s.location - at);
+      if (distance <= bestDistance) [best, bestDistance] = [i, distance];
     });
     return best;
   }

@@ -73,6 +73,20 @@ describe('readSegMasks', () => {
     }
   });
 
+  it('without references, a frame whose plane has no slice in the series is a problem, not a guess', async () => {
+    const seg = await writeSegFor(ct, [{ label: 'object', masks: ct.objectMasks }], {
+      withoutReferences: true,
+    });
+    const gappy = { ...ctSeries, slices: ctSeries.slices.filter((_, k) => k !== 2) };
+    const set = readSegMasks(await parse(seg.file), gappy);
+    expect(set.frames.map((f) => f.sopInstanceUid)).toEqual(
+      ct.slices.filter((_, k) => k !== 2).map((s) => s.sopInstanceUid),
+    );
+    expect(set.problems.map((p) => p.message)).toEqual([
+      `${seg.file}: 1 SEG frame(s) not used: no source image reference and no slice of the series at its PlanePositionSequence position`,
+    ]);
+  });
+
   it('matches multi-frame sources by ReferencedFrameNumber', async () => {
     const mr = await writeSyntheticSeries(join(dir, 'mr'), {
       modality: 'MR',

@@ -47,7 +47,7 @@ export function readSegMasks(seg: ParsedDicom, series: SliceStack): MaskSet {
         name === undefined
           ? `segment number ${segmentNumber ?? 'missing'} is not in SegmentSequence`
           : target;
-      unknown.set(why as string, (unknown.get(why as string) ?? 0) + 1);
+      unknown.set(String(why), (unknown.get(String(why)) ?? 0) + 1);
       continue;
     }
     collector.add(target, name, unpack(f));
