@@ -57,7 +57,7 @@ export function baseModelName(base: Pick<BundleBaseModel, 'preset' | 'fingerprin
  * The task's class: its one target structure. A prompt picks one structure of a task with several, and which
  * one is not known here, so such a mask is labelled with the task's name; so is a frozen-SAM mask ("object").
  */
-function segmentLabel(task: Pick<BundleTask, 'name' | 'targetStructures'> | undefined): string {
+export function segmentLabel(task: Pick<BundleTask, 'name' | 'targetStructures'> | undefined): string {
   if (!task) return 'object';
   const [only, ...more] = task.targetStructures.filter((s) => s.trim() !== '');
   return only !== undefined && more.length === 0 ? only : task.name;

@@ -49,3 +49,17 @@ export function describeDecision(j: SegmentDecisionJson): string {
     return `fallback to frozen SAM: best task ${name} scored ${fmt(j.score)} > τ ${fmt(j.tau)} [${where}]`;
   return `fallback to frozen SAM: no task in ${where}`;
 }
+
+/** One line for a series: how many slices went to each task and to frozen SAM. */
+export function describeSeriesDecisions(ds: SegmentDecisionJson[]): string {
+  const counts = new Map<string, number>();
+  for (const d of ds) {
+    const key = d.decision === 'task' ? `task ${printable(d.taskName ?? d.taskId)}` : 'frozen SAM (fallback)';
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const bundle = ds[0]?.bundleVersion;
+  return (
+    `${ds.length} slice(s): ${[...counts].map(([k, n]) => `${n} → ${k}`).join(', ')} ` +
+    `[${bundle === null || bundle === undefined ? 'no bundle' : `bundle ${bundle}`}]`
+  );
+}
