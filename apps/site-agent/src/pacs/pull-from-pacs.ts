@@ -27,6 +27,8 @@ export interface PullOptions {
   /** Called before the first and after every instance; a returned promise is awaited. */
   onProgress?: (p: PullProgress) => void | Promise<void>;
   fetchImpl?: typeof fetch;
+  /** Where HTTP(S)_PROXY and NO_PROXY are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface PullProgress {
@@ -77,6 +79,7 @@ export async function pullFromPacs(o: PullOptions): Promise<PullResult> {
     transferSyntax: o.transferSyntax,
     fallbackToAny: o.fallbackToAny,
     fetchImpl: o.fetchImpl,
+    env: o.env,
   } satisfies DicomwebClientOptions);
   const selected = await selectSeries(client, o);
   const result: PullResult = {
