@@ -21,6 +21,8 @@ export { segSourceFrame, segSourceFrames } from './seg-write/seg-source';
 export { readDicomFolder } from './read/read-dicom-folder';
 export type { DicomFolder, DicomSeries, DicomSlice, ReadDicomFolderOptions } from './read/read-dicom-folder';
 export { readDicomInstance, imageFromParsed } from './read/read-dicom-instance';
+export { renderInstanceFrame } from './read/render-frame';
+export type { RenderedFrame } from './read/render-frame';
 export type {
   DicomFrameInfo,
   DicomIdentity,
