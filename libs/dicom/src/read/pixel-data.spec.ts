@@ -42,6 +42,18 @@ describe('decodeFrame', () => {
     ).toEqual([0, 127, 128, 255]);
   });
 
+  it('reads pixel data that starts at an odd byte offset, and 32-bit signed samples', () => {
+    const padded = new Uint8Array(9);
+    padded.set(le16(0xfffe, 2, 3, 4), 1);
+    const odd = padded.subarray(1);
+    expect(Array.from(decodeFrame(odd, layout({ signed: true }), 0, { slope: 1, intercept: 0 }))).toEqual([
+      -2, 2, 3, 4,
+    ]);
+    const int32 = new Uint8Array(Int32Array.from([-70000, 70000]).buffer);
+    const wide = layout({ columns: 2, bitsAllocated: 32, bitsStored: 32, signed: true });
+    expect(Array.from(decodeFrame(int32, wide, 0, { slope: 1, intercept: 0 }))).toEqual([-70000, 70000]);
+  });
+
   it('turns interleaved and planar RGB into BT.601 luma, without rescale', () => {
     const rgb = layout({ columns: 2, samplesPerPixel: 3, bitsAllocated: 8, bitsStored: 8 });
     const interleaved = Uint8Array.from([255, 0, 0, 0, 0, 255]);

@@ -151,7 +151,10 @@ function sampledFrames(series: SliceStack): Float32Array[] {
   const stride = Math.max(1, Math.ceil((series.slices.length * series.rows * series.columns) / 1_000_000));
   return series.slices.map((s) => {
     const frame = s.instance.readFrame(s.frameIndex);
-    return stride === 1 ? frame : frame.filter((_, i) => i % stride === 0);
+    if (stride === 1) return frame;
+    const sample = new Float32Array(Math.ceil(frame.length / stride));
+    for (let i = 0, j = 0; i < frame.length; i += stride, j++) sample[j] = frame[i];
+    return sample;
   });
 }
 
