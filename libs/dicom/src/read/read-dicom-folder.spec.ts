@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dcmjs from 'dcmjs';
@@ -11,6 +11,7 @@ import {
   writeSegFor,
   writeSyntheticSeries,
 } from '../testing';
+import { parsePart10 } from './parse-part10';
 import { type DicomFolder, readDicomFolder } from './read-dicom-folder';
 import { toGray8 } from './voi-window';
 
@@ -116,6 +117,39 @@ describe('readDicomFolder', () => {
     expect(byCode['clip'].code).toBe('unsupported-transfer-syntax');
     expect(byCode['clip'].message).toMatch(/1\.2\.840\.10008\.1\.2\.4\.100 \(MPEG2 Main Profile/);
     expect(byCode['orphan-seg.dcm'].code).toBe('unknown-reference');
+  });
+
+  it('refuses a series with two slices at one position as inconsistent-geometry, and keeps the other series', async () => {
+    const dir = join(root, 'duplicate');
+    const good = await writeSyntheticSeries(join(dir, 'good'), {
+      modality: 'MR',
+      slices: 2,
+      rows: 6,
+      cols: 6,
+      seed: 44,
+      ...identity,
+    });
+    const bad = await writeSyntheticSeries(join(dir, 'bad'), {
+      modality: 'CT',
+      slices: 3,
+      rows: 6,
+      cols: 6,
+      seed: 45,
+      ...identity,
+    });
+    // A second instance (new SOP Instance UID) at the position of the first slice: a re-export gone wrong.
+    const copy = (await parsePart10(new Uint8Array(await readFile(bad.slices[0].file)), 'x')).dataset;
+    await writeFile(
+      join(dir, 'bad', 'copy.dcm'),
+      await datasetToPart10({ ...copy, SOPInstanceUID: '2.25.77' }),
+    );
+    const read = await readDicomFolder(dir);
+    expect(read.series.map((s) => s.seriesInstanceUid)).toEqual([good.seriesInstanceUid]);
+    expect(read.problems).toHaveLength(1);
+    expect(read.problems[0].code).toBe('inconsistent-geometry');
+    expect(read.problems[0].message).toMatch(
+      new RegExp(`series ${bad.seriesInstanceUid} .*two frames at the same position -40\\.000 mm`),
+    );
   });
 
   it('renders with a named preset or percentiles when asked', async () => {
