@@ -221,7 +221,12 @@ describe.skipIf(!orthancAvailable())('DICOM and a real PACS: DICOMweb in, DICOM-
         s.frameOfReferenceUid,
         ...s.slices.map((x) => x.sopInstanceUid),
       ]),
-      ...[ct, mr].flatMap((s) => Object.values(s.identityTags).filter((v) => v.length >= 6)),
+      // Patient and referring-physician names, birth date (dates and times of day are too common to search).
+      ...[ct, mr].flatMap((s) =>
+        ['PatientName', 'PatientID', 'PatientBirthDate', 'ReferringPhysicianName'].map(
+          (k) => s.identityTags[k],
+        ),
+      ),
     ];
     const wire = [
       ...proxy.requests.map((q) => `${q.url}\n${q.body.toString('latin1')}`),
