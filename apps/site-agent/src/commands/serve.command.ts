@@ -15,7 +15,8 @@ export const serveCommand: Command = {
   --host <addr>             listen address (default: serve.host of the config, 127.0.0.1)
   --port <n>                port (default: serve.port of the config; 0 picks a free one)
 POST /v1/segment?box=x0,y0,x1,y1[&point=x,y[,label]] with an image/png or image/jpeg body → mask + routing
-decision (box corners are inclusive pixel indices); GET /healthz. A bundle installed by pull, the daemon or
+decision (box corners are inclusive pixel indices); an application/dicom body (one instance, [&frame=n]
+[&window=auto|ct-abdomen|…]) likewise, or a DICOM-SEG with Accept: application/dicom; GET /healthz. A bundle installed by pull, the daemon or
 rollback is swapped in within a second, without a restart.
 ${ENGINE_HELP}
 ${HOME_HELP}`,
@@ -48,6 +49,7 @@ ${HOME_HELP}`,
       port,
       maxRequestBytes: config.serve.maxRequestBytes,
       maxImagePixels: config.serve.maxImagePixels,
+      baseModel: { preset: base.config.name, fingerprint: base.fingerprint },
       log,
     });
     const url = await server.start();

@@ -11,10 +11,20 @@ import {
   type RoutedSegmenter,
   type SamEngine,
 } from '@casam/casam-core';
+import type { BundleBaseModel } from '@casam/protocol';
 import { type ActiveBundle } from '../bundle/installed-bundle';
+import { dicomSegResult } from '../use-cases/dicom-seg-result';
 import { decisionJson, type SegmentDecisionJson } from '../use-cases/routing-decision';
 import { parseBox, parsePoint, promptProblem } from '../cli/args';
 import { asciiJson, printable } from '../cli/printable';
+import {
+  type DicomImage,
+  DICOM_MEDIA_TYPE,
+  DICOM_QUERY_PARAMETERS,
+  decodeDicomRequest,
+  parseDicomQuery,
+} from './dicom-request';
+import { HttpError } from './http-error';
 
 /**
  * Largest image `serve` decodes, width × height (4096², 48 MiB as RGB): a server holds up to `maxQueue` decoded
@@ -37,8 +47,10 @@ export interface SegmentationServerOptions {
   host: string;
   port: number;
   maxRequestBytes: number;
-  /** Largest width × height decoded (default SERVE_MAX_IMAGE_PIXELS). */
+  /** Largest width × height decoded (default SERVE_MAX_IMAGE_PIXELS), PNG/JPEG or one DICOM frame. */
   maxImagePixels?: number;
+  /** The base model a DICOM-SEG answer names (default: the engine's preset, weights unknown). */
+  baseModel?: Pick<BundleBaseModel, 'preset' | 'fingerprint'>;
   /** Requests waiting for the model beyond this many are answered 503 (the model runs one at a time). */
   maxQueue?: number;
   /** How often the bundle pointer file is checked for a new bundle, in the background (default 1000 ms). */
@@ -53,16 +65,6 @@ export interface SegmentResponseJson extends SegmentDecisionJson {
   maskPng: string;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /**
  * The agent's local segmentation API for hospital applications (loopback by default).
  *
@@ -70,6 +72,14 @@ class HttpError extends Error {
  *        body: the image (image/png or image/jpeg), at most maxRequestBytes
  *        → 200 JSON {decision…, maskPng} or, with `Accept: image/png`, the mask PNG and the decision in the
  *          `X-Casam-Decision` header (the same JSON in printable ASCII: see {@link asciiJson})
+ *   POST /v1/segment?<prompt as above>[&frame=<1-based>][&window=auto|ct-abdomen|…]
+ *        body: one DICOM Part 10 instance (application/dicom), at most maxRequestBytes; `frame` is required
+ *        for a multi-frame instance. The frame is windowed as `segment --image x.dcm` does it (the tags'
+ *        window, else percentiles; MONOCHROME1 inverted) and routed like a PNG.
+ *        → 200 JSON as above or, with `Accept: application/dicom`, a DICOM-SEG (Part 10) referencing the frame
+ *          and naming task, adapter, bundle and base model, the decision in `X-Casam-Decision`. A file that
+ *          cannot be used is a 4xx whose code is the DicomProblem's (not-dicom, unsupported-transfer-syntax
+ *          (415), no-pixel-data, unsupported-sop-class…).
  *   GET  /healthz → {status, bundleVersion, tasks, backend…}
  *
  * Requests run one at a time on the model. The bundle pointer file is watched in the background (and checked
@@ -188,31 +198,43 @@ export class SegmentationServer {
           `no route ${url.pathname}; use POST /v1/segment or GET /healthz`,
         );
       if (req.method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST');
-      const type = (req.headers['content-type'] ?? '').split(';')[0].trim();
-      if (!['image/png', 'image/jpeg'].includes(type))
+      const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      const dicom = type === DICOM_MEDIA_TYPE;
+      if (!dicom && !['image/png', 'image/jpeg'].includes(type))
         throw new HttpError(
           415,
           'unsupported_media_type',
-          'send the image as the body with Content-Type image/png or image/jpeg',
+          'send the image as the body with Content-Type image/png, image/jpeg or application/dicom',
+        );
+      const accept = req.headers.accept ?? '';
+      const wantsSeg = accept.includes(DICOM_MEDIA_TYPE);
+      if (wantsSeg && !dicom)
+        throw new HttpError(
+          406,
+          'not_acceptable',
+          'a DICOM-SEG answer references its source instance: send the image as application/dicom',
         );
       const declared = Number(req.headers['content-length'] ?? NaN);
       if (declared > this.o.maxRequestBytes)
         throw new HttpError(413, 'too_large', `the image is larger than ${this.o.maxRequestBytes} bytes`);
-      const prompt = parsePrompt(url.searchParams);
+      const prompt = parsePrompt(url.searchParams, dicom ? DICOM_QUERY_PARAMETERS : []);
+      const dicomQuery = dicom ? parseDicomQuery(url.searchParams) : undefined;
       // Counted from before the body is read: each admitted request may hold a decoded image in memory.
       if (this.queued >= (this.o.maxQueue ?? 32))
         throw new HttpError(503, 'busy', 'too many requests waiting; retry shortly');
       this.queued++;
       admitted = true;
       const body = await readBody(req, this.o.maxRequestBytes);
+      const maxPixels = this.o.maxImagePixels ?? SERVE_MAX_IMAGE_PIXELS;
       let image;
-      try {
-        image = decodeImage(body, 'request body', {
-          maxPixels: this.o.maxImagePixels ?? SERVE_MAX_IMAGE_PIXELS,
-        });
-      } catch (e) {
-        throw new HttpError(400, 'bad_image', (e as Error).message);
-      }
+      let source: DicomImage['source'] | undefined;
+      if (dicomQuery) ({ image, source } = await decodeDicomRequest(body, dicomQuery, maxPixels));
+      else
+        try {
+          image = decodeImage(body, 'request body', { maxPixels });
+        } catch (e) {
+          throw new HttpError(400, 'bad_image', (e as Error).message);
+        }
       const problem = promptProblem(prompt, image.width, image.height);
       if (problem) throw new HttpError(400, 'bad_prompt', problem);
       const run = this.chain.then(async () => {
@@ -230,9 +252,22 @@ export class SegmentationServer {
       }
       const { r, bundle } = result;
       const decision = decisionJson(r, bundle?.names ?? new Map(), bundle?.installed.version ?? null);
+      if (wantsSeg && source) {
+        const seg = dicomSegResult({
+          source,
+          mask: r.binary[r.best],
+          decision,
+          tasks: bundle?.manifest.tasks ?? [],
+          baseModel: this.o.baseModel ?? { preset: this.o.engine.config.name, fingerprint: 'unknown' },
+        });
+        this.stats.served++;
+        res.writeHead(200, { 'content-type': DICOM_MEDIA_TYPE, 'x-casam-decision': asciiJson(decision) });
+        res.end(seg);
+        return;
+      }
       const png = encodeMaskPng(r.binary[r.best], image.width, image.height);
       this.stats.served++;
-      if ((req.headers.accept ?? '').includes('image/png')) {
+      if (accept.includes('image/png')) {
         // Header values must be Latin-1 without controls: task names in any script are sent as JSON \u escapes.
         res.writeHead(200, { 'content-type': 'image/png', 'x-casam-decision': asciiJson(decision) });
         res.end(png);
@@ -282,8 +317,8 @@ function requestUrl(target: string): URL {
   }
 }
 
-function parsePrompt(q: URLSearchParams) {
-  const known = new Set(['box', 'point', 'multimask']);
+function parsePrompt(q: URLSearchParams, extra: readonly string[]) {
+  const known = new Set(['box', 'point', 'multimask', ...extra]);
   for (const k of q.keys())
     if (!known.has(k)) throw new HttpError(400, 'bad_prompt', `unknown query parameter ${k}`);
   const boxes = q.getAll('box');

@@ -21,7 +21,9 @@ export function testBundle(version: number, tau: number, name = 'Liver CT'): Act
   });
   return {
     installed: { version, contentHash: 'x', file: 'x', installedAt: '', kid: 'k', taskCount: 1 },
-    manifest: { tasks: [{ taskId: 'liver', name }] } as ActiveBundle['manifest'],
+    manifest: {
+      tasks: [{ taskId: 'liver', name, adapterVersion: 3, targetStructures: ['liver'] }],
+    } as ActiveBundle['manifest'],
     adapters: [loadAdapter(bytes, 64, 'liver')],
     names: new Map([['liver', name]]),
   };

@@ -167,7 +167,8 @@ export async function segmentDicom(
   return { series, results, seg: bytes };
 }
 
-function grayToRgb(g: Uint8Array): Uint8Array {
+/** An 8-bit grey image as the RGB the model takes (the same value in all three channels). */
+export function grayToRgb(g: Uint8Array): Uint8Array {
   const rgb = new Uint8Array(g.length * 3);
   for (let i = 0, j = 0; i < g.length; i++, j += 3) rgb[j] = rgb[j + 1] = rgb[j + 2] = g[i];
   return rgb;
