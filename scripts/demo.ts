@@ -17,11 +17,11 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeImage, maskBoundingBox, splitRegions } from '@casam/casam-core';
 import { DOMAIN_NAMES, UNSEEN_DOMAIN_NAMES, writeDomainFolder } from '@casam/casam-lab';
+import { startCoordinatorProcess } from '@casam/coordinator/testing';
 import type {
   AdapterVersionSummary,
   BundleDetail,
   CreatedEnrollmentToken,
-  LoginResponse,
   TaskSummary,
 } from '@casam/protocol';
 import { EXIT_CODES } from '@casam/protocol';
@@ -52,7 +52,6 @@ const KEEP = flags.keep === true;
 const JSON_OUT = flags.json ? resolve(flags.json) : '';
 const root = resolve(__dirname, '..');
 const AGENT = join(root, 'apps/site-agent/bin/site-agent.js');
-const COORD = join(root, 'apps/coordinator/bin/coordinator.js');
 const cfg = {
   images: FULL ? 40 : 16,
   size: FULL ? 256 : 160,
@@ -152,60 +151,21 @@ async function main(): Promise<void> {
     });
 
   say('coordinator: embedded database, first admin created with the CLI (no default password)');
-  const coordDir = join(workDir, 'coordinator');
-  mkdirSync(coordDir, { recursive: true });
-  const coordEnv: NodeJS.ProcessEnv = {
-    COORDINATOR_DATA_DIR: coordDir,
-    COORDINATOR_PORT: process.env['DEMO_PORT'] ?? '0',
-    COORDINATOR_LOG_FORMAT: 'text',
-  };
-  delete process.env['DATABASE_URL'];
-  const password = `demo-${Math.random().toString(36).slice(2)}-${Date.now()}`;
-  await run(
-    COORD,
-    ['create-admin', '--email', 'admin@federation.example', '--role', 'admin'],
-    coordEnv,
-    join(workDir, 'coordinator.log'),
-    `${password}\n`,
-  );
-  const coord = spawn(process.execPath, [COORD, 'serve'], {
-    env: { ...process.env, ...coordEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const coord = await startCoordinatorProcess({
+    dataDir: join(workDir, 'coordinator'),
+    env: { COORDINATOR_PORT: process.env['DEMO_PORT'] ?? '0' },
+    adminEmail: 'admin@federation.example',
+    adminPassword: `demo-${Math.random().toString(36).slice(2)}-${Date.now()}`,
+    logFile: join(workDir, 'coordinator.log'),
+    // the demo runs for minutes and may stay up for a look: its log is in the file
+    keepLog: false,
   });
-  children.add(coord);
-  let coordOut = '';
-  const url = await new Promise<string>((res, rej) => {
-    const on = (d: Buffer) => {
-      coordOut += d.toString();
-      writeFileSync(join(workDir, 'coordinator.log'), d, { flag: 'a' });
-      const m = /listening on (http:\/\/[^\s"()]+)/.exec(coordOut);
-      if (m) res(m[1]);
-    };
-    coord.stdout.on('data', on);
-    coord.stderr.on('data', on);
-    coord.once('exit', () => rej(new Error(`coordinator exited:\n${coordOut.slice(-2000)}`)));
-  });
+  children.add(coord.child);
+  const { url, adminPassword: password } = coord;
   note(`listening on ${url}`);
-  const login = (await (
-    await fetch(`${url}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'admin@federation.example', password }),
-    })
-  ).json()) as LoginResponse;
-  const admin = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const r = await fetch(`${url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${login.accessToken}`,
-        ...(body ? { 'content-type': 'application/json' } : {}),
-      },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await r.text();
-    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
-  };
+  const login = await coord.adminSession();
+  const admin = <T>(method: string, path: string, body?: unknown): Promise<T> =>
+    coord.admin<T>(method, path, body);
   note(`admin ${login.admin.email} logged in (token valid until ${login.expiresAt})`);
 
   const sites: Site[] = ['Oslo University Hospital', 'Karolinska', 'Charité'].map((name, i) => ({

@@ -1,8 +1,10 @@
 import { execFileSync, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
+import { freePort } from './free-port';
 
 /** A throwaway Postgres cluster for tests: its own directory, a free port, trust auth, gone after stop(). */
 export interface PostgresCluster {
@@ -83,6 +85,21 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   return { port, dir, url: (db = 'postgres') => `postgresql://postgres@127.0.0.1:${port}/${db}`, stop };
 }
 
+/** A new empty database `name` (default a random `casam_…` name) on the cluster at `adminUrl`; its URL. */
+export async function createPostgresDatabase(adminUrl: string, name?: string): Promise<string> {
+  const database = name ?? `casam_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${database}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
 function unprivilegedAccount(): { uid: number; gid: number } {
   for (const name of ['postgres', 'nobody']) {
     try {
@@ -94,15 +111,4 @@ function unprivilegedAccount(): { uid: number; gid: number } {
     }
   }
   throw new Error('running as root and no unprivileged account (postgres, nobody) to run Postgres as');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }

@@ -59,7 +59,7 @@ export class ReplicaSet {
   /** Starts a replica (with `extraEnv` on top of the shared environment) and resolves once it listens. */
   async start(name: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Replica> {
     const env = { ...this.env, ...extraEnv, COORDINATOR_DATA_DIR: this.dataDir() };
-    const { child, url, log, exited } = await spawnCoordinatorServe(env, `replica ${name}`);
+    const { child, url, log, exited } = await spawnCoordinatorServe(env, { what: `replica ${name}` });
     let token: string | null = null;
     const raw = async (method: string, path: string, body?: unknown) => {
       const r = await fetch(`${url}${path}`, {
