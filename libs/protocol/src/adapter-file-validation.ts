@@ -2,11 +2,15 @@
  * The coordinator's check of an uploaded CA-SAM adapter: one safetensors file with a task's trained weights and
  * nothing else.
  *
- *   tensors       `align.<Alignment Layer state dict>` then `vae.<TaskVAE state dict>`, all F32, PyTorch layout
+ *   tensors       `align.<Alignment Layer state dict>` then `vae.<TaskVAE state dict>`, all F32, PyTorch layout;
+ *                 version 2 adds `decoder_lora.<layer>.A/B` (adapter-decoder-lora.ts)
  *   __metadata__  exactly one key, `casam`, whose value is compact JSON:
  *                 {format:'casam-adapter', version:1, taskId, baseModel:{preset, fingerprint}, channels,
  *                  tau:{tau,p95,p99,mean,std,n,percentile}, metrics:{name: number}, createdAt}
+ *                 version 2: the same keys and `decoderLora:{rank, alpha, layers}`
  *
+ * Both versions are accepted; a version this reader does not know is refused with a message that names the ones
+ * it knows (a version 1 reader refuses version 2 files by their version, unknown key and unexpected tensors).
  * Strict so that no pixel data can ride along: exact tensor set, shapes and dtype; finite values; the data
  * section covered exactly by the tensors (no gaps, overlaps or trailing bytes); the header in the compact form
  * safetensors writers emit (no extra whitespace, no duplicate keys, no unknown fields); bounded header and
@@ -19,12 +23,18 @@ import {
   ADAPTER_LIMITS,
   ADAPTER_METADATA_KEY,
   ADAPTER_VAE_PREFIX,
-  ADAPTER_VERSION,
   AdapterMetadata,
   BASE_MODEL_FINGERPRINT_PATTERN,
   assertChannels,
   expectedAdapterSchema,
 } from './adapter-schema';
+import {
+  ADAPTER_DECODER_LORA_PREFIX,
+  ADAPTER_VERSIONS,
+  ADAPTER_VERSION_DECODER_LORA,
+  type AdapterDecoderLoraMetadata,
+  decoderLoraMetadataProblems,
+} from './adapter-decoder-lora';
 
 /** One tensor of a validated adapter (F32, PyTorch layout). */
 export interface AdapterTensor {
@@ -33,13 +43,15 @@ export interface AdapterTensor {
   data: Float32Array;
 }
 
-/** A validated adapter: its metadata and its two state dicts in schema order (names without prefix). */
+/** A validated adapter: its metadata and its state dicts in schema order (names without prefix). */
 export interface ValidatedAdapterFile {
   metadata: AdapterMetadata;
   /** Alignment Layer state dict (names without `align.`). */
   align: AdapterTensor[];
   /** TaskVAE state dict (names without `vae.`). */
   vae: AdapterTensor[];
+  /** Version 2: the decoder delta's tensors (names without `decoder_lora.`, e.g. `<layer>.A`); else empty. */
+  decoderLora: AdapterTensor[];
 }
 
 /** An adapter file that does not match the schema; `problems` lists every finding. */
@@ -107,13 +119,18 @@ function checkIdent(v: unknown, where: string, maxLen: number, problems: string[
 function metadataProblems(meta: unknown, opts: Required<ValidateAdapterOptions>): string[] {
   const p: string[] = [];
   if (!isPlainObject(meta)) return ['metadata casam must be a JSON object'];
-  exactKeys(meta, META_KEYS, 'metadata', p);
+  const v2 = meta['version'] === ADAPTER_VERSION_DECODER_LORA;
+  exactKeys(meta, v2 ? [...META_KEYS, 'decoderLora'] : META_KEYS, 'metadata', p);
   if ('format' in meta && meta['format'] !== ADAPTER_FORMAT)
     p.push(`metadata format must be "${ADAPTER_FORMAT}"`);
-  if ('version' in meta && meta['version'] !== ADAPTER_VERSION)
+  if ('version' in meta && !(ADAPTER_VERSIONS as readonly unknown[]).includes(meta['version']))
     p.push(
-      `metadata version ${JSON.stringify(meta['version'])} is not supported (expected ${ADAPTER_VERSION})`,
+      `metadata version ${JSON.stringify(meta['version'])} is not supported: this reader knows versions ` +
+        `${ADAPTER_VERSIONS.join(' and ')} (a newer coordinator or site agent may be needed)`,
     );
+  if (!v2 && 'decoderLora' in meta)
+    p.push(`metadata decoderLora needs version ${ADAPTER_VERSION_DECODER_LORA}`);
+  if (v2 && 'decoderLora' in meta) p.push(...decoderLoraMetadataProblems(meta['decoderLora'], opts.channels));
   if ('taskId' in meta) checkIdent(meta['taskId'], 'metadata taskId', opts.maxStringLength, p);
   if ('baseModel' in meta) {
     const bm = meta['baseModel'];
@@ -221,15 +238,46 @@ export function validateAdapterFile(buf: Uint8Array, options: ValidateAdapterOpt
       'header is not compact JSON padded with at most 7 spaces (extra whitespace or duplicate keys)',
     );
 
-  // Tensors: exact set, F32, shapes, offsets; data covered exactly.
+  // Metadata: exactly {casam: "<compact JSON>"} within the size limit.
+  let metadata: unknown;
+  const rawMeta = header['__metadata__'];
+  if (!isPlainObject(rawMeta)) problems.push('__metadata__ is missing or not an object');
+  else {
+    exactKeys(rawMeta, [ADAPTER_METADATA_KEY], '__metadata__', problems);
+    const s = rawMeta[ADAPTER_METADATA_KEY];
+    if (ADAPTER_METADATA_KEY in rawMeta) {
+      if (typeof s !== 'string') problems.push(`__metadata__.${ADAPTER_METADATA_KEY} must be a string`);
+      else {
+        const bytes = new TextEncoder().encode(s).byteLength;
+        if (bytes > opts.maxMetadataBytes)
+          problems.push(`metadata is ${bytes} bytes, over the limit of ${opts.maxMetadataBytes}`);
+        else {
+          try {
+            metadata = JSON.parse(s);
+            if (JSON.stringify(metadata) !== s) problems.push('metadata is not compact JSON');
+            problems.push(...metadataProblems(metadata, opts));
+          } catch (e) {
+            problems.push(`metadata is not valid JSON: ${(e as Error).message}`);
+          }
+        }
+      }
+    }
+  }
+
+  // Tensors: exact set, F32, shapes, offsets; data covered exactly. The set depends on the metadata: a valid
+  // version 2 delta adds its tensors; an invalid one was reported above, and its tensors are not judged again.
   const dataStart = 8 + n;
   const dataLen = buf.byteLength - dataStart;
-  const expected = new Map(expectedAdapterSchema(opts.channels).map((s) => [s.name, s]));
+  const lora = validLora(metadata, opts.channels);
+  const loraUnjudged =
+    lora === undefined && isPlainObject(metadata) && metadata['version'] === ADAPTER_VERSION_DECODER_LORA;
+  const expected = new Map(expectedAdapterSchema(opts.channels, lora).map((s) => [s.name, s]));
   const entries: RawEntry[] = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const shown = JSON.stringify(name.slice(0, 80));
     const spec = expected.get(name);
+    if (!spec && loraUnjudged && name.startsWith(ADAPTER_DECODER_LORA_PREFIX)) continue;
     if (!spec) {
       problems.push(`unexpected tensor ${shown}`);
       continue;
@@ -304,42 +352,27 @@ export function validateAdapterFile(buf: Uint8Array, options: ValidateAdapterOpt
     tensors.set(e.name, { name: e.name, shape: [...e.shape], data });
   }
 
-  // Metadata: exactly {casam: "<compact JSON>"} within the size limit.
-  let metadata: unknown;
-  const rawMeta = header['__metadata__'];
-  if (!isPlainObject(rawMeta)) problems.push('__metadata__ is missing or not an object');
-  else {
-    exactKeys(rawMeta, [ADAPTER_METADATA_KEY], '__metadata__', problems);
-    const s = rawMeta[ADAPTER_METADATA_KEY];
-    if (ADAPTER_METADATA_KEY in rawMeta) {
-      if (typeof s !== 'string') problems.push(`__metadata__.${ADAPTER_METADATA_KEY} must be a string`);
-      else {
-        const bytes = new TextEncoder().encode(s).byteLength;
-        if (bytes > opts.maxMetadataBytes)
-          problems.push(`metadata is ${bytes} bytes, over the limit of ${opts.maxMetadataBytes}`);
-        else {
-          try {
-            metadata = JSON.parse(s);
-            if (JSON.stringify(metadata) !== s) problems.push('metadata is not compact JSON');
-            problems.push(...metadataProblems(metadata, opts));
-          } catch (e) {
-            problems.push(`metadata is not valid JSON: ${(e as Error).message}`);
-          }
-        }
-      }
-    }
-  }
-
   if (problems.length) fail(problems);
   const align: AdapterTensor[] = [];
   const vae: AdapterTensor[] = [];
+  const decoderLora: AdapterTensor[] = [];
   for (const name of expected.keys()) {
     const t = tensors.get(name)!;
     if (name.startsWith(ADAPTER_ALIGN_PREFIX))
       align.push({ ...t, name: name.slice(ADAPTER_ALIGN_PREFIX.length) });
-    else vae.push({ ...t, name: name.slice(ADAPTER_VAE_PREFIX.length) });
+    else if (name.startsWith(ADAPTER_VAE_PREFIX))
+      vae.push({ ...t, name: name.slice(ADAPTER_VAE_PREFIX.length) });
+    else decoderLora.push({ ...t, name: name.slice(ADAPTER_DECODER_LORA_PREFIX.length) });
   }
-  return { metadata: metadata as AdapterMetadata, align, vae };
+  return { metadata: metadata as AdapterMetadata, align, vae, decoderLora };
+}
+
+/** The metadata's decoder delta when the metadata is version 2 and the delta's entry is valid. */
+function validLora(metadata: unknown, channels: number): AdapterDecoderLoraMetadata | undefined {
+  if (!isPlainObject(metadata) || metadata['version'] !== ADAPTER_VERSION_DECODER_LORA) return undefined;
+  const lora = metadata['decoderLora'];
+  if (lora === undefined || decoderLoraMetadataProblems(lora, channels).length) return undefined;
+  return lora as AdapterDecoderLoraMetadata;
 }
 
 /**

@@ -4,6 +4,11 @@
  * federation knows. Shared by the coordinator (which checks uploads) and the ML library (which writes them).
  * Depends on nothing.
  */
+import {
+  type AdapterDecoderLoraMetadata,
+  type AdapterVersion,
+  decoderLoraTensorSpecs,
+} from './adapter-decoder-lora';
 
 /** One expected tensor of a state dict. */
 export interface CasamTensorSpec {
@@ -103,6 +108,7 @@ export function specParameterCount(spec: readonly CasamTensorSpec[]): number {
 // ---------------------------------------------------------------------------------------------------------
 
 export const ADAPTER_FORMAT = 'casam-adapter';
+/** Metadata version of an adapter without a decoder delta (one with a delta: ADAPTER_VERSION_DECODER_LORA). */
 export const ADAPTER_VERSION = 1;
 /** The only `__metadata__` key. */
 export const ADAPTER_METADATA_KEY = 'casam';
@@ -135,7 +141,8 @@ export interface AdapterTauStats {
 /** The adapter file's `casam` metadata. */
 export interface AdapterMetadata {
   format: typeof ADAPTER_FORMAT;
-  version: typeof ADAPTER_VERSION;
+  /** 1, or 2 exactly when the file carries a decoder delta (`decoderLora`). */
+  version: AdapterVersion;
   taskId: string;
   baseModel: { preset: string; fingerprint: string };
   channels: number;
@@ -144,6 +151,8 @@ export interface AdapterMetadata {
   metrics: Record<string, number>;
   /** ISO 8601 UTC, e.g. 2026-01-31T12:00:00.000Z. */
   createdAt: string;
+  /** Version 2 only: the per-task low-rank delta of the mask decoder (adapter-decoder-lora.ts). */
+  decoderLora?: AdapterDecoderLoraMetadata;
 }
 
 export interface AdapterTensorSpec {
@@ -152,8 +161,14 @@ export interface AdapterTensorSpec {
   shape: number[];
 }
 
-/** The exact tensor list of an adapter for C channels, in file order. */
-export function expectedAdapterSchema(channels: number): AdapterTensorSpec[] {
+/**
+ * The exact tensor list of an adapter for C channels, in file order; with `decoderLora` (a valid version 2
+ * metadata entry) its delta's tensors follow the Alignment Layer's and the VAE's.
+ */
+export function expectedAdapterSchema(
+  channels: number,
+  decoderLora?: Pick<AdapterDecoderLoraMetadata, 'rank' | 'layers'>,
+): AdapterTensorSpec[] {
   assertChannels(channels);
   return [
     ...alignmentStateDictSpec(channels).map((s) => ({
@@ -165,6 +180,10 @@ export function expectedAdapterSchema(channels: number): AdapterTensorSpec[] {
       name: ADAPTER_VAE_PREFIX + s.name,
       dtype: 'F32' as const,
       shape: s.shape,
+    })),
+    ...(decoderLora ? decoderLoraTensorSpecs(channels, decoderLora) : []).map((s) => ({
+      ...s,
+      dtype: 'F32' as const,
     })),
   ];
 }

@@ -1,6 +1,7 @@
 export * from './version';
 export * from './api';
 export * from './adapter-schema';
+export * from './adapter-decoder-lora';
 export * from './adapter-file-validation';
 export * from './adapter-tau';
 export * from './tasks';
