@@ -10,6 +10,7 @@ export { CheckpointMismatchError, loadSamWeights, validateStateDict } from './we
 
 // SAM in TypeScript: presets, the model, its engines and the predictor.
 export { type SamConfig, getPreset, gridSize, isPresetName, maskInputSize } from './sam/config';
+export { type DecoderDelta } from './sam/decoder-delta';
 export { type SamEngine } from './sam/engine';
 export { createImageEncoder } from './sam/image-encoder';
 export { createMaskDecoder } from './sam/mask-decoder';
@@ -69,6 +70,14 @@ export {
   initialAlignmentStateDict,
 } from './casam/align-layer';
 export { attentionPool } from './casam/attention-pool';
+export {
+  DEFAULT_DECODER_LORA_RANK,
+  type DecoderLora,
+  type DecoderLoraOptions,
+  assertDecoderLoraFits,
+  createDecoderLora,
+  mergeDecoderLora,
+} from './casam/decoder-lora';
 export { createFastRouter } from './casam/fast-router';
 export { FOCAL_ALPHA, FOCAL_GAMMA, segmentationLoss } from './casam/losses';
 export { type AggregateMetrics, type RegionMetrics, aggregateMetrics } from './casam/metrics';

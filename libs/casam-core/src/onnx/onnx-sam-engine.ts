@@ -341,6 +341,11 @@ class OrtSamEngine implements OnnxSamEngine {
     prompt: EnginePrompt,
     opts: EngineDecodeOptions,
   ): Promise<EngineDecodeResult> {
+    if (opts.decoderDelta)
+      throw new OnnxModelError(
+        'the ONNX Runtime engine cannot apply a decoder delta (LoRA) yet: its decoder graph is the frozen one; ' +
+          'decode this task on the TF.js engine',
+      );
     const inputs = promptToDecoderInputs(this.config, embeddings, prompt);
     const { iouPredictions, lowResMasks } = await this.runDecoder(inputs, false);
     const m = maskInputSize(this.config);

@@ -1,5 +1,6 @@
 import { HostTensor } from '../tensor/host-tensor';
 import { SamConfig } from './config';
+import type { DecoderDelta } from './decoder-delta';
 
 /** Prompts in the model's input frame (after ResizeLongestSide), one image. */
 export interface EnginePrompt {
@@ -16,6 +17,11 @@ export interface EnginePrompt {
 export interface EngineDecodeOptions {
   /** true: mask tokens 1..3; false: token 0 (the official multimask_output flag). */
   multimask: boolean;
+  /**
+   * A task's change of the decoder's weights for this call (its LoRA delta). Only the TF.js engine applies one;
+   * the ONNX Runtime engine refuses it rather than decode with the frozen decoder (no per-task decoder graphs yet).
+   */
+  decoderDelta?: DecoderDelta;
 }
 
 export interface EngineDecodeResult {

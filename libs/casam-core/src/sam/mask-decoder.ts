@@ -4,10 +4,10 @@ import { ParamStore } from './params';
 import { gelu, layerNorm, linear, nchwToNhwc, nhwcToNchw } from './layers';
 import { broadcastParam } from './prompt-encoder';
 import { DecoderTap, TwoWayTransformer, createTwoWayTransformer } from './two-way-transformer';
+import { DecoderDelta, NamedLinear, effectiveLinear } from './decoder-delta';
 
 export type { DecoderTap } from './two-way-transformer';
-
-type Linear = { w: tf.Tensor2D; b: tf.Tensor1D | null };
+export type { DecoderDelta } from './decoder-delta';
 
 export interface MaskDecoderOutput {
   /** Mask logits NCHW [B,K,4g,4g] (K = 4 from predictMasks, 3 multimask, 1 single). */
@@ -24,7 +24,9 @@ export interface MaskDecoder {
    * The official predict_masks: all mask tokens. imageEmbeddings NCHW [E,C,g,g], imagePe NCHW [1,C,g,g],
    * sparse [B,T,C], dense NCHW [B,C,g,g]. E = B pairs image i with prompt i; E dividing B repeats each image
    * B/E times in a row (the official repeat_interleave, e.g. E = 1 for B prompts on one image).
-   * Differentiable w.r.t. every input; the caller owns the result.
+   * Differentiable w.r.t. every input; the caller owns the result. `delta` changes some Linear weights for this
+   * call only (a task's decoder adapter; the attention projections and hypernetwork MLPs): differentiable
+   * w.r.t. whatever it computes the weights from, the frozen weights untouched.
    */
   predictMasks(
     imageEmbeddings: tf.Tensor4D,
@@ -32,6 +34,7 @@ export interface MaskDecoder {
     sparse: tf.Tensor3D,
     dense: tf.Tensor4D,
     tap?: DecoderTap,
+    delta?: DecoderDelta,
   ): MaskDecoderOutput;
   /** The official forward: multimask → tokens 1..K−1, otherwise token 0. */
   forward(
@@ -41,6 +44,7 @@ export interface MaskDecoder {
     dense: tf.Tensor4D,
     multimask: boolean,
     tap?: DecoderTap,
+    delta?: DecoderDelta,
   ): MaskDecoderOutput;
 }
 
@@ -55,10 +59,10 @@ function scoped(params: ParamStore): ParamStore {
 }
 
 /** The official MLP head: Linear layers with ReLU between them (no sigmoid anywhere in SAM's use). */
-function mlp(layers: Linear[], x: tf.Tensor): tf.Tensor {
+function mlp(layers: NamedLinear[], x: tf.Tensor, delta?: DecoderDelta): tf.Tensor {
   let y = x;
   layers.forEach((l, i) => {
-    y = linear(y, l);
+    y = linear(y, effectiveLinear(l, delta));
     if (i < layers.length - 1) y = tf.relu(y);
   });
   return y;
@@ -101,14 +105,15 @@ export function createMaskDecoder(cfg: SamConfig, params: ParamStore): MaskDecod
   const up0 = p.convTranspose2d('output_upscaling.0');
   const up1 = p.norm('output_upscaling.1');
   const up3 = p.convTranspose2d('output_upscaling.3');
-  const hyper: Linear[][] = [];
+  const named = (name: string): NamedLinear => ({ name, ...p.linear(name) });
+  const hyper: NamedLinear[][] = [];
   for (let i = 0; i < numMaskTokens; i++) {
-    const layers: Linear[] = [];
-    for (let j = 0; j < 3; j++) layers.push(p.linear(`output_hypernetworks_mlps.${i}.layers.${j}`));
+    const layers: NamedLinear[] = [];
+    for (let j = 0; j < 3; j++) layers.push(named(`output_hypernetworks_mlps.${i}.layers.${j}`));
     hyper.push(layers);
   }
-  const iouHead: Linear[] = [];
-  for (let j = 0; j < cfg.iouHeadDepth; j++) iouHead.push(p.linear(`iou_prediction_head.layers.${j}`));
+  const iouHead: NamedLinear[] = [];
+  for (let j = 0; j < cfg.iouHeadDepth; j++) iouHead.push(named(`iou_prediction_head.layers.${j}`));
 
   function checkInputs(emb: tf.Tensor4D, pe: tf.Tensor4D, sparse: tf.Tensor3D, dense: tf.Tensor4D): void {
     const [e, ec, eh, ew] = emb.shape;
@@ -130,6 +135,7 @@ export function createMaskDecoder(cfg: SamConfig, params: ParamStore): MaskDecod
     sparse: tf.Tensor3D,
     dense: tf.Tensor4D,
     tap?: DecoderTap,
+    delta?: DecoderDelta,
   ): MaskDecoderOutput {
     checkInputs(imageEmbeddings, imagePe, sparse, dense);
     return tf.tidy(() => {
@@ -153,7 +159,7 @@ export function createMaskDecoder(cfg: SamConfig, params: ParamStore): MaskDecod
 
       const image = tf.reshape(src, [b, g * g, c]) as tf.Tensor3D;
       const pos = tf.reshape(nchwToNhwc(imagePe), [1, g * g, c]) as tf.Tensor3D;
-      const { queries: hs, keys } = transformer.forward(image, pos, tokens, tap);
+      const { queries: hs, keys } = transformer.forward(image, pos, tokens, tap, delta);
       const iouTokenOut = tf.squeeze(tf.slice(hs, [0, 0, 0], [b, 1, c]), [1]);
       const maskTokensOut = tf.slice(hs, [0, 1, 0], [b, numMaskTokens, c]);
 
@@ -166,7 +172,7 @@ export function createMaskDecoder(cfg: SamConfig, params: ParamStore): MaskDecod
 
       const perToken = tf.unstack(maskTokensOut, 1); // K × [B,C]
       const hyperIn = tf.stack(
-        perToken.map((t, i) => mlp(hyper[i], t)),
+        perToken.map((t, i) => mlp(hyper[i], t, delta)),
         1,
       ) as tf.Tensor3D; // [B,K,C/8]
       if (tap) tap('hyper_in', hyperIn);
@@ -176,7 +182,7 @@ export function createMaskDecoder(cfg: SamConfig, params: ParamStore): MaskDecod
         uh,
         uw,
       ]) as tf.Tensor4D;
-      const iou = mlp(iouHead, iouTokenOut) as tf.Tensor2D;
+      const iou = mlp(iouHead, iouTokenOut, delta) as tf.Tensor2D;
       return { masks, iou };
     });
   }
@@ -188,9 +194,10 @@ export function createMaskDecoder(cfg: SamConfig, params: ParamStore): MaskDecod
     dense: tf.Tensor4D,
     multimask: boolean,
     tap?: DecoderTap,
+    delta?: DecoderDelta,
   ): MaskDecoderOutput {
     return tf.tidy(() => {
-      const all = predictMasks(imageEmbeddings, imagePe, sparse, dense, tap);
+      const all = predictMasks(imageEmbeddings, imagePe, sparse, dense, tap, delta);
       const start = multimask ? 1 : 0;
       const k = multimask ? numMaskTokens - 1 : 1;
       const [b, , h, w] = all.masks.shape;

@@ -1,4 +1,4 @@
-import { EnginePrompt, SamEngine } from './engine';
+import { EngineDecodeOptions, EnginePrompt, SamEngine } from './engine';
 import { ResizeLongestSide, Size, postprocessMasks, prepareImage } from './transforms';
 import { HostTensor, shapeEquals } from '../tensor/host-tensor';
 import { maskInputSize } from './config';
@@ -49,7 +49,8 @@ export interface SamPredictor {
   /** Reuses embeddings computed earlier (e.g. from the on-disk cache). */
   setEmbedding(e: EmbeddedImage): void;
   readonly current: EmbeddedImage | null;
-  predict(prompt: PredictPrompt): Promise<Prediction>;
+  /** `decode.decoderDelta`: a task's decoder delta for this prediction (TF.js engine only, see SamEngine). */
+  predict(prompt: PredictPrompt, decode?: Pick<EngineDecodeOptions, 'decoderDelta'>): Promise<Prediction>;
   reset(): void;
   dispose(): void;
 }
@@ -102,7 +103,7 @@ export function createSamPredictor(engine: SamEngine): SamPredictor {
     setEmbedding(e: EmbeddedImage) {
       current = e;
     },
-    async predict(p: PredictPrompt): Promise<Prediction> {
+    async predict(p: PredictPrompt, decode?: Pick<EngineDecodeOptions, 'decoderDelta'>): Promise<Prediction> {
       if (!current) throw new PromptError('no image set: call setImage first');
       const { embeddings, originalSize, inputSize } = current;
       validate(p, originalSize);
@@ -115,6 +116,7 @@ export function createSamPredictor(engine: SamEngine): SamPredictor {
       if (p.maskInput) ep.maskInput = p.maskInput;
       const { lowResMasks, iouPredictions } = await engine.decode(embeddings, ep, {
         multimask: p.multimask ?? false,
+        ...(decode?.decoderDelta ? { decoderDelta: decode.decoderDelta } : {}),
       });
       const masks = postprocessMasks(lowResMasks, inputSize, originalSize, cfg.imgSize);
       const [, k, H, W] = masks.shape;

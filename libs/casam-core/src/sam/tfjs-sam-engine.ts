@@ -53,7 +53,15 @@ export function createTfjsSamEngine(sam: Sam): SamEngine {
         }
         const { sparse, dense } = sam.promptEncoder.encode(input);
         const image = tf.tensor4d(toFloat32(emb), embShape as [number, number, number, number]);
-        const out = sam.maskDecoder.forward(image, sam.densePe, sparse, dense, opts.multimask);
+        const out = sam.maskDecoder.forward(
+          image,
+          sam.densePe,
+          sparse,
+          dense,
+          opts.multimask,
+          undefined,
+          opts.decoderDelta,
+        );
         return { masks: out.masks, iou: out.iou };
       });
       try {
