@@ -22,6 +22,8 @@ export { readDicomFolder } from './read/read-dicom-folder';
 export type { DicomFolder, DicomSeries, DicomSlice, ReadDicomFolderOptions } from './read/read-dicom-folder';
 export { readDicomInstance, imageFromParsed } from './read/read-dicom-instance';
 export { renderInstanceFrame } from './read/render-frame';
+export { DEFAULT_DICOM_SIZE_LIMITS } from './read/size-limits';
+export type { DicomSizeLimits } from './read/size-limits';
 export type { RenderedFrame } from './read/render-frame';
 export type {
   DicomFrameInfo,

@@ -16,6 +16,7 @@ import {
   type SyntheticSeries,
   datasetToPart10,
   writeSyntheticSeries,
+  withRowsColumns,
   writeTestInstance,
 } from '@casam/dicom/testing';
 import { SegmentationServer, type SegmentResponseJson } from './segmentation-server';
@@ -147,7 +148,8 @@ describe('SegmentationServer with DICOM (real HTTP)', () => {
       ],
       [await post('?box=1,1,5,5', sc(8).subarray(0, 400)), 400, 'not-dicom'],
       [await post('?box=1,1,5,5', await withoutPixels()), 400, 'no-pixel-data'],
-      [await post('?box=1,1,5,5', sc(128)), 413, 'too_large'],
+      [await post('?box=1,1,5,5', sc(128)), 413, 'too-large'],
+      [await post('?box=1,1,5,5', withRowsColumns(await rleFile(dir), 60000)), 413, 'too-large'],
       [await post('?box=1,1,5,5', new Uint8Array(100 * 1024)), 413, 'too_large'],
       [
         await post('?box=1,1,5,5&frame=1', encodeRgbPng({ width: 8, height: 8, data: new Uint8Array(192) }), {

@@ -48,22 +48,21 @@ export function parseDicomQuery(q: URLSearchParams): DicomQuery {
 }
 
 /**
- * The request body as the model's image: one frame of one instance. `maxPixels` bounds rows × columns as
- * `serve.maxImagePixels` bounds a PNG.
+ * The request body as the model's image: one frame of one instance. The header's claimed size is checked before
+ * anything is decoded: rows × columns against `maxPixels` (as `serve.maxImagePixels` bounds a PNG), and all
+ * frames together against `maxRequestBytes` values, so a compressed instance cannot decode to more than an
+ * uncompressed 8-bit one the request limit admits.
  */
 export async function decodeDicomRequest(
   body: Uint8Array,
   q: DicomQuery,
-  maxPixels: number,
+  limits: { maxPixels: number; maxRequestBytes: number },
 ): Promise<DicomImage> {
   try {
-    const instance = await readDicomInstance(body, 'request body');
-    if (instance.rows * instance.columns > maxPixels)
-      throw new HttpError(
-        413,
-        'too_large',
-        `the instance is ${instance.columns}×${instance.rows} pixels, more than this server's ${maxPixels}`,
-      );
+    const instance = await readDicomInstance(body, 'request body', {
+      maxPixels: limits.maxPixels,
+      maxFramePixelsTotal: Math.max(limits.maxPixels, limits.maxRequestBytes),
+    });
     const frames = instance.numberOfFrames;
     if (q.frame === undefined && frames > 1)
       throw new HttpError(
@@ -94,6 +93,7 @@ export async function decodeDicomRequest(
 
 function problemStatus(code: DicomProblem['code']): number {
   if (code === 'unsupported-transfer-syntax') return 415;
+  if (code === 'too-large') return 413;
   return 400;
 }
 

@@ -79,7 +79,7 @@ export interface SegmentResponseJson extends SegmentDecisionJson {
  *        → 200 JSON as above or, with `Accept: application/dicom`, a DICOM-SEG (Part 10) referencing the frame
  *          and naming task, adapter, bundle and base model, the decision in `X-Casam-Decision`. A file that
  *          cannot be used is a 4xx whose code is the DicomProblem's (not-dicom, unsupported-transfer-syntax
- *          (415), no-pixel-data, unsupported-sop-class…).
+ *          (415), too-large (413), no-pixel-data, unsupported-sop-class…).
  *   GET  /healthz → {status, bundleVersion, tasks, backend…}
  *
  * Requests run one at a time on the model. The bundle pointer file is watched in the background (and checked
@@ -228,7 +228,11 @@ export class SegmentationServer {
       const maxPixels = this.o.maxImagePixels ?? SERVE_MAX_IMAGE_PIXELS;
       let image;
       let source: DicomImage['source'] | undefined;
-      if (dicomQuery) ({ image, source } = await decodeDicomRequest(body, dicomQuery, maxPixels));
+      if (dicomQuery)
+        ({ image, source } = await decodeDicomRequest(body, dicomQuery, {
+          maxPixels,
+          maxRequestBytes: this.o.maxRequestBytes,
+        }));
       else
         try {
           image = decodeImage(body, 'request body', { maxPixels });

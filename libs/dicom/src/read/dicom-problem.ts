@@ -9,6 +9,7 @@ export type DicomProblemCode =
   | 'no-pixel-data'
   | 'inconsistent-geometry'
   | 'unknown-reference'
+  | 'too-large'
   | 'unreadable-file';
 
 /** A problem as data, for reports: which file, why, and a sentence a hospital's IT team can act on. */

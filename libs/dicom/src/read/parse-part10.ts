@@ -5,6 +5,7 @@ import dcmjs from 'dcmjs';
 import { decodeToExplicitLittleEndian } from './codecs';
 import { type Dataset, str } from './dataset-fields';
 import { DicomProblem } from './dicom-problem';
+import { type DicomSizeLimits, checkClaimedSize, claimOfRawHeader } from './size-limits';
 import { describeTransferSyntax, transferSyntaxLabel } from './transfer-syntax';
 
 // dcmjs logs every odd VR and short value it works around (its "validation.dcmjs" logger, at warn and error
@@ -25,8 +26,15 @@ export function looksLikePart10(bytes: Uint8Array): boolean {
   return bytes.length >= 132 && String.fromCharCode(...bytes.subarray(128, 132)) === 'DICM';
 }
 
-/** Parses one Part 10 file; throws DicomProblem ('not-dicom', 'unsupported-transfer-syntax'). */
-export async function parsePart10(bytes: Uint8Array, source: string): Promise<ParsedDicom> {
+/**
+ * Parses one Part 10 file; throws DicomProblem ('not-dicom', 'unsupported-transfer-syntax', 'too-large').
+ * Compressed pixel data is decoded only after the header's claimed size passed `limits`.
+ */
+export async function parsePart10(
+  bytes: Uint8Array,
+  source: string,
+  limits: DicomSizeLimits = {},
+): Promise<ParsedDicom> {
   if (!looksLikePart10(bytes)) {
     throw new DicomProblem(
       'not-dicom',
@@ -47,6 +55,16 @@ export async function parsePart10(bytes: Uint8Array, source: string): Promise<Pa
   }
   let dict = first;
   if (syntax.kind === 'codec' && first.dict['7FE00010'] !== undefined) {
+    // The codecs allocate what the header asks for: check the claim first. A header without Rows/Columns gives
+    // no size to check, so its compressed pixel data is not decoded at all.
+    const claim = claimOfRawHeader(first.dict);
+    if (!claim)
+      throw new DicomProblem(
+        'no-pixel-data',
+        source,
+        'Rows/Columns are missing: the pixel data is not decoded',
+      );
+    checkClaimedSize(claim, limits, source);
     try {
       dict = readDict(await decodeToExplicitLittleEndian(bytes), source);
     } catch (error) {

@@ -11,6 +11,7 @@ import type { DicomIdentity, DicomInstance, DicomWindow } from './dicom-instance
 import { type DicomProblemInfo, toProblemInfo } from './dicom-problem';
 import { type ParsedDicom, parsePart10 } from './parse-part10';
 import { imageFromParsed } from './read-dicom-instance';
+import type { DicomSizeLimits } from './size-limits';
 import { RT_STRUCTURE_SET_STORAGE, SEGMENTATION_STORAGE } from './sop-classes';
 import { type WindowChoice, resolveWindow, toGray8 } from './voi-window';
 import { walkFiles } from './walk-files';
@@ -20,6 +21,8 @@ export interface ReadDicomFolderOptions {
   window?: WindowChoice;
   /** Called after each file is read (for progress lines on large exports). */
   onProgress?: (done: number, total: number) => void;
+  /** Size limits per frame and per instance (a file past them is a 'too-large' problem); library defaults. */
+  limits?: DicomSizeLimits;
 }
 
 export interface DicomSlice {
@@ -65,12 +68,12 @@ export async function readDicomFolder(
   for (const [n, file] of files.entries()) {
     if (n > 0) options.onProgress?.(n, files.length);
     try {
-      const parsed = await parsePart10(new Uint8Array(await readFile(file)), file);
+      const parsed = await parsePart10(new Uint8Array(await readFile(file)), file, options.limits);
       if (parsed.sopClassUid === '1.2.840.10008.1.3.10') continue; // a DICOMDIR under another name
       if (parsed.sopClassUid === SEGMENTATION_STORAGE || parsed.sopClassUid === RT_STRUCTURE_SET_STORAGE) {
         maskFiles.push(parsed);
       } else {
-        images.push(imageFromParsed(parsed));
+        images.push(imageFromParsed(parsed, options.limits));
       }
     } catch (error) {
       problems.push(toProblemInfo(error, file));

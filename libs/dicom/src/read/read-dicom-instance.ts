@@ -12,15 +12,23 @@ import { frameGeometry, frameMacro } from './geometry';
 import { type ParsedDicom, parsePart10 } from './parse-part10';
 import { type PixelLayout, decodeFrame, frameByteLength } from './pixel-data';
 import { isNonImageSopClass, sopClassName } from './sop-classes';
-import { transferSyntaxLabel } from './transfer-syntax';
+import { type DicomSizeLimits, checkClaimedSize, checkDecodedSize } from './size-limits';
+import { describeTransferSyntax, transferSyntaxLabel } from './transfer-syntax';
 
-/** Reads one image file; throws DicomProblem with a per-file reason when it cannot be used. */
-export async function readDicomInstance(bytes: Uint8Array, source: string): Promise<DicomInstance> {
-  return imageFromParsed(await parsePart10(bytes, source));
+/**
+ * Reads one image file; throws DicomProblem with a per-file reason when it cannot be used ('too-large' past
+ * `limits`, checked from the header before anything is decoded).
+ */
+export async function readDicomInstance(
+  bytes: Uint8Array,
+  source: string,
+  limits: DicomSizeLimits = {},
+): Promise<DicomInstance> {
+  return imageFromParsed(await parsePart10(bytes, source, limits), limits);
 }
 
 /** The image view of an already parsed file (the folder reader parses once, then dispatches by class). */
-export function imageFromParsed(parsed: ParsedDicom): DicomInstance {
+export function imageFromParsed(parsed: ParsedDicom, limits: DicomSizeLimits = {}): DicomInstance {
   const { dataset: ds, source, sopClassUid } = parsed;
   if (isNonImageSopClass(sopClassUid)) {
     throw new DicomProblem('unsupported-sop-class', source, `${sopClassName(sopClassUid)} is not an image`);
@@ -29,8 +37,12 @@ export function imageFromParsed(parsed: ParsedDicom): DicomInstance {
   if (!pixelParts) throw new DicomProblem('no-pixel-data', source, 'the file has no Pixel Data (7FE0,0010)');
   const layout = pixelLayout(ds, source);
   const numberOfFrames = Math.max(1, Math.floor(num(ds, 'NumberOfFrames') ?? 1));
+  // Before the frames' descriptions and decoded values are allocated (a native file's claim is checked here).
+  checkClaimedSize({ ...layout, numberOfFrames }, limits, source);
   const pixelData = concat(pixelParts);
   const needed = frameByteLength(layout) * numberOfFrames;
+  if (describeTransferSyntax(parsed.transferSyntaxUid).kind === 'codec')
+    checkDecodedSize(pixelData.byteLength, needed, source);
   if (pixelData.byteLength < needed) {
     throw new DicomProblem(
       'no-pixel-data',

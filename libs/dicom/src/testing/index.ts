@@ -21,3 +21,4 @@ export type { SyntheticContour, SyntheticRtstructOptions } from './synthetic-rts
 export type { SyntheticEllipse } from './synthetic-series';
 export { writeSyntheticStudy } from './synthetic-study';
 export type { SyntheticStudy, SyntheticStudyOptions } from './synthetic-study';
+export { withRowsColumns } from './crafted-header';
