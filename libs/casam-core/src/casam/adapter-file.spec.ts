@@ -283,7 +283,12 @@ describe('adapter file validation rejects', () => {
       (m) => (m['baseModel'] = { preset: 'vit_b', fingerprint: FINGERPRINT, url: 'x' }),
       /baseModel: unknown key "url"/,
     ],
-    ['another version', (m) => (m['version'] = 2), /version 2 is not supported/],
+    [
+      'an unknown version',
+      (m) => (m['version'] = 3),
+      /version 3 is not supported: this reader knows versions 1 and 2/,
+    ],
+    ['version 2 without a decoder delta', (m) => (m['version'] = 2), /metadata: missing key decoderLora/],
     ['another format', (m) => (m['format'] = 'lora'), /format must be "casam-adapter"/],
     ['wrong channels', (m) => (m['channels'] = 256), /channels 256 does not match the base model's 64/],
     ['a bad timestamp', (m) => (m['createdAt'] = 'yesterday'), /createdAt must be an ISO 8601 UTC timestamp/],

@@ -1,10 +1,15 @@
 /**
  * The CA-SAM adapter upload: one safetensors file with a task's trained weights and nothing else.
  *
- *   tensors       `align.<Alignment Layer state dict>` then `vae.<TaskVAE state dict>`, all F32, PyTorch layout
+ *   tensors       `align.<Alignment Layer state dict>` then `vae.<TaskVAE state dict>`, all F32, PyTorch layout;
+ *                 with a decoder delta also `decoder_lora.<layer>.A/B` (then version 2)
  *   __metadata__  exactly one key, `casam`, whose value is compact JSON:
  *                 {format:'casam-adapter', version:1, taskId, baseModel:{preset, fingerprint}, channels,
  *                  tau:{tau,p95,p99,mean,std,n,percentile}, metrics:{name: number}, createdAt}
+ *                 version 2 adds decoderLora:{rank, alpha, layers}
+ *
+ * An adapter without a delta is written as version 1, byte for byte as before, so sites and coordinators that
+ * only know version 1 keep reading it.
  *
  * The schema and its strict validator live in `@casam/protocol` (`validateAdapterFile` there is what the
  * coordinator runs on an upload); this module re-exports them and adds the ML side: state dicts as host tensors
@@ -12,15 +17,20 @@
  */
 import {
   ADAPTER_ALIGN_PREFIX,
+  ADAPTER_DECODER_LORA_PREFIX,
   ADAPTER_FORMAT,
   ADAPTER_LIMITS,
   ADAPTER_METADATA_KEY,
   ADAPTER_VAE_PREFIX,
   ADAPTER_VERSION,
+  ADAPTER_VERSION_DECODER_LORA,
+  type AdapterDecoderLoraMetadata,
   type AdapterMetadata,
   type AdapterTensor,
   AdapterValidationError,
   type ValidateAdapterOptions,
+  decoderLoraMetadataProblems,
+  decoderLoraTensorSpecs,
   peekAdapterChannels,
   validateAdapterFile as validateAdapterBytes,
 } from '@casam/protocol';
@@ -32,11 +42,13 @@ import type { TauStats } from './tau-stats';
 
 export {
   ADAPTER_ALIGN_PREFIX,
+  ADAPTER_DECODER_LORA_PREFIX,
   ADAPTER_FORMAT,
   ADAPTER_LIMITS,
   ADAPTER_METADATA_KEY,
   ADAPTER_VAE_PREFIX,
   ADAPTER_VERSION,
+  ADAPTER_VERSION_DECODER_LORA,
   AdapterValidationError,
   expectedAdapterSchema,
   type AdapterMetadata,
@@ -51,6 +63,8 @@ export interface AdapterFile {
   align: StateDict;
   /** TaskVAE state dict (names without `vae.`). */
   vae: StateDict;
+  /** Version 2: the decoder delta's tensors (`<layer>.A`, `<layer>.B`; its rank etc. in metadata.decoderLora). */
+  decoderLora?: StateDict;
 }
 
 function toStateDict(tensors: readonly AdapterTensor[]): StateDict {
@@ -63,7 +77,9 @@ function toStateDict(tensors: readonly AdapterTensor[]): StateDict {
  */
 export function validateAdapterFile(buf: Uint8Array, options: ValidateAdapterOptions): AdapterFile {
   const v = validateAdapterBytes(buf, options);
-  return { metadata: v.metadata, align: toStateDict(v.align), vae: toStateDict(v.vae) };
+  const out: AdapterFile = { metadata: v.metadata, align: toStateDict(v.align), vae: toStateDict(v.vae) };
+  if (v.metadata.decoderLora) out.decoderLora = toStateDict(v.decoderLora);
+  return out;
 }
 
 /** Reads an adapter, validating it for `channels` (default: the channels its metadata declares). */
@@ -87,6 +103,8 @@ export interface WriteAdapterInput {
   createdAt?: Date | string;
   align: StateDict;
   vae: StateDict;
+  /** A decoder delta (e.g. DecoderLora's metadata() and stateDict()); makes the file version 2. */
+  decoderLora?: { metadata: AdapterDecoderLoraMetadata; stateDict: StateDict };
 }
 
 /**
@@ -102,9 +120,25 @@ export function writeAdapterFile(
     throw new AdapterValidationError(['align state dict has no norm.weight [C]']);
   const channels = norm.shape[0];
   assertChannels(channels);
+  const lora = input.decoderLora;
+  const loraMeta = lora && {
+    rank: lora.metadata.rank,
+    alpha: lora.metadata.alpha,
+    layers: [...lora.metadata.layers],
+  };
+  const loraProblems = loraMeta ? decoderLoraMetadataProblems(loraMeta, channels) : [];
+  const loraSpec =
+    loraMeta && !loraProblems.length
+      ? decoderLoraTensorSpecs(channels, loraMeta).map((s) => ({
+          name: s.name.slice(ADAPTER_DECODER_LORA_PREFIX.length),
+          shape: s.shape,
+        }))
+      : [];
   const problems = [
     ...stateDictProblems(input.align, alignmentStateDictSpec(channels), ADAPTER_ALIGN_PREFIX),
     ...stateDictProblems(input.vae, taskVaeStateDictSpec(channels), ADAPTER_VAE_PREFIX),
+    ...loraProblems,
+    ...(lora ? stateDictProblems(lora.stateDict, loraSpec, ADAPTER_DECODER_LORA_PREFIX) : []),
   ];
   if (problems.length) throw new AdapterValidationError(problems);
   const createdAt =
@@ -116,13 +150,14 @@ export function writeAdapterFile(
   const t = input.tau;
   const metadata: AdapterMetadata = {
     format: ADAPTER_FORMAT,
-    version: ADAPTER_VERSION,
+    version: loraMeta ? ADAPTER_VERSION_DECODER_LORA : ADAPTER_VERSION,
     taskId: input.taskId,
     baseModel: { preset: input.baseModel.preset, fingerprint: input.baseModel.fingerprint },
     channels,
     tau: { tau: t.tau, p95: t.p95, p99: t.p99, mean: t.mean, std: t.std, n: t.n, percentile: t.percentile },
     metrics: { ...(input.metrics ?? {}) },
     createdAt,
+    ...(loraMeta ? { decoderLora: loraMeta } : {}),
   };
   const tensors: [string, HostTensor][] = [];
   for (const s of alignmentStateDictSpec(channels)) {
@@ -135,6 +170,13 @@ export function writeAdapterFile(
   for (const s of taskVaeStateDictSpec(channels)) {
     const h = input.vae.get(s.name)!;
     tensors.push([ADAPTER_VAE_PREFIX + s.name, float32Tensor([...s.shape], Float32Array.from(toFloat32(h)))]);
+  }
+  for (const s of loraSpec) {
+    const h = lora!.stateDict.get(s.name)!;
+    tensors.push([
+      ADAPTER_DECODER_LORA_PREFIX + s.name,
+      float32Tensor([...s.shape], Float32Array.from(toFloat32(h))),
+    ]);
   }
   const buf = writeSafetensors(tensors, { [ADAPTER_METADATA_KEY]: JSON.stringify(metadata) });
   validateAdapterFile(buf, { ...limits, channels });
