@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRgbPng, getPreset, onnxBaseExportName } from '@casam/casam-core';
 import { AgentHome } from '../home/agent-home';
 import { baseModelFingerprint } from '../model/engine-factory';
-import { agentCli, writeRandomTinyModel } from '../testing/agent-cli.testing';
+import { agentCli, initOfflineHome, writeRandomTinyModel } from '../testing/agent-cli.testing';
 import { installTestBundle, testSigner } from '../testing/signed-bundle.testing';
 
 describe('site-agent export-onnx (real CLI processes, random tiny base model)', () => {
@@ -16,16 +16,7 @@ describe('site-agent export-onnx (real CLI processes, random tiny base model)', 
 
   beforeAll(async () => {
     writeRandomTinyModel(weights);
-    const init = await agentCli(home.dir, [
-      'init',
-      '--coordinator',
-      'http://127.0.0.1:9',
-      '--site-name',
-      'Export site',
-      '--weights',
-      weights,
-    ]);
-    expect(init.code, init.stderr).toBe(0);
+    await initOfflineHome(home.dir, 'Export site', weights);
     exportDir = join(
       home.onnxCacheDir,
       onnxBaseExportName(getPreset('casam-tiny'), baseModelFingerprint(home, home.readConfig())),

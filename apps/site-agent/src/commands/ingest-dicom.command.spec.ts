@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SyntheticSeries, writeSegFor, writeSyntheticSeries } from '@casam/dicom/testing';
 import { PNG } from 'pngjs';
-import { agentCli } from '../testing/agent-cli.testing';
+import { agentCli, initOfflineHome } from '../testing/agent-cli.testing';
 
 /** Every file under `dir`, as text (binary files too: an identifier in any of them would show). */
 function allText(dir: string): string {
@@ -20,16 +20,7 @@ describe('site-agent ingest --dicom (real CLI processes, DICOM files written by 
   const data = join(dir, 'export');
   let ct: SyntheticSeries;
   beforeAll(async () => {
-    const init = await agentCli(home, [
-      'init',
-      '--coordinator',
-      'http://127.0.0.1:9',
-      '--site-name',
-      'DICOM site',
-      '--weights',
-      join(dir, 'none.safetensors'),
-    ]);
-    expect(init.code, init.stderr).toBe(0);
+    await initOfflineHome(home, 'DICOM site', join(dir, 'none.safetensors'));
     ct = await writeSyntheticSeries(join(data, 'ct'), {
       modality: 'CT',
       slices: 12,

@@ -2,22 +2,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentCli } from '../testing/agent-cli.testing';
+import { agentCli, initOfflineHome } from '../testing/agent-cli.testing';
 
 describe('site-agent ingest on a folder in another layout (real CLI processes)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-ingest-'));
   const home = join(dir, 'home');
   beforeAll(async () => {
-    const init = await agentCli(home, [
-      'init',
-      '--coordinator',
-      'http://127.0.0.1:9',
-      '--site-name',
-      'Ingest site',
-      '--weights',
-      join(dir, 'none.safetensors'),
-    ]);
-    expect(init.code, init.stderr).toBe(0);
+    await initOfflineHome(home, 'Ingest site', join(dir, 'none.safetensors'));
   }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAdapterFile } from '@casam/casam-core';
 import { writeDomainFolder } from '@casam/casam-lab';
-import { agentCli, writeRandomTinyModel } from '../testing/agent-cli.testing';
+import { agentCli, initOfflineHome, writeRandomTinyModel } from '../testing/agent-cli.testing';
 
 describe('site-agent init → ingest → train (real CLI processes, random tiny base model)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-agent-train-'));
@@ -19,16 +19,7 @@ describe('site-agent init → ingest → train (real CLI processes, random tiny 
       seed: 3,
       preview: false,
     });
-    const init = await agentCli(home, [
-      'init',
-      '--coordinator',
-      'http://127.0.0.1:9',
-      '--site-name',
-      'Test',
-      '--weights',
-      weights,
-    ]);
-    expect(init.code, init.stderr).toBe(0);
+    await initOfflineHome(home, 'Test', weights);
   }, 60_000); // a data set and a CLI process: well over the default 10 s on a loaded 2-core machine
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

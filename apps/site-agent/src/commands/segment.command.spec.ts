@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRgbPng } from '@casam/casam-core';
 import { AgentHome } from '../home/agent-home';
 import { baseModelFingerprint } from '../model/engine-factory';
-import { agentCli, writeRandomTinyModel } from '../testing/agent-cli.testing';
+import { agentCli, initOfflineHome, writeRandomTinyModel } from '../testing/agent-cli.testing';
 import { installTestBundle, testSigner } from '../testing/signed-bundle.testing';
 import type { SegmentDecisionJson } from '../use-cases/routing-decision';
 
@@ -31,16 +31,7 @@ describe('site-agent segment with an agent home (real CLI processes, random tiny
         data: new Uint8Array(160 * 120 * 3).map((_, i) => (i * 7) % 251),
       }),
     );
-    const init = await agentCli(home.dir, [
-      'init',
-      '--coordinator',
-      'http://127.0.0.1:9',
-      '--site-name',
-      'Segment site',
-      '--weights',
-      weights,
-    ]);
-    expect(init.code, init.stderr).toBe(0);
+    await initOfflineHome(home.dir, 'Segment site', weights);
     const base = baseModelFingerprint(home, home.readConfig());
     await installTestBundle(home, 1, await testSigner(), {
       base,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRgbPng } from '@casam/casam-core';
 import { AgentHome } from '../home/agent-home';
 import { baseModelFingerprint } from '../model/engine-factory';
-import { agentCli, type CliRun, writeRandomTinyModel } from '../testing/agent-cli.testing';
+import { agentCli, initOfflineHome, type CliRun, writeRandomTinyModel } from '../testing/agent-cli.testing';
 import { installTestBundle, testSigner } from '../testing/signed-bundle.testing';
 
 /** The real `site-agent serve` process beside real `rollback` runs, on one agent home. */
@@ -36,16 +36,7 @@ describe('site-agent serve (real process): bundle swaps without requests, damage
   beforeAll(async () => {
     const weights = join(dir, 'tiny.safetensors');
     writeRandomTinyModel(weights);
-    const init = await agentCli(home.dir, [
-      'init',
-      '--coordinator',
-      'http://127.0.0.1:9',
-      '--site-name',
-      'Serve site',
-      '--weights',
-      weights,
-    ]);
-    expect(init.code, init.stderr).toBe(0);
+    await initOfflineHome(home.dir, 'Serve site', weights);
     const base = baseModelFingerprint(home, home.readConfig());
     const signer = await testSigner();
     await installTestBundle(home, 1, signer, { base, tau: 1e9, task: { name: 'Liver CT' } });
