@@ -75,6 +75,19 @@ describe.skipIf(!orthancAvailable())('DICOM and a real PACS: DICOMweb in, DICOM-
     proxy = new RecordingProxy(coord.url);
     const proxyUrl = await proxy.start();
     await enrollApprovedSite(coord, home, agent, { coordinatorUrl: proxyUrl, siteName: 'Ullevål', weights });
+    // Hospital IT lists the PACS the agent may use (agent.json pacs.allowed).
+    await agent([
+      'init',
+      '--force',
+      '--coordinator',
+      proxyUrl,
+      '--site-name',
+      'Ullevål',
+      '--weights',
+      weights,
+      '--pacs',
+      orthanc.dicomWebUrl,
+    ]);
   }, 180_000);
 
   afterAll(async () => {

@@ -11,7 +11,7 @@ import {
 } from '@casam/dicom/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEgressLog } from '../egress/egress-log';
-import { agentCli } from '../testing/agent-cli.testing';
+import { agentCli, allowPacs, initOfflineHome } from '../testing/agent-cli.testing';
 
 describe('site-agent ingest --pacs (real CLI processes, a real Orthanc with authentication)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-ingest-pacs-'));
@@ -22,16 +22,7 @@ describe('site-agent ingest --pacs (real CLI processes, a real Orthanc with auth
   let seg: { sopInstanceUid: string; seriesInstanceUid: string };
 
   beforeAll(async () => {
-    const init = await agentCli(home, [
-      'init',
-      '--coordinator',
-      'http://127.0.0.1:9',
-      '--site-name',
-      'PACS site',
-      '--weights',
-      join(dir, 'none.safetensors'),
-    ]);
-    expect(init.code, init.stderr).toBe(0);
+    await initOfflineHome(home, 'PACS site', join(dir, 'none.safetensors'));
     ct = await writeSyntheticSeries(join(dir, 'export'), {
       modality: 'CT',
       slices: 6,
@@ -43,6 +34,7 @@ describe('site-agent ingest --pacs (real CLI processes, a real Orthanc with auth
     });
     seg = await writeSegFor(ct, [{ label: 'lesion', masks: ct.objectMasks }], { seed: 22 });
     orthanc = await startOrthanc({ dicomWeb: true, auth: { user: 'agent', password: 'pacs-pass-4711' } });
+    allowPacs(home, orthanc.dicomWebUrl);
     for (const name of readdirSync(ct.dir)) await orthanc.upload(readFileSync(join(ct.dir, name)));
   }, 120_000);
   afterAll(async () => {
@@ -104,11 +96,35 @@ describe('site-agent ingest --pacs (real CLI processes, a real Orthanc with auth
     expect(unknown.stderr).not.toContain('1.2.826.0.1.3680043.10.1145.404');
   });
 
+  it('refuses a PACS that agent.json does not list, before connecting, and logs the refusal', async () => {
+    const elsewhere = orthanc.dicomWebUrl.replace('/dicom-web', '/other-root');
+    const r = await agentCli(home, [
+      'ingest',
+      '--task',
+      'lesion',
+      '--pacs',
+      elsewhere,
+      '--study',
+      ct.studyInstanceUid,
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /other-root is not a PACS this agent may use: agent\.json lists .*\/dicom-web under pacs\.allowed/,
+    );
+    const last = parseEgressLog(readFileSync(join(home, 'egress.log'), 'utf8')).at(-1)!;
+    expect([last.type, last.bytes, last.outcome]).toEqual([
+      'refused:pacs_qido',
+      0,
+      'refused: not a PACS in agent.json pacs.allowed',
+    ]);
+  });
+
   it('exits 5 on a PACS that never answers, within --pacs-timeout', async () => {
     const sockets: net.Socket[] = [];
     const silent = net.createServer((s) => sockets.push(s));
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}/dicom-web`;
+    allowPacs(home, url);
     try {
       const r = await agentCli(home, [
         'ingest',

@@ -44,11 +44,13 @@ export const initCommand: Command = {
   summary: "write the agent's configuration and generate the site's Ed25519 key pair",
   usage: `site-agent init --coordinator <url> --site-name <name> [--preset <p>] [--weights <file>]
                 [--backend auto|tfjs-node-gpu|tfjs-node|wasm|cpu] [--serve-host 127.0.0.1] [--serve-port 8787]
-                [--force] [--home <dir>]
+                [--pacs <DICOMweb URL> ...] [--force] [--home <dir>]
   --coordinator <url>       the coordinator's origin, e.g. https://coordinator.example.org
   --site-name <name>        this hospital's name in the federation
   --preset <p>              base-model preset (default casam-tiny)
   --weights <file>          base-model weights (default: the embedded casam-tiny, copied into the home)
+  --pacs <url>              a hospital PACS the agent may use over DICOMweb (its root, e.g.
+                            https://pacs.hospital.example/dicom-web); repeatable; kept in agent.json pacs.allowed
   --force                   rewrite an existing configuration (the key is never replaced)
 ${HOME_HELP}`,
   options: {
@@ -60,6 +62,7 @@ ${HOME_HELP}`,
     backend: { type: 'string', default: 'auto' },
     'serve-host': { type: 'string', default: '127.0.0.1' },
     'serve-port': { type: 'string', default: '8787' },
+    pacs: { type: 'string', multiple: true },
     force: { type: 'boolean', default: false },
   },
   async run(v, log) {
@@ -92,6 +95,9 @@ ${HOME_HELP}`,
       model: { preset, weights },
       backend: (v.string('backend') ?? 'auto') as AgentConfig['backend'],
       serve: { host: v.string('serve-host') ?? '127.0.0.1', port, maxRequestBytes: 32 * 1024 * 1024 },
+      ...(v.strings('pacs').length
+        ? { pacs: { allowed: v.strings('pacs').map((u) => u.replace(/\/+$/, '')) } }
+        : {}),
     };
     home.writeConfig(config);
     installPackedOnnxExport(PACKED_ONNX_CACHE, home, config, log);

@@ -5,6 +5,7 @@ import { WINDOW_PRESETS, type WindowChoice, isWindowPreset, looksLikePart10 } fr
 import { EgressLog } from '../egress/egress-log';
 import { DicomwebClient } from '../pacs/dicomweb-client';
 import { pacsUserError } from '../pacs/pacs-exit';
+import { checkPacsAllowed } from '../pacs/pacs-allowlist';
 import { segmentDicom } from '../use-cases/segment-dicom';
 import { PACS_HELP, PACS_OPTIONS, pacsFlags } from './pacs-options';
 import { MODEL_HELP, MODEL_OPTIONS, modelFlags } from './model-options';
@@ -144,6 +145,8 @@ async function segmentDicomCommand(v: OptionValues, path: string, log: (l: strin
       `DICOM segmentation runs in an agent home (site-agent init); none at ${home.dir}`,
       EXIT.usage,
     );
+  // Refused before any work: the SEG carries the patient's identity and may go only to a listed PACS.
+  if (stow) checkPacsAllowed(home.readConfig(), stow, 'pacs_stow', new EgressLog(home.egressLogFile));
   const r = await segmentDicom(
     home,
     {

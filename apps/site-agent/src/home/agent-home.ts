@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MAX_IMAGE_PIXELS, writeFileAtomic } from '@casam/casam-core';
 import { EXIT, UserError } from '../cli/errors';
+import { pacsConfigProblems } from '../pacs/pacs-allowlist';
 
 /** The agent's configuration file (`<home>/agent.json`), written by `init`, edited by hospital IT. */
 export interface AgentConfig {
@@ -23,6 +24,8 @@ export interface AgentConfig {
    * (optional) is the largest width × height it decodes (default 4096²).
    */
   serve: { host: string; port: number; maxRequestBytes: number; maxImagePixels?: number };
+  /** The hospital PACS the agent may use over DICOMweb (their roots); none: no PACS. See pacs/pacs-allowlist.ts. */
+  pacs?: { allowed: string[] };
 }
 
 /** What the agent has learned and must keep across restarts (`<home>/state.json`). */
@@ -174,7 +177,7 @@ export function configProblems(raw: unknown): string[] {
   const p: string[] = [];
   const c = raw as Partial<AgentConfig> | null;
   if (!c || typeof c !== 'object') return ['must be a JSON object'];
-  const known = ['version', 'coordinatorUrl', 'siteName', 'model', 'backend', 'serve'];
+  const known = ['version', 'coordinatorUrl', 'siteName', 'model', 'backend', 'serve', 'pacs'];
   for (const k of Object.keys(c)) if (!known.includes(k)) p.push(`unknown field "${k}"`);
   if (c.version !== 1) p.push('version must be 1');
   try {
@@ -204,5 +207,6 @@ export function configProblems(raw: unknown): string[] {
     (!Number.isInteger(s.maxImagePixels) || s.maxImagePixels < 1 || s.maxImagePixels > MAX_IMAGE_PIXELS)
   )
     p.push(`serve.maxImagePixels must be an integer 1..${MAX_IMAGE_PIXELS} (width × height)`);
+  p.push(...pacsConfigProblems(c.pacs));
   return p;
 }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { getPreset, randomSamStateDict, writeSafetensors } from '@casam/casam-core';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 const BIN = resolve(__dirname, '../../bin/site-agent.js');
 
@@ -61,4 +61,29 @@ export function agentCli(
 export function writeRandomTinyModel(file: string, seed = 7): void {
   const sd = randomSamStateDict(getPreset('casam-tiny'), seed);
   writeFileSync(file, writeSafetensors([...sd.entries()]));
+}
+
+/**
+ * `site-agent init` of a home that never reaches a coordinator (port 9, discard): what CLI specs of local
+ * commands (ingest, train, segment, serve, export-onnx) start from. Throws with the output if init fails.
+ */
+export async function initOfflineHome(home: string, siteName: string, weights: string): Promise<void> {
+  const init = await agentCli(home, [
+    'init',
+    '--coordinator',
+    'http://127.0.0.1:9',
+    '--site-name',
+    siteName,
+    '--weights',
+    weights,
+  ]);
+  if (init.code !== 0) throw new Error(`site-agent init → ${init.code}\n${init.stderr}`);
+}
+
+/** Adds DICOMweb roots to agent.json's `pacs.allowed`, as hospital IT does by hand (a PACS started by a test). */
+export function allowPacs(home: string, ...urls: string[]): void {
+  const file = join(home, 'agent.json');
+  const config = JSON.parse(readFileSync(file, 'utf8')) as { pacs?: { allowed: string[] } };
+  config.pacs = { allowed: [...(config.pacs?.allowed ?? []), ...urls] };
+  writeFileSync(file, JSON.stringify(config, null, 2));
 }

@@ -22,6 +22,7 @@ import { importDicomSeries } from './dicom-import';
 import { EgressLog } from '../egress/egress-log';
 import { formatPullProgress, pullFromPacs } from '../pacs/pull-from-pacs';
 import { pacsUserError } from '../pacs/pacs-exit';
+import { checkPacsAllowed } from '../pacs/pacs-allowlist';
 
 /** Where the task's data is: a dataset folder, NIfTI image/label volume pairs, or a folder of DICOM files. */
 export type IngestSource =
@@ -209,6 +210,8 @@ async function pullTaskFromPacs(
   log: (l: string) => void,
 ): Promise<void> {
   let lastLine = 0;
+  const egress = new EgressLog(home.egressLogFile);
+  checkPacsAllowed(home.readConfig(), source.url, 'pacs_qido', egress);
   try {
     const r = await pullFromPacs({
       pacsUrl: source.url,
@@ -218,7 +221,7 @@ async function pullTaskFromPacs(
       ...(source.auth ? { auth: source.auth } : {}),
       timeoutMs: source.timeoutMs,
       dest,
-      log: new EgressLog(home.egressLogFile),
+      log: egress,
       fallbackToAny: true,
       onProgress: (p) => {
         const now = Date.now();
