@@ -23,7 +23,8 @@ export const ingestCommand: Command = {
                             or RTSTRUCT; slices ordered by geometry; resumable
   --pacs <url>              pull CT/MR series and their SEG/RTSTRUCT from the hospital PACS over DICOMweb
                             (QIDO-RS + WADO-RS, resumable, into the task's folder), then read them as --dicom
-  --study/--series <uid>    what to pull: every series of a study, or one series
+  --study/--series <uid>    what to pull: every series of a study, or one series (with the study's SEG and
+                            RTSTRUCT series that reference it)
   --query Key=value,...     QIDO-RS series query, e.g. Modality=CT,SeriesDescription=*LIVER* (with --study: in it)
   --window <w>              DICOM gray levels: auto (the files' VOI window, else 1st–99th percentile; default),
                             ${Object.keys(WINDOW_PRESETS).join(', ')}

@@ -95,6 +95,14 @@ export class DicomwebClient {
     }
   }
 
+  /**
+   * The metadata of every instance of a series (WADO-RS `/metadata`, DICOM JSON without bulk data): what a
+   * pull reads to find which series a SEG or RTSTRUCT references, without downloading it.
+   */
+  seriesMetadata(study: string, series: string): Promise<DicomJson[]> {
+    return this.getJson('pacs_wado', ['studies', study, 'series', series, 'metadata'], {});
+  }
+
   /** One instance as a DICOM Part 10 file. */
   async retrieveInstance(study: string, series: string, sop: string): Promise<Uint8Array> {
     const { parts, target } = await this.wado(['studies', study, 'series', series, 'instances', sop]);
@@ -153,8 +161,17 @@ export class DicomwebClient {
     };
   }
 
-  private async qido(path: string[], query: Record<string, string>): Promise<DicomJson[]> {
-    const { res, bytes, target } = await this.request('pacs_qido', path, query, 'GET', {
+  private qido(path: string[], query: Record<string, string>): Promise<DicomJson[]> {
+    return this.getJson('pacs_qido', path, query);
+  }
+
+  /** A GET answered with a list of DICOM JSON datasets (QIDO-RS, WADO-RS metadata). */
+  private async getJson(
+    type: PacsMessageType,
+    path: string[],
+    query: Record<string, string>,
+  ): Promise<DicomJson[]> {
+    const { res, bytes, target } = await this.request(type, path, query, 'GET', {
       accept: DICOM_JSON,
     });
     if (!res.ok) throw new PacsError(res.status, statusReason(res.status), target);
@@ -163,10 +180,14 @@ export class DicomwebClient {
     try {
       parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
     } catch {
-      throw new PacsError('protocol', 'the QIDO-RS answer is not JSON', target);
+      throw new PacsError('protocol', `the ${kind(type)} answer is not JSON`, target);
     }
     if (!isDicomJsonList(parsed))
-      throw new PacsError('protocol', 'the QIDO-RS answer is not a list of DICOM JSON datasets', target);
+      throw new PacsError(
+        'protocol',
+        `the ${kind(type)} answer is not a list of DICOM JSON datasets`,
+        target,
+      );
     return parsed;
   }
 
@@ -229,4 +250,8 @@ export class DicomwebClient {
       throw new PacsError(status, reason, target);
     }
   }
+}
+
+function kind(type: PacsMessageType): string {
+  return type === 'pacs_qido' ? 'QIDO-RS' : type === 'pacs_wado' ? 'WADO-RS metadata' : 'STOW-RS';
 }

@@ -1,7 +1,14 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type OrthancServer, startOrthanc } from '@casam/dicom/testing';
+import { basename, join } from 'node:path';
+import { parsePart10, readDicomFolder } from '@casam/dicom';
+import {
+  type OrthancServer,
+  ellipseContours,
+  startOrthanc,
+  writeRtstructFor,
+  writeSyntheticStudy,
+} from '@casam/dicom/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressLog, parseEgressLog } from '../egress/egress-log';
 import { PacsError } from './pacs-error';
@@ -135,6 +142,52 @@ describe('pullFromPacs against a real Orthanc', () => {
     expect(result.problems).toHaveLength(1);
     expect(result.problems[0].instance).toBe(`sha:${uidFileName(studyC.series[seriesC][1])}`);
     expect(result.problems[0].reason).toMatch(/404/);
+  });
+
+  it('pulls a series by UID with the SEG and RTSTRUCT of its study that reference it, not the masks of other series', async () => {
+    const study = await writeSyntheticStudy(join(work, 'synthetic'), {
+      patientId: 'MASKPAT77X',
+      patientName: 'Maskpatient^Privacy',
+      seed: 77,
+      slices: 3,
+      rows: 16,
+      cols: 16,
+    });
+    const { ct, mr } = study;
+    const rt = await writeRtstructFor(ct, ellipseContours(ct, 'kidney', 24));
+    const rtBytes = new Uint8Array(readFileSync(rt.file));
+    const rtSeries = String((await parsePart10(rtBytes, rt.file)).dataset.SeriesInstanceUID);
+    for (const f of study.files) await orthanc.upload(new Uint8Array(readFileSync(f)));
+    await orthanc.upload(rtBytes);
+
+    const dest = join(work, 'with-masks');
+    const r = await pull({ series: ct.seriesInstanceUid, dest });
+    expect(r).toMatchObject({ series: 3, instances: 3 + 1 + 1, fetched: 5, problems: [] });
+    expect(r.seriesDirs.map((d) => basename(d)).sort()).toEqual(
+      [ct.seriesInstanceUid, study.ctSeg.seriesInstanceUid, rtSeries].map(uidFileName).sort(),
+    );
+    // What ingest then reads: the CT with both mask files attached, slice by slice.
+    const read = await readDicomFolder(dest);
+    expect(read.problems).toEqual([]);
+    expect(read.series.map((x) => x.seriesInstanceUid)).toEqual([ct.seriesInstanceUid]);
+    expect(read.series[0].classNames.sort()).toEqual(['kidney', 'lesion']);
+    expect(read.series[0].slices.map((x) => Array.from(x.masks?.lesion ?? []))).toEqual(
+      ct.objectMasks.map((m) => Array.from(m)),
+    );
+
+    // The MR gets its own SEG only; without masks, the series alone.
+    const forMr = await pull({ series: mr.seriesInstanceUid });
+    expect(forMr.seriesDirs.map((d) => basename(d)).sort()).toEqual(
+      [mr.seriesInstanceUid, study.mrSeg.seriesInstanceUid].map(uidFileName).sort(),
+    );
+    expect(await pull({ series: ct.seriesInstanceUid, withMasks: false })).toMatchObject({
+      series: 1,
+      instances: 3,
+    });
+    const text = readFileSync(logFile, 'utf8');
+    expect(text).toContain('/metadata\t');
+    for (const id of ['MASKPAT77X', 'Maskpatient', study.studyInstanceUid, ct.seriesInstanceUid, rtSeries])
+      expect(text, `the egress log contains ${id}`).not.toContain(id);
   });
 
   it('leaves no patient or study identifier in the egress log or the folder names', () => {

@@ -2,7 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, rmSy
 import { join } from 'node:path';
 import { writeFileAtomic } from '@casam/casam-core';
 import type { EgressLog } from '../egress/egress-log';
-import { dicomJsonString, TAG } from './dicom-json';
+import { type DicomJson, dicomJsonString, TAG } from './dicom-json';
 import { DicomwebClient, type DicomwebClientOptions } from './dicomweb-client';
 import { PacsError, statusReason } from './pacs-error';
 import { pacsLogTarget, uidFileName, uidPseudonym } from './pacs-log-target';
@@ -10,9 +10,14 @@ import { pacsLogTarget, uidFileName, uidPseudonym } from './pacs-log-target';
 export interface PullOptions {
   /** The PACS DICOMweb root. */
   pacsUrl: string;
-  /** What to pull: a study (all its series), a series, or the series matching a QIDO query (with a study: in it). */
+  /**
+   * What to pull: a study (all its series), a series (and the study's SEG and RTSTRUCT series that reference it:
+   * its masks), or the series matching a QIDO query (with a study: in it).
+   */
   study?: string;
   series?: string;
+  /** With `series`: also pull the SEG and RTSTRUCT series of its study that reference it (default true). */
+  withMasks?: boolean;
   query?: Record<string, string>;
   /** Instances land in `dest/<series pseudonym>/<instance pseudonym>.dcm`. */
   dest: string;
@@ -82,6 +87,9 @@ export async function pullFromPacs(o: PullOptions): Promise<PullResult> {
     env: o.env,
   } satisfies DicomwebClientOptions);
   const selected = await selectSeries(client, o);
+  const problems: PullProblem[] = [];
+  if (o.series && o.withMasks !== false)
+    selected.push(...(await maskSeriesFor(client, selected[0].study, o.series, problems)));
   const result: PullResult = {
     series: selected.length,
     instances: 0,
@@ -89,7 +97,7 @@ export async function pullFromPacs(o: PullOptions): Promise<PullResult> {
     skipped: 0,
     bytes: 0,
     seriesDirs: [],
-    problems: [],
+    problems,
   };
   let failuresInARow = 0;
   for (const [index, { study, series }] of selected.entries()) {
@@ -165,6 +173,63 @@ async function selectSeries(
     const series = dicomJsonString(s, TAG.seriesUid);
     return study && series ? [{ study, series }] : [];
   });
+}
+
+/**
+ * The study's SEG and RTSTRUCT series that reference `series`: masks are series of their own, which a pull of
+ * one series by UID would otherwise leave behind. Found by QIDO-RS (Modality) and checked in each candidate's
+ * WADO-RS metadata (any SeriesInstanceUID inside a sequence: SEG's ReferencedSeriesSequence, RTSTRUCT's
+ * RTReferencedSeriesSequence), so a mask of another series of the study is not pulled. A PACS that cannot
+ * answer these lookups costs the masks, not the series: a problem, unless it refuses the credentials.
+ */
+async function maskSeriesFor(
+  client: DicomwebClient,
+  study: string,
+  series: string,
+  problems: PullProblem[],
+): Promise<Array<{ study: string; series: string }>> {
+  const found: Array<{ study: string; series: string }> = [];
+  for (const modality of ['SEG', 'RTSTRUCT']) {
+    let candidates: string[];
+    try {
+      const list = await client.searchSeries({ Modality: modality }, study);
+      candidates = list.flatMap((d) => dicomJsonString(d, TAG.seriesUid) ?? []).filter((u) => u !== series);
+    } catch (e) {
+      if (e instanceof PacsError && FATAL.has(e.status)) throw e;
+      problems.push({
+        series: uidPseudonym(series),
+        reason: `could not look for ${modality} series: ${(e as Error).message}`,
+      });
+      continue;
+    }
+    for (const candidate of candidates) {
+      try {
+        const metadata = await client.seriesMetadata(study, candidate);
+        if (metadata.some((ds) => referencesSeries(ds, series, false)))
+          found.push({ study, series: candidate });
+      } catch (e) {
+        if (e instanceof PacsError && FATAL.has(e.status)) throw e;
+        problems.push({
+          series: uidPseudonym(candidate),
+          reason: `could not read the ${modality} series' references: ${(e as Error).message}`,
+        });
+      }
+    }
+  }
+  return found;
+}
+
+/** True when a SeriesInstanceUID inside a sequence of `ds` (at any depth) is `series`; the top level is `ds`'s own. */
+function referencesSeries(ds: DicomJson, series: string, nested: boolean): boolean {
+  if (nested && dicomJsonString(ds, TAG.seriesUid) === series) return true;
+  return Object.values(ds).some(
+    (element) =>
+      element?.vr === 'SQ' &&
+      (element.Value ?? []).some(
+        (item) =>
+          item !== null && typeof item === 'object' && referencesSeries(item as DicomJson, series, true),
+      ),
+  );
 }
 
 function notFound(client: DicomwebClient, path: string[], query: Record<string, string>): PacsError {
