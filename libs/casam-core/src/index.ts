@@ -124,6 +124,7 @@ export {
   type AlTimings,
   DEFAULT_AL_EPOCHS,
   DEFAULT_AL_LR,
+  type DecoderLoraTrainingOptions,
   type LossResolution,
   trainAlignmentLayer,
 } from './trainer/al-trainer';

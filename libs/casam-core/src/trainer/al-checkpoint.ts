@@ -1,6 +1,7 @@
 /**
  * The Alignment Layer trainer's checkpoint: one safetensors file, written atomically.
- *   tensors   `align.<name>` (Alignment Layer state dict, PyTorch layout), `adam.<key>` (optimizer state)
+ *   tensors   `align.<name>` (Alignment Layer state dict, PyTorch layout), `adam.<key>` (optimizer state), and
+ *             with a decoder delta `decoder_lora.<layer>.A/B`
  *   metadata  `casam_al_checkpoint`: JSON {format, version, configHash, position, epochLosses, partial, …}
  * The random streams derive from (seed, epoch, step) (see al-trainer.ts), so the seed in the config hash and the
  * position are the whole RNG state.
@@ -15,6 +16,7 @@ export const AL_CHECKPOINT_VERSION = 1;
 const META_KEY = 'casam_al_checkpoint';
 const ALIGN = 'align.';
 const ADAM = 'adam.';
+const LORA = 'decoder_lora.';
 
 /** An unreadable checkpoint, or one written by a run with other data or options. */
 export class AlCheckpointError extends Error {
@@ -43,12 +45,15 @@ export interface AlCheckpoint {
   meta: AlCheckpointMeta;
   align: StateDict;
   optimizer: StateDict;
+  /** The decoder delta being trained with the AL, when there is one. */
+  decoderLora?: StateDict;
 }
 
 export function writeAlCheckpoint(path: string, c: AlCheckpoint): void {
   const tensors: [string, HostTensor][] = [];
   for (const [k, v] of c.align) tensors.push([ALIGN + k, v]);
   for (const [k, v] of c.optimizer) tensors.push([ADAM + k, v]);
+  for (const [k, v] of c.decoderLora ?? []) tensors.push([LORA + k, v]);
   writeFileAtomic(path, writeSafetensors(tensors, { [META_KEY]: JSON.stringify(c.meta) }));
 }
 
@@ -83,10 +88,12 @@ export function readAlCheckpoint(path: string): AlCheckpoint | null {
     throw new AlCheckpointError(`checkpoint ${path} has malformed progress metadata`);
   const align: StateDict = new Map();
   const optimizer: StateDict = new Map();
+  const decoderLora: StateDict = new Map();
   for (const [k, v] of file.tensors) {
     if (k.startsWith(ALIGN)) align.set(k.slice(ALIGN.length), v);
     else if (k.startsWith(ADAM)) optimizer.set(k.slice(ADAM.length), v);
+    else if (k.startsWith(LORA)) decoderLora.set(k.slice(LORA.length), v);
     else throw new AlCheckpointError(`checkpoint ${path} holds an unexpected tensor ${k}`);
   }
-  return { meta, align, optimizer };
+  return { meta, align, optimizer, ...(decoderLora.size ? { decoderLora } : {}) };
 }

@@ -24,6 +24,12 @@
  *   step (regions, jitter, prompt kind, boxes, points) from deriveSeed(seed, 'al-step', epoch, step). So the
  *   seed and the position are the entire RNG state, and a run resumed from a checkpoint (mid-epoch included)
  *   reproduces an uninterrupted one bit for bit.
+ * - Decoder delta (opt-in, `decoderLora`): a low-rank delta on the frozen decoder's attention projections and
+ *   hypernetwork MLPs (casam/decoder-lora.ts) trains jointly with the AL: same loss, same Adam step (its variables
+ *   are added to the optimizer under `decoder_lora.<layer>.A/B`), the decoder's own weights untouched. Its A is
+ *   initialised from deriveSeed(seed, 'decoder-lora-init'), a stream of its own, and B starts at zero, so the
+ *   first forward is exactly the AL-only one; with the option off nothing in the run changes (same RNG streams,
+ *   same checkpoint hash).
  * - Timing: a pass-through marker with a custom gradient sits between the AL and the decoder and another
  *   between the decoder and the loss head; their forward and backward calls time-stamp the phases of the one
  *   fused backward pass without running anything twice. Exact on synchronous backends (wasm, cpu, tfjs-node on
@@ -34,12 +40,13 @@ import { createHash } from 'node:crypto';
 import { tf } from '../sam/tf';
 import { AdamOptimizer, createAdam } from '../casam/adam-optimizer';
 import { AlignmentLayer, createAlignmentLayer } from '../casam/align-layer';
+import { DecoderLora, assertDecoderLoraFits, createDecoderLora } from '../casam/decoder-lora';
 import { LossWeights, segmentationLoss } from '../casam/losses';
 import { Rng, createRng, deriveSeed, shuffledIndices } from '../random/seeded-random';
 import { gridSize } from '../sam/config';
 import { Sam } from '../sam/sam';
 import { postprocessMasksTf } from '../sam/transforms';
-import { StateDict } from '../tensor/host-tensor';
+import { StateDict, toFloat32 } from '../tensor/host-tensor';
 import { AlCheckpointError, readAlCheckpoint, writeAlCheckpoint } from './al-checkpoint';
 import { CachedEmbedding, loadEmbedding } from './embedding-cache';
 import {
@@ -139,6 +146,19 @@ export interface AlRegularizer {
   penalty(vars: ReadonlyMap<string, tf.Variable>): tf.Scalar;
 }
 
+/** Train a low-rank delta on the frozen mask decoder with the AL (see the file header). */
+export interface DecoderLoraTrainingOptions {
+  /** Default DEFAULT_DECODER_LORA_RANK (4); at most 16. */
+  rank?: number;
+  /** Default: rank (scale alpha/rank = 1). */
+  alpha?: number;
+  /** Default: every layer the adapter schema allows (attention projections and hypernetwork MLPs). */
+  layers?: readonly string[];
+}
+
+/** How the delta's variables are named in the optimizer, its state and the checkpoint. */
+const LORA_PREFIX = 'decoder_lora.';
+
 export interface AlCheckpointOptions {
   path: string;
   /** Write every this many epochs (default 1). */
@@ -198,6 +218,8 @@ export interface TrainAlignmentLayerOptions {
   initialStateDict?: StateDict;
   /** Added to the loss of every step (reported losses include it). */
   regularizer?: AlRegularizer;
+  /** Also train a decoder LoRA delta (default: off, the paper's AL-only training). */
+  decoderLora?: DecoderLoraTrainingOptions;
   onProgress?: (p: AlTrainingProgress) => void;
   /** Checked before every step; a stop throws TrainingAbortedError (the last checkpoint stays). */
   signal?: AbortSignal;
@@ -237,6 +259,8 @@ export interface AlTimings {
 export interface AlTrainingResult {
   /** The trained layer (last epoch); the caller disposes it. */
   align: AlignmentLayer;
+  /** With `decoderLora`: the trained delta (last epoch); the caller disposes it. */
+  decoderLora?: DecoderLora;
   epochLosses: number[];
   completedEpochs: number;
   /** Where this call started: 0 for a fresh run. */
@@ -270,6 +294,8 @@ interface ResolvedConfig {
   lossResolution: LossResolution;
   lossWeights: Partial<LossWeights>;
   maxPromptsPerPass: number;
+  /** Absent when off, so a run without it hashes as before. */
+  decoderLora?: { rank: number; alpha: number; layers: string[] | 'all' };
 }
 
 function positiveInt(name: string, v: number): number {
@@ -310,7 +336,26 @@ function resolveConfig(o: TrainAlignmentLayerOptions): ResolvedConfig {
     lossWeights: { ...o.lossWeights },
     maxPromptsPerPass:
       o.maxPromptsPerPass === undefined ? Infinity : positiveInt('maxPromptsPerPass', o.maxPromptsPerPass),
+    ...(o.decoderLora ? { decoderLora: resolveLora(o) } : {}),
   };
+}
+
+function resolveLora(o: TrainAlignmentLayerOptions): NonNullable<ResolvedConfig['decoderLora']> {
+  const l = o.decoderLora!;
+  try {
+    assertDecoderLoraFits(o.sam.config);
+    // Built once to check rank, alpha and layers with the schema's rules.
+    const probe = createDecoderLora({ channels: o.sam.config.outChans, ...l, trainable: false });
+    const r = {
+      rank: probe.rank,
+      alpha: probe.alpha,
+      layers: l.layers ? [...probe.layers] : ('all' as const),
+    };
+    probe.dispose();
+    return r;
+  } catch (e) {
+    throw new TrainerInputError(`decoderLora: ${(e as Error).message}`);
+  }
 }
 
 /**
@@ -441,12 +486,27 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
     seed: deriveSeed(cfg.seed, 'al-init'),
     stateDict: opts.initialStateDict,
   });
+  let lora: DecoderLora | undefined;
   let opt: AdamOptimizer | undefined;
   try {
+    if (cfg.decoderLora) {
+      const { rank, alpha, layers } = cfg.decoderLora;
+      lora = createDecoderLora({
+        channels: cfg.channels,
+        rank,
+        alpha,
+        layers: layers === 'all' ? undefined : layers,
+        seed: deriveSeed(cfg.seed, 'decoder-lora-init'),
+      });
+    }
     const named = align.namedVariables();
-    opt = createAdam(named, { lr: cfg.lr });
-    const byTfName = new Map([...named].map(([k, v]) => [v.name, k]));
-    const varList = [...named.values()];
+    const loraNamed = new Map([...(lora?.namedVariables() ?? [])].map(([k, v]) => [LORA_PREFIX + k, v]));
+    const trained = new Map([...named, ...loraNamed]);
+    opt = createAdam(trained, { lr: cfg.lr });
+    const byTfName = new Map([...trained].map(([k, v]) => [v.name, k]));
+    const alVars = [...named.values()];
+    const loraVars = [...loraNamed.values()];
+    const varList = [...trained.values()];
     const reg = opts.regularizer;
     /** The loss plus the regularizer's penalty (its time lands in the loss head's backward stamp). */
     const withPenalty = (loss: tf.Scalar): tf.Scalar =>
@@ -470,6 +530,7 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
             `checkpoint has ${ck.meta.completedEpochs} epochs done, more than ${cfg.epochs}`,
           );
         align.loadStateDict(ck.align);
+        if (lora) loadLoraState(lora, ck.decoderLora);
         opt.loadStateDict(ck.optimizer);
         epochLosses.push(...ck.meta.epochLosses);
         startEpoch = ck.meta.completedEpochs;
@@ -511,6 +572,7 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
         },
         align: align.stateDict(),
         optimizer: opt!.stateDict(),
+        ...(lora ? { decoderLora: lora.stateDict() } : {}),
       });
     };
 
@@ -592,7 +654,15 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
       // Repeat each image's AL output for its R prompts with a gather: the decoder's own repeat (a rank-5 tile)
       // has no gradient in TF.js; the gather's is a segment sum.
       const yb = tf.gather(y, sl(sb.imageOfPrompt));
-      const out = sam.maskDecoder.forward(yb, sam.densePe, sl(sb.sparse), sl(sb.dense), false);
+      const out = sam.maskDecoder.forward(
+        yb,
+        sam.densePe,
+        sl(sb.sparse),
+        sl(sb.dense),
+        false,
+        undefined,
+        lora,
+      );
       const masks = headMarker(out.masks);
       const logits = cfg.lossResolution === 'input' ? postprocessMasksTf(masks, [S, S], [S, S], S) : masks;
       const l = segmentationLoss(logits, sl(sb.target), out.iou, cfg.lossWeights);
@@ -610,6 +680,25 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
       phases.lossForward += (m.lossFwd - m.decFwd) * 1000;
       phases.lossBackward += (m.lossBwd - m.lossFwd) * 1000;
       phases.decoderBackward += (m.decBwd - m.lossBwd) * 1000;
+    };
+
+    /** One chunk's loss and its gradient w.r.t. y; the delta's gradients (weighted by `w`) summed into `acc`. */
+    const chunkGradsWithLora = (
+      yVar: tf.Variable,
+      f: () => tf.Scalar,
+      w: number,
+      acc: Map<string, tf.Tensor>,
+    ): { value: tf.Scalar; grad: tf.Tensor } => {
+      const { value, grads: g } = tf.variableGrads(f, [yVar, ...loraVars]);
+      for (const v of loraVars) {
+        const k = byTfName.get(v.name)!;
+        const prev = acc.get(k);
+        const next = tf.tidy(() => (prev ? tf.add(prev, tf.mul(g[v.name], w)) : tf.mul(g[v.name], w)));
+        prev?.dispose();
+        g[v.name].dispose();
+        acc.set(k, next);
+      }
+      return { value, grad: g[yVar.name] };
     };
 
     /**
@@ -648,6 +737,9 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
           return { loss, terms: [focal, dice, iouMse], grads: namedGrads(grads) };
         }
         const y = align.forward(sb.embeddings);
+        // With a delta, y is wrapped in a variable so one tape gives the gradients of y and of the delta.
+        const yv = lora ? tf.variable(y, true) : undefined;
+        const loraGrads = new Map<string, tf.Tensor>();
         let dy: tf.Tensor4D = tf.zerosLike(y);
         let loss = 0;
         const terms: [number, number, number] = [0, 0, 0];
@@ -658,9 +750,16 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
             const p1 = Math.min(sb.prompts, p0 + chunk);
             const w = (p1 - p0) / sb.prompts;
             const marks: StepMarks = { alFwd: now(), decFwd: 0, lossFwd: 0, lossBwd: 0, decBwd: 0 };
-            const { value, grad } = tf.valueAndGrad((yy: tf.Tensor) =>
-              decoderLoss(sb, yy as tf.Tensor4D, p0, p1, marks, kept),
-            )(y);
+            const { value, grad } = yv
+              ? chunkGradsWithLora(
+                  yv,
+                  () => decoderLoss(sb, yv as tf.Tensor4D, p0, p1, marks, kept),
+                  w,
+                  loraGrads,
+                )
+              : tf.valueAndGrad((yy: tf.Tensor) => decoderLoss(sb, yy as tf.Tensor4D, p0, p1, marks, kept))(
+                  y,
+                );
             marks.decBwd = now();
             addPhases(marks, marks.alFwd, marks.alFwd);
             loss += value.dataSync()[0] * w;
@@ -680,13 +779,17 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
             const p = reg.penalty(named);
             penalty = p.dataSync()[0];
             return tf.add(surrogate, p) as tf.Scalar;
-          }, varList);
+          }, alVars);
           value.dispose();
           loss += penalty;
           phases.alBackward += (now() - tBack) * 1000;
-          return { loss, terms, grads: namedGrads(grads) };
+          const all = namedGrads(grads);
+          for (const [k, g] of loraGrads) all.set(k, g);
+          loraGrads.clear();
+          return { loss, terms, grads: all };
         } finally {
-          tf.dispose([y, dy]);
+          tf.dispose([y, dy, ...loraGrads.values()]);
+          yv?.dispose();
         }
       } finally {
         tf.dispose(kept);
@@ -786,6 +889,7 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
     const total = Object.values(phases).reduce((a, b) => a + b, 0) || 1;
     return {
       align,
+      ...(lora ? { decoderLora: lora } : {}),
       epochLosses,
       completedEpochs: epochLosses.length,
       resumedFrom,
@@ -806,8 +910,26 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
     };
   } catch (e) {
     align.dispose();
+    lora?.dispose();
     throw e;
   } finally {
     opt?.dispose();
+  }
+}
+
+/** Puts a checkpoint's delta into `lora` (its variables keep their identity, so the optimizer still holds them). */
+function loadLoraState(lora: DecoderLora, sd: StateDict | undefined): void {
+  const vars = lora.namedVariables();
+  if (!sd || sd.size !== vars.size || [...vars.keys()].some((k) => !sd.has(k)))
+    throw new AlCheckpointError(
+      'the checkpoint holds no decoder delta of this shape; delete it to start over',
+    );
+  for (const [k, v] of vars) {
+    const h = sd.get(k)!;
+    if (h.shape.join() !== v.shape.join())
+      throw new AlCheckpointError(
+        `checkpoint decoder delta ${k} has shape [${h.shape}], expected [${v.shape}]`,
+      );
+    tf.tidy(() => v.assign(tf.tensor(toFloat32(h), h.shape, 'float32')));
   }
 }

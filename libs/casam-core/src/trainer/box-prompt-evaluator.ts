@@ -7,6 +7,7 @@
  * SAM) are scored on the same cached embeddings and prompts, side by side, with the box-fill reference (the IoU
  * of simply filling the prompt box).
  */
+import type { DecoderDelta } from '../sam/decoder-delta';
 import { tf } from '../sam/tf';
 import type { EmbeddingTransform } from '../casam/align-layer';
 import {
@@ -45,6 +46,8 @@ export interface EvaluateBoxPromptsOptions {
   items: readonly EmbeddedItem[];
   /** Named transforms to compare, e.g. { align, frozen: IDENTITY_ALIGNMENT }. */
   transforms: Record<string, EmbeddingTransform>;
+  /** A decoder delta per transform name (a task's LoRA next to its Alignment Layer); others decode frozen. */
+  decoderDeltas?: Record<string, DecoderDelta>;
   /** What one region is (default: each connected component of a class mask; see splitRegions). */
   regions?: RegionOptions;
   /** Also compute boundary IoU (default true). */
@@ -129,7 +132,8 @@ export async function evaluateBoxPrompts(opts: EvaluateBoxPromptsOptions): Promi
         const low = tf.tidy(() => {
           const { sparse, dense } = sam.promptEncoder.encode({ boxes: tf.tensor2d(frame.boxes!, [r, 4]) });
           const y = opts.transforms[name].forward(x);
-          return sam.maskDecoder.forward(y, sam.densePe, sparse, dense, false).masks;
+          const delta = opts.decoderDeltas?.[name];
+          return sam.maskDecoder.forward(y, sam.densePe, sparse, dense, false, undefined, delta).masks;
         });
         const lowHost = float32Tensor([...low.shape], (await low.data()) as Float32Array);
         low.dispose();

@@ -2,7 +2,7 @@
  * The whole local pipeline for one task, as a site runs it:
  *
  *   embed     frozen encoder → on-disk cache, train and validation images (only missing entries are computed)
- *   align     Alignment Layer on the cached embeddings (al-trainer.ts)
+ *   align     Alignment Layer on the cached embeddings (al-trainer.ts), with the opt-in decoder LoRA delta
  *   features  attention-pooled RAW embeddings of the training images (the router's feature, before any AL)
  *   vae       TaskVAE on those features
  *   tau       τ = p97 of 5-fold held-out VAE scores
@@ -22,6 +22,8 @@ import { join } from 'node:path';
 import { tf } from '../sam/tf';
 import { ADAPTER_LIMITS, AdapterMetadata, readAdapterFile, writeAdapterFile } from '../casam/adapter-file';
 import { AlignmentLayer, IDENTITY_ALIGNMENT, createAlignmentLayer } from '../casam/align-layer';
+import { type DecoderLora, createDecoderLora } from '../casam/decoder-lora';
+import type { AdapterDecoderLoraMetadata } from '@casam/protocol';
 import { attentionPool } from '../casam/attention-pool';
 import { deriveSeed } from '../random/seeded-random';
 import {
@@ -41,6 +43,7 @@ import { readSafetensors, writeSafetensors } from '../weights/safetensors';
 import {
   AlTimings,
   AlTrainingProgress,
+  DecoderLoraTrainingOptions,
   IntensityJitter,
   LossResolution,
   trainAlignmentLayer,
@@ -91,6 +94,11 @@ export interface TaskAlOptions {
   checkpointEverySteps?: number;
   /** See TrainAlignmentLayerOptions.maxPromptsPerPass (vit_b on wasm: 2 or 3). */
   maxPromptsPerPass?: number;
+  /**
+   * Also train a low-rank delta on the frozen mask decoder with the AL (opt-in; default off = the paper's
+   * AL-only adapter, version 1 file). The delta is evaluated with the AL and written into the adapter (version 2).
+   */
+  decoderLora?: DecoderLoraTrainingOptions;
 }
 
 export interface TrainTaskOptions {
@@ -153,6 +161,7 @@ const FILES = {
   state: 'task-state.json',
   alCheckpoint: 'al-checkpoint.safetensors',
   align: 'align.safetensors',
+  decoderLora: 'decoder-lora.safetensors',
   features: 'features.safetensors',
   vaeCheckpoint: 'vae-checkpoint.safetensors',
   vae: 'vae.safetensors',
@@ -335,8 +344,13 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
 
   // align
   type AlignMeta = { epochLosses: number[]; lr: number };
+  type AlignOut = {
+    sd: StateDict;
+    meta: AlignMeta;
+    lora?: { sd: StateDict; meta: AdapterDecoderLoraMetadata };
+  };
   let alTimings: AlTimings | null = null;
-  const alignOut = await phase<{ sd: StateDict; meta: AlignMeta }>(
+  const alignOut = await phase<AlignOut>(
     'align',
     existsSync(file('align')),
     async () => {
@@ -354,6 +368,7 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
         prompts: al.prompts,
         lossResolution: al.lossResolution,
         maxPromptsPerPass: al.maxPromptsPerPass,
+        decoderLora: al.decoderLora,
         checkpoint: { path: file('alCheckpoint'), everySteps: al.checkpointEverySteps },
         signal: opts.signal,
         onProgress: (p) => emit({ phase: 'align', status: 'progress', align: p }),
@@ -361,14 +376,25 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
       try {
         const sd = r.align.stateDict();
         const meta: AlignMeta = { epochLosses: r.epochLosses, lr: r.lr };
+        const out: AlignOut = { sd, meta };
+        if (r.decoderLora) {
+          out.lora = { sd: r.decoderLora.stateDict(), meta: r.decoderLora.metadata() };
+          // Before the AL file: that one marks the phase done.
+          writeStateDictFile(file('decoderLora'), out.lora.sd, out.lora.meta);
+        }
         writeStateDictFile(file('align'), sd, meta);
         alTimings = r.timings;
-        return { sd, meta };
+        return out;
       } finally {
         r.align.dispose();
+        r.decoderLora?.dispose();
       }
     },
-    () => readStateDictFile<AlignMeta>(file('align')),
+    () => {
+      const out: AlignOut = readStateDictFile<AlignMeta>(file('align'));
+      if (al.decoderLora) out.lora = readStateDictFile<AdapterDecoderLoraMetadata>(file('decoderLora'));
+      return out;
+    },
   );
 
   // features
@@ -492,11 +518,20 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
         stateDict: alignOut.sd,
         trainable: false,
       });
+      const lora: DecoderLora | undefined = alignOut.lora
+        ? createDecoderLora({
+            channels,
+            ...alignOut.lora.meta,
+            stateDict: alignOut.lora.sd,
+            trainable: false,
+          })
+        : undefined;
       try {
         const r = await evaluateBoxPrompts({
           sam,
           items: val,
           transforms: { align, frozen: IDENTITY_ALIGNMENT },
+          ...(lora ? { decoderDeltas: { align: lora } } : {}),
           regions: al.regions,
           boundary: opts.boundaryIou ?? true,
           signal: opts.signal,
@@ -511,6 +546,7 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
         return out;
       } finally {
         align.dispose();
+        lora?.dispose();
       }
     },
     () => readJson<Evaluation>(file('evaluation')),
@@ -543,6 +579,9 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
       createdAt: opts.createdAt,
       align: alignOut.sd,
       vae: vaeOut.sd,
+      ...(alignOut.lora
+        ? { decoderLora: { metadata: alignOut.lora.meta, stateDict: alignOut.lora.sd } }
+        : {}),
     });
     writeFileAtomic(outPath, bytes);
     return readAdapterFile(bytes, { channels }).metadata;
