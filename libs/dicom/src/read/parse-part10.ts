@@ -5,7 +5,7 @@ import dcmjs from 'dcmjs';
 import { decodeToExplicitLittleEndian } from './codecs';
 import { type Dataset, str } from './dataset-fields';
 import { DicomProblem } from './dicom-problem';
-import { type DicomSizeLimits, checkClaimedSize, claimOfRawHeader } from './size-limits';
+import { type DicomSizeLimits, checkBitstreams, checkClaimedSize, claimOfRawHeader } from './size-limits';
 import { describeTransferSyntax, transferSyntaxLabel } from './transfer-syntax';
 
 // dcmjs logs every odd VR and short value it works around (its "validation.dcmjs" logger, at warn and error
@@ -65,6 +65,7 @@ export async function parsePart10(
         'Rows/Columns are missing: the pixel data is not decoded',
       );
     checkClaimedSize(claim, limits, source);
+    checkBitstreams((first.dict['7FE00010'] as { Value?: unknown } | undefined)?.Value, claim, source);
     try {
       dict = readDict(await decodeToExplicitLittleEndian(bytes), source);
     } catch (error) {

@@ -7,6 +7,8 @@ import { DicomProblem } from './dicom-problem';
 import { parsePart10 } from './parse-part10';
 import { readDicomFolder } from './read-dicom-folder';
 import { readDicomInstance } from './read-dicom-instance';
+import { bitstreamFrameSize } from './bitstream-size';
+import { encodePart10 } from './codecs';
 import { checkDecodedSize } from './size-limits';
 
 let dir: string;
@@ -90,6 +92,55 @@ describe('size limits against decompression bombs', () => {
     expect((await problemOf(readDicomInstance(rle, 'ok.dcm', { maxPixels: 63 }))).code).toBe('too-large');
   });
 
+  it.each([
+    ['1.2.840.10008.1.2.4.50', 'JPEG baseline'],
+    ['1.2.840.10008.1.2.4.70', 'JPEG lossless'],
+    ['1.2.840.10008.1.2.4.80', 'JPEG-LS'],
+    ['1.2.840.10008.1.2.4.90', 'JPEG 2000'],
+    ['1.2.840.10008.1.2.4.201', 'HTJ2K'],
+  ])(
+    'refuses a %s (%s) frame whose bitstream declares more pixels than the header, before decoding',
+    async (uid) => {
+      const native = await datasetToPart10({
+        SOPClassUID: '1.2.840.10008.5.1.4.1.1.7',
+        SOPInstanceUID: '2.25.77',
+        StudyInstanceUID: '2.25.78',
+        SeriesInstanceUID: '2.25.79',
+        Modality: 'OT',
+        Rows: 16,
+        Columns: 12,
+        SamplesPerPixel: 1,
+        PhotometricInterpretation: 'MONOCHROME2',
+        BitsAllocated: 8,
+        BitsStored: 8,
+        HighBit: 7,
+        PixelRepresentation: 0,
+        PixelData: [new Uint8Array(192).map((_, i) => (i * 7) % 256).buffer],
+        _vrMap: { PixelData: 'OB' },
+      });
+      const encoded = await encodePart10(native, uid);
+      const { at, size } = frameHeader(encoded);
+      expect(size).toEqual({ width: 12, height: 16 });
+      // 4000×4000 passes the header limits (16 M pixels); only the bitstream's own claim gives the bomb away.
+      const bomb = encoded.slice();
+      const view = new DataView(bomb.buffer);
+      if (bomb[at + 1] === 0xd8) {
+        const sof = findSof(bomb, at);
+        view.setUint16(sof + 5, 4000);
+        view.setUint16(sof + 7, 4000);
+      } else {
+        view.setUint32(at + 8, 4000 + view.getUint32(at + 16));
+        view.setUint32(at + 12, 4000 + view.getUint32(at + 20));
+      }
+      const p = await problemOf(parsePart10(bomb, 'jpeg-bomb.dcm'));
+      expect([p.code, p.message]).toEqual([
+        'too-large',
+        'jpeg-bomb.dcm: a compressed frame declares 4000×4000 pixels where the header announces 12×16',
+      ]);
+      expect((await readDicomInstance(encoded, 'ok.dcm')).rows).toBe(16);
+    },
+  );
+
   it('refuses pixel data that decoded to more than the header announced', () => {
     expect(() => checkDecodedSize(129, 128, 'pad.dcm')).not.toThrow(); // one byte of padding
     expect(() => checkDecodedSize(4096, 128, 'grown.dcm')).toThrow(
@@ -122,3 +173,20 @@ describe('size limits against decompression bombs', () => {
     expect(strict.problems.map((x) => x.code)).toEqual(['too-large', 'too-large']);
   });
 });
+
+/** Where the first frame's bitstream starts (JPEG SOI or J2K SOC after the DICOM header) and what it declares. */
+function frameHeader(file: Uint8Array) {
+  for (let at = 132; at + 4 < file.length; at++) {
+    const soi = file[at] === 0xff && file[at + 1] === 0xd8 && file[at + 2] === 0xff;
+    const soc = file[at] === 0xff && file[at + 1] === 0x4f && file[at + 2] === 0xff && file[at + 3] === 0x51;
+    if (soi || soc) return { at, size: bitstreamFrameSize(file.subarray(at)) };
+  }
+  throw new Error('no JPEG or J2K bitstream in the file');
+}
+
+/** The JPEG start-of-frame segment of the stream at `at`. */
+function findSof(file: Uint8Array, at: number): number {
+  for (let i = at + 2; i + 1 < file.length; i++)
+    if (file[i] === 0xff && [0xc0, 0xc1, 0xc3, 0xf7].includes(file[i + 1])) return i;
+  throw new Error('no start of frame');
+}

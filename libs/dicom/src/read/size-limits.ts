@@ -3,6 +3,7 @@
 // allocate whatever the header (or the bitstream) asks for. So the claimed size is checked from the header before
 // anything is allocated or decoded, and a decoded frame must come out at exactly the size the header announced.
 
+import { bitstreamFrameSize } from './bitstream-size';
 import { DicomProblem } from './dicom-problem';
 
 export interface DicomSizeLimits {
@@ -47,6 +48,28 @@ export function checkClaimedSize(claim: ClaimedPixels, limits: DicomSizeLimits, 
       `${numberOfFrames} frame(s) of ${columns}×${rows}×${samplesPerPixel} make ${total} values ` +
         `(${formatBytes(bytes)} decoded), more than the limit of ${maxFramePixelsTotal} values per instance`,
     );
+  }
+}
+
+/**
+ * Before decoding: no compressed frame may declare more pixels than the header's Rows × Columns (the codec would
+ * allocate what the bitstream declares). `fragments` is the raw Pixel Data value: the encapsulated fragments.
+ */
+export function checkBitstreams(fragments: unknown, claim: ClaimedPixels, source: string): void {
+  for (const fragment of Array.isArray(fragments) ? fragments : []) {
+    if (!(fragment instanceof ArrayBuffer) && !ArrayBuffer.isView(fragment)) continue;
+    const bytes = ArrayBuffer.isView(fragment)
+      ? new Uint8Array(fragment.buffer, fragment.byteOffset, fragment.byteLength)
+      : new Uint8Array(fragment);
+    const size = bitstreamFrameSize(bytes);
+    if (size && size.width * size.height > claim.rows * claim.columns) {
+      throw new DicomProblem(
+        'too-large',
+        source,
+        `a compressed frame declares ${size.width}×${size.height} pixels where the header announces ` +
+          `${claim.columns}×${claim.rows}`,
+      );
+    }
   }
 }
 
