@@ -17,10 +17,9 @@ import {
 } from '@casam/dicom';
 import type { Box } from '../cli/args';
 import { EXIT, UserError } from '../cli/errors';
-import { BundleStore } from '../bundle/bundle-store';
-import { loadActiveBundle } from '../bundle/installed-bundle';
 import type { AgentHome } from '../home/agent-home';
-import { type EngineChoice, loadBaseModel } from '../model/engine-factory';
+import type { EngineChoice } from '../model/engine-factory';
+import { openHomeSegmenter } from './segment-image';
 import { AGENT_VERSION } from '../version';
 import { baseModelName, FROZEN_SAM_TASK, segmentLabel } from './dicom-seg-result';
 import { decisionJson, type SegmentDecisionJson } from './routing-decision';
@@ -98,17 +97,7 @@ export async function segmentDicom(
     throw new UserError(`--slices ${from}-${to} is outside the series' 1-${n}`, EXIT.usage);
   const problem = r.promptCheck?.(series.slices[0].width, series.slices[0].height);
   if (problem) throw new UserError(`${r.path}: ${problem}`, EXIT.input);
-  const config = home.readConfig();
-  const base = await loadBaseModel(home, config, log, engine);
-  const bundle = await loadActiveBundle(
-    new BundleStore(home.bundlesDir),
-    home.readState(),
-    base.fingerprint,
-    base.config.outChans,
-    log,
-  );
-  if (!bundle) log('no usable router bundle installed: every image goes to frozen SAM (run site-agent pull)');
-  const seg = await base.createSegmenter(bundle?.adapters ?? []);
+  const { base, bundle, segmenter: seg } = await openHomeSegmenter(home, log, engine);
   const results: DicomSliceResult[] = [];
   try {
     for (let i = from - 1; i < to; i++) {

@@ -9,14 +9,21 @@ import {
   encodeMaskPng,
   PromptError,
   type RgbImage,
+  type RoutedSegmenter,
   writeSafetensors,
 } from '@casam/casam-core';
 import type { Box } from '../cli/args';
 import { EXIT, UserError } from '../cli/errors';
 import { BundleStore } from '../bundle/bundle-store';
-import { loadActiveBundle } from '../bundle/installed-bundle';
+import { type ActiveBundle, loadActiveBundle } from '../bundle/installed-bundle';
 import type { AgentHome } from '../home/agent-home';
-import { createEngine, type EngineChoice, loadBaseModel, type ModelFiles } from '../model/engine-factory';
+import {
+  type BaseModel,
+  createEngine,
+  type EngineChoice,
+  loadBaseModel,
+  type ModelFiles,
+} from '../model/engine-factory';
 import { decisionJson, type SegmentDecisionJson } from './routing-decision';
 
 export interface SegmentRequest {
@@ -46,13 +53,19 @@ export interface SamSegmentation {
   candidates: number;
 }
 
-/** Segments with the agent home's base model, routed by the installed bundle (frozen SAM when there is none). */
-export async function segmentWithBundle(
+/** The home's base model routed by its installed bundle, ready to segment; the caller disposes `segmenter`. */
+export interface HomeSegmenter {
+  base: BaseModel;
+  bundle: ActiveBundle | null;
+  segmenter: RoutedSegmenter;
+}
+
+/** Opens the agent home's base model and the installed router bundle (frozen SAM alone when there is none). */
+export async function openHomeSegmenter(
   home: AgentHome,
-  r: SegmentRequest,
   log: (l: string) => void,
   engine?: EngineChoice,
-): Promise<RoutedSegmentation> {
+): Promise<HomeSegmenter> {
   const config = home.readConfig();
   const base = await loadBaseModel(home, config, log, engine);
   const bundle = await loadActiveBundle(
@@ -63,7 +76,17 @@ export async function segmentWithBundle(
     log,
   );
   if (!bundle) log('no usable router bundle installed: every image goes to frozen SAM (run site-agent pull)');
-  const seg = await base.createSegmenter(bundle?.adapters ?? []);
+  return { base, bundle, segmenter: await base.createSegmenter(bundle?.adapters ?? []) };
+}
+
+/** Segments with the agent home's base model, routed by the installed bundle (frozen SAM when there is none). */
+export async function segmentWithBundle(
+  home: AgentHome,
+  r: SegmentRequest,
+  log: (l: string) => void,
+  engine?: EngineChoice,
+): Promise<RoutedSegmentation> {
+  const { bundle, segmenter: seg } = await openHomeSegmenter(home, log, engine);
   try {
     const p = await promptChecked(r, () => seg.segment(r.image, samPrompt(r)));
     return {
