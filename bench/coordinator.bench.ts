@@ -1,5 +1,6 @@
 /**
- * `npm run bench:coordinator` (runs under the coordinator's SWC require hook: NestJS needs decorator metadata) —
+ * `npm run bench:coordinator` (runs under the coordinator's SWC require hook: NestJS needs decorator metadata; tsx's
+ * CommonJS hook goes first only to load the ES-module files of TF.js that casam-core pulls in) —
  * what the coordinator costs at federation scale. Prints tables and writes
  * bench/results/coordinator.json.
  *
@@ -21,12 +22,10 @@
  * round-robin over N replica processes sharing it (Postgres socket.io adapter); the bundle is built on the first
  * replica. Both figures are added to the result file under `fanoutReplicas`; its other results are kept.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import pg from 'pg';
 import 'reflect-metadata';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, SignJWT } from 'jose';
 import { io, type Socket } from 'socket.io-client';
@@ -45,6 +44,7 @@ import {
 } from '@casam/protocol';
 import { writeAdapterFile } from '@casam/casam-core';
 import { zeroAdapterStateDicts } from '@casam/casam-core/testing';
+import { LoadCheckpoints, type MachineInfo, machineInfo, machineSummary } from '@casam/casam-lab';
 import { createCoordinatorApp } from '../apps/coordinator/src/app.factory';
 import { BlobRepository } from '../apps/coordinator/src/blobs/blob.repository';
 import { BlobStore } from '../apps/coordinator/src/blobs/blob-store';
@@ -55,9 +55,11 @@ import { parseConfig } from '../apps/coordinator/src/config/coordinator-config';
 import { EmbeddedDatabase } from '../apps/coordinator/src/database/embedded-database';
 import { migrateDeploy } from '../apps/coordinator/src/database/migrator';
 import {
+  createPostgresDatabase,
   postgresBinariesAvailable,
+  startCoordinatorProcess,
   startPostgresCluster,
-} from '../apps/coordinator/testing/postgres-cluster';
+} from '@casam/coordinator/testing';
 
 const QUICK = process.argv.includes('--quick');
 const REPLICAS = replicasFlag(process.argv);
@@ -72,7 +74,6 @@ function replicasFlag(argv: string[]): number | null {
   }
   return n;
 }
-const COORDINATOR_BIN = resolve(__dirname, '../apps/coordinator/bin/coordinator.js');
 const FP = `sha256:${'ab'.repeat(32)}`;
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -163,7 +164,7 @@ async function benchBundleBuild(preset: string, channels: number, tasks: number)
 interface Coordinator {
   url: string;
   pid: number;
-  child: ChildProcess;
+  /** The admin's bearer token. */
   admin: string;
   stop(): Promise<void>;
 }
@@ -176,70 +177,23 @@ interface Shared {
   createAdmin: boolean;
 }
 
-async function startCoordinator(dir: string, shared?: Shared): Promise<Coordinator> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    COORDINATOR_DATA_DIR: dir,
-    COORDINATOR_PORT: '0',
-    COORDINATOR_LOG_LEVEL: 'warn',
-    COORDINATOR_AUTH_RATE_PER_MINUTE: '100000',
-    COORDINATOR_AUTH_RATE_BURST: '100000',
-  };
-  delete env['DATABASE_URL'];
-  if (shared)
-    Object.assign(env, {
-      DATABASE_URL: shared.databaseUrl,
-      COORDINATOR_SECRET: shared.secret,
-      COORDINATOR_BLOB_STORE: 'postgres',
-    });
-  const password = shared?.password ?? `pw-${randomUUID()}`;
-  if (!shared || shared.createAdmin)
-    await new Promise<void>((res, rej) => {
-      const c = spawn(
-        process.execPath,
-        [COORDINATOR_BIN, 'create-admin', '--email', 'ops@example.org', '--role', 'admin'],
-        {
-          env,
-          stdio: ['pipe', 'ignore', 'inherit'],
-        },
-      );
-      c.once('close', (code) => (code === 0 ? res() : rej(new Error(`create-admin exited ${code}`))));
-      c.stdin.end(`${password}\n`);
-    });
-  const child = spawn(process.execPath, ['--max-old-space-size=4096', COORDINATOR_BIN, 'serve'], {
-    env: { ...env, COORDINATOR_LOG_LEVEL: 'log' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+async function startCoordinator(shared?: Shared): Promise<Coordinator> {
+  const proc = await startCoordinatorProcess({
+    env: {
+      COORDINATOR_LOG_LEVEL: 'log',
+      COORDINATOR_AUTH_RATE_PER_MINUTE: '100000',
+      COORDINATOR_AUTH_RATE_BURST: '100000',
+      ...(shared ? { COORDINATOR_SECRET: shared.secret, COORDINATOR_BLOB_STORE: 'postgres' } : {}),
+    },
+    databaseUrl: shared?.databaseUrl,
+    adminEmail: 'ops@example.org',
+    adminPassword: shared?.password,
+    createAdmin: !shared || shared.createAdmin,
+    nodeArgs: ['--max-old-space-size=4096'],
+    // thousands of requests are logged: keep none of it in this process
+    keepLog: false,
   });
-  let out = '';
-  const url = await new Promise<string>((res, rej) => {
-    const on = (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/[^\s"()]+)/.exec(out);
-      if (m) res(m[1]);
-    };
-    child.stdout!.on('data', on);
-    child.stderr!.on('data', on);
-    child.once('exit', () => rej(new Error(`coordinator exited:\n${out}`)));
-  });
-  child.stdout!.removeAllListeners('data');
-  child.stdout!.resume();
-  const login = await fetch(`${url}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: 'ops@example.org', password }),
-  });
-  const admin = ((await login.json()) as { accessToken: string }).accessToken;
-  return {
-    url,
-    pid: child.pid!,
-    child,
-    admin,
-    stop: () =>
-      new Promise<void>((r) => {
-        child.once('exit', () => r());
-        child.kill('SIGTERM');
-      }),
-  };
+  return { url: proc.url, pid: proc.child.pid!, admin: await proc.adminToken(), stop: () => proc.stop() };
 }
 
 /** Peak resident set (VmHWM) of a process, in MiB (Linux). */
@@ -473,7 +427,7 @@ async function benchFanout(
 interface ReplicaFanout {
   date: string;
   database: 'postgres';
-  machine: { cores: number; loadavgAtStart: number[] };
+  machine: MachineInfo;
   /** All sockets on one coordinator process on the Postgres database. */
   singleReplica: FanoutRow;
   /** The same number of sockets spread over `replicas` processes; the bundle is built on the first. */
@@ -508,25 +462,18 @@ function medianRow(rows: FanoutRow[]): FanoutRow {
 async function benchReplicas(n: number): Promise<ReplicaFanout> {
   if (!postgresBinariesAvailable())
     throw new Error('--replicas needs initdb and pg_ctl on PATH (Postgres 15)');
-  const loadavgAtStart = loadavg();
+  const load = new LoadCheckpoints();
   const cluster = await startPostgresCluster();
-  const dirs: string[] = [];
   const coords: Coordinator[] = [];
   try {
-    const admin = new pg.Client({ connectionString: cluster.url('postgres') });
-    await admin.connect();
-    await admin.query('CREATE DATABASE casam_bench');
-    await admin.end();
     const shared: Shared = {
-      databaseUrl: cluster.url('casam_bench'),
+      databaseUrl: await createPostgresDatabase(cluster.url('postgres'), 'casam_bench'),
       secret: createHash('sha256').update(randomUUID()).digest('hex'),
       password: `pw-${randomUUID()}`,
       createAdmin: true,
     };
     const start = async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'casam-bench-replica-'));
-      dirs.push(dir);
-      const c = await startCoordinator(dir, shared);
+      const c = await startCoordinator(shared);
       shared.createAdmin = false;
       coords.push(c);
       return c;
@@ -556,12 +503,13 @@ async function benchReplicas(n: number): Promise<ReplicaFanout> {
       spreadRounds.push(await benchFanout(coords, clients, approve(adapters[ROUNDS + r])));
     }
     console.table(spreadRounds);
+    load.mark('end');
     const single = medianRow(singleRounds);
     const spread = medianRow(spreadRounds);
     return {
       date: new Date().toISOString(),
       database: 'postgres',
-      machine: { cores: cpus().length, loadavgAtStart },
+      machine: machineInfo({ load }),
       singleReplica: single,
       replicas: n,
       spread: {
@@ -578,7 +526,6 @@ async function benchReplicas(n: number): Promise<ReplicaFanout> {
     };
   } finally {
     for (const c of coords) await c.stop();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
     cluster.stop();
   }
 }
@@ -595,7 +542,7 @@ function readResult(file: string): Record<string, unknown> {
 
 async function mainReplicas(n: number): Promise<void> {
   const started = Date.now();
-  log(`bench:coordinator --replicas ${n}${QUICK ? ' --quick' : ''} on ${cpus().length} cores`);
+  log(`bench:coordinator --replicas ${n}${QUICK ? ' --quick' : ''} on ${machineSummary()}`);
   const fanoutReplicas = await benchReplicas(n);
   const out = join(resolve(__dirname, 'results'), QUICK ? 'coordinator.quick.json' : 'coordinator.json');
   const previous = readResult(out);
@@ -610,11 +557,8 @@ async function mainReplicas(n: number): Promise<void> {
 async function main(): Promise<void> {
   if (REPLICAS !== null) return mainReplicas(REPLICAS);
   const started = Date.now();
-  log(
-    `bench:coordinator${QUICK ? ' --quick' : ''} on ${cpus().length} cores (load ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' ')})`,
-  );
+  const load = new LoadCheckpoints();
+  log(`bench:coordinator${QUICK ? ' --quick' : ''} on ${machineSummary()}`);
 
   const builds: BuildRow[] = [];
   const buildCells: [string, number][] = QUICK
@@ -631,8 +575,7 @@ async function main(): Promise<void> {
   console.log('\nRouter bundle build (build + sign + store, in process, embedded database, fs blobs)');
   console.table(builds);
 
-  const dir = mkdtempSync(join(tmpdir(), 'casam-bench-coord-'));
-  const coord = await startCoordinator(dir);
+  const coord = await startCoordinator();
   const uploads: UploadRow[] = [];
   let fanout: FanoutRow;
   let peakRss: number;
@@ -662,20 +605,15 @@ async function main(): Promise<void> {
     peakRss = peakRssMiB(coord.pid);
   } finally {
     await coord.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
   console.log(`\ncoordinator peak RSS (VmHWM) over uploads and fan-out: ${peakRss} MiB`);
 
+  load.mark('end');
   const result = {
     benchmark: 'coordinator',
     quick: QUICK,
     date: new Date().toISOString(),
-    machine: {
-      cores: cpus().length,
-      model: cpus()[0]?.model,
-      loadavgAtStart: loadavg(),
-      node: process.version,
-    },
+    machine: machineInfo({ load }),
     notes: [
       'Bundle builds run in the benchmark process (embedded PGlite, fs blob store) so that build time is isolated from HTTP.',
       'Uploads and fan-out run against a real coordinator process (embedded PGlite) on the same 2-core machine as the clients.',
