@@ -24,7 +24,7 @@
  * Flags: --quick (fewer images and repetitions).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   buildSam,
@@ -51,7 +51,7 @@ import {
   type TrainingItem,
   writeAdapterFile,
 } from '@casam/casam-core';
-import { generateDomain } from '@casam/casam-lab';
+import { generateDomain, LoadCheckpoints, machineInfo, machineSummary } from '@casam/casam-lab';
 import { FIXTURES_DIR } from '@casam/casam-core/testing';
 import { startServe, timeRequest } from './site-serve';
 
@@ -100,8 +100,6 @@ async function embedRates(runs: { engine: SamEngine; label: string; weights: str
   });
 }
 
-const load = () => loadavg().map((x) => round(x, 2));
-
 function adapterFor(taskId: string, seed: number, tau: number): Uint8Array {
   return writeAdapterFile({
     taskId,
@@ -114,8 +112,8 @@ function adapterFor(taskId: string, seed: number, tau: number): Uint8Array {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  log(`bench:site${QUICK ? ' --quick' : ''} on ${cpus().length} cores (load ${load().join(' ')})`);
-  const loadAt: Record<string, number[]> = { start: load() };
+  log(`bench:site${QUICK ? ' --quick' : ''} on ${machineSummary()}`);
+  const load = new LoadCheckpoints();
   const info = await initBackend({ prefer: 'wasm', log });
   const tiny = getPreset('casam-tiny');
   const tinySd = randomSamStateDict(tiny, 11);
@@ -181,7 +179,7 @@ async function main(): Promise<void> {
   }
   const ortEmbed = embedding[0].imagesPerSecond;
   const tfjsEmbed = embedding[1].imagesPerSecond;
-  loadAt['afterEmbedding'] = load();
+  load.mark('afterEmbedding');
   console.log('\nEmbedding (frozen encoder, preprocess + embed as training does; engines interleaved)');
   console.table(embedding);
   console.log(`casam-tiny: ONNX Runtime ${round(ortEmbed / tfjsEmbed, 2)}× the images/s of ${tfjsLabel}`);
@@ -221,7 +219,7 @@ async function main(): Promise<void> {
       phaseSeconds: Object.fromEntries(Object.entries(r.phaseSeconds).map(([k, v]) => [k, round(v, 2)])),
     };
   }
-  loadAt['afterTraining'] = load();
+  load.mark('afterTraining');
   console.log('\nTraining from the cache (casam-tiny; gradients on TF.js wasm, embedding on ONNX Runtime)');
   console.table([training]);
 
@@ -292,7 +290,7 @@ async function main(): Promise<void> {
       tfjsOverOrtP99: round(rows[1].p99Ms / rows[0].p99Ms, 2),
     });
   }
-  loadAt['afterSegment'] = load();
+  load.mark('afterSegment');
   console.log(
     `\nsegment latency (routed segmenter, casam-tiny; ${reps} images per engine, interleaved; 0 tasks = frozen SAM)`,
   );
@@ -330,7 +328,7 @@ async function main(): Promise<void> {
     p50Ms: round(pct(serveMs[j], 50), 1),
     p99Ms: round(pct(serveMs[j], 99), 1),
   }));
-  loadAt['afterServe'] = load();
+  load.mark('afterServe');
   console.log('\nserve: POST /v1/segment over HTTP (engines interleaved)');
   console.table(serve);
   rmSync(work, { recursive: true, force: true });
@@ -343,14 +341,7 @@ async function main(): Promise<void> {
     benchmark: 'site',
     quick: QUICK,
     date: new Date().toISOString(),
-    machine: {
-      cores: cpus().length,
-      model: cpus()[0]?.model,
-      loadavgAtStart: loadAt['start'],
-      loadavg: loadAt,
-      node: process.version,
-      backend: info.name,
-    },
+    machine: machineInfo({ load, backend: info.name }),
     notes: [
       'Random casam-tiny weights and the sam-mini fixture: timings do not depend on weight values.',
       'casam-tiny on ONNX Runtime runs the graphs exported by the project (probed against TF.js); sam-mini on ' +

@@ -4,3 +4,4 @@ export * from './data';
 export * from './pretrain';
 export * from './continual';
 export * from './report';
+export { LoadCheckpoints, type MachineInfo, machineInfo, machineSummary } from './bench/machine-info';
