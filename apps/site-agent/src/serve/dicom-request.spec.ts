@@ -16,6 +16,7 @@ import {
   type SyntheticSeries,
   datasetToPart10,
   writeSyntheticSeries,
+  seededRandom,
   withRowsColumns,
   writeTestInstance,
 } from '@casam/dicom/testing';
@@ -29,6 +30,7 @@ describe('SegmentationServer with DICOM (real HTTP)', () => {
   let url: string;
   let ct: SyntheticSeries;
   let mr: SyntheticSeries;
+  const logs: string[] = [];
 
   beforeAll(async () => {
     await initBackend({ prefer: 'wasm', log: () => undefined });
@@ -52,7 +54,7 @@ describe('SegmentationServer with DICOM (real HTTP)', () => {
       maxRequestBytes: 64 * 1024,
       maxImagePixels: 100 * 100,
       baseModel: { preset: 'casam-tiny', fingerprint: 'sha256:' + 'ab'.repeat(32) },
-      log: () => undefined,
+      log: (l) => void logs.push(l),
     });
     url = await server.start();
   });
@@ -174,6 +176,34 @@ describe('SegmentationServer with DICOM (real HTTP)', () => {
     }
     // Still serving after all of it.
     expect((await post('?box=1,1,5,5', sc(8))).status).toBe(200);
+  });
+
+  it('never answers a damaged instance with a 500: cut-short and byte-flipped files get 200 or a 4xx', async () => {
+    const good = fileBytes(ct.slices[0].file);
+    const random = seededRandom(99);
+    const bodies: Uint8Array[] = [];
+    for (let k = 0; k < 16; k++) bodies.push(good.subarray(0, Math.floor(random() * good.length)));
+    for (let k = 0; k < 16; k++) {
+      // Flips within the header and the first pixels, where a parser trips.
+      const body = good.slice();
+      body[128 + Math.floor(random() * 1200)] = Math.floor(random() * 256);
+      bodies.push(body);
+    }
+    const statuses: number[] = [];
+    for (const body of bodies) {
+      const r = await post('?box=1,1,5,5', body);
+      statuses.push(r.status);
+      if (r.status !== 200) {
+        // A reader's DicomProblem code, not a catch-all: every failure here is one the library names.
+        expect((await errorOf(r)).code).toMatch(
+          /^(not-dicom|no-pixel-data|unsupported-[a-z-]+|too-large|inconsistent-geometry)$/,
+        );
+      } else await r.arrayBuffer();
+    }
+    expect(statuses.filter((s) => s !== 200 && (s < 400 || s >= 500))).toEqual([]);
+    expect(statuses.filter((s) => s >= 400).length).toBeGreaterThan(8);
+    expect(logs.filter((l) => l.includes('internal error'))).toEqual([]);
+    expect((await post('?box=1,1,5,5', good)).status).toBe(200);
   });
 });
 
