@@ -87,6 +87,7 @@ export {
   type RoutedSegmenter,
   createRoutedSegmenter,
   loadAdapter,
+  tasksWithDecoderDelta,
 } from './casam/routed-segmenter';
 export {
   DEFAULT_ROUTING_RULE,

@@ -3,6 +3,11 @@
  * fallback), pass the embedding through the chosen task's Alignment Layer (or leave it as it is), then answer
  * the prompt with the frozen decoder. Works on either engine (TF.js or ONNX Runtime) since the Alignment Layer
  * sits between `embed` and `decode`.
+ *
+ * A task may also carry a decoder delta (LoRA, adapter version 2): the router's choice selects the Alignment
+ * Layer and the delta together, and the decoder runs with that task's delta for this call only; the fallback
+ * decodes with no delta, i.e. exactly frozen SAM. Only the TF.js engine applies a delta: on ONNX Runtime such
+ * adapters are refused here (the ONNX routed segmenter can hand those tasks to a TF.js engine instead).
  */
 import type { RgbImage } from '../image/image-io';
 import { createSamPredictor, type PredictPrompt, type Prediction, type SamPredictor } from '../sam/predictor';
@@ -11,6 +16,7 @@ import { tf } from '../sam/tf';
 import { float32Tensor } from '../tensor/host-tensor';
 import { readAdapterFile } from './adapter-file';
 import { type AlignmentLayer, createAlignmentLayer } from './align-layer';
+import { type DecoderLora, assertDecoderLoraFits, createDecoderLora } from './decoder-lora';
 import { createRouter, type RouteResult, type Router, type RouterOptions } from './router';
 import { createTaskVae, type TaskVae } from './task-vae';
 
@@ -22,6 +28,8 @@ export interface LoadedAdapter {
   tauStats?: { mean: number; std: number };
   align: AlignmentLayer;
   vae: TaskVae;
+  /** The task's decoder delta (version 2 adapters), applied with `align` when the router picks the task. */
+  decoderLora?: DecoderLora;
 }
 
 /** Builds a task's Alignment Layer and VAE from an adapter file (validated for `channels`). */
@@ -33,7 +41,22 @@ export function loadAdapter(bytes: Uint8Array, channels: number, taskId?: string
     tauStats: { mean: a.metadata.tau.mean, std: a.metadata.tau.std },
     align: createAlignmentLayer({ channels, stateDict: a.align, trainable: false }),
     vae: createTaskVae({ inputDim: channels, stateDict: a.vae, trainable: false }),
+    ...(a.metadata.decoderLora && a.decoderLora
+      ? {
+          decoderLora: createDecoderLora({
+            channels,
+            ...a.metadata.decoderLora,
+            stateDict: a.decoderLora,
+            trainable: false,
+          }),
+        }
+      : {}),
   };
+}
+
+/** Tasks whose adapters carry a decoder delta. */
+export function tasksWithDecoderDelta(adapters: readonly LoadedAdapter[]): string[] {
+  return adapters.filter((a) => a.decoderLora).map((a) => a.taskId);
 }
 
 export interface RoutedPrediction extends Prediction {
@@ -54,6 +77,14 @@ export function createRoutedSegmenter(
   adapters: readonly LoadedAdapter[],
   opts: RouterOptions = {},
 ): RoutedSegmenter {
+  const withDelta = tasksWithDecoderDelta(adapters);
+  if (withDelta.length && engine.kind !== 'tfjs')
+    throw new Error(
+      `task${withDelta.length > 1 ? 's' : ''} ${withDelta.join(', ')} carry a decoder delta (LoRA), which the ` +
+        `${engine.kind} engine cannot apply yet: use the TF.js engine, or the ONNX routed segmenter with a TF.js ` +
+        `engine for those tasks`,
+    );
+  if (withDelta.length) assertDecoderLoraFits(engine.config);
   const router: Router = createRouter(
     adapters.map((a) => ({ taskId: a.taskId, vae: a.vae, tau: a.tau, tauStats: a.tauStats })),
     opts,
@@ -69,6 +100,7 @@ export function createRoutedSegmenter(
       const emb = embedded.embeddings;
       const x = tf.tensor4d(emb.data as Float32Array, emb.shape as [number, number, number, number]);
       let route: RouteResult;
+      let delta: DecoderLora | undefined;
       let t2: number;
       let t3: number;
       try {
@@ -77,7 +109,9 @@ export function createRoutedSegmenter(
           : { decision: { kind: 'fallback', best: null }, scores: [] };
         t2 = performance.now();
         if (route.decision.kind === 'task') {
-          const layer = byId.get(route.decision.taskId)!.align;
+          const chosen = byId.get(route.decision.taskId)!;
+          delta = chosen.decoderLora;
+          const layer = chosen.align;
           const y = layer.forward(x);
           const data = Float32Array.from(y.dataSync() as Float32Array);
           y.dispose();
@@ -87,7 +121,8 @@ export function createRoutedSegmenter(
       } finally {
         x.dispose();
       }
-      const pred = await predictor.predict(prompt);
+      // The fallback never has a delta: exactly frozen SAM.
+      const pred = await predictor.predict(prompt, delta ? { decoderDelta: delta } : undefined);
       const t4 = performance.now();
       return {
         ...pred,
@@ -101,6 +136,7 @@ export function createRoutedSegmenter(
       for (const a of adapters) {
         a.align.dispose();
         a.vae.dispose();
+        a.decoderLora?.dispose();
       }
     },
   };

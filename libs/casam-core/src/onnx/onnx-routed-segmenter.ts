@@ -9,17 +9,30 @@
  * The graphs come from a folder written by `exportRoutedSegmenterOnnx` (= exportSamOnnx with the adapters'
  * Alignment Layers, named by task id). Each adapter's layer is looked up by task id and its weights' fingerprint,
  * so a folder exported for other adapters (or older weights of the same task) is refused, not silently used.
+ *
+ * Decoder deltas (LoRA, adapter version 2): the exported decoder is the frozen one, and there are no per-task
+ * decoder graphs yet, so a task with a delta is never decoded here with the frozen decoder. Without
+ * `decoderDeltaEngine` such adapters are refused when the segmenter is built; with it (a TF.js engine of the same
+ * base model) those tasks' prompts are decoded there, after ORT's embedding and Alignment Layer, with the task's
+ * delta, and a warning says so once. Other tasks and the fallback stay on ORT.
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { RgbImage } from '../image/image-io';
 import { SamConfig } from '../sam/config';
-import { createSamPredictor, type PredictPrompt, type SamPredictor } from '../sam/predictor';
+import { createSamPredictor, type PredictPrompt, type Prediction, type SamPredictor } from '../sam/predictor';
 import { StateDict, float32Tensor, toFloat32 } from '../tensor/host-tensor';
 import { stateDictFingerprint } from '../weights/fingerprint';
 import { createFastRouter, type FastRouter, type FastRouterOptions } from '../casam/fast-router';
-import type { LoadedAdapter, RoutedPrediction, RoutedSegmenter } from '../casam/routed-segmenter';
+import {
+  type LoadedAdapter,
+  type RoutedPrediction,
+  type RoutedSegmenter,
+  tasksWithDecoderDelta,
+} from '../casam/routed-segmenter';
+import { assertDecoderLoraFits } from '../casam/decoder-lora';
+import type { SamEngine } from '../sam/engine';
 import type { RouteResult } from '../casam/router';
 import { ALIGN_INPUT_NAME, ALIGN_OUTPUT_NAME } from './export/align-graph';
 import {
@@ -53,6 +66,13 @@ export interface OnnxRoutedSegmenterOptions extends FastRouterOptions {
    * folder's own layers are not looked at.
    */
   alignmentLayerFiles?: ReadonlyMap<string, string>;
+  /**
+   * A TF.js engine of the same base model (borrowed, never disposed here) that decodes the prompts of tasks whose
+   * adapters carry a decoder delta, which ONNX Runtime cannot apply yet. Without it such adapters are refused.
+   */
+  decoderDeltaEngine?: SamEngine;
+  /** Where the one-time warning about tasks decoded on TF.js goes (default: process.emitWarning). */
+  onWarning?: (message: string) => void;
 }
 
 export interface OnnxRoutedSegmenter extends RoutedSegmenter {
@@ -84,6 +104,7 @@ export async function createOnnxRoutedSegmenter(
   const threads = opts.threads ?? Math.max(1, availableParallelism());
   if (!(Number.isInteger(threads) && threads >= 1))
     throw new RangeError(`threads must be a positive integer, got ${threads}`);
+  checkDecoderDeltas(opts);
   if (opts.engine && opts.alignmentLayerFiles)
     return assemble(opts, opts.engine, false, resolveGiven(adapters, opts.alignmentLayerFiles), threads);
   if (!exportDir)
@@ -122,6 +143,33 @@ export async function createOnnxRoutedSegmenter(
       threads,
     }));
   return assemble(opts, engine, !opts.engine, alignFiles, threads);
+}
+
+/**
+ * Refuses tasks with a decoder delta unless a TF.js engine of the same base model can decode them, and warns once
+ * when one will.
+ */
+function checkDecoderDeltas(opts: OnnxRoutedSegmenterOptions): void {
+  const withDelta = tasksWithDecoderDelta(opts.adapters);
+  if (!withDelta.length) return;
+  const names = withDelta.join(', ');
+  const tf = opts.decoderDeltaEngine;
+  if (!tf)
+    throw new OnnxModelError(
+      `task${withDelta.length > 1 ? 's' : ''} ${names} carry a decoder delta (LoRA), which the ONNX Runtime ` +
+        `decoder cannot apply yet (there is no per-task decoder export): pass decoderDeltaEngine (a TF.js engine ` +
+        `of the same base model) or use the TF.js engine`,
+    );
+  const c = opts.config;
+  if (tf.kind !== 'tfjs' || tf.config.name !== c.name || tf.config.outChans !== c.outChans)
+    throw new OnnxModelError(
+      `decoderDeltaEngine must be a TF.js engine of ${c.name}, got a ${tf.kind} engine of ${tf.config.name}`,
+    );
+  assertDecoderLoraFits(c);
+  (opts.onWarning ?? ((m: string) => process.emitWarning(m, 'CasamDecoderDeltaWarning')))(
+    `task${withDelta.length > 1 ? 's' : ''} ${names}: decoder delta (LoRA) decoded on the TF.js engine; ` +
+      `ONNX Runtime has no per-task decoder yet (slower decode for ${withDelta.length > 1 ? 'these tasks' : 'this task'})`,
+  );
 }
 
 /** taskId → path as given; every adapter must have one. */
@@ -176,6 +224,8 @@ async function assemble(
     throw e;
   }
   const predictor: SamPredictor = createSamPredictor(engine);
+  const deltaPredictor = opts.decoderDeltaEngine ? createSamPredictor(opts.decoderDeltaEngine) : undefined;
+  const byId = new Map(adapters.map((a) => [a.taskId, a]));
   let disposed = false;
 
   return {
@@ -189,6 +239,7 @@ async function assemble(
       const emb = embedded.embeddings;
       const route: RouteResult = router.route(emb);
       const t2 = performance.now();
+      const delta = route.decision.kind === 'task' ? byId.get(route.decision.taskId)!.decoderLora : undefined;
       if (route.decision.kind === 'task') {
         const session = sessions.get(route.decision.taskId)!;
         const out = await session.run(
@@ -201,7 +252,12 @@ async function assemble(
         predictor.setEmbedding({ ...embedded, embeddings: float32Tensor([...emb.shape], data) });
       }
       const t3 = performance.now();
-      const pred = await predictor.predict(prompt);
+      // A task with a decoder delta decodes on TF.js (checked at build: deltaPredictor exists then).
+      let pred: Prediction;
+      if (delta) {
+        deltaPredictor!.setEmbedding(predictor.current!);
+        pred = await deltaPredictor!.predict(prompt, { decoderDelta: delta });
+      } else pred = await predictor.predict(prompt);
       const t4 = performance.now();
       return {
         ...pred,
@@ -217,11 +273,13 @@ async function assemble(
       if (disposed) return;
       disposed = true;
       predictor.reset();
+      deltaPredictor?.reset();
       if (ownsEngine) engine.dispose();
       void Promise.allSettled([...sessions.values()].map((s) => s.release()));
       for (const a of adapters) {
         a.align.dispose();
         a.vae.dispose();
+        a.decoderLora?.dispose();
       }
     },
   };
