@@ -82,7 +82,11 @@ describe('SegmentationServer with DICOM (real HTTP)', () => {
     expect(j).toMatchObject({ decision: 'task', taskId: 'liver', bundleVersion: 4, width: 80, height: 64 });
     const png = decodeImage(new Uint8Array(Buffer.from(j.maskPng, 'base64')));
 
-    const asSeg = await post('?box=10,8,60,50', body, { accept: 'application/dicom' });
+    // application/dicom+json is not a SEG: the JSON answer.
+    const plusJson = await post('?box=10,8,60,50', body, { accept: 'application/dicom+json' });
+    expect(plusJson.headers.get('content-type')).toMatch(/^application\/json/);
+    await plusJson.arrayBuffer();
+    const asSeg = await post('?box=10,8,60,50', body, { accept: 'text/html;q=0.5, application/dicom;q=0.9' });
     expect(asSeg.status).toBe(200);
     expect(asSeg.headers.get('content-type')).toBe('application/dicom');
     expect(JSON.parse(asSeg.headers.get('x-casam-decision')!)).toMatchObject({

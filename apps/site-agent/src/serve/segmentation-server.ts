@@ -207,7 +207,7 @@ export class SegmentationServer {
           'send the image as the body with Content-Type image/png, image/jpeg or application/dicom',
         );
       const accept = req.headers.accept ?? '';
-      const wantsSeg = accept.includes(DICOM_MEDIA_TYPE);
+      const wantsSeg = acceptsMediaType(accept, DICOM_MEDIA_TYPE);
       if (wantsSeg && !dicom)
         throw new HttpError(
           406,
@@ -319,6 +319,11 @@ function requestUrl(target: string): URL {
       `the request target ${JSON.stringify(target.slice(0, 100))} is not a URL; use POST /v1/segment or GET /healthz`,
     );
   }
+}
+
+/** True when the Accept header names `type` itself (not application/dicom+json, not only *\/*). */
+function acceptsMediaType(accept: string, type: string): boolean {
+  return accept.split(',').some((range) => range.split(';')[0].trim().toLowerCase() === type);
 }
 
 function parsePrompt(q: URLSearchParams, extra: readonly string[]) {
