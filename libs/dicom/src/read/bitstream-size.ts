@@ -3,6 +3,8 @@
 // numbers, not by the DICOM header's Rows and Columns, so a frame claiming 30000×30000 inside an 8×8 image is a
 // decompression bomb the header check alone would let through. JPEG XL (rare in DICOM) is not parsed here: its
 // codec still cannot produce more than the header checks allow to be kept (the decoded size is checked after).
+// Hand-written because the only question is three numbers in a frame header: dcmjs-codecs answers it only by
+// decoding (the very allocation to avoid), and a JPEG/J2K parsing library would be a dependency for 40 lines.
 
 export interface BitstreamSize {
   width: number;
