@@ -21,10 +21,9 @@
  * a site did not converge or a request failed.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import {
   encodeRgbPng,
@@ -43,7 +42,9 @@ import {
   type CreatedEnrollmentToken,
   type SiteSummary,
 } from '@casam/protocol';
-import { enrollHttpSite, json } from '../e2e/src/support/http-site';
+import { LoadCheckpoints, machineInfo, machineSummary } from '@casam/casam-lab';
+import { type CoordinatorProcess, startCoordinatorProcess } from '@casam/coordinator/testing';
+import { enrollHttpSite } from '../e2e/src/support/http-site';
 import type { FromWorker, ToWorker } from './federation-sites.worker';
 
 const QUICK = process.argv.includes('--quick');
@@ -63,7 +64,6 @@ const OUT = outArg > 0 ? resolve(process.argv[outArg + 1] ?? '') : '';
   }
 }
 const root = resolve(__dirname, '..');
-const COORDINATOR_BIN = join(root, 'apps/coordinator/bin/coordinator.js');
 const AGENT_BIN = join(root, 'apps/site-agent/bin/site-agent.js');
 const WORKER = join(__dirname, 'federation-sites.worker.ts');
 const SITES_PER_WORKER = 75;
@@ -175,61 +175,18 @@ function watch(child: ChildProcess): Watched {
 // Coordinator and the admin
 // ---------------------------------------------------------------------------------------------------------
 
-interface Coordinator {
-  url: string;
-  proc: Watched;
-  admin<T>(method: string, path: string, body?: unknown): Promise<T>;
-  stop(): Promise<void>;
-}
-
-async function startCoordinator(): Promise<Coordinator> {
-  const dir = mkdtempSync(join(tmpdir(), 'casam-bench-fed-coord-'));
-  const env: NodeJS.ProcessEnv = {
-    COORDINATOR_DATA_DIR: dir,
-    COORDINATOR_PORT: '0',
-    COORDINATOR_LOG_LEVEL: 'warn',
-    COORDINATOR_LOG_FORMAT: 'text',
-    // Hundreds of sites exchange tokens within seconds from one address.
-    COORDINATOR_AUTH_RATE_PER_MINUTE: '1000000',
-    COORDINATOR_AUTH_RATE_BURST: '1000000',
-    DATABASE_URL: '',
-  };
-  const password = `pw-${randomUUID()}`;
-  await runToEnd(
-    [COORDINATOR_BIN, 'create-admin', '--email', 'ops@example.org', '--role', 'admin'],
-    env,
-    `${password}\n`,
-  );
-  const proc = watch(
-    spawn(process.execPath, ['--max-old-space-size=4096', COORDINATOR_BIN, 'serve'], {
-      env: { ...process.env, ...env, COORDINATOR_LOG_LEVEL: 'log' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  );
-  const url = await until(
-    proc.changes,
-    () => {
-      if (proc.child.exitCode !== null) throw new Error(`coordinator exited:\n${proc.out()}`);
-      return /listening on (http:\/\/[^\s"()]+)/.exec(proc.out())?.[1];
+async function startCoordinator(): Promise<CoordinatorProcess> {
+  return startCoordinatorProcess({
+    env: {
+      COORDINATOR_LOG_LEVEL: 'log',
+      // Hundreds of sites exchange tokens within seconds from one address.
+      COORDINATOR_AUTH_RATE_PER_MINUTE: '1000000',
+      COORDINATOR_AUTH_RATE_BURST: '1000000',
     },
-    60_000,
-    'the coordinator to listen',
-  );
-  const login = await fetch(`${url}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: 'ops@example.org', password }),
+    adminEmail: 'ops@example.org',
+    nodeArgs: ['--max-old-space-size=4096'],
+    listenTimeoutMs: 60_000,
   });
-  const token = ((await login.json()) as { accessToken: string }).accessToken;
-  return {
-    url,
-    proc,
-    admin: (method, path, body) => json(`${url}${path}`, method, body, token),
-    async stop() {
-      await proc.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -242,7 +199,7 @@ interface Publisher {
   upload(seed: number): Promise<string>;
 }
 
-async function makePublisher(c: Coordinator, baseFingerprint: string): Promise<Publisher> {
+async function makePublisher(c: CoordinatorProcess, baseFingerprint: string): Promise<Publisher> {
   const site = await enrollHttpSite(c, 'publishing site');
   await c.admin('POST', `/api/v1/sites/${site.siteId}/approve`, { keyFingerprint: site.fingerprint });
   const task = await site.proposeTask('bench-liver', 'casam-tiny', baseFingerprint);
@@ -283,7 +240,7 @@ interface Fleet {
 }
 
 async function daemonFleet(
-  c: Coordinator,
+  c: CoordinatorProcess,
   n: number,
   weights: string,
   dir: string,
@@ -362,7 +319,7 @@ async function daemonFleet(
   };
 }
 
-async function simulatedFleet(c: Coordinator, n: number, baseFingerprint: string): Promise<Fleet> {
+async function simulatedFleet(c: CoordinatorProcess, n: number, baseFingerprint: string): Promise<Fleet> {
   const changes = new EventEmitter();
   changes.setMaxListeners(0);
   const installs = new Map<number, Map<number, number>>();
@@ -569,7 +526,7 @@ interface SwapResult {
 }
 
 async function publishAndWait(
-  c: Coordinator,
+  c: CoordinatorProcess,
   pub: Publisher,
   fleet: Fleet,
   n: number,
@@ -716,7 +673,7 @@ async function runRow(
       allSeconds: t.length === n ? round(Math.max(...t), 2) : NaN,
       coordinatorSawNewBundle: saw,
       failures: [...fleet.failures],
-      coordinatorPeakRssMiB: peakRssMiB(c.proc.child.pid),
+      coordinatorPeakRssMiB: peakRssMiB(c.child.pid),
       sitePeakRssMiB: fleet.peakRssMiB(),
     };
     log(
@@ -736,11 +693,8 @@ async function runRow(
 
 async function main(): Promise<void> {
   const started = Date.now();
-  log(
-    `bench:federation${QUICK ? ' --quick' : ''} on ${cpus().length} cores (load ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' ')})`,
-  );
+  const load = new LoadCheckpoints();
+  log(`bench:federation${QUICK ? ' --quick' : ''} on ${machineSummary()}`);
   const work = mkdtempSync(join(tmpdir(), 'casam-bench-fed-model-'));
   const rows: ConvergenceRow[] = [];
   let swap: SwapResult | undefined;
@@ -809,16 +763,12 @@ async function main(): Promise<void> {
       : []),
     ...(swap ? [] : ['no swap-latency measurement (no daemon row)']),
   ];
+  load.mark('end');
   const result = {
     benchmark: 'federation',
     quick: QUICK,
     date: new Date().toISOString(),
-    machine: {
-      cores: cpus().length,
-      model: cpus()[0]?.model,
-      loadavgAtStart: loadavg(),
-      node: process.version,
-    },
+    machine: machineInfo({ load }),
     notes: [
       'Each row runs on a fresh coordinator process (embedded PGlite) on the same machine as every site.',
       'kind "daemon": real `site-agent daemon` processes (TF.js wasm). kind "simulated": real enrolled sites (own Ed25519 key, token exchange, socket.io /v1, bundle download and verification through the site agent\'s FleetConnection and pullBundle) without the ML, several per worker process.',
