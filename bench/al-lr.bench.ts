@@ -11,7 +11,6 @@
  * Flags: --lrs 3e-4,1e-3,3e-3 --epochs 24 --domains a,b (default: the nine seen) --seed 1 --restart
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   EmbeddedItem,
@@ -27,7 +26,7 @@ import {
   trainAlignmentLayer,
   writeFileAtomic,
 } from '@casam/casam-core';
-import { DOMAIN_NAMES } from '@casam/casam-lab';
+import { DOMAIN_NAMES, LoadCheckpoints, type MachineInfo, machineInfo } from '@casam/casam-lab';
 import { splitItems } from './domain-items';
 
 const root = resolve(__dirname, '..');
@@ -87,12 +86,14 @@ interface Results {
   };
   reference: Record<string, { frozen: number; boxFill: number }>;
   runs: Run[];
-  machine?: unknown;
+  date?: string;
+  machine?: MachineInfo;
   summary?: unknown;
 }
 
 async function main(): Promise<void> {
-  await initBackend({ prefer: 'wasm', log: (l) => console.error(l) });
+  const load = new LoadCheckpoints();
+  const backend = await initBackend({ prefer: 'wasm', log: (l) => console.error(l) });
   const cfg = getPreset('casam-tiny');
   const sd = loadSamWeights(modelPath, cfg);
   const fingerprint = stateDictFingerprint(sd);
@@ -189,12 +190,9 @@ async function main(): Promise<void> {
   const winner = lrs.reduce((b, lr) =>
     mean(lr, checkpoints.length - 1) > mean(b, checkpoints.length - 1) ? lr : b,
   );
-  res.machine = {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model,
-    loadAverage: loadavg()[0],
-    date: new Date().toISOString(),
-  };
+  load.mark('end');
+  res.date = new Date().toISOString();
+  res.machine = machineInfo({ load, backend: backend.name });
   res.summary = {
     score: `mean val IoU after ${epochs} epochs over ${domains.length} domains`,
     byLr: Object.fromEntries(lrs.map((lr) => [String(lr), checkpoints.map((_, k) => mean(lr, k))])),

@@ -22,7 +22,7 @@
  * --sweep-epochs N (default 10), --warmup-steps N (decoder warm-up, default 240).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   AlTimings,
@@ -58,7 +58,7 @@ import {
   toModelFrame,
   trainAlignmentLayer,
 } from '@casam/casam-core';
-import { createTrainableSam, generateDomain } from '@casam/casam-lab';
+import { createTrainableSam, generateDomain, LoadCheckpoints, machineInfo } from '@casam/casam-lab';
 import { samMiniWeights, syntheticItems } from '@casam/casam-core/testing';
 import { toTrainingItem } from './domain-items';
 
@@ -542,6 +542,7 @@ function sweepTable(s: { runs: SweepRun[]; bases: SweepBase[] }): string {
 }
 
 async function main(): Promise<void> {
+  const load = new LoadCheckpoints();
   const backend = await initBackend({ prefer: 'wasm', log });
   const cacheDir = mkdtempSync(join(tmpdir(), 'al-bench-'));
   const previous = existsSync(resultsPath)
@@ -550,13 +551,8 @@ async function main(): Promise<void> {
   const out: Record<string, unknown> = {
     ...previous,
     benchmark: 'al-step',
-    // Other work on the machine changes every number here: the 1-minute load average at the start says how much.
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model,
-      node: process.version,
-      loadAverage: loadavg()[0],
-    },
+    // Other work on the machine changes every number here: the load averages at start and end say how much.
+    machine: machineInfo({ load, backend: backend.name }),
     backend: backend.summary,
   };
   try {
@@ -585,6 +581,8 @@ async function main(): Promise<void> {
   } finally {
     rmSync(cacheDir, { recursive: true, force: true });
   }
+  load.mark('end');
+  out['machine'] = machineInfo({ load, backend: backend.name });
   mkdirSync(join(root, 'bench/results'), { recursive: true });
   writeFileSync(resultsPath, JSON.stringify(out, null, 2) + '\n');
   console.log('\nwrote bench/results/al-step.json');

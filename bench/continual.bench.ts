@@ -25,7 +25,6 @@
  * 5 backend unavailable, 130 stopped (resumable).
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import {
   AlignmentLayer,
@@ -71,7 +70,13 @@ import {
   writeSafetensors,
   writeFileAtomic,
 } from '@casam/casam-core';
-import { DOMAIN_NAMES, UNSEEN_DOMAIN_NAMES, continualTaskOrders, generateDomain } from '@casam/casam-lab';
+import {
+  DOMAIN_NAMES,
+  UNSEEN_DOMAIN_NAMES,
+  continualTaskOrders,
+  generateDomain,
+  machineInfo,
+} from '@casam/casam-lab';
 import { BenchProgress, fmtDuration } from './continual/progress';
 import { splitItems } from './domain-items';
 import {
@@ -85,7 +90,7 @@ import {
   planHash,
   runName,
 } from './continual/protocol';
-import { buildResults, writeReport } from './continual/report';
+import { buildResults, continualMachine, writeReport } from './continual/report';
 import {
   CasamImage,
   ImageRegions,
@@ -292,12 +297,7 @@ async function main(): Promise<number> {
         source: model.meta['source'] ?? null,
       },
       backend: backend.summary,
-      machine: {
-        cpus: cpus().length,
-        cpuModel: cpus()[0]?.model ?? '',
-        node: process.version,
-        loadAverage1m: loadavg()[0],
-      },
+      machine: continualMachine(machineInfo()),
       stepFlops: alTrainingStepFlops(cfg, {
         images: plan.batchImages,
         prompts: plan.batchImages * plan.regionsPerImage,

@@ -18,7 +18,7 @@
  * Flags: --quick (fewer repetitions).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {
@@ -45,7 +45,7 @@ import {
   tf,
   writeAdapterFile,
 } from '@casam/casam-core';
-import { generateDomain } from '@casam/casam-lab';
+import { generateDomain, LoadCheckpoints, machineInfo, machineSummary } from '@casam/casam-lab';
 
 const QUICK = process.argv.includes('--quick');
 const TASKS = 9;
@@ -55,10 +55,6 @@ const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 };
-const load = () =>
-  loadavg()
-    .map((x) => x.toFixed(1))
-    .join(' ');
 
 function randomEmbedding(shape: [number, number, number, number], seed: number): Float32Array {
   let a = seed >>> 0;
@@ -269,8 +265,8 @@ async function segment(): Promise<{ rows: Record<string, unknown>[]; exportMs: n
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const loadBefore = load();
-  log(`routing bench${QUICK ? ' --quick' : ''} on ${cpus().length} cores (load ${loadBefore})`);
+  const load = new LoadCheckpoints();
+  log(`routing bench${QUICK ? ' --quick' : ''} on ${machineSummary()}`);
   const info = await initBackend({ prefer: 'wasm', log });
   log('routing…');
   const routingRows = await routing();
@@ -284,13 +280,11 @@ async function main(): Promise<void> {
     `\nRouted segmenter, ${TASKS} tasks, casam-tiny 256 px (tfjs-${info.name} vs ONNX Runtime, interleaved)`,
   );
   console.table(seg.rows);
+  load.mark('end');
   const result = {
     date: new Date().toISOString(),
     quick: QUICK,
-    cores: cpus().length,
-    loadavgBefore: loadBefore,
-    loadavgAfter: load(),
-    tfjsBackend: info.name,
+    machine: machineInfo({ load, backend: info.name }),
     note: 'shared machine: compare the ratios (both sides measured interleaved in this run), not absolute times',
     routing: routingRows,
     segment: seg.rows,
@@ -301,7 +295,7 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   const out = join(outDir, 'routing.json');
   writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
-  log(`wrote ${out} (load ${load()})`);
+  log(`wrote ${out} (load ${result.machine.loadavg['end'].join(' ')})`);
 }
 
 main().catch((e) => {

@@ -13,7 +13,7 @@
  * --threads N (ONNX Runtime and PyTorch intra-op threads, default: the cores).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   SamEngine,
@@ -29,6 +29,7 @@ import {
   randomSamStateDict,
   tf,
 } from '@casam/casam-core';
+import { LoadCheckpoints, machineInfo } from '@casam/casam-lab';
 import { measureKernelThroughput } from './kernels';
 import { ExportRow, measureExport } from './sam-exports';
 import { VitbComparison, compareVitbEncoders } from './sam-vitb';
@@ -103,7 +104,7 @@ function weightsFor(cfg: SamConfig): { sd: StateDict; source: string } {
 }
 
 async function main() {
-  const loadAtStart = loadavg();
+  const load = new LoadCheckpoints();
   const torchPython = findTorchPython();
   const work = mkdtempSync(join(tmpdir(), 'casam-bench-sam-'));
   const rows: Row[] = [];
@@ -203,17 +204,11 @@ async function main() {
   if (ratio) console.log(`\nsam-mini encoder: tfjs-wasm is ${ratio.toFixed(2)}× the ONNX Runtime time.`);
   if (vitb) console.log('\n' + vitbTable(vitb).join('\n'));
 
+  load.mark('end');
   const out = {
     benchmark: 'sam',
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model,
-      node: process.version,
-      loadavgAtStart: loadAtStart,
-      loadavgAtEnd: loadavg(),
-      torch: torchPython?.torchVersion ?? null,
-    },
+    machine: { ...machineInfo({ load }), torch: torchPython?.torchVersion ?? null },
     tfjs: (
       JSON.parse(readFileSync(require.resolve('@tensorflow/tfjs-core/package.json'), 'utf8')) as {
         version: string;

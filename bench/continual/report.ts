@@ -19,6 +19,7 @@ import {
 } from '@casam/casam-core';
 import {
   ContinualSummary,
+  type MachineInfo,
   RoutableImage,
   Spread,
   barPanelsChart,
@@ -33,6 +34,18 @@ import { fmtDuration } from './progress';
 import { METHODS, METHOD_LABELS, METHOD_SHORT, MethodName, Plan } from './protocol';
 import { casamTaskKey } from './state';
 import type { BenchState, CasamImage, CasamTaskRecord, ImageRegions, UnitCost } from './state';
+
+/** The machine block of this benchmark, in its older field names (saved runs carry them; the report reads them). */
+export interface ContinualMachine {
+  cpus: number;
+  cpuModel: string;
+  node: string;
+  loadAverage1m: number;
+}
+
+export function continualMachine(m: MachineInfo): ContinualMachine {
+  return { cpus: m.cores, cpuModel: m.model ?? '', node: m.node, loadAverage1m: m.loadavgAtStart[0] };
+}
 
 const SHORT_DOMAIN: Record<string, string> = {
   'acdc-cardiac-mr': 'acdc',
@@ -158,7 +171,7 @@ export interface ContinualResults {
   pending: string[];
   model: { path: string; preset: string; fingerprint: string; step: string | null; source: string | null };
   backend: string;
-  machine: { cpus: number; cpuModel: string; node: string; loadAverage1m: number };
+  machine: ContinualMachine;
   protocol: Plan & { evaluation: string; budget: string };
   zeroShot: Record<
     string,
