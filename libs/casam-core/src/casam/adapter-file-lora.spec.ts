@@ -14,6 +14,7 @@ import {
 import { CASAM_WEIGHTS } from './casam-fixtures.testing';
 import { createDecoderLora } from './decoder-lora';
 import { stripPrefix } from './state-dict-check';
+import { constantDecoderLora } from '../testing/adapters';
 
 const FINGERPRINT = 'sha256:' + 'ab'.repeat(32);
 
@@ -70,6 +71,15 @@ describe('adapter files with a decoder delta (version 2)', () => {
     } finally {
       lora.dispose();
     }
+  });
+
+  it('the test kit builds a valid delta for app specs (every layer, any fill)', () => {
+    const r = readAdapterFile(
+      writeAdapterFile(input({ decoderLora: constantDecoderLora(64, { rank: 3, fill: 0.5 }) })),
+    );
+    expect(r.metadata.decoderLora).toMatchObject({ rank: 3, alpha: 3 });
+    expect(r.decoderLora!.size).toBe(80);
+    expect(r.decoderLora!.get('output_hypernetworks_mlps.0.layers.2.B')!.shape).toEqual([8, 3]);
   });
 
   it('refuses a delta whose tensors do not fit its metadata, or whose metadata the validator would reject', () => {
