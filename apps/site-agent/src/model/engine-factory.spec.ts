@@ -1,5 +1,14 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { ONNX_EXPORTER_VERSION, getPreset, onnxBaseExportName } from '@casam/casam-core';
+import {
+  ONNX_EXPORTER_VERSION,
+  getPreset,
+  initialAlignmentStateDict,
+  initialTaskVaeStateDict,
+  loadAdapter,
+  onnxBaseExportName,
+  writeAdapterFile,
+} from '@casam/casam-core';
+import { constantDecoderLora } from '@casam/casam-core/testing';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -106,6 +115,29 @@ describe('engine factory', () => {
     again.engine.dispose();
 
     expect((await loadBaseModel(home, c, log, 'tfjs')).engine.kind).toBe('tfjs');
+
+    // A bundle task with a decoder delta (version 2 adapter) decodes on TF.js, said once; ORT stays the engine.
+    const adapter = (taskId: string, lora: boolean) =>
+      loadAdapter(
+        writeAdapterFile({
+          taskId,
+          baseModel: { preset: 'casam-tiny', fingerprint: 'sha256:' + 'ab'.repeat(32) },
+          tau: { tau: 1e9, p95: 1e9, p99: 1e9, mean: 1, std: 1, n: 10, percentile: 97 },
+          align: initialAlignmentStateDict(64, 1),
+          vae: initialTaskVaeStateDict(64, 1),
+          ...(lora ? { decoderLora: constantDecoderLora(64) } : {}),
+        }),
+        64,
+      );
+    lines.length = 0;
+    const third = await loadBaseModel(home, c, (l) => lines.push(l));
+    const routed = await third.createSegmenter([adapter('plain', false), adapter('with-delta', true)]);
+    const answer = await routed.segment(img, { box: [8, 8, 40, 30] });
+    expect(answer.route.decision.kind).toBe('task');
+    expect(lines.join('\n')).toMatch(/warning: .*with-delta/);
+    expect(lines.join('\n')).not.toMatch(/Alignment Layers run on TF\.js/);
+    routed.dispose();
+    third.engine.dispose();
   });
 
   it('says so and runs TF.js when the ONNX export was refused', async () => {

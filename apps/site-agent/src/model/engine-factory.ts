@@ -216,7 +216,18 @@ export async function loadBaseModel(
   return model(engine, async (adapters) => {
     try {
       const files = await ensureOnnxAlignmentLayers(cacheRoot, config, adapters, { log });
-      return await createOnnxRoutedSegmenter({ config, engine, alignmentLayerFiles: files, adapters });
+      // Tasks with a decoder delta (version 2 adapters) decode on TF.js until per-task decoder exports exist;
+      // the others and the fallback stay on ONNX Runtime. The TF.js model is built only for such a bundle.
+      const withDelta = adapters.some((a) => a.decoderLora);
+      return await createOnnxRoutedSegmenter({
+        config,
+        engine,
+        alignmentLayerFiles: files,
+        adapters,
+        ...(withDelta
+          ? { decoderDeltaEngine: tfjsEngine(), onWarning: (m: string) => log(`warning: ${m}`) }
+          : {}),
+      });
     } catch (e) {
       if (!(e instanceof OnnxModelError)) throw e;
       log(`warning: the bundle's Alignment Layers run on TF.js: ${e.message}`);
