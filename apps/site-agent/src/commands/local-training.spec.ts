@@ -78,5 +78,18 @@ describe('site-agent init → ingest → train (real CLI processes, random tiny 
     const again = await agentCli(home, args);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/align: done in an earlier run/);
+    expect(adapter.metadata.version).toBe(1);
+
+    // With a decoder delta: a version 2 adapter carrying the LoRA of the rank asked for.
+    const lora = await agentCli(home, [...args, '--restart', '--decoder-lora', '--lora-rank', '2']);
+    expect(lora.code, lora.stderr).toBe(0);
+    const v2 = readAdapterFile(new Uint8Array(readFileSync(adapterFile)));
+    expect(v2.metadata.version).toBe(2);
+    expect(v2.metadata.decoderLora).toMatchObject({ rank: 2, alpha: 2 });
+    const bad = await agentCli(home, ['train', '--task', 'polyps', '--lora-rank', '2']);
+    expect([bad.code, bad.stderr.trim()]).toEqual([
+      2,
+      'site-agent: error: --lora-rank and --lora-alpha go with --decoder-lora',
+    ]);
   }, 300_000);
 });

@@ -4,24 +4,31 @@ import {
   DEFAULT_AL_LR,
   DEFAULT_VAE_OPTIONS,
   type TaskProgress,
+  DEFAULT_DECODER_LORA_RANK,
+  type DecoderLoraTrainingOptions,
 } from '@casam/casam-core';
+import { DECODER_LORA_LIMITS } from '@casam/protocol';
 import { EXIT, UserError } from '../cli/errors';
 import { AgentHome } from '../home/agent-home';
 import { DEFAULT_ENGINE, parseEngineChoice } from '../model/engine-factory';
 import { trainLocalTask } from '../use-cases/train-task';
 import { ENGINE_HELP, ENGINE_OPTION } from './model-options';
-import type { Command } from './command';
+import type { Command, OptionValues } from './command';
 import { HOME_HELP, HOME_OPTION } from './home-option';
 
 export const trainCommand: Command = {
   name: 'train',
   summary: 'train the task locally: embedding cache, Alignment Layer, VAE, τ, validation metrics (resumable)',
   usage: `site-agent train --task <name> [--epochs <n>] [--vae-epochs <n>] [--max-images <n>] [--seed <n>]
-                 [--restart] [--offline] [--force] [--home <dir>]
+                 [--decoder-lora [--lora-rank <r>] [--lora-alpha <a>]] [--restart] [--offline] [--force] [--home <dir>]
   --epochs <n>              Alignment Layer epochs (default ${DEFAULT_AL_EPOCHS}; learning rate: the preset's, casam-tiny ${DEFAULT_AL_LR['casam-tiny']})
   --vae-epochs <n>          VAE epochs (default ${DEFAULT_VAE_OPTIONS.epochs}; batch ${DEFAULT_VAE_OPTIONS.batchSize}, learning rate ${DEFAULT_VAE_OPTIONS.lr})
   --max-images <n>          use at most n training and n validation images (default: all; for quick runs)
   --seed <n>                seed of prompts, batches and initial weights (default 0)
+  --decoder-lora            also train a low-rank (LoRA) delta on the mask decoder with the Alignment Layer; the
+                            adapter becomes version 2 (coordinators and site agents from issue 19 on read it)
+  --lora-rank <r>           rank of the delta, 1..${DECODER_LORA_LIMITS.maxRank} (default ${DEFAULT_DECODER_LORA_RANK})
+  --lora-alpha <a>          scale numerator (scale alpha/rank; default the rank)
   --restart                 discard earlier progress of this task and start over (default: resume)
   --offline                 do not stream training progress to the coordinator (default: stream it when the task
                             was proposed and the site is enrolled)
@@ -42,6 +49,9 @@ ${HOME_HELP}`,
     seed: { type: 'string', default: '0' },
     offline: { type: 'boolean', default: false },
     force: { type: 'boolean', default: false },
+    'decoder-lora': { type: 'boolean', default: false },
+    'lora-rank': { type: 'string' },
+    'lora-alpha': { type: 'string' },
     ...ENGINE_OPTION,
   },
   async run(v, log) {
@@ -54,6 +64,7 @@ ${HOME_HELP}`,
       if (!Number.isInteger(n) || n < 1) throw new UserError(`--${k} must be a positive integer`, EXIT.usage);
       return n;
     };
+    const decoderLora = decoderLoraFlags(v);
     const controller = new AbortController();
     const onSigint = () => {
       log('interrupt: stopping after the current step (Ctrl-C again to quit at once)…');
@@ -73,6 +84,7 @@ ${HOME_HELP}`,
         offline: v.bool('offline'),
         force: v.bool('force'),
         engine: parseEngineChoice(v.string('engine') ?? DEFAULT_ENGINE),
+        ...(decoderLora ? { decoderLora } : {}),
         onProgress: progressPrinter(log),
         signal: controller.signal,
         log,
@@ -87,6 +99,24 @@ ${HOME_HELP}`,
     }
   },
 };
+
+/** `--decoder-lora [--lora-rank r] [--lora-alpha a]` → the trainer's option; rank/alpha alone are a usage error. */
+function decoderLoraFlags(v: OptionValues): DecoderLoraTrainingOptions | undefined {
+  const rank = v.string('lora-rank');
+  const alpha = v.string('lora-alpha');
+  if (!v.bool('decoder-lora')) {
+    if (rank !== undefined || alpha !== undefined)
+      throw new UserError('--lora-rank and --lora-alpha go with --decoder-lora', EXIT.usage);
+    return undefined;
+  }
+  const r = rank === undefined ? DEFAULT_DECODER_LORA_RANK : Number(rank);
+  if (!Number.isInteger(r) || r < 1 || r > DECODER_LORA_LIMITS.maxRank)
+    throw new UserError(`--lora-rank must be an integer 1..${DECODER_LORA_LIMITS.maxRank}`, EXIT.usage);
+  const a = alpha === undefined ? r : Number(alpha);
+  if (!(a > 0 && a <= DECODER_LORA_LIMITS.maxAlpha))
+    throw new UserError(`--lora-alpha must be a number in (0, ${DECODER_LORA_LIMITS.maxAlpha}]`, EXIT.usage);
+  return { rank: r, alpha: a };
+}
 
 /** One line per phase start/end, and a progress line at most every 2 s inside a phase. */
 function progressPrinter(log: (l: string) => void): (p: TaskProgress) => void {

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import {
   type DatasetItem,
+  type DecoderLoraTrainingOptions,
   loadItem,
   MIN_TAU_TRAINING_IMAGES,
   type TaskProgress,
@@ -42,6 +43,8 @@ export interface TrainTaskRequest {
   force: boolean;
   /** Engine of the embedding phase (default DEFAULT_ENGINE); the training itself runs on TF.js. */
   engine?: EngineChoice;
+  /** Also train a low-rank delta on the mask decoder with the Alignment Layer (a version 2 adapter). */
+  decoderLora?: DecoderLoraTrainingOptions;
   onProgress: (p: TaskProgress) => void;
   /** Aborting stops after the current step (exit 130, resumable). */
   signal: AbortSignal;
@@ -97,7 +100,7 @@ export async function trainLocalTask(o: TrainTaskRequest): Promise<TrainedTask> 
       workDir: join(store.dir(name), 'training'),
       outPath,
       seed: o.seed,
-      al: { epochs: o.epochs },
+      al: { epochs: o.epochs, ...(o.decoderLora ? { decoderLora: o.decoderLora } : {}) },
       vae: { epochs: o.vaeEpochs },
       restart: o.restart,
       onProgress: (p) => {
