@@ -9,6 +9,7 @@ import {
   taskVaeStateDictSpec,
 } from '@casam/protocol';
 import { writeAdapterFile, createRng, uniformArray, float32Tensor, type StateDict } from '@casam/casam-core';
+import { constantDecoderLora } from '@casam/casam-core/testing';
 import { AccessTokenService } from '../src/auth/access-token.service';
 import type { TestApp } from './test-app';
 
@@ -51,6 +52,8 @@ export function makeAdapterFile(opts: {
   channels?: number;
   seed?: number;
   metrics?: Record<string, number>;
+  /** A decoder delta (version 2 file): rank, alpha and layers as constantDecoderLora takes them. */
+  decoderLora?: Parameters<typeof constantDecoderLora>[1];
 }): Buffer {
   const channels = opts.channels ?? 64;
   const rng = createRng(opts.seed ?? 7);
@@ -76,6 +79,9 @@ export function makeAdapterFile(opts: {
     createdAt: '2026-03-01T10:00:00.000Z',
     align: dict(alignmentStateDictSpec(channels)),
     vae: dict(taskVaeStateDictSpec(channels)),
+    ...(opts.decoderLora && {
+      decoderLora: constantDecoderLora(channels, { fill: 0.01, ...opts.decoderLora }),
+    }),
   });
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   ADAPTER_VERSION_DECODER_LORA,
+  adapterKind,
+  adapterKindLabel,
   DECODER_LORA_LIMITS,
+  decoderLoraSummary,
   decoderLoraDims,
   decoderLoraLayerSpecs,
   decoderLoraTensorSpecs,
@@ -214,5 +217,24 @@ describe('validateAdapterFile, schema version 2 (decoder delta)', () => {
     expect(problemsOf(safetensors(t, metadata(c, lora)), c)).toEqual([
       `tensor ${t[30].name}: 1 NaN/Inf values`,
     ]);
+  });
+});
+
+describe('adapter kinds', () => {
+  it('summarises a delta and names the kind as an admin reads it', () => {
+    const lora = { rank: 4, alpha: 8, layers: ['transformer.layers.0.self_attn.q_proj', 'x', 'y'] };
+    expect(decoderLoraSummary(lora)).toEqual({ rank: 4, alpha: 8, layers: 3 });
+    expect([adapterKind(lora), adapterKind(undefined), adapterKind(null)]).toEqual([
+      'align+decoder-lora',
+      'align',
+      'align',
+    ]);
+    expect(adapterKindLabel(null)).toBe('Alignment Layer');
+    expect(adapterKindLabel(decoderLoraSummary(lora))).toBe(
+      'Alignment Layer + decoder LoRA (rank 4, 3 layers)',
+    );
+    expect(adapterKindLabel({ rank: 1, alpha: 1, layers: 1 })).toBe(
+      'Alignment Layer + decoder LoRA (rank 1, 1 layer)',
+    );
   });
 });

@@ -145,3 +145,31 @@ export function decoderLoraMetadataProblems(value: unknown, channels: number): s
   }
   return p;
 }
+
+/** What an adapter carries: the Alignment Layer alone (version 1), or with a decoder delta (version 2). */
+export type AdapterKind = 'align' | 'align+decoder-lora';
+
+/** A decoder delta in numbers (what the API, the bundle manifest and the admin UI show of it). */
+export interface DecoderLoraSummary {
+  rank: number;
+  alpha: number;
+  /** How many decoder layers carry a delta. */
+  layers: number;
+}
+
+/** The summary of a version 2 adapter's `decoderLora` metadata. */
+export function decoderLoraSummary(lora: AdapterDecoderLoraMetadata): DecoderLoraSummary {
+  return { rank: lora.rank, alpha: lora.alpha, layers: lora.layers.length };
+}
+
+/** The kind of an adapter with (or without) a decoder delta. */
+export function adapterKind(decoderLora: unknown): AdapterKind {
+  return decoderLora ? 'align+decoder-lora' : 'align';
+}
+
+/** How an admin reads the kind: "Alignment Layer" or "Alignment Layer + decoder LoRA (rank 4, 30 layers)". */
+export function adapterKindLabel(decoderLora: DecoderLoraSummary | null | undefined): string {
+  if (!decoderLora) return 'Alignment Layer';
+  const n = decoderLora.layers;
+  return `Alignment Layer + decoder LoRA (rank ${decoderLora.rank}, ${n} layer${n === 1 ? '' : 's'})`;
+}

@@ -13,6 +13,7 @@
 import { z } from 'zod';
 import { MAX_JWS_FIELD_LENGTH, MAX_SITE_JWS_LENGTH, ReasonRequestSchema } from './auth';
 import type { AdapterVerdict } from './adapter-verdict';
+import type { AdapterKind, DecoderLoraSummary } from './adapter-decoder-lora';
 import type { AdapterTauStats } from './adapter-schema';
 import type { TaskBaseModel } from './tasks';
 import { compactJws, epochSeconds, jti, sha256Hex, uuid } from './wire/wire-fields';
@@ -147,6 +148,11 @@ export interface AdapterVersionSummary {
   decidedAt: string | null;
   baseModel: TaskBaseModel;
   channels: number;
+  /** The adapter file's format version: 1 (Alignment Layer), 2 (with a decoder delta). */
+  formatVersion: number;
+  kind: AdapterKind;
+  /** The decoder delta of a version 2 adapter (rank, alpha, number of layers); null for version 1. */
+  decoderLora: DecoderLoraSummary | null;
   tau: AdapterTauStats;
   /** Site-reported validation metrics (e.g. dice, iou). */
   metrics: Record<string, number>;

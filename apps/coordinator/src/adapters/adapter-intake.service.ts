@@ -145,6 +145,14 @@ export class AdapterIntakeService {
         sizeBytes: file.bytes.length,
         tauStats: { ...metadata.tau },
         metrics: { ...metadata.metrics },
+        formatVersion: metadata.version,
+        ...(metadata.decoderLora && {
+          decoderLora: {
+            rank: metadata.decoderLora.rank,
+            alpha: metadata.decoderLora.alpha,
+            layers: [...metadata.decoderLora.layers],
+          },
+        }),
         baseModelFingerprint: metadata.baseModel.fingerprint,
         signedByKeyId: signingKey.id,
         signature,
@@ -174,6 +182,7 @@ export class AdapterIntakeService {
         uploadId: id,
         taskId,
         version: result.adapter.version,
+        kind: result.adapter.kind,
         sha256: session.sha256,
         sizeBytes: file.bytes.length,
         signedByKeyFingerprint: signingKey.fingerprint,

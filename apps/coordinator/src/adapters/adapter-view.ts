@@ -1,5 +1,7 @@
 import {
+  adapterKind,
   adapterVerdict,
+  type DecoderLoraSummary,
   type AdapterTauStats,
   type AdapterVersionSummary,
   type UploadSessionResponse,
@@ -20,6 +22,9 @@ export function toAdapterVersionSummary(v: AdapterVersionWithTask): AdapterVersi
     decidedAt: v.decidedAt ? v.decidedAt.toISOString() : null,
     baseModel: { preset: v.task.baseModelPreset, fingerprint: v.baseModelFingerprint },
     channels: v.task.embeddingChannels,
+    formatVersion: v.formatVersion,
+    kind: adapterKind(v.decoderLora),
+    decoderLora: storedDecoderLoraSummary(v.decoderLora),
     tau: v.tauStats as unknown as AdapterTauStats,
     metrics: v.metrics as Record<string, number>,
     verdict: adapterVerdict(v.metrics as Record<string, number>),
@@ -28,6 +33,16 @@ export function toAdapterVersionSummary(v: AdapterVersionWithTask): AdapterVersi
     signedByKeyFingerprint: v.signedByKey?.fingerprint ?? null,
     createdAt: v.createdAt.toISOString(),
   };
+}
+
+/**
+ * The summary of a stored decoder delta (`{rank, alpha, layers: [names]}` as the validated file declared it),
+ * or null for a version 1 adapter.
+ */
+export function storedDecoderLoraSummary(stored: unknown): DecoderLoraSummary | null {
+  if (!stored || typeof stored !== 'object' || Array.isArray(stored)) return null;
+  const { rank, alpha, layers } = stored as { rank: number; alpha: number; layers: string[] };
+  return { rank, alpha, layers: layers.length };
 }
 
 /** The API's view of an upload session. */

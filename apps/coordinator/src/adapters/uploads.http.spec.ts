@@ -153,6 +153,9 @@ describe('adapter uploads over HTTP (real app, embedded PGlite, fs blobs)', () =
       status: 'pending',
       baseModel: { preset: 'casam-tiny', fingerprint: FINGERPRINT_A },
       channels: 64,
+      formatVersion: 1,
+      kind: 'align',
+      decoderLora: null,
       tau: { tau: 1.25, p95: 1.1, p99: 1.4, mean: 0.8, std: 0.2, n: 64, percentile: 97 },
       metrics: { dice: 0.81, iou: 0.7 },
       sha256: sha256Hex(file),
@@ -196,6 +199,37 @@ describe('adapter uploads over HTTP (real app, embedded PGlite, fs blobs)', () =
       headers: { authorization: `Bearer ${viewer}`, 'if-none-match': `"${sha256Hex(file)}"` },
     });
     expect(cached.status).toBe(304);
+  });
+
+  it('records a version 2 adapter (decoder LoRA delta) with its kind, in the answer, the detail and the list', async () => {
+    const layers = [
+      'transformer.layers.0.self_attn.q_proj',
+      'transformer.layers.0.self_attn.v_proj',
+      'output_hypernetworks_mlps.0.layers.2',
+    ];
+    const v2file = makeAdapterFile({ taskId, seed: 21, decoderLora: { rank: 2, alpha: 8, layers } });
+    const { res } = await uploadWhole(siteB, v2file);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.adapter).toMatchObject({
+      status: 'pending',
+      formatVersion: 2,
+      kind: 'align+decoder-lora',
+      decoderLora: { rank: 2, alpha: 8, layers: 3 },
+      sha256: sha256Hex(v2file),
+    });
+    const one = await api('GET', `/api/v1/adapters/${res.body.adapter.id}`, undefined, { token: viewer });
+    expect(one.body).toEqual(res.body.adapter);
+    const list = await api('GET', `/api/v1/tasks/${taskId}/adapters`, undefined, { token: viewer });
+    const kinds = new Map(list.body.map((v: { id: string; kind: string }) => [v.id, v.kind]));
+    expect(kinds.get(res.body.adapter.id)).toBe('align+decoder-lora');
+    expect([...kinds.values()]).toContain('align');
+    // The row keeps what the file declared, layer names included.
+    const row = await t.db.prisma.adapterVersion.findUnique({ where: { id: res.body.adapter.id } });
+    expect([row?.formatVersion, row?.decoderLora]).toEqual([2, { rank: 2, alpha: 8, layers }]);
+    const audit = await t.db.prisma.auditEvent.findFirst({
+      where: { action: 'adapter.uploaded', outcome: 'success', targetId: res.body.adapter.id },
+    });
+    expect(audit?.details).toMatchObject({ kind: 'align+decoder-lora' });
   });
 
   it('refuses bad upload requests: fields, limits, task state, foreign sites', async () => {
