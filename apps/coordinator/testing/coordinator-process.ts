@@ -27,6 +27,8 @@ export interface CoordinatorProcess {
   adminToken(): Promise<string>;
   /** JSON call with the admin's token; throws with the body on a non-2xx status. */
   admin<T>(method: string, path: string, body?: unknown): Promise<T>;
+  /** The same call, answered as it came (status, and the body parsed as JSON where it is JSON). */
+  adminRaw(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
   /** Stops the process; the data directory is deleted unless `keepData` (for a restart). */
   stop(signal?: NodeJS.Signals, keepData?: boolean): Promise<void>;
 }
@@ -52,6 +54,8 @@ export interface CoordinatorProcessOptions {
   keepLog?: boolean;
   /** Give up waiting for `listening on` after this long (default: wait as long as the process runs). */
   listenTimeoutMs?: number;
+  /** Names the process in errors (e.g. `replica a`). */
+  what?: string;
 }
 
 /** `coordinator <args>` to its end, with `stdin` written to it (e.g. a password for create-admin). */
@@ -193,7 +197,7 @@ export async function startCoordinatorProcess(
     async adminToken() {
       return (await self.adminSession()).accessToken;
     },
-    async admin<T>(method: string, path: string, body?: unknown) {
+    async adminRaw(method: string, path: string, body?: unknown) {
       const r = await fetch(`${url}${path}`, {
         method,
         headers: {
@@ -203,8 +207,15 @@ export async function startCoordinatorProcess(
         body: body ? JSON.stringify(body) : undefined,
       });
       const text = await r.text();
-      if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
-      return (text ? JSON.parse(text) : undefined) as T;
+      return { status: r.status, body: jsonOrText(text) };
+    },
+    async admin<T>(method: string, path: string, body?: unknown) {
+      const r = await self.adminRaw(method, path, body);
+      if (r.status < 200 || r.status >= 300) {
+        const shown = typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
+        throw new Error(`${method} ${path}${opts.what ? ` on ${opts.what}` : ''}: ${r.status} ${shown}`);
+      }
+      return r.body as T;
     },
     async stop(signal: NodeJS.Signals = 'SIGTERM', keepData = false) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -214,4 +225,13 @@ export async function startCoordinatorProcess(
     },
   };
   return self;
+}
+
+function jsonOrText(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }

@@ -2,22 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adminLogin, runCoordinatorCli, spawnCoordinatorServe } from './coordinator-process';
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import {
+  type CoordinatorProcess,
+  runCoordinatorCli,
+  startCoordinatorProcess,
+} from '@casam/coordinator/testing';
 
 const ADMIN_EMAIL = 'ops@hospital.example';
 
-/** One coordinator replica process (`coordinator serve`) of a {@link ReplicaSet}. */
-export interface Replica {
+/** One coordinator replica process (`coordinator serve`) of a {@link ReplicaSet}; `stop` leaves its database. */
+export interface Replica extends CoordinatorProcess {
   name: string;
-  url: string;
-  log(): string;
-  adminToken(): Promise<string>;
-  /** An admin API call on this replica; throws on a non-2xx answer. */
-  admin<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
-  /** The raw answer of an admin API call on this replica. */
-  adminRaw(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
-  /** Signals the process and waits for it to exit (SIGKILL: a crash, nothing cleaned up). */
-  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /**
@@ -58,42 +54,15 @@ export class ReplicaSet {
 
   /** Starts a replica (with `extraEnv` on top of the shared environment) and resolves once it listens. */
   async start(name: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Replica> {
-    const env = { ...this.env, ...extraEnv, COORDINATOR_DATA_DIR: this.dataDir() };
-    const { child, url, log, exited } = await spawnCoordinatorServe(env, { what: `replica ${name}` });
-    let token: string | null = null;
-    const raw = async (method: string, path: string, body?: unknown) => {
-      const r = await fetch(`${url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${await self.adminToken()}`,
-          ...(body ? { 'content-type': 'application/json' } : {}),
-        },
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      const text = await r.text();
-      return { status: r.status, body: text ? (JSON.parse(text) as unknown) : undefined };
-    };
-    const self: Replica = {
-      name,
-      url,
-      log,
-      adminToken: async () => {
-        token ??= await adminLogin(url, ADMIN_EMAIL, this.password);
-        return token;
-      },
-      adminRaw: raw,
-      async admin<T>(method: string, path: string, body?: unknown) {
-        const r = await raw(method, path, body);
-        if (r.status >= 300)
-          throw new Error(`${method} ${path} on ${name}: ${r.status} ${JSON.stringify(r.body)}`);
-        return r.body as T;
-      },
-      async stop(signal: NodeJS.Signals = 'SIGTERM') {
-        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-        await exited;
-      },
-    };
-    return self;
+    const proc = await startCoordinatorProcess({
+      env: { ...this.env, ...extraEnv },
+      dataDir: this.dataDir(),
+      adminEmail: ADMIN_EMAIL,
+      adminPassword: this.password,
+      createAdmin: false,
+      what: `replica ${name}`,
+    });
+    return Object.assign(proc, { name });
   }
 
   /** Removes the replicas' data directories (stop them first). */
