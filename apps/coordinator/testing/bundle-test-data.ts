@@ -71,6 +71,8 @@ export async function seedAdapter(
     size?: number;
     seed?: number;
     tau?: number;
+    /** Recorded as a version 2 adapter with this decoder delta (the bytes stay stand-ins). */
+    decoderLora?: { rank: number; alpha: number; layers: string[] };
   },
 ): Promise<{ id: string; hash: string; bytes: Buffer }> {
   const bytes = adapterBytes(a.size ?? 3000, a.seed ?? a.version);
@@ -86,6 +88,7 @@ export async function seedAdapter(
       sizeBytes: put.size,
       tauStats: { tau, p95: tau - 0.05, p99: tau + 0.05, mean: 0.2, std: 0.05, n: 120, percentile: 97 },
       metrics: { iou: 0.8 },
+      ...(a.decoderLora && { formatVersion: 2, decoderLora: a.decoderLora }),
       baseModelFingerprint: TEST_FINGERPRINT,
       status: a.status ?? 'approved',
       decidedById: a.adminId,

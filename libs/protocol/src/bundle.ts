@@ -4,11 +4,13 @@
  *
  *   manifest.json                  the manifest below, UTF-8 JSON, exactly the bytes the JWS signs
  *   manifest.jws                   compact JWS (EdDSA, Ed25519), header {alg, kid, typ: casam-bundle+jws}
- *   adapters/<taskId>.safetensors  one adapter file per task (align.* + vae.* tensors, `casam` metadata)
+ *   adapters/<taskId>.safetensors  one adapter file per task (align.* + vae.* tensors, `casam` metadata;
+ *                                  version 2 adds a decoder delta, decoder_lora.* tensors)
  *
  * The archive's sha256 is its content hash (the blob name and the HTTP ETag). Depends on zod only.
  */
 import { z } from 'zod';
+import type { DecoderLoraSummary } from './adapter-decoder-lora';
 import { queryInt } from './wire/wire-fields';
 
 export const BUNDLE_FORMAT = 'casam-router-bundle';
@@ -74,6 +76,13 @@ export interface BundleTask {
   sha256: string;
   size: number;
   path: string;
+  /**
+   * The adapter file's format version when it is not 1 (2: with a decoder delta). Absent means 1, so the
+   * entries of version 1 adapters read as they did before decoder deltas, for every site agent.
+   */
+  adapterFormatVersion?: number;
+  /** A version 2 adapter's decoder delta (rank, alpha, number of layers), as its file declares it. */
+  decoderLora?: DecoderLoraSummary;
 }
 
 /** The signed description of a bundle. */

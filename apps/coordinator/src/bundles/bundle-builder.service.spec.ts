@@ -214,6 +214,29 @@ describeEachBackend('BundleBuilderService', (db: () => Database) => {
     expect((await bundles()).map((x) => x.version)).toEqual([1, 2]); // history kept
   });
 
+  it("names a version 2 adapter's format and decoder delta in its entry; a version 1 entry stays as before", async () => {
+    const t1 = await seedTask(db(), { siteId, adminId, name: 'liver' });
+    const t2 = await seedTask(db(), { siteId, adminId, name: 'spleen' });
+    await seedAdapter(db(), store, blobs, { taskId: t1, siteId, adminId, version: 1 });
+    const lora = { rank: 4, alpha: 8, layers: ['transformer.layers.0.self_attn.q_proj', 'x.y'] };
+    await seedAdapter(db(), store, blobs, { taskId: t2, siteId, adminId, version: 1, decoderLora: lora });
+    const b = builder();
+    expect((await b.reconcile({ reason: 'manual', adminId: null })).published?.version).toBe(1);
+    const { bytes, manifest } = await archiveOf(1);
+    const entry = readUstar(bytes).find((e) => e.name === 'manifest.json')!;
+    const signed = JSON.parse(bytes.subarray(entry.offset, entry.offset + entry.size).toString());
+    expect(signed).toEqual(manifest);
+    const byTask = new Map(manifest.tasks.map((t) => [t.taskId, t]));
+    expect(byTask.get(t2)).toMatchObject({
+      adapterFormatVersion: 2,
+      decoderLora: { rank: 4, alpha: 8, layers: 2 },
+    });
+    expect(Object.keys(byTask.get(t1)!)).not.toContain('adapterFormatVersion');
+    expect(Object.keys(byTask.get(t1)!)).not.toContain('decoderLora');
+    // Read back from jsonb, the same content: nothing to publish.
+    expect((await builder().reconcile({ reason: 'startup', adminId: null })).published).toBeNull();
+  });
+
   it('publishes a bundle without a retired task, and an empty one when none is left', async () => {
     const t1 = await seedTask(db(), { siteId, adminId, name: 'liver' });
     const t2 = await seedTask(db(), { siteId, adminId, name: 'spleen' });

@@ -9,6 +9,7 @@ import {
   bundleAdapterPath,
   PROTOCOL_VERSION,
 } from '@casam/protocol';
+import { storedDecoderLoraSummary } from '../adapters/adapter-view';
 import { AuditService } from '../audit/audit.service';
 import { BlobInUseError, BlobRepository } from '../blobs/blob.repository';
 import { BlobStore } from '../blobs/blob-store';
@@ -160,6 +161,7 @@ export class BundleBuilderService implements OnApplicationBootstrap, OnModuleDes
         sha256: c.adapterBlobHash,
         size: c.sizeBytes,
         path: bundleAdapterPath(c.taskId),
+        ...adapterFormatEntries(c),
       });
     }
     tasks.sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0));
@@ -289,6 +291,16 @@ export class BundleBuilderService implements OnApplicationBootstrap, OnModuleDes
 function tauOf(c: BundleCandidate): number | undefined {
   const tau = (c.tauStats as { tau?: unknown } | null)?.tau;
   return typeof tau === 'number' && Number.isFinite(tau) ? tau : undefined;
+}
+
+/**
+ * A version 2 adapter's entry names its format and delta (site agents check them against the file). A version 1
+ * entry stays as it was before decoder deltas: the published bundles' content does not change on an upgrade.
+ */
+function adapterFormatEntries(c: BundleCandidate): Pick<BundleTask, 'adapterFormatVersion' | 'decoderLora'> {
+  if (c.formatVersion === 1) return {};
+  const decoderLora = storedDecoderLoraSummary(c.decoderLora);
+  return { adapterFormatVersion: c.formatVersion, ...(decoderLora && { decoderLora }) };
 }
 
 function numericEntries(v: unknown): Record<string, number> {

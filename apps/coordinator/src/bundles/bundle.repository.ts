@@ -35,6 +35,9 @@ export interface BundleCandidate {
   tauStats: unknown;
   adapterBlobHash: string;
   sizeBytes: number;
+  /** The adapter file's format version (2: with a decoder delta) and its stored delta metadata. */
+  formatVersion: number;
+  decoderLora: unknown;
 }
 
 const withServingInfo = {
@@ -118,6 +121,8 @@ export class BundleRepository {
         tauStats: a.tauStats,
         adapterBlobHash: a.adapterBlobHash,
         sizeBytes: a.sizeBytes,
+        formatVersion: a.formatVersion,
+        decoderLora: a.decoderLora,
       };
     });
   }
