@@ -376,6 +376,27 @@ function validLora(metadata: unknown, channels: number): AdapterDecoderLoraMetad
 }
 
 /**
+ * An adapter file's `casam` metadata as it is written, unchecked, or null when it cannot be read. Only for what a
+ * reader decides before validating (the schema to validate against, whether it reads that version at all):
+ * `validateAdapterFile` still checks everything.
+ */
+export function peekAdapterMetadata(
+  buf: Uint8Array,
+  maxHeaderBytes: number = ADAPTER_LIMITS.maxHeaderBytes,
+): Record<string, unknown> | null {
+  try {
+    if (buf.byteLength < 8) return null;
+    const n = Number(new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true));
+    if (n > maxHeaderBytes || 8 + n > buf.byteLength) return null;
+    const header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + n)));
+    const meta: unknown = JSON.parse(header['__metadata__'][ADAPTER_METADATA_KEY]);
+    return isPlainObject(meta) ? meta : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * The channel count an adapter file's metadata declares, or null when it cannot be read. Only for picking the
  * schema to validate against: `validateAdapterFile` still checks everything.
  */
@@ -383,15 +404,6 @@ export function peekAdapterChannels(
   buf: Uint8Array,
   maxHeaderBytes: number = ADAPTER_LIMITS.maxHeaderBytes,
 ): number | null {
-  try {
-    if (buf.byteLength < 8) return null;
-    const n = Number(new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true));
-    if (n > maxHeaderBytes || 8 + n > buf.byteLength) return null;
-    const header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + n)));
-    const meta = JSON.parse(header['__metadata__'][ADAPTER_METADATA_KEY]);
-    const c = meta['channels'];
-    return Number.isInteger(c) && c >= 1 ? c : null;
-  } catch {
-    return null;
-  }
+  const c = peekAdapterMetadata(buf, maxHeaderBytes)?.['channels'];
+  return Number.isInteger(c) && (c as number) >= 1 ? (c as number) : null;
 }

@@ -14,8 +14,11 @@ import { SiteIdentity } from '../identity/site-identity';
 import {
   signedTestBundle,
   TEST_BASE_FINGERPRINT,
+  TEST_TASK_ID,
+  testAdapterFile,
   type TestSigner,
   testSigner,
+  withAdapterMetadata,
 } from '../testing/signed-bundle.testing';
 import { BundleStore } from './bundle-store';
 import { BundleRefusedError, pullBundle } from './pull-bundle';
@@ -25,11 +28,8 @@ const BASE = TEST_BASE_FINGERPRINT;
 
 type Key = TestSigner;
 const key = testSigner;
-const bundle = (version: number, k: Key, base = BASE) =>
-  signedTestBundle(version, k, {
-    base,
-    adapter: new Uint8Array(200_000).map((_, i) => (i * 13 + version) & 0xff),
-  });
+const bundle = (version: number, k: Key, base = BASE, adapter = testAdapterFile(base, 1 + version)) =>
+  signedTestBundle(version, k, { base, adapter });
 
 describe('pullBundle against an HTTP server serving signed bundles', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-pull-'));
@@ -164,6 +164,23 @@ describe('pullBundle against an HTTP server serving signed bundles', () => {
   it('refuses a bundle for another base model', async () => {
     serving = await bundle(2, pinned, `sha256:${'cd'.repeat(32)}`);
     expect((await refusal()).code).toBe('base_model_mismatch');
+    expect(store.current()?.version).toBe(1);
+  });
+
+  it('refuses a bundle holding an adapter format it cannot read, keeps the one in use and says to upgrade', async () => {
+    // A newer federation's adapter (format version 3), correctly signed: this agent must not install it.
+    const b = await bundle(2, pinned, BASE, withAdapterMetadata(testAdapterFile(BASE, 1), { version: 3 }));
+    serving = b;
+    const e = await refusal();
+    expect(e.code).toBe('adapter_version_unsupported');
+    expect(e.message).toBe(
+      `bundle 2 refused: the adapter of task "liver" (${TEST_TASK_ID}) is format version 3, which this site agent cannot read (it reads versions 1 and 2): upgrade the site agent`,
+    );
+    expect(store.current()?.version).toBe(1);
+    expect(store.pointer().previous).toBeNull();
+    expect(existsSync(store.partFile(b.detail.contentHash))).toBe(false);
+    // Asking again changes nothing: still refused, still bundle 1.
+    expect((await refusal()).code).toBe('adapter_version_unsupported');
     expect(store.current()?.version).toBe(1);
   });
 

@@ -9,6 +9,11 @@ import {
 } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type BundleManifest, bundleAdapterPath, writeUstar } from '@casam/protocol';
+import {
+  TEST_BASE_FINGERPRINT,
+  testAdapterFile,
+  withAdapterMetadata,
+} from '../testing/signed-bundle.testing';
 import { BundleVerificationError, verifyBundle } from './verify-bundle';
 
 interface Signer {
@@ -25,9 +30,17 @@ async function signer(): Promise<Signer> {
 }
 
 const ids = ['0b7c6f0e-9a51-4a55-8f1b-2d9b8a1f3c10', '6c1f2a77-55aa-4c0e-9d3e-8e0f3b2a1d44'];
-const adapters = ids.map(
-  (_, i) => new Uint8Array(Array.from({ length: 700 + i * 300 }, (_, j) => (j * 7 + i) & 0xff)),
-);
+const LORA = {
+  rank: 2,
+  alpha: 4,
+  layers: ['transformer.layers.0.self_attn.q_proj', 'output_hypernetworks_mlps.0.layers.2'],
+};
+/** Task 0 has an Alignment Layer only (version 1), task 1 a decoder delta too (version 2). */
+const adapters = [
+  testAdapterFile(TEST_BASE_FINGERPRINT, 1, { taskId: ids[0] }),
+  testAdapterFile(TEST_BASE_FINGERPRINT, 1, { taskId: ids[1], decoderLora: LORA }),
+];
+const KIND = [{}, { adapterFormatVersion: 2, decoderLora: { rank: 2, alpha: 4, layers: 2 } }];
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 function manifestOf(over: Partial<BundleManifest> = {}): BundleManifest {
@@ -49,6 +62,7 @@ function manifestOf(over: Partial<BundleManifest> = {}): BundleManifest {
       sha256: sha(adapters[i]),
       size: adapters[i].byteLength,
       path: bundleAdapterPath(taskId),
+      ...KIND[i],
     })),
     ...over,
   };
@@ -145,6 +159,59 @@ describe('verifyBundle', () => {
     expect(await refusal(verifyBundle(await bundle(coordinator, { files: swapped }), coordinator.jwks))).toBe(
       'adapter_size_mismatch',
     );
+  });
+
+  it("refuses an entry whose format version or decoder delta is not its file's", async () => {
+    const refused = async (m: BundleManifest) =>
+      refusal(verifyBundle(await bundle(coordinator, { manifest: m }), coordinator.jwks));
+    const entry = (i: number, over: object) =>
+      manifestOf({ tasks: manifestOf().tasks.map((t, j) => (j === i ? { ...t, ...over } : t)) });
+    expect(await refused(entry(1, { adapterFormatVersion: undefined }))).toBe('adapter_kind_mismatch');
+    expect(await refused(entry(1, { decoderLora: undefined }))).toBe('adapter_kind_mismatch');
+    expect(await refused(entry(1, { decoderLora: { rank: 4, alpha: 4, layers: 2 } }))).toBe(
+      'adapter_kind_mismatch',
+    );
+    expect(await refused(entry(1, { decoderLora: { rank: 2, alpha: 4, layers: 30 } }))).toBe(
+      'adapter_kind_mismatch',
+    );
+    expect(await refused(entry(0, { adapterFormatVersion: 2 }))).toBe('adapter_kind_mismatch');
+    expect(await refused(entry(0, { decoderLora: { rank: 2, alpha: 4, layers: 2 } }))).toBe(
+      'adapter_kind_mismatch',
+    );
+  });
+
+  it('refuses an adapter format it cannot read, naming the task and the version: upgrade the site agent', async () => {
+    const v3 = withAdapterMetadata(adapters[0], { version: 3 });
+    const files = [v3, adapters[1]];
+    const m = manifestOf({
+      tasks: manifestOf().tasks.map((t, i) =>
+        i === 0 ? { ...t, adapterFormatVersion: 3, sha256: sha(v3), size: v3.byteLength } : t,
+      ),
+    });
+    const archive = await bundle(coordinator, {
+      manifest: m,
+      files: ids.map((id, i) => ({ name: bundleAdapterPath(id), data: files[i] })),
+    });
+    const e = await verifyBundle(archive, coordinator.jwks).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(BundleVerificationError);
+    expect((e as BundleVerificationError).code).toBe('adapter_version_unsupported');
+    expect((e as BundleVerificationError).message).toBe(
+      `the adapter of task "task-0" (${ids[0]}) is format version 3, which this site agent cannot read (it reads versions 1 and 2): upgrade the site agent`,
+    );
+  });
+
+  it('refuses a file that is no adapter at all', async () => {
+    const junk = new Uint8Array(700).map((_, j) => (j * 7) & 0xff);
+    const m = manifestOf({
+      tasks: manifestOf().tasks.map((t, i) =>
+        i === 0 ? { ...t, sha256: sha(junk), size: junk.byteLength } : t,
+      ),
+    });
+    const archive = await bundle(coordinator, {
+      manifest: m,
+      files: ids.map((id, i) => ({ name: bundleAdapterPath(id), data: i === 0 ? junk : adapters[i] })),
+    });
+    expect(await refusal(verifyBundle(archive, coordinator.jwks))).toBe('adapter_unreadable');
   });
 
   it('refuses extra and missing entries', async () => {

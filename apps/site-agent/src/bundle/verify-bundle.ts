@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader, errors, type JSONWebKeySet } from 'jose';
 import {
+  ADAPTER_VERSIONS,
+  ADAPTER_VERSION_DECODER_LORA,
   BUNDLE_FORMAT,
   BUNDLE_JWS_ALGORITHM,
   BUNDLE_JWS_PATH,
@@ -9,6 +11,8 @@ import {
   type BundleManifest,
   type BundleTask,
   bundleAdapterPath,
+  type DecoderLoraSummary,
+  peekAdapterMetadata,
   readUstar,
   type UstarEntry,
   UstarError,
@@ -25,7 +29,10 @@ export type BundleVerificationCode =
   | 'manifest_mismatch'
   | 'manifest_invalid'
   | 'adapter_size_mismatch'
-  | 'adapter_hash_mismatch';
+  | 'adapter_hash_mismatch'
+  | 'adapter_unreadable'
+  | 'adapter_version_unsupported'
+  | 'adapter_kind_mismatch';
 
 /** The bundle must not be used; `code` says why (stable), the message says what exactly. */
 export class BundleVerificationError extends Error {
@@ -59,7 +66,8 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
  * Checks a router bundle before a site loads it: the archive is a strict ustar with exactly the manifest, the
  * JWS and one adapter per task; the JWS is signed (EdDSA, typ `casam-bundle+jws`) by a key of the coordinator's
  * JWKS (a site pins it); its payload is byte for byte the archive's manifest.json; every adapter file has the
- * size and sha256 the manifest states. Throws {@link BundleVerificationError} naming the first problem.
+ * size and sha256 the manifest states, and the format version and decoder delta its entry names (an adapter
+ * format this agent does not read refuses the whole bundle, naming the task: upgrade the agent). Throws {@link BundleVerificationError} naming the first problem.
  */
 export async function verifyBundle(
   archive: Uint8Array,
@@ -153,9 +161,58 @@ export async function verifyBundle(
         'adapter_hash_mismatch',
         `${task.path} hashes to ${actual}, the manifest says ${task.sha256}`,
       );
+    checkAdapterFormat(task, bytes);
     adapters.set(task.taskId, bytes);
   }
   return { manifest, kid, contentHash, adapters };
+}
+
+/**
+ * The adapter file's format version must be one this agent reads, and the entry's `adapterFormatVersion`
+ * (absent: 1) and `decoderLora` must be the file's: a signed manifest that disagrees with its file was built
+ * wrongly or altered. The file itself is validated in full when it is loaded.
+ */
+function checkAdapterFormat(task: BundleTask, file: Uint8Array): void {
+  const shown = `task ${typeof task.name === 'string' ? `"${task.name}" ` : ''}(${task.taskId})`;
+  const meta = peekAdapterMetadata(file);
+  const version = meta?.['version'];
+  if (!meta || !Number.isSafeInteger(version))
+    throw new BundleVerificationError(
+      'adapter_unreadable',
+      `${task.path} of ${shown} has no readable adapter metadata (format version)`,
+    );
+  if (!(ADAPTER_VERSIONS as readonly unknown[]).includes(version))
+    throw new BundleVerificationError(
+      'adapter_version_unsupported',
+      `the adapter of ${shown} is format version ${String(version)}, which this site agent cannot read ` +
+        `(it reads versions ${ADAPTER_VERSIONS.join(' and ')}): upgrade the site agent`,
+    );
+  const declared = task.adapterFormatVersion ?? 1;
+  if (declared !== version)
+    throw new BundleVerificationError(
+      'adapter_kind_mismatch',
+      `the manifest says ${shown}'s adapter is format version ${JSON.stringify(declared)}, ${task.path} is version ${String(version)}`,
+    );
+  const lora = meta['decoderLora'] as { rank?: unknown; alpha?: unknown; layers?: unknown } | undefined;
+  const inFile: DecoderLoraSummary | null =
+    version === ADAPTER_VERSION_DECODER_LORA && isObject(lora)
+      ? {
+          rank: lora.rank as number,
+          alpha: lora.alpha as number,
+          layers: Array.isArray(lora.layers) ? lora.layers.length : NaN,
+        }
+      : null;
+  const inManifest = task.decoderLora ?? null;
+  const same =
+    inFile === null || !isObject(inManifest)
+      ? inFile === inManifest
+      : (['rank', 'alpha', 'layers'] as const).every((k) => inManifest[k] === inFile[k]) &&
+        Object.keys(inManifest).length === 3;
+  if (!same)
+    throw new BundleVerificationError(
+      'adapter_kind_mismatch',
+      `the manifest says ${shown}'s decoder delta is ${JSON.stringify(inManifest)}, ${task.path} carries ${JSON.stringify(inFile)}`,
+    );
 }
 
 function parseManifest(bytes: Uint8Array): BundleManifest {

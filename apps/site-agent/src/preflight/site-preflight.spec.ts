@@ -6,7 +6,13 @@ import { BundleStore } from '../bundle/bundle-store';
 import { AgentHome } from '../home/agent-home';
 import { SiteIdentity } from '../identity/site-identity';
 import { writeRandomTinyModel } from '../testing/agent-cli.testing';
-import { sha256Hex, signedTestBundle, type TestSigner, testSigner } from '../testing/signed-bundle.testing';
+import {
+  sha256Hex,
+  signedTestBundle,
+  testAdapterFile,
+  type TestSigner,
+  testSigner,
+} from '../testing/signed-bundle.testing';
 import { type CheckResult, runSitePreflight } from './site-preflight';
 
 const byName = (r: CheckResult[]) => Object.fromEntries(r.map((c) => [c.name, c]));
@@ -19,7 +25,7 @@ describe('site preflight: the base model against the installed bundle (no networ
 
   /** Installs a bundle signed by the pinned coordinator key, trained against base model `base`. */
   async function install(version: number, base: string): Promise<void> {
-    const adapter = new Uint8Array(1000).map((_, i) => (i + version) & 0xff);
+    const adapter = testAdapterFile(base, version);
     const { archive, manifest } = await signedTestBundle(version, signer, { base, adapter });
     store.appendPart(sha256Hex(archive), archive);
     store.install(sha256Hex(archive), manifest, signer.kid);

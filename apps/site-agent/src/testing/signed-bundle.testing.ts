@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, CompactSign, type CryptoKey, exportJWK, generateKeyPair } from 'jose';
 import { type BundleDetail, type BundleManifest, bundleAdapterPath, writeUstar } from '@casam/protocol';
 import { initialAlignmentStateDict, initialTaskVaeStateDict, writeAdapterFile } from '@casam/casam-core';
+import { constantDecoderLora } from '@casam/casam-core/testing';
 import { BundleStore, type InstalledBundle } from '../bundle/bundle-store';
 import type { AgentHome } from '../home/agent-home';
 
@@ -85,16 +86,41 @@ export async function signedTestBundle(
 
 /**
  * A loadable casam-tiny adapter (64 channels, initial weights) for the test task: τ = 1e9 routes every image to
- * it, τ = -1e9 makes it refuse every image (fallback, naming it as the best task).
+ * it, τ = -1e9 makes it refuse every image (fallback, naming it as the best task). With `decoderLora`, a version
+ * 2 file whose delta changes nothing.
  */
-export function testAdapterFile(base: string, tau: number): Uint8Array {
+export function testAdapterFile(
+  base: string,
+  tau: number,
+  o: { taskId?: string; decoderLora?: Parameters<typeof constantDecoderLora>[1] } = {},
+): Uint8Array {
   return writeAdapterFile({
-    taskId: TEST_TASK_ID,
+    taskId: o.taskId ?? TEST_TASK_ID,
     baseModel: { preset: 'casam-tiny', fingerprint: base },
     tau: { tau, p95: tau, p99: tau, mean: 1, std: 1, n: 5, percentile: 97 },
     align: initialAlignmentStateDict(64, 1),
     vae: initialTaskVaeStateDict(64, 1),
+    ...(o.decoderLora && { decoderLora: constantDecoderLora(64, o.decoderLora) }),
   });
+}
+
+/**
+ * An adapter file with its `casam` metadata changed by `patch` (e.g. `{version: 3}`: a format from a newer
+ * federation), tensors untouched.
+ */
+export function withAdapterMetadata(file: Uint8Array, patch: Record<string, unknown>): Uint8Array {
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const n = Number(view.getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n)));
+  header.__metadata__.casam = JSON.stringify({ ...JSON.parse(header.__metadata__.casam), ...patch });
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const head = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + head.byteLength + file.byteLength - 8 - n);
+  new DataView(out.buffer).setBigUint64(0, BigInt(head.byteLength), true);
+  out.set(head, 8);
+  out.set(file.subarray(8 + n), 8 + head.byteLength);
+  return out;
 }
 
 /**
