@@ -5,6 +5,8 @@
  *   frozen      plain SAM, zero-shot (box prompts)
  *   casam       per task: Alignment Layer + VAE + τ (trainTask, the site pipeline); test images routed among
  *               the tasks seen so far, fallback to frozen SAM when the best score exceeds that task's τ
+ *   casamDecoder  the same with a decoder LoRA delta trained with each task's layer (version 2 adapters; the
+ *               router picks layer and delta together); paper order only (DECODER_ADAPTER in protocol.ts)
  *   sequential  one shared Alignment Layer fine-tuned task after task (naive continual learning)
  *   ewc         the same with online EWC (diagonal Fisher after each task, penalty λ/2·ΣF(θ−θ*)²)
  *   joint       one shared Alignment Layer trained on all nine tasks' data pooled (a reference the federation
@@ -45,6 +47,7 @@ import {
   buildSam,
   computeFisherDiagonal,
   createAlignmentLayer,
+  createDecoderLora,
   createEwcPenalty,
   createRouter,
   createTaskVae,
@@ -81,6 +84,7 @@ import { BenchProgress, fmtDuration } from './continual/progress';
 import { splitItems } from './domain-items';
 import {
   BenchArgs,
+  DECODER_ADAPTER,
   FULL,
   Plan,
   QUICK,
@@ -93,6 +97,8 @@ import {
 import { buildResults, continualMachine, writeReport } from './continual/report';
 import {
   CasamImage,
+  CasamTaskRecord,
+  DecoderAdapterTaskRecord,
   ImageRegions,
   MemoryPeak,
   StageRecord,
@@ -103,6 +109,8 @@ import {
 } from './continual/state';
 
 const root = resolve(__dirname, '..');
+
+type AdapterFile = ReturnType<typeof readAdapterFile>;
 
 class ModelError extends Error {
   override name = 'ModelError';
@@ -390,10 +398,16 @@ async function main(): Promise<number> {
   // ---- progress plan ------------------------------------------------------------------------------------
   const taskSteps = stepsOf(plan.trainImages, plan);
   const jointSteps = stepsOf(plan.trainImages * seen.length, plan);
-  // Per order: CA-SAM's set, sequential and EWC.
-  const totalSteps = seen.length * taskSteps * 3 * plan.orders.length + jointSteps;
+  // Per order: CA-SAM's set, sequential and EWC; the decoder-adapter set (paper order).
+  const totalSteps = seen.length * taskSteps * (3 * plan.orders.length + 1) + jointSteps;
   const progress = new BenchProgress(totalSteps);
-  progress.skip(Object.keys(state.casamTasks).length * taskSteps);
+  const decoderTasks = (state.decoderTasks ??= {});
+  for (const [t, rec] of Object.entries(decoderTasks))
+    if (rec.rank !== DECODER_ADAPTER.rank || rec.alpha !== DECODER_ADAPTER.alpha) {
+      delete decoderTasks[t];
+      delete state.decoderImages;
+    }
+  progress.skip((Object.keys(state.casamTasks).length + Object.keys(decoderTasks).length) * taskSteps);
   for (const recs of Object.values(state.stages)) progress.skip(recs.length * taskSteps);
   if (state.joint) progress.skip(jointSteps);
 
@@ -452,53 +466,52 @@ async function main(): Promise<number> {
     save();
   }
 
-  // ---- CA-SAM: per order, one adapter per task --------------------------------------------------------------
-  // Each task's layer, VAE and τ see only that task's data, so the order does not change how they train; each
-  // order trains its own set with its own seeds all the same, so that CA-SAM's spread across orders holds the
-  // spread of training seeds, as the shared-AL baselines' does (one layer per task: ±0.04 IoU on some domains).
-  for (let o = 0; o < plan.orders.length; o++) {
-    for (const task of seen) {
-      const key = casamTaskKey(o, task);
-      if (state.casamTasks[key]) continue;
-      progress.unit(
-        `CA-SAM order ${o + 1}/${plan.orders.length} task ${seen.indexOf(task) + 1}/${seen.length} ${task}`,
-      );
-      const d = domains.get(task)!;
-      const mem = memoryTracker();
-      const onAl = alProgress(mem);
-      const u0 = performance.now();
-      const r = await trainTask({
-        taskId: task,
-        train: d.trainItems,
-        val: d.testItems,
-        engine,
-        sam,
-        baseModel: { preset: cfg.name, fingerprint },
-        cacheDir,
-        // The paper order's set keeps the name-only seeds and folders of the runs before per-order sets.
-        workDir: join(work, 'casam', ...(o > 0 ? [`order-${o + 1}`] : []), task),
-        seed: deriveSeed(plan.seed, 'casam', task, ...(o > 0 ? [o] : [])),
-        al: { epochs: plan.epochs, batchImages: plan.batchImages, regionsPerImage: plan.regionsPerImage },
-        vae: plan.vae,
-        tau: plan.tau,
-        boundaryIou: false,
-        createdAt: new Date(0),
-        signal,
-        onProgress: (p) => {
-          if (p.align) onAl(p.align);
-          else if (p.status === 'start' && p.phase !== 'embed') progress.status(p.phase, true);
-        },
-      });
-      const adapter = readAdapterFile(new Uint8Array(readFileSync(r.adapterPath)));
-      const alParameters = [...adapter.align.values()].reduce(
-        (s, t) => s + t.shape.reduce((a, b) => a * b, 1),
-        0,
-      );
-      const vaeParameters = [...adapter.vae.values()].reduce(
-        (s, t) => s + t.shape.reduce((a, b) => a * b, 1),
-        0,
-      );
-      state.casamTasks[key] = {
+  const parametersOf = (sd: StateDict): number =>
+    [...sd.values()].reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+
+  /** One CA-SAM task (layer, VAE, τ; with `decoderLora` also a decoder delta): trainTask, the site pipeline. */
+  async function trainCasamTask(
+    task: string,
+    label: string,
+    opts: { workDir: string; seed: number; decoderLora?: { rank: number; alpha: number } },
+  ): Promise<{ record: CasamTaskRecord; adapter: AdapterFile }> {
+    const d = domains.get(task)!;
+    const mem = memoryTracker();
+    const onAl = alProgress(mem);
+    const u0 = performance.now();
+    const r = await trainTask({
+      taskId: task,
+      train: d.trainItems,
+      val: d.testItems,
+      engine,
+      sam,
+      baseModel: { preset: cfg.name, fingerprint },
+      cacheDir,
+      workDir: opts.workDir,
+      seed: opts.seed,
+      al: {
+        epochs: plan.epochs,
+        batchImages: plan.batchImages,
+        regionsPerImage: plan.regionsPerImage,
+        ...(opts.decoderLora ? { decoderLora: opts.decoderLora } : {}),
+      },
+      vae: plan.vae,
+      tau: plan.tau,
+      boundaryIou: false,
+      createdAt: new Date(0),
+      signal,
+      onProgress: (p) => {
+        if (p.align) onAl(p.align);
+        else if (p.status === 'start' && p.phase !== 'embed') progress.status(p.phase, true);
+      },
+    });
+    const adapter = readAdapterFile(new Uint8Array(readFileSync(r.adapterPath)));
+    progress.log(
+      `  ${label} ${task}: IoU ${r.evaluation.align.iou.toFixed(3)} (frozen ${r.evaluation.frozen.iou.toFixed(3)}, box-fill ${r.evaluation.boxFill.iou.toFixed(3)}), τ ${r.tau.tau.toFixed(4)}`,
+    );
+    return {
+      adapter,
+      record: {
         adapterPath: relative(work, r.adapterPath),
         tau: r.tau,
         epochLosses: r.al.epochLosses,
@@ -506,37 +519,37 @@ async function main(): Promise<number> {
         phaseSeconds: r.phaseSeconds,
         ownIou: r.evaluation.align.iou,
         frozenIou: r.evaluation.frozen.iou,
-        alParameters,
-        vaeParameters,
+        alParameters: parametersOf(adapter.align),
+        vaeParameters: parametersOf(adapter.vae),
         steps: r.al.timings?.steps ?? 0,
         timings: r.al.timings,
         seconds: (performance.now() - u0) / 1000,
         memory: mem.peak(),
-      };
-      progress.log(
-        `  CA-SAM order ${o + 1} ${task}: IoU ${r.evaluation.align.iou.toFixed(3)} (frozen ${r.evaluation.frozen.iou.toFixed(3)}, box-fill ${r.evaluation.boxFill.iou.toFixed(3)}), τ ${r.tau.tau.toFixed(4)}`,
-      );
-      save();
-    }
+      },
+    };
   }
 
-  // Every test image under every task's layer and VAE of an order (routing over any task subset is then a
-  // lookup).
-  for (let o = 0; o < plan.orders.length; o++) {
-    if (state.casamImages[o]) continue;
-    progress.unit(
-      `CA-SAM order ${o + 1}/${plan.orders.length}: scoring test images under every layer and VAE`,
-    );
-    const adapters = seen.map((t) =>
-      readAdapterFile(
-        new Uint8Array(readFileSync(join(work, state.casamTasks[casamTaskKey(o, t)].adapterPath))),
-      ),
-    );
+  /**
+   * Every test image under every task's layer (and decoder delta, where the adapter has one) and VAE of a set:
+   * routing over any task subset is then a lookup.
+   */
+  async function scoreUnderSet(adapterPaths: readonly string[], label: string): Promise<CasamImage[]> {
+    const adapters = adapterPaths.map((p) => readAdapterFile(new Uint8Array(readFileSync(join(work, p)))));
     const aligns = adapters.map((a) =>
       createAlignmentLayer({ channels: cfg.outChans, stateDict: a.align, trainable: false }),
     );
     const vaes = adapters.map((a) =>
       createTaskVae({ inputDim: cfg.outChans, stateDict: a.vae, trainable: false }),
+    );
+    const deltas = adapters.map((a) =>
+      a.metadata.decoderLora && a.decoderLora
+        ? createDecoderLora({
+            channels: cfg.outChans,
+            ...a.metadata.decoderLora,
+            stateDict: a.decoderLora,
+            trainable: false,
+          })
+        : undefined,
     );
     try {
       const router = createRouter(
@@ -546,17 +559,19 @@ async function main(): Promise<number> {
         }),
       );
       const items = [...domains.values()].flatMap((d) => d.test);
+      const withDeltas = seen.flatMap((t, i) => (deltas[i] ? [[t, deltas[i]] as const] : []));
       const r = await evaluateBoxPrompts({
         sam,
         items,
         transforms: Object.fromEntries(seen.map((t, i) => [t, aligns[i]])),
+        ...(withDeltas.length ? { decoderDeltas: Object.fromEntries(withDeltas) } : {}),
         boundary: false,
         signal,
-        onProgress: (p) => progress.status(`${p.done}/${p.total} images × ${seen.length} layers`),
+        onProgress: (p) => progress.status(`${label}: ${p.done}/${p.total} images × ${seen.length} tasks`),
       });
       const frozen = new Map(state.zeroShot!.frozen.map((x) => [x.id, x.regions]));
       const g = gridSize(cfg);
-      state.casamImages[o] = items.map((it, k): CasamImage => {
+      return items.map((it, k): CasamImage => {
         const emb = loadEmbedding(it.handle);
         const x = tf.tensor4d(emb.embeddings.data as Float32Array, [1, cfg.outChans, g, g]);
         let scores;
@@ -577,7 +592,72 @@ async function main(): Promise<number> {
     } finally {
       aligns.forEach((a) => a.dispose());
       vaes.forEach((v) => v.dispose());
+      deltas.forEach((l) => l?.dispose());
     }
+  }
+
+  // ---- CA-SAM: per order, one adapter per task --------------------------------------------------------------
+  // Each task's layer, VAE and τ see only that task's data, so the order does not change how they train; each
+  // order trains its own set with its own seeds all the same, so that CA-SAM's spread across orders holds the
+  // spread of training seeds, as the shared-AL baselines' does (one layer per task: ±0.04 IoU on some domains).
+  for (let o = 0; o < plan.orders.length; o++) {
+    for (const task of seen) {
+      const key = casamTaskKey(o, task);
+      if (state.casamTasks[key]) continue;
+      progress.unit(
+        `CA-SAM order ${o + 1}/${plan.orders.length} task ${seen.indexOf(task) + 1}/${seen.length} ${task}`,
+      );
+      const { record } = await trainCasamTask(task, `CA-SAM order ${o + 1}`, {
+        // The paper order's set keeps the name-only seeds and folders of the runs before per-order sets.
+        workDir: join(work, 'casam', ...(o > 0 ? [`order-${o + 1}`] : []), task),
+        seed: deriveSeed(plan.seed, 'casam', task, ...(o > 0 ? [o] : [])),
+      });
+      state.casamTasks[key] = record;
+      save();
+    }
+  }
+
+  // Every test image under every task's layer and VAE of an order (routing over any task subset is then a
+  // lookup).
+  for (let o = 0; o < plan.orders.length; o++) {
+    if (state.casamImages[o]) continue;
+    progress.unit(
+      `CA-SAM order ${o + 1}/${plan.orders.length}: scoring test images under every layer and VAE`,
+    );
+    state.casamImages[o] = await scoreUnderSet(
+      seen.map((t) => state.casamTasks[casamTaskKey(o, t)].adapterPath),
+      `order ${o + 1}`,
+    );
+    save();
+  }
+
+  // ---- CA-SAM + decoder adapter: the paper order's set again, each task with a decoder LoRA delta ----------
+  // Same data, seeds and epochs as CA-SAM's paper-order set; only the delta is added, so the two arms differ by
+  // it alone (its VAE and τ are this adapter's own, as a site would ship them).
+  for (const task of seen) {
+    if (decoderTasks[task]) continue;
+    progress.unit(`CA-SAM + decoder adapter task ${seen.indexOf(task) + 1}/${seen.length} ${task}`);
+    const { record, adapter } = await trainCasamTask(task, 'CA-SAM + decoder adapter', {
+      workDir: join(work, 'casam-decoder', task),
+      seed: deriveSeed(plan.seed, 'casam', task),
+      decoderLora: { ...DECODER_ADAPTER },
+    });
+    if (!adapter.decoderLora) throw new Error(`internal: ${task}'s adapter has no decoder delta`);
+    const rec: DecoderAdapterTaskRecord = {
+      ...record,
+      ...DECODER_ADAPTER,
+      decoderParameters: parametersOf(adapter.decoderLora),
+    };
+    decoderTasks[task] = rec;
+    delete state.decoderImages;
+    save();
+  }
+  if (!state.decoderImages) {
+    progress.unit('CA-SAM + decoder adapter: scoring test images under every layer, delta and VAE');
+    state.decoderImages = await scoreUnderSet(
+      seen.map((t) => decoderTasks[t].adapterPath),
+      'decoder adapter',
+    );
     save();
   }
 

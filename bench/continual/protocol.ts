@@ -4,12 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 
-export const METHODS = ['frozen', 'casam', 'sequential', 'ewc', 'joint'] as const;
+export const METHODS = ['frozen', 'casam', 'casamDecoder', 'sequential', 'ewc', 'joint'] as const;
 export type MethodName = (typeof METHODS)[number];
 
 export const METHOD_LABELS: Record<MethodName, string> = {
   frozen: 'frozen SAM (zero-shot)',
   casam: 'CA-SAM (per-task AL + VAE routing)',
+  casamDecoder: 'CA-SAM + decoder adapter (per-task AL + decoder LoRA + VAE routing; paper order)',
   sequential: 'shared AL, sequential fine-tuning',
   ewc: 'shared AL + EWC',
   joint: 'shared AL, joint (pooled data)',
@@ -19,6 +20,7 @@ export const METHOD_LABELS: Record<MethodName, string> = {
 export const METHOD_SHORT: Record<MethodName, string> = {
   frozen: 'frozen SAM',
   casam: 'CA-SAM',
+  casamDecoder: 'CA-SAM + decoder',
   sequential: 'sequential FT',
   ewc: 'EWC',
   joint: 'joint',
@@ -110,6 +112,14 @@ export const QUICK = { trainImages: 6, testImages: 4, epochs: 3, vaeEpochs: 30 }
  * new one. That is the strongest EWC we found, so it is the baseline.
  */
 export const DEFAULT_EWC_LAMBDA = 1e8;
+
+/**
+ * The decoder-adapter arm (issue 19 part 2): CA-SAM's tasks trained again with a LoRA delta on the mask decoder
+ * (the trainer's defaults: every layer the adapter schema allows, alpha = rank). For the paper order only: each
+ * order's own set would double the benchmark's training. Not part of the plan hash, so that states of runs
+ * before the arm keep their finished units; a task record of another rank or alpha is trained again.
+ */
+export const DECODER_ADAPTER = { rank: 4, alpha: 4 } as const;
 
 export const USAGE = `usage: npm run bench:continual -- [options]
   --model PATH        base model weights (default models/casam-tiny/casam-tiny.safetensors)

@@ -31,7 +31,7 @@ import {
   svgToPng,
 } from '@casam/casam-lab';
 import { fmtDuration } from './progress';
-import { METHODS, METHOD_LABELS, METHOD_SHORT, MethodName, Plan } from './protocol';
+import { DECODER_ADAPTER, METHODS, METHOD_LABELS, METHOD_SHORT, MethodName, Plan } from './protocol';
 import { casamTaskKey } from './state';
 import type { BenchState, CasamImage, CasamTaskRecord, ImageRegions, UnitCost } from './state';
 
@@ -92,8 +92,8 @@ export interface MethodResult {
 
 export interface MethodCost {
   trainableParameters: number;
-  /** Per task, for CA-SAM. */
-  perTask?: { alParameters: number; vaeParameters: number };
+  /** Per task, for CA-SAM (and the decoder delta's, for CA-SAM + decoder adapter). */
+  perTask?: { alParameters: number; vaeParameters: number; decoderParameters?: number };
   flopsPerStep: number | null;
   /** Optimizer steps behind one final model (one order for sequential/EWC). */
   stepsPerRun: number;
@@ -187,6 +187,17 @@ export interface ContinualResults {
   boxFill: { byTask: Record<string, number>; avgIou: number; avgByStage: number[][] };
   methods: Partial<Record<MethodName, MethodResult>>;
   casam: CasamRouting | null;
+  /**
+   * CA-SAM + decoder adapter (paper order's set only): its routing, as `casam`'s, and the delta's settings.
+   * Absent in reports of runs before the arm.
+   */
+  decoderAdapter?: {
+    rank: number;
+    alpha: number;
+    /** Orders with a set (the paper order only). */
+    orders: number[];
+    routing: CasamRouting | null;
+  };
   cost: Partial<Record<MethodName, MethodCost>>;
   alStep: {
     /** Median step measured right after the encoder timing (the two under the same load). */
@@ -319,11 +330,17 @@ export interface BuildInput {
   stepFlops: AlStepFlops;
 }
 
+/**
+ * Routing and matrices of a per-task set: `sets[k]` = order k's test images scored under its tasks (absent
+ * where not scored), `paperTask` = the paper order's task records (τ, own-layer IoU).
+ */
 function casamRouting(
   state: BenchState,
   plan: Plan,
+  sets: Readonly<Record<string, CasamImage[] | undefined>>,
+  paperTask: (d: string) => CasamTaskRecord,
 ): { routing: CasamRouting; orders: OrderResult[] } | null {
-  const scored = state.casamImages[0];
+  const scored = sets[0];
   if (!scored || !state.zeroShot) return null;
   const seen = plan.orders[0];
   const routable = (imgs: CasamImage[]): (CasamImage & RoutableImage)[] =>
@@ -337,7 +354,7 @@ function casamRouting(
   const finalByOrder: CasamRouting['finalByOrder'] = [];
   plan.orders.forEach((order, k) => {
     // Order k is routed by its own set of layers and VAEs.
-    const set = state.casamImages[k];
+    const set = sets[k];
     if (!set) return;
     const images = routable(set);
     const imagesOf = inDomain(images);
@@ -373,7 +390,7 @@ function casamRouting(
     const byOrder: NonNullable<CasamRouting['rules']>[number]['byOrder'] = [];
     let fallbackSeen = 0;
     plan.orders.forEach((order, k) => {
-      const set = state.casamImages[k];
+      const set = sets[k];
       if (!set) return;
       const imgs = routable(set);
       const seenImgs = imgs.filter((i) => !i.unseen && order.includes(i.domain));
@@ -412,7 +429,6 @@ function casamRouting(
   const boxFillRows = new Map(state.zeroShot.boxFill.map((r) => [r.id, r.regions]));
   const boxFillOf = (imgs: CasamImage[]): number =>
     aggregateMetrics(imgs.map((i) => boxFillRows.get(i.id)! as RegionMetrics[])).iou;
-  const paperTask = (d: string): CasamTaskRecord => state.casamTasks[casamTaskKey(0, d)];
   return {
     orders,
     routing: {
@@ -481,7 +497,12 @@ export function buildResults(inp: BuildInput): ContinualResults {
     if (missing.length) pending.push(`CA-SAM order ${o + 1}: ${missing.length} tasks`);
     if (!state.casamImages[o]) pending.push(`CA-SAM order ${o + 1}: scoring of the test images`);
   });
-  const ca = casamRouting(state, plan);
+  const ca = casamRouting(state, plan, state.casamImages, (d) => state.casamTasks[casamTaskKey(0, d)]);
+  const decoderTasks = state.decoderTasks ?? {};
+  const decoderMissing = seen.filter((t) => !decoderTasks[t]).length;
+  if (decoderMissing) pending.push(`CA-SAM + decoder adapter: ${decoderMissing} tasks`);
+  if (!state.decoderImages) pending.push('CA-SAM + decoder adapter: scoring of the test images');
+  const cd = casamRouting(state, plan, { 0: state.decoderImages }, (d) => decoderTasks[d]);
   const stageOrders = (method: 'sequential' | 'ewc'): OrderResult[] =>
     plan.orders.flatMap((order, o) => {
       const recs = state.stages[`${method}:${o}`] ?? [];
@@ -511,6 +532,7 @@ export function buildResults(inp: BuildInput): ContinualResults {
       ),
     ),
     casam: ca ? methodResult(METHOD_LABELS.casam, ca.orders) : undefined,
+    casamDecoder: cd ? methodResult(METHOD_LABELS.casamDecoder, cd.orders) : undefined,
     sequential: methodResult(METHOD_LABELS.sequential, stageOrders('sequential')),
     ewc: methodResult(METHOD_LABELS.ewc, stageOrders('ewc')),
     // One pooled run: its final row is the matrix (forgetting and BWT are not defined).
@@ -585,6 +607,18 @@ export function buildResults(inp: BuildInput): ContinualResults {
       alParams,
       plan.epochs * Math.ceil((plan.trainImages * seen.length) / plan.batchImages),
     );
+  const decoderUnits = Object.values(decoderTasks);
+  if (decoderUnits.length) {
+    const u = decoderUnits[0];
+    costs.casamDecoder = {
+      ...cost(decoderUnits, seen.length * (u.alParameters + u.vaeParameters + u.decoderParameters), runSteps),
+      perTask: {
+        alParameters: u.alParameters,
+        vaeParameters: u.vaeParameters,
+        decoderParameters: u.decoderParameters,
+      },
+    };
+  }
   const casamT = aggregateTimings(casamUnits);
 
   // The issue's claims, checked on the paper order (spreads across orders are in the tables).
@@ -607,6 +641,10 @@ export function buildResults(inp: BuildInput): ContinualResults {
   // (bench/continual/protocol.ts). So the per-domain count uses the mean over every order's own set.
   const caMean = methods.casam?.finishedOrders === plan.orders.length ? methods.casam.finalByTaskMean : null;
   const aboveMean = caMean ? seen.filter((d) => caMean[d] > boxFillByTask[d]).length : 0;
+  const cdS = finished('casamDecoder');
+  const cdAbove = cdS
+    ? seen.filter((d) => methods.casamDecoder!.finalByTask[d] > boxFillByTask[d]).length
+    : 0;
   const mustShow: MustShowCheck[] = [
     check(
       'CA-SAM final Avg-IoU > frozen SAM',
@@ -651,6 +689,30 @@ export function buildResults(inp: BuildInput): ContinualResults {
       () => (caS!.avgForgetting ?? Infinity) <= 0.01,
     ),
     check(
+      "CA-SAM + decoder adapter above box-fill on ≥ 8 of 9 domains (final IoU per domain, the paper order's set)",
+      !!cdS,
+      () => `${cdAbove} of ${seen.length} (CA-SAM's paper-order set: ${above} of ${seen.length})`,
+      () => cdAbove >= 8,
+    ),
+    check(
+      'CA-SAM + decoder adapter final Avg-IoU ≥ box-fill + 0.08',
+      !!cdS,
+      () => `${cdS!.avgIou >= bfAvg ? '+' : ''}${f(cdS!.avgIou - bfAvg)}`,
+      () => cdS!.avgIou >= bfAvg + 0.08,
+    ),
+    check(
+      'CA-SAM + decoder adapter average forgetting ≤ 0.01 IoU',
+      !!cdS,
+      () => f(cdS!.avgForgetting),
+      () => (cdS!.avgForgetting ?? Infinity) <= 0.01,
+    ),
+    check(
+      'CA-SAM + decoder adapter final Avg-IoU > CA-SAM (paper-order sets, same seeds and epochs)',
+      !!cdS && !!caS,
+      () => `${f(cdS!.avgIou)} vs ${f(caS!.avgIou)}`,
+      () => cdS!.avgIou > caS!.avgIou,
+    ),
+    check(
       'routing accuracy ≥ 95% on seen test images',
       !!ca,
       () => pct(ca!.routing.routingAccuracy),
@@ -673,6 +735,7 @@ export function buildResults(inp: BuildInput): ContinualResults {
   const notes = [
     'Timings are wall-clock on a 2-core machine shared with other work; treat seconds, shares and ratios as ±30% or worse.',
     "CA-SAM's layer, VAE and τ of a task are trained from that task's data only, so the order does not change how they train; each order trains its own set with its own seeds, and its spread across orders is the spread of those seeds (as for the shared-AL baselines, which also train with each order's seeds). The routing and unseen-domain claims use the paper order's set; the other sets' figures are in the routing section.",
+    `CA-SAM + decoder adapter: the paper order's CA-SAM tasks trained again (same data, seeds and epochs) with a rank-${decoderUnits[0]?.rank ?? DECODER_ADAPTER.rank} LoRA delta (alpha ${decoderUnits[0]?.alpha ?? DECODER_ADAPTER.alpha}) on the mask decoder's attention projections and hypernetwork MLPs, trained jointly with the Alignment Layer (version 2 adapters); each adapter's own VAE and τ route, the router picks layer and delta together, fallback is frozen SAM. One set, for the paper order only (a set per order would double the training), so its spread across orders and its per-domain mean over orders are the paper order's. Its FLOPs per step are the AL step's (the delta's own small products are not counted); its s/epoch and ms/step are measured.`,
     'The joint reference trains once on all nine tasks pooled (same epochs over 9× the images = the same number of steps as one sequential run); it has a final row only, so forgetting and BWT do not apply.',
     `VAE and τ: ${plan.vae.epochs} epochs of batch ${plan.vae.batchSize} per task and per τ fold (the spec's 10 epochs assume ~1,000 features per task; with ${plan.trainImages} they leave the VAE untrained — see bench/continual/protocol.ts).`,
     `EWC: online EWC (γ = ${plan.ewc.gamma}) with the diagonal empirical Fisher of each task's training loss (one image and its regions per pass), λ = ${plan.ewc.lambda} (the best of a λ sweep on validation images, see bench/continual/protocol.ts).`,
@@ -711,6 +774,12 @@ export function buildResults(inp: BuildInput): ContinualResults {
     },
     methods,
     casam: ca?.routing ?? null,
+    decoderAdapter: {
+      rank: decoderUnits[0]?.rank ?? DECODER_ADAPTER.rank,
+      alpha: decoderUnits[0]?.alpha ?? DECODER_ADAPTER.alpha,
+      orders: [0],
+      routing: cd?.routing ?? null,
+    },
     cost: costs,
     alStep: {
       stepMs: probe,
@@ -867,6 +936,23 @@ export function markdownReport(r: ContinualResults, name: string): string {
       ...seen.map((d) => f3(r.casam!.ownLayerIou[d])),
       f3(mean(seen.map((d) => r.casam!.ownLayerIou[d]))),
     ]);
+  const cdRouting = r.decoderAdapter?.routing;
+  if (cdRouting)
+    dRows.push([
+      'CA-SAM + decoder, own layer + delta (no routing)',
+      ...seen.map((d) => f3(cdRouting.ownLayerIou[d])),
+      f3(mean(seen.map((d) => cdRouting.ownLayerIou[d]))),
+    ]);
+  for (const m of ['casam', 'casamDecoder'] as const) {
+    const by = r.methods[m]?.finalByTask;
+    if (!by || seen.some((d) => by[d] === undefined)) continue;
+    const diff = seen.map((d) => by[d] - r.boxFill.byTask[d]);
+    dRows.push([
+      `${METHOD_SHORT[m]} − box-fill (above on ${diff.filter((x) => x > 0).length} of ${seen.length})`,
+      ...diff.map(signed),
+      signed(mean(diff)),
+    ]);
+  }
   dRows.push(['box-fill (reference)', ...seen.map((d) => f3(r.boxFill.byTask[d])), f3(r.boxFill.avgIou)]);
   out.push(table(['method', ...seen.map(shortDomain), 'mean'], dRows));
   out.push('');
@@ -946,12 +1032,26 @@ export function markdownReport(r: ContinualResults, name: string): string {
     const rows = r.protocol.orders.map((order, k) => [
       `${k + 1}${k === 0 ? ' (paper)' : ''}: ${order.map(shortDomain).join(' → ')}`,
       cell('casam', k),
+      cell('casamDecoder', k),
       cell('sequential', k),
       cell('ewc', k),
       f3(r.methods.frozen?.orders.find((x) => x.index === k)?.summary.avgIou),
       f3(r.boxFill.avgIou),
     ]);
-    out.push(table(['order', 'CA-SAM', 'sequential FT', 'EWC', 'frozen SAM', 'box-fill'], rows));
+    out.push(
+      table(
+        [
+          'order',
+          'CA-SAM',
+          'CA-SAM + decoder (paper order only)',
+          'sequential FT',
+          'EWC',
+          'frozen SAM',
+          'box-fill',
+        ],
+        rows,
+      ),
+    );
     out.push('');
   }
 
@@ -1052,6 +1152,62 @@ export function markdownReport(r: ContinualResults, name: string): string {
     }
   }
 
+  const cd = r.decoderAdapter?.routing;
+  if (cd) {
+    out.push(
+      `## CA-SAM + decoder adapter routing (paper order's set; rank ${r.decoderAdapter!.rank}, alpha ${r.decoderAdapter!.alpha})`,
+    );
+    out.push('');
+    const cdPaper = paperRun(r.methods.casamDecoder);
+    out.push(
+      table(
+        [
+          'stage',
+          'new task',
+          'routing accuracy (seen test images)',
+          'fallback (seen)',
+          'Avg-IoU',
+          'box-fill Avg-IoU',
+        ],
+        cd.routingByOrder[0].stages.map((s) => [
+          String(s.stage),
+          shortDomain(cd.routingByOrder[0].order[s.stage - 1]),
+          pct(s.routingAccuracy),
+          pct(s.fallbackRateSeen),
+          f3(cdPaper?.summary.avgIouByStage[s.stage - 1]),
+          f3(r.boxFill.avgByStage[0][s.stage - 1]),
+        ]),
+      ),
+    );
+    out.push('');
+    out.push(
+      `Unseen domains, routed among all nine tasks: ${pct(cd.unseen.fallbackRate)} fall back; IoU ${f3(cd.unseen.iou)} (frozen SAM ${f3(cd.unseen.frozenIou)}, box-fill ${f3(cd.unseen.boxFillIou)}). ` +
+        `τ per task: ${seen.map((d) => `${shortDomain(d)} ${cd.tau[d].tau.toFixed(4)}`).join(', ')}.`,
+    );
+    out.push('');
+    if (cd.rules) {
+      out.push(
+        table(
+          [
+            'rule',
+            'routing accuracy (seen)',
+            'fallback (seen)',
+            'unseen fallback',
+            'CA-SAM + decoder Avg-IoU',
+          ],
+          cd.rules.map((x) => [
+            x.rule + (x.rule === DEFAULT_ROUTING_RULE ? ' (default)' : ''),
+            pct(x.routingAccuracy),
+            pct(x.fallbackRateSeen),
+            pct(x.unseenFallbackRate),
+            f3(x.avgIou),
+          ]),
+        ),
+      );
+      out.push('');
+    }
+  }
+
   out.push('## Cost');
   out.push('');
   const cRows = METHODS.filter((m) => r.cost[m]).map((m) => {
@@ -1060,7 +1216,7 @@ export function markdownReport(r: ContinualResults, name: string): string {
       METHOD_SHORT[m],
       c.trainableParameters.toLocaleString('en-US') +
         (c.perTask
-          ? ` (9 × (${c.perTask.alParameters.toLocaleString('en-US')} AL + ${c.perTask.vaeParameters.toLocaleString('en-US')} VAE))`
+          ? ` (9 × (${c.perTask.alParameters.toLocaleString('en-US')} AL + ${c.perTask.vaeParameters.toLocaleString('en-US')} VAE${c.perTask.decoderParameters !== undefined ? ` + ${c.perTask.decoderParameters.toLocaleString('en-US')} decoder delta` : ''}))`
           : ''),
       c.flopsPerStep ? `${eng(c.flopsPerStep)}FLOP` : '–',
       c.stepsPerRun ? String(c.stepsPerRun) : '–',

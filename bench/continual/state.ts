@@ -49,6 +49,14 @@ export interface CasamTaskRecord extends UnitCost {
   vaeParameters: number;
 }
 
+/** A CA-SAM task trained with a decoder LoRA delta next to its Alignment Layer (the decoder-adapter arm). */
+export interface DecoderAdapterTaskRecord extends CasamTaskRecord {
+  /** The delta's rank and alpha (a record of another rank is trained again). */
+  rank: number;
+  alpha: number;
+  decoderParameters: number;
+}
+
 export interface CasamImage {
   id: string;
   domain: string;
@@ -90,6 +98,13 @@ export interface BenchState {
   casamTasks: Record<string, CasamTaskRecord>;
   /** Order index → every test image scored under that order's nine layers and VAEs. */
   casamImages: Record<string, CasamImage[]>;
+  /**
+   * CA-SAM + decoder adapter, paper order only: task → that task's AL + decoder delta + VAE + τ (same seeds and
+   * epochs as CA-SAM's paper-order set). Absent in states of runs before the arm.
+   */
+  decoderTasks?: Record<string, DecoderAdapterTaskRecord>;
+  /** Every test image scored under every decoder-adapter task (AL + delta) and VAE; absent until scored. */
+  decoderImages?: CasamImage[];
   /** `${method}:${orderIndex}` → finished stages. */
   stages: Record<string, StageRecord[]>;
   joint?: JointRecord;

@@ -68,9 +68,17 @@ describe.skipIf(!enabled)('continual benchmark --quick', () => {
       // Every order trains its own set of CA-SAM layers, with its own seeds.
       const done = JSON.parse(readFileSync(join(out, 'continual-quick.state.json'), 'utf8')) as {
         casamTasks: Record<string, { adapterPath: string }>;
+        decoderTasks: Record<string, { adapterPath: string; decoderParameters: number }>;
       };
       expect(Object.keys(done.casamTasks)).toHaveLength(27);
       expect(new Set(Object.values(done.casamTasks).map((t) => t.adapterPath)).size).toBe(27);
+      // The decoder-adapter arm: one set (paper order), its own adapters, each with a delta.
+      expect(Object.keys(done.decoderTasks)).toHaveLength(9);
+      const paths = [...Object.values(done.casamTasks), ...Object.values(done.decoderTasks)].map(
+        (t) => t.adapterPath,
+      );
+      expect(new Set(paths).size).toBe(36);
+      for (const t of Object.values(done.decoderTasks)) expect(t.decoderParameters).toBeGreaterThan(0);
 
       const r = JSON.parse(readFileSync(join(out, 'continual-quick.json'), 'utf8')) as {
         quick: boolean;
@@ -88,15 +96,31 @@ describe.skipIf(!enabled)('continual benchmark --quick', () => {
           finalByOrder: { index: number }[];
           unseen: { fallbackRate: number; iou: number; frozenIou: number };
         };
+        decoderAdapter: {
+          rank: number;
+          routing: {
+            routingByOrder: { stages: unknown[] }[];
+            finalByOrder: { index: number }[];
+            unseen: { fallbackRate: number };
+          };
+        };
         cost: Record<string, { trainableParameters: number }>;
         alStep: { stepMs: number; encoderMsPerImage: number };
         mustShow: unknown[];
       };
       expect(r.quick).toBe(true);
       expect(Object.keys(r.zeroShot)).toHaveLength(12);
-      expect(Object.keys(r.methods).sort()).toEqual(['casam', 'ewc', 'frozen', 'joint', 'sequential']);
+      expect(Object.keys(r.methods).sort()).toEqual([
+        'casam',
+        'casamDecoder',
+        'ewc',
+        'frozen',
+        'joint',
+        'sequential',
+      ]);
       for (const [name, m] of Object.entries(r.methods)) {
-        expect(m.orders).toHaveLength(3);
+        // The decoder-adapter arm trains a set for the paper order only.
+        expect(m.orders).toHaveLength(name === 'casamDecoder' ? 1 : 3);
         if (name === 'joint') continue;
         for (const o of m.orders) {
           expect(o.matrix).toHaveLength(9);
@@ -109,8 +133,14 @@ describe.skipIf(!enabled)('continual benchmark --quick', () => {
       expect(r.casam.finalByOrder.map((x) => x.index)).toEqual([0, 1, 2]);
       expect(Object.keys(r.methods['casam'].finalByTaskMean ?? {})).toHaveLength(9);
       expect(r.cost['casam'].trainableParameters).toBeGreaterThan(r.cost['sequential'].trainableParameters);
+      expect(r.decoderAdapter.rank).toBe(4);
+      expect(r.decoderAdapter.routing.routingByOrder[0].stages).toHaveLength(9);
+      expect(r.decoderAdapter.routing.finalByOrder.map((x) => x.index)).toEqual([0]);
+      expect(r.cost['casamDecoder'].trainableParameters).toBeGreaterThan(
+        r.cost['casam'].trainableParameters / 3,
+      );
       expect(r.alStep.stepMs).toBeGreaterThan(0);
-      expect(r.mustShow).toHaveLength(10);
+      expect(r.mustShow).toHaveLength(14);
 
       const md = readFileSync(join(out, 'continual-quick.md'), 'utf8');
       expect(md).toMatch(/box-fill \(reference\)/);
@@ -118,6 +148,7 @@ describe.skipIf(!enabled)('continual benchmark --quick', () => {
         'avg-iou',
         'cost',
         'matrix-casam',
+        'matrix-casamDecoder',
         'matrix-sequential',
         'matrix-ewc',
         'matrix-frozen',
@@ -135,6 +166,7 @@ describe.skipIf(!enabled)('continual benchmark --quick', () => {
       const md2 = readFileSync(join(out, 'continual-quick.md'), 'utf8');
       expect(md2).toContain(`\`npm run bench:continual -- ${args.join(' ')}\` — report rewritten`);
       expect(md2).toContain('| CA-SAM (per-task AL + VAE routing) |');
+      expect(md2).toContain('## CA-SAM + decoder adapter routing');
     },
     40 * 60_000,
   );
