@@ -248,6 +248,9 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     await row.waitFor({ timeout: WAIT });
     expect(await row.textContent()).toContain('0.710');
     expect(await row.textContent()).toContain('0.800');
+    // What it carries, in its row and again beside Approve.
+    expect(await row.locator('td[data-adapter-kind]').textContent()).toBe('Alignment Layer');
+    expect(await row.locator('div[data-adapter-kind="align"]').textContent()).toBe('Alignment Layer');
     // The site's verdict sits beside Approve: below filling the box, so not recommended.
     expect(await row.locator('[data-verdict="below-box-fill"]').textContent()).toBe(
       'below filling the box by 0.050 IoU (above frozen SAM by 0.110): not recommended',
@@ -270,8 +273,16 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     expect(await current.textContent()).toContain('liver-ct');
     expect(await page.locator('tr.current[data-bundle="1"]').count()).toBe(1);
 
-    // A second version, approved by another admin session: the page learns of bundle 2 from the socket.
-    const v2 = (await stOlav.uploadAdapter(taskId, { metrics: { iou: 0.78, dice: 0.86 } })).adapter;
+    // A second version, with a decoder delta (adapter file version 2), approved by another admin session: the
+    // page learns of bundle 2 from the socket.
+    const v2 = (
+      await stOlav.uploadAdapter(taskId, { metrics: { iou: 0.78, dice: 0.86 }, decoderLoraRank: 2 })
+    ).adapter;
+    expect([v2.formatVersion, v2.kind, v2.decoderLora]).toEqual([
+      2,
+      'align+decoder-lora',
+      { rank: 2, alpha: 2, layers: 40 },
+    ]);
     await coord.admin('POST', `/api/v1/adapters/${v2.id}/approve`);
     await page.getByRole('heading', { name: 'Current bundle: version 2' }).waitFor({ timeout: WAIT });
     expect(await page.locator('tr.current[data-bundle="2"]').count()).toBe(1);
@@ -292,6 +303,19 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     ]);
     expect(download.suggestedFilename()).toBe('casam-bundle-v2.tar');
     await shot('07-bundles');
+
+    // The Adapters page names each version's kind.
+    await page.getByRole('link', { name: 'Adapters' }).click();
+    const v2row = page.locator(`tr[data-adapter="${v2.id}"]`);
+    await v2row.waitFor({ timeout: WAIT });
+    expect(await v2row.locator('td[data-adapter-kind]').textContent()).toBe(
+      'Alignment Layer + decoder LoRA (rank 2, 40 layers)',
+    );
+    expect(await page.locator(`tr[data-adapter="${v1.id}"] td[data-adapter-kind]`).textContent()).toBe(
+      'Alignment Layer',
+    );
+    await page.getByRole('link', { name: 'Bundles' }).click();
+    await page.locator('#current-bundle').waitFor({ timeout: WAIT });
   });
 
   it("rotates the coordinator's bundle-signing key in two steps", async () => {

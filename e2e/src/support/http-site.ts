@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { io, type Socket } from 'socket.io-client';
 import { writeAdapterFile } from '@casam/casam-core';
-import { zeroAdapterStateDicts } from '@casam/casam-core/testing';
+import { constantDecoderLora, zeroAdapterStateDicts } from '@casam/casam-core/testing';
 import {
   ADAPTER_UPLOAD_AUDIENCE,
   type AdapterTauStats,
@@ -42,7 +42,14 @@ export interface HttpSite {
   proposeTask(name: string, preset?: string, fingerprint?: string): Promise<TaskSummary>;
   uploadAdapter(
     taskId: string,
-    opts: { metrics: Record<string, number>; tau?: AdapterTauStats; preset?: string; channels?: number },
+    opts: {
+      metrics: Record<string, number>;
+      tau?: AdapterTauStats;
+      preset?: string;
+      channels?: number;
+      /** A version 2 adapter with a decoder delta of this rank (every layer the schema allows). */
+      decoderLoraRank?: number;
+    },
   ): Promise<CompleteUploadResponse>;
   /** A connected site socket (resolves on `connect`). */
   connect(): Promise<Socket<ServerToClientEvents, ClientToServerEvents>>;
@@ -150,6 +157,7 @@ function site(url: string, name: string, siteId: string, fingerprint: string, ke
         opts.preset ?? 'casam-tiny',
         opts.metrics,
         opts.tau,
+        opts.decoderLoraRank,
       );
       const r = await self.uploadBytes(taskId, bytes);
       if (r.step !== 'complete' || r.status !== 200)
@@ -227,6 +235,7 @@ export function testAdapterFile(
   preset: string,
   metrics: Record<string, number>,
   tau: AdapterTauStats = { tau: 1, p95: 0.9, p99: 1.2, mean: 0.5, std: 0.2, n: 100, percentile: 97 },
+  decoderLoraRank?: number,
 ): Uint8Array {
   const { align, vae } = zeroAdapterStateDicts(channels);
   return writeAdapterFile({
@@ -236,5 +245,6 @@ export function testAdapterFile(
     metrics,
     align,
     vae,
+    ...(decoderLoraRank && { decoderLora: constantDecoderLora(channels, { rank: decoderLoraRank }) }),
   });
 }

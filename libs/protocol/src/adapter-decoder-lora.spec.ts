@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import {
   ADAPTER_VERSION_DECODER_LORA,
   adapterKind,
-  adapterKindLabel,
   DECODER_LORA_LIMITS,
   decoderLoraSummary,
   decoderLoraDims,
@@ -221,7 +220,7 @@ describe('validateAdapterFile, schema version 2 (decoder delta)', () => {
 });
 
 describe('adapter kinds', () => {
-  it('summarises a delta and names the kind as an admin reads it', () => {
+  it('summarises a delta and names the kind', () => {
     const lora = { rank: 4, alpha: 8, layers: ['transformer.layers.0.self_attn.q_proj', 'x', 'y'] };
     expect(decoderLoraSummary(lora)).toEqual({ rank: 4, alpha: 8, layers: 3 });
     expect([adapterKind(lora), adapterKind(undefined), adapterKind(null)]).toEqual([
@@ -229,12 +228,5 @@ describe('adapter kinds', () => {
       'align',
       'align',
     ]);
-    expect(adapterKindLabel(null)).toBe('Alignment Layer');
-    expect(adapterKindLabel(decoderLoraSummary(lora))).toBe(
-      'Alignment Layer + decoder LoRA (rank 4, 3 layers)',
-    );
-    expect(adapterKindLabel({ rank: 1, alpha: 1, layers: 1 })).toBe(
-      'Alignment Layer + decoder LoRA (rank 1, 1 layer)',
-    );
   });
 });

@@ -166,10 +166,3 @@ export function decoderLoraSummary(lora: AdapterDecoderLoraMetadata): DecoderLor
 export function adapterKind(decoderLora: unknown): AdapterKind {
   return decoderLora ? 'align+decoder-lora' : 'align';
 }
-
-/** How an admin reads the kind: "Alignment Layer" or "Alignment Layer + decoder LoRA (rank 4, 30 layers)". */
-export function adapterKindLabel(decoderLora: DecoderLoraSummary | null | undefined): string {
-  if (!decoderLora) return 'Alignment Layer';
-  const n = decoderLora.layers;
-  return `Alignment Layer + decoder LoRA (rank ${decoderLora.rank}, ${n} layer${n === 1 ? '' : 's'})`;
-}

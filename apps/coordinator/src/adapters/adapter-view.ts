@@ -1,6 +1,8 @@
 import {
+  type AdapterDecoderLoraMetadata,
   adapterKind,
   adapterVerdict,
+  decoderLoraSummary,
   type DecoderLoraSummary,
   type AdapterTauStats,
   type AdapterVersionSummary,
@@ -41,8 +43,7 @@ export function toAdapterVersionSummary(v: AdapterVersionWithTask): AdapterVersi
  */
 export function storedDecoderLoraSummary(stored: unknown): DecoderLoraSummary | null {
   if (!stored || typeof stored !== 'object' || Array.isArray(stored)) return null;
-  const { rank, alpha, layers } = stored as { rank: number; alpha: number; layers: string[] };
-  return { rank, alpha, layers: layers.length };
+  return decoderLoraSummary(stored as AdapterDecoderLoraMetadata);
 }
 
 /** The API's view of an upload session. */

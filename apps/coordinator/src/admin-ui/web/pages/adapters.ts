@@ -1,4 +1,5 @@
 import type { AdapterTauStats, AdapterVersionSummary, SiteSummary, TaskSummary } from '@casam/protocol';
+import { adapterKindText } from '../adapter-kind';
 import { download, get, post } from '../api';
 import { lineChart } from '../chart';
 import { badge, bytes, field, h, num, replace, short, statusKind, table, time } from '../dom';
@@ -79,6 +80,7 @@ async function renderTask(body: HTMLElement, task: TaskSummary, siteName: SiteNa
       { 'aria-labelledby': 'versions-title' },
       [
         'Version',
+        'Kind',
         'Status',
         'From',
         ...metricNames,
@@ -93,6 +95,11 @@ async function renderTask(body: HTMLElement, task: TaskSummary, siteName: SiteNa
       [...versions].reverse().map((v) => row(v, task, metricNames, siteName, rerender)),
     ),
   );
+}
+
+/** What the version carries (Alignment Layer, or with a decoder delta), shown in its row and beside Approve. */
+function kindNote(v: AdapterVersionSummary, tag: 'td' | 'div'): HTMLElement {
+  return h(tag, { class: 'adapter-kind', 'data-adapter-kind': v.kind }, adapterKindText(v));
 }
 
 /** The site's validation verdict (against frozen SAM and box-fill), shown where the admin decides. */
@@ -134,6 +141,7 @@ function row(
       decision = h(
         'td',
         {},
+        kindNote(v, 'div'),
         verdictNote(v),
         approve,
         reasonForm(
@@ -154,6 +162,7 @@ function row(
     'tr',
     { 'data-adapter': v.id },
     h('th', { scope: 'row' }, `v${v.version}`),
+    kindNote(v, 'td'),
     h(
       'td',
       {},
