@@ -149,13 +149,14 @@ describe.skipIf(!orthancAvailable())('DICOM and a real PACS: DICOMweb in, DICOM-
     expect((await agent(['pull'])).stdout).toMatch(/installed bundle \d+ \(2 task\(s\)/);
   });
 
-  it('segments the CT series and stores DICOM-SEG in the PACS that matches the PNG masks pixel for pixel', async () => {
-    const pulled = join(home, 'tasks', 'ct-lesion', 'pacs-pull');
+  it('segments the CT series from the PACS and stores DICOM-SEG there that matches the PNG masks pixel for pixel', async () => {
     const box = '16,16,47,47';
     const r = await agent([
       'segment',
-      '--dicom',
-      pulled,
+      '--pacs',
+      orthanc.dicomWebUrl,
+      '--series-uid',
+      ct.seriesInstanceUid,
       '--box',
       box,
       '--out',
@@ -168,6 +169,7 @@ describe.skipIf(!orthancAvailable())('DICOM and a real PACS: DICOMweb in, DICOM-
     ]);
     const decisions = JSON.parse(r.stdout) as { slice: number; decision: string }[];
     expect(decisions.map((d) => d.slice)).toEqual(ct.slices.map((_, k) => k + 1));
+    expect(r.stderr).toMatch(/pulled the series: 16 instance\(s\) fetched/);
     expect(r.stderr).toMatch(/DICOM-SEG stored in the PACS/);
 
     // Find the stored SEG in Orthanc by its SOP instance UID and read it back as the PACS has it.

@@ -6,6 +6,7 @@ import { EgressLog } from '../egress/egress-log';
 import { DicomwebClient } from '../pacs/dicomweb-client';
 import { pacsUserError } from '../pacs/pacs-exit';
 import { checkPacsAllowed } from '../pacs/pacs-allowlist';
+import { formatPullProgress, pullFromPacs } from '../pacs/pull-from-pacs';
 import { segmentDicom } from '../use-cases/segment-dicom';
 import { PACS_HELP, PACS_OPTIONS, pacsFlags } from './pacs-options';
 import { MODEL_HELP, MODEL_OPTIONS, modelFlags } from './model-options';
@@ -24,7 +25,7 @@ export const segmentCommand: Command = {
   summary: 'segment an image or a DICOM series from a box and/or points; masks as PNG or DICOM-SEG',
   usage: `site-agent segment --image <file> (--box x0,y0,x1,y1 | --point x,y[,label] ...)... [--multimask]
                    --out <mask.png> [--logits-out <file.safetensors>] [model options]
-       site-agent segment (--image <file.dcm> | --dicom <dir>) [--series-uid <uid>] [--slices a-b] [--window <w>]
+       site-agent segment (--image <file.dcm> | --dicom <dir> | --pacs <url> --series-uid <uid>) [--slices a-b] [--window <w>]
                    (--box … | --point …) [--out <mask.png | dir>] [--seg-out <seg.dcm>] [--stow <DICOMweb URL>]
   --box x0,y0,x1,y1         box prompt (at most one): inclusive pixel indices of the object's top-left and
                             bottom-right pixels (a 1-pixel-wide object has x0 = x1; the whole image 0,0,W-1,H-1)
@@ -34,7 +35,8 @@ export const segmentCommand: Command = {
   --logits-out <file>       low_res_masks [1,K,h,w] and iou_predictions [1,K] as safetensors
   --json                    print the routing decision as JSON (for DICOM: one per slice)
 DICOM (a file whose content is DICOM, or --dicom with a folder holding one series; needs an agent home):
-  --series-uid <uid>        which series, when the folder holds several
+  --series-uid <uid>        which series, when the folder holds several (with --pacs: the series to pull)
+  --pacs <url>              pull the series from the PACS first (WADO-RS, into <home>/pacs-cache/, resumable)
   --slices a-b              1-based slices in geometric order to segment (default all); the prompt applies to each
   --window <w>              gray levels: auto (the files' VOI window, else percentiles; default), ${Object.keys(WINDOW_PRESETS).join(', ')}
   --out <file | dir>        PNG mask(s): a file for one slice, else a folder of slice-0001.png … (geometric order)
@@ -57,6 +59,7 @@ ${MODEL_HELP}`,
     json: { type: 'boolean', default: false },
     dicom: { type: 'string' },
     'series-uid': { type: 'string' },
+    pacs: { type: 'string' },
     slices: { type: 'string' },
     window: { type: 'string', default: 'auto' },
     'seg-out': { type: 'string' },
@@ -65,6 +68,8 @@ ${MODEL_HELP}`,
     ...HOME_OPTION,
   },
   async run(v, log) {
+    const pacs = v.string('pacs');
+    if (pacs) return segmentDicomCommand(v, await pullSeriesToSegment(v, pacs, log), log);
     const dicom = v.string('dicom') ?? dicomImage(v.string('image'));
     if (dicom) return segmentDicomCommand(v, dicom, log);
     const image = v.string('image', true);
@@ -198,6 +203,43 @@ async function segmentDicomCommand(v: OptionValues, path: string, log: (l: strin
   if (v.bool('json'))
     console.log(printableJson(r.results.map((x) => ({ slice: x.index + 1, ...x.decision }))));
   else console.log(describeSeriesDecisions(r.results.map((x) => x.decision)));
+}
+
+/** `--pacs <url> --series-uid <uid>`: the series pulled into the home's PACS cache (only what is missing). */
+async function pullSeriesToSegment(v: OptionValues, url: string, log: (l: string) => void): Promise<string> {
+  const series = v.string('series-uid');
+  if (!series) throw new UserError('--pacs wants the series to segment: --series-uid <uid>', EXIT.usage);
+  if (v.string('dicom') || v.string('image'))
+    throw new UserError('give one of --image, --dicom or --pacs', EXIT.usage);
+  const flags = pacsFlags(v, url, '--pacs');
+  const home = new AgentHome(v.string('home'));
+  if (!home.exists())
+    throw new UserError(
+      `DICOM segmentation runs in an agent home (site-agent init); none at ${home.dir}`,
+      EXIT.usage,
+    );
+  const egress = new EgressLog(home.egressLogFile);
+  checkPacsAllowed(home.readConfig(), url, 'pacs_qido', egress);
+  try {
+    const r = await pullFromPacs({
+      pacsUrl: url,
+      series,
+      withMasks: false,
+      dest: join(home.dir, 'pacs-cache'),
+      log: egress,
+      fallbackToAny: true,
+      timeoutMs: flags.timeoutMs,
+      ...(flags.auth ? { auth: flags.auth } : {}),
+      onProgress: (p) => {
+        if (p.done === p.total) log(`  pacs ${formatPullProgress(p)}`);
+      },
+    });
+    for (const p of r.problems) log(`  problem [pacs] instance ${p.instance ?? '?'}: ${p.reason}`);
+    log(`pulled the series: ${r.fetched} instance(s) fetched, ${r.skipped} already here`);
+    return r.seriesDirs[0];
+  } catch (e) {
+    throw pacsUserError(e) ?? e;
+  }
 }
 
 function parseSlices(s: string | undefined): [number, number] | undefined {
