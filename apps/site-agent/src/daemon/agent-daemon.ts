@@ -25,6 +25,8 @@ export class AgentDaemon {
   readonly connection: FleetConnection;
   private queue: Promise<void> = Promise.resolve();
   private finalError: RealtimeError | null = null;
+  /** The key-rotation request (its requestedAt) queued, running or done: each is handled once. */
+  private rotationRequest: string | undefined;
   private done: (() => void) | null = null;
   readonly events: string[] = [];
 
@@ -36,7 +38,13 @@ export class AgentDaemon {
       log: o.log,
       onConnect: () => this.enqueue('catch-up', () => this.catchUp()),
       onBundlePublished: (v) => this.enqueue(`bundle ${v} announced`, () => this.pull()),
-      onKeyRotationRequested: () => this.enqueue('key rotation', () => this.rotateKey()),
+      onKeyRotationRequested: (requestedAt) => {
+        // One request can arrive twice: live, and again on a connect that races it (the coordinator tells a
+        // connecting site of an open request). Rotate once per request.
+        if (requestedAt !== undefined && requestedAt === this.rotationRequest) return;
+        this.rotationRequest = requestedAt;
+        this.enqueue('key rotation', () => this.rotateKey());
+      },
       onFinal: (e) => {
         this.finalError = e;
         this.done?.();
@@ -96,7 +104,14 @@ export class AgentDaemon {
     const siteId = home.readState().siteId;
     if (!siteId) return;
     this.o.log('the coordinator asked this site to rotate its key');
-    const { identity: next, result } = await rotateSiteKey(home, client, siteId, identity, this.o.log);
+    let rotated;
+    try {
+      rotated = await rotateSiteKey(home, client, siteId, identity, this.o.log);
+    } catch (e) {
+      this.rotationRequest = undefined; // failed: the same request, told again, is tried again
+      throw e;
+    }
+    const { identity: next, result } = rotated;
     this.ctx.identity = next;
     this.events.push(`rotated:${result.fingerprint}`);
     this.o.log(`site key rotated: ${result.previousFingerprint} → ${result.fingerprint}`);

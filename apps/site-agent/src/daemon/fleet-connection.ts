@@ -28,8 +28,8 @@ export interface FleetConnectionOptions {
   log: (l: string) => void;
   onConnect?: () => void;
   onBundlePublished?: (version: number) => void;
-  /** An admin asked this site to rotate its key. */
-  onKeyRotationRequested?: () => void;
+  /** An admin asked this site to rotate its key (`requestedAt` names the request). */
+  onKeyRotationRequested?: (requestedAt: string | undefined) => void;
   /** The coordinator refused this site for good (revoked, not approved, protocol too old). */
   onFinal?: (e: RealtimeError) => void;
   backoff?: { baseDelayMs: number; maxDelayMs: number };
@@ -170,7 +170,7 @@ export class FleetConnection {
       if (!this.stopped) this.scheduleReconnect(`disconnected (${reason})`);
     });
     socket.on('bundle.published', (e) => this.o.onBundlePublished?.(e.version));
-    socket.on('site.key_rotation_requested', () => this.o.onKeyRotationRequested?.());
+    socket.on('site.key_rotation_requested', (e) => this.o.onKeyRotationRequested?.(e?.requestedAt));
   }
 
   private final(e: RealtimeError): void {
