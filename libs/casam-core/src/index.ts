@@ -57,6 +57,7 @@ export {
   decodeImage,
   encodeMaskPng,
   encodeRgbPng,
+  grayToRgb,
 } from './image/image-io';
 export { writeFileAtomic } from './io/atomic-file';
 

@@ -5,7 +5,7 @@
  * DICOM-SEG that references that frame, carrying the source's patient/study identity so the same PACS files it
  * with the study. Every DicomProblem is a 4xx with the problem's code; nothing about a bad file is a 500.
  */
-import type { RgbImage } from '@casam/casam-core';
+import { type RgbImage, grayToRgb } from '@casam/casam-core';
 import {
   type SegSourceFrame,
   type WindowChoice,
@@ -16,7 +16,6 @@ import {
   renderInstanceFrame,
   segSourceFrame,
 } from '@casam/dicom';
-import { grayToRgb } from '../use-cases/segment-dicom';
 import { HttpError } from './http-error';
 
 export const DICOM_MEDIA_TYPE = 'application/dicom';

@@ -17,6 +17,7 @@ import {
   type DatasetManifest,
   type DatasetSplit,
   assignSplit,
+  grayToRgb,
   writeFileAtomic,
 } from '@casam/casam-core';
 import type { DicomFolder, DicomSeries } from '@casam/dicom';
@@ -113,8 +114,7 @@ export async function importDicomSeries(
     const written: string[] = [];
     for (let k = 0; k < labelled.length; k++) {
       const sl = labelled[k];
-      const rgb = new Uint8Array(sl.width * sl.height * 3);
-      for (let i = 0, j = 0; i < sl.gray8.length; i++, j += 3) rgb[j] = rgb[j + 1] = rgb[j + 2] = sl.gray8[i];
+      const rgb = grayToRgb(sl.gray8);
       const id = itemId(k);
       await w.writeItem({
         id,

@@ -6,7 +6,7 @@
  * for every mask the task, adapter version, bundle and base model that made it (frozen SAM for a fallback).
  * `segment --image x.dcm` / `--dicom <dir>` and `serve` (application/dicom) call it.
  */
-import { type RgbImage, PromptError } from '@casam/casam-core';
+import { type RgbImage, PromptError, grayToRgb } from '@casam/casam-core';
 import {
   type DicomSeries,
   type SegSegment,
@@ -154,11 +154,4 @@ export async function segmentDicom(
     seriesDescription: `CA-SAM segmentation (${segments.map((s) => s.label).join(', ')})`,
   });
   return { series, results, seg: bytes };
-}
-
-/** An 8-bit grey image as the RGB the model takes (the same value in all three channels). */
-export function grayToRgb(g: Uint8Array): Uint8Array {
-  const rgb = new Uint8Array(g.length * 3);
-  for (let i = 0, j = 0; i < g.length; i++, j += 3) rgb[j] = rgb[j + 1] = rgb[j + 2] = g[i];
-  return rgb;
 }

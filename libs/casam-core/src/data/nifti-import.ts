@@ -18,6 +18,7 @@ import {
 import { idFromFileName } from './dataset-reader';
 import { DatasetFolderWriter } from './dataset-writer';
 import { NiftiError, SliceOptions, readNifti, sliceVolume } from './nifti';
+import { grayToRgb } from '../image/image-io';
 
 export interface NiftiPair {
   image: string;
@@ -121,8 +122,7 @@ export async function importNiftiPairs(
         const masks = s.masks.filter((m) => m.label > 0);
         if (masks.length === 0) continue;
         const id = `${caseId}_${axisLetter}${String(s.index).padStart(3, '0')}`;
-        const rgb = new Uint8Array(s.width * s.height * 3);
-        for (let i = 0, j = 0; i < s.image.length; i++, j += 3) rgb[j] = rgb[j + 1] = rgb[j + 2] = s.image[i];
+        const rgb = grayToRgb(s.image);
         await w.writeItem({
           id,
           split,

@@ -8,6 +8,13 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
+/** A gray image (one byte a pixel) as RGB bytes, the gray value in all three channels. */
+export function grayToRgb(gray: Uint8Array): Uint8Array {
+  const rgb = new Uint8Array(gray.length * 3);
+  for (let i = 0, j = 0; i < gray.length; i++, j += 3) rgb[j] = rgb[j + 1] = rgb[j + 2] = gray[i];
+  return rgb;
+}
+
 export class ImageDecodeError extends Error {
   override name = 'ImageDecodeError';
 }
