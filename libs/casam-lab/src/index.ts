@@ -5,3 +5,4 @@ export * from './pretrain';
 export * from './continual';
 export * from './report';
 export { LoadCheckpoints, type MachineInfo, machineInfo, machineSummary } from './bench/machine-info';
+export * from './bench/real-split';
