@@ -251,11 +251,39 @@ function summary(m: MethodScores): TaskMetricSummary {
   return s;
 }
 
-/**
- * Trains, calibrates, evaluates and packages one task's adapter. Throws TrainingAbortedError when the signal
- * stops it; calling again with the same options resumes.
- */
-export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingResult> {
+/** What every phase of one run shares: the options with their defaults, the model's shape, files, reporting. */
+interface TaskRun {
+  opts: TrainTaskOptions;
+  sam: Sam;
+  channels: number;
+  /** Embedding grid side. */
+  g: number;
+  seed: number;
+  al: TaskAlOptions;
+  vaeOpts: typeof DEFAULT_VAE_OPTIONS;
+  tauOpts: { folds: number; percentile: number };
+  file: (k: keyof typeof FILES) => string;
+  outPath: string;
+  emit: (p: TaskProgress) => void;
+  phaseSeconds: Record<TaskPhase, number>;
+  cachedPhases: TaskPhase[];
+}
+
+type AlignMeta = { epochLosses: number[]; lr: number };
+/** The align phase's output: the AL's weights, its losses and lr, and the decoder delta when one was trained. */
+type AlignOut = {
+  sd: StateDict;
+  meta: AlignMeta;
+  lora?: { sd: StateDict; meta: AdapterDecoderLoraMetadata };
+};
+type VaeOut = { sd: StateDict; meta: { epochLosses: number[] } };
+type Evaluation = TaskTrainingResult['evaluation'];
+
+const aborted = (phase: string, detail: string): TrainingAbortedError =>
+  new TrainingAbortedError(phase, detail);
+
+/** Checks the names and that the engine and the TF.js model are the same shape; resolves the defaults. */
+function startRun(opts: TrainTaskOptions): TaskRun {
   checkIdent('taskId', opts.taskId);
   checkIdent('baseModel.preset', opts.baseModel.preset);
   const { sam, engine } = opts;
@@ -264,141 +292,159 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
     throw new TrainerInputError(
       `engine (${engine.config.name}: C=${engine.config.outChans}, ${engine.config.imgSize} px) and model (${cfg.name}: C=${cfg.outChans}, ${cfg.imgSize} px) differ`,
     );
-  const channels = cfg.outChans;
-  const g = gridSize(cfg);
-  const seed = opts.seed ?? 0;
   const dir = opts.workDir;
-  const file = (k: keyof typeof FILES): string => join(dir, FILES[k]);
-  const outPath = opts.outPath ?? join(dir, 'adapter.safetensors');
-  const vaeOpts = { ...DEFAULT_VAE_OPTIONS, ...opts.vae };
-  const tauOpts = { folds: 5, percentile: 97, ...opts.tau };
-  const phaseSeconds = Object.fromEntries(TASK_PHASES.map((p) => [p, 0])) as Record<TaskPhase, number>;
-  const cachedPhases: TaskPhase[] = [];
-  const emit = (p: TaskProgress): void => opts.onProgress?.(p);
-  const aborted = (phase: string, detail: string): TrainingAbortedError =>
-    new TrainingAbortedError(phase, detail);
+  return {
+    opts,
+    sam,
+    channels: cfg.outChans,
+    g: gridSize(cfg),
+    seed: opts.seed ?? 0,
+    al: { ...opts.al },
+    vaeOpts: { ...DEFAULT_VAE_OPTIONS, ...opts.vae },
+    tauOpts: { folds: 5, percentile: 97, ...opts.tau },
+    file: (k) => join(dir, FILES[k]),
+    outPath: opts.outPath ?? join(dir, 'adapter.safetensors'),
+    emit: (p) => opts.onProgress?.(p),
+    phaseSeconds: Object.fromEntries(TASK_PHASES.map((p) => [p, 0])) as Record<TaskPhase, number>,
+    cachedPhases: [],
+  };
+}
 
-  if (opts.restart) {
-    for (const k of Object.keys(FILES) as (keyof typeof FILES)[]) rmSync(file(k), { force: true });
-    rmSync(outPath, { force: true });
+/** `restart`: removes every phase output and the adapter. */
+function clearWorkDir(run: TaskRun): void {
+  for (const k of Object.keys(FILES) as (keyof typeof FILES)[]) rmSync(run.file(k), { force: true });
+  rmSync(run.outPath, { force: true });
+}
+
+/** Runs a phase unless `isDone`; reports start/done/cached and the time taken. */
+async function runPhase<T>(
+  run: TaskRun,
+  name: TaskPhase,
+  isDone: boolean,
+  body: () => Promise<T>,
+  load?: () => T,
+): Promise<T> {
+  if (isDone && load) {
+    run.cachedPhases.push(name);
+    run.emit({ phase: name, status: 'cached' });
+    return load();
   }
+  if (run.opts.signal?.aborted) throw aborted(name, 'stopped before the phase began');
+  run.emit({ phase: name, status: 'start' });
+  const t0 = performance.now();
+  const out = await body();
+  run.phaseSeconds[name] = (performance.now() - t0) / 1000;
+  run.emit({ phase: name, status: 'done', seconds: run.phaseSeconds[name] });
+  return out;
+}
 
-  /** Runs a phase unless `isDone`; reports start/done/cached and the time taken. */
-  async function phase<T>(
-    name: TaskPhase,
-    isDone: boolean,
-    run: () => Promise<T>,
-    load?: () => T,
-  ): Promise<T> {
-    if (isDone && load) {
-      cachedPhases.push(name);
-      emit({ phase: name, status: 'cached' });
-      return load();
-    }
-    if (opts.signal?.aborted) throw aborted(name, 'stopped before the phase began');
-    emit({ phase: name, status: 'start' });
-    const t0 = performance.now();
-    const out = await run();
-    phaseSeconds[name] = (performance.now() - t0) / 1000;
-    emit({ phase: name, status: 'done', seconds: phaseSeconds[name] });
-    return out;
-  }
-
-  // embed: always run; the cache makes a repeat cheap (hashing only).
-  emit({ phase: 'embed', status: 'start' });
+/** embed: always runs; the cache makes a repeat cheap (hashing only). Checks the splits' sizes. */
+async function embedPhase(run: TaskRun): Promise<{ train: EmbeddedItem[]; val: EmbeddedItem[] }> {
+  const { opts } = run;
+  run.emit({ phase: 'embed', status: 'start' });
   const t0 = performance.now();
   const train = await embedSplit('train', opts.train, opts);
   const val = await embedSplit('val', opts.val, opts);
-  phaseSeconds.embed = (performance.now() - t0) / 1000;
-  emit({ phase: 'embed', status: 'done', seconds: phaseSeconds.embed });
-  if (train.length < tauOpts.folds)
+  run.phaseSeconds.embed = (performance.now() - t0) / 1000;
+  run.emit({ phase: 'embed', status: 'done', seconds: run.phaseSeconds.embed });
+  if (train.length < run.tauOpts.folds)
     throw new TrainerInputError(
-      `τ calibration needs at least ${tauOpts.folds} training images, got ${train.length}`,
+      `τ calibration needs at least ${run.tauOpts.folds} training images, got ${train.length}`,
     );
   if (val.length === 0) throw new TrainerInputError('the validation split is empty');
+  return { train, val };
+}
 
-  // Pin the configuration.
-  const al = { ...opts.al };
+/** Pins the configuration in `task-state.json`; refuses a workDir that holds a run with other options or data. */
+function pinConfiguration(run: TaskRun, train: readonly EmbeddedItem[], val: readonly EmbeddedItem[]): void {
+  const { opts, al } = run;
+  const cfg = run.sam.config;
   const config = {
     taskId: opts.taskId,
     baseModel: opts.baseModel,
-    model: { name: cfg.name, channels, imgSize: cfg.imgSize },
-    seed,
+    model: { name: cfg.name, channels: run.channels, imgSize: cfg.imgSize },
+    seed: run.seed,
     al,
     // The region rule with its defaults spelled out, so a run from before it cannot be resumed under it.
     regions: { split: al.regions?.split ?? 'components', minPixels: al.regions?.minPixels ?? 'auto' },
-    vae: vaeOpts,
-    tau: tauOpts,
+    vae: run.vaeOpts,
+    tau: run.tauOpts,
     boundaryIou: opts.boundaryIou ?? true,
     train: dataDigest(train),
     val: dataDigest(val),
   };
   const configHash = createHash('sha256').update(JSON.stringify(config)).digest('hex');
-  if (existsSync(file('state'))) {
-    const st = readJson<{ configHash?: string }>(file('state'));
+  if (existsSync(run.file('state'))) {
+    const st = readJson<{ configHash?: string }>(run.file('state'));
     if (st.configHash !== configHash)
       throw new TaskStateMismatchError(
-        `${dir} holds a run of task ${opts.taskId} with other options or data; pass restart: true to discard it`,
+        `${opts.workDir} holds a run of task ${opts.taskId} with other options or data; pass restart: true to discard it`,
       );
-  } else writeJson(file('state'), { format: 'casam-task-state', version: 1, configHash, config });
+  } else writeJson(run.file('state'), { format: 'casam-task-state', version: 1, configHash, config });
+}
 
-  // align
-  type AlignMeta = { epochLosses: number[]; lr: number };
-  type AlignOut = {
-    sd: StateDict;
-    meta: AlignMeta;
-    lora?: { sd: StateDict; meta: AdapterDecoderLoraMetadata };
-  };
-  let alTimings: AlTimings | null = null;
-  const alignOut = await phase<AlignOut>(
+/** align: the Alignment Layer (and the opt-in decoder delta) on the training embeddings. */
+async function alignPhase(
+  run: TaskRun,
+  train: readonly EmbeddedItem[],
+): Promise<{ out: AlignOut; timings: AlTimings | null }> {
+  const { al, file, emit } = run;
+  let timings: AlTimings | null = null;
+  const out = await runPhase<AlignOut>(
+    run,
     'align',
     existsSync(file('align')),
     async () => {
       const r = await trainAlignmentLayer({
-        sam,
+        sam: run.sam,
         items: train,
-        channels,
+        channels: run.channels,
         epochs: al.epochs,
         batchImages: al.batchImages,
         regionsPerImage: al.regionsPerImage,
         regions: al.regions,
         lr: al.lr,
-        seed: deriveSeed(seed, 'task-align'),
+        seed: deriveSeed(run.seed, 'task-align'),
         jitter: al.jitter,
         prompts: al.prompts,
         lossResolution: al.lossResolution,
         maxPromptsPerPass: al.maxPromptsPerPass,
         decoderLora: al.decoderLora,
         checkpoint: { path: file('alCheckpoint'), everySteps: al.checkpointEverySteps },
-        signal: opts.signal,
+        signal: run.opts.signal,
         onProgress: (p) => emit({ phase: 'align', status: 'progress', align: p }),
       });
       try {
         const sd = r.align.stateDict();
         const meta: AlignMeta = { epochLosses: r.epochLosses, lr: r.lr };
-        const out: AlignOut = { sd, meta };
+        const o: AlignOut = { sd, meta };
         if (r.decoderLora) {
-          out.lora = { sd: r.decoderLora.stateDict(), meta: r.decoderLora.metadata() };
+          o.lora = { sd: r.decoderLora.stateDict(), meta: r.decoderLora.metadata() };
           // Before the AL file: that one marks the phase done.
-          writeStateDictFile(file('decoderLora'), out.lora.sd, out.lora.meta);
+          writeStateDictFile(file('decoderLora'), o.lora.sd, o.lora.meta);
         }
         writeStateDictFile(file('align'), sd, meta);
-        alTimings = r.timings;
-        return out;
+        timings = r.timings;
+        return o;
       } finally {
         r.align.dispose();
         r.decoderLora?.dispose();
       }
     },
     () => {
-      const out: AlignOut = readStateDictFile<AlignMeta>(file('align'));
-      if (al.decoderLora) out.lora = readStateDictFile<AdapterDecoderLoraMetadata>(file('decoderLora'));
-      return out;
+      const o: AlignOut = readStateDictFile<AlignMeta>(file('align'));
+      if (al.decoderLora) o.lora = readStateDictFile<AdapterDecoderLoraMetadata>(file('decoderLora'));
+      return o;
     },
   );
+  return { out, timings };
+}
 
-  // features
-  const features = await phase<HostTensor>(
+/** features: attention-pooled raw embeddings of the training images [N, C] (the router's feature). */
+function featuresPhase(run: TaskRun, train: readonly EmbeddedItem[]): Promise<HostTensor> {
+  const { channels, g, file } = run;
+  return runPhase<HostTensor>(
+    run,
     'features',
     existsSync(file('features')),
     async () => {
@@ -417,9 +463,13 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
     },
     () => readStateDictFile(file('features')).sd.get('features')!,
   );
+}
 
-  // vae
-  const vaeOut = await phase<{ sd: StateDict; meta: { epochLosses: number[] } }>(
+/** vae: the TaskVAE on the features, resumed from its checkpoint. */
+function vaePhase(run: TaskRun, features: HostTensor): Promise<VaeOut> {
+  const { file, vaeOpts, emit } = run;
+  return runPhase<VaeOut>(
+    run,
     'vae',
     existsSync(file('vae')),
     async () => {
@@ -439,8 +489,8 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
       try {
         const r = await trainTaskVae(features, {
           ...vaeOpts,
-          seed: deriveSeed(seed, 'task-vae'),
-          signal: opts.signal,
+          seed: deriveSeed(run.seed, 'task-vae'),
+          signal: run.opts.signal,
           resume,
           onProgress: (p) => emit({ phase: 'vae', status: 'progress', vae: p }),
           onCheckpoint: (c) =>
@@ -464,9 +514,14 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
     },
     () => readStateDictFile<{ epochLosses: number[] }>(file('vae')),
   );
+}
 
-  // tau
-  const tau = await phase<TauStats>(
+/** tau: τ from k-fold held-out VAE scores; each finished fold is saved, so a resumed run skips it. */
+function tauPhase(run: TaskRun, features: HostTensor): Promise<TauStats> {
+  const { file, tauOpts, emit } = run;
+  const { signal } = run.opts;
+  return runPhase<TauStats>(
+    run,
     'tau',
     existsSync(file('tau')),
     async () => {
@@ -477,9 +532,9 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
         const r = await calibrateTau(features, {
           folds: tauOpts.folds,
           percentile: tauOpts.percentile,
-          seed: deriveSeed(seed, 'task-tau'),
-          vaeOptions: vaeOpts,
-          signal: opts.signal,
+          seed: deriveSeed(run.seed, 'task-tau'),
+          vaeOptions: run.vaeOpts,
+          signal,
           resumeFoldScores: folds.map((f) => (f ? Float32Array.from(f) : null)),
           onProgress: (p: TauCalibrationProgress) => {
             folds[p.fold - 1] = Array.from(p.scores);
@@ -499,17 +554,19 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
         writeJson(file('tau'), stats);
         return stats;
       } catch (e) {
-        if (e instanceof TauCalibrationError && opts.signal?.aborted)
-          throw aborted('τ calibration', e.message);
+        if (e instanceof TauCalibrationError && signal?.aborted) throw aborted('τ calibration', e.message);
         throw e;
       }
     },
     () => readJson<TauStats>(file('tau')),
   );
+}
 
-  // evaluate
-  type Evaluation = TaskTrainingResult['evaluation'];
-  const evaluation = await phase<Evaluation>(
+/** evaluate: box prompts on the validation images, the trained AL (with its delta) next to frozen SAM and box-fill. */
+function evaluatePhase(run: TaskRun, val: readonly EmbeddedItem[], alignOut: AlignOut): Promise<Evaluation> {
+  const { channels, file, emit, opts } = run;
+  return runPhase<Evaluation>(
+    run,
     'evaluate',
     existsSync(file('evaluation')),
     async () => {
@@ -528,11 +585,11 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
         : undefined;
       try {
         const r = await evaluateBoxPrompts({
-          sam,
+          sam: run.sam,
           items: val,
           transforms: { align, frozen: IDENTITY_ALIGNMENT },
           ...(lora ? { decoderDeltas: { align: lora } } : {}),
-          regions: al.regions,
+          regions: run.al.regions,
           boundary: opts.boundaryIou ?? true,
           signal: opts.signal,
           onProgress: (p) => emit({ phase: 'evaluate', status: 'progress', evaluate: p }),
@@ -551,9 +608,16 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
     },
     () => readJson<Evaluation>(file('evaluation')),
   );
+}
 
-  // write
-  const metadata = await phase<AdapterMetadata>('write', false, async () => {
+/** write: the adapter file (AL, VAE, delta, τ, metrics), written atomically and read back for its metadata. */
+function writePhase(
+  run: TaskRun,
+  r: { trainImages: number; alignOut: AlignOut; vaeOut: VaeOut; tau: TauStats; evaluation: Evaluation },
+): Promise<AdapterMetadata> {
+  const { opts } = run;
+  const { alignOut, vaeOut, tau, evaluation } = r;
+  return runPhase<AdapterMetadata>(run, 'write', false, async () => {
     const metrics: Record<string, number> = {
       iou: evaluation.align.iou,
       dice: evaluation.align.dice,
@@ -562,7 +626,7 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
       boxfill_iou: evaluation.boxFill.iou,
       val_images: evaluation.align.images,
       val_regions: evaluation.align.regions,
-      train_images: train.length,
+      train_images: r.trainImages,
       al_epochs: alignOut.meta.epochLosses.length,
       al_final_loss: alignOut.meta.epochLosses[alignOut.meta.epochLosses.length - 1],
       al_lr: alignOut.meta.lr,
@@ -583,18 +647,34 @@ export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingRes
         ? { decoderLora: { metadata: alignOut.lora.meta, stateDict: alignOut.lora.sd } }
         : {}),
     });
-    writeFileAtomic(outPath, bytes);
-    return readAdapterFile(bytes, { channels }).metadata;
+    writeFileAtomic(run.outPath, bytes);
+    return readAdapterFile(bytes, { channels: run.channels }).metadata;
   });
+}
 
+/**
+ * Trains, calibrates, evaluates and packages one task's adapter, one phase function per step of the file header.
+ * Throws TrainingAbortedError when the signal stops it; calling again with the same options resumes.
+ */
+export async function trainTask(opts: TrainTaskOptions): Promise<TaskTrainingResult> {
+  const run = startRun(opts);
+  if (opts.restart) clearWorkDir(run);
+  const { train, val } = await embedPhase(run);
+  pinConfiguration(run, train, val);
+  const { out: alignOut, timings: alTimings } = await alignPhase(run, train);
+  const features = await featuresPhase(run, train);
+  const vaeOut = await vaePhase(run, features);
+  const tau = await tauPhase(run, features);
+  const evaluation = await evaluatePhase(run, val, alignOut);
+  const metadata = await writePhase(run, { trainImages: train.length, alignOut, vaeOut, tau, evaluation });
   return {
-    adapterPath: outPath,
+    adapterPath: run.outPath,
     metadata,
     tau,
     evaluation,
     al: { epochLosses: alignOut.meta.epochLosses, timings: alTimings, lr: alignOut.meta.lr },
     vaeEpochLosses: vaeOut.meta.epochLosses,
-    phaseSeconds,
-    cachedPhases,
+    phaseSeconds: run.phaseSeconds,
+    cachedPhases: run.cachedPhases,
   };
 }
