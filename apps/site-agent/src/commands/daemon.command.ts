@@ -2,6 +2,7 @@ import { EXIT, UserError } from '../cli/errors';
 import { AgentDaemon } from '../daemon/agent-daemon';
 import type { Command } from './command';
 import { openAgent } from '../use-cases/agent-context';
+import { enrolledSiteId } from '../use-cases/use-case-errors';
 import { HOME_HELP, HOME_OPTION } from './home-option';
 
 export const daemonCommand: Command = {
@@ -14,8 +15,7 @@ ${HOME_HELP}`,
   options: { ...HOME_OPTION },
   async run(v, log) {
     const ctx = await openAgent(v.string('home'));
-    if (!ctx.home.readState().siteId)
-      throw new UserError('this site is not enrolled; run site-agent enroll first', EXIT.usage);
+    enrolledSiteId(ctx.home.readState());
     const daemon = new AgentDaemon(ctx, { log });
     const stop = () => {
       log('stopping…');

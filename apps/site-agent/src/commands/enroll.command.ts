@@ -2,15 +2,11 @@ import { readFileSync } from 'node:fs';
 import { EXIT, UserError } from '../cli/errors';
 import { printable } from '../cli/printable';
 import type { OptionValues } from './command';
-import {
-  type CoordinatorClient,
-  CoordinatorError,
-  CoordinatorUnreachableError,
-} from '../coordinator/coordinator-client';
+import { CoordinatorError, CoordinatorUnreachableError } from '../coordinator/coordinator-client';
 import type { Command } from './command';
 import { openAgent } from '../use-cases/agent-context';
 import { HOME_HELP, HOME_OPTION } from './home-option';
-import { AGENT_VERSION } from '../version';
+import { enrollmentDecision, enrollSite } from '../use-cases/enroll-site';
 
 export const enrollCommand: Command = {
   name: 'enroll',
@@ -29,45 +25,24 @@ ${HOME_HELP}`,
     wait: { type: 'string' },
   },
   async run(v, log) {
-    const { home, config, identity, client } = await openAgent(v.string('home'));
+    const ctx = await openAgent(v.string('home'));
     const waitS = v.string('wait') === undefined ? 0 : Number(v.string('wait'));
     if (!Number.isFinite(waitS) || waitS < 0)
       throw new UserError('--wait must be a number of seconds', EXIT.usage);
-    let state = home.readState();
     try {
-      if (!state.siteId) {
-        const token = await enrollmentToken(v);
-        // Pin the coordinator's bundle-signing keys now: every bundle must later verify against them.
-        const jwks = await client.jwks();
-        const res = await client.enroll({
-          enrollmentToken: token,
-          siteName: config.siteName,
-          agentVersion: AGENT_VERSION,
-        });
-        state = home.updateState((s) => {
-          s.siteId = res.siteId;
-          s.enrollment = {
-            status: 'pending',
-            keyFingerprint: res.keyFingerprint,
-            enrolledAt: new Date().toISOString(),
-          };
-          s.coordinatorKeys = jwks.keys.map((k) => ({ kid: k.kid, x: k.x }));
-        });
+      const r = await enrollSite(ctx, () => enrollmentToken(v));
+      if (r.kind === 'enrolled')
         log(
-          `enrolled "${config.siteName}" as site ${printable(res.siteId)}; pinned ${jwks.keys.length} coordinator signing key(s)`,
+          `enrolled "${ctx.config.siteName}" as site ${printable(r.siteId)}; pinned ${r.pinnedKeys} coordinator signing key(s)`,
         );
-      } else log(`already enrolled as site ${printable(state.siteId)}`);
-      console.log(`site key fingerprint: ${identity.fingerprint}`);
+      else log(`already enrolled as site ${printable(r.siteId)}`);
+      console.log(`site key fingerprint: ${ctx.identity.fingerprint}`);
       console.log(
         'give this fingerprint to the federation admin (by phone or in person); they must see the same one to approve',
       );
-      const status = await waitForDecision(client, waitS, log);
-      home.updateState((s) => {
-        if (s.enrollment) {
-          s.enrollment.status = status;
-          s.enrollment.checkedAt = new Date().toISOString();
-        }
-      });
+      const status = await enrollmentDecision(ctx, waitS, (s) =>
+        log(`waiting up to ${s} s for the admin's decision…`),
+      );
       console.log(`enrollment: ${status}`);
       if (status === 'rejected' || status === 'revoked')
         throw new UserError(
@@ -81,32 +56,6 @@ ${HOME_HELP}`,
     }
   },
 };
-
-/** Tries the token exchange until the site is approved (or refused), up to `waitS` seconds. */
-async function waitForDecision(
-  client: CoordinatorClient,
-  waitS: number,
-  log: (l: string) => void,
-): Promise<'pending' | 'approved' | 'rejected' | 'revoked'> {
-  const until = Date.now() + waitS * 1000;
-  for (let i = 0; ; i++) {
-    try {
-      client.dropToken();
-      await client.accessToken();
-      return 'approved';
-    } catch (e) {
-      if (!(e instanceof CoordinatorError)) throw e;
-      if (e.code === 'site_not_approved') {
-        const st = (e.details?.['status'] ?? 'pending') as 'pending' | 'rejected' | 'revoked';
-        if (st !== 'pending') return st;
-      } else if (e.code === 'credentials_revoked') return 'revoked';
-      else throw e;
-    }
-    if (Date.now() >= until) return 'pending';
-    if (i === 0) log(`waiting up to ${waitS} s for the admin's decision…`);
-    await new Promise((r) => setTimeout(r, Math.min(2000, Math.max(0, until - Date.now()))));
-  }
-}
 
 const TOKEN = /^cset_[A-Za-z0-9_-]{20,100}$/;
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { agentCli } from '../testing/agent-cli.testing';
-import { DEFAULT_WEIGHTS, HOME_WEIGHTS } from './init.command';
+import { DEFAULT_WEIGHTS, HOME_WEIGHTS } from '../use-cases/init-home';
 
 describe('site-agent init with the default base model (real CLI processes)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-agent-init-'));

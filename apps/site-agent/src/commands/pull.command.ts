@@ -1,10 +1,9 @@
 import { EXIT, UserError } from '../cli/errors';
 import { CoordinatorError, CoordinatorUnreachableError } from '../coordinator/coordinator-client';
-import { BundleStore } from '../bundle/bundle-store';
-import { BundleRefusedError, pullBundle } from '../bundle/pull-bundle';
-import { baseModelFingerprint } from '../model/engine-factory';
+import { BundleRefusedError } from '../bundle/pull-bundle';
 import type { Command } from './command';
 import { openAgent } from '../use-cases/agent-context';
+import { bundleInUse, rollBackBundle, syncBundle } from '../use-cases/sync-bundle';
 import { HOME_HELP, HOME_OPTION } from './home-option';
 
 export const pullCommand: Command = {
@@ -16,20 +15,9 @@ A bundle that fails any check is refused and the one in use stays; an interrupte
 ${HOME_HELP}`,
   options: { ...HOME_OPTION },
   async run(v, log) {
-    const { home, config, client } = await openAgent(v.string('home'));
-    const state = home.readState();
-    if (!state.siteId)
-      throw new UserError('this site is not enrolled; run site-agent enroll first', EXIT.usage);
-    const store = new BundleStore(home.bundlesDir);
+    const ctx = await openAgent(v.string('home'));
     try {
-      const r = await pullBundle(client, store, state, baseModelFingerprint(home, config), log, (keys) =>
-        home.updateState((s) => {
-          s.coordinatorKeys = keys;
-        }),
-      );
-      home.updateState((s) => {
-        s.lastSyncAt = new Date().toISOString();
-      });
+      const r = await syncBundle(ctx, log);
       if (r.kind === 'none-published') console.log('no bundle has been published yet');
       else if (r.kind === 'up-to-date')
         console.log(`up to date: bundle ${r.current.version} (${r.current.taskCount} task(s))`);
@@ -42,7 +30,7 @@ ${HOME_HELP}`,
     } catch (e) {
       if (e instanceof BundleRefusedError)
         throw new UserError(
-          `${e.message} [${e.code}]; the bundle in use (${store.current()?.version ?? 'none'}) stays`,
+          `${e.message} [${e.code}]; the bundle in use (${bundleInUse(ctx.home)?.version ?? 'none'}) stays`,
           EXIT.input,
         );
       if (e instanceof CoordinatorError) throw new UserError(`coordinator: ${e.message}`, EXIT.input);
@@ -59,13 +47,12 @@ export const rollbackCommand: Command = {
   options: { ...HOME_OPTION },
   async run(v) {
     const { home } = await openAgent(v.string('home'));
-    const store = new BundleStore(home.bundlesDir);
-    const before = store.current();
+    let r;
     try {
-      const now = store.rollback();
-      console.log(`rolled back from bundle ${before?.version} to bundle ${now.version}`);
+      r = rollBackBundle(home);
     } catch (e) {
       throw new UserError((e as Error).message, EXIT.usage);
     }
+    console.log(`rolled back from bundle ${r.from?.version} to bundle ${r.to.version}`);
   },
 };

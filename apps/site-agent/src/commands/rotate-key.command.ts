@@ -1,8 +1,8 @@
 import { EXIT, UserError } from '../cli/errors';
 import { CoordinatorError, CoordinatorUnreachableError } from '../coordinator/coordinator-client';
-import { rotateSiteKey } from '../identity/key-rotation';
 import type { Command } from './command';
 import { openAgent } from '../use-cases/agent-context';
+import { rotateKey } from '../use-cases/rotate-key';
 import { HOME_HELP, HOME_OPTION } from './home-option';
 
 export const rotateKeyCommand: Command = {
@@ -15,11 +15,9 @@ is finished by running the command again. The daemon does this by itself when an
 ${HOME_HELP}`,
   options: { ...HOME_OPTION },
   async run(v, log) {
-    const { home, identity, client } = await openAgent(v.string('home'));
-    const siteId = home.readState().siteId;
-    if (!siteId) throw new UserError('this site is not enrolled; run site-agent enroll first', EXIT.usage);
+    const ctx = await openAgent(v.string('home'));
     try {
-      const { result } = await rotateSiteKey(home, client, siteId, identity, log);
+      const result = await rotateKey(ctx, log);
       console.log(
         `site key rotated: ${result.previousFingerprint} → ${result.fingerprint}` +
           (result.previousNotAfter ? `; the previous key works until ${result.previousNotAfter}` : ''),

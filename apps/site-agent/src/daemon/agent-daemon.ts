@@ -1,9 +1,8 @@
-import { BundleStore } from '../bundle/bundle-store';
-import { BundleRefusedError, pullBundle } from '../bundle/pull-bundle';
+import { BundleRefusedError } from '../bundle/pull-bundle';
 import type { AgentContext } from '../use-cases/agent-context';
+import { rotateKey } from '../use-cases/rotate-key';
+import { bundleInUse, syncBundle } from '../use-cases/sync-bundle';
 import { uploadAdapter } from '../use-cases/upload-adapter';
-import { rotateSiteKey } from '../identity/key-rotation';
-import { baseModelFingerprint } from '../model/engine-factory';
 import { AGENT_VERSION } from '../version';
 import { TaskStore } from '../tasks/local-task';
 import { FleetConnection } from './fleet-connection';
@@ -43,7 +42,7 @@ export class AgentDaemon {
         // connecting site of an open request). Rotate once per request.
         if (requestedAt !== undefined && requestedAt === this.rotationRequest) return;
         this.rotationRequest = requestedAt;
-        this.enqueue('key rotation', () => this.rotateKey());
+        this.enqueue('key rotation', () => this.rotateOnRequest());
       },
       onFinal: (e) => {
         this.finalError = e;
@@ -99,20 +98,16 @@ export class AgentDaemon {
   }
 
   /** An admin asked for a new site key: rotate, then reconnect so the socket runs on the new key. */
-  private async rotateKey(): Promise<void> {
-    const { home, client, identity } = this.ctx;
-    const siteId = home.readState().siteId;
-    if (!siteId) return;
+  private async rotateOnRequest(): Promise<void> {
+    if (!this.ctx.home.readState().siteId) return;
     this.o.log('the coordinator asked this site to rotate its key');
-    let rotated;
+    let result;
     try {
-      rotated = await rotateSiteKey(home, client, siteId, identity, this.o.log);
+      result = await rotateKey(this.ctx, this.o.log);
     } catch (e) {
       this.rotationRequest = undefined; // failed: the same request, told again, is tried again
       throw e;
     }
-    const { identity: next, result } = rotated;
-    this.ctx.identity = next;
     this.events.push(`rotated:${result.fingerprint}`);
     this.o.log(`site key rotated: ${result.previousFingerprint} → ${result.fingerprint}`);
     this.connection.reconnect('the site key was rotated');
@@ -120,7 +115,7 @@ export class AgentDaemon {
 
   /** Tells the coordinator which agent and bundle this site runs (admins see it as presence). */
   private async reportStatus(): Promise<void> {
-    const current = new BundleStore(this.ctx.home.bundlesDir).current();
+    const current = bundleInUse(this.ctx.home);
     const ack = await this.connection.sendStatus({
       agentVersion: AGENT_VERSION,
       bundleVersion: current?.version ?? null,
@@ -138,22 +133,8 @@ export class AgentDaemon {
   }
 
   private async pullOnce(): Promise<void> {
-    const { home, config, client } = this.ctx;
     try {
-      const r = await pullBundle(
-        client,
-        new BundleStore(home.bundlesDir),
-        home.readState(),
-        baseModelFingerprint(home, config),
-        this.o.log,
-        (keys) =>
-          home.updateState((s) => {
-            s.coordinatorKeys = keys;
-          }),
-      );
-      home.updateState((s) => {
-        s.lastSyncAt = new Date().toISOString();
-      });
+      const r = await syncBundle(this.ctx, this.o.log);
       if (r.kind === 'installed') {
         this.events.push(`installed:${r.installed.version}`);
         this.o.log(`installed bundle ${r.installed.version} (${r.installed.taskCount} task(s))`);

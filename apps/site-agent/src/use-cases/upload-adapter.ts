@@ -21,6 +21,7 @@ import { CoordinatorError, CoordinatorUnreachableError } from '../coordinator/co
 import { printable } from '../cli/printable';
 import { TaskStore } from '../tasks/local-task';
 import type { AgentContext } from './agent-context';
+import { enrolledSiteId } from './use-case-errors';
 
 /**
  * The line `upload` prints about the adapter's verdict; refuses (exit 3) an adapter that validated worse than
@@ -53,8 +54,7 @@ export async function uploadAdapter(
 ): Promise<string> {
   const { home, identity, client } = ctx;
   const state = home.readState();
-  if (!state.siteId)
-    throw new UserError('this site is not enrolled; run site-agent enroll first', EXIT.usage);
+  const siteId = enrolledSiteId(state);
   const store = new TaskStore(home);
   const task = store.read(name);
   if (!task.coordinator)
@@ -141,7 +141,7 @@ export async function uploadAdapter(
     const signature = await identity.signClaims(
       { uploadId: session.uploadId, taskId, sha256, size: bytes.byteLength },
       ADAPTER_UPLOAD_AUDIENCE,
-      state.siteId,
+      siteId,
     );
     const done = await client.json<CompleteUploadResponse>('upload_complete', {
       path: `/api/v1/uploads/${session.uploadId}/complete`,
