@@ -6,3 +6,4 @@ export * from './continual';
 export * from './report';
 export { LoadCheckpoints, type MachineInfo, machineInfo, machineSummary } from './bench/machine-info';
 export * from './bench/real-split';
+export * from './bench/real-volumes';

@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   RealSplitError,
   assertDisjoint,
+  evenlySpaced,
   inUnits,
   keepSlice,
+  largestComponent,
   resizeBilinear,
   resizeNearest,
   slabRanges,
@@ -116,5 +118,22 @@ describe('bench:real split', () => {
     const img = Uint8Array.from([0, 100]);
     const b = resizeBilinear(img, 2, 1, 4, 1);
     expect([...b]).toEqual([0, 25, 75, 100]);
+  });
+
+  it('keeps the largest 8-connected component only', () => {
+    // 5×4: a 3-pixel diagonal (8-connected) and a 2-pixel blob.
+    const m = Uint8Array.from([1, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+    expect([...largestComponent(m, 5, 4)]).toEqual([
+      1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    expect([...largestComponent(new Uint8Array(4), 2, 2)]).toEqual([0, 0, 0, 0]);
+    expect(() => largestComponent(m, 4, 4)).toThrow(/expected 4×4/);
+  });
+
+  it('thins a list evenly for --quick', () => {
+    const xs = Array.from({ length: 10 }, (_, i) => i);
+    expect(evenlySpaced(xs, 4)).toEqual([0, 2, 5, 7]);
+    expect(evenlySpaced(xs, 20)).toEqual(xs);
+    expect(() => evenlySpaced(xs, 0)).toThrow(/positive/);
   });
 });

@@ -193,3 +193,56 @@ export function resizeBilinear(src: Uint8Array, w: number, h: number, W: number,
   }
   return out;
 }
+
+/**
+ * The largest 8-connected component of a 0/1 mask (ties: the first in raster order), as a new 0/1 mask; empty
+ * in, empty out. Used to drop what a CT threshold also catches outside the patient (the head holder).
+ */
+export function largestComponent(mask: ArrayLike<number>, width: number, height: number): Uint8Array {
+  if (mask.length !== width * height)
+    throw new RealSplitError(`mask has ${mask.length} pixels, expected ${width}×${height}`);
+  const label = new Int32Array(width * height);
+  const stack: number[] = [];
+  let best = 0;
+  let bestSize = 0;
+  let next = 0;
+  for (let p = 0; p < label.length; p++) {
+    if (!mask[p] || label[p]) continue;
+    const id = ++next;
+    let size = 0;
+    label[p] = id;
+    stack.push(p);
+    while (stack.length) {
+      const q = stack.pop()!;
+      size++;
+      const x = q % width;
+      const y = (q - x) / width;
+      for (let dy = -1; dy <= 1; dy++)
+        for (let dx = -1; dx <= 1; dx++) {
+          const nx = x + dx;
+          const ny = y + dy;
+          if (nx < 0 || ny < 0 || nx >= width || ny >= height) continue;
+          const r = ny * width + nx;
+          if (mask[r] && !label[r]) {
+            label[r] = id;
+            stack.push(r);
+          }
+        }
+    }
+    if (size > bestSize) {
+      bestSize = size;
+      best = id;
+    }
+  }
+  const out = new Uint8Array(width * height);
+  if (best) for (let p = 0; p < out.length; p++) out[p] = label[p] === best ? 1 : 0;
+  return out;
+}
+
+/** At most `max` items of a list, evenly spaced (first always in; all when max ≥ length). */
+export function evenlySpaced<T>(items: readonly T[], max: number): T[] {
+  if (!Number.isInteger(max) || max < 1)
+    throw new RealSplitError(`max must be a positive integer, got ${max}`);
+  if (items.length <= max) return [...items];
+  return Array.from({ length: max }, (_, i) => items[Math.floor((i * items.length) / max)]);
+}
