@@ -439,28 +439,61 @@ function timingMarker<T extends tf.Tensor>(onForward: () => void, onBackward: ()
 }
 
 /**
- * Trains an Alignment Layer. The result's layer is the caller's to dispose. With `checkpoint`, progress is
- * saved atomically and an existing checkpoint of the same configuration is resumed, giving the same weights as
- * an uninterrupted run.
+ * What every step of one run shares: the resolved options, the model's frames, the trained variables (AL and
+ * opt-in delta) with their optimizer, the clock and the phase times it accumulates.
  */
-export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Promise<AlTrainingResult> {
-  const cfg = resolveConfig(opts);
-  const { sam } = opts;
-  const mc = sam.config;
-  const g = gridSize(mc);
-  const S = mc.imgSize;
-  const lowSize = 4 * g;
-  const now = opts.now ?? ((): number => performance.now() / 1000);
-  const checkLeaks = opts.checkLeaks ?? true;
-  const ckEvery = opts.checkpoint ? positiveInt('checkpoint.every', opts.checkpoint.every ?? 1) : 0;
-  const ckEverySteps =
-    opts.checkpoint?.everySteps === undefined
-      ? 0
-      : positiveInt('checkpoint.everySteps', opts.checkpoint.everySteps);
+interface AlRun {
+  opts: TrainAlignmentLayerOptions;
+  cfg: ResolvedConfig;
+  sam: Sam;
+  /** Embedding grid side, input frame side, decoder output side (4g). */
+  g: number;
+  S: number;
+  lowSize: number;
+  now: () => number;
+  align: AlignmentLayer;
+  lora: DecoderLora | undefined;
+  opt: AdamOptimizer;
+  /** The AL's variables by PyTorch name (what a regularizer sees). */
+  named: Map<string, tf.Variable>;
+  /** TF variable name → name in the optimizer (AL names, `decoder_lora.`-prefixed delta names). */
+  byTfName: Map<string, string>;
+  alVars: tf.Variable[];
+  loraVars: tf.Variable[];
+  varList: tf.Variable[];
+  reg: AlRegularizer | undefined;
+  phases: AlPhaseTimes;
+}
 
+/** Where the loop stands; a checkpoint saves it, a resumed run starts from it. */
+interface AlLoopState {
+  epochLosses: number[];
+  startEpoch: number;
+  startStep: number;
+  /** Running loss of the current epoch (prompt-weighted). */
+  partial: { lossSum: number; prompts: number };
+  /** Seconds trained by earlier runs of this checkpoint. */
+  trainedBefore: number;
+  stepsPerEpoch: number;
+  totalSteps: number;
+  stepsRun: number;
+  secondsPerEpoch: number[];
+  runStart: number;
+  /** Checkpoint every this many epochs / steps (0: never inside an epoch). */
+  ckEvery: number;
+  ckEverySteps: number;
+  configHash: string;
+}
+
+/** The items with at least one region (and their region indices); the rest are reported as skipped. */
+function prepareItems(
+  items: readonly EmbeddedItem[],
+  cfg: ResolvedConfig,
+  g: number,
+): { prepared: PreparedItem[]; skippedImages: string[] } {
   const prepared: PreparedItem[] = [];
   const skippedImages: string[] = [];
-  for (const item of opts.items) {
+  for (const item of items) {
     const [h, w] = item.handle.originalSize;
     for (const m of item.masks)
       if (m.mask.length !== h * w)
@@ -477,9 +510,506 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
     else skippedImages.push(item.id);
   }
   if (prepared.length === 0) throw new TrainerInputError('no training image has a non-empty mask');
+  return { prepared, skippedImages };
+}
+
+/** The seeded decoder delta of the configuration (its own RNG stream), when one is trained. */
+function createTrainedLora(cfg: ResolvedConfig): DecoderLora | undefined {
+  if (!cfg.decoderLora) return undefined;
+  const { rank, alpha, layers } = cfg.decoderLora;
+  return createDecoderLora({
+    channels: cfg.channels,
+    rank,
+    alpha,
+    layers: layers === 'all' ? undefined : layers,
+    seed: deriveSeed(cfg.seed, 'decoder-lora-init'),
+  });
+}
+
+/** Names the trained variables and builds their Adam optimizer. */
+function createRun(
+  opts: TrainAlignmentLayerOptions,
+  cfg: ResolvedConfig,
+  align: AlignmentLayer,
+  lora: DecoderLora | undefined,
+): AlRun {
+  const mc = opts.sam.config;
+  const g = gridSize(mc);
+  const named = align.namedVariables();
+  const loraNamed = new Map([...(lora?.namedVariables() ?? [])].map(([k, v]) => [LORA_PREFIX + k, v]));
+  const trained = new Map([...named, ...loraNamed]);
+  const opt = createAdam(trained, { lr: cfg.lr });
+  return {
+    opts,
+    cfg,
+    sam: opts.sam,
+    g,
+    S: mc.imgSize,
+    lowSize: 4 * g,
+    now: opts.now ?? ((): number => performance.now() / 1000),
+    align,
+    lora,
+    opt,
+    named,
+    byTfName: new Map([...trained].map(([k, v]) => [v.name, k])),
+    alVars: [...named.values()],
+    loraVars: [...loraNamed.values()],
+    varList: [...trained.values()],
+    reg: opts.regularizer,
+    phases: {
+      data: 0,
+      alForward: 0,
+      decoderForward: 0,
+      lossForward: 0,
+      lossBackward: 0,
+      decoderBackward: 0,
+      alBackward: 0,
+      optimizer: 0,
+    },
+  };
+}
+
+/** Loads a checkpoint of the same configuration into the run's variables and optimizer; returns where it stood. */
+function resumeFromCheckpoint(
+  run: AlRun,
+  hash: string,
+): Pick<AlLoopState, 'epochLosses' | 'startEpoch' | 'startStep' | 'partial' | 'trainedBefore'> {
+  const { opts, cfg } = run;
+  const state = {
+    epochLosses: [] as number[],
+    startEpoch: 0,
+    startStep: 0,
+    partial: { lossSum: 0, prompts: 0 },
+    trainedBefore: 0,
+  };
+  if (!opts.checkpoint) return state;
+  const ck = readAlCheckpoint(opts.checkpoint.path);
+  if (!ck) return state;
+  if (ck.meta.configHash !== hash)
+    throw new AlCheckpointError(
+      `checkpoint ${opts.checkpoint.path} belongs to a run with other data or options; delete it to start over`,
+    );
+  if (ck.meta.completedEpochs > cfg.epochs)
+    throw new AlCheckpointError(
+      `checkpoint has ${ck.meta.completedEpochs} epochs done, more than ${cfg.epochs}`,
+    );
+  run.align.loadStateDict(ck.align);
+  if (run.lora) loadLoraState(run.lora, ck.decoderLora);
+  run.opt.loadStateDict(ck.optimizer);
+  state.epochLosses.push(...ck.meta.epochLosses);
+  state.startEpoch = ck.meta.completedEpochs;
+  state.startStep = ck.meta.stepInEpoch;
+  state.partial = { ...ck.meta.partial };
+  state.trainedBefore = ck.meta.trainedS;
+  return state;
+}
+
+function saveCheckpoint(run: AlRun, loop: AlLoopState, completedEpochs: number, stepInEpoch: number): void {
+  const { opts, now } = run;
+  if (!opts.checkpoint) return;
+  writeAlCheckpoint(opts.checkpoint.path, {
+    meta: {
+      format: 'casam-al-checkpoint',
+      version: 1,
+      configHash: loop.configHash,
+      channels: run.cfg.channels,
+      completedEpochs,
+      stepInEpoch,
+      epochLosses: [...loop.epochLosses],
+      partial: { ...loop.partial },
+      trainedS: loop.trainedBefore + (now() - loop.runStart),
+    },
+    align: run.align.stateDict(),
+    optimizer: run.opt.stateDict(),
+    ...(run.lora ? { decoderLora: run.lora.stateDict() } : {}),
+  });
+}
+
+/** Host-side batch assembly and the constant tensors of one step. */
+function makeBatch(run: AlRun, batch: readonly PreparedItem[], rng: Rng): StepBatch {
+  const { cfg, sam, g, S, lowSize } = run;
+  const e = batch.length;
+  const r = cfg.regionsPerImage;
+  const per = cfg.channels * g * g;
+  const embData = new Float32Array(e * per);
+  const regions: MaskRef[] = [];
+  const sizes: [number, number][] = [];
+  batch.forEach((p, i) => {
+    const cached: CachedEmbedding = loadEmbedding(p.item.handle);
+    const z = Float32Array.from(cached.embeddings.data as Float32Array);
+    const [h, w] = cached.originalSize;
+    const own = splitRegions(p.item.masks, w, h, cfg.regions);
+    for (const k of pickRegions(p.regions, r, rng)) {
+      regions.push({ mask: own[k].mask, width: w, height: h });
+      sizes.push([h, w]);
+    }
+    jitterEmbedding(z, rng, cfg.jitter);
+    embData.set(z, i * per);
+  });
+  const prompts = samplePromptBatch(regions, rng, cfg.prompts);
+  const frame = toModelFrame(prompts, sizes, S);
+  const res = cfg.lossResolution === 'input' ? S : lowSize;
+  const targetData = new Float32Array(regions.length * res * res);
+  regions.forEach((m, i) => {
+    const full = maskToInputFrame(m, S);
+    const t = cfg.lossResolution === 'input' ? full : downsampleMask(full, S, S / lowSize);
+    for (let j = 0; j < t.length; j++) targetData[i * res * res + j] = t[j];
+  });
+  const b = regions.length;
+  return tf.tidy(() => {
+    const input =
+      frame.boxes !== undefined
+        ? { boxes: tf.tensor2d(frame.boxes, [b, 4]) }
+        : {
+            points: {
+              coords: tf.tensor3d(frame.coords!, [b, frame.pointsPerPrompt, 2]),
+              labels: tf.tensor2d(frame.labels!, [b, frame.pointsPerPrompt]),
+            },
+          };
+    const { sparse, dense } = sam.promptEncoder.encode(input);
+    return {
+      embeddings: tf.tensor4d(embData, [e, cfg.channels, g, g]),
+      imageOfPrompt: tf.tensor1d(
+        Int32Array.from({ length: b }, (_, i) => Math.floor(i / r)),
+        'int32',
+      ),
+      sparse,
+      dense,
+      target: tf.tensor4d(targetData, [b, 1, res, res]),
+      prompts: b,
+    };
+  });
+}
+
+/** The loss plus the regularizer's penalty (its time lands in the loss head's backward stamp). */
+function withPenalty(run: AlRun, loss: tf.Scalar): tf.Scalar {
+  return run.reg ? (tf.add(loss, run.reg.penalty(run.named)) as tf.Scalar) : loss;
+}
+
+/**
+ * Loss of the decoder over prompts [p0, p1) given AL outputs `y` (one per image), with timing markers around
+ * the decoder and the loss head. Returns the total; keeps the three terms (the caller disposes them).
+ */
+function decoderLoss(
+  run: AlRun,
+  sb: StepBatch,
+  y: tf.Tensor4D,
+  p0: number,
+  p1: number,
+  marks: StepMarks,
+  kept: tf.Scalar[],
+): tf.Scalar {
+  const { cfg, sam, now, S } = run;
+  const n = p1 - p0;
+  const whole = p0 === 0 && p1 === sb.prompts;
+  const sl = <T extends tf.Tensor>(t: T): T =>
+    whole ? t : (tf.slice(t, [p0, ...t.shape.slice(1).map(() => 0)], [n, ...t.shape.slice(1)]) as T);
+  const headMarker = timingMarker<tf.Tensor4D>(
+    () => (marks.decFwd = now()),
+    () => (marks.lossBwd = now()),
+  );
+  // Repeat each image's AL output for its R prompts with a gather: the decoder's own repeat (a rank-5 tile)
+  // has no gradient in TF.js; the gather's is a segment sum.
+  const yb = tf.gather(y, sl(sb.imageOfPrompt));
+  const out = sam.maskDecoder.forward(
+    yb,
+    sam.densePe,
+    sl(sb.sparse),
+    sl(sb.dense),
+    false,
+    undefined,
+    run.lora,
+  );
+  const masks = headMarker(out.masks);
+  const logits = cfg.lossResolution === 'input' ? postprocessMasksTf(masks, [S, S], [S, S], S) : masks;
+  const l = segmentationLoss(logits, sl(sb.target), out.iou, cfg.lossWeights);
+  kept.push(...[l.focal, l.dice, l.iouMse].map((t) => tf.keep(t)));
+  marks.lossFwd = now();
+  return l.total;
+}
+
+function namedGrads(run: AlRun, grads: tf.NamedTensorMap): Map<string, tf.Tensor> {
+  return new Map(Object.entries(grads).map(([k, gr]) => [run.byTfName.get(k)!, gr]));
+}
+
+function addPhases(run: AlRun, m: StepMarks, alFwdStart: number, decFwdStart: number): void {
+  const { phases } = run;
+  phases.alForward += (m.alFwd - alFwdStart) * 1000;
+  phases.decoderForward += (m.decFwd - decFwdStart) * 1000;
+  phases.lossForward += (m.lossFwd - m.decFwd) * 1000;
+  phases.lossBackward += (m.lossBwd - m.lossFwd) * 1000;
+  phases.decoderBackward += (m.decBwd - m.lossBwd) * 1000;
+}
+
+/** One chunk's loss and its gradient w.r.t. y; the delta's gradients (weighted by `w`) summed into `acc`. */
+function chunkGradsWithLora(
+  run: AlRun,
+  yVar: tf.Variable,
+  f: () => tf.Scalar,
+  w: number,
+  acc: Map<string, tf.Tensor>,
+): { value: tf.Scalar; grad: tf.Tensor } {
+  const { value, grads: g } = tf.variableGrads(f, [yVar, ...run.loraVars]);
+  for (const v of run.loraVars) {
+    const k = run.byTfName.get(v.name)!;
+    const prev = acc.get(k);
+    const next = tf.tidy(() => (prev ? tf.add(prev, tf.mul(g[v.name], w)) : tf.mul(g[v.name], w)));
+    prev?.dispose();
+    g[v.name].dispose();
+    acc.set(k, next);
+  }
+  return { value, grad: g[yVar.name] };
+}
+
+type StepGradients = { loss: number; terms: [number, number, number]; grads: Map<string, tf.Tensor> };
+
+/** All prompts of the step in one pass: one tape over the AL, the decoder and the loss. */
+function onePassGradients(run: AlRun, sb: StepBatch, t1: number, kept: tf.Scalar[]): StepGradients {
+  const { now, phases } = run;
+  const marks: StepMarks = { alFwd: 0, decFwd: 0, lossFwd: 0, lossBwd: 0, decBwd: 0 };
+  const alMarker = timingMarker<tf.Tensor4D>(
+    () => (marks.alFwd = now()),
+    () => (marks.decBwd = now()),
+  );
+  const { value, grads } = tf.variableGrads(
+    () =>
+      withPenalty(
+        run,
+        decoderLoss(run, sb, alMarker(run.align.forward(sb.embeddings)), 0, sb.prompts, marks, kept),
+      ),
+    run.varList,
+  );
+  const t5 = now();
+  addPhases(run, marks, t1, marks.alFwd);
+  phases.alBackward += (t5 - marks.decBwd) * 1000;
+  const loss = value.dataSync()[0];
+  value.dispose();
+  const [focal, dice, iouMse] = kept.map((t) => t.dataSync()[0]);
+  return { loss, terms: [focal, dice, iouMse], grads: namedGrads(run, grads) };
+}
+
+/**
+ * The decoder over chunks of `maxPromptsPerPass` prompts: its gradients w.r.t. the AL output are summed
+ * (weighted by chunk size: every loss term is a mean over masks, so the sum is the full loss), and one more AL
+ * pass back-propagates them (the AL forward runs twice; the decoder's activations of only one chunk are alive).
+ */
+function chunkedGradients(run: AlRun, sb: StepBatch, t1: number, kept: tf.Scalar[]): StepGradients {
+  const { now, phases, align, lora, reg } = run;
+  const chunk = run.cfg.maxPromptsPerPass;
+  const y = align.forward(sb.embeddings);
+  // With a delta, y is wrapped in a variable so one tape gives the gradients of y and of the delta.
+  const yv = lora ? tf.variable(y, true) : undefined;
+  const loraGrads = new Map<string, tf.Tensor>();
+  let dy: tf.Tensor4D = tf.zerosLike(y);
+  let loss = 0;
+  const terms: [number, number, number] = [0, 0, 0];
+  const tAl = now();
+  phases.alForward += (tAl - t1) * 1000;
+  try {
+    for (let p0 = 0; p0 < sb.prompts; p0 += chunk) {
+      const p1 = Math.min(sb.prompts, p0 + chunk);
+      const w = (p1 - p0) / sb.prompts;
+      const marks: StepMarks = { alFwd: now(), decFwd: 0, lossFwd: 0, lossBwd: 0, decBwd: 0 };
+      const { value, grad } = yv
+        ? chunkGradsWithLora(
+            run,
+            yv,
+            () => decoderLoss(run, sb, yv as tf.Tensor4D, p0, p1, marks, kept),
+            w,
+            loraGrads,
+          )
+        : tf.valueAndGrad((yy: tf.Tensor) => decoderLoss(run, sb, yy as tf.Tensor4D, p0, p1, marks, kept))(y);
+      marks.decBwd = now();
+      addPhases(run, marks, marks.alFwd, marks.alFwd);
+      loss += value.dataSync()[0] * w;
+      kept.splice(0).forEach((t, i) => {
+        terms[i] += t.dataSync()[0] * w;
+        t.dispose();
+      });
+      const next = tf.tidy(() => tf.add(dy, tf.mul(grad, w)) as tf.Tensor4D);
+      tf.dispose([dy, value, grad]);
+      dy = next;
+    }
+    const tBack = now();
+    let penalty = 0;
+    const { value, grads } = tf.variableGrads(() => {
+      const surrogate = tf.sum(tf.mul(align.forward(sb.embeddings), dy)) as tf.Scalar;
+      if (!reg) return surrogate;
+      const p = reg.penalty(run.named);
+      penalty = p.dataSync()[0];
+      return tf.add(surrogate, p) as tf.Scalar;
+    }, run.alVars);
+    value.dispose();
+    loss += penalty;
+    phases.alBackward += (now() - tBack) * 1000;
+    const all = namedGrads(run, grads);
+    for (const [k, g] of loraGrads) all.set(k, g);
+    loraGrads.clear();
+    return { loss, terms, grads: all };
+  } finally {
+    tf.dispose([y, dy, ...loraGrads.values()]);
+    yv?.dispose();
+  }
+}
+
+/** Gradients of the step's loss w.r.t. the trained weights: one pass when the prompts fit, chunks otherwise. */
+function computeGradients(run: AlRun, sb: StepBatch, t1: number): StepGradients {
+  const kept: tf.Scalar[] = [];
+  try {
+    return sb.prompts <= run.cfg.maxPromptsPerPass
+      ? onePassGradients(run, sb, t1, kept)
+      : chunkedGradients(run, sb, t1, kept);
+  } finally {
+    tf.dispose(kept);
+  }
+}
+
+/** One optimizer step: batch, gradients, Adam update; reports it and checkpoints when due. */
+async function trainStep(
+  run: AlRun,
+  loop: AlLoopState,
+  prepared: readonly PreparedItem[],
+  order: Int32Array,
+  epoch: number,
+  step: number,
+): Promise<void> {
+  const { cfg, opts, now, phases } = run;
+  const { stepsPerEpoch } = loop;
   const n = prepared.length;
-  const stepsPerEpoch = Math.ceil(n / cfg.batchImages);
-  const hash = configHash(cfg, sam, prepared, opts.initialStateDict, opts.regularizer);
+  if (opts.signal?.aborted)
+    throw new TrainingAbortedError(
+      'Alignment Layer training',
+      `stopped at epoch ${epoch + 1}/${cfg.epochs}, step ${step + 1}/${stepsPerEpoch}`,
+    );
+  const before = tf.memory().numTensors;
+  const t0 = now();
+  const rng = createRng(deriveSeed(cfg.seed, 'al-step', epoch, step));
+  const idx = order.slice(step * cfg.batchImages, Math.min(n, (step + 1) * cfg.batchImages));
+  const sb = makeBatch(
+    run,
+    Array.from(idx, (i) => prepared[i]),
+    rng,
+  );
+  const t1 = now();
+  phases.data += (t1 - t0) * 1000;
+  let lossValue: number;
+  let termValues: [number, number, number];
+  try {
+    const g = computeGradients(run, sb, t1);
+    lossValue = g.loss;
+    termValues = g.terms;
+    const t5 = now();
+    try {
+      if (!Number.isFinite(lossValue))
+        throw new AlTrainingError(
+          `loss is ${lossValue} at epoch ${epoch + 1}, step ${step + 1}; not updating the weights`,
+        );
+      run.opt.applyGradients(g.grads);
+    } finally {
+      tf.dispose([...g.grads.values()]);
+    }
+    phases.optimizer += (now() - t5) * 1000;
+  } finally {
+    tf.dispose([sb.embeddings, sb.imageOfPrompt, sb.sparse, sb.dense, sb.target]);
+  }
+  const [focal, dice, iouMse] = termValues;
+  if (opts.checkLeaks ?? true) {
+    const after = tf.memory().numTensors;
+    if (after !== before)
+      throw new TensorLeakError(
+        `training step ${step + 1} of epoch ${epoch + 1} left ${after - before} tensors behind`,
+      );
+  }
+  loop.partial.lossSum += lossValue * sb.prompts;
+  loop.partial.prompts += sb.prompts;
+  loop.stepsRun++;
+  const elapsedS = now() - loop.runStart;
+  opts.onProgress?.({
+    kind: 'step',
+    epoch: epoch + 1,
+    epochs: cfg.epochs,
+    step: step + 1,
+    stepsPerEpoch,
+    loss: lossValue,
+    terms: { focal, dice, iouMse },
+    elapsedS,
+    etaS: (elapsedS / loop.stepsRun) * (loop.totalSteps - loop.stepsRun),
+  });
+  if (loop.ckEverySteps && (step + 1) % loop.ckEverySteps === 0 && step + 1 < stepsPerEpoch)
+    saveCheckpoint(run, loop, epoch, step + 1);
+  await new Promise<void>((res) => setImmediate(res)); // let progress output and aborts through
+}
+
+/** One epoch (the rest of it, when resumed mid-epoch): seeded image order, its steps, its loss and checkpoint. */
+async function trainEpoch(
+  run: AlRun,
+  loop: AlLoopState,
+  prepared: readonly PreparedItem[],
+  epoch: number,
+): Promise<void> {
+  const { cfg, opts, now } = run;
+  const { startEpoch, startStep, stepsPerEpoch } = loop;
+  const epochStart = now();
+  const fullEpochHere = epoch > startEpoch || startStep === 0;
+  const order = shuffledIndices(prepared.length, createRng(deriveSeed(cfg.seed, 'al-order', epoch)));
+  const first = epoch === startEpoch ? startStep : 0;
+  if (epoch !== startEpoch) loop.partial = { lossSum: 0, prompts: 0 };
+  for (let step = first; step < stepsPerEpoch; step++)
+    await trainStep(run, loop, prepared, order, epoch, step);
+  const loss = loop.partial.lossSum / loop.partial.prompts;
+  loop.epochLosses.push(loss);
+  loop.partial = { lossSum: 0, prompts: 0 };
+  const epochS = now() - epochStart;
+  if (fullEpochHere) loop.secondsPerEpoch.push(epochS);
+  if (opts.checkpoint && ((epoch + 1) % loop.ckEvery === 0 || epoch + 1 === cfg.epochs))
+    saveCheckpoint(run, loop, epoch + 1, 0);
+  const elapsedS = now() - loop.runStart;
+  opts.onProgress?.({
+    kind: 'epoch',
+    epoch: epoch + 1,
+    epochs: cfg.epochs,
+    step: stepsPerEpoch,
+    stepsPerEpoch,
+    loss,
+    elapsedS,
+    etaS: loop.stepsRun ? (elapsedS / loop.stepsRun) * (loop.totalSteps - loop.stepsRun) : 0,
+    epochS: fullEpochHere ? epochS : undefined,
+  });
+}
+
+/** This run's step count, epoch times, phase times and their shares of the step time. */
+function summarizeTimings(phases: AlPhaseTimes, stepsRun: number, secondsPerEpoch: number[]): AlTimings {
+  const total = Object.values(phases).reduce((a, b) => a + b, 0) || 1;
+  return {
+    steps: stepsRun,
+    secondsPerEpoch,
+    phasesMs: phases,
+    share: {
+      al: (phases.alForward + phases.alBackward) / total,
+      decoder: (phases.decoderForward + phases.decoderBackward) / total,
+      loss: (phases.lossForward + phases.lossBackward) / total,
+      data: phases.data / total,
+      optimizer: phases.optimizer / total,
+    },
+  };
+}
+
+/**
+ * Trains an Alignment Layer. The result's layer is the caller's to dispose. With `checkpoint`, progress is
+ * saved atomically and an existing checkpoint of the same configuration is resumed, giving the same weights as
+ * an uninterrupted run.
+ */
+export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Promise<AlTrainingResult> {
+  const cfg = resolveConfig(opts);
+  const g = gridSize(opts.sam.config);
+  const ckEvery = opts.checkpoint ? positiveInt('checkpoint.every', opts.checkpoint.every ?? 1) : 0;
+  const ckEverySteps =
+    opts.checkpoint?.everySteps === undefined
+      ? 0
+      : positiveInt('checkpoint.everySteps', opts.checkpoint.everySteps);
+  const { prepared, skippedImages } = prepareItems(opts.items, cfg, g);
+  const stepsPerEpoch = Math.ceil(prepared.length / cfg.batchImages);
+  const hash = configHash(cfg, opts.sam, prepared, opts.initialStateDict, opts.regularizer);
 
   const align = createAlignmentLayer({
     channels: cfg.channels,
@@ -489,424 +1019,33 @@ export async function trainAlignmentLayer(opts: TrainAlignmentLayerOptions): Pro
   let lora: DecoderLora | undefined;
   let opt: AdamOptimizer | undefined;
   try {
-    if (cfg.decoderLora) {
-      const { rank, alpha, layers } = cfg.decoderLora;
-      lora = createDecoderLora({
-        channels: cfg.channels,
-        rank,
-        alpha,
-        layers: layers === 'all' ? undefined : layers,
-        seed: deriveSeed(cfg.seed, 'decoder-lora-init'),
-      });
-    }
-    const named = align.namedVariables();
-    const loraNamed = new Map([...(lora?.namedVariables() ?? [])].map(([k, v]) => [LORA_PREFIX + k, v]));
-    const trained = new Map([...named, ...loraNamed]);
-    opt = createAdam(trained, { lr: cfg.lr });
-    const byTfName = new Map([...trained].map(([k, v]) => [v.name, k]));
-    const alVars = [...named.values()];
-    const loraVars = [...loraNamed.values()];
-    const varList = [...trained.values()];
-    const reg = opts.regularizer;
-    /** The loss plus the regularizer's penalty (its time lands in the loss head's backward stamp). */
-    const withPenalty = (loss: tf.Scalar): tf.Scalar =>
-      reg ? (tf.add(loss, reg.penalty(named)) as tf.Scalar) : loss;
-
-    // Resume.
-    const epochLosses: number[] = [];
-    let startEpoch = 0;
-    let startStep = 0;
-    let partial = { lossSum: 0, prompts: 0 };
-    let trainedBefore = 0;
-    if (opts.checkpoint) {
-      const ck = readAlCheckpoint(opts.checkpoint.path);
-      if (ck) {
-        if (ck.meta.configHash !== hash)
-          throw new AlCheckpointError(
-            `checkpoint ${opts.checkpoint.path} belongs to a run with other data or options; delete it to start over`,
-          );
-        if (ck.meta.completedEpochs > cfg.epochs)
-          throw new AlCheckpointError(
-            `checkpoint has ${ck.meta.completedEpochs} epochs done, more than ${cfg.epochs}`,
-          );
-        align.loadStateDict(ck.align);
-        if (lora) loadLoraState(lora, ck.decoderLora);
-        opt.loadStateDict(ck.optimizer);
-        epochLosses.push(...ck.meta.epochLosses);
-        startEpoch = ck.meta.completedEpochs;
-        startStep = ck.meta.stepInEpoch;
-        partial = { ...ck.meta.partial };
-        trainedBefore = ck.meta.trainedS;
-      }
-    }
-    const resumedFrom = { epoch: startEpoch, step: startStep };
-
-    const phases: AlPhaseTimes = {
-      data: 0,
-      alForward: 0,
-      decoderForward: 0,
-      lossForward: 0,
-      lossBackward: 0,
-      decoderBackward: 0,
-      alBackward: 0,
-      optimizer: 0,
+    lora = createTrainedLora(cfg);
+    const run = createRun(opts, cfg, align, lora);
+    opt = run.opt;
+    const resumed = resumeFromCheckpoint(run, hash);
+    const resumedFrom = { epoch: resumed.startEpoch, step: resumed.startStep };
+    const loop: AlLoopState = {
+      ...resumed,
+      stepsPerEpoch,
+      totalSteps: (cfg.epochs - resumed.startEpoch) * stepsPerEpoch - resumed.startStep,
+      stepsRun: 0,
+      secondsPerEpoch: [],
+      runStart: run.now(),
+      ckEvery,
+      ckEverySteps,
+      configHash: hash,
     };
-    const secondsPerEpoch: number[] = [];
-    let stepsRun = 0;
-    const runStart = now();
-    const totalSteps = (cfg.epochs - startEpoch) * stepsPerEpoch - startStep;
-
-    const saveCheckpoint = (completedEpochs: number, stepInEpoch: number): void => {
-      if (!opts.checkpoint) return;
-      writeAlCheckpoint(opts.checkpoint.path, {
-        meta: {
-          format: 'casam-al-checkpoint',
-          version: 1,
-          configHash: hash,
-          channels: cfg.channels,
-          completedEpochs,
-          stepInEpoch,
-          epochLosses: [...epochLosses],
-          partial: { ...partial },
-          trainedS: trainedBefore + (now() - runStart),
-        },
-        align: align.stateDict(),
-        optimizer: opt!.stateDict(),
-        ...(lora ? { decoderLora: lora.stateDict() } : {}),
-      });
-    };
-
-    /** Host-side batch assembly and the constant tensors of one step. */
-    const makeBatch = (batch: readonly PreparedItem[], rng: Rng): StepBatch => {
-      const e = batch.length;
-      const r = cfg.regionsPerImage;
-      const per = cfg.channels * g * g;
-      const embData = new Float32Array(e * per);
-      const regions: MaskRef[] = [];
-      const sizes: [number, number][] = [];
-      batch.forEach((p, i) => {
-        const cached: CachedEmbedding = loadEmbedding(p.item.handle);
-        const z = Float32Array.from(cached.embeddings.data as Float32Array);
-        const [h, w] = cached.originalSize;
-        const own = splitRegions(p.item.masks, w, h, cfg.regions);
-        for (const k of pickRegions(p.regions, r, rng)) {
-          regions.push({ mask: own[k].mask, width: w, height: h });
-          sizes.push([h, w]);
-        }
-        jitterEmbedding(z, rng, cfg.jitter);
-        embData.set(z, i * per);
-      });
-      const prompts = samplePromptBatch(regions, rng, cfg.prompts);
-      const frame = toModelFrame(prompts, sizes, S);
-      const res = cfg.lossResolution === 'input' ? S : lowSize;
-      const targetData = new Float32Array(regions.length * res * res);
-      regions.forEach((m, i) => {
-        const full = maskToInputFrame(m, S);
-        const t = cfg.lossResolution === 'input' ? full : downsampleMask(full, S, S / lowSize);
-        for (let j = 0; j < t.length; j++) targetData[i * res * res + j] = t[j];
-      });
-      const b = regions.length;
-      return tf.tidy(() => {
-        const input =
-          frame.boxes !== undefined
-            ? { boxes: tf.tensor2d(frame.boxes, [b, 4]) }
-            : {
-                points: {
-                  coords: tf.tensor3d(frame.coords!, [b, frame.pointsPerPrompt, 2]),
-                  labels: tf.tensor2d(frame.labels!, [b, frame.pointsPerPrompt]),
-                },
-              };
-        const { sparse, dense } = sam.promptEncoder.encode(input);
-        return {
-          embeddings: tf.tensor4d(embData, [e, cfg.channels, g, g]),
-          imageOfPrompt: tf.tensor1d(
-            Int32Array.from({ length: b }, (_, i) => Math.floor(i / r)),
-            'int32',
-          ),
-          sparse,
-          dense,
-          target: tf.tensor4d(targetData, [b, 1, res, res]),
-          prompts: b,
-        };
-      });
-    };
-
-    /**
-     * Loss of the decoder over prompts [p0, p1) given AL outputs `y` (one per image), with timing markers around
-     * the decoder and the loss head. Returns the total; keeps the three terms (the caller disposes them).
-     */
-    const decoderLoss = (
-      sb: StepBatch,
-      y: tf.Tensor4D,
-      p0: number,
-      p1: number,
-      marks: StepMarks,
-      kept: tf.Scalar[],
-    ): tf.Scalar => {
-      const n = p1 - p0;
-      const whole = p0 === 0 && p1 === sb.prompts;
-      const sl = <T extends tf.Tensor>(t: T): T =>
-        whole ? t : (tf.slice(t, [p0, ...t.shape.slice(1).map(() => 0)], [n, ...t.shape.slice(1)]) as T);
-      const headMarker = timingMarker<tf.Tensor4D>(
-        () => (marks.decFwd = now()),
-        () => (marks.lossBwd = now()),
-      );
-      // Repeat each image's AL output for its R prompts with a gather: the decoder's own repeat (a rank-5 tile)
-      // has no gradient in TF.js; the gather's is a segment sum.
-      const yb = tf.gather(y, sl(sb.imageOfPrompt));
-      const out = sam.maskDecoder.forward(
-        yb,
-        sam.densePe,
-        sl(sb.sparse),
-        sl(sb.dense),
-        false,
-        undefined,
-        lora,
-      );
-      const masks = headMarker(out.masks);
-      const logits = cfg.lossResolution === 'input' ? postprocessMasksTf(masks, [S, S], [S, S], S) : masks;
-      const l = segmentationLoss(logits, sl(sb.target), out.iou, cfg.lossWeights);
-      kept.push(...[l.focal, l.dice, l.iouMse].map((t) => tf.keep(t)));
-      marks.lossFwd = now();
-      return l.total;
-    };
-
-    const namedGrads = (grads: tf.NamedTensorMap): Map<string, tf.Tensor> =>
-      new Map(Object.entries(grads).map(([k, gr]) => [byTfName.get(k)!, gr]));
-
-    const addPhases = (m: StepMarks, alFwdStart: number, decFwdStart: number): void => {
-      phases.alForward += (m.alFwd - alFwdStart) * 1000;
-      phases.decoderForward += (m.decFwd - decFwdStart) * 1000;
-      phases.lossForward += (m.lossFwd - m.decFwd) * 1000;
-      phases.lossBackward += (m.lossBwd - m.lossFwd) * 1000;
-      phases.decoderBackward += (m.decBwd - m.lossBwd) * 1000;
-    };
-
-    /** One chunk's loss and its gradient w.r.t. y; the delta's gradients (weighted by `w`) summed into `acc`. */
-    const chunkGradsWithLora = (
-      yVar: tf.Variable,
-      f: () => tf.Scalar,
-      w: number,
-      acc: Map<string, tf.Tensor>,
-    ): { value: tf.Scalar; grad: tf.Tensor } => {
-      const { value, grads: g } = tf.variableGrads(f, [yVar, ...loraVars]);
-      for (const v of loraVars) {
-        const k = byTfName.get(v.name)!;
-        const prev = acc.get(k);
-        const next = tf.tidy(() => (prev ? tf.add(prev, tf.mul(g[v.name], w)) : tf.mul(g[v.name], w)));
-        prev?.dispose();
-        g[v.name].dispose();
-        acc.set(k, next);
-      }
-      return { value, grad: g[yVar.name] };
-    };
-
-    /**
-     * Gradients of the step's loss w.r.t. the AL's weights. All prompts in one pass when they fit
-     * `maxPromptsPerPass`; otherwise the decoder runs over chunks of prompts, its gradients w.r.t. the AL output
-     * are summed (weighted by chunk size: every loss term is a mean over masks, so the sum is the full loss),
-     * and one more AL pass back-propagates them (the AL forward runs twice; the decoder's activations of only
-     * one chunk are alive at a time).
-     */
-    const computeGradients = (
-      sb: StepBatch,
-      t1: number,
-    ): { loss: number; terms: [number, number, number]; grads: Map<string, tf.Tensor> } => {
-      const kept: tf.Scalar[] = [];
-      const chunk = cfg.maxPromptsPerPass;
-      try {
-        if (sb.prompts <= chunk) {
-          const marks: StepMarks = { alFwd: 0, decFwd: 0, lossFwd: 0, lossBwd: 0, decBwd: 0 };
-          const alMarker = timingMarker<tf.Tensor4D>(
-            () => (marks.alFwd = now()),
-            () => (marks.decBwd = now()),
-          );
-          const { value, grads } = tf.variableGrads(
-            () =>
-              withPenalty(
-                decoderLoss(sb, alMarker(align.forward(sb.embeddings)), 0, sb.prompts, marks, kept),
-              ),
-            varList,
-          );
-          const t5 = now();
-          addPhases(marks, t1, marks.alFwd);
-          phases.alBackward += (t5 - marks.decBwd) * 1000;
-          const loss = value.dataSync()[0];
-          value.dispose();
-          const [focal, dice, iouMse] = kept.map((t) => t.dataSync()[0]);
-          return { loss, terms: [focal, dice, iouMse], grads: namedGrads(grads) };
-        }
-        const y = align.forward(sb.embeddings);
-        // With a delta, y is wrapped in a variable so one tape gives the gradients of y and of the delta.
-        const yv = lora ? tf.variable(y, true) : undefined;
-        const loraGrads = new Map<string, tf.Tensor>();
-        let dy: tf.Tensor4D = tf.zerosLike(y);
-        let loss = 0;
-        const terms: [number, number, number] = [0, 0, 0];
-        const tAl = now();
-        phases.alForward += (tAl - t1) * 1000;
-        try {
-          for (let p0 = 0; p0 < sb.prompts; p0 += chunk) {
-            const p1 = Math.min(sb.prompts, p0 + chunk);
-            const w = (p1 - p0) / sb.prompts;
-            const marks: StepMarks = { alFwd: now(), decFwd: 0, lossFwd: 0, lossBwd: 0, decBwd: 0 };
-            const { value, grad } = yv
-              ? chunkGradsWithLora(
-                  yv,
-                  () => decoderLoss(sb, yv as tf.Tensor4D, p0, p1, marks, kept),
-                  w,
-                  loraGrads,
-                )
-              : tf.valueAndGrad((yy: tf.Tensor) => decoderLoss(sb, yy as tf.Tensor4D, p0, p1, marks, kept))(
-                  y,
-                );
-            marks.decBwd = now();
-            addPhases(marks, marks.alFwd, marks.alFwd);
-            loss += value.dataSync()[0] * w;
-            kept.splice(0).forEach((t, i) => {
-              terms[i] += t.dataSync()[0] * w;
-              t.dispose();
-            });
-            const next = tf.tidy(() => tf.add(dy, tf.mul(grad, w)) as tf.Tensor4D);
-            tf.dispose([dy, value, grad]);
-            dy = next;
-          }
-          const tBack = now();
-          let penalty = 0;
-          const { value, grads } = tf.variableGrads(() => {
-            const surrogate = tf.sum(tf.mul(align.forward(sb.embeddings), dy)) as tf.Scalar;
-            if (!reg) return surrogate;
-            const p = reg.penalty(named);
-            penalty = p.dataSync()[0];
-            return tf.add(surrogate, p) as tf.Scalar;
-          }, alVars);
-          value.dispose();
-          loss += penalty;
-          phases.alBackward += (now() - tBack) * 1000;
-          const all = namedGrads(grads);
-          for (const [k, g] of loraGrads) all.set(k, g);
-          loraGrads.clear();
-          return { loss, terms, grads: all };
-        } finally {
-          tf.dispose([y, dy, ...loraGrads.values()]);
-          yv?.dispose();
-        }
-      } finally {
-        tf.dispose(kept);
-      }
-    };
-
-    for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
-      const epochStart = now();
-      const fullEpochHere = epoch > startEpoch || startStep === 0;
-      const order = shuffledIndices(n, createRng(deriveSeed(cfg.seed, 'al-order', epoch)));
-      const first = epoch === startEpoch ? startStep : 0;
-      if (epoch !== startEpoch) partial = { lossSum: 0, prompts: 0 };
-      for (let step = first; step < stepsPerEpoch; step++) {
-        if (opts.signal?.aborted)
-          throw new TrainingAbortedError(
-            'Alignment Layer training',
-            `stopped at epoch ${epoch + 1}/${cfg.epochs}, step ${step + 1}/${stepsPerEpoch}`,
-          );
-        const before = tf.memory().numTensors;
-        const t0 = now();
-        const rng = createRng(deriveSeed(cfg.seed, 'al-step', epoch, step));
-        const idx = order.slice(step * cfg.batchImages, Math.min(n, (step + 1) * cfg.batchImages));
-        const sb = makeBatch(
-          Array.from(idx, (i) => prepared[i]),
-          rng,
-        );
-        const t1 = now();
-        phases.data += (t1 - t0) * 1000;
-        let lossValue: number;
-        let termValues: [number, number, number];
-        try {
-          const g = computeGradients(sb, t1);
-          lossValue = g.loss;
-          termValues = g.terms;
-          const t5 = now();
-          try {
-            if (!Number.isFinite(lossValue))
-              throw new AlTrainingError(
-                `loss is ${lossValue} at epoch ${epoch + 1}, step ${step + 1}; not updating the weights`,
-              );
-            opt.applyGradients(g.grads);
-          } finally {
-            tf.dispose([...g.grads.values()]);
-          }
-          phases.optimizer += (now() - t5) * 1000;
-        } finally {
-          tf.dispose([sb.embeddings, sb.imageOfPrompt, sb.sparse, sb.dense, sb.target]);
-        }
-        const [focal, dice, iouMse] = termValues;
-        if (checkLeaks) {
-          const after = tf.memory().numTensors;
-          if (after !== before)
-            throw new TensorLeakError(
-              `training step ${step + 1} of epoch ${epoch + 1} left ${after - before} tensors behind`,
-            );
-        }
-        partial.lossSum += lossValue * sb.prompts;
-        partial.prompts += sb.prompts;
-        stepsRun++;
-        const elapsedS = now() - runStart;
-        opts.onProgress?.({
-          kind: 'step',
-          epoch: epoch + 1,
-          epochs: cfg.epochs,
-          step: step + 1,
-          stepsPerEpoch,
-          loss: lossValue,
-          terms: { focal, dice, iouMse },
-          elapsedS,
-          etaS: (elapsedS / stepsRun) * (totalSteps - stepsRun),
-        });
-        if (ckEverySteps && (step + 1) % ckEverySteps === 0 && step + 1 < stepsPerEpoch)
-          saveCheckpoint(epoch, step + 1);
-        await new Promise<void>((res) => setImmediate(res)); // let progress output and aborts through
-      }
-      const loss = partial.lossSum / partial.prompts;
-      epochLosses.push(loss);
-      partial = { lossSum: 0, prompts: 0 };
-      const epochS = now() - epochStart;
-      if (fullEpochHere) secondsPerEpoch.push(epochS);
-      if (opts.checkpoint && ((epoch + 1) % ckEvery === 0 || epoch + 1 === cfg.epochs))
-        saveCheckpoint(epoch + 1, 0);
-      const elapsedS = now() - runStart;
-      opts.onProgress?.({
-        kind: 'epoch',
-        epoch: epoch + 1,
-        epochs: cfg.epochs,
-        step: stepsPerEpoch,
-        stepsPerEpoch,
-        loss,
-        elapsedS,
-        etaS: stepsRun ? (elapsedS / stepsRun) * (totalSteps - stepsRun) : 0,
-        epochS: fullEpochHere ? epochS : undefined,
-      });
-    }
-
-    const total = Object.values(phases).reduce((a, b) => a + b, 0) || 1;
+    for (let epoch = loop.startEpoch; epoch < cfg.epochs; epoch++)
+      await trainEpoch(run, loop, prepared, epoch);
     return {
       align,
       ...(lora ? { decoderLora: lora } : {}),
-      epochLosses,
-      completedEpochs: epochLosses.length,
+      epochLosses: loop.epochLosses,
+      completedEpochs: loop.epochLosses.length,
       resumedFrom,
       skippedImages,
       lr: cfg.lr,
-      timings: {
-        steps: stepsRun,
-        secondsPerEpoch,
-        phasesMs: phases,
-        share: {
-          al: (phases.alForward + phases.alBackward) / total,
-          decoder: (phases.decoderForward + phases.decoderBackward) / total,
-          loss: (phases.lossForward + phases.lossBackward) / total,
-          data: phases.data / total,
-          optimizer: phases.optimizer / total,
-        },
-      },
+      timings: summarizeTimings(run.phases, loop.stepsRun, loop.secondsPerEpoch),
     };
   } catch (e) {
     align.dispose();
