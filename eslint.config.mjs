@@ -2,12 +2,32 @@ import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
-/** The tag rule; `app` lists what an app's files may import (its tests may also use the lab). */
-const boundaries = (app) => [
+/** What every library of ours is tagged; e2e, benchmarks and scripts may use all of them. */
+const LIBS = ['type:protocol', 'type:io', 'type:ml', 'type:lab'];
+
+/**
+ * The apps' kits, the one way into an app from e2e, benchmarks and scripts. An app is an Nx application, and Nx
+ * refuses every import of one before it looks at tags; `allow` lifts exactly these imports, and only in the
+ * configuration of e2e/, bench/ and scripts/ below, so a library or an app importing a kit still fails.
+ */
+const APP_KITS = [
+  '@casam/coordinator/testing',
+  '@casam/coordinator/testing/in-process',
+  '@casam/site-agent/testing',
+  // What the offline packer needs of each app (its version, the admin UI bundler, the ONNX export).
+  '@casam/coordinator/release',
+  '@casam/site-agent/release',
+];
+
+/**
+ * The tag rule; `app` lists what an app's files may import (its tests may also use the lab); `allow` the imports
+ * it does not check at all.
+ */
+const boundaries = (app, allow = []) => [
   'error',
   {
     enforceBuildableLibDependency: false,
-    allow: [],
+    allow,
     depConstraints: [
       { sourceTag: 'type:protocol', onlyDependOnLibsWithTags: [] },
       // DICOM in/out: depends on no library of ours (it knows pixels, masks and tags, not CA-SAM).
@@ -15,10 +35,11 @@ const boundaries = (app) => [
       { sourceTag: 'type:ml', onlyDependOnLibsWithTags: ['type:protocol'] },
       { sourceTag: 'type:lab', onlyDependOnLibsWithTags: ['type:protocol', 'type:ml'] },
       { sourceTag: 'type:app', onlyDependOnLibsWithTags: app },
-      // Tests across processes, benchmarks and scripts may use everything, through entry points.
+      // Tests across processes, benchmarks and scripts may use every library, through entry points (and the
+      // apps' test kits, see APP_KITS); never an app's or each other's files.
       ...['type:e2e', 'type:bench', 'type:script'].map((sourceTag) => ({
         sourceTag,
-        onlyDependOnLibsWithTags: ['type:protocol', 'type:io', 'type:ml', 'type:lab', 'type:app'],
+        onlyDependOnLibsWithTags: LIBS,
       })),
     ],
   },
@@ -66,7 +87,14 @@ export default [
   {
     files: ['apps/**/*.spec.ts', 'apps/**/*.testing.ts'],
     rules: {
-      '@nx/enforce-module-boundaries': boundaries(['type:protocol', 'type:io', 'type:ml', 'type:lab']),
+      '@nx/enforce-module-boundaries': boundaries(LIBS),
+    },
+  },
+  // e2e, benchmarks and scripts: every library, and of the apps only their test kits.
+  {
+    files: ['e2e/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': boundaries(['type:protocol', 'type:io', 'type:ml'], APP_KITS),
     },
   },
 ];

@@ -45,15 +45,19 @@ import {
 import { writeAdapterFile } from '@casam/casam-core';
 import { zeroAdapterStateDicts } from '@casam/casam-core/testing';
 import { LoadCheckpoints, type MachineInfo, machineInfo, machineSummary } from '@casam/casam-lab';
-import { createCoordinatorApp } from '../apps/coordinator/src/app.factory';
-import { BlobRepository } from '../apps/coordinator/src/blobs/blob.repository';
-import { BlobStore } from '../apps/coordinator/src/blobs/blob-store';
-import { FsBlobStore } from '../apps/coordinator/src/blobs/fs-blob-store';
-import { BundleBuilderService } from '../apps/coordinator/src/bundles/bundle-builder.service';
-import { seedAdapter, seedAdminAndSite, seedTask } from '../apps/coordinator/testing/bundle-test-data';
-import { parseConfig } from '../apps/coordinator/src/config/coordinator-config';
-import { EmbeddedDatabase } from '../apps/coordinator/src/database/embedded-database';
-import { migrateDeploy } from '../apps/coordinator/src/database/migrator';
+import {
+  BlobRepository,
+  BlobStore,
+  BundleBuilderService,
+  createCoordinatorApp,
+  EmbeddedDatabase,
+  FsBlobStore,
+  migrateDeploy,
+  parseConfig,
+  seedAdapter,
+  seedAdminAndSite,
+  seedTask,
+} from '@casam/coordinator/testing/in-process';
 import {
   createPostgresDatabase,
   postgresBinariesAvailable,

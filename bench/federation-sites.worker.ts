@@ -10,15 +10,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BundleStore } from '../apps/site-agent/src/bundle/bundle-store';
-import { BundleRefusedError, pullBundle } from '../apps/site-agent/src/bundle/pull-bundle';
-import { CoordinatorClient } from '../apps/site-agent/src/coordinator/coordinator-client';
-import { FleetConnection } from '../apps/site-agent/src/daemon/fleet-connection';
-import { EgressGateway } from '../apps/site-agent/src/egress/egress';
-import { EgressLog } from '../apps/site-agent/src/egress/egress-log';
-import type { AgentState } from '../apps/site-agent/src/home/agent-home';
-import { SiteIdentity } from '../apps/site-agent/src/identity/site-identity';
-import { AGENT_VERSION } from '../apps/site-agent/src/version';
+import {
+  AGENT_VERSION,
+  type AgentState,
+  BundleRefusedError,
+  BundleStore,
+  CoordinatorClient,
+  EgressGateway,
+  EgressLog,
+  FleetConnection,
+  pullBundle,
+  SiteIdentity,
+} from '@casam/site-agent/testing';
 
 export type ToWorker =
   | {

@@ -43,8 +43,7 @@ import {
   type SiteSummary,
 } from '@casam/protocol';
 import { LoadCheckpoints, machineInfo, machineSummary } from '@casam/casam-lab';
-import { type CoordinatorProcess, startCoordinatorProcess } from '@casam/coordinator/testing';
-import { enrollHttpSite } from '../e2e/src/support/http-site';
+import { type CoordinatorProcess, enrollHttpSite, startCoordinatorProcess } from '@casam/coordinator/testing';
 import type { FromWorker, ToWorker } from './federation-sites.worker';
 
 const QUICK = process.argv.includes('--quick');

@@ -22,7 +22,7 @@ import {
   initBackend,
   randomSamStateDict,
 } from '@casam/casam-core';
-import { TorchEncoder, TorchPython, isReferenceBlas, startTorchEncoder } from './torch-encoder';
+import { TorchEncoder, TorchPython, isReferenceBlas, startTorchEncoder } from '@casam/casam-lab';
 
 /** The parity bound the issue asks for the PyTorch module against the TS engine. */
 export const PARITY_TOLERANCE = 1e-3;
@@ -149,7 +149,7 @@ export async function compareVitbEncoders(opts: VitbOptions): Promise<VitbCompar
       log(`  vit_b: PyTorch uses ${t.blas ?? 'no BLAS found'} with ${t.threads} threads`);
       if (isReferenceBlas(t.blas))
         notes.push(
-          `PyTorch ran on the reference BLAS (${t.blas}): its times are not representative; see bench/torch-encoder.ts for OpenBLAS`,
+          `PyTorch ran on the reference BLAS (${t.blas}): its times are not representative; see libs/casam-lab/src/bench/torch-encoder.ts for OpenBLAS`,
         );
       contenders.push({
         engine: 'pytorch-eager',

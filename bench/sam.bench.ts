@@ -29,11 +29,10 @@ import {
   randomSamStateDict,
   tf,
 } from '@casam/casam-core';
-import { LoadCheckpoints, machineInfo } from '@casam/casam-lab';
+import { findTorchPython, LoadCheckpoints, machineInfo } from '@casam/casam-lab';
 import { measureKernelThroughput } from './kernels';
 import { ExportRow, measureExport } from './sam-exports';
 import { VitbComparison, compareVitbEncoders } from './sam-vitb';
-import { findTorchPython } from './torch-encoder';
 
 const root = resolve(__dirname, '..');
 const fixtures = process.env['CASAM_FIXTURES'] ?? resolve(root, '../shared/fixtures');

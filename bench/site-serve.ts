@@ -7,8 +7,7 @@
  */
 import { join } from 'node:path';
 import type { LoadedAdapter, RoutedSegmenter, SamEngine } from '@casam/casam-core';
-import type { ActiveBundle } from '../apps/site-agent/src/bundle/installed-bundle';
-import { SegmentationServer } from '../apps/site-agent/src/serve/segmentation-server';
+import { type ActiveBundle, SegmentationServer } from '@casam/site-agent/testing';
 
 export interface ServeTarget {
   label: string;

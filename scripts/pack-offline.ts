@@ -7,7 +7,7 @@
  * both before anything is installed. The site agent's bundle carries the default base model and its ONNX export
  * (made and checked against TF.js at pack time, so the first segment does not export); the coordinator's
  * the Prisma schema, migrations and the generated Prisma client. Needs no network. Reproducible: every date in
- * the archive is SOURCE_DATE_EPOCH or the commit's time (see scripts/offline-bundle.ts).
+ * the archive is SOURCE_DATE_EPOCH or the commit's time (see libs/casam-lab/src/release/offline-bundle.ts).
  *
  *   npm run pack:site-agent -- [--out dist/offline] [--model models/casam-tiny/casam-tiny.safetensors]
  *   npm run pack:coordinator -- [--out dist/offline]
@@ -19,9 +19,8 @@ import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXIT_CODES, PROTOCOL_VERSION } from '@casam/protocol';
-import { AGENT_VERSION } from '../apps/site-agent/src/version';
-import { ADMIN_UI_PREBUILT } from '../apps/coordinator/src/admin-ui/admin-ui.paths';
-import { COORDINATOR_VERSION } from '../apps/coordinator/src/version';
+import { ADMIN_UI_PREBUILT, bundleAdminUi, COORDINATOR_VERSION } from '@casam/coordinator/release';
+import { AGENT_VERSION, exportCheckpointOnnx } from '@casam/site-agent/release';
 import {
   byCodeUnit,
   PackError,
@@ -29,7 +28,7 @@ import {
   sha256File,
   sourceDateEpoch,
   walkFiles as walk,
-} from './offline-bundle';
+} from '@casam/casam-lab';
 
 const ROOT = path.resolve(__dirname, '..');
 interface Target {
@@ -82,7 +81,6 @@ const TARGETS: Record<Target['name'], Target> = {
     // The admin UI ships as its bundled script: no TypeScript sources, esbuild or echarts at the hospital.
     buildOnly: ['apps/coordinator/src/admin-ui/web', 'apps/coordinator/src/admin-ui/admin-ui.bundle.ts'],
     build: async (stage) => {
-      const { bundleAdminUi } = await import('../apps/coordinator/src/admin-ui/admin-ui.bundle');
       const file = path.join(stage, path.relative(ROOT, ADMIN_UI_PREBUILT));
       const script = await bundleAdminUi();
       fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -199,7 +197,6 @@ function copyTree(from: string, to: string, filter: (rel: string) => boolean): v
  * probing, and the export's date, are written as the sources' date and 0 so that the archive stays reproducible.
  */
 async function packOnnxExport(modelFile: string, epoch: number): Promise<string> {
-  const { exportCheckpointOnnx } = await import('../apps/site-agent/src/use-cases/export-onnx');
   const cacheRoot = path.join(path.dirname(modelFile), 'onnx-cache');
   let r;
   try {

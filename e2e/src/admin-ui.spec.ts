@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { AdminSummary, BundleListResponse, SigningKeyListResponse } from '@casam/protocol';
 import { type CoordinatorProcess, startCoordinatorProcess } from './support/coordinator-process';
-import { enrollHttpSite, type HttpSite } from './support/http-site';
+import { enrollHttpSite, type HttpSite } from '@casam/coordinator/testing';
 
 // What the functions run inside the page (page.evaluate / waitForFunction) use of the browser's globals; the
 // repository's TypeScript has no DOM library, and these declarations stay local to this module.

@@ -21,21 +21,50 @@ const boundaryErrors = (file: string, code: string) =>
 const tagRule = (tag: string) =>
   new RegExp(`project tagged with "${tag}" can only depend on libs tagged with`);
 
+/**
+ * Nx's own refusals, which come before the tag rule and which no depConstraints setting loosens: importing an
+ * application's files (apps, bench/ and scripts/ are Nx applications), and any other project by a relative path.
+ */
+const APP_IMPORT = /^Imports of apps are forbidden$/;
+const RELATIVE_IMPORT = /^Projects cannot be imported by a relative or absolute path/;
+
 const importing = (pkg: string) => `import * as m from '${pkg}';\nexport const y = m;\n`;
+
+/** The one message the tag rule gives for `file` importing `pkg`. */
+async function refusal(file: string, pkg: string): Promise<string> {
+  const errs = await boundaryErrors(file, importing(pkg));
+  expect(errs, `${file} importing ${pkg}`).toHaveLength(1);
+  return errs[0];
+}
 
 interface Constraint {
   sourceTag: string;
   onlyDependOnLibsWithTags: string[];
 }
 
-/** depConstraints as ESLint resolves them for one file. */
-async function constraintsFor(file: string): Promise<Constraint[]> {
+/** The rule's options as ESLint resolves them for one file. */
+async function ruleOptionsFor(file: string): Promise<{ depConstraints: Constraint[]; allow: string[] }> {
   const eslint = new ESLint({ cwd: root });
   const config = (await eslint.calculateConfigForFile(resolve(root, file))) as {
-    rules: Record<string, [unknown, { depConstraints: Constraint[] }]>;
+    rules: Record<string, [unknown, { depConstraints: Constraint[]; allow: string[] }]>;
   };
-  return config.rules['@nx/enforce-module-boundaries'][1].depConstraints;
+  return config.rules['@nx/enforce-module-boundaries'][1];
 }
+
+/** depConstraints as ESLint resolves them for one file. */
+async function constraintsFor(file: string): Promise<Constraint[]> {
+  return (await ruleOptionsFor(file)).depConstraints;
+}
+
+const LIBS = ['type:protocol', 'type:io', 'type:ml', 'type:lab'];
+/** The apps' kits, the only imports of an app that e2e, benchmarks and scripts may make. */
+const APP_KITS = [
+  '@casam/coordinator/testing',
+  '@casam/coordinator/testing/in-process',
+  '@casam/site-agent/testing',
+  '@casam/coordinator/release',
+  '@casam/site-agent/release',
+];
 
 describe('module boundaries', () => {
   beforeAll(() => {
@@ -120,5 +149,85 @@ describe('module boundaries', () => {
         `${importing('@casam/protocol')}import * as core from '@casam/casam-core';\nexport const c = core;\n`,
       ),
     ).toEqual([]);
+  });
+
+  describe('benchmarks and scripts (Nx projects tagged type:bench and type:script)', () => {
+    it("forbid importing an app's internals, by path or by package", async () => {
+      expect(await refusal('bench/probe.ts', '../apps/coordinator/src/app.factory')).toMatch(RELATIVE_IMPORT);
+      expect(await refusal('bench/probe.ts', '../apps/site-agent/src/serve/segmentation-server')).toMatch(
+        RELATIVE_IMPORT,
+      );
+      expect(await refusal('scripts/probe.ts', '../apps/site-agent/src/version')).toMatch(RELATIVE_IMPORT);
+      expect(await refusal('bench/probe.ts', '@casam/coordinator')).toMatch(APP_IMPORT);
+      expect(await refusal('scripts/probe.ts', '@casam/site-agent')).toMatch(APP_IMPORT);
+      // Through the package into src/: the deep-import ban and Nx both refuse it.
+      expect(await refusal('bench/probe.ts', '@casam/site-agent/src/serve/segmentation-server')).toMatch(
+        APP_IMPORT,
+      );
+    });
+
+    it("forbid importing e2e's, each other's or their own folder's files from elsewhere", async () => {
+      expect(await refusal('bench/probe.ts', '../e2e/src/support/coordinator-process')).toMatch(
+        RELATIVE_IMPORT,
+      );
+      expect(await refusal('bench/probe.ts', '../scripts/pack-offline')).toMatch(RELATIVE_IMPORT);
+      expect(await refusal('scripts/probe.ts', '../bench/kernels')).toMatch(RELATIVE_IMPORT);
+      expect(await refusal('e2e/src/probe.ts', '../../bench/kernels')).toMatch(RELATIVE_IMPORT);
+    });
+
+    it('are not importable by a library or an app', async () => {
+      expect(await refusal('libs/dicom/src/probe.ts', '../../../bench/kernels')).toMatch(RELATIVE_IMPORT);
+      expect(await refusal('libs/casam-lab/src/probe.ts', '../../../scripts/pack-offline')).toMatch(
+        RELATIVE_IMPORT,
+      );
+      expect(await refusal('apps/site-agent/src/probe.ts', '../../../bench/kernels')).toMatch(
+        RELATIVE_IMPORT,
+      );
+    });
+
+    it('use every library and, of the apps, exactly their kits', async () => {
+      for (const file of ['bench/probe.ts', 'scripts/probe.ts', 'e2e/src/probe.ts']) {
+        for (const pkg of [
+          '@casam/protocol',
+          '@casam/dicom',
+          '@casam/dicom/testing',
+          '@casam/casam-core',
+          '@casam/casam-core/testing',
+          '@casam/casam-lab',
+          ...APP_KITS,
+        ]) {
+          expect(await boundaryErrors(file, importing(pkg)), `${file} importing ${pkg}`).toEqual([]);
+        }
+        const { depConstraints, allow } = await ruleOptionsFor(file);
+        expect(allow).toEqual(APP_KITS);
+        const allowed = Object.fromEntries(
+          depConstraints.map((c) => [c.sourceTag, c.onlyDependOnLibsWithTags]),
+        );
+        for (const tag of ['type:e2e', 'type:bench', 'type:script']) expect(allowed[tag]).toEqual(LIBS);
+      }
+      // The kits are lifted for these three folders only.
+      for (const file of ['libs/casam-lab/src/probe.ts', 'apps/site-agent/src/probe.ts']) {
+        expect((await ruleOptionsFor(file)).allow).toEqual([]);
+      }
+    });
+  });
+
+  // A subpath entry (a test kit) belongs to its package's project and is checked by that project's tags.
+  it("checks the test kits' subpath entries by their package's tags", async () => {
+    expect(await refusal('libs/casam-core/src/probe.ts', '@casam/dicom/testing')).toMatch(tagRule('type:ml'));
+    expect(await refusal('libs/protocol/src/probe.ts', '@casam/dicom/testing')).toMatch(
+      /project tagged with "type:protocol" cannot depend on any libs with tags/,
+    );
+    expect(await refusal('libs/dicom/src/probe.ts', '@casam/casam-core/testing')).toMatch(
+      /project tagged with "type:io" cannot depend on any libs with tags/,
+    );
+    expect(await refusal('libs/dicom/src/probe.ts', '@casam/protocol/testing')).toMatch(
+      /project tagged with "type:io" cannot depend on any libs with tags/,
+    );
+    // An app's kit from a library or another app: the kit is part of the app, and only e2e, bench and scripts
+    // may import it.
+    expect(await refusal('libs/casam-lab/src/probe.ts', '@casam/coordinator/testing')).toMatch(APP_IMPORT);
+    expect(await refusal('apps/site-agent/src/probe.ts', '@casam/coordinator/testing')).toMatch(APP_IMPORT);
+    expect(await refusal('apps/coordinator/src/probe.ts', '@casam/site-agent/testing')).toMatch(APP_IMPORT);
   });
 });

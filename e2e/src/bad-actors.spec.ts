@@ -17,7 +17,12 @@ import {
   type SiteSummary,
 } from '@casam/protocol';
 import { type CoordinatorProcess, startCoordinatorProcess } from './support/coordinator-process';
-import { enrollHttpSite, type HttpSite, testAdapterFile, type UploadAttempt } from './support/http-site';
+import {
+  enrollHttpSite,
+  type HttpSite,
+  testAdapterFile,
+  type UploadAttempt,
+} from '@casam/coordinator/testing';
 import { RecordingProxy } from './support/recording-proxy';
 import { siteAgent } from './support/site-agent-cli';
 import { agentRunner, enrollApprovedSite, writeTinyBaseModel } from './support/site-setup';

@@ -35,9 +35,8 @@ import { writeDomainFolder } from '@casam/casam-lab';
 // Test-only helper (not part of casam-core's public API, so imported by path within the package).
 import { fixturePath } from '@casam/casam-core/testing';
 import type { CreatedEnrollmentToken } from '@casam/protocol';
-// The re-versioned release is sealed by the packer's own code (scripts/ is not a library, so no path alias).
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { sealBundle } from '../../scripts/offline-bundle';
+// The re-versioned release is sealed by the packer's own code (in the lab, shared with scripts/pack-offline.ts).
+import { sealBundle } from '@casam/casam-lab';
 import { adminLogin, freePort } from './support/coordinator-process';
 import { writeTinyBaseModel } from './support/site-setup';
 import { runProcess as run } from './support/site-agent-cli';

@@ -2,12 +2,14 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// The coordinator test harness's throwaway Postgres cluster (test code, not the app): reused, not copied.
-// eslint-disable-next-line @nx/enforce-module-boundaries
+// The coordinator's test kit: its throwaway Postgres cluster and a site speaking plain HTTP (reused, not copied).
 import {
+  enrollHttpSite,
+  type HttpSite,
   postgresBinariesAvailable,
   type PostgresCluster,
   startPostgresCluster,
+  testAdapterFile,
 } from '@casam/coordinator/testing';
 import {
   type AdapterVersionSummary,
@@ -22,7 +24,6 @@ import {
   type TaskSummary,
 } from '@casam/protocol';
 import { FailoverProxy } from './support/failover-proxy';
-import { enrollHttpSite, type HttpSite, testAdapterFile } from './support/http-site';
 import { type Replica, ReplicaSet } from './support/replicas';
 
 const METRICS = { dice: 0.8 };

@@ -1,5 +1,5 @@
 /**
- * bench:sam's PyTorch measuring stick (bench/torch) is the same model as ours: its embeddings match the TF.js
+ * bench:sam's PyTorch measuring stick (libs/casam-lab/src/bench/torch) is the same model as ours: its embeddings match the TF.js
  * engine's and the official golden ones. Runs only where a python3 with torch exists (Debian python3-torch);
  * CI has none and skips it, as bench:sam skips its PyTorch rows.
  */
@@ -17,15 +17,14 @@ import {
   randomSamStateDict,
 } from '@casam/casam-core';
 import { fixturePath, fixtureTensor, maxAbsDiff } from '@casam/casam-core/testing';
-// bench/ is no Nx project: the spec drives the very code bench:sam uses, not a copy of it.
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { findTorchPython, startTorchEncoder } from '../../bench/torch-encoder';
+// The very code bench:sam uses (in the lab), not a copy of it.
+import { findTorchPython, startTorchEncoder } from '@casam/casam-lab';
 
 const torch = findTorchPython();
 const dir = mkdtempSync(join(tmpdir(), 'casam-torch-encoder-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe.skipIf(!torch)('bench/torch SAM image encoder (PyTorch)', () => {
+describe.skipIf(!torch)("the lab's PyTorch SAM image encoder", () => {
   it('matches the official golden embeddings and the TF.js engine on the sam-mini fixture', async () => {
     const cfg = getPreset('sam-mini');
     const sd = loadSamWeights(fixturePath('sam-mini/sam-mini.safetensors'), cfg);

@@ -1,7 +1,6 @@
 import { inject } from 'vitest';
 // The launcher is the coordinator's test kit, shared with the benchmarks and the demo; only the choice of
 // database (the e2e Postgres cluster, handed over by vitest) is e2e's own.
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import {
   adminLogin,
   type CoordinatorProcess,

@@ -1,6 +1,5 @@
 import type { TestProject } from 'vitest/node';
 // The coordinator test harness's throwaway Postgres cluster (test code, not the app): reused, not copied.
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import {
   type PostgresCluster,
   postgresBinariesAvailable,

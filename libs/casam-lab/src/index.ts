@@ -5,5 +5,22 @@ export * from './pretrain';
 export * from './continual';
 export * from './report';
 export { LoadCheckpoints, type MachineInfo, machineInfo, machineSummary } from './bench/machine-info';
+export {
+  findTorchPython,
+  isReferenceBlas,
+  startTorchEncoder,
+  type TorchEncoder,
+  type TorchEncoderOptions,
+  type TorchPython,
+} from './bench/torch-encoder';
+export {
+  byCodeUnit,
+  type ManifestBase,
+  PackError,
+  sealBundle,
+  sha256File,
+  sourceDateEpoch,
+  walkFiles,
+} from './release/offline-bundle';
 export * from './bench/real-split';
 export * from './bench/real-volumes';

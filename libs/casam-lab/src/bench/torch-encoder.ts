@@ -1,5 +1,5 @@
 /**
- * PyTorch as a measuring stick for bench:sam: drives bench/torch/encoder_server.py (this project's own small
+ * PyTorch as a measuring stick for bench:sam: drives torch/encoder_server.py here (this project's own small
  * PyTorch version of SAM's image encoder) over stdin/stdout, so its forwards can be timed interleaved with the
  * engines measured in Node. Needs Debian's python3-torch, which is never a dependency: callers skip the
  * PyTorch rows when findTorchPython() returns null (CI machines have no torch).
