@@ -267,11 +267,16 @@ function renderMarkdown(
   res: Record<string, unknown>,
   structures: Record<string, StructureResult>,
   quick: boolean,
+  pending: string[],
 ): string {
   const names = Object.keys(structures);
   const lines: string[] = [];
   lines.push(`# bench:real${quick ? ' (--quick)' : ''}: real labelled volumes, held out by volume`);
   lines.push('');
+  if (pending.length) {
+    lines.push(`**Partial run**: still to do ${pending.join(', ')} (the same command continues).`);
+    lines.push('');
+  }
   lines.push(
     `Base model ${(res['model'] as { preset: string }).preset} (\`${(res['model'] as { path: string }).path}\`). ` +
       "One tight box per structure per test slice; IoU / Dice are means over the test slices (the trainer's evaluation, `mask = logits > 0`). " +
@@ -440,6 +445,55 @@ async function main(): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  // ---- report (after every finished arm, so a stopped run leaves its partial results) -------------------
+  const report = (final: boolean): void => {
+    if (final) load.mark('end');
+    const pending = names.flatMap((n) =>
+      ARMS.filter((a) => !state.structures[n].metrics[a]).map((a) => `${n} ${a}`),
+    );
+    const done = names.filter((n) => ARMS.every((a) => state.structures[n].metrics[a]));
+    const results: Record<string, unknown> = {
+      benchmark: 'real',
+      complete: pending.length === 0,
+      pending,
+      command,
+      quick: args.quick,
+      model: { path: args.model, preset: cfg.name, fingerprint, step: modelStep(resolve(args.model)) },
+      plan,
+      data: {
+        manifest,
+        manifestPath: DEFAULT_MANIFEST,
+        note: 'each structure has one labelled volume in the packages found: split into disjoint slabs (weaker evidence than separate volumes)',
+      },
+      structures: Object.fromEntries(names.map((n) => [n, state.structures[n]])),
+      mean: Object.fromEntries(
+        ARMS.map((a) => [
+          a,
+          done.length
+            ? {
+                iou: mean(done.map((n) => state.structures[n].metrics[a]!.iou)),
+                dice: mean(done.map((n) => state.structures[n].metrics[a]!.dice)),
+                structures: done.length,
+              }
+            : null,
+        ]),
+      ),
+      backend: backend.summary,
+      machine: machineInfo({ load, backend: backend.name }),
+      writtenAt: new Date().toISOString(),
+    };
+    writeFileAtomic(join(outDir, `${name}.json`), JSON.stringify(results, null, 2) + '\n');
+    writeFileAtomic(
+      join(outDir, `${name}.md`),
+      renderMarkdown(results, state.structures, args.quick, pending),
+    );
+    log(`wrote ${relative(root, join(outDir, name + '.json'))} and ${name}.md`);
+    for (const a of ARMS) {
+      const m = results['mean'] as Record<Arm, { iou: number; dice: number } | null>;
+      if (m[a]) log(`  mean ${ARM_LABEL[a]}: IoU ${f3(m[a]!.iou)}, Dice ${f3(m[a]!.dice)}`);
+    }
+  };
+
   const sam = buildSam(cfg, sd);
   const engine = createTfjsSamEngine(sam);
   const stepsOf = (n: number): number => args.epochs * Math.ceil(n / 6);
@@ -501,6 +555,7 @@ async function main(): Promise<number> {
       r.tau = { ...(r.tau ?? { casam: NaN }), [arm]: res.tau.tau };
       r.seconds[arm] = (performance.now() - t0) / 1000;
       save();
+      report(false);
       progress.log(
         `  ${n} ${ARM_LABEL[arm]}: IoU ${f3(res.evaluation.align.iou)} Dice ${f3(res.evaluation.align.dice)} ` +
           `(frozen ${f3(res.evaluation.frozen.iou)}, box-fill ${f3(res.evaluation.boxFill.iou)}) on ${res.evaluation.align.images} test slices, ` +
@@ -509,44 +564,7 @@ async function main(): Promise<number> {
     }
   }
 
-  // ---- report --------------------------------------------------------------------------------------------
-  load.mark('end');
-  const done = names.filter((n) => ARMS.every((a) => state.structures[n].metrics[a]));
-  const results: Record<string, unknown> = {
-    benchmark: 'real',
-    command,
-    quick: args.quick,
-    model: { path: args.model, preset: cfg.name, fingerprint, step: modelStep(resolve(args.model)) },
-    plan,
-    data: {
-      manifest,
-      manifestPath: DEFAULT_MANIFEST,
-      note: 'each structure has one labelled volume in the packages found: split into disjoint slabs (weaker evidence than separate volumes)',
-    },
-    structures: Object.fromEntries(names.map((n) => [n, state.structures[n]])),
-    mean: Object.fromEntries(
-      ARMS.map((a) => [
-        a,
-        done.length
-          ? {
-              iou: mean(done.map((n) => state.structures[n].metrics[a]!.iou)),
-              dice: mean(done.map((n) => state.structures[n].metrics[a]!.dice)),
-              structures: done.length,
-            }
-          : null,
-      ]),
-    ),
-    backend: backend.summary,
-    machine: machineInfo({ load, backend: backend.name }),
-    writtenAt: new Date().toISOString(),
-  };
-  writeFileAtomic(join(outDir, `${name}.json`), JSON.stringify(results, null, 2) + '\n');
-  writeFileAtomic(join(outDir, `${name}.md`), renderMarkdown(results, state.structures, args.quick));
-  log(`wrote ${relative(root, join(outDir, name + '.json'))} and ${name}.md`);
-  for (const a of ARMS) {
-    const m = results['mean'] as Record<Arm, { iou: number; dice: number } | null>;
-    if (m[a]) log(`  mean ${ARM_LABEL[a]}: IoU ${f3(m[a]!.iou)}, Dice ${f3(m[a]!.dice)}`);
-  }
+  report(true);
   return 0;
 }
 
