@@ -6,6 +6,13 @@
  * regions, then over images. Several embedding transforms (a trained Alignment Layer, the identity = frozen
  * SAM) are scored on the same cached embeddings and prompts, side by side, with the box-fill reference (the IoU
  * of simply filling the prompt box).
+ *
+ * The decoder runs on TF.js (all of an image's boxes in one batch) unless an inference engine is given (ONNX
+ * Runtime, issue 18): then each transform's output still comes from TF.js (the Alignment Layer is small) and the
+ * engine decodes it, one box per call as the engine's interface takes prompts. A transform with a decoder delta
+ * decodes on TF.js either way (the ONNX Runtime engine's decoder graph is the frozen one). Gradients never pass
+ * through here, so the engine changes only speed and float rounding (a pixel whose logit is within rounding of
+ * 0 can flip).
  */
 import type { DecoderDelta } from '../sam/decoder-delta';
 import { tf } from '../sam/tf';
@@ -18,9 +25,11 @@ import {
   maskMetrics,
 } from '../casam/metrics';
 import { gridSize } from '../sam/config';
+import { type SamConfig, maskInputSize } from '../sam/config';
+import type { SamEngine } from '../sam/engine';
 import type { Sam } from '../sam/sam';
 import { postprocessMasks } from '../sam/transforms';
-import { float32Tensor } from '../tensor/host-tensor';
+import { HostTensor, float32Tensor } from '../tensor/host-tensor';
 import { RegionOptions, splitRegions } from './regions';
 import { loadEmbedding } from './embedding-cache';
 import { PromptBox, maskBoundingBox, toModelFrame } from './prompt-sampler';
@@ -46,6 +55,11 @@ export interface EvaluateBoxPromptsOptions {
   items: readonly EmbeddedItem[];
   /** Named transforms to compare, e.g. { align, frozen: IDENTITY_ALIGNMENT }. */
   transforms: Record<string, EmbeddingTransform>;
+  /**
+   * Decodes through this engine (e.g. ONNX Runtime) instead of `sam`'s TF.js decoder; it must hold the same base
+   * model. Transforms with a decoder delta still decode on TF.js.
+   */
+  engine?: SamEngine;
   /** A decoder delta per transform name (a task's LoRA next to its Alignment Layer); others decode frozen. */
   decoderDeltas?: Record<string, DecoderDelta>;
   /** What one region is (default: each connected component of a class mask; see splitRegions). */
@@ -87,9 +101,36 @@ function score(
   return r;
 }
 
+/** Low-res logits [R,1,4g,4g] of one image's R boxes (input frame) through `engine`, one call per box. */
+async function decodeOnEngine(
+  engine: SamEngine,
+  cfg: SamConfig,
+  embeddings: HostTensor,
+  boxes: ArrayLike<number>,
+  r: number,
+): Promise<HostTensor> {
+  const m = maskInputSize(cfg);
+  const out = new Float32Array(r * m * m);
+  for (let i = 0; i < r; i++) {
+    const box: [number, number, number, number] = [
+      boxes[4 * i],
+      boxes[4 * i + 1],
+      boxes[4 * i + 2],
+      boxes[4 * i + 3],
+    ];
+    const d = await engine.decode(embeddings, { box }, { multimask: false });
+    out.set(d.lowResMasks.data as Float32Array, i * m * m);
+  }
+  return float32Tensor([r, 1, m, m], out);
+}
+
 export async function evaluateBoxPrompts(opts: EvaluateBoxPromptsOptions): Promise<BoxPromptEvaluation> {
-  const { sam } = opts;
+  const { sam, engine } = opts;
   const cfg = sam.config;
+  if (engine && (engine.config.outChans !== cfg.outChans || engine.config.imgSize !== cfg.imgSize))
+    throw new TrainerInputError(
+      `engine (${engine.config.name}: C=${engine.config.outChans}, ${engine.config.imgSize} px) and model (${cfg.name}: C=${cfg.outChans}, ${cfg.imgSize} px) differ`,
+    );
   const g = gridSize(cfg);
   const boundary = opts.boundary ?? true;
   const names = Object.keys(opts.transforms);
@@ -129,14 +170,22 @@ export async function evaluateBoxPrompts(opts: EvaluateBoxPromptsOptions): Promi
     const x = tf.tensor4d(cached.embeddings.data as Float32Array, [1, cfg.outChans, g, g]);
     try {
       for (const name of names) {
-        const low = tf.tidy(() => {
-          const { sparse, dense } = sam.promptEncoder.encode({ boxes: tf.tensor2d(frame.boxes!, [r, 4]) });
-          const y = opts.transforms[name].forward(x);
-          const delta = opts.decoderDeltas?.[name];
-          return sam.maskDecoder.forward(y, sam.densePe, sparse, dense, false, undefined, delta).masks;
-        });
-        const lowHost = float32Tensor([...low.shape], (await low.data()) as Float32Array);
-        low.dispose();
+        const delta = opts.decoderDeltas?.[name];
+        let lowHost: HostTensor;
+        if (engine && !delta) {
+          const y = tf.tidy(() => opts.transforms[name].forward(x));
+          const yHost = float32Tensor([...y.shape], (await y.data()) as Float32Array);
+          y.dispose();
+          lowHost = await decodeOnEngine(engine, cfg, yHost, frame.boxes!, r);
+        } else {
+          const low = tf.tidy(() => {
+            const { sparse, dense } = sam.promptEncoder.encode({ boxes: tf.tensor2d(frame.boxes!, [r, 4]) });
+            const y = opts.transforms[name].forward(x);
+            return sam.maskDecoder.forward(y, sam.densePe, sparse, dense, false, undefined, delta).masks;
+          });
+          lowHost = float32Tensor([...low.shape], (await low.data()) as Float32Array);
+          low.dispose();
+        }
         const up = postprocessMasks(lowHost, cached.inputSize, cached.originalSize, cfg.imgSize);
         const logits = up.data as Float32Array;
         per[name].push({

@@ -6,7 +6,8 @@
  *   features  attention-pooled RAW embeddings of the training images (the router's feature, before any AL)
  *   vae       TaskVAE on those features
  *   tau       τ = p97 of 5-fold held-out VAE scores
- *   evaluate  box prompt per validation region: trained AL next to frozen SAM and box-fill
+ *   evaluate  box prompt per validation region: trained AL next to frozen SAM and box-fill (decoder on TF.js, or
+ *             on `validationEngine`, e.g. ONNX Runtime)
  *   write     the adapter file (align + vae tensors, τ stats, metrics) that the coordinator validates
  *
  * Every phase's output is saved atomically in `workDir` (the AL and VAE also checkpoint inside their phase), so an
@@ -107,8 +108,14 @@ export interface TrainTaskOptions {
   val: ItemSource<TrainingItem>;
   /** Runs the frozen encoder to fill the cache (TF.js or ONNX Runtime). */
   engine: SamEngine;
-  /** The same base model in TF.js: its prompt encoder and mask decoder train and evaluate the AL. */
+  /** The same base model in TF.js: its prompt encoder and mask decoder train the AL (and evaluate it by default). */
   sam: Sam;
+  /**
+   * Runs the evaluate phase's decoder (the trained AL's and frozen SAM's box prompts) instead of `sam`, e.g. the
+   * ONNX Runtime engine (issue 18); a decoder delta still decodes on TF.js. Default: TF.js. Not part of the pinned
+   * configuration: engines differ only in float rounding.
+   */
+  validationEngine?: SamEngine;
   /** Written into the adapter; `fingerprint` is stateDictFingerprint of the base weights and keys the cache. */
   baseModel: { preset: string; fingerprint: string };
   cacheDir: string;
@@ -586,6 +593,7 @@ function evaluatePhase(run: TaskRun, val: readonly EmbeddedItem[], alignOut: Ali
       try {
         const r = await evaluateBoxPrompts({
           sam: run.sam,
+          ...(opts.validationEngine ? { engine: opts.validationEngine } : {}),
           items: val,
           transforms: { align, frozen: IDENTITY_ALIGNMENT },
           ...(lora ? { decoderDeltas: { align: lora } } : {}),
