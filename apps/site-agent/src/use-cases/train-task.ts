@@ -41,7 +41,7 @@ export interface TrainTaskRequest {
   offline: boolean;
   /** Train with fewer than MIN_TAU_TRAINING_IMAGES training images. */
   force: boolean;
-  /** Engine of the embedding phase (default DEFAULT_ENGINE); the training itself runs on TF.js. */
+  /** Engine of the embedding phase and the validation passes (default DEFAULT_ENGINE); training runs on TF.js. */
   engine?: EngineChoice;
   /** Also train a low-rank delta on the mask decoder with the Alignment Layer (a version 2 adapter). */
   decoderLora?: DecoderLoraTrainingOptions;
@@ -95,6 +95,8 @@ export async function trainLocalTask(o: TrainTaskRequest): Promise<TrainedTask> 
       val: lazyItems(pick('val')),
       engine: base.engine,
       sam: base.sam,
+      // The validation passes decode on ONNX Runtime when it is the engine in use; training stays on TF.js.
+      ...(base.engine.kind === 'onnx' ? { validationEngine: base.engine } : {}),
       baseModel: { preset: config.model.preset, fingerprint: base.fingerprint },
       cacheDir: join(home.dir, 'cache', 'embeddings'),
       workDir: join(store.dir(name), 'training'),
