@@ -66,6 +66,8 @@ interface Args {
   initPreset: string;
   realCorpus?: string;
   realFraction: number;
+  corpusVersion: 2 | 3;
+  domainEvalImages: number;
 }
 
 const HELP = `usage: npm run pretrain -- [options]
@@ -76,6 +78,10 @@ const HELP = `usage: npm run pretrain -- [options]
   --init-preset NAME      the preset of the --init-from weights (default casam-tiny)
   --real-corpus FILE      mix in real images (npm run prepare:real-corpus); checked against FILE's .json manifest
   --real-fraction P       share of training images drawn from the real corpus (default 0.5)
+  --corpus-version N      generic corpus generator: 2 (default) or 3 (adds wholes: outlined regions, clusters,
+                          rows, nested groups as one target; see generic-corpus.ts)
+  --domain-eval-images N  with each evaluation, also score frozen box IoU vs box-fill on N validation images of
+                          each of the 12 synthetic benchmark domains (default 8; 0 = off)
   --steps N               total optimizer steps of the run (default 20000)
   --batch N               images per step (default 8)
   --targets-per-image N   prompts/masks per image (default 4)
@@ -111,6 +117,8 @@ function parseArgs(argv: string[]): Args {
     preset: 'casam-tiny',
     initPreset: 'casam-tiny',
     realFraction: 0.5,
+    corpusVersion: 2,
+    domainEvalImages: 8,
   };
   const num = (flag: string, v: string | undefined): number => {
     if (v === undefined) throw new UsageError(`${flag} needs a value`);
@@ -194,6 +202,17 @@ function parseArgs(argv: string[]): Args {
         if (!(a.realFraction >= 0 && a.realFraction <= 1))
           throw new UsageError('--real-fraction must be in [0, 1]');
         break;
+      case '--corpus-version': {
+        const v = num(flag, next());
+        if (v !== 2 && v !== 3) throw new UsageError('--corpus-version must be 2 or 3');
+        a.corpusVersion = v;
+        break;
+      }
+      case '--domain-eval-images':
+        a.domainEvalImages = num(flag, next());
+        if (!(Number.isInteger(a.domainEvalImages) && a.domainEvalImages >= 0))
+          throw new UsageError('--domain-eval-images must be an integer ≥ 0');
+        break;
       case '--no-resume':
         a.resume = false;
         break;
@@ -218,10 +237,25 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
+/** The generic corpus's name in checkpoints: version 2 keeps the name it always had. */
+function genericName(version: 2 | 3): string {
+  return version === 2 ? 'generic' : `generic/${version}`;
+}
+
+/** The generic corpus alone, at a generator version other than the default. */
+function genericCorpus(version: 2 | 3): NonNullable<Parameters<typeof pretrain>[0]['corpus']> | undefined {
+  if (version === 2) return undefined;
+  return {
+    name: genericName(version),
+    create: (seed, size, targetsPerImage) => createGenericCorpus({ seed, size, targetsPerImage, version }),
+  };
+}
+
 /** The generic corpus mixed with the prepared real images, verified against their manifest. */
 function loadRealCorpus(
   file: string,
   fraction: number,
+  version: 2 | 3,
 ): NonNullable<Parameters<typeof pretrain>[0]['corpus']> {
   const bytes = readFileSync(resolve(file));
   const sha = createHash('sha256').update(bytes).digest('hex');
@@ -244,11 +278,11 @@ function loadRealCorpus(
     `real corpus ${file}: ${images.length} images (sha256 ${sha.slice(0, 12)}…), ${fraction} of each batch`,
   );
   return {
-    name: `generic+real/${REAL_CORPUS_VERSION}(${sha.slice(0, 12)},${fraction})`,
+    name: `${genericName(version)}+real/${REAL_CORPUS_VERSION}(${sha.slice(0, 12)},${fraction})`,
     create: (seed, size, targetsPerImage) =>
       mixCorpora(
         seed,
-        createGenericCorpus({ seed, size, targetsPerImage }),
+        createGenericCorpus({ seed, size, targetsPerImage, version }),
         createRealCorpus({ seed, size, targetsPerImage, images }),
         fraction,
       ),
@@ -310,7 +344,11 @@ async function main(): Promise<number> {
     }
     const result = await pretrain({
       outDir,
-      corpus: a.realCorpus ? loadRealCorpus(a.realCorpus, a.realFraction) : undefined,
+      corpus:
+        a.realCorpus && a.realFraction > 0
+          ? loadRealCorpus(a.realCorpus, a.realFraction, a.corpusVersion)
+          : genericCorpus(a.corpusVersion),
+      domainEvalImages: a.domainEvalImages,
       initWeights,
       initFrom: a.initFrom && `${a.initFrom} (${a.initPreset})`,
       preset: PRESET,

@@ -28,6 +28,7 @@ export interface EvalResult {
   /** Mean IoU for one positive point at the mask's most interior pixel, multimask, best predicted IoU. */
   pointIou: number;
   targets: number;
+  /** Per target shape, or per sample group where the set names one (the domain evaluation). */
   byShape: Record<string, ShapeScore>;
 }
 
@@ -113,7 +114,7 @@ export function evaluateHeldOut(sam: Sam, set: EvalSet, imagesPerBatch = 8): Eva
         fillSum += fi;
         pointSum += pi;
         n++;
-        const sh = (byShape[t.shape] ??= { boxIou: 0, boxFillIou: 0, count: 0 });
+        const sh = (byShape[s.group ?? t.shape] ??= { boxIou: 0, boxFillIou: 0, count: 0 });
         sh.boxIou += bi;
         sh.boxFillIou += fi;
         sh.count++;

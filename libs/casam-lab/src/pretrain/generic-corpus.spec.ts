@@ -3,11 +3,11 @@ import {
   CorpusSample,
   EVAL_SEED,
   MIN_TARGET_AREA,
-  ShapeKind,
   createGenericCorpus,
   interiorPoint,
   maskBox,
 } from './generic-corpus';
+import { createHash } from 'node:crypto';
 import { SeededRng, mixSeed, mulberry32 } from '@casam/casam-core';
 
 const SIZE = 256;
@@ -120,7 +120,7 @@ describe('generic corpus', () => {
   });
 
   it('covers the shape families, including hollow ones whose masks have holes', () => {
-    const seen = new Set<ShapeKind | 'real-region'>();
+    const seen = new Set<CorpusSample['targets'][number]['shape']>();
     let holes = 0;
     for (const s of samples)
       for (const t of s.targets) {
@@ -153,5 +153,63 @@ describe('generic corpus', () => {
   it('refuses bad options', () => {
     expect(() => createGenericCorpus({ seed: 1, targetsPerImage: 0 })).toThrow(/targetsPerImage/);
     expect(() => corpus.sample(-1)).toThrow(/index/);
+  });
+});
+
+describe('generic corpus version 3 (wholes and composites)', () => {
+  const v3 = createGenericCorpus({ seed: 7, targetsPerImage: 4, version: 3 });
+  const samples = Array.from({ length: 60 }, (_, i) => v3.sample(i));
+  const targets = samples.flatMap((s) => s.targets);
+  const boxArea = (t: CorpusSample['targets'][number]): number =>
+    (t.bbox[2] - t.bbox[0] + 1) * (t.bbox[3] - t.bbox[1] + 1);
+
+  it('leaves version 2, the default, drawing exactly the stream the committed checkpoints were trained on', () => {
+    // sha256 over samples 0, 1, 7, 123 of seed 1 (images, masks, prompts), taken before version 3 existed.
+    for (const version of [undefined, 2] as const) {
+      const c = createGenericCorpus({ seed: 1, size: SIZE, ...(version ? { version } : {}) });
+      const x = createHash('sha256');
+      for (const i of [0, 1, 7, 123]) {
+        const s = c.sample(i);
+        x.update(s.image);
+        for (const t of s.targets) {
+          x.update(t.mask);
+          x.update(JSON.stringify(t.prompt));
+        }
+      }
+      expect(x.digest('hex')).toBe('bf05b8334087e70ce449e510634bf19f2470a31d1acf18fbd7c92eb98ef2d7a5');
+    }
+    expect(fingerprint(v3.sample(3))).not.toBe(fingerprint(createGenericCorpus({ seed: 7 }).sample(3)));
+  });
+
+  it('draws every composite kind as targets', () => {
+    const kinds = new Set(targets.map((t) => t.shape));
+    for (const k of ['whole', 'outlined', 'cluster', 'row-item'] as const) expect(kinds.has(k)).toBe(true);
+  });
+
+  it("gives a whole a mask that includes its parts: solid, unlike version 2's holed outer objects", () => {
+    // An outlined region's mask is rim + interior + specks, so it fills most of its box (a solid region does);
+    // a cluster's mask is the whole region, not just its blobs.
+    const fill = (k: string): number[] =>
+      targets.filter((t) => t.shape === k).map((t) => t.area / boxArea(t));
+    const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+    expect(median(fill('outlined'))).toBeGreaterThan(0.5);
+    expect(median(fill('cluster'))).toBeGreaterThan(0.5);
+    // Wholes contain the pixels of their parts: some part target of the same image lies inside the whole.
+    let contained = 0;
+    for (const s of samples)
+      for (const w of s.targets.filter((t) => t.shape === 'whole'))
+        for (const p of s.targets) {
+          if (p === w || p.area >= w.area) continue;
+          let inside = 0;
+          for (let i = 0; i < p.mask.length; i++) inside += p.mask[i] & w.mask[i];
+          if (inside === p.area) contained++;
+        }
+    expect(contained).toBeGreaterThan(0);
+  });
+
+  it('is deterministic by (seed, index) and refuses unknown versions', () => {
+    const again = createGenericCorpus({ seed: 7, targetsPerImage: 4, version: 3 });
+    expect(fingerprint(again.sample(11))).toBe(fingerprint(samples[11]));
+    expect(() => createGenericCorpus({ seed: 1, version: 4 as 3 })).toThrow(/version/);
   });
 });

@@ -9,6 +9,17 @@
  * region (what lies on top occludes it, so rings and nested shapes have holes). Its prompt is a box (tight
  * box with a few px of jitter) or 1–3 positive points inside the mask, sometimes with a negative point
  * nearby outside it.
+ *
+ * Version 3 (`version: 3`; version 2 stays the default and draws exactly as before) adds the part–whole level
+ * SAM's data has and version 2 lacked: in version 2 a target's mask never includes what lies on it (nested
+ * objects leave holes, an outline is only its rim), which taught the model to outline the parts of a
+ * structure and to stop at an inner edge. Version 3 draws, besides everything version 2 draws,
+ * - wholes: half of the nested groups are also a target as a whole (outer object with what lies in it),
+ * - outlined regions: a thin rim around a low-contrast interior holding small specks; the target is the whole
+ *   region (rim, interior and specks),
+ * - clusters: many small blobs packed into a region, sometimes on a faint tint; the target is the region,
+ * - rows: 3–9 similar objects side by side with thin gaps, each its own target.
+ * A box drawn tightly around a whole asks for the whole; one around a part asks for the part.
  */
 
 import { SeededRng, mixSeed } from '@casam/casam-core';
@@ -29,6 +40,9 @@ export interface PointsPrompt {
 }
 export type Prompt = BoxPrompt | PointsPrompt;
 
+/** Version 3's composite objects (see the header). */
+export type CompositeKind = 'whole' | 'outlined' | 'cluster' | 'row-item';
+
 export interface CorpusTarget {
   /** Visible region of the object, row-major size×size, 0/1. */
   mask: Uint8Array;
@@ -36,7 +50,7 @@ export interface CorpusTarget {
   /** Tight box of the mask (inclusive pixel indices), as SAM derives boxes from masks. */
   bbox: Box;
   /** Shape family of the object, or a region of a real image (real-corpus.ts), for diagnostics. */
-  shape: ShapeKind | 'real-region';
+  shape: ShapeKind | CompositeKind | 'real-region';
   prompt: Prompt;
 }
 
@@ -46,6 +60,8 @@ export interface CorpusSample {
   /** HWC RGB uint8. */
   image: Uint8Array;
   targets: CorpusTarget[];
+  /** Evaluation sets only: the group its targets are reported under (default: each target's shape). */
+  group?: string;
 }
 
 export interface GenericCorpusOptions {
@@ -58,7 +74,12 @@ export interface GenericCorpusOptions {
   boxProbability?: number;
   /** Evaluation prompts: tight boxes without jitter (see `interiorPoint` for the matching point prompt). */
   evaluation?: boolean;
+  /** Scene generator version: 2 (default, the original stream) or 3 (adds wholes and composites). */
+  version?: 2 | 3;
 }
+
+/** Generator versions `createGenericCorpus` draws. */
+export const GENERIC_CORPUS_VERSIONS: readonly number[] = [2, 3];
 
 export interface GenericCorpus {
   readonly seed: number;
@@ -375,11 +396,13 @@ function makeFill(rng: SeededRng, base: Rgb, second: Rgb): Fill {
 // Scene painting.
 
 interface Painted {
-  shape: ShapeKind;
+  shape: ShapeKind | CompositeKind;
   /** Object id in the label map. */
   id: number;
   /** Clutter is never chosen as a target. */
   clutter: boolean;
+  /** Ids of the objects that belong to this one (a whole): its mask is theirs and its own, where visible. */
+  members?: number[];
 }
 
 interface Scene {
@@ -422,7 +445,7 @@ function meanColor(img: Float32Array, size: number, cx: number, cy: number, r: n
   return n ? (out.map((v) => v / n) as Rgb) : [128, 128, 128];
 }
 
-function drawScene(rng: SeededRng, size: number): Scene {
+function drawScene(rng: SeededRng, size: number, version: 2 | 3 = 2): Scene {
   const scene: Scene = {
     image: new Float32Array(size * size * 3),
     labels: new Int16Array(size * size).fill(-1),
@@ -440,10 +463,12 @@ function drawScene(rng: SeededRng, size: number): Scene {
     }
 
   let nextId = 0;
-  const addObject = (shape: Shape, fill: Fill, clutter: boolean, alpha = 1): void => {
+  const addObject = (shape: Shape, fill: Fill, clutter: boolean, alpha = 1): Painted => {
     paint(scene, size, shape, fill, nextId, alpha);
-    scene.objects.push({ shape: shape.kind, id: nextId, clutter });
+    const o: Painted = { shape: shape.kind, id: nextId, clutter };
+    scene.objects.push(o);
     nextId++;
+    return o;
   };
   const objectFill = (cx: number, cy: number, r: number): Fill => {
     const local = meanColor(scene.image, size, cx, cy, r);
@@ -469,19 +494,32 @@ function drawScene(rng: SeededRng, size: number): Scene {
     const r = size * Math.exp(rng.uniform(Math.log(0.035), Math.log(0.3)));
     const cx = rng.uniform(0, 1) * size;
     const cy = rng.uniform(0, 1) * size;
+    if (version >= 3 && r > size * 0.05 && rng.chance(0.35)) {
+      drawComposite(rng, scene, size, cx, cy, r, addObject, objectFill);
+      continue;
+    }
     const kind = rng.pick(SHAPES);
-    addObject(makeShape(rng, kind, cx, cy, r), objectFill(cx, cy, r), false, rng.chance(0.1) ? 0.75 : 1);
+    const outer = addObject(
+      makeShape(rng, kind, cx, cy, r),
+      objectFill(cx, cy, r),
+      false,
+      rng.chance(0.1) ? 0.75 : 1,
+    );
     // Nested: one or two smaller objects inside this one (they occlude it, leaving holes in its mask).
     if (r > size * 0.08 && kind !== 'bar' && rng.chance(0.3)) {
       const inner = rng.int(1, 3);
+      const ids: number[] = [];
       for (let j = 0; j < inner; j++) {
         const ir = r * rng.uniform(0.2, 0.5);
         const a = rng.uniform(0, 2 * Math.PI);
         const d = r * rng.uniform(0, 0.4);
         const ix = cx + d * Math.cos(a);
         const iy = cy + d * Math.sin(a);
-        addObject(makeShape(rng, rng.pick(SHAPES), ix, iy, ir), objectFill(ix, iy, ir), false);
+        ids.push(addObject(makeShape(rng, rng.pick(SHAPES), ix, iy, ir), objectFill(ix, iy, ir), false).id);
       }
+      // Version 3: half of the groups are also a target as a whole (the outer object with its contents).
+      if (version >= 3 && rng.chance(0.5))
+        scene.objects.push({ shape: 'whole', id: outer.id, clutter: false, members: ids });
     }
   }
 
@@ -493,6 +531,122 @@ function drawScene(rng: SeededRng, size: number): Scene {
     addObject(makeShape(rng, kind, rng.uniform(0, size), rng.uniform(0, size), r), objectFill(0, 0, 1), true);
   }
   return scene;
+}
+
+/** Version 3's composite objects: an outlined region, a cluster of blobs, or a row of similar objects. */
+function drawComposite(
+  rng: SeededRng,
+  scene: Scene,
+  size: number,
+  cx: number,
+  cy: number,
+  r: number,
+  addObject: (shape: Shape, fill: Fill, clutter: boolean, alpha?: number) => Painted,
+  objectFill: (cx: number, cy: number, r: number) => Fill,
+): void {
+  const kind = rng.pick(['outlined', 'cluster', 'row'] as const);
+  const regionKind = rng.pick(['ellipse', 'blob', 'polygon'] as const);
+  if (kind === 'row') {
+    // 3–9 similar elongated objects along a line, thin gaps between them; each is a target.
+    const n = rng.int(3, 10);
+    const a = rng.uniform(0, Math.PI);
+    const ux = Math.cos(a);
+    const uy = Math.sin(a);
+    const pitch = (2 * r) / n;
+    const base = objectFill(cx, cy, r);
+    const c = new Float32Array(3);
+    base(cx, cy, c);
+    const colour: Rgb = [c[0], c[1], c[2]];
+    const long = rng.uniform(1.2, 3);
+    for (let k = 0; k < n; k++) {
+      const t = -r + pitch * (k + 0.5);
+      const ox = cx + t * ux;
+      const oy = cy + t * uy;
+      const hw = pitch * rng.uniform(0.38, 0.5);
+      const shape = makeShape(rng, 'ellipse', ox, oy, hw * long);
+      // An ellipse elongated across the row: squeeze along the row direction.
+      const rx = hw;
+      const ry = hw * long;
+      const test = ellipseTest(ox, oy, rx, ry, a);
+      const item: Shape = { ...shape, bbox: [ox - ry, oy - ry, ox + ry, oy + ry], inside: test };
+      const fill = makeFill(rng, nearColor(rng, colour, 25, 4), nearColor(rng, colour, 50, 10));
+      addObject(item, fill, false).shape = 'row-item';
+    }
+    return;
+  }
+  const region = makeShape(rng, regionKind, cx, cy, r);
+  if (kind === 'outlined') {
+    // Interior close to what lies beneath (told apart mostly by the rim), then the rim, then specks inside.
+    const local = meanColor(scene.image, size, cx, cy, r);
+    const interior = addObject(
+      region,
+      makeFill(rng, nearColor(rng, local, 30, 6), nearColor(rng, local, 45, 10)),
+      false,
+    );
+    const w = rng.uniform(1.2, Math.max(1.5, r * 0.12));
+    const inner = (x: number, y: number): boolean =>
+      region.inside(x - w, y) &&
+      region.inside(x + w, y) &&
+      region.inside(x, y - w) &&
+      region.inside(x, y + w);
+    const rim: Shape = { ...region, inside: (x, y) => region.inside(x, y) && !inner(x, y) };
+    const ids = [addObject(rim, makeFill(rng, randomColor(rng), randomColor(rng)), false).id];
+    scene.objects.pop(); // the rim alone is not a target
+    const specks = rng.int(0, 25);
+    const speckFill = objectFill(cx, cy, r);
+    for (let k = 0; k < specks; k++) {
+      const a = rng.uniform(0, 2 * Math.PI);
+      const d = r * Math.sqrt(rng.next()) * 0.8;
+      const sx = cx + d * Math.cos(a);
+      const sy = cy + d * Math.sin(a);
+      if (!inner(sx, sy)) continue;
+      const o = addObject(
+        makeShape(
+          rng,
+          rng.pick(['ellipse', 'blob'] as const),
+          sx,
+          sy,
+          rng.uniform(1.2, Math.max(1.5, r * 0.15)),
+        ),
+        speckFill,
+        true,
+      );
+      ids.push(o.id);
+    }
+    interior.shape = 'outlined';
+    interior.members = ids;
+    return;
+  }
+  // cluster: a region (sometimes faintly tinted, else unmarked) packed with small blobs of one palette.
+  const tinted = rng.chance(0.5);
+  const local = meanColor(scene.image, size, cx, cy, r);
+  const hull = addObject(
+    region,
+    makeFill(rng, nearColor(rng, local, 25, 6), nearColor(rng, local, 35, 8)),
+    false,
+    tinted ? 1 : 0,
+  );
+  hull.shape = 'cluster';
+  const palette = randomColor(rng);
+  const blobR = Math.max(1.5, Math.min(10, r * rng.uniform(0.08, 0.25)));
+  const n = Math.round(((r * r) / (blobR * blobR)) * rng.uniform(0.4, 1.1));
+  const ids: number[] = [];
+  for (let k = 0; k < Math.min(n, 120); k++) {
+    const a = rng.uniform(0, 2 * Math.PI);
+    const d = r * Math.sqrt(rng.next());
+    const bx = cx + d * Math.cos(a);
+    const by = cy + d * Math.sin(a);
+    if (!region.inside(bx, by)) continue;
+    const fill = makeFill(rng, nearColor(rng, palette, 35, 4), nearColor(rng, palette, 60, 10));
+    ids.push(
+      addObject(
+        makeShape(rng, rng.pick(['ellipse', 'blob'] as const), bx, by, blobR * rng.uniform(0.6, 1.3)),
+        fill,
+        true,
+      ).id,
+    );
+  }
+  hull.members = ids;
 }
 
 /** Illumination gradient, blur and sensor noise, then quantisation to uint8. */
@@ -676,6 +830,11 @@ export function createGenericCorpus(opts: GenericCorpusOptions): GenericCorpus {
   const size = opts.size ?? 256;
   const perImage = opts.targetsPerImage ?? 4;
   const boxP = opts.boxProbability ?? 0.5;
+  const version = opts.version ?? 2;
+  if (!GENERIC_CORPUS_VERSIONS.includes(version))
+    throw new Error(
+      `generic corpus version must be one of ${GENERIC_CORPUS_VERSIONS.join(', ')}, got ${version}`,
+    );
   if (!Number.isInteger(perImage) || perImage < 1)
     throw new Error(`targetsPerImage must be ≥ 1, got ${perImage}`);
   if (!Number.isInteger(size) || size < 32)
@@ -688,12 +847,21 @@ export function createGenericCorpus(opts: GenericCorpusOptions): GenericCorpus {
     // Redraw (same stream) in the rare case a scene has no object large enough.
     const rng = new SeededRng(mixSeed(seed, index));
     for (;;) {
-      const scene = drawScene(rng, size);
-      const candidates: { id: number; shape: ShapeKind; mask: Uint8Array; area: number; bbox: Box }[] = [];
+      const scene = drawScene(rng, size, version);
+      const candidates: {
+        id: number;
+        shape: ShapeKind | CompositeKind;
+        mask: Uint8Array;
+        area: number;
+        bbox: Box;
+      }[] = [];
       for (const o of scene.objects) {
         if (o.clutter) continue;
         const mask = new Uint8Array(size * size);
-        for (let i = 0; i < mask.length; i++) mask[i] = scene.labels[i] === o.id ? 1 : 0;
+        if (o.members?.length) {
+          const ids = new Set([o.id, ...o.members]);
+          for (let i = 0; i < mask.length; i++) mask[i] = ids.has(scene.labels[i]) ? 1 : 0;
+        } else for (let i = 0; i < mask.length; i++) mask[i] = scene.labels[i] === o.id ? 1 : 0;
         const { bbox, area } = maskBox(mask, size);
         if (area >= MIN_TARGET_AREA) candidates.push({ id: o.id, shape: o.shape, mask, area, bbox });
       }

@@ -6,13 +6,21 @@ export { initSamStateDict } from './init-weights';
 export { createTrainableSam, type TrainableSam } from './trainable-sam';
 export {
   EVAL_SEED as GENERIC_EVAL_SEED,
+  GENERIC_CORPUS_VERSIONS,
   createGenericCorpus,
+  type CompositeKind,
   type CorpusSample,
   type CorpusTarget,
   type GenericCorpus,
   type GenericCorpusOptions,
 } from './generic-corpus';
 export { evaluateHeldOut, makeHeldOutSet, type EvalResult, type EvalSet } from './evaluate';
+export {
+  EVAL_DOMAINS,
+  makeDomainEvalSet,
+  summariseDomainEval,
+  type DomainEvalSummary,
+} from './domain-eval';
 export {
   PretrainCheckpointError,
   loadCheckpoint,

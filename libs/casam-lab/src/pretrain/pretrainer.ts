@@ -43,6 +43,7 @@ import {
   loadCheckpoint,
   saveCheckpoint,
 } from './checkpoint-io';
+import { makeDomainEvalSet, summariseDomainEval } from './domain-eval';
 import { CorpusSample, EVAL_SEED, GenericCorpus, createGenericCorpus } from './generic-corpus';
 import { EvalResult, EvalSet, evaluateHeldOut, makeHeldOutSet } from './evaluate';
 import { initSamStateDict } from './init-weights';
@@ -91,6 +92,11 @@ export interface PretrainOptions {
     create(seed: number, size: number, targetsPerImage: number): { sample(i: number): CorpusSample };
   };
   backend?: string;
+  /**
+   * Validation images per synthetic domain for the second evaluation (frozen box IoU against box-fill on the
+   * continual benchmark's 12 domains, domain-eval.ts), run with every held-out evaluation; 0 or absent: off.
+   */
+  domainEvalImages?: number;
   /** Stop (after saving a checkpoint) when this aborts. */
   signal?: AbortSignal;
   log?: (line: string) => void;
@@ -341,6 +347,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     writeLog({ type: 'corpus', step, from: previousCorpus, to: corpusName, time: new Date().toISOString() });
   }
   let evalSet: EvalSet | null = null;
+  let domainSet: EvalSet | null = null;
   const runEval = (): EvalResult => {
     evalSet ??= makeHeldOutSet(o.evalImages, 2, cfg.imgSize);
     const r = evaluateHeldOut(model.sam, evalSet);
@@ -350,6 +357,23 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
         `1-point IoU ${r.pointIou.toFixed(4)}, ${r.targets} held-out targets`,
     );
     writeLog({ type: 'eval', step, elapsed: Math.round(elapsedNow()), ...r });
+    if ((opts.domainEvalImages ?? 0) > 0) {
+      domainSet ??= makeDomainEvalSet(opts.domainEvalImages, cfg.imgSize);
+      const d = evaluateHeldOut(model.sam, domainSet);
+      const sum = summariseDomainEval(d);
+      log(
+        `domain eval @ step ${step}: frozen box IoU ${sum.meanBoxIou.toFixed(4)} vs box-fill ` +
+          `${sum.meanBoxFillIou.toFixed(4)}, ${sum.domainsAtOrAboveBoxFill}/${sum.domains} domains at or above box-fill`,
+      );
+      writeLog({
+        type: 'eval-domains',
+        step,
+        elapsed: Math.round(elapsedNow()),
+        ...sum,
+        targets: d.targets,
+        byDomain: d.byShape,
+      });
+    }
     lastEvalStep = step;
     return r;
   };
