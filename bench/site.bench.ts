@@ -13,6 +13,10 @@
  *   segment     the routed segmenter (embed → route → align → decode) with bundles of 0, 1 and 9 tasks on
  *               both engines: p50/p99 of the whole and of each step, the ratio tfjs / ONNX Runtime, and routing
  *               (attention pooling + every task's VAE score) as a share of the encoder's time
+ *   routing     where routing's time goes with 9 tasks, on ORT embeddings of the benchmark's images: attention
+ *               pooling and the 9 VAE scores, on the fast router's WebAssembly SIMD kernel (the default of both
+ *               segmenters), on its plain-JS loops, and the TF.js router; each as a share of the encoder's p50
+ *               on ONNX Runtime and on TF.js (from the 9-task segment rows)
  *   serve       HTTP p50/p99 of POST /v1/segment with a 256-px PNG and a 9-task bundle: the agent's
  *               SegmentationServer in this process on loopback, on each engine (bench/site-serve.ts)
  *   memory      peak RSS (VmHWM) of this process
@@ -28,9 +32,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   buildSam,
+  createFastRouter,
   createOnnxRoutedSegmenter,
   createOnnxSamEngine,
   createRoutedSegmenter,
+  createRouter,
   createTfjsSamEngine,
   encodeRgbPng,
   ensureOnnxAlignmentLayers,
@@ -47,6 +53,7 @@ import {
   type RgbImage,
   type SamEngine,
   stateDictFingerprint,
+  tf,
   trainTask,
   type TrainingItem,
   writeAdapterFile,
@@ -107,6 +114,86 @@ function adapterFor(taskId: string, seed: number, tau: number): Uint8Array {
     tau: { tau, p95: tau, p99: tau, mean: tau / 2, std: 1, n: 10, percentile: 97 },
     align: initialAlignmentStateDict(64, seed),
     vae: initialTaskVaeStateDict(64, seed),
+  });
+}
+
+/**
+ * p50 of the route step (pooling + 9 VAE scores) and of the 9 VAE scores alone (routeFeature on a pooled-size
+ * feature) per implementation, on `images`' ONNX Runtime embeddings, implementations interleaved pass by pass.
+ * The TF.js router takes a tensor already made (as the TF.js segmenter did before it used the fast router).
+ */
+async function measureRouting(
+  engine: SamEngine,
+  images: RgbImage[],
+  bundleOf: (tasks: number) => LoadedAdapter[],
+  passes: number,
+) {
+  const embeddings = [];
+  for (const img of images) embeddings.push(await engine.embed(prepOf(engine)(img)));
+  const [, c, h, w] = embeddings[0].shape;
+  // A feature of the right width for the scores alone: the plain mean over positions (timing does not depend
+  // on which feature it is).
+  const features = embeddings.map((e) => {
+    const z = e.data as Float32Array;
+    const f = new Float32Array(c);
+    for (let ch = 0; ch < c; ch++) {
+      let acc = 0;
+      for (let p = 0; p < h * w; p++) acc += z[ch * h * w + p];
+      f[ch] = acc / (h * w);
+    }
+    return f;
+  });
+  const adapters = bundleOf(9);
+  const tasks = adapters.map((a) => ({ taskId: a.taskId, vae: a.vae, tau: a.tau }));
+  const fast = (['wasm-simd', 'js'] as const).map((kernel) => ({
+    kernel,
+    router: createFastRouter(tasks, { kernel }),
+  }));
+  const tfRouter = createRouter(tasks);
+  const tensors = embeddings.map((e) =>
+    tf.tensor4d(e.data as Float32Array, e.shape as [number, number, number, number]),
+  );
+  const runs = [
+    ...fast.map(({ kernel, router }) => ({
+      name: `fast router (${kernel})`,
+      route: (i: number) => router.route(embeddings[i]),
+      scores: (i: number) => router.routeFeature(features[i]),
+    })),
+    { name: 'TF.js router', route: (i: number) => tfRouter.route(tensors[i]), scores: null },
+  ];
+  const ms = runs.map(() => ({ route: [] as number[], scores: [] as number[] }));
+  for (let pass = -5; pass < passes; pass++)
+    for (let k = 0; k < runs.length; k++) {
+      const j = pass % 2 ? runs.length - 1 - k : k;
+      const i = (pass + 5) % embeddings.length;
+      let t0 = performance.now();
+      runs[j].route(i);
+      const route = performance.now() - t0;
+      t0 = performance.now();
+      runs[j].scores?.(i);
+      const scores = performance.now() - t0;
+      if (pass < 0) continue; // warm-up
+      ms[j].route.push(route);
+      if (runs[j].scores) ms[j].scores.push(scores);
+    }
+  for (const t of tensors) t.dispose();
+  for (const a of adapters) {
+    a.align.dispose();
+    a.vae.dispose();
+  }
+  const us = (x: number) => round(x, 3);
+  return runs.map((r, j) => {
+    const route = pct(ms[j].route, 50);
+    const scores = r.scores ? pct(ms[j].scores, 50) : null;
+    return {
+      implementation: r.name,
+      tasks: 9,
+      embedding: `[${embeddings[0].shape.join(',')}]`,
+      poolingMsP50: scores === null ? null : us(Math.max(0, route - scores)),
+      vaeScoresMsP50: scores === null ? null : us(scores),
+      routeMsP50: us(route),
+      routeMsP99: us(pct(ms[j].route, 99)),
+    };
   });
 }
 
@@ -297,6 +384,24 @@ async function main(): Promise<void> {
   console.table(segment);
   console.table(segmentRatios);
 
+  // Routing alone, 9 tasks: pooling vs VAE scores per implementation, as a share of each engine's encoder time.
+  log('routing (9 tasks)…');
+  const routing = await measureRouting(ort, images.slice(0, 8), bundleOf, QUICK ? 50 : 300);
+  const encoderP50 = (label: string) =>
+    segment.find((r) => r.engine === label && r.bundleTasks === 9)!.embedMsP50;
+  const routingRows = routing.map((r) => ({
+    ...r,
+    pctOfOrtEncoder: round((100 * r.routeMsP50) / encoderP50(ortLabel), 2),
+    pctOfTfjsEncoder: round((100 * r.routeMsP50) / encoderP50(tfjsLabel), 2),
+  }));
+  load.mark('afterRouting');
+  console.log(
+    `\nrouting with 9 tasks (pooling + every VAE score; ms p50 over ${QUICK ? 50 : 300} passes of 8 embeddings), ` +
+      `as % of the encoder's p50 in the 9-task segment rows (${ortLabel} ${encoderP50(ortLabel)} ms, ` +
+      `${tfjsLabel} ${encoderP50(tfjsLabel)} ms)`,
+  );
+  console.table(routingRows);
+
   // serve over HTTP: 256-px PNG, a 9-task bundle, each engine's server in turn per request.
   log('serve over HTTP (9 tasks)…');
   const png = encodeRgbPng(images[0]);
@@ -348,6 +453,9 @@ async function main(): Promise<void> {
         "ONNX Runtime runs the fixture's export.",
       'ONNX Runtime and TF.js run in the same process, interleaved request by request (alternating order).',
       'routingPctOfEncoder: median route step (attention pooling + every VAE score) / median embed step.',
+      'routing: the route step alone on 8 ORT embeddings (interleaved implementations); pooling = route − scores ' +
+        "(medians); the share is of the 9-task segment rows' encoder p50 on each engine. Both segmenters route on " +
+        "the fast router's WebAssembly SIMD kernel; 'js' and the TF.js router are shown for comparison.",
       'serve: the SegmentationServer in this process on loopback (not a separate site-agent serve process); ' +
         'the 9-task bundle is held in memory instead of verified from disk (done only at start and on a swap).',
       'Shared 2-core machine; another long job (pretraining) may run at the same time: see machine.loadavg.',
@@ -357,6 +465,7 @@ async function main(): Promise<void> {
     training,
     segment,
     segmentRatios,
+    routing: routingRows,
     serve,
     peakRssMiB: peak,
     seconds: Math.round((Date.now() - started) / 1000),

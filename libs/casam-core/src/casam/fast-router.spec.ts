@@ -10,6 +10,8 @@ import { stripPrefix } from './state-dict-check';
 import { TaskVae, createTaskVae } from './task-vae';
 
 const REL = 1e-5;
+/** Both kernels of the fast router: the WebAssembly SIMD one (the default here) and the plain-JS loops. */
+const KERNELS = ['wasm-simd', 'js'] as const;
 const relDiff = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b), 1e-12);
 
 /** Gaussian-ish embedding values (sum of uniforms), seeded; `scale` spreads images apart so routes differ. */
@@ -45,16 +47,30 @@ describe.each(['cpu', 'wasm'] as const)('fast router vs the TF.js router on %s',
     const z = golden('align64.input');
     const f = attentionPoolNchw(z, 64, 256);
     const dPool = maxAbsDiff(f, golden('pool64.raw.f'));
-    const fast = fastTaskVaeOf(fixtureVae);
     const x = golden('vae64.x');
     const want = golden('vae64.score');
     let worst = 0;
-    for (let i = 0; i < 8; i++)
-      worst = Math.max(worst, relDiff(fast.score(x.slice(i * 64, (i + 1) * 64)), want[i]));
+    for (const kernel of KERNELS) {
+      const fast = fastTaskVaeOf(fixtureVae, { kernel });
+      expect(fast.kernel).toBe(kernel);
+      for (let i = 0; i < 8; i++)
+        worst = Math.max(worst, relDiff(fast.score(x.slice(i * 64, (i + 1) * 64)), want[i]));
+    }
+    // The router's own pooling (the SIMD kernel's) on the golden embedding, through a VAE that returns f[0]: the
+    // route's score is the pooled feature's first value.
+    const probe = { kernel: 'wasm-simd' as const, inputDim: 64, hiddenDim: 32, latentDim: 16, beta: 0 };
+    const seen: Float32Array[] = [];
+    const router = createFastRouter([
+      { taskId: 'p', tau: 1, vae: { ...probe, score: (f: Float32Array) => (seen.push(f.slice()), 0) } },
+    ]);
+    router.route(float32Tensor([1, 64, 16, 16], z));
+    const dPoolSimd = maxAbsDiff(seen[0], golden('pool64.raw.f'));
     console.log(
-      `[${backend}] fast pool f vs golden ${dPool.toExponential(1)}; VAE score rel ${worst.toExponential(1)}`,
+      `[${backend}] fast pool f vs golden ${dPool.toExponential(1)} (js), ${dPoolSimd.toExponential(1)} (wasm-simd); ` +
+        `VAE score rel ${worst.toExponential(1)} (both kernels)`,
     );
     expect(dPool).toBeLessThan(1e-6);
+    expect(dPoolSimd).toBeLessThan(1e-6);
     expect(worst).toBeLessThan(REL);
   });
 
@@ -77,8 +93,8 @@ describe.each(['cpu', 'wasm'] as const)('fast router vs the TF.js router on %s',
     const winners = new Set<string>();
     for (const rule of ROUTING_RULES) {
       const ref = createRouter(tasks, { rule });
-      const fast = createFastRouter(tasks, { rule });
-      expect(fast.taskIds).toEqual(ref.taskIds);
+      const fasts = KERNELS.map((kernel) => createFastRouter(tasks, { rule, kernel }));
+      for (const fast of fasts) expect(fast.taskIds).toEqual(ref.taskIds);
       const inputs: HostTensor[] = [float32Tensor([1, 64, 16, 16], golden('align64.input'))];
       for (let s = 0; s < 6; s++) inputs.push(embedding([1, 64, 16, 16], s, 0.2 + s));
       for (let s = 0; s < 3; s++) inputs.push(embedding([1, 64, 32, 32], 50 + s, 0.5 + s));
@@ -86,18 +102,20 @@ describe.each(['cpu', 'wasm'] as const)('fast router vs the TF.js router on %s',
         const z = tf.tensor4d(e.data as Float32Array, e.shape as [number, number, number, number]);
         const r = ref.route(z);
         z.dispose();
-        const q = fast.route(e);
-        for (let k = 0; k < r.scores.length; k++) {
-          const [a, b] = [q.scores[k].score, r.scores[k].score];
-          expect(Math.abs(a - b)).toBeLessThanOrEqual(tolerance(b, tasks[k].vae.beta));
-          if (REL * Math.abs(b) >= tasks[k].vae.beta * 64 * 2 ** -24) worst = Math.max(worst, relDiff(a, b));
-          else worstAbsSmall = Math.max(worstAbsSmall, Math.abs(a - b));
+        for (const q of fasts.map((fast) => fast.route(e))) {
+          for (let k = 0; k < r.scores.length; k++) {
+            const [a, b] = [q.scores[k].score, r.scores[k].score];
+            expect(Math.abs(a - b)).toBeLessThanOrEqual(tolerance(b, tasks[k].vae.beta));
+            if (REL * Math.abs(b) >= tasks[k].vae.beta * 64 * 2 ** -24)
+              worst = Math.max(worst, relDiff(a, b));
+            else worstAbsSmall = Math.max(worstAbsSmall, Math.abs(a - b));
+          }
+          expect(q.decision.kind).toBe(r.decision.kind);
+          if (r.decision.kind === 'task' && q.decision.kind === 'task')
+            expect(q.decision.taskId).toBe(r.decision.taskId);
+          if (r.decision.kind === 'fallback' && q.decision.kind === 'fallback')
+            expect(q.decision.best?.taskId).toBe(r.decision.best?.taskId);
         }
-        expect(q.decision.kind).toBe(r.decision.kind);
-        if (r.decision.kind === 'task' && q.decision.kind === 'task')
-          expect(q.decision.taskId).toBe(r.decision.taskId);
-        if (r.decision.kind === 'fallback' && q.decision.kind === 'fallback')
-          expect(q.decision.best?.taskId).toBe(r.decision.best?.taskId);
         kinds.add(r.decision.kind);
         winners.add(r.decision.kind === 'task' ? r.decision.taskId : `fb:${r.decision.best?.taskId}`);
         images++;

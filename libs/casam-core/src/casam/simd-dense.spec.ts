@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../random/seeded-random';
+import { createSimdDense, simdDenseAvailable } from './simd-dense';
+
+describe('WebAssembly SIMD dense kernel', () => {
+  it('runs on this Node (the router relies on it for speed, not for correctness)', () => {
+    expect(simdDenseAvailable()).toBe(true);
+  });
+
+  it('computes y = W·x + b and squared norms like float64 loops, at any aligned offsets and widths', () => {
+    const rng = mulberry32(7);
+    const k = createSimdDense(16)!;
+    let worst = 0;
+    for (const [inDim, outDim] of [
+      [4, 4],
+      [64, 128],
+      [128, 64],
+      [128, 128],
+      [256, 64],
+      [12, 20],
+    ]) {
+      const [wAt, bAt, xAt] = [8, 8 + inDim * outDim, 8 + inDim * outDim + outDim + 4];
+      const yAt = xAt + inDim + 8;
+      k.ensure(yAt + outDim);
+      const m = k.f32;
+      for (let i = wAt; i < xAt + inDim; i++) m[i] = rng() * 2 - 1;
+      k.dense(wAt, bAt, xAt, yAt, inDim, outDim);
+      for (let o = 0; o < outDim; o++) {
+        let want = m[bAt + o];
+        for (let i = 0; i < inDim; i++) want += m[wAt + o * inDim + i] * m[xAt + i];
+        worst = Math.max(worst, Math.abs(m[yAt + o] - want));
+      }
+    }
+    // Squared norms over channels of a [c, hw] block, added to what s holds.
+    const [c, hw] = [5, 12];
+    k.ensure(64 + c * hw);
+    const m = k.f32;
+    for (let i = 0; i < c * hw; i++) m[64 + i] = rng() - 0.5;
+    for (let p = 0; p < hw; p++) m[32 + p] = 1;
+    k.sumsq(64, 32, c, hw);
+    for (let p = 0; p < hw; p++) {
+      let want = 1;
+      for (let ch = 0; ch < c; ch++) want += m[64 + ch * hw + p] ** 2;
+      worst = Math.max(worst, Math.abs(m[32 + p] - want));
+    }
+    expect(worst).toBeLessThan(1e-5);
+  });
+
+  it('refuses widths and offsets it cannot run, and traps outside its memory', () => {
+    const k = createSimdDense(64)!;
+    expect(() => k.dense(0, 0, 0, 0, 6, 4)).toThrow(RangeError);
+    expect(() => k.dense(0, 0, 0, 0, 8, 3)).toThrow(RangeError);
+    expect(() => k.dense(2, 0, 0, 0, 8, 4)).toThrow(RangeError);
+    expect(() => k.sumsq(0, 0, 1, 6)).toThrow(RangeError);
+    expect(() => k.dense(0, 0, 0, 0, 64 * 1024, 4)).toThrow(WebAssembly.RuntimeError);
+  });
+});

@@ -1,0 +1,204 @@
+/**
+ * y = W·x + b for small dense layers, as a WebAssembly SIMD kernel (f32x4, four rows at a time), and the squared
+ * norms of NCHW positions: the router's VAE layers (64→128→64 per task) and the attention pooling. Node's V8 never vectorises plain JS
+ * loops, and these layers are too small for a TF.js or ORT call to pay for its dispatch; this kernel does 4–8
+ * multiply-adds per instruction with no call overhead beyond one JS → wasm call per layer.
+ *
+ * The module is written here byte by byte (one small function; no toolchain, no build step) and compiled once.
+ * Where WebAssembly SIMD is missing, `simdDenseAvailable()` is false and callers keep their plain-JS loops.
+ *
+ * Memory: each kernel instance owns a WebAssembly.Memory; callers place weights, inputs and outputs in it at
+ * float offsets (multiples of 4 floats, so every v128 load is 16-byte aligned) and read `f32` views of it.
+ */
+
+// (func (param $w $b $x $y $in $out i32)
+//   for o in 0, 4, 8, … < out:                    four rows at a time, so each x load serves four products
+//     p0..p3 = the rows' starts; a0..a3 = 0
+//     for xp over x, 4 floats a step: xv = x[xp]; a_r += W[p_r]·xv; p_r += 4
+//     y[o + r] = (lanes of a_r summed) + b[o + r])
+// `in` and `out` must be positive multiples of 4 (checked by the JS wrapper).
+const [W, B, X, Y, IN, OUT] = [0, 1, 2, 3, 4, 5];
+const [O, P0, P1, P2, P3, XP, XE, RS] = [6, 7, 8, 9, 10, 11, 12, 13];
+const [A0, A1, A2, A3, XV] = [14, 15, 16, 17, 18];
+const P = [P0, P1, P2, P3];
+const A = [A0, A1, A2, A3];
+const get = (l: number) => [0x20, l];
+const set = (l: number) => [0x21, l];
+const tee = (l: number) => [0x22, l];
+const i32 = (n: number) => [0x41, ...sleb(n)];
+const ADD = 0x6a;
+const MUL = 0x6c;
+const LT_U = 0x49;
+const V128_LOAD = [0xfd, 0x00, 0x04, 0x00]; // align 2^4, offset 0
+const F32X4_ADD = [0xfd, 0xe4, 0x01];
+const F32X4_MUL = [0xfd, 0xe6, 0x01];
+const lane = (k: number) => [0xfd, 0x1f, k]; // f32x4.extract_lane
+const ZERO = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
+// prettier-ignore
+const BODY = [
+  0x02, 0x08, 0x7f, 0x05, 0x7b, // locals: 8 × i32, 5 × v128
+  ...i32(0), ...set(O),
+  ...get(IN), ...i32(2), 0x74, ...set(RS),
+  ...get(X), ...get(RS), ADD, ...set(XE),
+  0x03, 0x40, // loop over blocks of four rows
+  ...get(W), ...get(O), ...get(RS), MUL, ADD, ...set(P0),
+  ...get(P0), ...get(RS), ADD, ...set(P1),
+  ...get(P1), ...get(RS), ADD, ...set(P2),
+  ...get(P2), ...get(RS), ADD, ...set(P3),
+  ...get(X), ...set(XP),
+  ...A.flatMap((a) => [...ZERO, ...set(a)]),
+  0x03, 0x40, // loop along the rows
+  ...get(XP), ...V128_LOAD, ...set(XV),
+  ...[0, 1, 2, 3].flatMap((r) => [
+    ...get(A[r]), ...get(P[r]), ...V128_LOAD, ...get(XV), ...F32X4_MUL, ...F32X4_ADD, ...set(A[r]),
+    ...get(P[r]), ...i32(16), ADD, ...set(P[r]),
+  ]),
+  ...get(XP), ...i32(16), ADD, ...tee(XP), ...get(XE), LT_U, 0x0d, 0x00,
+  0x0b,
+  ...[0, 1, 2, 3].flatMap((r) => [
+    ...get(Y), ...get(O), ...i32(2), 0x74, ADD, // address y + o·4 (+ r·4 as the store's offset)
+    ...get(A[r]), ...lane(0), ...get(A[r]), ...lane(1), 0x92, ...get(A[r]), ...lane(2), 0x92,
+    ...get(A[r]), ...lane(3), 0x92,
+    ...get(B), ...get(O), ...i32(2), 0x74, ADD, 0x2a, 0x02, r * 4, 0x92, // + b[o + r]
+    0x38, 0x02, r * 4, // f32.store offset r·4
+  ]),
+  ...get(O), ...i32(4), ADD, ...tee(O), ...get(OUT), LT_U, 0x0d, 0x00,
+  0x0b,
+  0x0b,
+];
+
+// (func $sumsq (param $z $s $c $hw i32): s[p] += Σ_ch z[ch·hw + p]² for p < hw, 4 positions a step (the
+// attention pooling's squared norms over channels, NCHW). `hw` a positive multiple of 4, `c` ≥ 1.
+const [SZ, SS, SC, SHW, CH, ZP, SP, SE, V] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+// prettier-ignore
+const SUMSQ_BODY = [
+  0x02, 0x04, 0x7f, 0x01, 0x7b, // locals: 4 × i32, 1 × v128
+  ...i32(0), ...set(CH),
+  ...get(SZ), ...set(ZP),
+  ...get(SS), ...get(SHW), ...i32(2), 0x74, ADD, ...set(SE),
+  0x03, 0x40, // loop over channels
+  ...get(SS), ...set(SP),
+  0x03, 0x40, // loop over positions
+  ...get(SP), // store address
+  ...get(SP), ...V128_LOAD, ...get(ZP), ...V128_LOAD, ...tee(V), ...get(V), ...F32X4_MUL, ...F32X4_ADD,
+  0xfd, 0x0b, 0x04, 0x00, // v128.store
+  ...get(ZP), ...i32(16), ADD, ...set(ZP),
+  ...get(SP), ...i32(16), ADD, ...tee(SP), ...get(SE), LT_U, 0x0d, 0x00,
+  0x0b,
+  ...get(CH), ...i32(1), ADD, ...tee(CH), ...get(SC), LT_U, 0x0d, 0x00,
+  0x0b,
+  0x0b,
+];
+
+/** Signed LEB128 (i32.const immediates). */
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+function leb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n) b |= 0x80;
+    out.push(b);
+  } while (n);
+  return out;
+}
+const ascii = (t: string): number[] => [...t].map((ch) => ch.charCodeAt(0));
+const section = (id: number, content: number[]): number[] => [id, ...leb(content.length), ...content];
+
+// prettier-ignore
+const MODULE_BYTES = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+  // types: 0 = (i32 ×6) → (), 1 = (i32 ×4) → ()
+  ...section(1, [0x02, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x00, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x00]),
+  ...section(2, [0x01, 0x01, 0x65, 0x01, 0x6d, 0x02, 0x00, 0x01]), // import "e" "m" memory, min 1 page
+  ...section(3, [0x02, 0x00, 0x01]), // dense: type 0, sumsq: type 1
+  // exports "dense" (function 0), "sumsq" (function 1)
+  ...section(7, [0x02, 0x05, ...ascii('dense'), 0x00, 0x00, 0x05, ...ascii('sumsq'), 0x00, 0x01]),
+  ...section(10, [0x02, ...leb(BODY.length), ...BODY, ...leb(SUMSQ_BODY.length), ...SUMSQ_BODY]),
+]);
+
+let compiled: WebAssembly.Module | null | undefined;
+
+function module(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(MODULE_BYTES);
+    } catch {
+      compiled = null; // no WebAssembly SIMD here
+    }
+  }
+  return compiled;
+}
+
+/** Whether this runtime runs the SIMD kernel (WebAssembly with fixed-width SIMD). */
+export function simdDenseAvailable(): boolean {
+  return module() !== null;
+}
+
+export interface SimdDense {
+  /** The kernel's memory as floats (re-read after `ensure`, which may replace it). */
+  readonly f32: Float32Array;
+  /** Grows the memory to hold at least `floats` floats. */
+  ensure(floats: number): void;
+  /**
+   * y[yOff + o] = b[bOff + o] + Σ_i W[wOff + o·inDim + i] · x[xOff + i] for o < outDim; offsets in floats,
+   * multiples of 4; inDim and outDim positive multiples of 4.
+   */
+  dense(wOff: number, bOff: number, xOff: number, yOff: number, inDim: number, outDim: number): void;
+  /**
+   * s[sOff + p] += Σ_ch z[zOff + ch·hw + p]² for p < hw (float32 sums); offsets in floats, multiples of 4; hw a
+   * positive multiple of 4.
+   */
+  sumsq(zOff: number, sOff: number, c: number, hw: number): void;
+}
+
+/** A kernel instance with room for `floats` floats, or null where WebAssembly SIMD is missing. */
+export function createSimdDense(floats: number): SimdDense | null {
+  const m = module();
+  if (!m) return null;
+  const pages = (n: number) => Math.max(1, Math.ceil((n * 4) / 65536));
+  const memory = new WebAssembly.Memory({ initial: pages(floats) });
+  const instance = new WebAssembly.Instance(m, { e: { m: memory } });
+  const fn = instance.exports['dense'] as (...a: number[]) => void;
+  const sq = instance.exports['sumsq'] as (...a: number[]) => void;
+  let f32 = new Float32Array(memory.buffer);
+  return {
+    get f32() {
+      return f32;
+    },
+    ensure(n: number) {
+      const need = pages(n) - memory.buffer.byteLength / 65536;
+      if (need > 0) {
+        memory.grow(need);
+        f32 = new Float32Array(memory.buffer);
+      }
+    },
+    dense(wOff, bOff, xOff, yOff, inDim, outDim) {
+      if (!(inDim > 0 && inDim % 4 === 0 && outDim > 0 && outDim % 4 === 0))
+        throw new RangeError(
+          `dense kernel: inDim ${inDim} and outDim ${outDim} must be positive multiples of 4`,
+        );
+      if ((wOff | bOff | xOff | yOff) % 4 !== 0)
+        throw new RangeError('dense kernel: offsets must be multiples of 4');
+      fn(wOff * 4, bOff * 4, xOff * 4, yOff * 4, inDim, outDim);
+    },
+    sumsq(zOff, sOff, c, hw) {
+      if (!(hw > 0 && hw % 4 === 0 && c >= 1))
+        throw new RangeError(`sumsq kernel: hw ${hw} must be a positive multiple of 4, c ${c} ≥ 1`);
+      if ((zOff | sOff) % 4 !== 0) throw new RangeError('sumsq kernel: offsets must be multiples of 4');
+      sq(zOff * 4, sOff * 4, c, hw);
+    },
+  };
+}
