@@ -45,6 +45,12 @@ const boundaries = (app, allow = []) => [
   },
 ];
 
+/** Libraries are used through their entry points only (src/index.ts, and their `/testing` kits). */
+const DEEP_IMPORT = {
+  group: ['@casam/*/src', '@casam/*/src/**'],
+  message: 'Import the package entry point (@casam/<name>), not a file inside it.',
+};
+
 export default [
   {
     ignores: [
@@ -67,20 +73,34 @@ export default [
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'error',
       'no-console': 'off',
-      // Libraries are used through their entry points only (src/index.ts, and casam-core's `/testing` kit).
+      'no-restricted-imports': ['error', { patterns: [DEEP_IMPORT] }],
+      // The architecture, enforced: apps may use libs but not the lab; casam-core only protocol; protocol nothing.
+      '@nx/enforce-module-boundaries': boundaries(['type:protocol', 'type:io', 'type:ml']),
+    },
+  },
+  // What ships to a hospital (the apps' and product libraries' non-test files) loads no test kit: a kit entry is
+  // checked by its package's tags like the main entry, so the tag rule alone would let an app load dicom's.
+  {
+    files: [
+      'apps/*/src/**/*.ts',
+      'libs/protocol/src/**/*.ts',
+      'libs/dicom/src/**/*.ts',
+      'libs/casam-core/src/**/*.ts',
+    ],
+    ignores: ['**/*.spec.ts', '**/*.testing.ts', '**/testing/**'],
+    rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
+            DEEP_IMPORT,
             {
-              group: ['@casam/*/src', '@casam/*/src/**'],
-              message: 'Import the package entry point (@casam/<name>), not a file inside it.',
+              group: ['@casam/*/testing', '@casam/*/testing/**', '@casam/*/release'],
+              message: 'Test kits are for tests, benchmarks and scripts, not for code that ships.',
             },
           ],
         },
       ],
-      // The architecture, enforced: apps may use libs but not the lab; casam-core only protocol; protocol nothing.
-      '@nx/enforce-module-boundaries': boundaries(['type:protocol', 'type:io', 'type:ml']),
     },
   },
   // Tests of the apps may draw synthetic data from the lab; what ships (non-test files) may not.
@@ -94,7 +114,12 @@ export default [
   {
     files: ['e2e/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
     rules: {
-      '@nx/enforce-module-boundaries': boundaries(['type:protocol', 'type:io', 'type:ml'], APP_KITS),
+      // Nx reads a plain `allow` entry as an unanchored regular expression (`@casam/coordinator/testing` would also
+      // let `@casam/coordinator/testing/test-database` through), hence the anchors.
+      '@nx/enforce-module-boundaries': boundaries(
+        ['type:protocol', 'type:io', 'type:ml'],
+        APP_KITS.map((kit) => `^${kit}$`),
+      ),
     },
   },
 ];

@@ -135,6 +135,19 @@ describe('module boundaries', () => {
     expect(errs.join('\n')).toMatch(/package entry point/);
   });
 
+  it('forbids code that ships from loading a test kit, and lets its tests', async () => {
+    const kitBan = (file: string, pkg: string) => lintMessages(file, importing(pkg), 'no-restricted-imports');
+    // The tag rule lets an app use dicom and casam-core use protocol, kits included; this rule does not.
+    expect((await kitBan('apps/site-agent/src/probe.ts', '@casam/dicom/testing')).join('\n')).toMatch(
+      /not for code that ships/,
+    );
+    expect((await kitBan('libs/casam-core/src/probe.ts', '@casam/protocol/testing')).join('\n')).toMatch(
+      /not for code that ships/,
+    );
+    expect(await kitBan('apps/site-agent/src/probe.spec.ts', '@casam/dicom/testing')).toEqual([]);
+    expect(await kitBan('apps/site-agent/src/probe.testing.ts', '@casam/casam-core/testing')).toEqual([]);
+  });
+
   it('allows casam-core to import protocol, the lab both libs, and apps both product libs', async () => {
     expect(await boundaryErrors('libs/casam-core/src/probe.ts', importing('@casam/protocol'))).toEqual([]);
     expect(
@@ -199,7 +212,7 @@ describe('module boundaries', () => {
           expect(await boundaryErrors(file, importing(pkg)), `${file} importing ${pkg}`).toEqual([]);
         }
         const { depConstraints, allow } = await ruleOptionsFor(file);
-        expect(allow).toEqual(APP_KITS);
+        expect(allow).toEqual(APP_KITS.map((kit) => `^${kit}$`));
         const allowed = Object.fromEntries(
           depConstraints.map((c) => [c.sourceTag, c.onlyDependOnLibsWithTags]),
         );
@@ -228,6 +241,8 @@ describe('module boundaries', () => {
     // may import it.
     expect(await refusal('libs/casam-lab/src/probe.ts', '@casam/coordinator/testing')).toMatch(APP_IMPORT);
     expect(await refusal('apps/site-agent/src/probe.ts', '@casam/coordinator/testing')).toMatch(APP_IMPORT);
-    expect(await refusal('apps/coordinator/src/probe.ts', '@casam/site-agent/testing')).toMatch(APP_IMPORT);
+    // Only the listed kits are lifted: not an app's main entry, nor another file of its kit folder.
+    expect(await refusal('e2e/src/probe.ts', '@casam/site-agent')).toMatch(APP_IMPORT);
+    expect(await refusal('bench/probe.ts', '@casam/coordinator/testing/test-database')).toMatch(APP_IMPORT);
   });
 });
