@@ -4,7 +4,7 @@
  *
  *   onnxruntime-cpu (TS export)     exportSamOnnx's graph on onnxruntime-node, threads = cores
  *   tfjs-wasm                       the TF.js engine
- *   pytorch-eager                   bench/torch (this project's own PyTorch encoder), same weights
+ *   pytorch-eager                   the lab's bench/torch (this project's own PyTorch encoder), same weights
  *   onnxruntime-cpu (torch export)  torch.onnx.export of that module on onnxruntime-node: what ORT can do
  *
  * The PyTorch rows need Debian's python3-torch and are skipped with a note without it (never a dependency).

@@ -1,7 +1,7 @@
 /**
- * bench:sam's PyTorch measuring stick (libs/casam-lab/src/bench/torch) is the same model as ours: its embeddings match the TF.js
- * engine's and the official golden ones. Runs only where a python3 with torch exists (Debian python3-torch);
- * CI has none and skips it, as bench:sam skips its PyTorch rows.
+ * bench:sam's PyTorch measuring stick (libs/casam-lab/src/bench/torch) is the same model as ours: its embeddings
+ * match the TF.js engine's and the official golden ones. Runs only where a python3 with torch exists (Debian
+ * python3-torch); CI has none and skips it, as bench:sam skips its PyTorch rows.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
