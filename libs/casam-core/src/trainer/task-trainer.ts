@@ -267,7 +267,7 @@ interface TaskRun {
   g: number;
   seed: number;
   al: TaskAlOptions;
-  vaeOpts: typeof DEFAULT_VAE_OPTIONS;
+  vaeOpts: { epochs: number; batchSize: number; lr: number };
   tauOpts: { folds: number; percentile: number };
   file: (k: keyof typeof FILES) => string;
   outPath: string;
