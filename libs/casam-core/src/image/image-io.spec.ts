@@ -41,6 +41,100 @@ describe('decodeImage', () => {
   });
 });
 
+/** pngjs's own decoding to RGB (what decodeImage did for every PNG before its fast path). */
+function viaPngjs(buf: Uint8Array): { width: number; height: number; data: Uint8Array } {
+  const png = PNG.sync.read(Buffer.from(buf));
+  const data = new Uint8Array(png.width * png.height * 3);
+  for (let i = 0, j = 0; i < data.length; i += 3, j += 4) data.set(png.data.subarray(j, j + 3), i);
+  return { width: png.width, height: png.height, data };
+}
+
+describe('PNG fast path (8-bit grey, grey+alpha, RGB, RGBA; not interlaced) against pngjs', () => {
+  // A natural-looking image (gradients, edges, noise), so pngjs's adaptive filtering uses all five row filters.
+  const [w, h] = [67, 41];
+  const rgba = Buffer.alloc(w * h * 4);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const i = 4 * (y * w + x);
+      rgba[i] = (x * 4 + y) & 255;
+      rgba[i + 1] = x > 30 ? 200 : (y * 7) & 255;
+      rgba[i + 2] = (x * y * 13 + ((x ^ y) & 7)) & 255;
+      rgba[i + 3] = (x + 2 * y) & 255;
+    }
+
+  it.each([
+    ['grey', 0],
+    ['grey + alpha', 4],
+    ['RGB', 2],
+    ['RGBA', 6],
+  ])('%s: the same pixels as pngjs, under every row filter', (_, colorType) => {
+    for (const filterType of [-1, 0, 1, 2, 3, 4]) {
+      const file = new Uint8Array(
+        PNG.sync.write(Object.assign(new PNG({ width: w, height: h }), { data: rgba }), {
+          colorType: colorType as 0 | 2 | 4 | 6,
+          inputColorType: 6,
+          bitDepth: 8,
+          filterType,
+        }),
+      );
+      expect(decodeImage(file)).toEqual(viaPngjs(file));
+    }
+  });
+
+  it('leaves other kinds (here 16-bit) to pngjs, with the same pixels; the fixture decodes exactly', () => {
+    const png16 = new Uint8Array(
+      PNG.sync.write(Object.assign(new PNG({ width: w, height: h }), { data: rgba }), {
+        colorType: 2,
+        inputColorType: 6,
+        bitDepth: 16,
+      }),
+    );
+    expect(decodeImage(png16)).toEqual(viaPngjs(png16));
+    const fixture = readFileSync(fixturePath('sam-mini/test-image-256x256.png'));
+    expect(decodeImage(fixture)).toEqual(viaPngjs(fixture));
+  });
+
+  it('refuses a damaged file as a corrupt PNG: a flipped data byte, a bad CRC, a cut stream, a missing IEND', () => {
+    const file = encodeRgbPng({ width: 9, height: 7, data: Uint8Array.from({ length: 189 }, (_, i) => i) });
+    const idat = Buffer.from(file).indexOf('IDAT');
+    const flipped = Uint8Array.from(file);
+    flipped[idat + 10] ^= 0x55; // inside the zlib stream: the IDAT CRC no longer matches
+    expect(() => decodeImage(flipped, 'f.png')).toThrow(/f.png: corrupt PNG \(crc error\)/);
+    const cut = file.subarray(0, idat + 12);
+    expect(() => decodeImage(cut, 'c.png')).toThrow(/c.png: corrupt PNG/);
+    const noEnd = file.subarray(0, file.length - 12);
+    expect(() => decodeImage(noEnd, 'n.png')).toThrow(/n.png: corrupt PNG \(no IEND chunk\)/);
+    // A valid stream with a row filter that does not exist.
+    const raw = Buffer.alloc((9 * 4 + 1) * 7); // encodeRgbPng writes RGBA
+    raw[0] = 9;
+    const bad = Buffer.from(file);
+    const rebuilt = Buffer.concat([
+      bad.subarray(0, idat - 4),
+      pngChunk('IDAT', deflateSync(raw)),
+      pngChunk('IEND', Buffer.alloc(0)),
+    ]);
+    expect(() => decodeImage(rebuilt, 'u.png')).toThrow(
+      /u.png: corrupt PNG \(unknown filter type 9 in row 0\)/,
+    );
+  });
+
+  it('writes mask PNGs that pngjs reads back to the same 0/255 pixels', () => {
+    const mask = Uint8Array.from({ length: w * h }, (_, i) => (i % 7 < 3 ? 1 : 0));
+    const back = PNG.sync.read(Buffer.from(encodeMaskPng(mask, w, h)));
+    expect([back.width, back.height]).toEqual([w, h]);
+    for (let i = 0; i < mask.length; i++) expect(back.data[4 * i]).toBe(mask[i] ? 255 : 0);
+  });
+});
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([len, body, crc]);
+}
+
 /** A valid PNG (correct CRCs) whose header claims width×height but whose data is a few bytes. */
 function pngBomb(width: number, height: number): Uint8Array {
   const chunk = (type: string, data: Buffer): Buffer => {
