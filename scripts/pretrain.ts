@@ -68,6 +68,7 @@ interface Args {
   realFraction: number;
   corpusVersion: 2 | 3;
   domainEvalImages: number;
+  freezeEncoder: boolean;
 }
 
 const HELP = `usage: npm run pretrain -- [options]
@@ -82,6 +83,7 @@ const HELP = `usage: npm run pretrain -- [options]
                           rows, nested groups as one target; see generic-corpus.ts)
   --domain-eval-images N  with each evaluation, also score frozen box IoU vs box-fill on N validation images of
                           each of the 12 synthetic benchmark domains (default 8; 0 = off)
+  --freeze-encoder        train the prompt encoder and mask decoder only (the image encoder runs forward only)
   --steps N               total optimizer steps of the run (default 20000)
   --batch N               images per step (default 8)
   --targets-per-image N   prompts/masks per image (default 4)
@@ -119,6 +121,7 @@ function parseArgs(argv: string[]): Args {
     realFraction: 0.5,
     corpusVersion: 2,
     domainEvalImages: 8,
+    freezeEncoder: false,
   };
   const num = (flag: string, v: string | undefined): number => {
     if (v === undefined) throw new UsageError(`${flag} needs a value`);
@@ -212,6 +215,9 @@ function parseArgs(argv: string[]): Args {
         a.domainEvalImages = num(flag, next());
         if (!(Number.isInteger(a.domainEvalImages) && a.domainEvalImages >= 0))
           throw new UsageError('--domain-eval-images must be an integer ≥ 0');
+        break;
+      case '--freeze-encoder':
+        a.freezeEncoder = true;
         break;
       case '--no-resume':
         a.resume = false;
@@ -349,6 +355,7 @@ async function main(): Promise<number> {
           ? loadRealCorpus(a.realCorpus, a.realFraction, a.corpusVersion)
           : genericCorpus(a.corpusVersion),
       domainEvalImages: a.domainEvalImages,
+      freezeEncoder: a.freezeEncoder,
       initWeights,
       initFrom: a.initFrom && `${a.initFrom} (${a.initPreset})`,
       preset: PRESET,

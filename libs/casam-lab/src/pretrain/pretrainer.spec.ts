@@ -90,6 +90,30 @@ describe('pretrainer', () => {
     expect(losses[losses.length - 1]).toBeLessThan(losses[0] - 0.05);
   });
 
+  it('with a frozen image encoder, trains the decoder and prompt encoder only, leaking no tensors', () => {
+    const start = initSamStateDict(cfg, 6);
+    const model = createTrainableSam(cfg, start);
+    const adam = createAdam(model.variables, { lr: 1e-3, clipNorm: 1 });
+    const corpus = createGenericCorpus({ seed: 22, targetsPerImage: 2, version: 3 });
+    const batch = buildBatch(stepSamples(corpus, 0, 2), cfg);
+    const losses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const before = tf.memory().numTensors;
+      losses.push(trainStep(model, adam, batch, 2e-3, true).loss);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    const after = model.stateDict();
+    adam.dispose();
+    model.dispose();
+    const changed = (prefix: string): number =>
+      [...after.keys()]
+        .filter((k) => k.startsWith(prefix))
+        .filter((k) => !identical(new Map([[k, after.get(k)!]]), new Map([[k, start.get(k)!]]))).length;
+    expect(changed('image_encoder.')).toBe(0);
+    expect(changed('mask_decoder.')).toBeGreaterThan(10);
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
+  });
+
   const tiny = (outDir: string, extra: Partial<PretrainOptions> = {}): PretrainOptions => ({
     outDir,
     steps: 4,

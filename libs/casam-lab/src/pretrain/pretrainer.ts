@@ -97,6 +97,11 @@ export interface PretrainOptions {
    * continual benchmark's 12 domains, domain-eval.ts), run with every held-out evaluation; 0 or absent: off.
    */
   domainEvalImages?: number;
+  /**
+   * Train the prompt encoder and mask decoder only; the image encoder keeps the weights the run started from
+   * (it runs forward only, outside the gradient tape). Recorded in checkpoints as `freezeEncoder`.
+   */
+  freezeEncoder?: boolean;
   /** Stop (after saving a checkpoint) when this aborts. */
   signal?: AbortSignal;
   log?: (line: string) => void;
@@ -209,7 +214,13 @@ export function pretrainLoss(
 }
 
 /** One optimizer step on a host batch. Leaves no tensors behind. */
-export function trainStep(model: TrainableSam, adam: AdamOptimizer, batch: HostBatch, lr: number): StepStats {
+export function trainStep(
+  model: TrainableSam,
+  adam: AdamOptimizer,
+  batch: HostBatch,
+  lr: number,
+  freezeEncoder = false,
+): StepStats {
   const cfg = model.config;
   const s = cfg.imgSize;
   const m = maskInputSize(cfg);
@@ -217,15 +228,21 @@ export function trainStep(model: TrainableSam, adam: AdamOptimizer, batch: HostB
   const vars = [...model.variables.values()];
   const official = new Map(vars.map((v, i) => [v.name, names[i]]));
   const kept: { parts?: tf.Tensor1D } = {};
+  // A frozen encoder runs outside the gradient tape (no backward pass through it, its weights never change).
+  const trained = freezeEncoder ? vars.filter((_, i) => !names[i].startsWith('image_encoder.')) : vars;
+  const frozenEmb = freezeEncoder
+    ? tf.tidy(() => model.sam.imageEncoder.forward(tf.tensor4d(batch.images, [batch.numImages, 3, s, s])))
+    : null;
   const { value, grads } = tf.variableGrads(() => {
-    const images = tf.tensor4d(batch.images, [batch.numImages, 3, s, s]);
-    const emb = model.sam.imageEncoder.forward(images);
+    const emb =
+      frozenEmb ?? model.sam.imageEncoder.forward(tf.tensor4d(batch.images, [batch.numImages, 3, s, s]));
     const out = decodeBatch(model.sam, emb, batch);
     const targets = tf.tensor4d(batch.targets, [batch.imageIndex.length, 1, m, m]);
     const r = pretrainLoss(out.masks, out.iou, targets);
     kept.parts = tf.keep(r.parts);
     return r.loss;
-  }, vars);
+  }, trained);
+  frozenEmb?.dispose();
   const byName = new Map<string, tf.Tensor>();
   for (const [k, g] of Object.entries(grads)) byName.set(official.get(k) ?? k, g);
   const gradNorm = adam.applyGradientsAt(byName, lr);
@@ -387,7 +404,12 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       elapsedSeconds: elapsedNow(),
       command: opts.command,
       backend: opts.backend,
-      options: { ...o, corpus: corpusName, ...(initFrom ? { initFrom } : {}) },
+      options: {
+        ...o,
+        corpus: corpusName,
+        ...(initFrom ? { initFrom } : {}),
+        ...(opts.freezeEncoder ? { freezeEncoder: true } : {}),
+      },
     };
     saveCheckpoint(ckptPath, {
       meta,
@@ -406,7 +428,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     while (step < o.steps && !opts.signal?.aborted) {
       const batch = buildBatch(stepSamples(corpus, nextSample, o.batch), cfg);
       const lr = learningRate(o, step);
-      const st = trainStep(model, adam, batch, lr);
+      const st = trainStep(model, adam, batch, lr, opts.freezeEncoder === true);
       if (!Number.isFinite(st.loss))
         throw new Error(`loss became ${st.loss} at step ${step + 1}; lower --lr`);
       step++;
