@@ -1,16 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  buildSam,
-  createTfjsSamEngine,
-  decodeImage,
-  encodeRgbPng,
-  getPreset,
-  initBackend,
-  randomSamStateDict,
-} from '@casam/casam-core';
+import { decodeImage, encodeRgbPng } from '@casam/casam-core';
 import { readDicomSegFrames } from '@casam/dicom';
 import {
   type SyntheticSeries,
@@ -21,11 +13,10 @@ import {
   writeTestInstance,
 } from '@casam/dicom/testing';
 import { SegmentationServer, type SegmentResponseJson } from './segmentation-server';
-import { testBundle } from './serve.testing';
+import { startTestSegmentationServer, testBundle } from '../testing/segmentation-server.testing';
 
 describe('SegmentationServer with DICOM (real HTTP)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-serve-dicom-'));
-  const pointer = join(dir, 'current.json');
   let server: SegmentationServer;
   let url: string;
   let ct: SyntheticSeries;
@@ -33,9 +24,6 @@ describe('SegmentationServer with DICOM (real HTTP)', () => {
   const logs: string[] = [];
 
   beforeAll(async () => {
-    await initBackend({ prefer: 'wasm', log: () => undefined });
-    const cfg = getPreset('casam-tiny');
-    writeFileSync(pointer, '{}');
     const common = { rows: 64, cols: 80, patientId: 'PID-SERVE', patientName: 'Serve^Pat' };
     ct = await writeSyntheticSeries(join(dir, 'ct'), { ...common, modality: 'CT', slices: 2, seed: 11 });
     mr = await writeSyntheticSeries(join(dir, 'mr'), {
@@ -45,18 +33,14 @@ describe('SegmentationServer with DICOM (real HTTP)', () => {
       multiFrame: true,
       seed: 12,
     });
-    server = new SegmentationServer({
-      engine: createTfjsSamEngine(buildSam(cfg, randomSamStateDict(cfg, 4))),
+    ({ server, url } = await startTestSegmentationServer({
+      dir,
+      logs,
       loadBundle: async () => testBundle(4, 1e9),
-      bundlePointerFile: pointer,
-      host: '127.0.0.1',
-      port: 0,
       maxRequestBytes: 64 * 1024,
       maxImagePixels: 100 * 100,
       baseModel: { preset: 'casam-tiny', fingerprint: 'sha256:' + 'ab'.repeat(32) },
-      log: (l) => void logs.push(l),
-    });
-    url = await server.start();
+    }));
   });
   afterAll(async () => {
     await server.close();

@@ -4,19 +4,15 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  buildSam,
-  createTfjsSamEngine,
-  decodeImage,
-  encodeRgbPng,
-  getPreset,
-  initBackend,
-  randomSamStateDict,
-} from '@casam/casam-core';
+import { decodeImage, encodeRgbPng } from '@casam/casam-core';
 import { rawHttp } from '@casam/protocol/testing';
 import type { ActiveBundle } from '../bundle/installed-bundle';
 import { SegmentationServer, type SegmentResponseJson } from './segmentation-server';
-import { testBundle } from './serve.testing';
+import {
+  initTestBackend,
+  startTestSegmentationServer,
+  testBundle,
+} from '../testing/segmentation-server.testing';
 
 describe('SegmentationServer (real HTTP)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'casam-serve-'));
@@ -32,22 +28,16 @@ describe('SegmentationServer (real HTTP)', () => {
   });
 
   beforeAll(async () => {
-    await initBackend({ prefer: 'wasm', log: () => undefined });
+    await initTestBackend(); // the bundle's adapter is built on it
     next = testBundle(1, 1e9);
-    const cfg = getPreset('casam-tiny');
-    writeFileSync(pointer, '{}');
-    server = new SegmentationServer({
-      engine: createTfjsSamEngine(buildSam(cfg, randomSamStateDict(cfg, 4))),
+    ({ server, url } = await startTestSegmentationServer({
+      dir,
+      logs,
       loadBundle: async () => next,
-      bundlePointerFile: pointer,
-      host: '127.0.0.1',
-      port: 0,
       maxRequestBytes: 64 * 1024,
       maxImagePixels: 100 * 100,
       watchIntervalMs: 50,
-      log: (l) => void logs.push(l),
-    });
-    url = await server.start();
+    }));
   });
   afterAll(async () => {
     await server.close();
@@ -249,20 +239,13 @@ describe('SegmentationServer when the bundle loader throws (real HTTP)', () => {
   let server: SegmentationServer;
   let url: string;
   beforeAll(async () => {
-    await initBackend({ prefer: 'wasm', log: () => undefined });
-    const cfg = getPreset('casam-tiny');
-    writeFileSync(pointer, '{}');
-    server = new SegmentationServer({
-      engine: createTfjsSamEngine(buildSam(cfg, randomSamStateDict(cfg, 4))),
+    ({ server, url } = await startTestSegmentationServer({
+      dir,
+      logs,
       loadBundle: () => load(),
-      bundlePointerFile: pointer,
-      host: '127.0.0.1',
-      port: 0,
       maxRequestBytes: 64 * 1024,
       watchIntervalMs: 50,
-      log: (l) => logs.push(l),
-    });
-    url = await server.start();
+    }));
   }, 60_000);
   afterAll(async () => {
     await server.close();

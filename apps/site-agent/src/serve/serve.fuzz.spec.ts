@@ -1,18 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import * as jpeg from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  buildSam,
-  createTfjsSamEngine,
-  encodeRgbPng,
-  getPreset,
-  initBackend,
-  randomSamStateDict,
-} from '@casam/casam-core';
+import { encodeRgbPng } from '@casam/casam-core';
 import {
   checkBounded,
   formatGrowth,
@@ -29,7 +22,7 @@ import {
   rawHttp,
 } from '@casam/protocol/testing';
 import { SegmentationServer } from './segmentation-server';
-import { testBundle } from './serve.testing';
+import { startTestSegmentationServer, testBundle } from '../testing/segmentation-server.testing';
 
 /**
  * Bounded fuzzing of `site-agent serve`'s HTTP API on a real server (casam-tiny with random weights on the
@@ -190,22 +183,14 @@ describe('serve API fuzz (real SegmentationServer over HTTP)', () => {
   const idatBomb = deflateSync(Buffer.alloc(60 * 1024 * 1024));
 
   beforeAll(async () => {
-    await initBackend({ prefer: 'wasm', log: () => undefined });
-    const cfg = getPreset('casam-tiny');
-    const pointer = join(dir, 'current.json');
-    writeFileSync(pointer, '{}');
-    server = new SegmentationServer({
-      engine: createTfjsSamEngine(buildSam(cfg, randomSamStateDict(cfg, 4))),
+    ({ server, url } = await startTestSegmentationServer({
+      dir,
+      logs,
       // A task name outside Latin-1: image-mode answers carry it in a header.
       loadBundle: async () => testBundle(1, 1e9, '🫁 lungs'),
-      bundlePointerFile: pointer,
-      host: '127.0.0.1',
-      port: 0,
       maxRequestBytes: MAX_REQUEST_BYTES,
       maxImagePixels: MAX_PIXELS,
-      log: (l) => void logs.push(l),
-    });
-    url = await server.start();
+    }));
   });
   afterAll(async () => {
     await server?.close();
