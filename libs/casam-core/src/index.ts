@@ -160,12 +160,19 @@ export {
   exportRoutedSegmenterOnnx,
   type OnnxRoutedSegmenter,
 } from './onnx/onnx-routed-segmenter';
-export { OnnxModelError, type OnnxSamEngine, createOnnxSamEngine } from './onnx/onnx-sam-engine';
+export {
+  OnnxModelError,
+  type OnnxSamEngine,
+  createOnnxSamEngine,
+  createOnnxTaskDecoderEngine,
+} from './onnx/onnx-sam-engine';
 export {
   DEFAULT_PROBE_TOLERANCE,
   OnnxExportMismatchError,
   ensureOnnxAlignmentLayers,
   ensureOnnxBaseExport,
+  ensureOnnxTaskDecoders,
+  decoderLoraFingerprint,
   onnxBaseExportName,
   type OnnxBaseExport,
   type OnnxBaseExportOptions,

@@ -116,7 +116,8 @@ describe('engine factory', () => {
 
     expect((await loadBaseModel(home, c, log, 'tfjs')).engine.kind).toBe('tfjs');
 
-    // A bundle task with a decoder delta (version 2 adapter) decodes on TF.js, said once; ORT stays the engine.
+    // A bundle task with a decoder delta (version 2 adapter) gets its own ONNX decoder (delta merged, probed
+    // against TF.js, cached): the whole bundle stays on ORT.
     const adapter = (taskId: string, lora: boolean) =>
       loadAdapter(
         writeAdapterFile({
@@ -134,9 +135,15 @@ describe('engine factory', () => {
     const routed = await third.createSegmenter([adapter('plain', false), adapter('with-delta', true)]);
     const answer = await routed.segment(img, { box: [8, 8, 40, 30] });
     expect(answer.route.decision.kind).toBe('task');
-    expect(lines.join('\n')).toMatch(/warning: .*with-delta/);
-    expect(lines.join('\n')).not.toMatch(/Alignment Layers run on TF\.js/);
+    expect((routed as { engine?: { kind: string } }).engine?.kind).toBe('onnx');
+    expect(lines.join('\n')).toMatch(/exported task with-delta's decoder \(delta merged\) to ONNX/);
+    expect(lines.join('\n')).not.toMatch(/warning|run on TF\.js/);
     routed.dispose();
+    lines.length = 0;
+    const cached = await third.createSegmenter([adapter('with-delta', true)]);
+    expect((await cached.segment(img, { box: [8, 8, 40, 30] })).route.decision.kind).toBe('task');
+    expect(lines).toEqual([]);
+    cached.dispose();
     third.engine.dispose();
   });
 

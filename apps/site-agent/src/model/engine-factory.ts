@@ -18,6 +18,7 @@ import {
   createRoutedSegmenter,
   ensureOnnxAlignmentLayers,
   ensureOnnxBaseExport,
+  ensureOnnxTaskDecoders,
   type LoadedAdapter,
   type RoutedSegmenter,
   type BackendName,
@@ -216,21 +217,25 @@ export async function loadBaseModel(
   return model(engine, async (adapters) => {
     try {
       const files = await ensureOnnxAlignmentLayers(cacheRoot, config, adapters, { log });
-      // Tasks with a decoder delta (version 2 adapters) decode on TF.js until per-task decoder exports exist;
-      // the others and the fallback stay on ONNX Runtime. The TF.js model is built only for such a bundle.
-      const withDelta = adapters.some((a) => a.decoderLora);
+      // Tasks with a decoder delta (version 2 adapters) decode with their own decoder graph (the delta merged
+      // into the weights), exported on first use; the TF.js model is built only to probe a new one.
+      const decoders = await ensureOnnxTaskDecoders(cacheRoot, config, adapters, {
+        modelFingerprint: fingerprint,
+        stateDict: () => sd,
+        engine,
+        reference: tfjsEngine,
+        log,
+      });
       return await createOnnxRoutedSegmenter({
         config,
         engine,
         alignmentLayerFiles: files,
+        taskDecoderFiles: decoders,
         adapters,
-        ...(withDelta
-          ? { decoderDeltaEngine: tfjsEngine(), onWarning: (m: string) => log(`warning: ${m}`) }
-          : {}),
       });
     } catch (e) {
       if (!(e instanceof OnnxModelError)) throw e;
-      log(`warning: the bundle's Alignment Layers run on TF.js: ${e.message}`);
+      log(`warning: the bundle's task graphs (Alignment Layers, decoders) run on TF.js: ${e.message}`);
       return createRoutedSegmenter(tfjsEngine(), adapters);
     }
   });

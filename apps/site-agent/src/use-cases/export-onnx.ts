@@ -1,7 +1,7 @@
 /**
  * Use case: write the ONNX exports ahead of time (`site-agent export-onnx`), so the first `segment` or `serve`
  * does not pay for them. It runs the same export-on-first-use code as those commands (ensureOnnxBaseExport and
- * ensureOnnxAlignmentLayers: same cache layout, same probe against TF.js), so whatever it writes into a home's
+ * ensureOnnxAlignmentLayers, ensureOnnxTaskDecoders: same cache layout, same probe against TF.js), so whatever it writes into a home's
  * `onnx-cache/` is what they look for. From a bare checkpoint the exports go into the folder named by `--out`,
  * laid out as a cache (`segment --checkpoint … --onnx-cache <out>` finds them).
  */
@@ -9,9 +9,11 @@ import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
   buildSam,
+  createOnnxSamEngine,
   createTfjsSamEngine,
   ensureOnnxAlignmentLayers,
   ensureOnnxBaseExport,
+  ensureOnnxTaskDecoders,
   onnxBaseExportName,
   OnnxExportMismatchError,
   type OnnxBaseExport,
@@ -44,7 +46,10 @@ export interface OnnxExportReport {
   base: OnnxBaseExport;
   /** The files in use after the call (written now or found in the cache, see `base.exported`). */
   files: WrittenFile[];
-  /** The installed bundle's Alignment Layers (home only): task id → file, with whether it was new. */
+  /**
+   * The installed bundle's task graphs (home only): each task's Alignment Layer, and the own decoder (delta
+   * merged) of each task with a decoder delta; with whether it was new.
+   */
   alignmentLayers: (WrittenFile & { exported: boolean })[];
   /** Wall time of the whole call, loading the weights included. */
   totalMs: number;
@@ -80,8 +85,12 @@ export async function exportHomeOnnx(
       log,
     );
     if (bundle) {
-      const alignDir = join(cacheRoot, 'align');
-      const before = new Set(existsSync(alignDir) ? readdirSync(alignDir) : []);
+      const listing = (sub: string) => {
+        const d = join(cacheRoot, sub);
+        return new Set(existsSync(d) ? readdirSync(d) : []);
+      };
+      const before = listing('align');
+      const decodersBefore = listing('decoder');
       try {
         const files = await ensureOnnxAlignmentLayers(cacheRoot, config, bundle.adapters, { log });
         for (const [taskId, path] of files)
@@ -91,6 +100,32 @@ export async function exportHomeOnnx(
             bytes: statSync(path).size,
             exported: !before.has(basename(path)),
           });
+        if (bundle.adapters.some((a) => a.decoderLora)) {
+          // Probed beside the base export's ORT engine, like serve does.
+          const engine = await createOnnxSamEngine({
+            config,
+            encoderPath: base.encoderPath,
+            decoderPath: base.decoderPath,
+          });
+          try {
+            const decoders = await ensureOnnxTaskDecoders(cacheRoot, config, bundle.adapters, {
+              modelFingerprint: fingerprint,
+              stateDict: () => sd,
+              engine,
+              reference: tfjs,
+              log,
+            });
+            for (const [taskId, path] of decoders)
+              alignmentLayers.push({
+                what: `decoder of task ${taskId}`,
+                path,
+                bytes: statSync(path).size,
+                exported: !decodersBefore.has(basename(path)),
+              });
+          } finally {
+            engine.dispose();
+          }
+        }
       } catch (e) {
         if (e instanceof OnnxExportMismatchError) throw new UserError(e.message, EXIT.model);
         throw e;
@@ -98,6 +133,7 @@ export async function exportHomeOnnx(
         for (const a of bundle.adapters) {
           a.align.dispose();
           a.vae.dispose();
+          a.decoderLora?.dispose();
         }
       }
     } else

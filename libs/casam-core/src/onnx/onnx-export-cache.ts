@@ -4,6 +4,9 @@
  *
  *   <cacheRoot>/<preset>-<fingerprint>-x<exporter>/   image encoder + prompt decoder (+ probe.json)
  *   <cacheRoot>/align/<fingerprint>-c<C>-x<exporter>.onnx   one file per Alignment Layer, shared by every bundle
+ *   <cacheRoot>/decoder/<base>-<delta>-x<exporter>.onnx   one prompt decoder per task with a decoder delta (LoRA):
+ *       the base model's decoder with the delta merged into its weights (W + scale·B·A), keyed by the base
+ *       model's fingerprint and the delta's (tensors, rank, alpha)
  *   <cacheRoot>/<preset>-<fingerprint>-x<exporter>.rejected.json   an export whose probe failed (not retried)
  *
  * Before an export is used for the first time it is checked against the TF.js engine on a fixed probe input
@@ -15,6 +18,7 @@
  * Exports are written into a temporary folder or file and renamed into place once checked, so a crash or a
  * concurrent process never leaves a half-written export that looks finished.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -33,8 +37,15 @@ import {
   readOnnxExportManifest,
   type OnnxExportManifest,
 } from './export/export-model';
+import { exportPromptDecoderOnnx } from './export/decoder-graph';
 import { writeOnnxModel } from './export/onnx-builder';
-import { OnnxModelError, createOnnxSamEngine } from './onnx-sam-engine';
+import { mergeDecoderLora, type DecoderLora } from '../casam/decoder-lora';
+import {
+  OnnxModelError,
+  createOnnxSamEngine,
+  createOnnxTaskDecoderEngine,
+  type OnnxSamEngine,
+} from './onnx-sam-engine';
 
 /** The largest difference the probe accepts, relative to the reference output's largest magnitude (at least 1). */
 export const DEFAULT_PROBE_TOLERANCE = 1e-3;
@@ -364,6 +375,135 @@ export async function ensureOnnxAlignmentLayers(
         renameSync(tmp, path);
         opts.log?.(
           `exported task ${a.taskId}'s Alignment Layer to ONNX (probe ${probe.comparisons[0].maxAbsDiff.toExponential(1)})`,
+        );
+      } finally {
+        rmSync(tmp, { force: true });
+      }
+    }
+    files.set(a.taskId, path);
+  }
+  return files;
+}
+
+/** The cache key of a decoder delta: its tensors, rank and alpha (the layers are in the tensors' names). */
+export function decoderLoraFingerprint(lora: DecoderLora): string {
+  const h = createHash('sha256');
+  h.update(stateDictFingerprint(lora.stateDict()));
+  h.update(JSON.stringify({ rank: lora.rank, alpha: lora.alpha, layers: lora.layers }));
+  return 'sha256:' + h.digest('hex');
+}
+
+/** A fixed embedding [1,C,g,g] for probing decoders (deterministic, of the scale of real embeddings). */
+function probeEmbedding(config: SamConfig): HostTensor {
+  const g = gridSize(config);
+  const c = config.promptEmbedDim;
+  const x = new Float32Array(c * g * g);
+  for (let i = 0; i < x.length; i++) x[i] = 0.5 * Math.sin(0.37 * i) + 0.25 * Math.cos(0.011 * i);
+  return float32Tensor([1, c, g, g], x);
+}
+
+async function probeTaskDecoder(
+  config: SamConfig,
+  lora: DecoderLora,
+  path: string,
+  base: OnnxSamEngine,
+  reference: SamEngine,
+  tolerance: number,
+  threads: number | undefined,
+): Promise<ProbeReport> {
+  const t0 = performance.now();
+  const onnx = await createOnnxTaskDecoderEngine({ base, decoderPath: path, threads });
+  try {
+    const emb = probeEmbedding(config);
+    const prompt = probePrompt(config);
+    const ref = await reference.decode(emb, prompt, { multimask: true, decoderDelta: lora });
+    const got = await onnx.decode(emb, prompt, { multimask: true });
+    const comparisons = [
+      compare('mask logits', ref.lowResMasks, got.lowResMasks, tolerance),
+      compare('IoU predictions', ref.iouPredictions, got.iouPredictions, tolerance),
+    ];
+    return probeReport(comparisons, tolerance, t0);
+  } finally {
+    onnx.dispose();
+  }
+}
+
+export interface OnnxTaskDecoderOptions {
+  /** stateDictFingerprint of the base SAM weights (part of each file's key). */
+  modelFingerprint: string;
+  /** The base SAM weights (prompt encoder and mask decoder are read); only called when an export has to be made. */
+  stateDict: () => StateDict;
+  /** The base model's ORT engine: the probe opens each new graph beside it. */
+  engine: OnnxSamEngine;
+  /** The TF.js engine of the same weights, the probe's reference (decodes with the delta); called only to probe. */
+  reference: () => SamEngine | Promise<SamEngine>;
+  tolerance?: number;
+  threads?: number;
+  log?: (line: string) => void;
+}
+
+/**
+ * For every adapter with a decoder delta (LoRA, adapter version 2): its own prompt decoder as an ONNX file, the
+ * base model's decoder with the delta merged into the weights (`mergeDecoderLora`), so the task decodes on
+ * ONNX Runtime exactly as TF.js decodes with the delta. Cached by base fingerprint + delta fingerprint + exporter
+ * version (a bundle update re-exports only the deltas that changed); each new file is probed against the TF.js
+ * engine with the delta before first use, and a mismatch throws `OnnxExportMismatchError`. taskId → path;
+ * adapters without a delta are not in the map.
+ */
+export async function ensureOnnxTaskDecoders(
+  cacheRoot: string,
+  config: SamConfig,
+  adapters: readonly LoadedAdapter[],
+  opts: OnnxTaskDecoderOptions,
+): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  const withDelta = adapters.filter((a) => a.decoderLora);
+  if (!withDelta.length) return files;
+  const tolerance = opts.tolerance ?? DEFAULT_PROBE_TOLERANCE;
+  const dir = join(cacheRoot, 'decoder');
+  mkdirSync(dir, { recursive: true });
+  const base = opts.modelFingerprint.replace(/^sha256:/, '').slice(0, 16);
+  let sd: StateDict | undefined;
+  for (const a of withDelta) {
+    const lora = a.decoderLora!;
+    const fp = decoderLoraFingerprint(lora)
+      .replace(/^sha256:/, '')
+      .slice(0, 24);
+    const path = join(dir, `${base}-${fp}-x${ONNX_EXPORTER_VERSION}.onnx`);
+    if (!existsSync(path)) {
+      const tmp = `${path}.tmp-${process.pid}`;
+      try {
+        const t0 = performance.now();
+        sd ??= opts.stateDict();
+        writeOnnxModel(
+          tmp,
+          exportPromptDecoderOnnx(config, mergeDecoderLora(sd, lora), {
+            producerVersion: ONNX_EXPORTER_VERSION,
+            metadata: {
+              taskId: a.taskId,
+              exporterVersion: ONNX_EXPORTER_VERSION,
+              modelFingerprint: opts.modelFingerprint,
+              decoderLoraFingerprint: decoderLoraFingerprint(lora),
+            },
+          }),
+        );
+        const exportMs = performance.now() - t0;
+        const reference = await opts.reference();
+        const probe = await probeTaskDecoder(
+          config,
+          lora,
+          tmp,
+          opts.engine,
+          reference,
+          tolerance,
+          opts.threads,
+        );
+        if (!probe.passed)
+          throw new OnnxExportMismatchError(describeFailure(`task ${a.taskId}'s decoder`, probe), probe);
+        renameSync(tmp, path);
+        opts.log?.(
+          `exported task ${a.taskId}'s decoder (delta merged) to ONNX in ${(exportMs / 1000).toFixed(1)} s ` +
+            `(probe: ${probe.comparisons.map((c) => `${c.name} ${c.maxAbsDiff.toExponential(1)}`).join(', ')})`,
         );
       } finally {
         rmSync(tmp, { force: true });

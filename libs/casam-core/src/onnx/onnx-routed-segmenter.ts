@@ -10,18 +10,18 @@
  * Alignment Layers, named by task id). Each adapter's layer is looked up by task id and its weights' fingerprint,
  * so a folder exported for other adapters (or older weights of the same task) is refused, not silently used.
  *
- * Decoder deltas (LoRA, adapter version 2): the exported decoder is the frozen one, and there are no per-task
- * decoder graphs yet, so a task with a delta is never decoded here with the frozen decoder. Without
- * `decoderDeltaEngine` such adapters are refused when the segmenter is built; with it (a TF.js engine of the same
- * base model) those tasks' prompts are decoded there, after ORT's embedding and Alignment Layer, with the task's
- * delta, and a warning says so once. Other tasks and the fallback stay on ORT.
+ * Decoder deltas (LoRA, adapter version 2): a task with a delta decodes with its own decoder graph, the base
+ * decoder with the delta merged into its weights (`ensureOnnxTaskDecoders`, given as `taskDecoderFiles`), opened
+ * once beside the task's Alignment Layer; so such a task never leaves ONNX Runtime. A task with a delta but no
+ * decoder graph is refused when the segmenter is built (never decoded with the frozen decoder); the caller keeps
+ * TF.js for the bundle then. The fallback stays exactly the frozen decoder.
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { RgbImage } from '../image/image-io';
 import { SamConfig } from '../sam/config';
-import { createSamPredictor, type PredictPrompt, type Prediction, type SamPredictor } from '../sam/predictor';
+import { createSamPredictor, type PredictPrompt, type SamPredictor } from '../sam/predictor';
 import { StateDict, float32Tensor, toFloat32 } from '../tensor/host-tensor';
 import { stateDictFingerprint } from '../weights/fingerprint';
 import { createFastRouter, type FastRouter, type FastRouterOptions } from '../casam/fast-router';
@@ -32,7 +32,6 @@ import {
   tasksWithDecoderDelta,
 } from '../casam/routed-segmenter';
 import { assertDecoderLoraFits } from '../casam/decoder-lora';
-import type { SamEngine } from '../sam/engine';
 import type { RouteResult } from '../casam/router';
 import { ALIGN_INPUT_NAME, ALIGN_OUTPUT_NAME } from './export/align-graph';
 import {
@@ -41,7 +40,12 @@ import {
   readOnnxExportManifest,
   type OnnxExportManifest,
 } from './export/export-model';
-import { OnnxModelError, createOnnxSamEngine, type OnnxSamEngine } from './onnx-sam-engine';
+import {
+  OnnxModelError,
+  createOnnxSamEngine,
+  createOnnxTaskDecoderEngine,
+  type OnnxSamEngine,
+} from './onnx-sam-engine';
 
 export interface OnnxRoutedSegmenterOptions extends FastRouterOptions {
   config: SamConfig;
@@ -67,12 +71,10 @@ export interface OnnxRoutedSegmenterOptions extends FastRouterOptions {
    */
   alignmentLayerFiles?: ReadonlyMap<string, string>;
   /**
-   * A TF.js engine of the same base model (borrowed, never disposed here) that decodes the prompts of tasks whose
-   * adapters carry a decoder delta, which ONNX Runtime cannot apply yet. Without it such adapters are refused.
+   * Each task's own decoder graph by task id, for tasks whose adapters carry a decoder delta (from
+   * `ensureOnnxTaskDecoders`: the delta merged into the decoder's weights). Every such task needs one.
    */
-  decoderDeltaEngine?: SamEngine;
-  /** Where the one-time warning about tasks decoded on TF.js goes (default: process.emitWarning). */
-  onWarning?: (message: string) => void;
+  taskDecoderFiles?: ReadonlyMap<string, string>;
 }
 
 export interface OnnxRoutedSegmenter extends RoutedSegmenter {
@@ -145,31 +147,18 @@ export async function createOnnxRoutedSegmenter(
   return assemble(opts, engine, !opts.engine, alignFiles, threads);
 }
 
-/**
- * Refuses tasks with a decoder delta unless a TF.js engine of the same base model can decode them, and warns once
- * when one will.
- */
+/** Refuses tasks with a decoder delta that have no decoder graph of their own. */
 function checkDecoderDeltas(opts: OnnxRoutedSegmenterOptions): void {
   const withDelta = tasksWithDecoderDelta(opts.adapters);
   if (!withDelta.length) return;
-  const names = withDelta.join(', ');
-  const tf = opts.decoderDeltaEngine;
-  if (!tf)
+  const missing = withDelta.filter((id) => !opts.taskDecoderFiles?.has(id));
+  if (missing.length)
     throw new OnnxModelError(
-      `task${withDelta.length > 1 ? 's' : ''} ${names} carry a decoder delta (LoRA), which the ONNX Runtime ` +
-        `decoder cannot apply yet (there is no per-task decoder export): pass decoderDeltaEngine (a TF.js engine ` +
-        `of the same base model) or use the TF.js engine`,
+      `task${missing.length > 1 ? 's' : ''} ${missing.join(', ')} carry a decoder delta (LoRA) but no decoder ` +
+        `graph of their own was given (taskDecoderFiles, from ensureOnnxTaskDecoders); the frozen ONNX decoder ` +
+        `cannot apply it`,
     );
-  const c = opts.config;
-  if (tf.kind !== 'tfjs' || tf.config.name !== c.name || tf.config.outChans !== c.outChans)
-    throw new OnnxModelError(
-      `decoderDeltaEngine must be a TF.js engine of ${c.name}, got a ${tf.kind} engine of ${tf.config.name}`,
-    );
-  assertDecoderLoraFits(c);
-  (opts.onWarning ?? ((m: string) => process.emitWarning(m, 'CasamDecoderDeltaWarning')))(
-    `task${withDelta.length > 1 ? 's' : ''} ${names}: decoder delta (LoRA) decoded on the TF.js engine; ` +
-      `ONNX Runtime has no per-task decoder yet (slower decode for ${withDelta.length > 1 ? 'these tasks' : 'this task'})`,
-  );
+  assertDecoderLoraFits(opts.config);
 }
 
 /** taskId → path as given; every adapter must have one. */
@@ -205,6 +194,7 @@ async function assemble(
     graphOptimizationLevel: 'all',
   };
   const sessions = new Map<string, ort.InferenceSession>();
+  const taskDecoders = new Map<string, OnnxSamEngine>();
   try {
     for (const f of alignFiles) {
       const s = await ort.InferenceSession.create(f.path, sessionOptions).catch((e: Error) => {
@@ -218,14 +208,25 @@ async function assemble(
           `${f.path} is not an Alignment Layer export: inputs [${s.inputNames}], outputs [${s.outputNames}]`,
         );
     }
+    for (const a of adapters) {
+      if (!a.decoderLora) continue;
+      const decoderPath = opts.taskDecoderFiles!.get(a.taskId)!;
+      const d = await createOnnxTaskDecoderEngine({ base: engine, decoderPath, threads }).catch(
+        (e: Error) => {
+          throw new OnnxModelError(`failed to load the decoder of task ${a.taskId}: ${e.message}`);
+        },
+      );
+      taskDecoders.set(a.taskId, d);
+    }
   } catch (e) {
     if (ownsEngine) engine.dispose();
+    for (const d of taskDecoders.values()) d.dispose();
     await Promise.allSettled([...sessions.values()].map((s) => s.release()));
     throw e;
   }
   const predictor: SamPredictor = createSamPredictor(engine);
-  const deltaPredictor = opts.decoderDeltaEngine ? createSamPredictor(opts.decoderDeltaEngine) : undefined;
-  const byId = new Map(adapters.map((a) => [a.taskId, a]));
+  // One predictor per task decoder; it is handed the embedding the base predictor made (and aligned).
+  const taskPredictors = new Map([...taskDecoders].map(([id, d]) => [id, createSamPredictor(d)]));
   let disposed = false;
 
   return {
@@ -239,7 +240,8 @@ async function assemble(
       const emb = embedded.embeddings;
       const route: RouteResult = router.route(emb);
       const t2 = performance.now();
-      const delta = route.decision.kind === 'task' ? byId.get(route.decision.taskId)!.decoderLora : undefined;
+      const taskPredictor =
+        route.decision.kind === 'task' ? taskPredictors.get(route.decision.taskId) : undefined;
       if (route.decision.kind === 'task') {
         const session = sessions.get(route.decision.taskId)!;
         const out = await session.run(
@@ -252,11 +254,11 @@ async function assemble(
         predictor.setEmbedding({ ...embedded, embeddings: float32Tensor([...emb.shape], data) });
       }
       const t3 = performance.now();
-      // A task with a decoder delta decodes on TF.js (checked at build: deltaPredictor exists then).
-      let pred: Prediction;
-      if (delta) {
-        deltaPredictor!.setEmbedding(predictor.current!);
-        pred = await deltaPredictor!.predict(prompt, { decoderDelta: delta });
+      // A task with a decoder delta decodes with its own decoder graph (the delta merged in).
+      let pred;
+      if (taskPredictor) {
+        taskPredictor.setEmbedding(predictor.current!);
+        pred = await taskPredictor.predict(prompt);
       } else pred = await predictor.predict(prompt);
       const t4 = performance.now();
       return {
@@ -273,7 +275,8 @@ async function assemble(
       if (disposed) return;
       disposed = true;
       predictor.reset();
-      deltaPredictor?.reset();
+      for (const p of taskPredictors.values()) p.reset();
+      for (const d of taskDecoders.values()) d.dispose();
       if (ownsEngine) engine.dispose();
       void Promise.allSettled([...sessions.values()].map((s) => s.release()));
       for (const a of adapters) {

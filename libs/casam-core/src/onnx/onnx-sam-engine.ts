@@ -97,6 +97,40 @@ export async function createOnnxSamEngine(opts: OnnxSamEngineOptions): Promise<O
   return new OrtSamEngine(config, encoder, decoder);
 }
 
+export interface OnnxTaskDecoderEngineOptions {
+  /** The base model's engine: `embed` goes there (its own decoder is not used). Borrowed, never disposed here. */
+  base: OnnxSamEngine;
+  /** A `SamOnnxModel` decoder export of the same preset, e.g. one with a task's decoder delta merged in. */
+  decoderPath: string;
+  threads?: number;
+}
+
+/**
+ * An engine that embeds with `base` and decodes with another decoder graph: a task's own decoder (frozen weights
+ * with its LoRA delta merged, see `ensureOnnxTaskDecoders`). dispose() releases only the decoder session.
+ */
+export async function createOnnxTaskDecoderEngine(
+  opts: OnnxTaskDecoderEngineOptions,
+): Promise<OnnxSamEngine> {
+  const { base, threads } = opts;
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1))
+    throw new RangeError(`threads must be a positive integer, got ${threads}`);
+  const decoder = await openSession('decoder', opts.decoderPath, {
+    executionProviders: ['cpu'],
+    executionMode: 'sequential',
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    ...(threads !== undefined ? { intraOpNumThreads: threads } : {}),
+  });
+  try {
+    validateDecoder(decoder, opts.decoderPath, base.config);
+  } catch (e) {
+    await decoder.release().catch(() => undefined);
+    throw e;
+  }
+  return new OrtSamEngine(base.config, null, decoder, base);
+}
+
 async function openSession(
   role: Role,
   path: string,
@@ -313,8 +347,10 @@ class OrtSamEngine implements OnnxSamEngine {
 
   constructor(
     readonly config: SamConfig,
-    private readonly encoder: ort.InferenceSession,
+    /** null: `embedWith` embeds (a task decoder engine). */
+    private readonly encoder: ort.InferenceSession | null,
     private readonly decoder: ort.InferenceSession,
+    private readonly embedWith?: SamEngine,
   ) {}
 
   /** Runs `fn` after every earlier call has settled, so the sessions never run concurrently. */
@@ -329,9 +365,14 @@ class OrtSamEngine implements OnnxSamEngine {
     const s = this.config.imgSize;
     const g = gridSize(this.config);
     expectShape(preprocessed, [1, this.config.inChans, s, s], 'embed: preprocessed image');
+    const encoder = this.encoder;
+    if (!encoder) {
+      if (this.disposed) throw new Error('OnnxSamEngine has been disposed');
+      return this.embedWith!.embed(preprocessed);
+    }
     const image = toOrt(preprocessed, 'embed: preprocessed image');
     return this.serial(async () => {
-      const out = await this.encoder.run({ [ENCODER_INPUT]: image }, [ENCODER_OUTPUT]);
+      const out = await encoder.run({ [ENCODER_INPUT]: image }, [ENCODER_OUTPUT]);
       return fromOrt(out[ENCODER_OUTPUT], ENCODER_OUTPUT, [1, this.config.outChans, g, g]);
     });
   }
@@ -343,8 +384,8 @@ class OrtSamEngine implements OnnxSamEngine {
   ): Promise<EngineDecodeResult> {
     if (opts.decoderDelta)
       throw new OnnxModelError(
-        'the ONNX Runtime engine cannot apply a decoder delta (LoRA) yet: its decoder graph is the frozen one; ' +
-          'decode this task on the TF.js engine',
+        'the ONNX Runtime engine cannot apply a decoder delta (LoRA) per call: its decoder graph is fixed; ' +
+          'decode this task with its own decoder export (ensureOnnxTaskDecoders, createOnnxTaskDecoderEngine)',
       );
     const inputs = promptToDecoderInputs(this.config, embeddings, prompt);
     const { iouPredictions, lowResMasks } = await this.runDecoder(inputs, false);
@@ -404,6 +445,6 @@ class OrtSamEngine implements OnnxSamEngine {
     if (this.disposed) return;
     this.disposed = true;
     // Release once every queued run has settled; release errors have nowhere to go from a sync dispose().
-    void this.queue.then(() => Promise.allSettled([this.encoder.release(), this.decoder.release()]));
+    void this.queue.then(() => Promise.allSettled([this.encoder?.release(), this.decoder.release()]));
   }
 }
