@@ -10,6 +10,7 @@
  *
  * Depends on zod only.
  */
+import type { AdapterCompatibility } from './adapter-compatibility';
 import { z } from 'zod';
 import { MAX_JWS_FIELD_LENGTH, MAX_SITE_JWS_LENGTH, ReasonRequestSchema } from './auth';
 import type { AdapterVerdict } from './adapter-verdict';
@@ -164,6 +165,12 @@ export interface AdapterVersionSummary {
   /** Fingerprint of the site key that signed the upload. */
   signedByKeyFingerprint: string | null;
   createdAt: string;
+  /**
+   * Which enrolled (approved) sites run an agent too old to read this version's format
+   * (`ADAPTER_FORMAT_FIRST_AGENT_VERSION`): present on `GET /api/v1/adapters/:id`, the task's list and approve's
+   * answer. The admin UI shows it beside Approve; approving anyway is allowed and audited with the warning.
+   */
+  compatibility?: AdapterCompatibility;
 }
 
 /** `POST /api/v1/uploads/:id/complete` */

@@ -6,6 +6,7 @@ export * from './adapter-file-validation';
 export * from './adapter-tau';
 export * from './tasks';
 export * from './adapter-uploads';
+export * from './adapter-compatibility';
 export * from './auth';
 export * from './ustar';
 export * from './bundle';

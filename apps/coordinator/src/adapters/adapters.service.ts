@@ -1,12 +1,13 @@
 import type { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import type { Prisma } from '@prisma/client';
-import type { AdapterVersionSummary } from '@casam/protocol';
+import { type AdapterCompatibility, type AdapterVersionSummary, adapterCompatibility } from '@casam/protocol';
 import { AuditService } from '../audit/audit.service';
 import type { Actor } from '../auth/actor';
 import type { Principal } from '../auth/principal';
 import { BlobStore } from '../blobs/blob-store';
 import { Clock } from '../common/clock';
+import { SiteRepository } from '../sites/site.repository';
 import { DomainError } from '../common/domain-error';
 import { CoordinatorEvents } from '../events/coordinator-events';
 import { TasksService } from '../tasks/tasks.service';
@@ -32,15 +33,29 @@ export class AdaptersService {
     private readonly audit: AuditService,
     private readonly events: CoordinatorEvents,
     private readonly clock: Clock,
+    private readonly sites: SiteRepository,
   ) {}
 
   async listForTask(taskId: string, viewer: Principal): Promise<AdapterVersionSummary[]> {
     await this.tasks.visibleTask(taskId, viewer);
-    return (await this.versions.listForTask(taskId)).map(toAdapterVersionSummary);
+    const versions = await this.versions.listForTask(taskId);
+    const compat = viewer.kind === 'admin' ? await this.compatibility() : null;
+    return versions.map((v) => withCompatibility(toAdapterVersionSummary(v), compat));
   }
 
   async get(id: string, viewer: Principal): Promise<AdapterVersionSummary> {
-    return toAdapterVersionSummary(await this.visibleVersion(id, viewer));
+    const v = await this.visibleVersion(id, viewer);
+    const compat = viewer.kind === 'admin' ? await this.compatibility() : null;
+    return withCompatibility(toAdapterVersionSummary(v), compat);
+  }
+
+  /**
+   * Which approved sites can read which adapter format, from the agent versions they last reported (admins only:
+   * it names other sites). One query, for every format.
+   */
+  private async compatibility(): Promise<(formatVersion: number) => AdapterCompatibility> {
+    const sites = await this.sites.list({ status: 'approved' });
+    return (formatVersion) => adapterCompatibility(formatVersion, sites);
   }
 
   /**
@@ -93,6 +108,7 @@ export class AdaptersService {
     };
     const details: Prisma.InputJsonObject = reason === null ? {} : { reason };
     let version: AdapterVersionWithTask | null = null;
+    let compat: AdapterCompatibility | null = null;
     try {
       version = await this.versions.findById(id);
       if (!version) throw new AdapterVersionNotFoundError(id);
@@ -100,6 +116,9 @@ export class AdaptersService {
       if (version.status !== 'pending') throw new AdapterNotPendingError(id, version.status, verb);
       if (to === 'approved' && version.task.status !== 'approved')
         throw new TaskNotApprovedError(version.taskId, version.task.status);
+      // The warning the admin saw beside Approve (sites too old to read this format): approving goes ahead, and
+      // the audit entry records the warning.
+      compat = (await this.compatibility())(version.formatVersion);
       const changed = await this.versions.changeStatus(id, {
         from: 'pending',
         to,
@@ -119,6 +138,15 @@ export class AdaptersService {
           taskId: changed.taskId,
           version: changed.version,
           sha256: changed.adapterBlobHash,
+          ...(to === 'approved' && compat.sitesUnableToRead.length
+            ? {
+                compatibilityWarning: {
+                  formatVersion: compat.formatVersion,
+                  firstAgentVersion: compat.firstAgentVersion,
+                  sitesUnableToRead: compat.sitesUnableToRead.map((x) => ({ ...x })),
+                },
+              }
+            : {}),
         },
         createdAt: this.clock.now(),
       });
@@ -128,7 +156,7 @@ export class AdaptersService {
         adapterVersionId: id,
         taskId: changed.taskId,
       });
-      return toAdapterVersionSummary(changed);
+      return { ...toAdapterVersionSummary(changed), compatibility: compat };
     } catch (e) {
       if (e instanceof DomainError)
         await this.audit.record({
@@ -156,6 +184,13 @@ export class AdaptersService {
     }
     return v;
   }
+}
+
+function withCompatibility(
+  v: AdapterVersionSummary,
+  compat: ((formatVersion: number) => AdapterCompatibility) | null,
+): AdapterVersionSummary {
+  return compat ? { ...v, compatibility: compat(v.formatVersion) } : v;
 }
 
 /** `If-None-Match` lists the ETag `"<sha256>"` (or `*`). */

@@ -186,7 +186,10 @@ describe('adapter uploads over HTTP (real app, embedded PGlite, fs blobs)', () =
 
     // Read back: metadata, list, the file with its ETag.
     const one = await api('GET', `/api/v1/adapters/${done.body.adapter.id}`, undefined, { token: viewer });
-    expect(one.body).toEqual(done.body.adapter);
+    expect(one.body).toEqual({
+      ...done.body.adapter,
+      compatibility: { formatVersion: 1, firstAgentVersion: '0.1.0', sitesUnableToRead: expect.any(Array) },
+    });
     const list = await api('GET', `/api/v1/tasks/${taskId}/adapters`, undefined, { token: siteA.token });
     expect(list.body.map((v: { id: string }) => v.id)).toContain(done.body.adapter.id);
     const dl = await fetch(`${t.url}/api/v1/adapters/${done.body.adapter.id}/file`, {
@@ -218,7 +221,11 @@ describe('adapter uploads over HTTP (real app, embedded PGlite, fs blobs)', () =
       sha256: sha256Hex(v2file),
     });
     const one = await api('GET', `/api/v1/adapters/${res.body.adapter.id}`, undefined, { token: viewer });
-    expect(one.body).toEqual(res.body.adapter);
+    // Admins and viewers also see which sites could read it (adapter-compatibility.http.spec.ts).
+    expect(one.body).toEqual({
+      ...res.body.adapter,
+      compatibility: expect.objectContaining({ formatVersion: 2 }),
+    });
     const list = await api('GET', `/api/v1/tasks/${taskId}/adapters`, undefined, { token: viewer });
     const kinds = new Map(list.body.map((v: { id: string; kind: string }) => [v.id, v.kind]));
     expect(kinds.get(res.body.adapter.id)).toBe('align+decoder-lora');

@@ -1,5 +1,5 @@
 import type { AdapterTauStats, AdapterVersionSummary, SiteSummary, TaskSummary } from '@casam/protocol';
-import { adapterKindText } from '../adapter-kind';
+import { adapterKindText, compatibilityText } from '../adapter-kind';
 import { download, get, post } from '../api';
 import { lineChart } from '../chart';
 import { badge, bytes, field, h, num, replace, short, statusKind, table, time } from '../dom';
@@ -109,6 +109,20 @@ function verdictNote(v: AdapterVersionSummary): HTMLElement | null {
   return h('div', { class: `verdict verdict-${kind}`, 'data-verdict': v.verdict.kind }, v.verdict.text);
 }
 
+/** Enrolled sites whose agent cannot read this version's format, shown beside Approve (approving stays possible). */
+function compatibilityNote(v: AdapterVersionSummary): HTMLElement | null {
+  const text = compatibilityText(v);
+  if (!text) return null;
+  return h(
+    'div',
+    {
+      class: 'verdict verdict-warn compatibility-warning',
+      'data-sites-unable-to-read': String(v.compatibility!.sitesUnableToRead.length),
+    },
+    text,
+  );
+}
+
 function row(
   v: AdapterVersionSummary,
   task: TaskSummary,
@@ -143,6 +157,7 @@ function row(
         {},
         kindNote(v, 'div'),
         verdictNote(v),
+        compatibilityNote(v),
         approve,
         reasonForm(
           `Reject v${v.version}`,
