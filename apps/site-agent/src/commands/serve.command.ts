@@ -1,10 +1,8 @@
-import { BundleStore } from '../bundle/bundle-store';
-import { loadActiveBundle } from '../bundle/installed-bundle';
 import { EXIT, UserError } from '../cli/errors';
 import { AgentHome } from '../home/agent-home';
-import { DEFAULT_ENGINE, loadBaseModel, parseEngineChoice } from '../model/engine-factory';
+import { DEFAULT_ENGINE, parseEngineChoice } from '../model/engine-factory';
 import { ENGINE_HELP, ENGINE_OPTION } from './model-options';
-import { BUNDLE_POINTER, SegmentationServer } from '../serve/segmentation-server';
+import { serveSegmentation } from '../use-cases/serve-segmentation';
 import type { Command } from './command';
 import { HOME_HELP, HOME_OPTION } from './home-option';
 
@@ -32,27 +30,13 @@ ${HOME_HELP}`,
       log(
         `warning: listening on ${host}, not loopback: any machine that reaches it can segment images through this agent`,
       );
-    const base = await loadBaseModel(
+    const { server, url } = await serveSegmentation({
       home,
-      config,
-      log,
-      parseEngineChoice(v.string('engine') ?? DEFAULT_ENGINE),
-    );
-    const store = new BundleStore(home.bundlesDir);
-    const server = new SegmentationServer({
-      engine: base.engine,
-      createSegmenter: (adapters) => base.createSegmenter(adapters),
-      loadBundle: () =>
-        loadActiveBundle(store, home.readState(), base.fingerprint, base.config.outChans, log),
-      bundlePointerFile: BUNDLE_POINTER(home.bundlesDir),
       host,
       port,
-      maxRequestBytes: config.serve.maxRequestBytes,
-      maxImagePixels: config.serve.maxImagePixels,
-      baseModel: { preset: base.config.name, fingerprint: base.fingerprint },
+      engine: parseEngineChoice(v.string('engine') ?? DEFAULT_ENGINE),
       log,
     });
-    const url = await server.start();
     console.log(`serving on ${url} (bundle ${server.bundleVersion ?? 'none'}); Ctrl-C stops`);
     await new Promise<void>((resolve) => {
       const stop = () => {
