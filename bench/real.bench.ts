@@ -349,7 +349,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const args = parsed;
-  const command = `npm run bench:real --${process.argv.length > 2 ? ' ' + process.argv.slice(2).join(' ') : ''}`;
+  const command = `npm run bench:real${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`;
   const log = (s: string): void => void process.stderr.write(s + '\n');
   const load = new LoadCheckpoints();
   const backend = await initBackend({
@@ -487,7 +487,10 @@ async function main(): Promise<number> {
       join(outDir, `${name}.md`),
       renderMarkdown(results, state.structures, args.quick, pending),
     );
-    log(`wrote ${relative(root, join(outDir, name + '.json'))} and ${name}.md`);
+    if (!final) return;
+    log(
+      `wrote ${relative(root, join(outDir, name + '.json'))} and ${name}.md${pending.length ? ` (partial: ${pending.join(', ')} to go)` : ''}`,
+    );
     for (const a of ARMS) {
       const m = results['mean'] as Record<Arm, { iou: number; dice: number } | null>;
       if (m[a]) log(`  mean ${ARM_LABEL[a]}: IoU ${f3(m[a]!.iou)}, Dice ${f3(m[a]!.dice)}`);
