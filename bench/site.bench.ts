@@ -128,7 +128,7 @@ async function measureRouting(
   bundleOf: (tasks: number) => LoadedAdapter[],
   passes: number,
 ) {
-  const embeddings = [];
+  const embeddings: Awaited<ReturnType<SamEngine['embed']>>[] = [];
   for (const img of images) embeddings.push(await engine.embed(prepOf(engine)(img)));
   const [, c, h, w] = embeddings[0].shape;
   // A feature of the right width for the scores alone: the plain mean over positions (timing does not depend
@@ -321,7 +321,7 @@ async function main(): Promise<void> {
   const onTfjs = async (adapters: LoadedAdapter[]) => createRoutedSegmenter(engine, adapters);
   const bundleOf = (tasks: number) =>
     Array.from({ length: tasks }, (_, i) => loadAdapter(adapterFor(`task-${i}`, i + 1, 1e9), 64));
-  const segment = [];
+  const segment: Record<string, string | number>[] = [];
   const segmentRatios = [];
   const reps = QUICK ? 10 : 40;
   for (const tasks of [0, 1, 9]) {
@@ -388,7 +388,7 @@ async function main(): Promise<void> {
   log('routing (9 tasks)…');
   const routing = await measureRouting(ort, images.slice(0, 8), bundleOf, QUICK ? 50 : 300);
   const encoderP50 = (label: string) =>
-    segment.find((r) => r.engine === label && r.bundleTasks === 9)!.embedMsP50;
+    Number(segment.find((r) => r.engine === label && r.bundleTasks === 9)!.embedMsP50);
   const routingRows = routing.map((r) => ({
     ...r,
     pctOfOrtEncoder: round((100 * r.routeMsP50) / encoderP50(ortLabel), 2),

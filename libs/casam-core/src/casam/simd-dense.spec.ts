@@ -52,6 +52,6 @@ describe('WebAssembly SIMD dense kernel', () => {
     expect(() => k.dense(0, 0, 0, 0, 8, 3)).toThrow(RangeError);
     expect(() => k.dense(2, 0, 0, 0, 8, 4)).toThrow(RangeError);
     expect(() => k.sumsq(0, 0, 1, 6)).toThrow(RangeError);
-    expect(() => k.dense(0, 0, 0, 0, 64 * 1024, 4)).toThrow(WebAssembly.RuntimeError);
+    expect(() => k.dense(0, 0, 0, 0, 64 * 1024, 4)).toThrow(/out of bounds/);
   });
 });

@@ -129,12 +129,25 @@ const MODULE_BYTES = new Uint8Array([
   ...section(10, [0x02, ...leb(BODY.length), ...BODY, ...leb(SUMSQ_BODY.length), ...SUMSQ_BODY]),
 ]);
 
-let compiled: WebAssembly.Module | null | undefined;
+/** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare its values). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Memory: new (d: { initial: number }) => { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  Instance: new (
+    m: object,
+    imports: Record<string, Record<string, unknown>>,
+  ) => {
+    readonly exports: Record<string, unknown>;
+  };
+}
+const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
-function module(): WebAssembly.Module | null {
+let compiled: object | null | undefined;
+
+function module(): object | null {
   if (compiled === undefined) {
     try {
-      compiled = new WebAssembly.Module(MODULE_BYTES);
+      compiled = wasm ? new wasm.Module(MODULE_BYTES) : null;
     } catch {
       compiled = null; // no WebAssembly SIMD here
     }
@@ -169,8 +182,8 @@ export function createSimdDense(floats: number): SimdDense | null {
   const m = module();
   if (!m) return null;
   const pages = (n: number) => Math.max(1, Math.ceil((n * 4) / 65536));
-  const memory = new WebAssembly.Memory({ initial: pages(floats) });
-  const instance = new WebAssembly.Instance(m, { e: { m: memory } });
+  const memory = new wasm!.Memory({ initial: pages(floats) });
+  const instance = new wasm!.Instance(m, { e: { m: memory } });
   const fn = instance.exports['dense'] as (...a: number[]) => void;
   const sq = instance.exports['sumsq'] as (...a: number[]) => void;
   let f32 = new Float32Array(memory.buffer);
