@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import type { CreatedEnrollmentToken } from '@casam/protocol';
 // The coordinator's own test kit (a real `coordinator serve` process on the embedded database, with an admin),
 // shared with e2e, the benchmarks and the demo; the use-case specs run the agent's side in-process against it.
@@ -10,9 +13,32 @@ import { initHome, newAgentHome } from '../use-cases/init-home';
 import { TaskStore } from '../tasks/local-task';
 import { writeRandomTinyModel } from './agent-cli.testing';
 
-export { type CoordinatorProcess, startCoordinatorProcess };
+export type { CoordinatorProcess };
 
 const quiet = () => undefined;
+
+/**
+ * A real coordinator process for the calling suite (started before its tests, stopped after them) and a temp
+ * folder for the suite's agent homes (deleted after).
+ */
+export function coordinatorForSuite(prefix: string): { coord: () => CoordinatorProcess; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  let coord: CoordinatorProcess | undefined;
+  beforeAll(async () => {
+    coord = await startCoordinatorProcess();
+  }, 180_000);
+  afterAll(async () => {
+    await coord?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    dir,
+    coord: () => {
+      if (!coord) throw new Error('the coordinator has not started');
+      return coord;
+    },
+  };
+}
 
 /** An agent home made by the init use case for `coordinatorUrl` (a random casam-tiny base model), opened. */
 export async function initTestHome(

@@ -1,29 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CoordinatorError } from '../coordinator/coordinator-client';
-import {
-  type CoordinatorProcess,
-  enrollmentToken,
-  initTestHome,
-  startCoordinatorProcess,
-} from '../testing/coordinator-site.testing';
+import { enrollmentToken, initTestHome, coordinatorForSuite } from '../testing/coordinator-site.testing';
 import { enrollmentDecision, enrollSite } from './enroll-site';
 
 describe('enrollSite and enrollmentDecision against a real coordinator process', () => {
-  let coord: CoordinatorProcess;
-  const dir = mkdtempSync(join(tmpdir(), 'casam-enroll-use-case-'));
-  beforeAll(async () => {
-    coord = await startCoordinatorProcess();
-  }, 180_000);
-  afterAll(async () => {
-    await coord?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { coord, dir } = coordinatorForSuite('casam-enroll-use-case-');
 
   it('enrolls with the token, pins the signing keys, and follows the admin from pending to approved to revoked', async () => {
-    const ctx = await initTestHome(join(dir, 'site'), coord.url, 'Enroll site');
+    const ctx = await initTestHome(join(dir, 'site'), coord().url, 'Enroll site');
     let asked = 0;
     const bad = await enrollSite(ctx, async () => {
       asked++;
@@ -35,7 +20,7 @@ describe('enrollSite and enrollmentDecision against a real coordinator process',
 
     const r = await enrollSite(ctx, async () => {
       asked++;
-      return enrollmentToken(coord);
+      return enrollmentToken(coord());
     });
     expect(asked).toBe(2);
     expect(r).toMatchObject({ kind: 'enrolled' });
@@ -49,7 +34,7 @@ describe('enrollSite and enrollmentDecision against a real coordinator process',
     const waits: number[] = [];
     expect(await enrollmentDecision(ctx, 0, (s) => waits.push(s))).toBe('pending');
     expect(waits).toEqual([]); // asked once, no pause
-    await coord.admin('POST', `/api/v1/sites/${r.siteId}/approve`, {
+    await coord().admin('POST', `/api/v1/sites/${r.siteId}/approve`, {
       keyFingerprint: ctx.identity.fingerprint,
     });
     expect(await enrollmentDecision(ctx, 5, (s) => waits.push(s))).toBe('approved');
@@ -61,14 +46,14 @@ describe('enrollSite and enrollmentDecision against a real coordinator process',
       siteId: r.siteId,
     });
 
-    await coord.admin('POST', `/api/v1/sites/${r.siteId}/revoke`, { reason: 'test' });
+    await coord().admin('POST', `/api/v1/sites/${r.siteId}/revoke`, { reason: 'test' });
     expect(await enrollmentDecision(ctx, 0)).toBe('revoked');
     expect(ctx.home.readState().enrollment?.status).toBe('revoked');
   });
 
   it('waits for a decision that has not come, telling once, and answers pending', async () => {
-    const ctx = await initTestHome(join(dir, 'waiting'), coord.url, 'Waiting site');
-    await enrollSite(ctx, () => enrollmentToken(coord));
+    const ctx = await initTestHome(join(dir, 'waiting'), coord().url, 'Waiting site');
+    await enrollSite(ctx, () => enrollmentToken(coord()));
     const waits: number[] = [];
     const t0 = Date.now();
     expect(await enrollmentDecision(ctx, 1, (s) => waits.push(s))).toBe('pending');

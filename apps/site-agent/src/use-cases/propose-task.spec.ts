@@ -1,32 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TaskSummary } from '@casam/protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CoordinatorError } from '../coordinator/coordinator-client';
 import { baseModelFingerprint } from '../model/engine-factory';
 import { TaskStore } from '../tasks/local-task';
-import {
-  type CoordinatorProcess,
-  enrolledTestSite,
-  startCoordinatorProcess,
-  writeTestTask,
-} from '../testing/coordinator-site.testing';
+import { enrolledTestSite, coordinatorForSuite, writeTestTask } from '../testing/coordinator-site.testing';
 import type { AgentContext } from './agent-context';
 import { proposeTask } from './propose-task';
 
 describe('proposeTask against a real coordinator process', () => {
-  let coord: CoordinatorProcess;
   let ctx: AgentContext;
-  const dir = mkdtempSync(join(tmpdir(), 'casam-propose-use-case-'));
+  const { coord, dir } = coordinatorForSuite('casam-propose-use-case-');
   beforeAll(async () => {
-    coord = await startCoordinatorProcess();
-    ctx = await enrolledTestSite(coord, join(dir, 'site'), 'Propose site');
-  }, 180_000);
-  afterAll(async () => {
-    await coord?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+    ctx = await enrolledTestSite(coord(), join(dir, 'site'), 'Propose site');
+  }, 120_000);
 
   it('proposes the ingested task with the base model, records the id, and does not propose it twice', async () => {
     writeTestTask(ctx, 'liver', ['liver', 'tumor']);
@@ -38,7 +25,7 @@ describe('proposeTask against a real coordinator process', () => {
       preset: 'casam-tiny',
       fingerprint: baseModelFingerprint(ctx.home, ctx.config),
     });
-    const atCoordinator = await coord.admin<TaskSummary>('GET', `/api/v1/tasks/${r.taskId}`);
+    const atCoordinator = await coord().admin<TaskSummary>('GET', `/api/v1/tasks/${r.taskId}`);
     expect(atCoordinator).toMatchObject({
       name: 'liver',
       modality: 'MR',

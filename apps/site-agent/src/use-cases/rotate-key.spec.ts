@@ -1,34 +1,22 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SiteSummary } from '@casam/protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SiteIdentity } from '../identity/site-identity';
-import {
-  type CoordinatorProcess,
-  enrolledTestSite,
-  initTestHome,
-  startCoordinatorProcess,
-} from '../testing/coordinator-site.testing';
+import { enrolledTestSite, initTestHome, coordinatorForSuite } from '../testing/coordinator-site.testing';
 import type { AgentContext } from './agent-context';
 import { rotateKey } from './rotate-key';
 import { SiteNotEnrolledError } from './use-case-errors';
 
 describe('rotateKey against a real coordinator process', () => {
-  let coord: CoordinatorProcess;
   let ctx: AgentContext & { siteId: string };
-  const dir = mkdtempSync(join(tmpdir(), 'casam-rotate-use-case-'));
+  const { coord, dir } = coordinatorForSuite('casam-rotate-use-case-');
   beforeAll(async () => {
-    coord = await startCoordinatorProcess();
-    ctx = await enrolledTestSite(coord, join(dir, 'site'), 'Rotate site');
-  }, 180_000);
-  afterAll(async () => {
-    await coord?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+    ctx = await enrolledTestSite(coord(), join(dir, 'site'), 'Rotate site');
+  }, 120_000);
 
   const keys = async () =>
-    (await coord.admin<SiteSummary>('GET', `/api/v1/sites/${ctx.siteId}`)).keys.map((k) => [
+    (await coord().admin<SiteSummary>('GET', `/api/v1/sites/${ctx.siteId}`)).keys.map((k) => [
       k.fingerprint,
       k.status,
     ]);
@@ -56,7 +44,7 @@ describe('rotateKey against a real coordinator process', () => {
   });
 
   it('refuses a site that is not enrolled, before generating anything', async () => {
-    const other = await initTestHome(join(dir, 'not-enrolled'), coord.url, 'Not enrolled');
+    const other = await initTestHome(join(dir, 'not-enrolled'), coord().url, 'Not enrolled');
     await expect(rotateKey(other, () => undefined)).rejects.toBeInstanceOf(SiteNotEnrolledError);
     expect(existsSync(other.home.nextKeyFile)).toBe(false);
   });

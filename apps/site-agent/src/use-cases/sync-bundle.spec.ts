@@ -1,30 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type CoordinatorProcess,
-  enrolledTestSite,
-  initTestHome,
-  startCoordinatorProcess,
-} from '../testing/coordinator-site.testing';
+import { afterAll, describe, expect, it } from 'vitest';
+import { enrolledTestSite, initTestHome, coordinatorForSuite } from '../testing/coordinator-site.testing';
 import { installTestBundle, TEST_BASE_FINGERPRINT, testSigner } from '../testing/signed-bundle.testing';
 import { bundleInUse, rollBackBundle, syncBundle } from './sync-bundle';
 import { SiteNotEnrolledError } from './use-case-errors';
 
 describe('syncBundle against a real coordinator process', () => {
-  let coord: CoordinatorProcess;
-  const dir = mkdtempSync(join(tmpdir(), 'casam-sync-use-case-'));
-  beforeAll(async () => {
-    coord = await startCoordinatorProcess();
-  }, 180_000);
-  afterAll(async () => {
-    await coord?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { coord, dir } = coordinatorForSuite('casam-sync-use-case-');
 
   it('asks for the newest bundle, finds none published, and records the sync', async () => {
-    const ctx = await enrolledTestSite(coord, join(dir, 'site'), 'Sync site');
+    const ctx = await enrolledTestSite(coord(), join(dir, 'site'), 'Sync site');
     const pinned = ctx.home.readState().coordinatorKeys;
     expect(ctx.home.readState().lastSyncAt).toBeUndefined();
     expect(await syncBundle(ctx, () => undefined)).toEqual({ kind: 'none-published' });
@@ -34,7 +21,7 @@ describe('syncBundle against a real coordinator process', () => {
   });
 
   it('refuses a site that is not enrolled without asking the coordinator', async () => {
-    const ctx = await initTestHome(join(dir, 'not-enrolled'), coord.url, 'Not enrolled');
+    const ctx = await initTestHome(join(dir, 'not-enrolled'), coord().url, 'Not enrolled');
     await expect(syncBundle(ctx, () => undefined)).rejects.toBeInstanceOf(SiteNotEnrolledError);
     expect(ctx.home.readState().lastSyncAt).toBeUndefined();
   });
