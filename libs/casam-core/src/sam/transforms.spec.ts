@@ -139,6 +139,18 @@ describe('postprocessMasks (TypeScript)', () => {
     const b = upscaleMasks(low, 256);
     expect(maxAbsDiff(a.data as Float32Array, b.data as Float32Array)).toBe(0);
   });
+
+  it('a crop kept at its size (no second resize) is the top-left window of the first interpolation', () => {
+    const low = golden('decoder.points.single.low_res_masks');
+    const a = toFloat32(postprocessMasks(low, [200, 256], [200, 256], 256));
+    const b = toFloat32(upscaleMasks(low, 256));
+    expect(a.length).toBe(200 * 256);
+    expect(maxAbsDiff(a, b.subarray(0, 200 * 256))).toBe(0);
+    const c = toFloat32(postprocessMasks(low, [256, 200], [256, 200], 256));
+    const window = new Float32Array(256 * 200);
+    for (let y = 0; y < 256; y++) window.set(b.subarray(y * 256, y * 256 + 200), y * 200);
+    expect(maxAbsDiff(c, window)).toBe(0);
+  });
 });
 
 describe.each(['cpu', 'wasm'])('postprocessMasksTf on %s', (backend) => {

@@ -273,9 +273,20 @@ function resizePlanes(
   outH: number,
   outW: number,
 ): Float32Array {
+  const out = new Float32Array(planes * outH * outW);
+  if (cropH === outH && cropW === outW) {
+    // Same size: every output is one input value times weight 1 (plus its neighbour times 0), so a copy of
+    // the window gives the same floats. postprocessMasks's second step is this whenever the image is already
+    // imgSize² (casam-tiny at 256 px): serve and segment run it on every request.
+    for (let p = 0; p < planes; p++)
+      for (let y = 0; y < outH; y++) {
+        const from = p * inH * inW + y * inW;
+        out.set(src.subarray(from, from + outW), p * outH * outW + y * outW);
+      }
+    return out;
+  }
   const ay = axisInterp(cropH, outH);
   const ax = axisInterp(cropW, outW);
-  const out = new Float32Array(planes * outH * outW);
   for (let p = 0; p < planes; p++) {
     const base = p * inH * inW;
     const obase = p * outH * outW;
