@@ -82,8 +82,8 @@ export function createRoutedSegmenter(
   if (withDelta.length && engine.kind !== 'tfjs')
     throw new Error(
       `task${withDelta.length > 1 ? 's' : ''} ${withDelta.join(', ')} carry a decoder delta (LoRA), which the ` +
-        `${engine.kind} engine cannot apply yet: use the TF.js engine, or the ONNX routed segmenter with a TF.js ` +
-        `engine for those tasks`,
+        `${engine.kind} engine cannot apply per call: use the TF.js engine, or the ONNX routed segmenter with the ` +
+        `tasks' own decoder exports (ensureOnnxTaskDecoders)`,
     );
   if (withDelta.length) assertDecoderLoraFits(engine.config);
   // Routing on the fast router (typed arrays and a WebAssembly SIMD kernel, fast-router.ts): the same decisions
