@@ -20,6 +20,16 @@ const APP_KITS = [
 ];
 
 /**
+ * The other app's kits the site agent's tests may use: its use-case specs run in-process against a real
+ * coordinator process (apps/site-agent/src/testing/coordinator-site.testing.ts). Lifted for the site agent's
+ * spec and *.testing.ts files only, anchored like APP_KITS; its code that ships still may not import them.
+ */
+const SITE_AGENT_TEST_KITS = ['@casam/coordinator/testing'];
+
+/** An exact package name as an `allow` entry: Nx reads a plain one as an unanchored regular expression. */
+const exactly = (pkg) => `^${pkg}$`;
+
+/**
  * The tag rule; `app` lists what an app's files may import (its tests may also use the lab); `allow` the imports
  * it does not check at all.
  */
@@ -110,6 +120,13 @@ export default [
       '@nx/enforce-module-boundaries': boundaries(LIBS),
     },
   },
+  // The site agent's tests may also start a real coordinator through its kit (SITE_AGENT_TEST_KITS).
+  {
+    files: ['apps/site-agent/src/**/*.spec.ts', 'apps/site-agent/src/**/*.testing.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': boundaries(LIBS, SITE_AGENT_TEST_KITS.map(exactly)),
+    },
+  },
   // e2e, benchmarks and scripts: every library, and of the apps only their test kits.
   {
     files: ['e2e/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
@@ -118,7 +135,7 @@ export default [
       // let `@casam/coordinator/testing/test-database` through), hence the anchors.
       '@nx/enforce-module-boundaries': boundaries(
         ['type:protocol', 'type:io', 'type:ml'],
-        APP_KITS.map((kit) => `^${kit}$`),
+        APP_KITS.map(exactly),
       ),
     },
   },

@@ -225,6 +225,44 @@ describe('module boundaries', () => {
     });
   });
 
+  describe("the site agent's tests (a real coordinator through its kit)", () => {
+    it("may import the coordinator's test kit from spec and *.testing.ts files", async () => {
+      for (const file of [
+        'apps/site-agent/src/probe.spec.ts',
+        'apps/site-agent/src/testing/probe.testing.ts',
+        'apps/site-agent/src/use-cases/probe.spec.ts',
+      ]) {
+        expect(await boundaryErrors(file, importing('@casam/coordinator/testing')), file).toEqual([]);
+        const { depConstraints, allow } = await ruleOptionsFor(file);
+        expect(allow).toEqual(['^@casam/coordinator/testing$']);
+        const allowed = Object.fromEntries(
+          depConstraints.map((c) => [c.sourceTag, c.onlyDependOnLibsWithTags]),
+        );
+        expect(allowed['type:app']).toEqual(LIBS);
+      }
+    });
+
+    it('are refused anything else of the coordinator, and its code that ships the kit too', async () => {
+      // Code that ships: Nx's app-import check (no allow entry here) and the test-kit ban both refuse it.
+      for (const file of ['apps/site-agent/src/probe.ts', 'apps/site-agent/src/commands/probe.ts']) {
+        expect(await refusal(file, '@casam/coordinator/testing')).toMatch(APP_IMPORT);
+        expect(
+          (await lintMessages(file, importing('@casam/coordinator/testing'), 'no-restricted-imports')).join(
+            '\n',
+          ),
+        ).toMatch(/not for code that ships/);
+        expect((await ruleOptionsFor(file)).allow).toEqual([]);
+      }
+      // Tests: only that kit, anchored — not the coordinator's main entry nor another file of its kit folder.
+      const spec = 'apps/site-agent/src/probe.spec.ts';
+      expect(await refusal(spec, '@casam/coordinator')).toMatch(APP_IMPORT);
+      expect(await refusal(spec, '@casam/coordinator/testing/test-database')).toMatch(APP_IMPORT);
+      expect(await refusal(spec, '@casam/coordinator/testing/in-process')).toMatch(APP_IMPORT);
+      // Lifted for the site agent only: the coordinator's own tests keep an empty allow list.
+      expect((await ruleOptionsFor('apps/coordinator/src/probe.spec.ts')).allow).toEqual([]);
+    });
+  });
+
   // A subpath entry (a test kit) belongs to its package's project and is checked by that project's tags.
   it("checks the test kits' subpath entries by their package's tags", async () => {
     expect(await refusal('libs/casam-core/src/probe.ts', '@casam/dicom/testing')).toMatch(tagRule('type:ml'));

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import type { CreatedEnrollmentToken } from '@casam/protocol';
 // The coordinator's own test kit (a real `coordinator serve` process on the embedded database, with an admin),
-// shared with e2e, the benchmarks and the demo; the use-case specs run the agent's side in-process against it.
-// eslint-disable-next-line @nx/enforce-module-boundaries
+// shared with e2e, the benchmarks and the demo; the use-case specs run the agent's side in-process against it
+// (allowed for the site agent's test files only: SITE_AGENT_TEST_KITS in eslint.config.mjs).
 import { type CoordinatorProcess, startCoordinatorProcess } from '@casam/coordinator/testing';
 import { type AgentContext, openAgent } from '../use-cases/agent-context';
 import { enrollmentDecision, enrollSite } from '../use-cases/enroll-site';
