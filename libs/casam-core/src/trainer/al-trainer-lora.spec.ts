@@ -1,18 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../sam/tf';
-import { useBackend } from '../casam/casam-fixtures.testing';
 import type { Sam } from '../sam/sam';
-import { createTfjsSamEngine } from '../sam/tfjs-sam-engine';
 import { StateDict, toFloat32 } from '../tensor/host-tensor';
 import { readAlCheckpoint } from './al-checkpoint';
 import { TrainAlignmentLayerOptions, trainAlignmentLayer } from './al-trainer';
-import { ensureEmbeddings } from './embedding-cache';
 import { TrainerInputError, TrainingAbortedError } from './trainer-errors';
-import { buildSamMini, samMiniWeights, syntheticItems } from './trainer-fixtures.testing';
+import { samMiniWeights } from './trainer-fixtures.testing';
+import { EmbeddedSamMini, embeddedSamMini, smallAlOptions } from './embedded-sam-mini.testing';
 import type { EmbeddedItem } from './training-item';
 
 function digest(sd: StateDict): string {
@@ -32,37 +28,19 @@ function maxAbsDiff(a: StateDict, b: StateDict): number {
 }
 
 describe('Alignment Layer trainer with a decoder LoRA delta', () => {
+  let fx: EmbeddedSamMini;
   let dir: string;
   let sam: Sam;
   let items: EmbeddedItem[];
 
   beforeAll(async () => {
-    await useBackend('wasm');
-    dir = mkdtempSync(join(tmpdir(), 'casam-al-lora-'));
-    sam = buildSamMini();
-    const raw = syntheticItems(3, { seed: 3 });
-    const handles = await ensureEmbeddings(raw, createTfjsSamEngine(sam), {
-      cacheDir: join(dir, 'cache'),
-      fingerprint: samMiniWeights().fingerprint,
-    });
-    items = raw.map((it, i) => ({ id: it.id, handle: handles[i], masks: it.masks }));
+    fx = await embeddedSamMini(3, 3, 'casam-al-lora-');
+    ({ dir, sam, items } = fx);
   });
-  afterAll(() => {
-    sam.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => fx.dispose());
 
-  const base = (o: Partial<TrainAlignmentLayerOptions> = {}): TrainAlignmentLayerOptions => ({
-    sam,
-    items: items.slice(0, 2),
-    epochs: 2,
-    batchImages: 2,
-    regionsPerImage: 2,
-    lr: 1e-3,
-    seed: 5,
-    lossResolution: 'low',
-    ...o,
-  });
+  const base = (o: Partial<TrainAlignmentLayerOptions> = {}): TrainAlignmentLayerOptions =>
+    smallAlOptions(sam, items.slice(0, 2), o);
 
   /** The frozen decoder's answer to a fixed prompt on a fixed embedding (no delta). */
   function frozenProbe(): Float32Array {

@@ -1,11 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../sam/tf';
-import { useBackend } from '../casam/casam-fixtures.testing';
 import type { Sam } from '../sam/sam';
-import { createTfjsSamEngine } from '../sam/tfjs-sam-engine';
 import { StateDict, toFloat32 } from '../tensor/host-tensor';
 import { AlCheckpointError, readAlCheckpoint } from './al-checkpoint';
 import {
@@ -16,9 +12,8 @@ import {
   defaultLossResolution,
   trainAlignmentLayer,
 } from './al-trainer';
-import { ensureEmbeddings } from './embedding-cache';
 import { TrainerInputError, TrainingAbortedError } from './trainer-errors';
-import { buildSamMini, samMiniWeights, syntheticItems } from './trainer-fixtures.testing';
+import { EmbeddedSamMini, embeddedSamMini, smallAlOptions } from './embedded-sam-mini.testing';
 import type { EmbeddedItem } from './training-item';
 
 function sameWeights(a: StateDict, b: StateDict): boolean {
@@ -31,38 +26,20 @@ function sameWeights(a: StateDict, b: StateDict): boolean {
 }
 
 describe('Alignment Layer trainer', () => {
+  let fx: EmbeddedSamMini;
   let dir: string;
   let sam: Sam;
   let items: EmbeddedItem[];
 
   beforeAll(async () => {
-    await useBackend('wasm');
-    dir = mkdtempSync(join(tmpdir(), 'casam-al-'));
-    sam = buildSamMini();
-    const raw = syntheticItems(4, { seed: 3 });
-    const handles = await ensureEmbeddings(raw, createTfjsSamEngine(sam), {
-      cacheDir: join(dir, 'cache'),
-      fingerprint: samMiniWeights().fingerprint,
-    });
-    items = raw.map((it, i) => ({ id: it.id, handle: handles[i], masks: it.masks }));
+    fx = await embeddedSamMini(4, 3, 'casam-al-');
+    ({ dir, sam, items } = fx);
   });
-  afterAll(() => {
-    sam.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => fx.dispose());
 
   /** Small, fast settings; the encoder of `sam` is never needed. */
-  const base = (o: Partial<TrainAlignmentLayerOptions> = {}): TrainAlignmentLayerOptions => ({
-    sam,
-    items: items.slice(0, 3),
-    epochs: 2,
-    batchImages: 2,
-    regionsPerImage: 2,
-    lr: 1e-3,
-    seed: 5,
-    lossResolution: 'low',
-    ...o,
-  });
+  const base = (o: Partial<TrainAlignmentLayerOptions> = {}): TrainAlignmentLayerOptions =>
+    smallAlOptions(sam, items.slice(0, 3), o);
 
   it('lowers the loss on a toy task (one region, one fixed box)', async () => {
     const one: EmbeddedItem = { ...items[0], masks: [items[0].masks[0]] };

@@ -1,12 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../sam/tf';
 import { useBackend } from '../casam/casam-fixtures.testing';
 import { createAlignmentLayer, initialAlignmentStateDict } from '../casam/align-layer';
 import type { Sam } from '../sam/sam';
-import { createTfjsSamEngine } from '../sam/tfjs-sam-engine';
 import { float32Tensor, toFloat32 } from '../tensor/host-tensor';
 import { trainAlignmentLayer } from './al-trainer';
 import {
@@ -16,9 +13,8 @@ import {
   createEwcPenalty,
   parameterSnapshot,
 } from './ewc';
-import { ensureEmbeddings } from './embedding-cache';
 import { TrainerInputError } from './trainer-errors';
-import { buildSamMini, samMiniWeights, syntheticItems } from './trainer-fixtures.testing';
+import { EmbeddedSamMini, embeddedSamMini } from './embedded-sam-mini.testing';
 import type { EmbeddedItem } from './training-item';
 
 function map(entries: Record<string, number[]>): ParameterMap {
@@ -79,25 +75,16 @@ describe('EWC pieces', () => {
 });
 
 describe('EWC with the Alignment Layer trainer', () => {
+  let fx: EmbeddedSamMini;
   let dir: string;
   let sam: Sam;
   let items: EmbeddedItem[];
 
   beforeAll(async () => {
-    await useBackend('wasm');
-    dir = mkdtempSync(join(tmpdir(), 'casam-ewc-'));
-    sam = buildSamMini();
-    const raw = syntheticItems(3, { seed: 4 });
-    const handles = await ensureEmbeddings(raw, createTfjsSamEngine(sam), {
-      cacheDir: join(dir, 'cache'),
-      fingerprint: samMiniWeights().fingerprint,
-    });
-    items = raw.map((it, i) => ({ id: it.id, handle: handles[i], masks: it.masks }));
+    fx = await embeddedSamMini(3, 4, 'casam-ewc-');
+    ({ dir, sam, items } = fx);
   });
-  afterAll(() => {
-    sam.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => fx.dispose());
 
   it('computes a finite, non-negative, seeded diagonal Fisher of every AL weight without leaking', async () => {
     const align = createAlignmentLayer({ channels: 64, seed: 3 });

@@ -6,20 +6,18 @@
  * order of operations or of a number changes a fingerprint. Recorded on the wasm backend.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../sam/tf';
-import { useBackend } from '../casam/casam-fixtures.testing';
 import type { Sam } from '../sam/sam';
 import { createTfjsSamEngine } from '../sam/tfjs-sam-engine';
 import type { StateDict } from '../tensor/host-tensor';
 import { stateDictFingerprint } from '../weights/fingerprint';
 import { AlRegularizer, TrainAlignmentLayerOptions, trainAlignmentLayer } from './al-trainer';
-import { ensureEmbeddings } from './embedding-cache';
 import { TaskAlOptions, trainTask } from './task-trainer';
-import { buildSamMini, samMiniWeights, syntheticItems } from './trainer-fixtures.testing';
+import { samMiniWeights, syntheticItems } from './trainer-fixtures.testing';
+import { EmbeddedSamMini, embeddedSamMini, smallAlOptions } from './embedded-sam-mini.testing';
 import type { EmbeddedItem } from './training-item';
 
 /** Losses as exact float64 bit patterns, so equal strings mean equal numbers. */
@@ -39,37 +37,19 @@ const l2: AlRegularizer = {
 };
 
 describe('trainer phases reproduce the same weights', () => {
+  let fx: EmbeddedSamMini;
   let dir: string;
   let sam: Sam;
   let items: EmbeddedItem[];
 
   beforeAll(async () => {
-    await useBackend('wasm');
-    dir = mkdtempSync(join(tmpdir(), 'casam-phases-'));
-    sam = buildSamMini();
-    const raw = syntheticItems(4, { seed: 3 });
-    const handles = await ensureEmbeddings(raw, createTfjsSamEngine(sam), {
-      cacheDir: join(dir, 'cache'),
-      fingerprint: samMiniWeights().fingerprint,
-    });
-    items = raw.map((it, i) => ({ id: it.id, handle: handles[i], masks: it.masks }));
+    fx = await embeddedSamMini(4, 3, 'casam-phases-');
+    ({ dir, sam, items } = fx);
   });
-  afterAll(() => {
-    sam.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => fx.dispose());
 
-  const base = (o: Partial<TrainAlignmentLayerOptions> = {}): TrainAlignmentLayerOptions => ({
-    sam,
-    items: items.slice(0, 3),
-    epochs: 2,
-    batchImages: 2,
-    regionsPerImage: 2,
-    lr: 1e-3,
-    seed: 5,
-    lossResolution: 'low',
-    ...o,
-  });
+  const base = (o: Partial<TrainAlignmentLayerOptions> = {}): TrainAlignmentLayerOptions =>
+    smallAlOptions(sam, items.slice(0, 3), o);
 
   async function alFingerprint(o: Partial<TrainAlignmentLayerOptions>): Promise<string> {
     const r = await trainAlignmentLayer(base(o));
