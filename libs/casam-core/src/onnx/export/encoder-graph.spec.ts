@@ -33,6 +33,7 @@ const PLAIN_OPS = new Set([
   'Reshape',
   'Slice',
   'Softmax',
+  'Split',
   'Sqrt',
   'Sub',
   'Transpose',

@@ -18,6 +18,7 @@ import {
   ModelOptions,
   OnnxExportError,
   SerializeOptions,
+  attrInt,
   SerializedModel,
 } from './onnx-builder';
 import { ExportWeights, transpose2d } from './weights';
@@ -55,22 +56,15 @@ function attention(b: GraphBuilder, w: ExportWeights, x: string, s: AttentionSpe
   const { dim, heads, size, batch } = s;
   const hd = dim / heads;
   const n = size * size;
-  // q, k and v get their own weight slices (the fused qkv output is [q | k | v], heads of hd consecutive
-  // channels), so each projection lands directly in its head layout without a Split.
-  const qkvW = w.data('qkv.weight', [3 * dim, dim]);
-  const qkvB = w.has('qkv.bias') ? w.data('qkv.bias', [3 * dim]) : null;
-  const proj = (k: number, label: string): string => {
-    const wt = new Float32Array(dim * dim);
-    for (let o = 0; o < dim; o++)
-      for (let i = 0; i < dim; i++) wt[i * dim + o] = qkvW[(k * dim + o) * dim + i];
-    let y = b.matMul(x, b.weight(`${label}.weight_t`, [dim, dim], wt));
-    if (qkvB) y = b.add(y, b.weight(`${label}.bias`, [dim], qkvB.slice(k * dim, (k + 1) * dim)));
-    return b.reshape(y, [batch, n, heads, hd]);
-  };
-  const prefix = w.prefixName('qkv');
-  const q = b.transpose(proj(0, `${prefix}.q`), [0, 2, 1, 3]); // [B, h, N, hd]
-  const kT = b.transpose(proj(1, `${prefix}.k`), [0, 2, 3, 1]); // [B, h, hd, N]
-  const v = b.transpose(proj(2, `${prefix}.v`), [0, 2, 1, 3]); // [B, h, N, hd]
+  // One qkv Gemm ([n, E]·[E, 3E], the fused weight transposed once here), then one Transpose to
+  // [3, B, h, N, hd] and a Split on the outer axis (contiguous copies): one large Gemm runs faster than three
+  // thin ones, and k stays [B, h, N, hd] so ONNX Runtime folds its Transpose into the logits' FusedMatMul.
+  const qkv = w.linear('qkv', dim, 3 * dim);
+  const heads5 = b.transpose(b.reshape(b.linear(x, qkv.w, qkv.b), [batch, n, 3, heads, hd]), [2, 0, 3, 1, 4]);
+  const [q, k, v] = b
+    .op('Split', [heads5, b.constI64([1, 1, 1])], { axis: attrInt(0) }, { numOutputs: 3 })
+    .map((t) => b.reshape(t, [batch, heads, n, hd])); // [B, h, N, hd]
+  const kT = b.transpose(k, [0, 1, 3, 2]); // [B, h, hd, N]
   // Official order: (q·scale)·kᵀ, then the rel-pos terms from the UNSCALED q.
   let logits = b.matMul(b.mul(q, b.constF32(hd ** -0.5)), kT); // [B, h, N, N]
   if (s.useRelPos) {

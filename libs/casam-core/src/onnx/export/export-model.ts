@@ -21,9 +21,10 @@ import { ONNX_IR_VERSION, ONNX_OPSET, SerializedModel, writeOnnxModel } from './
 
 /**
  * Version of the graphs this exporter writes. Bump it whenever any graph changes (ops, layout, numerics), so
- * cached exports made by an older exporter are no longer taken for current ones.
+ * cached exports made by an older exporter are no longer taken for current ones. (2: the encoder's attention
+ * runs one fused qkv Gemm + Split instead of three projections.)
  */
-export const ONNX_EXPORTER_VERSION = '1';
+export const ONNX_EXPORTER_VERSION = '2';
 
 export const ONNX_MANIFEST_FILE = 'onnx-export.json';
 const MANIFEST_FORMAT = 'casam-onnx-export';
