@@ -44,6 +44,7 @@ import { DecoderLora, assertDecoderLoraFits, createDecoderLora } from '../casam/
 import { LossWeights, segmentationLoss } from '../casam/losses';
 import { Rng, createRng, deriveSeed, shuffledIndices } from '../random/seeded-random';
 import { gridSize } from '../sam/config';
+import type { PromptEmbeddings } from '../sam/prompt-encoder';
 import { Sam } from '../sam/sam';
 import { postprocessMasksTf } from '../sam/transforms';
 import { StateDict, toFloat32 } from '../tensor/host-tensor';
@@ -51,6 +52,7 @@ import { AlCheckpointError, readAlCheckpoint, writeAlCheckpoint } from './al-che
 import { CachedEmbedding, loadEmbedding } from './embedding-cache';
 import {
   MaskRef,
+  ModelFramePrompts,
   PromptSamplerOptions,
   ResolvedPromptSamplerOptions,
   downsampleMask,
@@ -625,6 +627,24 @@ function saveCheckpoint(run: AlRun, loop: AlLoopState, completedEpochs: number, 
   });
 }
 
+/**
+ * The prompt encoder's sparse and dense embeddings of a batch's model-frame prompts (boxes, or points with their
+ * labels). Call it inside a tidy; the caller owns the results.
+ */
+export function encodeModelFramePrompts(sam: Sam, frame: ModelFramePrompts): PromptEmbeddings {
+  const b = frame.count;
+  const input =
+    frame.boxes !== undefined
+      ? { boxes: tf.tensor2d(frame.boxes, [b, 4]) }
+      : {
+          points: {
+            coords: tf.tensor3d(frame.coords!, [b, frame.pointsPerPrompt, 2]),
+            labels: tf.tensor2d(frame.labels!, [b, frame.pointsPerPrompt]),
+          },
+        };
+  return sam.promptEncoder.encode(input);
+}
+
 /** Host-side batch assembly and the constant tensors of one step. */
 function makeBatch(run: AlRun, batch: readonly PreparedItem[], rng: Rng): StepBatch {
   const { cfg, sam, g, S, lowSize } = run;
@@ -657,16 +677,7 @@ function makeBatch(run: AlRun, batch: readonly PreparedItem[], rng: Rng): StepBa
   });
   const b = regions.length;
   return tf.tidy(() => {
-    const input =
-      frame.boxes !== undefined
-        ? { boxes: tf.tensor2d(frame.boxes, [b, 4]) }
-        : {
-            points: {
-              coords: tf.tensor3d(frame.coords!, [b, frame.pointsPerPrompt, 2]),
-              labels: tf.tensor2d(frame.labels!, [b, frame.pointsPerPrompt]),
-            },
-          };
-    const { sparse, dense } = sam.promptEncoder.encode(input);
+    const { sparse, dense } = encodeModelFramePrompts(sam, frame);
     return {
       embeddings: tf.tensor4d(embData, [e, cfg.channels, g, g]),
       imageOfPrompt: tf.tensor1d(

@@ -22,7 +22,7 @@ import type { Sam } from '../sam/sam';
 import { postprocessMasksTf } from '../sam/transforms';
 import { HostTensor, float32Tensor, toFloat32 } from '../tensor/host-tensor';
 import type { AlRegularizer, LossResolution } from './al-trainer';
-import { defaultLossResolution } from './al-trainer';
+import { defaultLossResolution, encodeModelFramePrompts } from './al-trainer';
 import { loadEmbedding } from './embedding-cache';
 import {
   MaskRef,
@@ -99,16 +99,7 @@ export async function computeFisherDiagonal(opts: FisherOptions): Promise<Parame
       target.set(res === S ? full : downsampleMask(full, S, S / low), i * res * res);
     });
     const grads = tf.tidy(() => {
-      const input =
-        frame.boxes !== undefined
-          ? { boxes: tf.tensor2d(frame.boxes, [b, 4]) }
-          : {
-              points: {
-                coords: tf.tensor3d(frame.coords!, [b, frame.pointsPerPrompt, 2]),
-                labels: tf.tensor2d(frame.labels!, [b, frame.pointsPerPrompt]),
-              },
-            };
-      const { sparse, dense } = sam.promptEncoder.encode(input);
+      const { sparse, dense } = encodeModelFramePrompts(sam, frame);
       const x = tf.tensor4d(cached.embeddings.data as Float32Array, [1, cfg.outChans, g, g]);
       const tgt = tf.tensor4d(target, [b, 1, res, res]);
       const { grads: gr } = tf.variableGrads(() => {
