@@ -258,6 +258,24 @@ function erf(x: number): number {
 }
 
 /**
+ * The attention weights of the pooling, in place and in float64: `s` holds each position's squared norm over the C
+ * channels on entry and softmax(‖z_p‖ / C / temperature) over the `hw` positions on return.
+ */
+function softmaxOfNorms(s: Float64Array, hw: number, c: number, temperature: number): void {
+  let max = -Infinity;
+  for (let p = 0; p < hw; p++) {
+    s[p] = Math.sqrt(s[p]) / c / temperature;
+    if (s[p] > max) max = s[p];
+  }
+  let sum = 0;
+  for (let p = 0; p < hw; p++) {
+    s[p] = Math.exp(s[p] - max);
+    sum += s[p];
+  }
+  for (let p = 0; p < hw; p++) s[p] /= sum;
+}
+
+/**
  * Attention pooling of one NCHW embedding (data of [1,C,H,W]) into `out` [C] (allocated when not given).
  * Throws on a size mismatch or a non-positive temperature.
  */
@@ -281,17 +299,7 @@ export function attentionPoolNchw(
       s[p] += v * v;
     }
   }
-  let max = -Infinity;
-  for (let p = 0; p < hw; p++) {
-    s[p] = Math.sqrt(s[p]) / c / temperature;
-    if (s[p] > max) max = s[p];
-  }
-  let sum = 0;
-  for (let p = 0; p < hw; p++) {
-    s[p] = Math.exp(s[p] - max);
-    sum += s[p];
-  }
-  for (let p = 0; p < hw; p++) s[p] /= sum;
+  softmaxOfNorms(s, hw, c, temperature);
   for (let ch = 0; ch < c; ch++) {
     const base = ch * hw;
     let acc = 0;
@@ -363,17 +371,8 @@ function createPooler(
     m.fill(0, aAt, aAt + hw);
     k.sumsq(zAt, aAt, c, hw);
     for (let p = 0; p < hw; p++) s[p] = m[aAt + p];
-    let max = -Infinity;
-    for (let p = 0; p < hw; p++) {
-      s[p] = Math.sqrt(s[p]) / c / temperature;
-      if (s[p] > max) max = s[p];
-    }
-    let sum = 0;
-    for (let p = 0; p < hw; p++) {
-      s[p] = Math.exp(s[p] - max);
-      sum += s[p];
-    }
-    for (let p = 0; p < hw; p++) m[aAt + p] = s[p] / sum;
+    softmaxOfNorms(s, hw, c, temperature);
+    for (let p = 0; p < hw; p++) m[aAt + p] = s[p];
     k.dense(zAt, bAt, aAt, outAt, hw, c);
     out.set(m.subarray(outAt, outAt + c));
     return out;
