@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { embedImage } from '../use-cases/embed-image';
 import { MODEL_HELP, MODEL_OPTIONS, modelFlags } from './model-options';
-import { readImageFile } from './read-image';
+import { readImageFile } from '../io/image-file';
 import { EXIT, UserError } from '../cli/errors';
 import { Command } from './command';
 

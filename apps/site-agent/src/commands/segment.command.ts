@@ -1,16 +1,8 @@
-import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { encodeMaskPng } from '@casam/casam-core';
-import { WINDOW_PRESETS, type WindowChoice, isWindowPreset, looksLikePart10 } from '@casam/dicom';
-import { EgressLog } from '../egress/egress-log';
-import { DicomwebClient } from '../pacs/dicomweb-client';
-import { pacsUserError } from '../pacs/pacs-exit';
-import { checkPacsAllowed } from '../pacs/pacs-allowlist';
-import { formatPullProgress, pullFromPacs } from '../pacs/pull-from-pacs';
-import { segmentDicom } from '../use-cases/segment-dicom';
+import { WINDOW_PRESETS, type WindowChoice, isWindowPreset } from '@casam/dicom';
+import { isDicomFile, readImageFile, writeOutputFile } from '../io/image-file';
+import { type DicomSeriesSource, segmentDicomSeries } from '../use-cases/segment-dicom-series';
 import { PACS_HELP, PACS_OPTIONS, pacsFlags } from './pacs-options';
 import { MODEL_HELP, MODEL_OPTIONS, modelFlags } from './model-options';
-import { readImageFile } from './read-image';
 import { parseBox, parsePoint, promptProblem } from '../cli/args';
 import { EXIT, UserError } from '../cli/errors';
 import { printableJson } from '../cli/printable';
@@ -69,9 +61,10 @@ ${MODEL_HELP}`,
   },
   async run(v, log) {
     const pacs = v.string('pacs');
-    if (pacs) return segmentDicomCommand(v, await pullSeriesToSegment(v, pacs, log), log);
+    if (pacs) return segmentDicomCommand(v, pacsSource(v, pacs), log);
     const dicom = v.string('dicom') ?? dicomImage(v.string('image'));
-    if (dicom) return segmentDicomCommand(v, dicom, log);
+    if (dicom)
+      return segmentDicomCommand(v, { kind: 'path', path: dicom, seriesUid: v.string('series-uid') }, log);
     const image = v.string('image', true);
     const out = v.string('out', true);
     const boxes = v.strings('box').map(parseBox);
@@ -92,7 +85,7 @@ ${MODEL_HELP}`,
     const home = new AgentHome(v.string('home'));
     if (!v.string('checkpoint') && !v.string('encoder-onnx') && home.exists()) {
       const r = await segmentWithBundle(home, request, log, modelFlags(v).engine);
-      writeOutput(out, r.maskPng);
+      writeOutputFile(out, r.maskPng);
       console.log(v.bool('json') ? printableJson(r.decision) : describeDecision(r.decision));
       log(`mask → ${out}`);
       return;
@@ -100,8 +93,8 @@ ${MODEL_HELP}`,
     const m = modelFlags(v);
     const logitsOut = v.string('logits-out');
     const r = await segmentWithModel(m.engine, m.files, { ...request, withLogits: !!logitsOut }, log);
-    writeOutput(out, r.maskPng);
-    if (logitsOut) writeOutput(logitsOut, r.logits!);
+    writeOutputFile(out, r.maskPng);
+    if (logitsOut) writeOutputFile(logitsOut, r.logits!);
     const fg = r.foregroundPixels;
     log(
       `mask ${img.width}×${img.height} → ${out}: ${fg} foreground px (${((100 * fg) / (img.width * img.height)).toFixed(1)}%), ` +
@@ -112,18 +105,23 @@ ${MODEL_HELP}`,
 
 /** The `--image` path when its content is DICOM Part 10 (whatever its name), else undefined. */
 function dicomImage(image: string | undefined): string | undefined {
-  if (!image || !existsSync(image) || statSync(image).isDirectory()) return undefined;
-  const fd = openSync(image, 'r');
-  try {
-    const head = new Uint8Array(132);
-    readSync(fd, head, 0, 132, 0);
-    return looksLikePart10(head) ? image : undefined;
-  } finally {
-    closeSync(fd);
-  }
+  return image && isDicomFile(image) ? image : undefined;
 }
 
-async function segmentDicomCommand(v: OptionValues, path: string, log: (l: string) => void): Promise<void> {
+/** `--pacs <url> --series-uid <uid>`: the series to pull into the home's PACS cache (only what is missing). */
+function pacsSource(v: OptionValues, url: string): DicomSeriesSource {
+  const seriesUid = v.string('series-uid');
+  if (!seriesUid) throw new UserError('--pacs wants the series to segment: --series-uid <uid>', EXIT.usage);
+  if (v.string('dicom') || v.string('image'))
+    throw new UserError('give one of --image, --dicom or --pacs', EXIT.usage);
+  return { kind: 'pacs', pacs: { url, ...pacsFlags(v, url, '--pacs') }, seriesUid };
+}
+
+async function segmentDicomCommand(
+  v: OptionValues,
+  source: DicomSeriesSource,
+  log: (l: string) => void,
+): Promise<void> {
   const out = v.string('out');
   const segOut = v.string('seg-out');
   const stow = v.string('stow');
@@ -143,103 +141,26 @@ async function segmentDicomCommand(v: OptionValues, path: string, log: (l: strin
       `--window must be auto or one of ${Object.keys(WINDOW_PRESETS).join(', ')}; got "${window}"`,
       EXIT.usage,
     );
-  const pacs = stow ? pacsFlags(v, stow, '--stow') : undefined;
-  const home = new AgentHome(v.string('home'));
-  if (!home.exists())
-    throw new UserError(
-      `DICOM segmentation runs in an agent home (site-agent init); none at ${home.dir}`,
-      EXIT.usage,
-    );
-  // Refused before any work: the SEG carries the patient's identity and may go only to a listed PACS.
-  if (stow) checkPacsAllowed(home.readConfig(), stow, 'pacs_stow', new EgressLog(home.egressLogFile));
-  const r = await segmentDicom(
-    home,
+  const r = await segmentDicomSeries(
+    new AgentHome(v.string('home')),
     {
-      path,
-      seriesUid: v.string('series-uid'),
+      source,
       box: boxes[0],
       points,
       multimask: v.bool('multimask'),
       slices: parseSlices(v.string('slices')),
       window: window as WindowChoice,
       promptCheck: (w, h) => promptProblem({ box: boxes[0], points: points.map((p) => p.xy) }, w, h),
+      ...(out ? { out } : {}),
+      ...(segOut ? { segOut } : {}),
+      ...(stow ? { stow: { url: stow, ...pacsFlags(v, stow, '--stow') } } : {}),
+      engine: modelFlags(v).engine,
     },
     log,
-    modelFlags(v).engine,
   );
-  if (out) {
-    if (r.results.length === 1)
-      writeOutput(out, encodeMaskPng(r.results[0].mask, r.series.slices[0].width, r.series.slices[0].height));
-    else {
-      mkdirSync(out, { recursive: true });
-      for (const x of r.results) {
-        const s = r.series.slices[x.index];
-        writeOutput(
-          join(out, `slice-${String(x.index + 1).padStart(4, '0')}.png`),
-          encodeMaskPng(x.mask, s.width, s.height),
-        );
-      }
-    }
-    log(`mask(s) → ${out}`);
-  }
-  if (segOut) {
-    writeOutput(segOut, r.seg);
-    log(`DICOM-SEG (${r.results.length} slice(s)) → ${segOut}`);
-  }
-  if (stow && pacs) {
-    const client = new DicomwebClient({
-      url: stow,
-      log: new EgressLog(home.egressLogFile),
-      ...(pacs.auth ? { authorization: pacs.auth } : {}),
-      timeoutMs: pacs.timeoutMs,
-    });
-    try {
-      await client.store([r.seg]);
-    } catch (e) {
-      throw pacsUserError(e) ?? e;
-    }
-    log(`DICOM-SEG stored in the PACS (STOW-RS)`);
-  }
   if (v.bool('json'))
     console.log(printableJson(r.results.map((x) => ({ slice: x.index + 1, ...x.decision }))));
   else console.log(describeSeriesDecisions(r.results.map((x) => x.decision)));
-}
-
-/** `--pacs <url> --series-uid <uid>`: the series pulled into the home's PACS cache (only what is missing). */
-async function pullSeriesToSegment(v: OptionValues, url: string, log: (l: string) => void): Promise<string> {
-  const series = v.string('series-uid');
-  if (!series) throw new UserError('--pacs wants the series to segment: --series-uid <uid>', EXIT.usage);
-  if (v.string('dicom') || v.string('image'))
-    throw new UserError('give one of --image, --dicom or --pacs', EXIT.usage);
-  const flags = pacsFlags(v, url, '--pacs');
-  const home = new AgentHome(v.string('home'));
-  if (!home.exists())
-    throw new UserError(
-      `DICOM segmentation runs in an agent home (site-agent init); none at ${home.dir}`,
-      EXIT.usage,
-    );
-  const egress = new EgressLog(home.egressLogFile);
-  checkPacsAllowed(home.readConfig(), url, 'pacs_qido', egress);
-  try {
-    const r = await pullFromPacs({
-      pacsUrl: url,
-      series,
-      withMasks: false,
-      dest: join(home.dir, 'pacs-cache'),
-      log: egress,
-      fallbackToAny: true,
-      timeoutMs: flags.timeoutMs,
-      ...(flags.auth ? { auth: flags.auth } : {}),
-      onProgress: (p) => {
-        if (p.done === p.total) log(`  pacs ${formatPullProgress(p)}`);
-      },
-    });
-    for (const p of r.problems) log(`  problem [pacs] instance ${p.instance ?? '?'}: ${p.reason}`);
-    log(`pulled the series: ${r.fetched} instance(s) fetched, ${r.skipped} already here`);
-    return r.seriesDirs[0];
-  } catch (e) {
-    throw pacsUserError(e) ?? e;
-  }
 }
 
 function parseSlices(s: string | undefined): [number, number] | undefined {
@@ -248,12 +169,4 @@ function parseSlices(s: string | undefined): [number, number] | undefined {
   if (!m)
     throw new UserError(`--slices wants a-b (1-based, inclusive) or one number, got "${s}"`, EXIT.usage);
   return [Number(m[1]), Number(m[2] ?? m[1])];
-}
-
-function writeOutput(path: string, bytes: Uint8Array): void {
-  try {
-    writeFileSync(path, bytes);
-  } catch (err) {
-    throw new UserError(`cannot write output: ${(err as Error).message}`, EXIT.input);
-  }
 }
