@@ -114,6 +114,20 @@ export interface Api {
   }>;
 }
 
+/** POSTs a task proposal, on casam-tiny with FINGERPRINT_A, as the site whose token is `siteToken`; the answer. */
+export function proposeTask(
+  api: Api,
+  siteToken: string,
+  task: { name: string; modality: string; targetStructures: string[] },
+): ReturnType<Api> {
+  return api(
+    'POST',
+    '/api/v1/tasks',
+    { ...task, baseModel: { preset: 'casam-tiny', fingerprint: FINGERPRINT_A } },
+    { token: siteToken },
+  );
+}
+
 /** JSON (or raw bytes, for Buffers) over real HTTP. */
 export function apiFor(baseUrl: () => string): Api {
   return async (method, path, body, init = {}) => {

@@ -6,10 +6,10 @@ import {
   type Api,
   apiFor,
   createTestSite,
-  FINGERPRINT_A,
   makeAdapterFile,
   putChunk,
   sha256Hex,
+  proposeTask,
   signUpload,
   type TestSite,
 } from '../../testing/upload.testing';
@@ -95,17 +95,11 @@ describe('approving a format 2 adapter warns about sites whose agent cannot read
     // A site that is not approved (here: revoked) does not count.
     await enroll('west', '0.1.0');
     await t.db.prisma.site.update({ where: { id: siteIds.get('west')! }, data: { status: 'revoked' } });
-    const task = await api(
-      'POST',
-      '/api/v1/tasks',
-      {
-        name: 'cardiac',
-        modality: 'MR',
-        targetStructures: ['left ventricle'],
-        baseModel: { preset: 'casam-tiny', fingerprint: FINGERPRINT_A },
-      },
-      { token: uploader.token },
-    );
+    const task = await proposeTask(api, uploader.token, {
+      name: 'cardiac',
+      modality: 'MR',
+      targetStructures: ['left ventricle'],
+    });
     taskId = task.body.id;
     expect((await api('POST', `/api/v1/tasks/${taskId}/approve`, {}, { token: admin })).status).toBe(200);
   });

@@ -16,6 +16,7 @@ import {
   makeAdapterFile,
   putChunk,
   sha256Hex,
+  proposeTask,
   signUpload,
   type TestSite,
 } from '../../testing/upload.testing';
@@ -51,19 +52,8 @@ describe('adapter uploads over HTTP (real app, embedded PGlite, fs blobs)', () =
     for (const type of ['adapter.uploaded', 'adapter.approved', 'adapter.rejected'] as const)
       bus.on(type, (e) => void events.push(e));
     const propose = async (name: string) =>
-      (
-        await api(
-          'POST',
-          '/api/v1/tasks',
-          {
-            name,
-            modality: 'MR',
-            targetStructures: ['left ventricle'],
-            baseModel: { preset: 'casam-tiny', fingerprint: FINGERPRINT_A },
-          },
-          { token: siteA.token },
-        )
-      ).body.id as string;
+      (await proposeTask(api, siteA.token, { name, modality: 'MR', targetStructures: ['left ventricle'] }))
+        .body.id as string;
     taskId = await propose('cardiac');
     proposedTaskId = await propose('still-proposed');
     rejectedTaskId = await propose('rejected');

@@ -16,9 +16,9 @@ import { createEmptyPostgresDatabase, testPostgresUrl } from '../../testing/test
 import {
   apiFor,
   createTestSite,
-  FINGERPRINT_A,
   makeAdapterFile,
   putChunk,
+  proposeTask,
   sha256Hex,
   signUpload,
 } from '../../testing/upload.testing';
@@ -104,17 +104,11 @@ for (const backend of [embeddedOnDisk(), postgres()]) {
           data: { email: 'ops@example.org', role: 'admin', passwordHash: '!' },
         });
         const adminToken = (await app!.get(AccessTokenService).issueAdmin(admin.id, 'admin')).token;
-        const task = await api(
-          'POST',
-          '/api/v1/tasks',
-          {
-            name: 'liver',
-            modality: 'CT',
-            targetStructures: ['liver'],
-            baseModel: { preset: 'casam-tiny', fingerprint: FINGERPRINT_A },
-          },
-          { token: site.token },
-        );
+        const task = await proposeTask(api, site.token, {
+          name: 'liver',
+          modality: 'CT',
+          targetStructures: ['liver'],
+        });
         expect(
           (await api('POST', `/api/v1/tasks/${task.body.id}/approve`, {}, { token: adminToken })).status,
         ).toBe(200);

@@ -33,6 +33,7 @@ import {
   makeAdapterFile,
   putChunk,
   sha256Hex,
+  proposeTask,
   signUpload,
   type TestSite,
 } from '../../testing/upload.testing';
@@ -164,17 +165,11 @@ describe('REST API fuzz (real app over HTTP, embedded PGlite)', () => {
     tokens = { admin: admin.token, viewer: viewer.token, site: siteA.token };
 
     // One approved task with an approved adapter (so a bundle exists) and one open upload session.
-    const proposed = await api(
-      'POST',
-      '/api/v1/tasks',
-      {
-        name: 'fuzz-liver',
-        modality: 'CT',
-        targetStructures: ['liver'],
-        baseModel: { preset: 'casam-tiny', fingerprint: FINGERPRINT_A },
-      },
-      { token: siteA.token },
-    );
+    const proposed = await proposeTask(api, siteA.token, {
+      name: 'fuzz-liver',
+      modality: 'CT',
+      targetStructures: ['liver'],
+    });
     expect(proposed.status, JSON.stringify(proposed.body)).toBe(201);
     const taskId = proposed.body.id as string;
     expect((await api('POST', `/api/v1/tasks/${taskId}/approve`, {}, { token: admin.token })).status).toBe(
