@@ -1,11 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import * as jpeg from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRgbPng } from '@casam/casam-core';
+import { PNG_SIGNATURE, pngClaiming } from '@casam/casam-core/testing';
 import {
   checkBounded,
   formatGrowth,
@@ -100,32 +101,6 @@ function jpg(w: number, h: number): Buffer {
     jpegCache.set(key, b);
   }
   return b;
-}
-
-/** A PNG chunk with its CRC. */
-function pngChunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/** A PNG whose IHDR claims `w`×`h` (8-bit RGB) with `idat` as its compressed pixel data. */
-function pngClaiming(w: number, h: number, idat: Buffer): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w >>> 0, 0);
-  ihdr.writeUInt32BE(h >>> 0, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([
-    PNG_SIGNATURE,
-    pngChunk('IHDR', ihdr),
-    pngChunk('IDAT', idat),
-    pngChunk('IEND', Buffer.alloc(0)),
-  ]);
 }
 
 /** A valid JPEG with its SOF0 frame header rewritten to claim `w`×`h`. */

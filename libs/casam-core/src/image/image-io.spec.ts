@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { crc32, deflateSync } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { fixturePath, fixtureTensor } from '../testing/fixtures';
 import { ImageDecodeError, decodeImage, encodeMaskPng, encodeRgbPng, readImageSize } from './image-io';
+import { pngChunk, pngClaiming } from './png-bytes.testing';
 
 describe('decodeImage', () => {
   it('decodes the fixture PNG to the exact pixels the official pipeline used', () => {
@@ -126,37 +127,9 @@ describe('PNG fast path (8-bit grey, grey+alpha, RGB, RGBA; not interlaced) agai
   });
 });
 
-function pngChunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-
 /** A valid PNG (correct CRCs) whose header claims width×height but whose data is a few bytes. */
 function pngBomb(width: number, height: number): Uint8Array {
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  return new Uint8Array(
-    Buffer.concat([
-      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-      chunk('IHDR', ihdr),
-      chunk('IDAT', deflateSync(Buffer.alloc(16))),
-      chunk('IEND', Buffer.alloc(0)),
-    ]),
-  );
+  return new Uint8Array(pngClaiming(width, height, deflateSync(Buffer.alloc(16))));
 }
 
 describe('decompression bombs are refused from the header, before decoding', () => {

@@ -2,3 +2,4 @@
 export * from './fixtures';
 export { SAM_MINI_WEIGHTS, samMiniWeights, syntheticItems } from '../trainer/trainer-fixtures.testing';
 export { constantDecoderLora, zeroAdapterStateDicts } from './adapters';
+export { PNG_SIGNATURE, pngChunk, pngClaiming } from '../image/png-bytes.testing';
