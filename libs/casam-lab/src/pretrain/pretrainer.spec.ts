@@ -172,6 +172,26 @@ describe('pretrainer', () => {
     await expect(pretrain(tiny(dir, { seed: 4 }))).rejects.toThrow(PretrainCheckpointError);
   });
 
+  it('logs freezing and unfreezing the image encoder as a stage, and the domain evaluation with each evaluation', async () => {
+    const dir = tmp();
+    const frozen = await pretrain(tiny(dir, { steps: 2, freezeEncoder: true, domainEvalImages: 1 }));
+    expect(loadCheckpoint(join(dir, CHECKPOINT_FILE)).meta.options['freezeEncoder']).toBe(true);
+    const lines: string[] = [];
+    await pretrain(tiny(dir, { steps: 3, evalEvery: 0, log: (l) => lines.push(l) }));
+    expect(lines).toContain('image encoder trained again from step 2');
+    const log = readFileSync(join(dir, LOG_FILE), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; step: number; freezeEncoder?: boolean; domains?: number });
+    expect(log.filter((e) => e.type === 'stage')).toEqual([
+      expect.objectContaining({ step: 2, freezeEncoder: false }),
+    ]);
+    const domainEvals = log.filter((e) => e.type === 'eval-domains');
+    expect(domainEvals.map((e) => e.step)).toEqual([0, 2]);
+    expect(domainEvals[0].domains).toBe(12);
+    expect(frozen.step).toBe(2);
+  });
+
   it('exports a checkpoint that loads through loadSamWeights, with a README reporting the held-out IoU', () => {
     const dir = tmp();
     const weights = initSamStateDict(cfg, 9);

@@ -363,6 +363,16 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     log(`corpus changes at step ${step}: ${previousCorpus} → ${corpusName}`);
     writeLog({ type: 'corpus', step, from: previousCorpus, to: corpusName, time: new Date().toISOString() });
   }
+  const wasFrozen = ckpt ? ckpt.meta.options['freezeEncoder'] === true : opts.freezeEncoder === true;
+  if (wasFrozen !== (opts.freezeEncoder === true)) {
+    log(`image encoder ${opts.freezeEncoder ? 'frozen' : 'trained again'} from step ${step}`);
+    writeLog({
+      type: 'stage',
+      step,
+      freezeEncoder: opts.freezeEncoder === true,
+      time: new Date().toISOString(),
+    });
+  }
   let evalSet: EvalSet | null = null;
   let domainSet: EvalSet | null = null;
   const runEval = (): EvalResult => {
