@@ -838,6 +838,20 @@ function table(head: string[], rows: string[][]): string {
   ].join('\n');
 }
 
+/** The routing rules side by side (same scores, each rule's decisions), with the arm's Avg-IoU in the last column. */
+function rulesTable(rules: NonNullable<CasamRouting['rules']>, iouColumn: string): string {
+  return table(
+    ['rule', 'routing accuracy (seen)', 'fallback (seen)', 'unseen fallback', iouColumn],
+    rules.map((x) => [
+      x.rule + (x.rule === DEFAULT_ROUTING_RULE ? ' (default)' : ''),
+      pct(x.routingAccuracy),
+      pct(x.fallbackRateSeen),
+      pct(x.unseenFallbackRate),
+      f3(x.avgIou),
+    ]),
+  );
+}
+
 function spreadText(s: Spread | null): string {
   return s ? `${f3(s.mean)} ± ${f3(s.std)} (${f3(s.min)} … ${f3(s.max)})` : '–';
 }
@@ -1111,18 +1125,7 @@ export function markdownReport(r: ContinualResults, name: string): string {
           '`z-score` = argmin (score − mean)/std of the held-out scores behind τ.',
       );
       out.push('');
-      out.push(
-        table(
-          ['rule', 'routing accuracy (seen)', 'fallback (seen)', 'unseen fallback', 'CA-SAM Avg-IoU'],
-          c.rules.map((x) => [
-            x.rule + (x.rule === DEFAULT_ROUTING_RULE ? ' (default)' : ''),
-            pct(x.routingAccuracy),
-            pct(x.fallbackRateSeen),
-            pct(x.unseenFallbackRate),
-            f3(x.avgIou),
-          ]),
-        ),
-      );
+      out.push(rulesTable(c.rules, 'CA-SAM Avg-IoU'));
       out.push('');
     }
     if (c.finalByOrder.length > 1) {
@@ -1186,24 +1189,7 @@ export function markdownReport(r: ContinualResults, name: string): string {
     );
     out.push('');
     if (cd.rules) {
-      out.push(
-        table(
-          [
-            'rule',
-            'routing accuracy (seen)',
-            'fallback (seen)',
-            'unseen fallback',
-            'CA-SAM + decoder Avg-IoU',
-          ],
-          cd.rules.map((x) => [
-            x.rule + (x.rule === DEFAULT_ROUTING_RULE ? ' (default)' : ''),
-            pct(x.routingAccuracy),
-            pct(x.fallbackRateSeen),
-            pct(x.unseenFallbackRate),
-            f3(x.avgIou),
-          ]),
-        ),
-      );
+      out.push(rulesTable(cd.rules, 'CA-SAM + decoder Avg-IoU'));
       out.push('');
     }
   }
