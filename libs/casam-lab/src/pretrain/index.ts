@@ -15,12 +15,7 @@ export {
   type GenericCorpusOptions,
 } from './generic-corpus';
 export { evaluateHeldOut, makeHeldOutSet, type EvalResult, type EvalSet } from './evaluate';
-export {
-  EVAL_DOMAINS,
-  makeDomainEvalSet,
-  summariseDomainEval,
-  type DomainEvalSummary,
-} from './domain-eval';
+export { EVAL_DOMAINS, makeDomainEvalSet, summariseDomainEval, type DomainEvalSummary } from './domain-eval';
 export {
   PretrainCheckpointError,
   loadCheckpoint,
