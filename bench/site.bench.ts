@@ -311,13 +311,22 @@ async function main(): Promise<void> {
   console.table([training]);
 
   // The routed segmenter on both engines, interleaved request by request.
-  const onOrt = async (adapters: LoadedAdapter[]) =>
+  const onOrt = async (adapters: LoadedAdapter[], base = ort, spinning?: boolean) =>
     createOnnxRoutedSegmenter({
       config: tiny,
-      engine: ort,
+      engine: base,
       alignmentLayerFiles: await ensureOnnxAlignmentLayers(cacheRoot, tiny, adapters),
       adapters,
+      spinning,
     });
+  // ONNX Runtime's own default (intra-op threads spin between runs), beside the agent's (no spinning), with 9 tasks.
+  const ortSpinning = await createOnnxSamEngine({
+    config: tiny,
+    encoderPath: exp.encoderPath,
+    decoderPath: exp.decoderPath,
+    spinning: true,
+  });
+  const spinLabel = `${ortLabel} (threads spin)`;
   const onTfjs = async (adapters: LoadedAdapter[]) => createRoutedSegmenter(engine, adapters);
   const bundleOf = (tasks: number) =>
     Array.from({ length: tasks }, (_, i) => loadAdapter(adapterFor(`task-${i}`, i + 1, 1e9), 64));
@@ -329,6 +338,7 @@ async function main(): Promise<void> {
     const engines = [
       { label: ortLabel, seg: await onOrt(bundleOf(tasks)) },
       { label: tfjsLabel, seg: await onTfjs(bundleOf(tasks)) },
+      ...(tasks === 9 ? [{ label: spinLabel, seg: await onOrt(bundleOf(tasks), ortSpinning, true) }] : []),
     ];
     const samples = engines.map(() => ({
       totalMs: [] as number[],
@@ -423,21 +433,33 @@ async function main(): Promise<void> {
       const ms = await timeRequest(servers[j], png, '40,40,200,200');
       if (i >= 3) serveMs[j].push(ms);
     }
+  // Then the ONNX Runtime server alone, as a site runs it (TF.js idle): no other engine's threads beside it.
+  const aloneMs: number[] = [];
+  for (let i = 0; i < serveReps + 3; i++) {
+    const ms = await timeRequest(servers[0], png, '40,40,200,200');
+    if (i >= 3) aloneMs.push(ms);
+  }
   for (const sv of servers) await sv.close();
-  const serve = servers.map((sv, j) => ({
-    engine: sv.label,
+  const serveRow = (label: string, ms: number[], interleaved: boolean) => ({
+    engine: label,
     implementation: 'SegmentationServer in-process, HTTP over loopback',
     image: `${images[0].width}×${images[0].height} PNG (${png.length} bytes)`,
     bundleTasks: 9,
-    requests: serveMs[j].length,
-    p50Ms: round(pct(serveMs[j], 50), 1),
-    p99Ms: round(pct(serveMs[j], 99), 1),
-  }));
+    interleaved,
+    requests: ms.length,
+    p50Ms: round(pct(ms, 50), 1),
+    p99Ms: round(pct(ms, 99), 1),
+  });
+  const serve = [
+    ...servers.map((sv, j) => serveRow(sv.label, serveMs[j], true)),
+    serveRow(`${ortLabel} (alone)`, aloneMs, false),
+  ];
   load.mark('afterServe');
-  console.log('\nserve: POST /v1/segment over HTTP (engines interleaved)');
+  console.log('\nserve: POST /v1/segment over HTTP (engines interleaved, then ONNX Runtime alone)');
   console.table(serve);
   rmSync(work, { recursive: true, force: true });
   ort.dispose();
+  ortSpinning.dispose();
 
   const peak = round(peakRssMiB(), 0);
   console.log(`\npeak RSS (VmHWM) of this process: ${peak} MiB`);
@@ -457,7 +479,10 @@ async function main(): Promise<void> {
         "(medians); the share is of the 9-task segment rows' encoder p50 on each engine. Both segmenters route on " +
         "the fast router's WebAssembly SIMD kernel; 'js' and the TF.js router are shown for comparison.",
       'serve: the SegmentationServer in this process on loopback (not a separate site-agent serve process); ' +
-        'the 9-task bundle is held in memory instead of verified from disk (done only at start and on a swap).',
+        'the 9-task bundle is held in memory instead of verified from disk (done only at start and on a swap). ' +
+        "The 'alone' row is the ONNX Runtime server after the interleaved rounds, with TF.js idle, as a site runs it.",
+      "segment '(threads spin)': ONNX Runtime's default session setting (intra-op threads spin between runs) beside " +
+        "the agent's (no spinning; libs/casam-core/src/onnx/session-options.ts), 9 tasks, interleaved.",
       'Shared 2-core machine; another long job (pretraining) may run at the same time: see machine.loadavg.',
     ],
     onnxExport,

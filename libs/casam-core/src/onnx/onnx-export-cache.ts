@@ -39,6 +39,7 @@ import {
 } from './export/export-model';
 import { exportPromptDecoderOnnx } from './export/decoder-graph';
 import { writeOnnxModel } from './export/onnx-builder';
+import { ortSessionOptions } from './session-options';
 import { mergeDecoderLora, type DecoderLora } from '../casam/decoder-lora';
 import {
   OnnxModelError,
@@ -320,10 +321,7 @@ async function probeAlignment(
   const yt = adapter.align.forward(xt);
   const ref = float32Tensor([1, c, grid, grid], new Float32Array(yt.dataSync() as Float32Array));
   tf.dispose([xt, yt]);
-  const session = await ort.InferenceSession.create(path, {
-    executionProviders: ['cpu'],
-    ...(threads !== undefined ? { intraOpNumThreads: threads } : {}),
-  });
+  const session = await ort.InferenceSession.create(path, ortSessionOptions({ threads }));
   try {
     const out = await session.run({ [ALIGN_INPUT_NAME]: new ort.Tensor('float32', x, [1, c, grid, grid]) });
     const y = out[ALIGN_OUTPUT_NAME] as ort.Tensor;

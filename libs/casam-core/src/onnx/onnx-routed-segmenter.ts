@@ -34,6 +34,7 @@ import {
 import { assertDecoderLoraFits } from '../casam/decoder-lora';
 import type { RouteResult } from '../casam/router';
 import { ALIGN_INPUT_NAME, ALIGN_OUTPUT_NAME } from './export/align-graph';
+import { ortSessionOptions } from './session-options';
 import {
   configFingerprint,
   exportSamOnnx,
@@ -65,6 +66,8 @@ export interface OnnxRoutedSegmenterOptions extends FastRouterOptions {
   modelFingerprint?: string;
   /** Intra-op threads of every session. Default: the cores this process may use (availableParallelism). */
   threads?: number;
+  /** Let the sessions' threads spin between runs (ONNX Runtime's default; off here, see session-options.ts). */
+  spinning?: boolean;
   /**
    * Each task's Alignment Layer graph by task id (e.g. from `ensureOnnxAlignmentLayers`); when given, the export
    * folder's own layers are not looked at.
@@ -143,6 +146,7 @@ export async function createOnnxRoutedSegmenter(
       encoderPath: join(exportDir, manifest.encoder.file),
       decoderPath: join(exportDir, manifest.decoder.file),
       threads,
+      spinning: opts.spinning,
     }));
   return assemble(opts, engine, !opts.engine, alignFiles, threads);
 }
@@ -186,13 +190,7 @@ async function assemble(
     adapters.map((a) => ({ taskId: a.taskId, vae: a.vae, tau: a.tau, tauStats: a.tauStats })),
     opts,
   );
-  const sessionOptions: ort.InferenceSession.SessionOptions = {
-    executionProviders: ['cpu'],
-    executionMode: 'sequential',
-    interOpNumThreads: 1,
-    intraOpNumThreads: threads,
-    graphOptimizationLevel: 'all',
-  };
+  const sessionOptions = ortSessionOptions({ threads, spinning: opts.spinning });
   const sessions = new Map<string, ort.InferenceSession>();
   const taskDecoders = new Map<string, OnnxSamEngine>();
   try {
@@ -211,11 +209,14 @@ async function assemble(
     for (const a of adapters) {
       if (!a.decoderLora) continue;
       const decoderPath = opts.taskDecoderFiles!.get(a.taskId)!;
-      const d = await createOnnxTaskDecoderEngine({ base: engine, decoderPath, threads }).catch(
-        (e: Error) => {
-          throw new OnnxModelError(`failed to load the decoder of task ${a.taskId}: ${e.message}`);
-        },
-      );
+      const d = await createOnnxTaskDecoderEngine({
+        base: engine,
+        decoderPath,
+        threads,
+        spinning: opts.spinning,
+      }).catch((e: Error) => {
+        throw new OnnxModelError(`failed to load the decoder of task ${a.taskId}: ${e.message}`);
+      });
       taskDecoders.set(a.taskId, d);
     }
   } catch (e) {

@@ -14,6 +14,7 @@ import * as ort from 'onnxruntime-node';
 import { HostTensor, float32Tensor, numel, shapeEquals, toFloat32 } from '../tensor/host-tensor';
 import { SamConfig, gridSize, maskInputSize } from '../sam/config';
 import { EngineDecodeOptions, EngineDecodeResult, EnginePrompt, SamEngine } from '../sam/engine';
+import { ortSessionOptions } from './session-options';
 
 export interface OnnxSamEngineOptions {
   config: SamConfig;
@@ -23,6 +24,8 @@ export interface OnnxSamEngineOptions {
   decoderPath: string;
   /** Intra-op threads of each session (positive integer). Default: ONNX Runtime's own choice (all physical cores). */
   threads?: number;
+  /** Let the sessions' threads spin between runs (ONNX Runtime's default; off here, see session-options.ts). */
+  spinning?: boolean;
 }
 
 /** The `SamOnnxModel` inputs, fed as they are (no prompt mapping). All float32. */
@@ -74,16 +77,8 @@ type ExpectedDim = number | null;
 type Role = 'encoder' | 'decoder';
 
 export async function createOnnxSamEngine(opts: OnnxSamEngineOptions): Promise<OnnxSamEngine> {
-  const { config, threads } = opts;
-  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1))
-    throw new RangeError(`threads must be a positive integer, got ${threads}`);
-  const sessionOptions: ort.InferenceSession.SessionOptions = {
-    executionProviders: ['cpu'],
-    executionMode: 'sequential',
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    ...(threads !== undefined ? { intraOpNumThreads: threads } : {}),
-  };
+  const { config, threads, spinning } = opts;
+  const sessionOptions = ortSessionOptions({ threads, spinning });
   const encoder = await openSession('encoder', opts.encoderPath, sessionOptions);
   let decoder: ort.InferenceSession | undefined;
   try {
@@ -103,6 +98,7 @@ export interface OnnxTaskDecoderEngineOptions {
   /** A `SamOnnxModel` decoder export of the same preset, e.g. one with a task's decoder delta merged in. */
   decoderPath: string;
   threads?: number;
+  spinning?: boolean;
 }
 
 /**
@@ -112,16 +108,8 @@ export interface OnnxTaskDecoderEngineOptions {
 export async function createOnnxTaskDecoderEngine(
   opts: OnnxTaskDecoderEngineOptions,
 ): Promise<OnnxSamEngine> {
-  const { base, threads } = opts;
-  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1))
-    throw new RangeError(`threads must be a positive integer, got ${threads}`);
-  const decoder = await openSession('decoder', opts.decoderPath, {
-    executionProviders: ['cpu'],
-    executionMode: 'sequential',
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    ...(threads !== undefined ? { intraOpNumThreads: threads } : {}),
-  });
+  const { base, threads, spinning } = opts;
+  const decoder = await openSession('decoder', opts.decoderPath, ortSessionOptions({ threads, spinning }));
   try {
     validateDecoder(decoder, opts.decoderPath, base.config);
   } catch (e) {
