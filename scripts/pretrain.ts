@@ -24,6 +24,11 @@ import {
 } from '@casam/casam-core';
 import {
   CHECKPOINT_FILE,
+  CliUsageError,
+  type CorpusVersion,
+  GENERIC_CORPUS_VERSIONS,
+  numberFlag,
+  parseCliArgs,
   PretrainCheckpointError,
   PretrainOptionsError,
   benchmarkPretrainSteps,
@@ -39,10 +44,6 @@ import {
   pretrain,
 } from '@casam/casam-lab';
 import { EXIT_CODES } from '@casam/protocol';
-
-class UsageError extends Error {
-  override name = 'UsageError';
-}
 
 interface Args {
   out: string;
@@ -66,7 +67,7 @@ interface Args {
   initPreset: string;
   realCorpus?: string;
   realFraction: number;
-  corpusVersion: 2 | 3;
+  corpusVersion: CorpusVersion;
   domainEvalImages: number;
   freezeEncoder: boolean;
 }
@@ -79,8 +80,9 @@ const HELP = `usage: npm run pretrain -- [options]
   --init-preset NAME      the preset of the --init-from weights (default casam-tiny)
   --real-corpus FILE      mix in real images (npm run prepare:real-corpus); checked against FILE's .json manifest
   --real-fraction P       share of training images drawn from the real corpus (default 0.5)
-  --corpus-version N      generic corpus generator: 2 (default) or 3 (adds wholes: outlined regions, clusters,
-                          rows, nested groups as one target; see generic-corpus.ts)
+  --corpus-version N      generic corpus generator: 2 (default), 3 (adds wholes: outlined regions, clusters,
+                          rows, nested groups as one target) or 4 (3's scenes; a target is the object's footprint:
+                          nested contents and clutter on it included; see generic-corpus.ts)
   --domain-eval-images N  with each evaluation, also score frozen box IoU vs box-fill on N validation images of
                           each of the 12 synthetic benchmark domains (default 8; 0 = off)
   --freeze-encoder        train the prompt encoder and mask decoder only (the image encoder runs forward only)
@@ -101,155 +103,87 @@ const HELP = `usage: npm run pretrain -- [options]
   --bench-steps N         timed steps for --bench (default 5)`;
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = {
-    out: '',
-    steps: 20000,
-    batch: 8,
-    lr: 1e-3,
-    evalEvery: 250,
-    evalImages: 64,
-    targetsPerImage: 4,
-    warmup: 250,
-    checkpointEvery: 25,
-    backend: 'wasm',
-    resume: true,
-    exportOnly: false,
-    bench: false,
-    benchSteps: 5,
-    preset: 'casam-tiny',
-    initPreset: 'casam-tiny',
-    realFraction: 0.5,
-    corpusVersion: 2,
-    domainEvalImages: 8,
-    freezeEncoder: false,
+  const v = parseCliArgs(
+    HELP,
+    {
+      out: { type: 'string' },
+      steps: { type: 'string', default: '20000' },
+      batch: { type: 'string', default: '8' },
+      lr: { type: 'string', default: '1e-3' },
+      seed: { type: 'string' },
+      'eval-every': { type: 'string', default: '250' },
+      'eval-images': { type: 'string', default: '64' },
+      threads: { type: 'string' },
+      'targets-per-image': { type: 'string', default: '4' },
+      warmup: { type: 'string', default: '250' },
+      'checkpoint-every': { type: 'string', default: '25' },
+      backend: { type: 'string', default: 'wasm' },
+      preset: { type: 'string', default: 'casam-tiny' },
+      'init-from': { type: 'string' },
+      'init-preset': { type: 'string', default: 'casam-tiny' },
+      'real-corpus': { type: 'string' },
+      'real-fraction': { type: 'string', default: '0.5' },
+      'corpus-version': { type: 'string', default: '2' },
+      'domain-eval-images': { type: 'string', default: '8' },
+      'freeze-encoder': { type: 'boolean', default: false },
+      'no-resume': { type: 'boolean', default: false },
+      'export-only': { type: 'boolean', default: false },
+      bench: { type: 'boolean', default: false },
+      'bench-steps': { type: 'string', default: '5' },
+    },
+    { argv },
+  );
+  const int = (name: keyof typeof v, min: number): number =>
+    numberFlag(name, v[name] as string, { integer: true, min }) as number;
+  const backend = v.backend;
+  if (!['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'].includes(backend))
+    throw new CliUsageError('--backend must be auto, tfjs-node-gpu, tfjs-node, wasm or cpu');
+  if (!isPresetName(v.preset)) throw new CliUsageError(`--preset: unknown preset ${v.preset}`);
+  if (!isPresetName(v['init-preset']))
+    throw new CliUsageError(`--init-preset: unknown preset ${v['init-preset']}`);
+  const corpusVersion = int('corpus-version', 2);
+  if (!GENERIC_CORPUS_VERSIONS.includes(corpusVersion))
+    throw new CliUsageError(`--corpus-version must be one of ${GENERIC_CORPUS_VERSIONS.join(', ')}`);
+  const realFraction = numberFlag('real-fraction', v['real-fraction'], { min: 0, max: 1 }) as number;
+  const lr = numberFlag('lr', v.lr) as number;
+  if (!(lr > 0)) throw new CliUsageError('--lr must be positive');
+  return {
+    out: v.out ?? `models/${v.preset}`,
+    steps: int('steps', 1),
+    batch: int('batch', 1),
+    lr,
+    ...(v.seed !== undefined ? { seed: int('seed', 0) } : {}),
+    evalEvery: int('eval-every', 1),
+    evalImages: int('eval-images', 1),
+    ...(v.threads !== undefined ? { threads: int('threads', 1) } : {}),
+    targetsPerImage: int('targets-per-image', 1),
+    warmup: int('warmup', 0),
+    checkpointEvery: int('checkpoint-every', 1),
+    backend: backend as BackendName | 'auto',
+    resume: !v['no-resume'],
+    exportOnly: v['export-only'],
+    bench: v.bench,
+    benchSteps: int('bench-steps', 1),
+    preset: v.preset,
+    ...(v['init-from'] !== undefined ? { initFrom: v['init-from'] } : {}),
+    initPreset: v['init-preset'],
+    ...(v['real-corpus'] !== undefined ? { realCorpus: v['real-corpus'] } : {}),
+    realFraction,
+    corpusVersion: corpusVersion as CorpusVersion,
+    domainEvalImages: int('domain-eval-images', 0),
+    freezeEncoder: v['freeze-encoder'],
   };
-  const num = (flag: string, v: string | undefined): number => {
-    if (v === undefined) throw new UsageError(`${flag} needs a value`);
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new UsageError(`${flag}: not a number: ${v}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const next = (): string | undefined => argv[++i];
-    switch (flag) {
-      case '--out': {
-        const v = next();
-        if (!v) throw new UsageError('--out needs a folder');
-        a.out = v;
-        break;
-      }
-      case '--steps':
-        a.steps = num(flag, next());
-        break;
-      case '--batch':
-        a.batch = num(flag, next());
-        break;
-      case '--lr':
-        a.lr = num(flag, next());
-        break;
-      case '--seed':
-        a.seed = num(flag, next());
-        break;
-      case '--eval-every':
-        a.evalEvery = num(flag, next());
-        break;
-      case '--eval-images':
-        a.evalImages = num(flag, next());
-        break;
-      case '--threads':
-        a.threads = num(flag, next());
-        break;
-      case '--targets-per-image':
-        a.targetsPerImage = num(flag, next());
-        break;
-      case '--warmup':
-        a.warmup = num(flag, next());
-        break;
-      case '--checkpoint-every':
-        a.checkpointEvery = num(flag, next());
-        break;
-      case '--backend': {
-        const v = next();
-        if (!v || !['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'].includes(v))
-          throw new UsageError(`--backend must be auto, tfjs-node-gpu, tfjs-node, wasm or cpu`);
-        a.backend = v as BackendName | 'auto';
-        break;
-      }
-      case '--preset': {
-        const v = next();
-        if (!v || !isPresetName(v)) throw new UsageError(`--preset: unknown preset ${v ?? ''}`);
-        a.preset = v;
-        break;
-      }
-      case '--init-from': {
-        const v = next();
-        if (!v) throw new UsageError('--init-from needs a weights file');
-        a.initFrom = v;
-        break;
-      }
-      case '--init-preset': {
-        const v = next();
-        if (!v || !isPresetName(v)) throw new UsageError(`--init-preset: unknown preset ${v ?? ''}`);
-        a.initPreset = v;
-        break;
-      }
-      case '--real-corpus': {
-        const v = next();
-        if (!v) throw new UsageError('--real-corpus needs a file (npm run prepare:real-corpus writes it)');
-        a.realCorpus = v;
-        break;
-      }
-      case '--real-fraction':
-        a.realFraction = num(flag, next());
-        if (!(a.realFraction >= 0 && a.realFraction <= 1))
-          throw new UsageError('--real-fraction must be in [0, 1]');
-        break;
-      case '--corpus-version': {
-        const v = num(flag, next());
-        if (v !== 2 && v !== 3) throw new UsageError('--corpus-version must be 2 or 3');
-        a.corpusVersion = v;
-        break;
-      }
-      case '--domain-eval-images':
-        a.domainEvalImages = num(flag, next());
-        if (!(Number.isInteger(a.domainEvalImages) && a.domainEvalImages >= 0))
-          throw new UsageError('--domain-eval-images must be an integer ≥ 0');
-        break;
-      case '--freeze-encoder':
-        a.freezeEncoder = true;
-        break;
-      case '--no-resume':
-        a.resume = false;
-        break;
-      case '--export-only':
-        a.exportOnly = true;
-        break;
-      case '--bench':
-        a.bench = true;
-        break;
-      case '--bench-steps':
-        a.benchSteps = num(flag, next());
-        break;
-      case '--help':
-      case '-h':
-        console.log(HELP);
-        process.exit(EXIT_CODES.ok);
-        break;
-      default:
-        throw new UsageError(`unknown option ${flag}\n${HELP}`);
-    }
-  }
-  return a;
 }
 
 /** The generic corpus's name in checkpoints: version 2 keeps the name it always had. */
-function genericName(version: 2 | 3): string {
+function genericName(version: CorpusVersion): string {
   return version === 2 ? 'generic' : `generic/${version}`;
 }
 
 /** The generic corpus alone, at a generator version other than the default. */
-function genericCorpus(version: 2 | 3): NonNullable<Parameters<typeof pretrain>[0]['corpus']> | undefined {
+function genericCorpus(
+  version: CorpusVersion,
+): NonNullable<Parameters<typeof pretrain>[0]['corpus']> | undefined {
   if (version === 2) return undefined;
   return {
     name: genericName(version),
@@ -261,7 +195,7 @@ function genericCorpus(version: 2 | 3): NonNullable<Parameters<typeof pretrain>[
 function loadRealCorpus(
   file: string,
   fraction: number,
-  version: 2 | 3,
+  version: CorpusVersion,
 ): NonNullable<Parameters<typeof pretrain>[0]['corpus']> {
   const bytes = readFileSync(resolve(file));
   const sha = createHash('sha256').update(bytes).digest('hex');
@@ -299,7 +233,6 @@ async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const a = parseArgs(argv);
   const PRESET = a.preset;
-  if (!argv.includes('--out')) a.out = `models/${PRESET}`;
   const command = ['npm run pretrain', ...(argv.length ? ['--', ...argv] : [])].join(' ');
   const outDir = resolve(a.out);
   const info = await initBackend({ prefer: a.backend, wasmThreads: a.threads });
@@ -401,7 +334,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof PretrainOptionsError) {
+    if (e instanceof CliUsageError || e instanceof PretrainOptionsError) {
       console.error(`pretrain: ${e.message}`);
       process.exit(EXIT_CODES.usage);
     }

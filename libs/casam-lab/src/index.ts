@@ -24,3 +24,12 @@ export {
 } from './release/offline-bundle';
 export * from './bench/real-split';
 export * from './bench/real-volumes';
+export {
+  CliUsageError,
+  type CliIo,
+  failUsage,
+  numberFlag,
+  parseCliArgs,
+  type SignalStop,
+  stopOnSignal,
+} from './bench/cli';
