@@ -210,6 +210,93 @@ describe('generic corpus version 3 (wholes and composites)', () => {
   it('is deterministic by (seed, index) and refuses unknown versions', () => {
     const again = createGenericCorpus({ seed: 7, targetsPerImage: 4, version: 3 });
     expect(fingerprint(again.sample(11))).toBe(fingerprint(samples[11]));
-    expect(() => createGenericCorpus({ seed: 1, version: 4 as 3 })).toThrow(/version/);
+    expect(() => createGenericCorpus({ seed: 1, version: 5 as 3 })).toThrow(/version/);
+  });
+});
+
+describe('generic corpus version 4 (footprint targets)', () => {
+  const v4 = createGenericCorpus({ seed: 7, targetsPerImage: 4, version: 4 });
+  const samples = Array.from({ length: 60 }, (_, i) => v4.sample(i));
+  const V3_PIN = '1bd353d175420f2212cac23ae68d02247d5f8e5f321cd2048be7e6611f121109';
+  const targets = samples.flatMap((s) => s.targets);
+
+  it('leaves version 3 drawing exactly the stream casam-tiny-v2 was trained on', () => {
+    // sha256 over samples 0, 1, 7, 123 of seed 1 at version 3, taken before version 4 existed.
+    const c = createGenericCorpus({ seed: 1, size: SIZE, version: 3 });
+    const x = createHash('sha256');
+    for (const i of [0, 1, 7, 123]) {
+      const s = c.sample(i);
+      x.update(s.image);
+      for (const t of s.targets) {
+        x.update(t.mask);
+        x.update(JSON.stringify(t.prompt));
+      }
+    }
+    expect(x.digest('hex')).toBe(V3_PIN);
+  });
+
+  it('never asks for two answers under one box: the outer object of a nested group is only the whole', () => {
+    // Version 3 made it a target twice under the same tight box (its visible region, and the whole).
+    const conflicts = (version: 3 | 4): number => {
+      const c = createGenericCorpus({ seed: 7, targetsPerImage: 16, version });
+      let n = 0;
+      for (let i = 0; i < 60; i++) {
+        const ts = c.sample(i).targets;
+        for (let a = 0; a < ts.length; a++)
+          for (let b = a + 1; b < ts.length; b++)
+            if (ts[a].bbox.join() === ts[b].bbox.join() && ts[a].area !== ts[b].area) n++;
+      }
+      return n;
+    };
+    expect(conflicts(3)).toBeGreaterThan(0);
+    expect(conflicts(4)).toBe(0);
+    expect(targets.some((t) => t.shape === 'whole')).toBe(true);
+  });
+
+  it('gives objects the clutter that lies on them: fewer enclosed holes than version 3', () => {
+    // Hole pixels: outside the mask yet not reachable from outside its box without crossing the mask.
+    const holes = (t: { mask: Uint8Array; bbox: number[] }): number => {
+      const [x0, y0, x1, y1] = [t.bbox[0] - 1, t.bbox[1] - 1, t.bbox[2] + 1, t.bbox[3] + 1];
+      const w = x1 - x0 + 1;
+      const h = y1 - y0 + 1;
+      const at = (x: number, y: number): number =>
+        x < 0 || y < 0 || x >= SIZE || y >= SIZE ? 0 : t.mask[y * SIZE + x];
+      const seen = new Uint8Array(w * h);
+      const stack = [0];
+      seen[0] = 1;
+      let outside = 0;
+      while (stack.length) {
+        const q = stack.pop()!;
+        outside++;
+        const x = q % w;
+        const y = (q - x) / w;
+        for (const [dx, dy] of [
+          [1, 0],
+          [-1, 0],
+          [0, 1],
+          [0, -1],
+        ]) {
+          const nx = x + dx;
+          const ny = y + dy;
+          if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
+          const r = ny * w + nx;
+          if (seen[r] || at(x0 + nx, y0 + ny)) continue;
+          seen[r] = 1;
+          stack.push(r);
+        }
+      }
+      let inMask = 0;
+      for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) inMask += at(x, y);
+      return w * h - outside - inMask;
+    };
+    const v3 = createGenericCorpus({ seed: 7, targetsPerImage: 4, version: 3 });
+    const v3targets = samples.flatMap((s) => v3.sample(s.index).targets);
+    const total = (ts: typeof targets): number => ts.reduce((sum, t) => sum + holes(t), 0) / ts.length;
+    expect(total(targets)).toBeLessThan(0.7 * total(v3targets));
+  });
+
+  it('is deterministic by (seed, index)', () => {
+    const again = createGenericCorpus({ seed: 7, targetsPerImage: 4, version: 4 });
+    expect(fingerprint(again.sample(11))).toBe(fingerprint(samples[11]));
   });
 });

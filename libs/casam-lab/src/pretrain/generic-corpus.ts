@@ -20,6 +20,16 @@
  * - clusters: many small blobs packed into a region, sometimes on a faint tint; the target is the region,
  * - rows: 3–9 similar objects side by side with thin gaps, each its own target.
  * A box drawn tightly around a whole asks for the whole; one around a part asks for the part.
+ *
+ * Version 4 (`version: 4`) draws version 3's scenes and gives each target its footprint, as a radiologist's mask
+ * is drawn: in version 3 the outer object of a nested group was a target twice under the same tight box (as a
+ * whole, and as its visible region with holes where its contents lie), and specks and scratches of clutter drawn
+ * on top cut holes into every target. Both taught the model to leave out whatever looks different inside an
+ * object (measured: frozen masks of glomeruli and colon glands at precision 0.93–0.99, recall 0.50–0.66). In
+ * version 4 a nested group's outer object is only the whole, and clutter lying on an object inside its outline
+ * belongs to it; another object drawn over it still occludes it. A hollow shape (ring, hollow polygon: the target
+ * is the rim, its inside shows the background) looks much like an outlined region (the target is the whole), so
+ * version 4 draws half as many hollow shapes and more composites (45% of large objects instead of 35%).
  */
 
 import { SeededRng, mixSeed } from '@casam/casam-core';
@@ -74,12 +84,15 @@ export interface GenericCorpusOptions {
   boxProbability?: number;
   /** Evaluation prompts: tight boxes without jitter (see `interiorPoint` for the matching point prompt). */
   evaluation?: boolean;
-  /** Scene generator version: 2 (default, the original stream) or 3 (adds wholes and composites). */
-  version?: 2 | 3;
+  /** Scene generator version: 2 (default, the original stream), 3 (adds wholes and composites) or 4 (3's
+   * scenes with footprint targets). */
+  version?: CorpusVersion;
 }
 
+export type CorpusVersion = 2 | 3 | 4;
+
 /** Generator versions `createGenericCorpus` draws. */
-export const GENERIC_CORPUS_VERSIONS: readonly number[] = [2, 3];
+export const GENERIC_CORPUS_VERSIONS: readonly number[] = [2, 3, 4];
 
 export interface GenericCorpus {
   readonly seed: number;
@@ -107,6 +120,8 @@ const SHAPES: readonly ShapeKind[] = [
   'crescent',
   'rounded-box',
 ];
+
+const SOLID_SHAPES: readonly ShapeKind[] = SHAPES.filter((k) => k !== 'ring' && k !== 'hollow-polygon');
 
 // ---------------------------------------------------------------------------------------------------------
 // Shapes: an inside test in pixel coordinates plus a bounding box.
@@ -403,6 +418,8 @@ interface Painted {
   clutter: boolean;
   /** Ids of the objects that belong to this one (a whole): its mask is theirs and its own, where visible. */
   members?: number[];
+  /** Version 4: the object's outline, to give it the clutter that lies on it (see the header). */
+  outline?: Shape;
 }
 
 interface Scene {
@@ -445,7 +462,7 @@ function meanColor(img: Float32Array, size: number, cx: number, cy: number, r: n
   return n ? (out.map((v) => v / n) as Rgb) : [128, 128, 128];
 }
 
-function drawScene(rng: SeededRng, size: number, version: 2 | 3 = 2): Scene {
+function drawScene(rng: SeededRng, size: number, version: CorpusVersion = 2): Scene {
   const scene: Scene = {
     image: new Float32Array(size * size * 3),
     labels: new Int16Array(size * size).fill(-1),
@@ -465,7 +482,12 @@ function drawScene(rng: SeededRng, size: number, version: 2 | 3 = 2): Scene {
   let nextId = 0;
   const addObject = (shape: Shape, fill: Fill, clutter: boolean, alpha = 1): Painted => {
     paint(scene, size, shape, fill, nextId, alpha);
-    const o: Painted = { shape: shape.kind, id: nextId, clutter };
+    const o: Painted = {
+      shape: shape.kind,
+      id: nextId,
+      clutter,
+      ...(version >= 4 ? { outline: shape } : {}),
+    };
     scene.objects.push(o);
     nextId++;
     return o;
@@ -494,11 +516,15 @@ function drawScene(rng: SeededRng, size: number, version: 2 | 3 = 2): Scene {
     const r = size * Math.exp(rng.uniform(Math.log(0.035), Math.log(0.3)));
     const cx = rng.uniform(0, 1) * size;
     const cy = rng.uniform(0, 1) * size;
-    if (version >= 3 && r > size * 0.05 && rng.chance(0.35)) {
+    if (version >= 3 && r > size * 0.05 && rng.chance(version >= 4 ? 0.45 : 0.35)) {
       drawComposite(rng, scene, size, cx, cy, r, addObject, objectFill);
       continue;
     }
-    const kind = rng.pick(SHAPES);
+    let kind = rng.pick(SHAPES);
+    // Version 4: half as many hollow shapes (a rim whose inside shows the background is the target's rim only,
+    // which looks like an outlined region whose target is the whole; outlined regions become more common).
+    if (version >= 4 && (kind === 'ring' || kind === 'hollow-polygon') && rng.chance(0.5))
+      kind = rng.pick(SOLID_SHAPES);
     const outer = addObject(
       makeShape(rng, kind, cx, cy, r),
       objectFill(cx, cy, r),
@@ -518,7 +544,11 @@ function drawScene(rng: SeededRng, size: number, version: 2 | 3 = 2): Scene {
         ids.push(addObject(makeShape(rng, rng.pick(SHAPES), ix, iy, ir), objectFill(ix, iy, ir), false).id);
       }
       // Version 3: half of the groups are also a target as a whole (the outer object with its contents).
-      if (version >= 3 && rng.chance(0.5))
+      // Version 4: the outer object is only ever the whole (its tight box asks for one answer).
+      if (version >= 4) {
+        outer.shape = 'whole';
+        outer.members = ids;
+      } else if (version >= 3 && rng.chance(0.5))
         scene.objects.push({ shape: 'whole', id: outer.id, clutter: false, members: ids });
     }
   }
@@ -823,6 +853,25 @@ export function drawTargets(
 }
 
 /**
+ * Version 4: clutter drawn after `o` (specks, scratches) inside `o`'s outline belongs to `o`'s target, as a speck on
+ * an organ is part of the organ in a radiologist's mask. Other objects drawn on top still occlude it.
+ */
+function addClutterOnTop(mask: Uint8Array, o: Painted, outline: Shape, scene: Scene, size: number): void {
+  const above = new Set<number>();
+  for (const c of scene.objects) if (c.clutter && c.id > o.id && !o.members?.includes(c.id)) above.add(c.id);
+  if (above.size === 0) return;
+  const x0 = Math.max(0, Math.floor(outline.bbox[0]));
+  const y0 = Math.max(0, Math.floor(outline.bbox[1]));
+  const x1 = Math.min(size - 1, Math.ceil(outline.bbox[2]));
+  const y1 = Math.min(size - 1, Math.ceil(outline.bbox[3]));
+  for (let y = y0; y <= y1; y++)
+    for (let x = x0; x <= x1; x++) {
+      const p = y * size + x;
+      if (!mask[p] && above.has(scene.labels[p]) && outline.inside(x + 0.5, y + 0.5)) mask[p] = 1;
+    }
+}
+
+/**
  * The corpus. `sample(i)` draws image i from its own generator seeded by (seed, i), so samples are
  * independent of the order they are asked for.
  */
@@ -862,6 +911,7 @@ export function createGenericCorpus(opts: GenericCorpusOptions): GenericCorpus {
           const ids = new Set([o.id, ...o.members]);
           for (let i = 0; i < mask.length; i++) mask[i] = ids.has(scene.labels[i]) ? 1 : 0;
         } else for (let i = 0; i < mask.length; i++) mask[i] = scene.labels[i] === o.id ? 1 : 0;
+        if (o.outline) addClutterOnTop(mask, o, o.outline, scene, size);
         const { bbox, area } = maskBox(mask, size);
         if (area >= MIN_TARGET_AREA) candidates.push({ id: o.id, shape: o.shape, mask, area, bbox });
       }

@@ -9,6 +9,7 @@ export {
   GENERIC_CORPUS_VERSIONS,
   createGenericCorpus,
   type CompositeKind,
+  type CorpusVersion,
   type CorpusSample,
   type CorpusTarget,
   type GenericCorpus,
