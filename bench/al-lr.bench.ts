@@ -8,7 +8,7 @@
  * Resumable: each finished (domain, lr) run is saved to bench/results/al-lr.json at once and skipped on the next
  * start with the same settings; embeddings are cached under bench/results/.continual-work/al-lr-cache.
  *
- * Flags: --lrs 3e-4,1e-3,3e-3 --epochs 24 --domains a,b (default: the nine seen) --seed 1 --restart
+ * Flags: --lrs 3e-4,1e-3,3e-3 --epochs 24 --domains a,b (default: the nine seen) --seed 1 --restart --help
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -26,41 +26,61 @@ import {
   trainAlignmentLayer,
   writeFileAtomic,
 } from '@casam/casam-core';
-import { DOMAIN_NAMES, LoadCheckpoints, type MachineInfo, machineInfo } from '@casam/casam-lab';
+import {
+  CliUsageError,
+  DOMAIN_NAMES,
+  failUsage,
+  LoadCheckpoints,
+  type MachineInfo,
+  machineInfo,
+  numberFlag,
+  parseCliArgs,
+} from '@casam/casam-lab';
 import { splitItems } from './domain-items';
 
 const root = resolve(__dirname, '..');
 const resultsPath = join(root, 'bench/results/al-lr.json');
 const work = join(root, 'bench/results/.continual-work/al-lr-cache');
 const modelPath = join(root, 'models/casam-tiny/casam-tiny.safetensors');
-const args = process.argv.slice(2);
+const USAGE = `usage: npm run bench:al-lr -- [options]
+  --lrs X,Y,…      Adam learning rates to compare, comma-separated (default 3e-4,1e-3,3e-3)
+  --epochs N       epochs per run, an integer ≥ 3 (default 24)
+  --domains a,b    seen domains to run (default: all nine)
+  --seed N         training seed (default 1)
+  --restart        ignore bench/results/al-lr.json's finished runs and start over
+  --help, -h       print this text`;
 
-function arg(name: string): string | undefined {
-  const i = args.indexOf(name);
-  if (i < 0) return undefined;
-  const v = args[i + 1];
-  if (v === undefined || v.startsWith('--')) usage(`${name} needs a value`);
-  return v;
+function parseOptions(): {
+  lrs: number[];
+  epochs: number;
+  seed: number;
+  domains: string[];
+  restart: boolean;
+} {
+  const v = parseCliArgs(USAGE, {
+    lrs: { type: 'string', default: '3e-4,1e-3,3e-3' },
+    epochs: { type: 'string', default: '24' },
+    domains: { type: 'string', default: DOMAIN_NAMES.join(',') },
+    seed: { type: 'string', default: '1' },
+    restart: { type: 'boolean', default: false },
+  });
+  try {
+    const lrs = v.lrs.split(',').map(Number);
+    if (lrs.some((x) => !(x > 0)))
+      throw new CliUsageError('--lrs takes positive numbers separated by commas');
+    const epochs = numberFlag('epochs', v.epochs, { integer: true, min: 3 }) as number;
+    const seed = numberFlag('seed', v.seed, { integer: true }) as number;
+    const domains = v.domains.split(',');
+    for (const d of domains)
+      if (!DOMAIN_NAMES.includes(d))
+        throw new CliUsageError(`unknown domain ${d} (one of ${DOMAIN_NAMES.join(', ')})`);
+    return { lrs, epochs, seed, domains, restart: v.restart };
+  } catch (e) {
+    return failUsage(e, USAGE);
+  }
 }
 
-function usage(msg: string): never {
-  console.error(
-    `error: ${msg}\nusage: npm run bench:al-lr -- [--lrs 3e-4,1e-3,3e-3] [--epochs 24] [--domains a,b] [--seed 1] [--restart]`,
-  );
-  process.exit(2);
-}
-
-const known = new Set(['--lrs', '--epochs', '--domains', '--seed', '--restart']);
-for (const a of args) if (a.startsWith('--') && !known.has(a)) usage(`unknown flag ${a}`);
-const lrs = (arg('--lrs') ?? '3e-4,1e-3,3e-3').split(',').map(Number);
-if (lrs.some((x) => !(x > 0))) usage('--lrs takes positive numbers separated by commas');
-const epochs = Number(arg('--epochs') ?? 24);
-if (!Number.isInteger(epochs) || epochs < 3) usage('--epochs must be an integer ≥ 3');
-const seed = Number(arg('--seed') ?? 1);
-if (!Number.isInteger(seed)) usage('--seed must be an integer');
-const domains = (arg('--domains') ?? DOMAIN_NAMES.join(',')).split(',');
-for (const d of domains)
-  if (!DOMAIN_NAMES.includes(d)) usage(`unknown domain ${d} (one of ${DOMAIN_NAMES.join(', ')})`);
+const { lrs, epochs, seed, domains, restart } = parseOptions();
 const TRAIN = 30;
 const VAL = 12;
 const checkpoints = [Math.round(epochs / 3), Math.round((2 * epochs) / 3), epochs];
@@ -107,7 +127,7 @@ async function main(): Promise<void> {
     checkpoints,
   };
   let res: Results = { benchmark: 'al-lr', settings, reference: {}, runs: [] };
-  if (existsSync(resultsPath) && !args.includes('--restart')) {
+  if (existsSync(resultsPath) && !restart) {
     const prev = JSON.parse(readFileSync(resultsPath, 'utf8')) as Results;
     if (JSON.stringify(prev.settings) === JSON.stringify(settings)) res = prev;
     else

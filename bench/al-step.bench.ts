@@ -19,7 +19,7 @@
  * validation IoU (box prompts) after every epoch. About 35 minutes on 2 busy cores.
  *
  * Flags: --steps N (timed steps per cell, default 5), --quick (2 steps, no vit_b), --no-vitb, --lr-sweep,
- * --sweep-epochs N (default 10), --warmup-steps N (decoder warm-up, default 240).
+ * --sweep-epochs N (default 10), --warmup-steps N (decoder warm-up, default 240), --help.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,20 +58,62 @@ import {
   toModelFrame,
   trainAlignmentLayer,
 } from '@casam/casam-core';
-import { createTrainableSam, generateDomain, LoadCheckpoints, machineInfo } from '@casam/casam-lab';
+import {
+  createTrainableSam,
+  failUsage,
+  generateDomain,
+  LoadCheckpoints,
+  machineInfo,
+  numberFlag,
+  parseCliArgs,
+} from '@casam/casam-lab';
 import { samMiniWeights, syntheticItems } from '@casam/casam-core/testing';
 import { toTrainingItem } from './domain-items';
 
 const root = resolve(__dirname, '..');
 const resultsPath = join(root, 'bench/results/al-step.json');
-const args = process.argv.slice(2);
-const flag = (name: string): boolean => args.includes(name);
-const numArg = (name: string, dflt: number): number => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Math.max(1, Number(args[i + 1])) : dflt;
-};
-const quick = flag('--quick');
-const STEPS = numArg('--steps', quick ? 2 : 5);
+const USAGE = `usage: npx tsx bench/al-step.bench.ts [options]
+  --steps N          timed steps per cell (default 5; 2 with --quick)
+  --quick            2 timed steps, no vit_b cell
+  --no-vitb          skip the vit_b-sized cell
+  --lr-sweep         run the seeded learning-rate sweep instead of the step timing
+  --sweep-epochs N   epochs per sweep run (default 10)
+  --warmup-steps N   decoder warm-up steps of the sweep's warmed base (default 240)
+  --help, -h         print this text`;
+
+const opts = ((): {
+  quick: boolean;
+  noVitb: boolean;
+  lrSweep: boolean;
+  steps: number;
+  sweepEpochs: number;
+  warmupSteps: number;
+} => {
+  const v = parseCliArgs(USAGE, {
+    steps: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    'no-vitb': { type: 'boolean', default: false },
+    'lr-sweep': { type: 'boolean', default: false },
+    'sweep-epochs': { type: 'string' },
+    'warmup-steps': { type: 'string' },
+  });
+  try {
+    const int = (name: 'steps' | 'sweep-epochs' | 'warmup-steps', dflt: number): number =>
+      numberFlag(name, v[name], { integer: true, min: 1 }) ?? dflt;
+    return {
+      quick: v.quick,
+      noVitb: v['no-vitb'],
+      lrSweep: v['lr-sweep'],
+      steps: int('steps', v.quick ? 2 : 5),
+      sweepEpochs: int('sweep-epochs', 10),
+      warmupSteps: int('warmup-steps', 240),
+    };
+  } catch (e) {
+    return failUsage(e, USAGE);
+  }
+})();
+const quick = opts.quick;
+const STEPS = opts.steps;
 const log = (s: string): void => void process.stderr.write(s + '\n');
 
 interface Stats {
@@ -200,7 +242,7 @@ async function stepCells(cacheDir: string): Promise<StepRow[]> {
       res: ['input', 'low'],
     },
   ];
-  if (!quick && !flag('--no-vitb'))
+  if (!quick && !opts.noVitb)
     cells.push({
       cfg: getPreset('vit_b'),
       sd: randomSamStateDict(getPreset('vit_b'), 1),
@@ -372,8 +414,8 @@ interface SweepBase {
 }
 
 async function lrSweep(cacheDir: string): Promise<unknown> {
-  const epochs = numArg('--sweep-epochs', 10);
-  const warmSteps = numArg('--warmup-steps', 240);
+  const epochs = opts.sweepEpochs;
+  const warmSteps = opts.warmupSteps;
   const cfg = getPreset('sam-mini');
   const raw = samMiniWeights();
   const rawSam = buildSam(cfg, raw.sd);
@@ -556,7 +598,7 @@ async function main(): Promise<void> {
     backend: backend.summary,
   };
   try {
-    if (flag('--lr-sweep')) {
+    if (opts.lrSweep) {
       log('learning-rate sweep…');
       const sweep = (await lrSweep(cacheDir)) as {
         runs: SweepRun[];

@@ -7,9 +7,11 @@
  * (A SAM-sized [6,64,64,256] activation is ~20× more work per call: too slow for a 2-core CI box.)
  *
  * Each measurement: 2 warm-up calls, then `iterations` timed calls, each forced to completion with
- * dataSync(). Used by the team's bench script; also runnable alone: `npx tsx bench/kernels.ts [backend]`.
+ * dataSync(). Used by bench/sam.bench.ts; also runnable alone:
+ * `npx tsx bench/kernels.ts [--backend auto|wasm|cpu|tfjs-node|tfjs-node-gpu] [--iterations 10]`.
  */
-import { initBackend, type BackendName, tf } from '@casam/casam-core';
+import { BACKEND_NAMES, initBackend, type BackendName, tf } from '@casam/casam-core';
+import { CliUsageError, failUsage, numberFlag, parseCliArgs } from '@casam/casam-lab';
 
 export interface KernelThroughput {
   matmul: number;
@@ -105,10 +107,25 @@ export async function measureKernelThroughput(opts: {
   return { matmul: r.matmul, conv2dForward: r.conv2dForward, conv2dFilterGrad: r.conv2dFilterGrad };
 }
 
+const USAGE = `usage: npx tsx bench/kernels.ts [options]
+  --backend NAME     auto (default), ${BACKEND_NAMES.join(', ')}
+  --iterations N     timed calls per measurement (default 10)
+  --help, -h         print this text`;
+
 if (require.main === module) {
-  const backend = process.argv[2] ?? 'auto';
-  const iterations = process.argv[3] != null ? Number(process.argv[3]) : undefined;
-  measureKernelThroughputDetailed({ backend, iterations })
+  const v = parseCliArgs(USAGE, {
+    backend: { type: 'string', default: 'auto' },
+    iterations: { type: 'string' },
+  });
+  let iterations: number | undefined;
+  try {
+    if (v.backend !== 'auto' && !(BACKEND_NAMES as readonly string[]).includes(v.backend))
+      throw new CliUsageError(`--backend must be auto, ${BACKEND_NAMES.join(', ')}; got "${v.backend}"`);
+    iterations = numberFlag('iterations', v.iterations, { integer: true, min: 1 });
+  } catch (e) {
+    failUsage(e, USAGE);
+  }
+  measureKernelThroughputDetailed({ backend: v.backend, iterations })
     .then((r) => console.log(JSON.stringify(r)))
     .catch((e: unknown) => {
       console.error(e instanceof Error ? e.message : e);
