@@ -15,7 +15,7 @@
  * Both sides of each table are measured interleaved in the same run (A, B, A, B, …), so machine load hits
  * them alike: compare the ratios, not the absolute numbers, on a shared machine. Medians of many runs.
  *
- * Flags: --quick (fewer repetitions).
+ * Flags: --quick (fewer repetitions), --help.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -45,9 +45,12 @@ import {
   tf,
   writeAdapterFile,
 } from '@casam/casam-core';
-import { generateDomain, LoadCheckpoints, machineInfo, machineSummary } from '@casam/casam-lab';
+import { generateDomain, LoadCheckpoints, machineInfo, machineSummary, parseCliArgs } from '@casam/casam-lab';
 
-const QUICK = process.argv.includes('--quick');
+const USAGE = `usage: npm run bench:routing -- [options]
+  --quick      fewer repetitions
+  --help, -h   print this text`;
+const QUICK = parseCliArgs(USAGE, { quick: { type: 'boolean', default: false } }).quick;
 const TASKS = 9;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;

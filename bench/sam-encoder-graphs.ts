@@ -1,21 +1,56 @@
 /**
  * Why one encoder graph is slower than another on ONNX Runtime (issue 18): the TypeScript export and PyTorch's
- * own export of the same seeded random weights, each run on onnxruntime-node with per-node profiling, then
- * timed interleaved (round r runs both, in a rotating order, so load swings hit both alike).
+ * own export of the same seeded random weights, each run on onnxruntime-node (with --profile: per-node
+ * profiling), then timed interleaved (round r runs both, in a rotating order, so load swings hit both alike).
  *
- *   tsx bench/sam-encoder-graphs.ts <preset> <dir> [rounds] [profile]
+ *   tsx bench/sam-encoder-graphs.ts [--preset casam-tiny|vit_b|vit_b-d2|…] [--dir /tmp/vg] [--rounds 3] [--profile]
  *
- * Prints per op type the node count and summed time of one profiled run per graph, and the interleaved
- * medians. PyTorch's export (Debian python3-torch, a measuring stick only) is cached in <dir>.
+ * Prints the interleaved medians and, with --profile, per op type the node count and summed time of one profiled
+ * run per graph. PyTorch's export (Debian python3-torch, a measuring stick only) is cached in --dir.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { exportSamOnnx, float32Tensor, getPreset, randomSamStateDict } from '@casam/casam-core';
-import { findTorchPython, startTorchEncoder } from '@casam/casam-lab';
+import { exportSamOnnx, float32Tensor, getPreset, isPresetName, randomSamStateDict } from '@casam/casam-core';
+import {
+  CliUsageError,
+  failUsage,
+  findTorchPython,
+  numberFlag,
+  parseCliArgs,
+  startTorchEncoder,
+} from '@casam/casam-lab';
 
-const [preset = 'casam-tiny', dir = '/tmp/vg', roundsArg = '3', profileArg = ''] = process.argv.slice(2);
+const USAGE = `usage: tsx bench/sam-encoder-graphs.ts [options]
+  --preset NAME   a SAM preset, or vit_b-d2 (vit_b's first windowed and first global block) (default casam-tiny)
+  --dir DIR       work folder: the exports, PyTorch's cached export, the profiles (default /tmp/vg)
+  --rounds N      interleaved timing rounds (default 3)
+  --profile       also profile one run per graph and print the time per op type
+  --help, -h      print this text`;
+
+const { preset, dir, rounds, profile } = ((): {
+  preset: string;
+  dir: string;
+  rounds: number;
+  profile: boolean;
+} => {
+  const v = parseCliArgs(USAGE, {
+    preset: { type: 'string', default: 'casam-tiny' },
+    dir: { type: 'string', default: '/tmp/vg' },
+    rounds: { type: 'string', default: '3' },
+    profile: { type: 'boolean', default: false },
+  });
+  try {
+    if (v.preset !== 'vit_b-d2' && !isPresetName(v.preset))
+      throw new CliUsageError(`--preset: unknown preset ${v.preset}`);
+    if (v.dir === '') throw new CliUsageError('--dir needs a folder');
+    const rounds = numberFlag('rounds', v.rounds, { integer: true, min: 1 }) as number;
+    return { preset: v.preset, dir: v.dir, rounds, profile: v.profile };
+  } catch (e) {
+    return failUsage(e, USAGE);
+  }
+})();
 const threads = 2;
 
 async function main() {
@@ -47,7 +82,6 @@ async function main() {
     });
     await t.close();
   }
-  const profile = profileArg === 'profile';
   const open = (path: string, tag: string) =>
     ort.InferenceSession.create(path, {
       executionProviders: ['cpu'],
@@ -80,7 +114,6 @@ async function main() {
       .map((x) => x.toFixed(1))
       .join(' ')}`,
   );
-  const rounds = Number(roundsArg);
   for (let r = 0; r < rounds; r++)
     for (let k = 0; k < engines.length; k++) {
       const e = engines[(r + k) % engines.length];

@@ -10,7 +10,7 @@
  *
  * Flags: --runs N (timed encoder runs per cell, default 10), --quick (2 runs; what CI could afford),
  * --vitb-runs N (timed vit_b rounds after one warm-up, default 3, 1 with --quick), --no-vitb,
- * --threads N (ONNX Runtime and PyTorch intra-op threads, default: the cores).
+ * --threads N (ONNX Runtime and PyTorch intra-op threads, default: the cores), --help.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -29,23 +29,56 @@ import {
   randomSamStateDict,
   tf,
 } from '@casam/casam-core';
-import { findTorchPython, LoadCheckpoints, machineInfo } from '@casam/casam-lab';
+import {
+  failUsage,
+  findTorchPython,
+  LoadCheckpoints,
+  machineInfo,
+  numberFlag,
+  parseCliArgs,
+} from '@casam/casam-lab';
 import { measureKernelThroughput } from './kernels';
 import { ExportRow, measureExport } from './sam-exports';
 import { VitbComparison, compareVitbEncoders } from './sam-vitb';
 
 const root = resolve(__dirname, '..');
 const fixtures = process.env['CASAM_FIXTURES'] ?? resolve(root, '../shared/fixtures');
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const runsArg = args.indexOf('--runs');
-const RUNS = runsArg >= 0 ? Math.max(1, Number(args[runsArg + 1])) : quick ? 2 : 10;
-const flag = (name: string, fallback: number): number => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Math.max(1, Number(args[i + 1])) : fallback;
-};
-const VITB_RUNS = flag('--vitb-runs', quick ? 1 : 3);
-const THREADS = flag('--threads', availableParallelism());
+const USAGE = `usage: npm run bench:sam -- [options]
+  --runs N        timed encoder runs per cell (default 10; 2 with --quick)
+  --quick         2 runs, 1 vit_b round, 3 kernel iterations: what CI could afford
+  --vitb-runs N   timed vit_b rounds after one warm-up (default 3; 1 with --quick)
+  --no-vitb       skip the vit_b encoder comparison
+  --threads N     ONNX Runtime and PyTorch intra-op threads (default: the cores)
+  --help, -h      print this text`;
+
+const { quick, noVitb, RUNS, VITB_RUNS, THREADS } = ((): {
+  quick: boolean;
+  noVitb: boolean;
+  RUNS: number;
+  VITB_RUNS: number;
+  THREADS: number;
+} => {
+  const v = parseCliArgs(USAGE, {
+    runs: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    'vitb-runs': { type: 'string' },
+    'no-vitb': { type: 'boolean', default: false },
+    threads: { type: 'string' },
+  });
+  try {
+    const int = (name: 'runs' | 'vitb-runs' | 'threads', fallback: number): number =>
+      numberFlag(name, v[name], { integer: true, min: 1 }) ?? fallback;
+    return {
+      quick: v.quick,
+      noVitb: v['no-vitb'],
+      RUNS: int('runs', v.quick ? 2 : 10),
+      VITB_RUNS: int('vitb-runs', v.quick ? 1 : 3),
+      THREADS: int('threads', availableParallelism()),
+    };
+  } catch (e) {
+    return failUsage(e, USAGE);
+  }
+})();
 const SEED = 1;
 const EXPORT_PRESETS = ['casam-tiny', 'casam-small', 'sam-mini', 'vit_b', 'vit_l', 'vit_h'];
 
@@ -164,7 +197,7 @@ async function main() {
 
   let vitb: VitbComparison | null = null;
   const vitbExport = exports.find((e) => e.preset === 'vit_b');
-  if (!args.includes('--no-vitb') && vitbExport?.encoderPath && vitbExport.decoderPath) {
+  if (!noVitb && vitbExport?.encoderPath && vitbExport.decoderPath) {
     console.error(
       `\nvit_b encoder at 1024², ${VITB_RUNS} interleaved rounds after one warm-up, ${THREADS} threads…`,
     );
