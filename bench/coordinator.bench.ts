@@ -15,9 +15,9 @@
  *                  coordinator's announcement (`announcedAt`) to each client's receipt, p50/p99/max.
  *   memory         the coordinator process's peak RSS (VmHWM) over the upload and fan-out runs.
  *
- * Flags: --quick (1 and 10 tasks, tiny only for builds; 5 concurrent sites; 200 clients) for a fast check.
+ * Flags: --quick (1 and 10 tasks, tiny only for builds; 5 concurrent sites; 200 clients) for a fast check; --help.
  *
- * `--replicas N` (N ≥ 2) measures only the fan-out, on a throwaway Postgres cluster (initdb/pg_ctl on PATH): the
+ * `--replicas N` (2 ≤ N ≤ 8) measures only the fan-out, on a throwaway Postgres cluster (initdb/pg_ctl on PATH): the
  * same 1,000 sockets (200 with --quick) first all on one coordinator process on that database, then spread
  * round-robin over N replica processes sharing it (Postgres socket.io adapter); the bundle is built on the first
  * replica. Both figures are added to the result file under `fanoutReplicas`; its other results are kept.
@@ -44,7 +44,15 @@ import {
 } from '@casam/protocol';
 import { writeAdapterFile } from '@casam/casam-core';
 import { zeroAdapterStateDicts } from '@casam/casam-core/testing';
-import { LoadCheckpoints, type MachineInfo, machineInfo, machineSummary } from '@casam/casam-lab';
+import {
+  failUsage,
+  LoadCheckpoints,
+  type MachineInfo,
+  machineInfo,
+  machineSummary,
+  numberFlag,
+  parseCliArgs,
+} from '@casam/casam-lab';
 import {
   BlobRepository,
   BlobStore,
@@ -65,19 +73,26 @@ import {
   startPostgresCluster,
 } from '@casam/coordinator/testing';
 
-const QUICK = process.argv.includes('--quick');
-const REPLICAS = replicasFlag(process.argv);
+const USAGE = `usage: npm run bench:coordinator -- [options]
+  --quick         1 and 10 tasks (tiny only) for builds, 5 concurrent sites, 200 clients: a fast check
+  --replicas N    measure only the fan-out, on one process and then over N replicas (2 to 8) sharing a
+                  throwaway Postgres cluster; added to the result file under fanoutReplicas
+  --help, -h      print this text`;
 
-function replicasFlag(argv: string[]): number | null {
-  const i = argv.indexOf('--replicas');
-  if (i < 0) return null;
-  const n = Number(argv[i + 1]);
-  if (!Number.isInteger(n) || n < 2 || n > 8) {
-    console.error(`--replicas needs a whole number of replicas from 2 to 8 (got "${argv[i + 1] ?? ''}")`);
-    process.exit(2);
+const { QUICK, REPLICAS } = ((): { QUICK: boolean; REPLICAS: number | null } => {
+  const v = parseCliArgs(USAGE, {
+    quick: { type: 'boolean', default: false },
+    replicas: { type: 'string' },
+  });
+  try {
+    return {
+      QUICK: v.quick,
+      REPLICAS: numberFlag('replicas', v.replicas, { integer: true, min: 2, max: 8 }) ?? null,
+    };
+  } catch (e) {
+    return failUsage(e, USAGE);
   }
-  return n;
-}
+})();
 const FP = `sha256:${'ab'.repeat(32)}`;
 
 const log = (s: string) => process.stderr.write(`${s}\n`);

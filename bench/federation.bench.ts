@@ -17,8 +17,8 @@
  *                 workers.
  *
  * Flags: --quick (N = 3 and 10, fewer requests) for a fast check; --out <file> (default
- * bench/results/federation.json, or federation.quick.json with --quick). Exits 1 after writing the results when
- * a site did not converge or a request failed.
+ * bench/results/federation.json, or federation.quick.json with --quick); --help. Exits 1 after writing the results
+ * when a site did not converge or a request failed, 2 on a usage error.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -42,26 +42,31 @@ import {
   type CreatedEnrollmentToken,
   type SiteSummary,
 } from '@casam/protocol';
-import { LoadCheckpoints, machineInfo, machineSummary } from '@casam/casam-lab';
+import {
+  CliUsageError,
+  failUsage,
+  LoadCheckpoints,
+  machineInfo,
+  machineSummary,
+  parseCliArgs,
+} from '@casam/casam-lab';
 import { type CoordinatorProcess, enrollHttpSite, startCoordinatorProcess } from '@casam/coordinator/testing';
 import type { FromWorker, ToWorker } from './federation-sites.worker';
 
-const QUICK = process.argv.includes('--quick');
-const outArg = process.argv.indexOf('--out');
-const OUT = outArg > 0 ? resolve(process.argv[outArg + 1] ?? '') : '';
-{
-  const args = process.argv.slice(2);
-  const bad = args.filter((a, i) => a !== '--quick' && a !== '--out' && args[i - 1] !== '--out');
-  if (
-    bad.length ||
-    (outArg > 0 && (!process.argv[outArg + 1] || process.argv[outArg + 1].startsWith('--')))
-  ) {
-    console.error(
-      `${bad.length ? `unknown argument ${bad[0]}; ` : ''}usage: npm run bench:federation -- [--quick] [--out <file>]`,
-    );
-    process.exit(2);
+const USAGE = `usage: npm run bench:federation -- [--quick] [--out <file>]
+  --quick        N = 3 and 10 sites, fewer requests: a fast check
+  --out <file>   result file (default bench/results/federation.json, federation.quick.json with --quick)
+  --help, -h     print this text`;
+
+const { QUICK, OUT } = ((): { QUICK: boolean; OUT: string } => {
+  const v = parseCliArgs(USAGE, { quick: { type: 'boolean', default: false }, out: { type: 'string' } });
+  try {
+    if (v.out === '') throw new CliUsageError('--out needs a file');
+    return { QUICK: v.quick, OUT: v.out === undefined ? '' : resolve(v.out) };
+  } catch (e) {
+    return failUsage(e, USAGE);
   }
-}
+})();
 const root = resolve(__dirname, '..');
 const AGENT_BIN = join(root, 'apps/site-agent/bin/site-agent.js');
 const WORKER = join(__dirname, 'federation-sites.worker.ts');

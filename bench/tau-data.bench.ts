@@ -10,7 +10,7 @@
  *
  * Writes bench/results/tau-data.json and tau-data.md. Pooled features are cached in
  * bench/results/.tau-data-features.json (resumable: a rerun embeds nothing it already has).
- * Flags: --quick (N ∈ {5, 8, 16}, 6 test images per domain; what a test can afford).
+ * Flags: --quick (N ∈ {5, 8, 16}, 6 test images per domain; what a test can afford), --help.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,10 +30,13 @@ import {
   tf,
   trainTaskVae,
 } from '@casam/casam-core';
-import { DOMAIN_NAMES, UNSEEN_DOMAIN_NAMES } from '@casam/casam-lab';
+import { DOMAIN_NAMES, parseCliArgs, UNSEEN_DOMAIN_NAMES } from '@casam/casam-lab';
 import { splitItems } from './domain-items';
 
-const QUICK = process.argv.includes('--quick');
+const USAGE = `usage: npm run bench:tau-data -- [options]
+  --quick      N ∈ {5, 8, 16} and 6 test images per domain (default: N ∈ {5, 8, 16, 32, 48}, 16 test images)
+  --help, -h   print this text`;
+const QUICK = parseCliArgs(USAGE, { quick: { type: 'boolean', default: false } }).quick;
 const LADDER = QUICK ? [5, 8, 16] : [5, 8, 16, 32, 48];
 const TEST = QUICK ? 6 : 16;
 const MAX_TRAIN = LADDER[LADDER.length - 1];
