@@ -82,7 +82,8 @@ const HELP = `usage: npm run pretrain -- [options]
   --real-fraction P       share of training images drawn from the real corpus (default 0.5)
   --corpus-version N      generic corpus generator: 2 (default), 3 (adds wholes: outlined regions, clusters,
                           rows, nested groups as one target) or 4 (3's scenes; a target is the object's footprint:
-                          nested contents and clutter on it included; see generic-corpus.ts)
+                          nested contents and clutter on it included) or 5 (4 plus capsules around a body and
+                          annuli of blobs around a lumen; see generic-corpus.ts)
   --domain-eval-images N  with each evaluation, also score frozen box IoU vs box-fill on N validation images of
                           each of the 12 synthetic benchmark domains (default 8; 0 = off)
   --freeze-encoder        train the prompt encoder and mask decoder only (the image encoder runs forward only)

@@ -210,7 +210,7 @@ describe('generic corpus version 3 (wholes and composites)', () => {
   it('is deterministic by (seed, index) and refuses unknown versions', () => {
     const again = createGenericCorpus({ seed: 7, targetsPerImage: 4, version: 3 });
     expect(fingerprint(again.sample(11))).toBe(fingerprint(samples[11]));
-    expect(() => createGenericCorpus({ seed: 1, version: 5 as 3 })).toThrow(/version/);
+    expect(() => createGenericCorpus({ seed: 1, version: 6 as 3 })).toThrow(/version/);
   });
 });
 
@@ -298,5 +298,39 @@ describe('generic corpus version 4 (footprint targets)', () => {
   it('is deterministic by (seed, index)', () => {
     const again = createGenericCorpus({ seed: 7, targetsPerImage: 4, version: 4 });
     expect(fingerprint(again.sample(11))).toBe(fingerprint(samples[11]));
+  });
+});
+
+describe('generic corpus version 5 (capsules around bodies, annuli around a lumen)', () => {
+  const V4_PIN = '842379efecc48dd7f0ae8eb51e4daf62185c342fc0bd25600f2698507703299b';
+  it('leaves version 4 drawing exactly the stream models/casam-tiny-c4 was trained on', () => {
+    // sha256 over samples 0, 1, 7, 123 of seed 1 at version 4, taken before version 5 existed.
+    const c = createGenericCorpus({ seed: 1, size: SIZE, version: 4 });
+    const x = createHash('sha256');
+    for (const i of [0, 1, 7, 123]) {
+      const s = c.sample(i);
+      x.update(s.image);
+      for (const t of s.targets) {
+        x.update(t.mask);
+        x.update(JSON.stringify(t.prompt));
+      }
+    }
+    expect(x.digest('hex')).toBe(V4_PIN);
+  });
+
+  it('draws outlined regions and clusters that are whole with what lies inside them', () => {
+    const v5 = createGenericCorpus({ seed: 3, targetsPerImage: 16, version: 5 });
+    const targets = Array.from({ length: 40 }, (_, i) => v5.sample(i).targets).flat();
+    const fill = (k: string): number[] =>
+      targets
+        .filter((t) => t.shape === k)
+        .map((t) => t.area / ((t.bbox[2] - t.bbox[0] + 1) * (t.bbox[3] - t.bbox[1] + 1)));
+    const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+    // A filled region fills about π/4 of its box; a capsule's rim alone or an annulus without its lumen would not.
+    expect(median(fill('outlined'))).toBeGreaterThan(0.6);
+    expect(median(fill('cluster'))).toBeGreaterThan(0.6);
+    expect(fingerprint(v5.sample(5))).not.toBe(
+      fingerprint(createGenericCorpus({ seed: 3, targetsPerImage: 16, version: 4 }).sample(5)),
+    );
   });
 });

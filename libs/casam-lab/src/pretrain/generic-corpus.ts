@@ -30,6 +30,12 @@
  * belongs to it; another object drawn over it still occludes it. A hollow shape (ring, hollow polygon: the target
  * is the rim, its inside shows the background) looks much like an outlined region (the target is the whole), so
  * version 4 draws half as many hollow shapes and more composites (45% of large objects instead of 35%).
+ *
+ * Version 5 (`version: 5`) adds to version 4's composites the two part–whole layouts frozen masks still cut short
+ * (seen on the benchmark domains' validation images: a tuft inside its capsule, the ring of cells around a gland's
+ * lumen): half of the outlined regions hold a large textured body that contrasts with the interior around it
+ * (capsule + space + body, the target is the capsule's whole), and half of the clusters are annuli, their blobs
+ * packed in a band around a lumen of another colour (the target is the region with its lumen).
  */
 
 import { SeededRng, mixSeed } from '@casam/casam-core';
@@ -89,10 +95,10 @@ export interface GenericCorpusOptions {
   version?: CorpusVersion;
 }
 
-export type CorpusVersion = 2 | 3 | 4;
+export type CorpusVersion = 2 | 3 | 4 | 5;
 
 /** Generator versions `createGenericCorpus` draws. */
-export const GENERIC_CORPUS_VERSIONS: readonly number[] = [2, 3, 4];
+export const GENERIC_CORPUS_VERSIONS: readonly number[] = [2, 3, 4, 5];
 
 export interface GenericCorpus {
   readonly seed: number;
@@ -517,7 +523,7 @@ function drawScene(rng: SeededRng, size: number, version: CorpusVersion = 2): Sc
     const cx = rng.uniform(0, 1) * size;
     const cy = rng.uniform(0, 1) * size;
     if (version >= 3 && r > size * 0.05 && rng.chance(version >= 4 ? 0.45 : 0.35)) {
-      drawComposite(rng, scene, size, cx, cy, r, addObject, objectFill);
+      drawComposite(rng, scene, size, cx, cy, r, addObject, objectFill, version);
       continue;
     }
     let kind = rng.pick(SHAPES);
@@ -573,6 +579,7 @@ function drawComposite(
   r: number,
   addObject: (shape: Shape, fill: Fill, clutter: boolean, alpha?: number) => Painted,
   objectFill: (cx: number, cy: number, r: number) => Fill,
+  version: CorpusVersion,
 ): void {
   const kind = rng.pick(['outlined', 'cluster', 'row'] as const);
   const regionKind = rng.pick(['ellipse', 'blob', 'polygon'] as const);
@@ -622,6 +629,17 @@ function drawComposite(
     const rim: Shape = { ...region, inside: (x, y) => region.inside(x, y) && !inner(x, y) };
     const ids = [addObject(rim, makeFill(rng, randomColor(rng), randomColor(rng)), false).id];
     scene.objects.pop(); // the rim alone is not a target
+    if (version >= 5 && rng.chance(0.5)) {
+      // A large body inside the capsule, off-centre, contrasting with the space around it; it is a target too.
+      const br = r * rng.uniform(0.4, 0.72);
+      const a = rng.uniform(0, 2 * Math.PI);
+      const off = (r - br) * rng.uniform(0, 0.6);
+      const bx = cx + off * Math.cos(a);
+      const by = cy + off * Math.sin(a);
+      const body = makeShape(rng, rng.pick(['blob', 'polygon', 'ellipse'] as const), bx, by, br);
+      const clipped: Shape = { ...body, inside: (x, y) => body.inside(x, y) && inner(x, y) };
+      ids.push(addObject(clipped, makeFill(rng, randomColor(rng), randomColor(rng)), false).id);
+    }
     const specks = rng.int(0, 25);
     const speckFill = objectFill(cx, cy, r);
     for (let k = 0; k < specks; k++) {
@@ -661,9 +679,19 @@ function drawComposite(
   const blobR = Math.max(1.5, Math.min(10, r * rng.uniform(0.08, 0.25)));
   const n = Math.round(((r * r) / (blobR * blobR)) * rng.uniform(0.4, 1.1));
   const ids: number[] = [];
+  // Version 5: half of the clusters are annuli, blobs in a band around a lumen of another colour.
+  const annulus = version >= 5 && rng.chance(0.5);
+  const lumenK = annulus ? rng.uniform(0.4, 0.7) : 0;
+  if (annulus) {
+    const lumen: Shape = {
+      ...region,
+      inside: (x, y) => region.inside(cx + (x - cx) / lumenK, cy + (y - cy) / lumenK),
+    };
+    ids.push(addObject(lumen, makeFill(rng, randomColor(rng), randomColor(rng)), true).id);
+  }
   for (let k = 0; k < Math.min(n, 120); k++) {
     const a = rng.uniform(0, 2 * Math.PI);
-    const d = r * Math.sqrt(rng.next());
+    const d = annulus ? r * rng.uniform(lumenK, 1) : r * Math.sqrt(rng.next());
     const bx = cx + d * Math.cos(a);
     const by = cy + d * Math.sin(a);
     if (!region.inside(bx, by)) continue;
