@@ -74,11 +74,14 @@ import {
   writeFileAtomic,
 } from '@casam/casam-core';
 import {
+  CliUsageError,
   DOMAIN_NAMES,
   UNSEEN_DOMAIN_NAMES,
   continualTaskOrders,
+  failUsage,
   generateDomain,
   machineInfo,
+  stopOnSignal,
 } from '@casam/casam-lab';
 import { BenchProgress, fmtDuration } from './continual/progress';
 import { splitItems } from './domain-items';
@@ -89,7 +92,6 @@ import {
   Plan,
   QUICK,
   USAGE,
-  UsageError,
   parseArgs,
   planHash,
   runName,
@@ -218,7 +220,7 @@ function loadModel(args: BenchArgs): {
   fingerprint: string;
   meta: Record<string, string>;
 } {
-  if (!isPresetName(args.preset)) throw new UsageError(`unknown preset ${args.preset}`);
+  if (!isPresetName(args.preset)) throw new CliUsageError(`unknown preset ${args.preset}`);
   const cfg = getPreset(args.preset);
   const path = resolve(args.model);
   if (!existsSync(path)) {
@@ -264,12 +266,7 @@ function makePlan(args: BenchArgs, cfg: SamConfig): Plan {
 }
 
 async function main(): Promise<number> {
-  const parsed = parseArgs(process.argv.slice(2));
-  if (parsed === 'help') {
-    console.log(USAGE);
-    return 0;
-  }
-  const args = parsed;
+  const args = parseArgs(process.argv.slice(2));
   // The run's command: a --report-only rewrite names the run it reports on (and says it was rewritten).
   const runArgs = process.argv.slice(2).filter((a) => a !== '--report-only');
   const command = `npm run bench:continual --${runArgs.length ? ' ' + runArgs.join(' ') : ''}`;
@@ -317,7 +314,7 @@ async function main(): Promise<number> {
     );
   };
   if (args.reportOnly) {
-    if (!state.zeroShot) throw new UsageError(`${relative(root, statePath)} holds no results yet`);
+    if (!state.zeroShot) throw new CliUsageError(`${relative(root, statePath)} holds no results yet`);
     report();
     return 0;
   }
@@ -325,16 +322,7 @@ async function main(): Promise<number> {
   mkdirSync(work, { recursive: true });
   const save = (): void => saveState(statePath, state);
 
-  const controller = new AbortController();
-  const signal = controller.signal;
-  let stops = 0;
-  const onSignal = (): void => {
-    if (++stops > 1) process.exit(130);
-    process.stderr.write('\nstopping after the current step (Ctrl-C again to quit at once)…\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const { signal } = stopOnSignal();
 
   const seen = [...DOMAIN_NAMES];
   log(
@@ -802,10 +790,7 @@ main().then(
       console.error(`\nstopped: ${e.message}`);
       process.exit(130);
     }
-    if (e instanceof UsageError) {
-      console.error(`error: ${e.message}\n${USAGE}`);
-      process.exit(2);
-    }
+    if (e instanceof CliUsageError) failUsage(e, USAGE);
     if (e instanceof ModelError || e instanceof StateMismatchError) {
       console.error(`error: ${e.message}`);
       process.exit(e instanceof ModelError ? 4 : 2);

@@ -3,6 +3,7 @@
  * that ties a state file to one configuration.
  */
 import { createHash } from 'node:crypto';
+import { numberFlag, parseCliArgs } from '@casam/casam-lab';
 
 export const METHODS = ['frozen', 'casam', 'casamDecoder', 'sequential', 'ewc', 'joint'] as const;
 export type MethodName = (typeof METHODS)[number];
@@ -137,118 +138,57 @@ export const USAGE = `usage: npm run bench:continual -- [options]
   --threads N         wasm threads (default: all cores up to 8)
   --backend NAME      TF.js backend (default wasm)
   --restart           discard the state of an earlier run with this configuration
-  --report-only       write the report from the state as it is (a partial one mid-run); train nothing`;
+  --report-only       write the report from the state as it is (a partial one mid-run); train nothing
+  --help, -h          print this text`;
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-export function parseArgs(argv: readonly string[]): BenchArgs | 'help' {
-  const a: BenchArgs = {
-    model: 'models/casam-tiny/casam-tiny.safetensors',
-    preset: 'casam-tiny',
-    quick: false,
-    out: 'bench/results',
-    work: null,
-    seed: 1,
-    orders: 3,
-    trainImages: null,
-    testImages: null,
-    epochs: null,
-    vaeEpochs: null,
-    ewcLambda: DEFAULT_EWC_LAMBDA,
-    restart: false,
-    reportOnly: false,
-    threads: null,
-    backend: null,
+/**
+ * Parses the command line strictly (parseCliArgs: an unknown flag or a missing value prints the usage and exits
+ * 2, `--help` prints it and exits 0); a bad value throws CliUsageError, which failUsage reports the same way.
+ */
+export function parseArgs(argv: readonly string[]): BenchArgs {
+  const v = parseCliArgs(
+    USAGE,
+    {
+      model: { type: 'string', default: 'models/casam-tiny/casam-tiny.safetensors' },
+      preset: { type: 'string', default: 'casam-tiny' },
+      quick: { type: 'boolean', default: false },
+      out: { type: 'string', default: 'bench/results' },
+      work: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      orders: { type: 'string', default: '3' },
+      'train-images': { type: 'string' },
+      'test-images': { type: 'string' },
+      epochs: { type: 'string' },
+      'vae-epochs': { type: 'string' },
+      'ewc-lambda': { type: 'string', default: String(DEFAULT_EWC_LAMBDA) },
+      threads: { type: 'string' },
+      backend: { type: 'string' },
+      restart: { type: 'boolean', default: false },
+      'report-only': { type: 'boolean', default: false },
+    },
+    { argv: [...argv] },
+  );
+  const int = (name: keyof typeof v, min: number): number | null =>
+    numberFlag(name, v[name] as string | undefined, { integer: true, min }) ?? null;
+  return {
+    model: v.model,
+    preset: v.preset,
+    quick: v.quick,
+    out: v.out,
+    work: v.work ?? null,
+    seed: int('seed', 0) as number,
+    orders: int('orders', 1) as number,
+    // τ calibration holds out one fold of five: at least 5 training images.
+    trainImages: int('train-images', 5),
+    testImages: int('test-images', 1),
+    epochs: int('epochs', 1),
+    vaeEpochs: int('vae-epochs', 1),
+    ewcLambda: numberFlag('ewc-lambda', v['ewc-lambda'], { min: 0 }) as number,
+    restart: v.restart,
+    reportOnly: v['report-only'],
+    threads: int('threads', 1),
+    backend: v.backend ?? null,
   };
-  const int = (flag: string, v: string | undefined, min: number): number => {
-    if (v === undefined || !/^\d+$/.test(v) || Number(v) < min)
-      throw new UsageError(`${flag} needs an integer ≥ ${min}, got ${v ?? 'nothing'}`);
-    return Number(v);
-  };
-  const str = (flag: string, v: string | undefined): string => {
-    if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
-    return v;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const f = argv[i];
-    const v = argv[i + 1];
-    switch (f) {
-      case '--help':
-      case '-h':
-        return 'help';
-      case '--quick':
-        a.quick = true;
-        break;
-      case '--restart':
-        a.restart = true;
-        break;
-      case '--report-only':
-        a.reportOnly = true;
-        break;
-      case '--model':
-        a.model = str(f, v);
-        i++;
-        break;
-      case '--preset':
-        a.preset = str(f, v);
-        i++;
-        break;
-      case '--out':
-        a.out = str(f, v);
-        i++;
-        break;
-      case '--work':
-        a.work = str(f, v);
-        i++;
-        break;
-      case '--backend':
-        a.backend = str(f, v);
-        i++;
-        break;
-      case '--seed':
-        a.seed = int(f, v, 0);
-        i++;
-        break;
-      case '--orders':
-        a.orders = int(f, v, 1);
-        i++;
-        break;
-      case '--train-images':
-        // τ calibration holds out one fold of five: at least 5 training images.
-        a.trainImages = int(f, v, 5);
-        i++;
-        break;
-      case '--test-images':
-        a.testImages = int(f, v, 1);
-        i++;
-        break;
-      case '--epochs':
-        a.epochs = int(f, v, 1);
-        i++;
-        break;
-      case '--vae-epochs':
-        a.vaeEpochs = int(f, v, 1);
-        i++;
-        break;
-      case '--threads':
-        a.threads = int(f, v, 1);
-        i++;
-        break;
-      case '--ewc-lambda': {
-        const x = Number(str(f, v));
-        if (!(x >= 0) || !Number.isFinite(x))
-          throw new UsageError(`--ewc-lambda needs a number ≥ 0, got ${v}`);
-        a.ewcLambda = x;
-        i++;
-        break;
-      }
-      default:
-        throw new UsageError(`unknown option ${f}`);
-    }
-  }
-  return a;
 }
 
 /** Run name: file prefix of the results and the state. */
