@@ -4,7 +4,8 @@
  *   frozen        plain SAM, zero-shot, one tight box per structure per slice
  *   casam         the structure's Alignment Layer (+ VAE, τ) trained by trainTask, the site pipeline, with the
  *                 defaults `site-agent train` uses (Alignment Layer epochs, batch, learning rate, VAE, τ)
- *   casamDecoder  the same with a rank-4 decoder LoRA delta trained with the layer (`--decoder-lora`)
+ *   casamDecoder  the same with a rank-4 decoder LoRA delta trained with the layer (trainTask's `decoderLora`,
+ *                 DECODER_ADAPTER of continual/protocol.ts)
  *   boxFill       the prompt box itself as the mask
  *
  * Training slices come from the training volumes, test slices from the held-out volumes (bench/real/data.ts:
@@ -24,7 +25,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { parseArgs as parseNodeArgs } from 'node:util';
 import {
   BackendUnavailableError,
   CheckpointMismatchError,
@@ -46,13 +46,17 @@ import {
   writeFileAtomic,
 } from '@casam/casam-core';
 import {
+  CliUsageError,
   LoadCheckpoints,
   StructureSplit,
   assertDisjoint,
   evenlySpaced,
   inUnits,
   machineInfo,
+  numberFlag,
+  parseCliArgs,
   splitStructure,
+  stopOnSignal,
   RealDataError,
   RealManifest,
   RealSlice,
@@ -82,9 +86,9 @@ const USAGE = `usage: npm run bench:real -- [options]
                         or here when missing)
   --out DIR             results folder (default bench/results)
   --work DIR            work folder (default <out>/.real-work)
-  --restart             discard this plan's state and work folder first`;
+  --restart             discard this plan's state and work folder first
+  --help, -h            print this text`;
 
-class UsageError extends Error {}
 class ModelError extends Error {}
 
 interface Args {
@@ -106,47 +110,36 @@ interface Args {
   restart: boolean;
 }
 
-function parseArgs(argv: string[]): Args | 'help' {
-  let values;
-  try {
-    ({ values } = parseNodeArgs({
-      args: argv,
-      options: {
-        quick: { type: 'boolean', default: false },
-        model: { type: 'string', default: 'models/casam-tiny/casam-tiny.safetensors' },
-        preset: { type: 'string', default: 'casam-tiny' },
-        structures: { type: 'string' },
-        epochs: { type: 'string' },
-        'vae-epochs': { type: 'string' },
-        'max-train': { type: 'string' },
-        'max-test': { type: 'string' },
-        slabs: { type: 'string', default: '4' },
-        gap: { type: 'string', default: '2' },
-        seed: { type: 'string', default: '0' },
-        threads: { type: 'string' },
-        cache: { type: 'string', default: DEFAULT_CACHE },
-        out: { type: 'string', default: 'bench/results' },
-        work: { type: 'string' },
-        restart: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  if (values.help) return 'help';
-  const int = (name: string, v: string | undefined, min: number): number | null => {
-    if (v === undefined) return null;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new UsageError(`--${name} must be an integer ≥ ${min}, got ${v}`);
-    return n;
-  };
-  const quick = values.quick!;
+function parseArgs(argv: string[]): Args {
+  const values = parseCliArgs(
+    USAGE,
+    {
+      quick: { type: 'boolean', default: false },
+      model: { type: 'string', default: 'models/casam-tiny/casam-tiny.safetensors' },
+      preset: { type: 'string', default: 'casam-tiny' },
+      structures: { type: 'string' },
+      epochs: { type: 'string' },
+      'vae-epochs': { type: 'string' },
+      'max-train': { type: 'string' },
+      'max-test': { type: 'string' },
+      slabs: { type: 'string', default: '4' },
+      gap: { type: 'string', default: '2' },
+      seed: { type: 'string', default: '0' },
+      threads: { type: 'string' },
+      cache: { type: 'string', default: DEFAULT_CACHE },
+      out: { type: 'string', default: 'bench/results' },
+      work: { type: 'string' },
+      restart: { type: 'boolean', default: false },
+    },
+    { argv },
+  );
+  const int = (name: string, v: string | undefined, min: number): number | null =>
+    numberFlag(name, v, { integer: true, min }) ?? null;
+  const quick = values.quick;
   return {
     quick,
-    model: values.model!,
-    preset: values.preset!,
+    model: values.model,
+    preset: values.preset,
     structures: values.structures ? values.structures.split(',').map((s) => s.trim()) : null,
     epochs: int('epochs', values.epochs, 1) ?? (quick ? 3 : DEFAULT_AL_EPOCHS),
     vaeEpochs: int('vae-epochs', values['vae-epochs'], 1) ?? (quick ? 3 : DEFAULT_VAE_OPTIONS.epochs),
@@ -156,10 +149,10 @@ function parseArgs(argv: string[]): Args | 'help' {
     gap: int('gap', values.gap, 0)!,
     seed: int('seed', values.seed, 0)!,
     threads: int('threads', values.threads, 1),
-    cache: values.cache!,
-    out: values.out!,
+    cache: values.cache,
+    out: values.out,
     work: values.work ?? null,
-    restart: values.restart!,
+    restart: values.restart,
   };
 }
 
@@ -192,7 +185,7 @@ interface State {
 }
 
 function loadModel(args: Args): { cfg: ReturnType<typeof getPreset>; sd: StateDict; fingerprint: string } {
-  if (!isPresetName(args.preset)) throw new UsageError(`unknown preset ${args.preset}`);
+  if (!isPresetName(args.preset)) throw new CliUsageError(`unknown preset ${args.preset}`);
   const cfg = getPreset(args.preset);
   const path = resolve(args.model);
   if (!existsSync(path))
@@ -343,12 +336,7 @@ function renderMarkdown(
 }
 
 async function main(): Promise<number> {
-  const parsed = parseArgs(process.argv.slice(2));
-  if (parsed === 'help') {
-    console.log(USAGE);
-    return 0;
-  }
-  const args = parsed;
+  const args = parseArgs(process.argv.slice(2));
   const command = `npm run bench:real${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`;
   const log = (s: string): void => void process.stderr.write(s + '\n');
   const load = new LoadCheckpoints();
@@ -371,7 +359,7 @@ async function main(): Promise<number> {
   const names = args.structures ?? [...byStructure.keys()];
   for (const n of names)
     if (!byStructure.has(n))
-      throw new UsageError(`unknown structure ${n} (have ${[...byStructure.keys()].join(', ')})`);
+      throw new CliUsageError(`unknown structure ${n} (have ${[...byStructure.keys()].join(', ')})`);
   const plan = {
     quick: args.quick,
     preset: cfg.name,
@@ -434,16 +422,7 @@ async function main(): Promise<number> {
       ` train/test slices, ${args.epochs} epochs; work ${relative(root, work)}`,
   );
 
-  const controller = new AbortController();
-  const signal = controller.signal;
-  let stops = 0;
-  const onSignal = (): void => {
-    if (++stops > 1) process.exit(130);
-    process.stderr.write('\nstopping after the current step (Ctrl-C again to quit at once)…\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const { signal } = stopOnSignal();
 
   // ---- report (after every finished arm, so a stopped run leaves its partial results) -------------------
   const report = (final: boolean): void => {
@@ -579,7 +558,7 @@ main().then(
       process.stderr.write(`bench:real: ${msg}\n`);
       process.exit(code);
     };
-    if (e instanceof UsageError) fail(EXIT_CODES.usage, `${err.message}\n${USAGE}`);
+    if (e instanceof CliUsageError) fail(EXIT_CODES.usage, `${err.message}\n${USAGE}`);
     if (e instanceof RealDataError) fail(EXIT_CODES.input, err.message);
     if (e instanceof ModelError) fail(EXIT_CODES.model, err.message);
     if (e instanceof BackendUnavailableError) fail(EXIT_CODES.backend, err.message);

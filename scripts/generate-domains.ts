@@ -4,8 +4,9 @@
  * continues where it stopped (finished items are verified and skipped).
  *
  *   npx tsx scripts/generate-domains.ts --out data/synthetic [--domains seen|unseen|all|a,b] [--count 64]
- *       [--size 256] [--seed 1] [--splits 0.7,0.15,0.15] [--no-preview]
+ *       [--size 256] [--seed 1] [--splits 0.7,0.15,0.15] [--no-preview] [--help]
  *
+ * The first Ctrl-C / SIGTERM finishes the current item and stops (130); a second one quits at once.
  * Exit codes: 0 done, 1 internal error, 2 usage error, 3 the output folder holds something else,
  * 130 interrupted (resumable).
  */
@@ -13,20 +14,28 @@ import { join, resolve } from 'node:path';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { DatasetOptionsError, DatasetResumeError, encodeRgbPng } from '@casam/casam-core';
 import {
+  CliUsageError,
   DOMAIN_NAMES,
   UNSEEN_DOMAIN_NAMES,
   UnknownDomainError,
   contactSheet,
   domainInfo,
   generateDomain,
+  parseCliArgs,
+  stopOnSignal,
   writeDomainFolder,
 } from '@casam/casam-lab';
 import { EXIT_CODES } from '@casam/protocol';
 
-class UsageError extends Error {}
-
-const USAGE =
-  'usage: generate-domains --out <dir> [--domains seen|unseen|all|name,name…] [--count N] [--size PX] [--seed S] [--splits 0.7,0.15,0.15] [--no-preview]';
+const USAGE = `usage: generate-domains --out <dir> [options]
+  --out DIR              output folder, one dataset folder per domain (required)
+  --domains LIST         seen | unseen | all (default) | name,name…
+  --count N              items per domain (default 64)
+  --size PX              image side in pixels (default 256)
+  --seed S               generator seed (default 1)
+  --splits T,V,E         train,val,test fractions (default 0.7,0.15,0.15)
+  --no-preview           write no preview.png per domain and no overview.png
+  --help, -h             print this text`;
 
 interface Args {
   splits?: { train: number; val: number; test: number };
@@ -38,87 +47,59 @@ interface Args {
   preview: boolean;
 }
 
-function int(flag: string, v: string | undefined): number {
-  if (v === undefined || !/^\d+$/.test(v))
-    throw new UsageError(`${flag} needs a non-negative integer, got ${v ?? 'nothing'}`);
+function int(flag: string, v: string): number {
+  if (!/^\d+$/.test(v)) throw new CliUsageError(`--${flag} needs a non-negative integer, got ${v}`);
   return Number(v);
 }
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = {
-    out: '',
-    domains: [...DOMAIN_NAMES, ...UNSEEN_DOMAIN_NAMES],
-    count: 64,
-    size: 256,
-    seed: 1,
-    preview: true,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const f = argv[i];
-    const v = argv[i + 1];
-    switch (f) {
-      case '--out':
-        if (!v) throw new UsageError('--out needs a folder');
-        a.out = v;
-        i++;
-        break;
-      case '--domains': {
-        if (!v) throw new UsageError('--domains needs a list');
-        const sets: Record<string, readonly string[]> = {
-          seen: DOMAIN_NAMES,
-          unseen: UNSEEN_DOMAIN_NAMES,
-          all: [...DOMAIN_NAMES, ...UNSEEN_DOMAIN_NAMES],
-        };
-        a.domains = [...new Set(v.split(',').flatMap((d) => sets[d.trim()] ?? [d.trim()]))].filter(Boolean);
-        for (const d of a.domains) domainInfo(d); // unknown names fail here, listing the known ones
-        i++;
-        break;
-      }
-      case '--count':
-        a.count = int(f, v);
-        i++;
-        break;
-      case '--size':
-        a.size = int(f, v);
-        i++;
-        break;
-      case '--seed':
-        a.seed = int(f, v);
-        i++;
-        break;
-      case '--splits': {
-        const p = (v ?? '').split(',').map(Number);
-        if (p.length !== 3 || p.some((x) => !Number.isFinite(x)))
-          throw new UsageError(`--splits needs three fractions like 0.7,0.15,0.15, got ${v ?? 'nothing'}`);
-        a.splits = { train: p[0], val: p[1], test: p[2] };
-        i++;
-        break;
-      }
-      case '--no-preview':
-        a.preview = false;
-        break;
-      case '--help':
-      case '-h':
-        console.log(USAGE);
-        process.exit(EXIT_CODES.ok);
-        break;
-      default:
-        throw new UsageError(`unknown argument '${f}'`);
-    }
+function parseOptions(argv: string[]): Args {
+  const v = parseCliArgs(
+    USAGE,
+    {
+      out: { type: 'string' },
+      domains: { type: 'string' },
+      count: { type: 'string', default: '64' },
+      size: { type: 'string', default: '256' },
+      seed: { type: 'string', default: '1' },
+      splits: { type: 'string' },
+      'no-preview': { type: 'boolean', default: false },
+    },
+    { argv },
+  );
+  if (!v.out) throw new CliUsageError(v.out === undefined ? '--out is required' : '--out needs a folder');
+  let domains = [...DOMAIN_NAMES, ...UNSEEN_DOMAIN_NAMES];
+  if (v.domains !== undefined) {
+    if (!v.domains) throw new CliUsageError('--domains needs a list');
+    const sets: Record<string, readonly string[]> = {
+      seen: DOMAIN_NAMES,
+      unseen: UNSEEN_DOMAIN_NAMES,
+      all: [...DOMAIN_NAMES, ...UNSEEN_DOMAIN_NAMES],
+    };
+    domains = [...new Set(v.domains.split(',').flatMap((d) => sets[d.trim()] ?? [d.trim()]))].filter(Boolean);
+    for (const d of domains) domainInfo(d); // unknown names fail here, listing the known ones
   }
-  if (!a.out) throw new UsageError('--out is required');
-  return a;
+  let splits: Args['splits'];
+  if (v.splits !== undefined) {
+    const p = v.splits.split(',').map(Number);
+    if (p.length !== 3 || p.some((x) => !Number.isFinite(x)))
+      throw new CliUsageError(`--splits needs three fractions like 0.7,0.15,0.15, got ${v.splits}`);
+    splits = { train: p[0], val: p[1], test: p[2] };
+  }
+  return {
+    out: v.out,
+    domains,
+    count: int('count', v.count),
+    size: int('size', v.size),
+    seed: int('seed', v.seed),
+    ...(splits ? { splits } : {}),
+    preview: !v['no-preview'],
+  };
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseOptions(process.argv.slice(2));
   const out = resolve(args.out);
-  let stop = false;
-  process.on('SIGINT', () => {
-    if (stop) process.exit(EXIT_CODES.interrupted);
-    stop = true;
-    console.log('\ninterrupt: finishing the current item (Ctrl-C again to quit now)');
-  });
+  const stop = stopOnSignal('finishing the current item (Ctrl-C again to quit now)');
   const tty = process.stdout.isTTY === true;
   for (const name of args.domains) {
     const t0 = Date.now();
@@ -129,7 +110,7 @@ async function main(): Promise<number> {
       seed: args.seed,
       ...(args.splits ? { splits: args.splits } : {}),
       preview: args.preview,
-      shouldStop: () => stop,
+      shouldStop: () => stop.signal.aborted,
       onProgress: (p) => {
         const pct = Math.floor((100 * p.done) / p.total);
         if (tty) process.stdout.write(`\r${name}: ${p.done}/${p.total} (${p.skipped} already done)   `);
@@ -174,7 +155,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof UnknownDomainError || e instanceof DatasetOptionsError) {
+    if (e instanceof CliUsageError || e instanceof UnknownDomainError || e instanceof DatasetOptionsError) {
       console.error(`generate-domains: ${(e as Error).message}\n${USAGE}`);
       process.exit(EXIT_CODES.usage);
     }
