@@ -25,7 +25,7 @@
  * numbers are from a shared 2-core machine; another long job (pretraining) may run beside it: the load average
  * is recorded at the start and at the end of each section.
  *
- * Flags: --quick (fewer images and repetitions).
+ * Flags: --quick (fewer images and repetitions), --help.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,11 +58,14 @@ import {
   type TrainingItem,
   writeAdapterFile,
 } from '@casam/casam-core';
-import { generateDomain, LoadCheckpoints, machineInfo, machineSummary } from '@casam/casam-lab';
+import { generateDomain, LoadCheckpoints, machineInfo, machineSummary, parseCliArgs } from '@casam/casam-lab';
 import { FIXTURES_DIR } from '@casam/casam-core/testing';
 import { startServe, timeRequest } from './site-serve';
 
-const QUICK = process.argv.includes('--quick');
+const USAGE = `usage: npm run bench:site -- [options]
+  --quick      fewer images and repetitions
+  --help, -h   print this text`;
+const QUICK = parseCliArgs(USAGE, { quick: { type: 'boolean', default: false } }).quick;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 const pct = (xs: number[], p: number) => {
