@@ -12,6 +12,21 @@ import { SeededRng, mixSeed, mulberry32 } from '@casam/casam-core';
 
 const SIZE = 256;
 
+/** sha256 over samples 0, 1, 7, 123 of seed 1 (images, masks, prompts): pins a generator version's stream. */
+function streamDigest(version: 2 | 3 | 4 | undefined): string {
+  const c = createGenericCorpus({ seed: 1, size: SIZE, ...(version ? { version } : {}) });
+  const x = createHash('sha256');
+  for (const i of [0, 1, 7, 123]) {
+    const s = c.sample(i);
+    x.update(s.image);
+    for (const t of s.targets) {
+      x.update(t.mask);
+      x.update(JSON.stringify(t.prompt));
+    }
+  }
+  return x.digest('hex');
+}
+
 function fingerprint(s: CorpusSample): string {
   let h = 0;
   const mix = (v: number): void => {
@@ -165,19 +180,8 @@ describe('generic corpus version 3 (wholes and composites)', () => {
 
   it('leaves version 2, the default, drawing exactly the stream the committed checkpoints were trained on', () => {
     // sha256 over samples 0, 1, 7, 123 of seed 1 (images, masks, prompts), taken before version 3 existed.
-    for (const version of [undefined, 2] as const) {
-      const c = createGenericCorpus({ seed: 1, size: SIZE, ...(version ? { version } : {}) });
-      const x = createHash('sha256');
-      for (const i of [0, 1, 7, 123]) {
-        const s = c.sample(i);
-        x.update(s.image);
-        for (const t of s.targets) {
-          x.update(t.mask);
-          x.update(JSON.stringify(t.prompt));
-        }
-      }
-      expect(x.digest('hex')).toBe('bf05b8334087e70ce449e510634bf19f2470a31d1acf18fbd7c92eb98ef2d7a5');
-    }
+    for (const version of [undefined, 2] as const)
+      expect(streamDigest(version)).toBe('bf05b8334087e70ce449e510634bf19f2470a31d1acf18fbd7c92eb98ef2d7a5');
     expect(fingerprint(v3.sample(3))).not.toBe(fingerprint(createGenericCorpus({ seed: 7 }).sample(3)));
   });
 
@@ -221,18 +225,8 @@ describe('generic corpus version 4 (footprint targets)', () => {
   const targets = samples.flatMap((s) => s.targets);
 
   it('leaves version 3 drawing exactly the stream casam-tiny-v2 was trained on', () => {
-    // sha256 over samples 0, 1, 7, 123 of seed 1 at version 3, taken before version 4 existed.
-    const c = createGenericCorpus({ seed: 1, size: SIZE, version: 3 });
-    const x = createHash('sha256');
-    for (const i of [0, 1, 7, 123]) {
-      const s = c.sample(i);
-      x.update(s.image);
-      for (const t of s.targets) {
-        x.update(t.mask);
-        x.update(JSON.stringify(t.prompt));
-      }
-    }
-    expect(x.digest('hex')).toBe(V3_PIN);
+    // Taken before version 4 existed.
+    expect(streamDigest(3)).toBe(V3_PIN);
   });
 
   it('never asks for two answers under one box: the outer object of a nested group is only the whole', () => {
@@ -304,18 +298,8 @@ describe('generic corpus version 4 (footprint targets)', () => {
 describe('generic corpus version 5 (capsules around bodies, annuli around a lumen)', () => {
   const V4_PIN = '842379efecc48dd7f0ae8eb51e4daf62185c342fc0bd25600f2698507703299b';
   it('leaves version 4 drawing exactly the stream models/casam-tiny-c4 was trained on', () => {
-    // sha256 over samples 0, 1, 7, 123 of seed 1 at version 4, taken before version 5 existed.
-    const c = createGenericCorpus({ seed: 1, size: SIZE, version: 4 });
-    const x = createHash('sha256');
-    for (const i of [0, 1, 7, 123]) {
-      const s = c.sample(i);
-      x.update(s.image);
-      for (const t of s.targets) {
-        x.update(t.mask);
-        x.update(JSON.stringify(t.prompt));
-      }
-    }
-    expect(x.digest('hex')).toBe(V4_PIN);
+    // Taken before version 5 existed.
+    expect(streamDigest(4)).toBe(V4_PIN);
   });
 
   it('draws outlined regions and clusters that are whole with what lies inside them', () => {
