@@ -60,7 +60,14 @@ import {
 } from '@casam/casam-core';
 import { generateDomain, LoadCheckpoints, machineInfo, machineSummary, parseCliArgs } from '@casam/casam-lab';
 import { FIXTURES_DIR } from '@casam/casam-core/testing';
-import { startServe, timeRequest } from './site-serve';
+import { SERVER_TIMING_STEPS } from '@casam/site-agent/testing';
+import {
+  startServe,
+  type TimedRequest,
+  timeRequest,
+  timeRequestNodeHttp,
+  timeRequestsFromChild,
+} from './site-serve';
 
 const USAGE = `usage: npm run bench:site -- [options]
   --quick      fewer images and repetitions
@@ -428,38 +435,102 @@ async function main(): Promise<void> {
       work,
     ),
   ];
-  const serveMs = servers.map(() => [] as number[]);
+  const serveMs = servers.map(() => [] as TimedRequest[]);
   const serveReps = QUICK ? 20 : 60;
   for (let i = 0; i < serveReps + 3; i++)
     for (let k = 0; k < servers.length; k++) {
       const j = i % 2 ? servers.length - 1 - k : k;
-      const ms = await timeRequest(servers[j], png, '40,40,200,200');
-      if (i >= 3) serveMs[j].push(ms);
+      const t = await timeRequest(servers[j], png, '40,40,200,200');
+      if (i >= 3) serveMs[j].push(t);
     }
-  // Then the ONNX Runtime server alone, as a site runs it (TF.js idle): no other engine's threads beside it.
-  const aloneMs: number[] = [];
-  for (let i = 0; i < serveReps + 3; i++) {
-    const ms = await timeRequest(servers[0], png, '40,40,200,200');
-    if (i >= 3) aloneMs.push(ms);
+  // Then the ONNX Runtime server alone, as a site runs it (TF.js idle): no other engine's threads beside it. Three
+  // clients in alternating blocks: fetch() in this process (as before), node:http with a keep-alive agent in this
+  // process, and the same node:http client in a child process (a hospital application is another process).
+  const box = '40,40,200,200';
+  const clients = [
+    { name: 'fetch, in-process', run: (n: number) => timeSeq(timeRequest, n) },
+    { name: 'node:http keep-alive, in-process', run: (n: number) => timeSeq(timeRequestNodeHttp, n) },
+    {
+      name: 'node:http keep-alive, child process',
+      run: async (n: number) => (await timeRequestsFromChild(servers[0], png, box, n + 1)).slice(1),
+    },
+  ];
+  async function timeSeq(f: typeof timeRequest, n: number) {
+    const out: TimedRequest[] = [];
+    for (let i = 0; i < n + 1; i++) out.push(await f(servers[0], png, box));
+    return out.slice(1); // the first of a block warms the connection
   }
+  const aloneMs = clients.map(() => [] as TimedRequest[]);
+  const blocks = 4;
+  for (let b = 0; b < blocks; b++)
+    for (let k = 0; k < clients.length; k++) {
+      const j = b % 2 ? clients.length - 1 - k : k;
+      aloneMs[j].push(...(await clients[j].run(Math.ceil(serveReps / blocks))));
+    }
   for (const sv of servers) await sv.close();
-  const serveRow = (label: string, ms: number[], interleaved: boolean) => ({
+  const serveRow = (label: string, client: string, ms: TimedRequest[], interleaved: boolean) => ({
     engine: label,
-    implementation: 'SegmentationServer in-process, HTTP over loopback',
+    client,
     image: `${images[0].width}×${images[0].height} PNG (${png.length} bytes)`,
     bundleTasks: 9,
     interleaved,
     requests: ms.length,
-    p50Ms: round(pct(ms, 50), 1),
-    p99Ms: round(pct(ms, 99), 1),
+    p50Ms: round(
+      pct(
+        ms.map((t) => t.ms),
+        50,
+      ),
+      1,
+    ),
+    p99Ms: round(
+      pct(
+        ms.map((t) => t.ms),
+        99,
+      ),
+      1,
+    ),
+    // The server's own total (its Server-Timing header) and what the client's wall time adds to it.
+    serverP50Ms: round(
+      pct(
+        ms.map((t) => t.server.total),
+        50,
+      ),
+      1,
+    ),
+    outsideServerP50Ms: round(
+      pct(
+        ms.map((t) => t.ms - t.server.total),
+        50,
+      ),
+      2,
+    ),
+    // p50 of each Server-Timing step, and of the time between them that no step accounts for.
+    serverStepsP50Ms: Object.fromEntries(
+      [...SERVER_TIMING_STEPS, 'unaccounted'].map((s) => [
+        s,
+        round(
+          pct(
+            ms.map((t) =>
+              s === 'unaccounted'
+                ? t.server.total - SERVER_TIMING_STEPS.reduce((a, x) => a + (t.server[x] ?? 0), 0)
+                : (t.server[s] ?? 0),
+            ),
+            50,
+          ),
+          2,
+        ),
+      ]),
+    ),
   });
   const serve = [
-    ...servers.map((sv, j) => serveRow(sv.label, serveMs[j], true)),
-    serveRow(`${ortLabel} (alone)`, aloneMs, false),
+    ...servers.map((sv, j) => serveRow(sv.label, clients[0].name, serveMs[j], true)),
+    ...clients.map((c, j) => serveRow(`${ortLabel} (alone)`, c.name, aloneMs[j], false)),
   ];
   load.mark('afterServe');
   console.log('\nserve: POST /v1/segment over HTTP (engines interleaved, then ONNX Runtime alone)');
-  console.table(serve);
+  console.table(serve.map(({ serverStepsP50Ms: _steps, ...row }) => row));
+  console.log('serve: where the server spent its time, p50 ms of each Server-Timing step');
+  console.table(serve.map((r) => ({ engine: r.engine, client: r.client, ...r.serverStepsP50Ms })));
   rmSync(work, { recursive: true, force: true });
   ort.dispose();
   ortSpinning.dispose();
@@ -483,7 +554,10 @@ async function main(): Promise<void> {
         "the fast router's WebAssembly SIMD kernel; 'js' and the TF.js router are shown for comparison.",
       'serve: the SegmentationServer in this process on loopback (not a separate site-agent serve process); ' +
         'the 9-task bundle is held in memory instead of verified from disk (done only at start and on a swap). ' +
-        "The 'alone' row is the ONNX Runtime server after the interleaved rounds, with TF.js idle, as a site runs it.",
+        "The 'alone' rows are the ONNX Runtime server after the interleaved rounds, with TF.js idle, as a site runs it, " +
+        'from three clients in alternating blocks: fetch() and node:http (keep-alive) in this process, and node:http ' +
+        'from a child process (closest to a hospital application, a separate process). serverP50Ms and ' +
+        "serverStepsP50Ms are the answers' Server-Timing header; outsideServerP50Ms = client wall time − server total.",
       "segment '(threads spin)': ONNX Runtime's default session setting (intra-op threads spin between runs) beside " +
         "the agent's (no spinning; libs/casam-core/src/onnx/session-options.ts), 9 tasks, interleaved.",
       'Shared 2-core machine; another long job (pretraining) may run at the same time: see machine.loadavg.',

@@ -12,4 +12,5 @@ export { EgressLog } from '../src/egress/egress-log';
 export type { AgentState } from '../src/home/agent-home';
 export { SiteIdentity } from '../src/identity/site-identity';
 export { SegmentationServer } from '../src/serve/segmentation-server';
+export { parseServerTiming, SERVER_TIMING_STEPS } from '../src/serve/server-timing';
 export { AGENT_VERSION } from '../src/version';

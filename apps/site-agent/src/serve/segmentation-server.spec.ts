@@ -8,6 +8,7 @@ import { decodeImage, encodeRgbPng } from '@casam/casam-core';
 import { rawHttp } from '@casam/protocol/testing';
 import type { ActiveBundle } from '../bundle/installed-bundle';
 import { SegmentationServer, type SegmentResponseJson } from './segmentation-server';
+import { parseServerTiming, SERVER_TIMING_STEPS } from './server-timing';
 import {
   initTestBackend,
   startTestSegmentationServer,
@@ -70,6 +71,34 @@ describe('SegmentationServer (real HTTP)', () => {
     const r = await post('?point=40,30,1', png, { 'content-type': 'image/png', accept: 'image/png' });
     expect(r.headers.get('content-type')).toBe('image/png');
     expect(JSON.parse(r.headers.get('x-casam-decision')!)).toMatchObject({ taskId: 'liver' });
+  });
+
+  it('says where its time went in a Server-Timing header: every step, consistent with the total and the wall time', async () => {
+    for (const accept of ['application/json', 'image/png']) {
+      const t0 = performance.now();
+      const r = await post('?box=5,5,60,50', png, { 'content-type': 'image/png', accept });
+      const wall = performance.now() - t0;
+      expect(r.status).toBe(200);
+      const header = r.headers.get('server-timing');
+      expect(header).toMatch(/^read;dur=[\d.]+, decode-image;dur=[\d.]+, wait;dur=/);
+      const t = parseServerTiming(header);
+      expect(Object.keys(t)).toEqual([...SERVER_TIMING_STEPS, 'total']);
+      for (const v of Object.values(t)) expect(v).toBeGreaterThanOrEqual(0);
+      const steps = SERVER_TIMING_STEPS.reduce((acc, s) => acc + t[s], 0);
+      // Disjoint spans, each rounded to 0.01 ms: their sum is at most the total (up to that rounding).
+      expect(steps).toBeLessThanOrEqual(t.total + 0.01 * SERVER_TIMING_STEPS.length);
+      expect(t.total).toBeLessThanOrEqual(wall);
+      if (accept === 'application/json') {
+        // The segmenter's steps are the ones the JSON answer reports.
+        const j = (await r.json()) as SegmentResponseJson;
+        expect(t.embed).toBeCloseTo(j.timingsMs.embedMs, 1);
+        expect(t.decode).toBeCloseTo(j.timingsMs.decodeMs, 1);
+      } else await r.arrayBuffer();
+    }
+    // Error answers carry none.
+    const bad = await post('?box=5,5', png);
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('server-timing')).toBeNull();
   });
 
   it('gives clear 4xx for bad input', async () => {

@@ -25,6 +25,7 @@ import {
   parseDicomQuery,
 } from './dicom-request';
 import { HttpError } from './http-error';
+import { ServerTiming } from './server-timing';
 
 /**
  * Largest image `serve` decodes, width × height (4096², 48 MiB as RGB): a server holds up to `maxQueue` decoded
@@ -177,6 +178,7 @@ export class SegmentationServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const timing = new ServerTiming();
     let admitted = false;
     try {
       const url = requestUrl(req.url ?? '/');
@@ -225,6 +227,7 @@ export class SegmentationServer {
       this.queued++;
       admitted = true;
       const body = await readBody(req, this.o.maxRequestBytes);
+      timing.mark('read');
       const maxPixels = this.o.maxImagePixels ?? SERVE_MAX_IMAGE_PIXELS;
       let image;
       let source: DicomImage['source'] | undefined;
@@ -241,10 +244,17 @@ export class SegmentationServer {
         }
       const problem = promptProblem(prompt, image.width, image.height);
       if (problem) throw new HttpError(400, 'bad_prompt', problem);
+      timing.mark('decode-image');
       const run = this.chain.then(async () => {
         await this.reloadIfChanged();
         const { segmenter, bundle } = this.active!;
-        return { r: await segmenter.segment(image, prompt), bundle };
+        timing.mark('wait');
+        const r = await segmenter.segment(image, prompt);
+        timing.add('embed', r.timings.embedMs);
+        timing.add('route', r.timings.routeMs);
+        timing.add('align', r.timings.alignMs);
+        timing.add('decode', r.timings.decodeMs);
+        return { r, bundle };
       });
       this.chain = run.catch(() => undefined);
       let result;
@@ -254,6 +264,8 @@ export class SegmentationServer {
         if (e instanceof PromptError) throw new HttpError(400, 'bad_prompt', e.message);
         throw e;
       }
+      // The segment call's own overhead and the hop back here are booked to no step (total − the steps' sum).
+      timing.skip();
       const { r, bundle } = result;
       const decision = decisionJson(r, bundle?.names ?? new Map(), bundle?.installed.version ?? null);
       if (wantsSeg && source) {
@@ -265,7 +277,12 @@ export class SegmentationServer {
           baseModel: this.o.baseModel ?? { preset: this.o.engine.config.name, fingerprint: 'unknown' },
         });
         this.stats.served++;
-        res.writeHead(200, { 'content-type': DICOM_MEDIA_TYPE, 'x-casam-decision': asciiJson(decision) });
+        timing.mark('encode');
+        res.writeHead(200, {
+          'content-type': DICOM_MEDIA_TYPE,
+          'x-casam-decision': asciiJson(decision),
+          'server-timing': timing.header(),
+        });
         res.end(seg);
         return;
       }
@@ -273,7 +290,13 @@ export class SegmentationServer {
       this.stats.served++;
       if (accept.includes('image/png')) {
         // Header values must be Latin-1 without controls: task names in any script are sent as JSON \u escapes.
-        res.writeHead(200, { 'content-type': 'image/png', 'x-casam-decision': asciiJson(decision) });
+        const xDecision = asciiJson(decision);
+        timing.mark('encode');
+        res.writeHead(200, {
+          'content-type': 'image/png',
+          'x-casam-decision': xDecision,
+          'server-timing': timing.header(),
+        });
         res.end(png);
         return;
       }
@@ -281,9 +304,15 @@ export class SegmentationServer {
         ...decision,
         width: image.width,
         height: image.height,
-        maskPng: Buffer.from(png).toString('base64'),
+        maskPng: Buffer.from(png.buffer, png.byteOffset, png.byteLength).toString('base64'),
       };
-      this.json(res, 200, out);
+      const json = JSON.stringify(out);
+      timing.mark('encode');
+      res.writeHead(200, {
+        'content-type': 'application/json; charset=utf-8',
+        'server-timing': timing.header(),
+      });
+      res.end(json);
     } catch (e) {
       this.stats.failed++;
       if (e instanceof HttpError) {

@@ -267,7 +267,9 @@ export function encodeMaskPng(mask: Uint8Array, width: number, height: number): 
     Buffer.concat([
       PNG_SIGNATURE,
       pngChunk('IHDR', ihdr),
-      pngChunk('IDAT', deflateSync(raw, { level: 6 })),
+      // Level 1: a 0/255 mask of long runs compresses well at any level; 6 took 0.41 ms for a 256² mask vs 0.06 ms
+      // (484 vs 1006 bytes), on every request `serve` answers.
+      pngChunk('IDAT', deflateSync(raw, { level: 1 })),
       pngChunk('IEND', new Uint8Array(0)),
     ]),
   );

@@ -34,7 +34,7 @@ import {
 import { assertDecoderLoraFits } from '../casam/decoder-lora';
 import type { RouteResult } from '../casam/router';
 import { ALIGN_INPUT_NAME, ALIGN_OUTPUT_NAME } from './export/align-graph';
-import { ortSessionOptions } from './session-options';
+import { ortSessionOptions, smallGraphThreads } from './session-options';
 import {
   configFingerprint,
   exportSamOnnx,
@@ -68,6 +68,11 @@ export interface OnnxRoutedSegmenterOptions extends FastRouterOptions {
   threads?: number;
   /** Let the sessions' threads spin between runs (ONNX Runtime's default; off here, see session-options.ts). */
   spinning?: boolean;
+  /**
+   * Intra-op threads of the small graphs it opens (Alignment Layers, task decoders). Default: 1 for the small
+   * presets, else `threads` (smallGraphThreads in session-options.ts).
+   */
+  smallGraphThreads?: number;
   /**
    * Each task's Alignment Layer graph by task id (e.g. from `ensureOnnxAlignmentLayers`); when given, the export
    * folder's own layers are not looked at.
@@ -190,7 +195,8 @@ async function assemble(
     adapters.map((a) => ({ taskId: a.taskId, vae: a.vae, tau: a.tau, tauStats: a.tauStats })),
     opts,
   );
-  const sessionOptions = ortSessionOptions({ threads, spinning: opts.spinning });
+  const small = opts.smallGraphThreads ?? smallGraphThreads(opts.config, threads);
+  const sessionOptions = ortSessionOptions({ threads: small, spinning: opts.spinning });
   const sessions = new Map<string, ort.InferenceSession>();
   const taskDecoders = new Map<string, OnnxSamEngine>();
   try {
@@ -213,6 +219,7 @@ async function assemble(
         base: engine,
         decoderPath,
         threads,
+        decoderThreads: small,
         spinning: opts.spinning,
       }).catch((e: Error) => {
         throw new OnnxModelError(`failed to load the decoder of task ${a.taskId}: ${e.message}`);

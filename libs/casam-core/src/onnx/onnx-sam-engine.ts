@@ -14,7 +14,7 @@ import * as ort from 'onnxruntime-node';
 import { HostTensor, float32Tensor, numel, shapeEquals, toFloat32 } from '../tensor/host-tensor';
 import { SamConfig, gridSize, maskInputSize } from '../sam/config';
 import { EngineDecodeOptions, EngineDecodeResult, EnginePrompt, SamEngine } from '../sam/engine';
-import { ortSessionOptions } from './session-options';
+import { ortSessionOptions, smallGraphThreads } from './session-options';
 
 export interface OnnxSamEngineOptions {
   config: SamConfig;
@@ -26,6 +26,8 @@ export interface OnnxSamEngineOptions {
   threads?: number;
   /** Let the sessions' threads spin between runs (ONNX Runtime's default; off here, see session-options.ts). */
   spinning?: boolean;
+  /** Intra-op threads of the decoder. Default: 1 for the small presets, else `threads` (smallGraphThreads). */
+  decoderThreads?: number;
 }
 
 /** The `SamOnnxModel` inputs, fed as they are (no prompt mapping). All float32. */
@@ -78,12 +80,16 @@ type Role = 'encoder' | 'decoder';
 
 export async function createOnnxSamEngine(opts: OnnxSamEngineOptions): Promise<OnnxSamEngine> {
   const { config, threads, spinning } = opts;
-  const sessionOptions = ortSessionOptions({ threads, spinning });
-  const encoder = await openSession('encoder', opts.encoderPath, sessionOptions);
+  const encoder = await openSession('encoder', opts.encoderPath, ortSessionOptions({ threads, spinning }));
   let decoder: ort.InferenceSession | undefined;
   try {
     validateEncoder(encoder, opts.encoderPath, config);
-    decoder = await openSession('decoder', opts.decoderPath, sessionOptions);
+    const decoderThreads = opts.decoderThreads ?? smallGraphThreads(config, threads);
+    decoder = await openSession(
+      'decoder',
+      opts.decoderPath,
+      ortSessionOptions({ threads: decoderThreads, spinning }),
+    );
     validateDecoder(decoder, opts.decoderPath, config);
   } catch (e) {
     await Promise.allSettled([encoder.release(), decoder?.release()]);
@@ -99,6 +105,8 @@ export interface OnnxTaskDecoderEngineOptions {
   decoderPath: string;
   threads?: number;
   spinning?: boolean;
+  /** Intra-op threads of the decoder. Default: 1 for the small presets, else `threads` (smallGraphThreads). */
+  decoderThreads?: number;
 }
 
 /**
@@ -109,7 +117,12 @@ export async function createOnnxTaskDecoderEngine(
   opts: OnnxTaskDecoderEngineOptions,
 ): Promise<OnnxSamEngine> {
   const { base, threads, spinning } = opts;
-  const decoder = await openSession('decoder', opts.decoderPath, ortSessionOptions({ threads, spinning }));
+  const decoderThreads = opts.decoderThreads ?? smallGraphThreads(base.config, threads);
+  const decoder = await openSession(
+    'decoder',
+    opts.decoderPath,
+    ortSessionOptions({ threads: decoderThreads, spinning }),
+  );
   try {
     validateDecoder(decoder, opts.decoderPath, base.config);
   } catch (e) {
