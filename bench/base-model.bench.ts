@@ -14,69 +14,47 @@
  * casam-tiny. Default: casam-tiny, plus casam-small's checkpoint when it exists. Writes
  * bench/results/base-model.json and prints a table per domain.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   IDENTITY_ALIGNMENT,
-  SamConfig,
   SamEngine,
   createOnnxSamEngine,
   ensureOnnxBaseExport,
-  StateDict,
   aggregateMetrics,
   buildSam,
   createTfjsSamEngine,
   ensureEmbeddings,
   evaluateBoxPrompts,
-  getPreset,
   initBackend,
   isPresetName,
-  loadSamWeights,
-  readSafetensors,
-  stateDictFingerprint,
   tf,
   writeFileAtomic,
 } from '@casam/casam-core';
-import { DOMAIN_NAMES, UNSEEN_DOMAIN_NAMES, loadCheckpoint, machineInfo } from '@casam/casam-lab';
+import {
+  type BenchModel,
+  BenchModelError,
+  DOMAIN_NAMES,
+  UNSEEN_DOMAIN_NAMES,
+  loadBenchModel,
+  machineInfo,
+} from '@casam/casam-lab';
+import { EXIT_CODES } from '@casam/protocol';
 import { splitItems } from './domain-items';
 
 const root = resolve(__dirname, '..');
 const USAGE =
   'usage: npm run bench:base -- [--model FILE[:PRESET]]… [--images N (per domain, default 16)] [--size PX] [--out FILE]';
 
-interface ModelSpec {
-  label: string;
-  path: string;
-  cfg: SamConfig;
-  sd: StateDict;
-  step: number | null;
-}
-
-function loadModel(spec: string): ModelSpec {
+/** `FILE[:PRESET]`: weights (default preset casam-tiny) or a pretraining checkpoint (its own preset). */
+function loadModel(spec: string): BenchModel {
   const idx = spec.lastIndexOf(':');
   const hasPreset = idx > 0 && isPresetName(spec.slice(idx + 1));
-  const file = resolve(hasPreset ? spec.slice(0, idx) : spec);
-  if (!existsSync(file)) throw new Error(`model ${file} not found`);
-  const meta = file.endsWith('.safetensors')
-    ? readSafetensors(new Uint8Array(readFileSync(file))).metadata
-    : {};
-  if (meta['checkpoint'] !== undefined) {
-    const ckpt = loadCheckpoint(file);
-    const preset = hasPreset ? spec.slice(idx + 1) : ckpt.meta.preset;
-    if (!isPresetName(preset)) throw new Error(`unknown preset ${preset}`);
-    return {
-      label: `${preset}@${ckpt.meta.step}`,
-      path: file,
-      cfg: getPreset(preset),
-      sd: ckpt.weights,
-      step: ckpt.meta.step,
-    };
-  }
-  const preset = hasPreset ? spec.slice(idx + 1) : 'casam-tiny';
-  if (!isPresetName(preset)) throw new Error(`unknown preset ${preset}`);
-  const cfg = getPreset(preset);
-  return { label: preset, path: file, cfg, sd: loadSamWeights(file, cfg), step: null };
+  return loadBenchModel(
+    hasPreset ? spec.slice(0, idx) : spec,
+    hasPreset ? { preset: spec.slice(idx + 1) } : {},
+  );
 }
 
 async function main(): Promise<number> {
@@ -132,7 +110,7 @@ async function main(): Promise<number> {
     const m = loadModel(spec);
     const sam = buildSam(m.cfg, m.sd);
     const tfjs = createTfjsSamEngine(sam);
-    const fingerprint = stateDictFingerprint(m.sd);
+    const fingerprint = m.fingerprint;
     // Embeddings through ONNX Runtime (the product's default engine), TF.js where it cannot load.
     let engine: SamEngine = tfjs;
     try {
@@ -257,6 +235,10 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e) => {
+    if (e instanceof BenchModelError) {
+      console.error(`bench:base: ${e.message}`);
+      process.exit(EXIT_CODES.model);
+    }
     console.error(`bench:base: ${(e as Error).stack ?? e}`);
     process.exit(1);
   },

@@ -26,12 +26,11 @@
  * finished unit and epoch). Exit codes: 0 done, 1 internal error, 2 usage, 4 model problem,
  * 5 backend unavailable, 130 stopped (resumable).
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import {
   AlignmentLayer,
   BackendUnavailableError,
-  CheckpointMismatchError,
   EmbeddedItem,
   IDENTITY_ALIGNMENT,
   ParameterMap,
@@ -56,17 +55,13 @@ import {
   ensureEmbeddings,
   evaluateBoxPrompts,
   float32Tensor,
-  getPreset,
   gridSize,
   initBackend,
-  isPresetName,
   loadEmbedding,
-  loadSamWeights,
   parameterSnapshot,
   prepareImage,
   readAdapterFile,
   readSafetensors,
-  stateDictFingerprint,
   tf,
   trainAlignmentLayer,
   trainTask,
@@ -82,6 +77,9 @@ import {
   generateDomain,
   machineInfo,
   stopOnSignal,
+  type BenchModel,
+  BenchModelError,
+  loadBenchModel,
 } from '@casam/casam-lab';
 import { BenchProgress, fmtDuration } from './continual/progress';
 import { splitItems } from './domain-items';
@@ -113,10 +111,6 @@ import {
 const root = resolve(__dirname, '..');
 
 type AdapterFile = ReturnType<typeof readAdapterFile>;
-
-class ModelError extends Error {
-  override name = 'ModelError';
-}
 
 interface Domain {
   name: string;
@@ -214,34 +208,14 @@ async function timeAlStep(sam: Sam, pool: readonly EmbeddedItem[], plan: Plan): 
   return steps[Math.floor(steps.length / 2)];
 }
 
-function loadModel(args: BenchArgs): {
-  cfg: SamConfig;
-  sd: StateDict;
-  fingerprint: string;
-  meta: Record<string, string>;
-} {
-  if (!isPresetName(args.preset)) throw new CliUsageError(`unknown preset ${args.preset}`);
-  const cfg = getPreset(args.preset);
-  const path = resolve(args.model);
-  if (!existsSync(path)) {
-    const dflt = path === resolve(root, 'models/casam-tiny/casam-tiny.safetensors');
-    throw new ModelError(
-      `model ${args.model} not found. ` +
-        (dflt
-          ? 'The embedded casam-tiny model is not exported yet: finish `npm run pretrain` (or export the latest checkpoint with `npm run pretrain -- --export-only`), or pass --model <file>.'
-          : 'Pass --model <weights.safetensors|.pth> for the --preset in use.'),
-    );
-  }
-  let sd: StateDict;
-  try {
-    sd = loadSamWeights(path, cfg);
-  } catch (e) {
-    if (e instanceof CheckpointMismatchError) throw new ModelError(e.message);
-    throw e;
-  }
-  let meta: Record<string, string> = {};
-  if (path.endsWith('.safetensors')) meta = readSafetensors(new Uint8Array(readFileSync(path))).metadata;
-  return { cfg, sd, fingerprint: stateDictFingerprint(sd), meta };
+function loadModel(args: BenchArgs): BenchModel {
+  const dflt = resolve(args.model) === resolve(root, 'models/casam-tiny/casam-tiny.safetensors');
+  return loadBenchModel(args.model, {
+    preset: args.preset,
+    notFoundHint: dflt
+      ? 'The embedded casam-tiny model is not exported yet: finish `npm run pretrain` (or export the latest checkpoint with `npm run pretrain -- --export-only`), or pass --model <file>.'
+      : 'Pass --model <weights.safetensors|.pth> (or a pretraining checkpoint) for the --preset in use.',
+  });
 }
 
 function makePlan(args: BenchArgs, cfg: SamConfig): Plan {
@@ -791,9 +765,9 @@ main().then(
       process.exit(130);
     }
     if (e instanceof CliUsageError) failUsage(e, USAGE);
-    if (e instanceof ModelError || e instanceof StateMismatchError) {
+    if (e instanceof BenchModelError || e instanceof StateMismatchError) {
       console.error(`error: ${e.message}`);
-      process.exit(e instanceof ModelError ? 4 : 2);
+      process.exit(e instanceof BenchModelError ? 4 : 2);
     }
     if (e instanceof BackendUnavailableError) {
       console.error(`error: ${e.message}`);

@@ -27,21 +27,15 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join, relative, resolve } from 'node:path';
 import {
   BackendUnavailableError,
-  CheckpointMismatchError,
   DEFAULT_AL_EPOCHS,
   DEFAULT_VAE_OPTIONS,
-  StateDict,
   TrainingAbortedError,
   TrainingItem,
   buildSam,
   createTfjsSamEngine,
-  getPreset,
   grayToRgb,
   initBackend,
-  isPresetName,
-  loadSamWeights,
   readSafetensors,
-  stateDictFingerprint,
   trainTask,
   writeFileAtomic,
 } from '@casam/casam-core';
@@ -62,6 +56,9 @@ import {
   RealSlice,
   prepareRealBench,
   readRealCache,
+  type BenchModel,
+  BenchModelError,
+  loadBenchModel,
 } from '@casam/casam-lab';
 import { EXIT_CODES } from '@casam/protocol';
 import { DECODER_ADAPTER } from './continual/protocol';
@@ -88,8 +85,6 @@ const USAGE = `usage: npm run bench:real -- [options]
   --work DIR            work folder (default <out>/.real-work)
   --restart             discard this plan's state and work folder first
   --help, -h            print this text`;
-
-class ModelError extends Error {}
 
 interface Args {
   quick: boolean;
@@ -184,19 +179,11 @@ interface State {
   structures: Record<string, StructureResult>;
 }
 
-function loadModel(args: Args): { cfg: ReturnType<typeof getPreset>; sd: StateDict; fingerprint: string } {
-  if (!isPresetName(args.preset)) throw new CliUsageError(`unknown preset ${args.preset}`);
-  const cfg = getPreset(args.preset);
-  const path = resolve(args.model);
-  if (!existsSync(path))
-    throw new ModelError(`model ${args.model} not found; pass --model <weights.safetensors>`);
-  try {
-    const sd = loadSamWeights(path, cfg);
-    return { cfg, sd, fingerprint: stateDictFingerprint(sd) };
-  } catch (e) {
-    if (e instanceof CheckpointMismatchError) throw new ModelError(e.message);
-    throw e;
-  }
+function loadModel(args: Args): BenchModel {
+  return loadBenchModel(args.model, {
+    preset: args.preset,
+    notFoundHint: 'Pass --model <weights.safetensors> (or a pretraining checkpoint).',
+  });
 }
 
 function modelStep(path: string): string | null {
@@ -560,7 +547,7 @@ main().then(
     };
     if (e instanceof CliUsageError) fail(EXIT_CODES.usage, `${err.message}\n${USAGE}`);
     if (e instanceof RealDataError) fail(EXIT_CODES.input, err.message);
-    if (e instanceof ModelError) fail(EXIT_CODES.model, err.message);
+    if (e instanceof BenchModelError) fail(EXIT_CODES.model, err.message);
     if (e instanceof BackendUnavailableError) fail(EXIT_CODES.backend, err.message);
     if (e instanceof TrainingAbortedError)
       fail(130, 'stopped; the same command continues from the finished steps');

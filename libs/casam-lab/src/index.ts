@@ -33,3 +33,9 @@ export {
   type SignalStop,
   stopOnSignal,
 } from './bench/cli';
+export {
+  type BenchModel,
+  BenchModelError,
+  type BenchModelOptions,
+  loadBenchModel,
+} from './bench/bench-model';
