@@ -46,6 +46,34 @@ describe('WebAssembly SIMD dense kernel', () => {
     expect(worst).toBeLessThan(1e-5);
   });
 
+  it('computes GELU in place exactly as the router’s float64 JS does, rounded to float32', () => {
+    // The reference: exact GELU with erf by Abramowitz & Stegun 7.1.26 and Math.exp (fast-router.ts's formula).
+    const erf = (x: number) => {
+      const ax = Math.abs(x);
+      const t = 1 / (1 + 0.3275911 * ax);
+      const y =
+        1 -
+        ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+          t *
+          Math.exp(-ax * ax);
+      return (x < 0 ? -1 : 1) * y;
+    };
+    const rng = mulberry32(11);
+    const n = 20000;
+    const k = createSimdDense(n + 8)!;
+    const m = k.f32;
+    for (let i = 0; i < n; i++) m[4 + i] = (rng() - 0.5) * (i < 2000 ? 60 : 8);
+    [0, -0, 40, -40, 1e-30, -1e-30, 3e38, -3e38].forEach((v, i) => (m[4 + i] = v));
+    m[2] = 7; // outside the range: untouched
+    m[4 + n] = 7;
+    const want = Array.from(m.subarray(4, 4 + n), (x) => Math.fround(0.5 * x * (1 + erf(x * Math.SQRT1_2))));
+    k.raw.gelu(16, n);
+    let differ = 0;
+    for (let i = 0; i < n; i++) if (!Object.is(m[4 + i], want[i])) differ++;
+    expect(differ).toBe(0);
+    expect([m[2], m[4 + n]]).toEqual([7, 7]);
+  });
+
   it('refuses widths and offsets it cannot run, and traps outside its memory', () => {
     const k = createSimdDense(64)!;
     expect(() => k.dense(0, 0, 0, 0, 6, 4)).toThrow(RangeError);

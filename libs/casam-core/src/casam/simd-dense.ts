@@ -1,10 +1,11 @@
 /**
- * y = W·x + b for small dense layers, as a WebAssembly SIMD kernel (f32x4, four rows at a time), and the squared
- * norms of NCHW positions: the router's VAE layers (64→128→64 per task) and the attention pooling. Node's V8 never vectorises plain JS
+ * y = W·x + b for small dense layers, as a WebAssembly SIMD kernel (f32x4, four rows at a time), the squared
+ * norms of NCHW positions, and GELU in place (f64x2, see GELU_BODY): the router's VAE layers (64→128→64 per task)
+ * and the attention pooling. Node's V8 never vectorises plain JS
  * loops, and these layers are too small for a TF.js or ORT call to pay for its dispatch; this kernel does 4–8
  * multiply-adds per instruction with no call overhead beyond one JS → wasm call per layer.
  *
- * The module is written here byte by byte (one small function; no toolchain, no build step) and compiled once.
+ * The module is written here byte by byte (three small functions; no toolchain, no build step) and compiled once.
  * Where WebAssembly SIMD is missing, `simdDenseAvailable()` is false and callers keep their plain-JS loops.
  *
  * Memory: each kernel instance owns a WebAssembly.Memory; callers place weights, inputs and outputs in it at
@@ -90,6 +91,78 @@ const SUMSQ_BODY = [
   0x0b,
 ];
 
+// (func $gelu (param $p $n i32)): GELU in place on n floats (n a positive multiple of 2) as fast-router.ts's
+// float64 JS computes it, two lanes of f64x2 at a time: g = ½x·(1 + erf(x/√2)), erf by Abramowitz & Stegun
+// 7.1.26, e^(−u) as 2^k·e^r (k = round(−u·log₂e) by the 1.5·2⁵² trick, r = −u − k·ln2 in two parts, e^r by its
+// Taylor series to r¹² (|r| ≤ ln2/2: error ~2e-16 relative), 2^k built in the exponent bits), u capped at 700.
+// Each result is rounded to float32 on store, as the JS store into the kernel's Float32Array view does.
+const [GP, GN, GE, GX, GA, GT, GQ, GU, GK, GR] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+const f64x2 = (v: number): number[] => {
+  const b = new DataView(new ArrayBuffer(16));
+  b.setFloat64(0, v, true);
+  b.setFloat64(8, v, true);
+  return [0xfd, 0x0c, ...new Uint8Array(b.buffer)];
+};
+const i64x2 = (v: bigint): number[] => {
+  const b = new DataView(new ArrayBuffer(16));
+  b.setBigInt64(0, v, true);
+  b.setBigInt64(8, v, true);
+  return [0xfd, 0x0c, ...new Uint8Array(b.buffer)];
+};
+const F64X2_ABS = [0xfd, 0xec, 0x01];
+const F64X2_NEG = [0xfd, 0xed, 0x01];
+const F64X2_ADD = [0xfd, 0xf0, 0x01];
+const F64X2_SUB = [0xfd, 0xf1, 0x01];
+const F64X2_MUL = [0xfd, 0xf2, 0x01];
+const F64X2_DIV = [0xfd, 0xf3, 0x01];
+const F64X2_MIN = [0xfd, 0xf4, 0x01];
+const I64X2_ADD = [0xfd, 0xce, 0x01];
+const I64X2_SHL = [0xfd, 0xcb, 0x01];
+const V128_AND = [0xfd, 0x4e];
+const V128_OR = [0xfd, 0x50];
+const MAGIC = 6755399441055744; // 1.5·2⁵²: adding it rounds to an integer held in the low mantissa bits
+const LN2_HI = 6.9314718036912381649e-1; // fdlibm's split of ln 2 (LN2_HI·k exact for |k| < 2²⁰)
+const LN2_LO = 1.90821492927058770002e-10;
+const FACT = [1, 1, 2, 6, 24, 120, 720, 5040, 40320, 362880, 3628800, 39916800, 479001600];
+/** acc·t + c for each c, starting from acc = first coefficient (Horner), all on the stack. */
+const horner = (t: number, cs: number[]): number[] => [
+  ...f64x2(cs[0]),
+  ...cs.slice(1).flatMap((c) => [...get(t), ...F64X2_MUL, ...f64x2(c), ...F64X2_ADD]),
+];
+// prettier-ignore
+const GELU_BODY = [
+  0x02, 0x01, 0x7f, 0x07, 0x7b, // locals: 1 × i32, 7 × v128
+  ...get(GP), ...get(GN), ...i32(2), 0x74, ADD, ...set(GE),
+  0x03, 0x40,
+  // x = (f64) the two floats at p
+  ...get(GP), 0x2a, 0x02, 0x00, 0xbb, 0xfd, 0x14, // f32.load, f64.promote_f32, f64x2.splat
+  ...get(GP), 0x2a, 0x02, 0x04, 0xbb, 0xfd, 0x22, 0x01, ...set(GX), // lane 1 ← the second float
+  ...get(GX), ...F64X2_ABS, ...f64x2(Math.SQRT1_2), ...F64X2_MUL, ...set(GA), // ax = |x/√2|
+  ...f64x2(1), ...f64x2(1), ...f64x2(0.3275911), ...get(GA), ...F64X2_MUL, ...F64X2_ADD, ...F64X2_DIV, ...set(GT),
+  // q = P(t)·t
+  ...horner(GT, [1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592]), ...get(GT), ...F64X2_MUL,
+  ...set(GQ),
+  // e^(−u), u = ax²
+  ...get(GA), ...get(GA), ...F64X2_MUL, ...f64x2(700), ...F64X2_MIN, ...set(GU),
+  ...get(GU), ...f64x2(-Math.LOG2E), ...F64X2_MUL, ...f64x2(MAGIC), ...F64X2_ADD, ...set(GK), // k + MAGIC
+  ...get(GU), ...F64X2_NEG,
+  ...get(GK), ...f64x2(MAGIC), ...F64X2_SUB, ...tee(GR), ...f64x2(LN2_HI), ...F64X2_MUL, ...F64X2_SUB,
+  ...get(GR), ...f64x2(LN2_LO), ...F64X2_MUL, ...F64X2_SUB, ...set(GR), // r
+  ...horner(GR, FACT.slice().reverse().map((f) => 1 / f)),
+  ...get(GK), ...i64x2(1023n), ...I64X2_ADD, ...i32(52), ...I64X2_SHL, ...F64X2_MUL, // · 2^k
+  ...get(GQ), ...F64X2_MUL, ...set(GQ), // q = P(t)·t·e^(−u)
+  // erf = ±(1 − q) with x's sign (1 − q ≥ 0); g = ½x·(1 + erf)
+  ...f64x2(0.5), ...get(GX), ...F64X2_MUL,
+  ...f64x2(1),
+  ...f64x2(1), ...get(GQ), ...F64X2_SUB, ...get(GX), ...i64x2(-(2n ** 63n)), ...V128_AND, ...V128_OR,
+  ...F64X2_ADD, ...F64X2_MUL, ...set(GQ),
+  ...get(GP), ...get(GQ), 0xfd, 0x21, 0x00, 0xb6, 0x38, 0x02, 0x00, // f32.store (f32) lane 0
+  ...get(GP), ...get(GQ), 0xfd, 0x21, 0x01, 0xb6, 0x38, 0x02, 0x04, // f32.store offset 4 (f32) lane 1
+  ...get(GP), ...i32(8), ADD, ...tee(GP), ...get(GE), LT_U, 0x0d, 0x00,
+  0x0b,
+  0x0b,
+];
+
 /** Signed LEB128 (i32.const immediates). */
 function sleb(n: number): number[] {
   const out: number[] = [];
@@ -120,13 +193,16 @@ const section = (id: number, content: number[]): number[] => [id, ...leb(content
 // prettier-ignore
 const MODULE_BYTES = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  // types: 0 = (i32 ×6) → (), 1 = (i32 ×4) → ()
-  ...section(1, [0x02, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x00, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x00]),
+  // types: 0 = (i32 ×6) → (), 1 = (i32 ×4) → (), 2 = (i32 ×2) → ()
+  ...section(1, [0x03, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x00, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x00,
+    0x60, 0x02, 0x7f, 0x7f, 0x00]),
   ...section(2, [0x01, 0x01, 0x65, 0x01, 0x6d, 0x02, 0x00, 0x01]), // import "e" "m" memory, min 1 page
-  ...section(3, [0x02, 0x00, 0x01]), // dense: type 0, sumsq: type 1
-  // exports "dense" (function 0), "sumsq" (function 1)
-  ...section(7, [0x02, 0x05, ...ascii('dense'), 0x00, 0x00, 0x05, ...ascii('sumsq'), 0x00, 0x01]),
-  ...section(10, [0x02, ...leb(BODY.length), ...BODY, ...leb(SUMSQ_BODY.length), ...SUMSQ_BODY]),
+  ...section(3, [0x03, 0x00, 0x01, 0x02]), // dense: type 0, sumsq: type 1, gelu: type 2
+  // exports "dense" (function 0), "sumsq" (function 1), "gelu" (function 2)
+  ...section(7, [0x03, 0x05, ...ascii('dense'), 0x00, 0x00, 0x05, ...ascii('sumsq'), 0x00, 0x01,
+    0x04, ...ascii('gelu'), 0x00, 0x02]),
+  ...section(10, [0x03, ...leb(BODY.length), ...BODY, ...leb(SUMSQ_BODY.length), ...SUMSQ_BODY,
+    ...leb(GELU_BODY.length), ...GELU_BODY]),
 ]);
 
 /** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare its values). */
@@ -175,6 +251,17 @@ export interface SimdDense {
    * positive multiple of 4.
    */
   sumsq(zOff: number, sOff: number, c: number, hw: number): void;
+  /**
+   * The same two functions without the checks, offsets in BYTES (floats × 4), for hot loops whose layout was
+   * checked once: a width that is not a positive multiple of 4 or a misaligned offset gives wrong sums, not an
+   * error (an access outside the memory still traps).
+   */
+  readonly raw: {
+    dense(wAt: number, bAt: number, xAt: number, yAt: number, inDim: number, outDim: number): void;
+    sumsq(zAt: number, sAt: number, c: number, hw: number): void;
+    /** GELU in place on n floats at byte offset `at` (n a positive multiple of 2; float64 inside). */
+    gelu(at: number, n: number): void;
+  };
 }
 
 /** A kernel instance with room for `floats` floats, or null where WebAssembly SIMD is missing. */
@@ -186,8 +273,10 @@ export function createSimdDense(floats: number): SimdDense | null {
   const instance = new wasm!.Instance(m, { e: { m: memory } });
   const fn = instance.exports['dense'] as (...a: number[]) => void;
   const sq = instance.exports['sumsq'] as (...a: number[]) => void;
+  const ge = instance.exports['gelu'] as (...a: number[]) => void;
   let f32 = new Float32Array(memory.buffer);
   return {
+    raw: { dense: fn, sumsq: sq, gelu: ge },
     get f32() {
       return f32;
     },
