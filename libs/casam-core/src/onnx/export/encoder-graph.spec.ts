@@ -21,9 +21,12 @@ const CASAM_TINY = resolve(REPO_ROOT, 'models/casam-tiny/casam-tiny.safetensors'
 /** The operators the exported encoder may use: plain opset-17 ops ONNX Runtime runs on any provider. */
 const PLAIN_OPS = new Set([
   'Add',
+  'Concat',
   'Conv',
   'Div',
   'Erf',
+  'Expand',
+  'Gemm',
   'Identity',
   'LayerNormalization',
   'MatMul',

@@ -1,12 +1,15 @@
 /**
  * The SAM image encoder (official `ImageEncoderViT`) as an ONNX graph, built from official-named weights.
  *
- *   image [1,3,S,S] (preprocessed) → patch Conv → +pos_embed → ViT blocks (windowed or global attention with
- *   decomposed relative positions) → neck (1×1 conv, LN2d, 3×3 conv, LN2d) → image_embeddings [1,C,g,g]
+ *   image [1,3,S,S] (preprocessed) → patch embedding (Gemm on the patches, + bias + pos_embed) → ViT blocks
+ *   (windowed or global attention with decomposed relative positions) → neck (1×1 conv, LN2d, 3×3 conv, LN2d)
+ *   → image_embeddings [1,C,g,g]
  *
  * Same input and output names and shapes as `torch.onnx.export(sam.image_encoder)`, so the file drops into
- * `createOnnxSamEngine` in place of an official export. The tokens run NHWC ([1,g,g,E]) between the patch
- * embedding and the neck, as in the official code, so LayerNormalization normalises the last axis.
+ * `createOnnxSamEngine` in place of an official export. Between the patch embedding and the neck the tokens run
+ * as 2-D rows [g·g, E] (the official NHWC order, without the batch and grid axes), so LayerNormalization
+ * normalises the last axis and every linear layer is one plain Gemm (exporter 3: fewer, cheaper nodes on ONNX
+ * Runtime for the small presets; casam-tiny 201 → 152 nodes after ORT's optimisation).
  *
  * All shapes are static (batch 1, one preset): ONNX Runtime then plans every buffer at load time.
  */
@@ -41,6 +44,21 @@ export function expandRelPos(table: Float32Array, size: number, hd: number): Flo
   return out;
 }
 
+/**
+ * Which key each column of the augmented attention operand selects: [n, 1, 2S] with row k = (kh, kw) holding
+ * one-hot(kh) in columns [0, S) and one-hot(kw) in [S, 2S), so [rel_h | rel_w]·selᵀ adds rel_h[·, kh] + rel_w[·, kw]
+ * to logit (q, k).
+ */
+export function relPosKeySelector(size: number): Float32Array {
+  const n = size * size;
+  const out = new Float32Array(n * 2 * size);
+  for (let k = 0; k < n; k++) {
+    out[k * 2 * size + Math.floor(k / size)] = 1;
+    out[k * 2 * size + size + (k % size)] = 1;
+  }
+  return out;
+}
+
 interface AttentionSpec {
   dim: number;
   heads: number;
@@ -51,54 +69,94 @@ interface AttentionSpec {
   useRelPos: boolean;
 }
 
-/** The official encoder `Attention` on x [batch, S·S, E] → [batch, S·S, E]. */
+/**
+ * The official encoder `Attention` on POSITION-MAJOR tokens x [S·S·batch, E] (row p·batch + i: position p of
+ * token map i) → the same layout. Position-major, q/k/v come out of the qkv Gemm already batched over the query
+ * position ([n, batch·h, hd] is a free Reshape), which is the batch axis the decomposed rel-pos MatMuls need.
+ *
+ * The softmax scale hd^−0.5 is folded into the q columns of the qkv weight and bias, and the rel-pos tables are
+ * divided by it, so (s·q)·kᵀ + (s·q)·(R/s) = the official (q·s)·kᵀ + q·R without a Mul.
+ *
+ * Small rel-pos tables (2S ≤ hd: casam presets, vit_b windows) skip the two broadcast Adds of
+ * add_decomposed_rel_pos (each a pass over [bh, S, S, S, S] in S-long spans, the slowest nodes of casam-tiny on
+ * ONNX Runtime): [q | rel_h | rel_w] is multiplied with [k | key selector] in the logits MatMul, one MatMul
+ * with contraction hd + 2S instead of hd. Larger tables (vit_b global, S = 64) keep the Adds, which cost less
+ * there than the wider MatMul.
+ */
 function attention(b: GraphBuilder, w: ExportWeights, x: string, s: AttentionSpec): string {
   const { dim, heads, size, batch } = s;
   const hd = dim / heads;
   const n = size * size;
-  // One qkv Gemm ([n, E]·[E, 3E], the fused weight transposed once here), then one Transpose to
-  // [3, B, h, N, hd] and a Split on the outer axis (contiguous copies): one large Gemm runs faster than three
-  // thin ones, and k stays [B, h, N, hd] so ONNX Runtime folds its Transpose into the logits' FusedMatMul.
-  const qkv = w.linear('qkv', dim, 3 * dim);
-  const heads5 = b.transpose(b.reshape(b.linear(x, qkv.w, qkv.b), [batch, n, 3, heads, hd]), [2, 0, 3, 1, 4]);
-  const [q, k, v] = b
-    .op('Split', [heads5, b.constI64([1, 1, 1])], { axis: attrInt(0) }, { numOutputs: 3 })
-    .map((t) => b.reshape(t, [batch, heads, n, hd])); // [B, h, N, hd]
-  const kT = b.transpose(k, [0, 1, 3, 2]); // [B, h, hd, N]
-  // Official order: (q·scale)·kᵀ, then the rel-pos terms from the UNSCALED q.
-  let logits = b.matMul(b.mul(q, b.constF32(hd ** -0.5)), kT); // [B, h, N, N]
-  if (s.useRelPos) {
-    const bh = batch * heads;
-    const relH = b.weight(
-      w.prefixName('rel_pos_h') + '.expanded',
-      [size, hd, size],
-      expandRelPos(w.data('rel_pos_h', [2 * size - 1, hd]), size, hd),
-    );
-    const relW = b.weight(
-      w.prefixName('rel_pos_w') + '.expanded',
-      [size, hd, size],
-      expandRelPos(w.data('rel_pos_w', [2 * size - 1, hd]), size, hd),
-    );
-    const q4 = b.reshape(q, [bh, size, size, hd]); // [b', qh, qw, c]
-    // rel_h[b', qh, qw, kh] = Σc q[b', qh, qw, c]·Rh[qh − kh + S − 1, c]: batched over qh.
-    const byH = b.reshape(b.transpose(q4, [1, 0, 2, 3]), [size, bh * size, hd]); // [qh, (b', qw), c]
-    const rh = b.reshape(b.matMul(byH, relH), [size, bh, size, size]); // [qh, b', qw, kh]
-    const termH = b.reshape(b.transpose(rh, [1, 0, 2, 3]), [bh, size, size, size, 1]);
-    // rel_w[b', qh, qw, kw] = Σc q[b', qh, qw, c]·Rw[qw − kw + S − 1, c]: batched over qw.
-    const byW = b.reshape(b.transpose(q4, [2, 0, 1, 3]), [size, bh * size, hd]); // [qw, (b', qh), c]
-    const rw = b.reshape(b.matMul(byW, relW), [size, bh, size, size]); // [qw, b', qh, kw]
-    const termW = b.reshape(b.transpose(rw, [1, 2, 0, 3]), [bh, size, size, 1, size]);
-    // Same addition order as the official add_decomposed_rel_pos: (attn + rel_h) + rel_w.
-    const l5 = b.reshape(logits, [bh, size, size, size, size]);
-    logits = b.reshape(b.add(b.add(l5, termH), termW), [batch, heads, n, n]);
+  const bh = batch * heads;
+  const scale = hd ** -0.5;
+  // One qkv Gemm ([n·batch, E]·[E, 3E], one large Gemm runs faster than three thin ones), then a Split.
+  const wt = transpose2d(w.data('qkv.weight', [3 * dim, dim]), 3 * dim, dim); // [E, 3E], a fresh copy
+  for (let r = 0; r < dim; r++) for (let c = 0; c < dim; c++) wt[r * 3 * dim + c] *= scale;
+  const qkvW = b.weight(w.prefixName('qkv.weight_t_qscaled'), [dim, 3 * dim], wt);
+  let qkvB: string | undefined;
+  if (w.has('qkv.bias')) {
+    const bias = Float32Array.from(w.data('qkv.bias', [3 * dim]));
+    for (let c = 0; c < dim; c++) bias[c] *= scale;
+    qkvB = b.weight(w.prefixName('qkv.bias_qscaled'), [3 * dim], bias);
   }
-  const out = b.matMul(b.softmax(logits, -1), v); // [B, h, N, hd]
-  const merged = b.reshape(b.transpose(out, [0, 2, 1, 3]), [batch, n, dim]);
+  const qkv5 = b.reshape(b.gemm(x, qkvW, qkvB), [n, batch, 3, heads, hd]);
+  const [q, k, v] = b
+    .op('Split', [qkv5, b.constI64([1, 1, 1])], { axis: attrInt(2) }, { numOutputs: 3 })
+    .map((t) => b.reshape(t, [n, bh, hd])); // [n, b', hd], b' = (map, head); q carries the scale
+  const byMap = (t: string) => b.transpose(t, [1, 0, 2]); // [n, b', c] → [b', n, c]
+  const keysT = (t: string) => b.transpose(t, [1, 2, 0]); // [n, b', c] → [b', c, n]
+  let logits: string;
+  if (!s.useRelPos) logits = b.matMul(byMap(q), keysT(k));
+  else {
+    const table = (name: string) => {
+      const t = expandRelPos(w.data(name, [2 * size - 1, hd]), size, hd);
+      for (let i = 0; i < t.length; i++) t[i] /= scale;
+      return b.weight(w.prefixName(name) + '.expanded_unscaled', [size, hd, size], t);
+    };
+    // rel_h[qh, qw, b', kh] = Σc q[qh, qw, b', c]·Rh[qh − kh + S − 1, c]: batched over qh, q as it comes.
+    const rh = b.matMul(b.reshape(q, [size, size * bh, hd]), table('rel_pos_h')); // [qh, (qw, b'), kh]
+    // rel_w[qh, qw, b', kw]: batched over qw, q with its position axes swapped.
+    const qByW = b.transpose(b.reshape(q, [size, size, bh, hd]), [1, 0, 2, 3]); // [qw, qh, b', c]
+    const rwT = b.reshape(b.matMul(b.reshape(qByW, [size, size * bh, hd]), table('rel_pos_w')), [
+      size,
+      size,
+      bh,
+      size,
+    ]); // [qw, qh, b', kw]
+    if (2 * size <= hd) {
+      const rw = b.reshape(b.transpose(rwT, [1, 0, 2, 3]), [n, bh, size]); // [(qh, qw), b', kw]
+      const qx = b.concat([q, b.reshape(rh, [n, bh, size]), rw], 2); // [n, b', hd + 2S]
+      const sel = b.weight(
+        w.prefixName('rel_pos') + '.key_selector',
+        [n, 1, 2 * size],
+        relPosKeySelector(size),
+      );
+      const kx = b.concat([k, b.expand(sel, [n, bh, 2 * size])], 2); // [n, b', hd + 2S]
+      logits = b.matMul(byMap(qx), keysT(kx)); // [b', n, n]
+    } else {
+      // Same addition order as the official add_decomposed_rel_pos: (attn + rel_h) + rel_w.
+      const termH = b.reshape(b.transpose(b.reshape(rh, [size, size, bh, size]), [2, 0, 1, 3]), [
+        bh,
+        size,
+        size,
+        size,
+        1,
+      ]);
+      const termW = b.reshape(b.transpose(rwT, [2, 1, 0, 3]), [bh, size, size, 1, size]);
+      const l5 = b.reshape(b.matMul(byMap(q), keysT(k)), [bh, size, size, size, size]);
+      logits = b.reshape(b.add(b.add(l5, termH), termW), [bh, n, n]);
+    }
+  }
+  const out = b.matMul(b.softmax(logits, -1), byMap(v)); // [b', n, hd]
+  const merged = b.reshape(b.transpose(b.reshape(out, [batch, heads, n, hd]), [2, 0, 1, 3]), [
+    n * batch,
+    dim,
+  ]);
   const p = w.linear('proj', dim, dim);
-  return b.linear(merged, p.w, p.b);
+  return b.gemm(merged, p.w, p.b);
 }
 
-/** One official ViT `Block` on NHWC tokens [1, g, g, E]. */
+/** One official ViT `Block` on the token rows [g·g, E] (row-major over the grid). */
 function vitBlock(b: GraphBuilder, w: ExportWeights, x: string, cfg: SamConfig, windowSize: number): string {
   const e = cfg.encoderEmbedDim;
   const g = gridSize(cfg);
@@ -107,6 +165,7 @@ function vitBlock(b: GraphBuilder, w: ExportWeights, x: string, cfg: SamConfig, 
   const n1 = b.layerNorm(x, n1p.scale, n1p.bias, eps);
   let a: string;
   const attn = w.scope('attn');
+  const spec = { dim: e, heads: cfg.encoderNumHeads, useRelPos: cfg.encoderUseRelPos };
   if (windowSize > 0) {
     const ws = windowSize;
     const pad = (ws - (g % ws)) % ws;
@@ -115,44 +174,29 @@ function vitBlock(b: GraphBuilder, w: ExportWeights, x: string, cfg: SamConfig, 
     // Zero padding on the bottom/right; padded tokens take part in attention as plain zeros (not masked).
     const padded =
       pad > 0
-        ? b.op1('Pad', [n1, b.constI64([0, 0, 0, 0, 0, pad, pad, 0])], { mode: { string: 'constant' } })
+        ? b.op1('Pad', [b.reshape(n1, [g, g, e]), b.constI64([0, 0, 0, pad, pad, 0])], {
+            mode: { string: 'constant' },
+          })
         : n1;
-    const windows = b.reshape(b.transpose(b.reshape(padded, [nw, ws, nw, ws, e]), [0, 2, 1, 3, 4]), [
-      nw * nw,
-      ws * ws,
+    // Window partition, position-major: [wy, py, wx, px, E] → [py, px, wy, wx, E].
+    const windows = b.reshape(b.transpose(b.reshape(padded, [nw, ws, nw, ws, e]), [1, 3, 0, 2, 4]), [
+      ws * ws * nw * nw,
       e,
     ]);
-    const aw = b.scope('attn', () =>
-      attention(b, attn, windows, {
-        dim: e,
-        heads: cfg.encoderNumHeads,
-        size: ws,
-        batch: nw * nw,
-        useRelPos: cfg.encoderUseRelPos,
-      }),
-    );
-    const full = b.reshape(b.transpose(b.reshape(aw, [nw, nw, ws, ws, e]), [0, 2, 1, 3, 4]), [1, gp, gp, e]);
-    a = pad > 0 ? b.slice(full, [0, 0], [g, g], [1, 2]) : full;
-  } else {
-    const tokens = b.reshape(n1, [1, g * g, e]);
-    const ag = b.scope('attn', () =>
-      attention(b, attn, tokens, {
-        dim: e,
-        heads: cfg.encoderNumHeads,
-        size: g,
-        batch: 1,
-        useRelPos: cfg.encoderUseRelPos,
-      }),
-    );
-    a = b.reshape(ag, [1, g, g, e]);
-  }
+    const aw = b.scope('attn', () => attention(b, attn, windows, { ...spec, size: ws, batch: nw * nw }));
+    const full = b.transpose(b.reshape(aw, [ws, ws, nw, nw, e]), [2, 0, 3, 1, 4]); // [wy, py, wx, px, E]
+    a =
+      pad > 0
+        ? b.reshape(b.slice(b.reshape(full, [gp, gp, e]), [0, 0], [g, g], [0, 1]), [g * g, e])
+        : b.reshape(full, [g * g, e]);
+  } else a = b.scope('attn', () => attention(b, attn, n1, { ...spec, size: g, batch: 1 }));
   const x1 = b.add(x, a);
   const n2p = w.norm('norm2', e);
   const n2 = b.layerNorm(x1, n2p.scale, n2p.bias, eps);
   const hidden = Math.round(e * cfg.encoderMlpRatio);
   const lin1 = w.linear('mlp.lin1', e, hidden);
   const lin2 = w.linear('mlp.lin2', hidden, e);
-  const m = b.scope('mlp', () => b.linear(b.gelu(b.linear(n2, lin1.w, lin1.b)), lin2.w, lin2.b));
+  const m = b.scope('mlp', () => b.gemm(b.gelu(b.gemm(n2, lin1.w, lin1.b)), lin2.w, lin2.b));
   return b.add(x1, m);
 }
 
@@ -169,17 +213,34 @@ export function buildEncoderGraph(cfg: SamConfig, sd: StateDict): GraphBuilder {
   const e = cfg.encoderEmbedDim;
   const c = cfg.outChans;
   const p = cfg.patchSize;
+  const ci = cfg.inChans;
   const b = new GraphBuilder(`${cfg.name}-image-encoder`);
   const w = new ExportWeights(sd, b, 'image_encoder.');
-  const image = b.input(ENCODER_INPUT_NAME, 'float32', [1, cfg.inChans, cfg.imgSize, cfg.imgSize]);
+  const image = b.input(ENCODER_INPUT_NAME, 'float32', [1, ci, cfg.imgSize, cfg.imgSize]);
 
+  // The patch embedding (a p×p stride-p Conv) as one Gemm on the patches [g·g, C·p·p] against the conv weight
+  // viewed [E, C·p·p] (transB), with the conv bias and pos_embed folded into one [g·g, E] addend: the token
+  // rows come out directly, no NCHW → NHWC reorder, no separate pos_embed Add.
   let x = b.scope('patch_embed', () => {
     const proj = w.scope('patch_embed.proj');
-    const pw = proj.raw('weight', [e, cfg.inChans, p, p]);
-    const pb = proj.has('bias') ? proj.raw('bias', [e]) : undefined;
-    return b.transpose(b.conv(image, pw, pb, { kernel: p, stride: p }), [0, 2, 3, 1]); // [1, g, g, E]
+    const pw = b.weight(
+      'image_encoder.patch_embed.proj.weight',
+      [e, ci * p * p],
+      proj.data('weight', [e, ci, p, p]),
+    );
+    const bias = proj.has('bias') ? proj.data('bias', [e]) : undefined;
+    let addend: string | undefined;
+    if (cfg.encoderUseAbsPos) {
+      const pos = Float32Array.from(w.data('pos_embed', [1, g, g, e]));
+      if (bias) for (let i = 0; i < pos.length; i++) pos[i] += bias[i % e];
+      addend = b.weight('image_encoder.pos_embed_plus_patch_bias', [g * g, e], pos);
+    } else if (bias) addend = b.weight('image_encoder.patch_embed.proj.bias', [e], bias);
+    const patches = b.reshape(b.transpose(b.reshape(image, [ci, g, p, g, p]), [1, 3, 0, 2, 4]), [
+      g * g,
+      ci * p * p,
+    ]);
+    return b.gemm(patches, pw, addend, true); // [g·g, E]
   });
-  if (cfg.encoderUseAbsPos) x = b.add(x, w.raw('pos_embed', [1, g, g, e]));
 
   for (let i = 0; i < cfg.encoderDepth; i++) {
     const global = cfg.encoderGlobalAttnIndexes.includes(i);
@@ -190,14 +251,15 @@ export function buildEncoderGraph(cfg: SamConfig, sd: StateDict): GraphBuilder {
 
   const out = b.scope('neck', () => {
     const eps = cfg.layerNorm2dEps;
-    // neck.0 is a 1×1 conv without bias: a MatMul on the NHWC tokens.
+    // neck.0 is a 1×1 conv without bias: a MatMul on the token rows.
     const n0w = w.data('neck.0.weight', [c, e, 1, 1]);
     const n0 = b.matMul(x, b.weight('image_encoder.neck.0.weight_t', [e, c], transpose2d(n0w, c, e)));
     const ln1 = w.norm('neck.1', c);
-    const n1 = b.transpose(b.layerNorm(n0, ln1.scale, ln1.bias, eps), [0, 3, 1, 2]); // NCHW
+    const n1 = b.transpose(b.reshape(b.layerNorm(n0, ln1.scale, ln1.bias, eps), [1, g, g, c]), [0, 3, 1, 2]);
     const n2 = b.conv(n1, w.raw('neck.2.weight', [c, c, 3, 3]), undefined, { kernel: 3, pad: 1 });
-    const ln3 = w.norm('neck.3', c, [c, 1, 1]);
-    return b.layerNorm2d(n2, ln3.scale, ln3.bias, eps);
+    // LayerNorm2d as LayerNormalization on NHWC between two Transposes (3 nodes instead of 9).
+    const ln3 = w.norm('neck.3', c);
+    return b.transpose(b.layerNorm(b.transpose(n2, [0, 2, 3, 1]), ln3.scale, ln3.bias, eps), [0, 3, 1, 2]);
   });
   b.output(ENCODER_OUTPUT_NAME, out, 'float32', [1, c, g, g]);
   return b;

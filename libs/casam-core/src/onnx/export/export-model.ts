@@ -22,9 +22,11 @@ import { ONNX_IR_VERSION, ONNX_OPSET, SerializedModel, writeOnnxModel } from './
 /**
  * Version of the graphs this exporter writes. Bump it whenever any graph changes (ops, layout, numerics), so
  * cached exports made by an older exporter are no longer taken for current ones. (2: the encoder's attention
- * runs one fused qkv Gemm + Split instead of three projections.)
+ * runs one fused qkv Gemm + Split instead of three projections. 3: position-major windows, softmax scale folded
+ * into the q weights, small rel-pos terms in the logits MatMul instead of broadcast Adds, the patch embedding
+ * as a Gemm, 2-D token rows, LayerNorm2d as LayerNormalization.)
  */
-export const ONNX_EXPORTER_VERSION = '2';
+export const ONNX_EXPORTER_VERSION = '3';
 
 export const ONNX_MANIFEST_FILE = 'onnx-export.json';
 const MANIFEST_FORMAT = 'casam-onnx-export';

@@ -330,6 +330,18 @@ export class GraphBuilder {
     return b ? this.add(y, b) : y;
   }
 
+  /**
+   * Gemm on 2-D `a` [M,K]: a·w + c, `w` [K,N] (or [N,K] with `transB`), `c` broadcast to [M,N] ([N] or [M,N]).
+   * One node where MatMul + Add on N-D tokens makes ONNX Runtime wrap its fused Gemm in two Reshapes.
+   */
+  gemm(a: string, w: string, c?: string, transB = false): string {
+    return this.op1('Gemm', c ? [a, w, c] : [a, w], transB ? { transB: attrInt(1) } : {});
+  }
+  /** Expand (numpy broadcast) to `shape`. */
+  expand(x: string, shape: readonly number[]): string {
+    return this.op1('Expand', [x, this.constI64(shape)]);
+  }
+
   /** LayerNormalization over the last axis (biased variance, as PyTorch). */
   layerNorm(x: string, scale: string, bias: string, eps: number): string {
     return this.op1('LayerNormalization', [x, scale, bias], {
