@@ -11,8 +11,9 @@
  * of other modules pointed at this tree), so the comparison needs no second checkout. Nothing is written under
  * bench/results.
  *
- * Flags: --rev <git revision> (default HEAD), --passes <n> (default 2000), --size <H> (embedding H = W, default
- * 16), --help.
+ * Flags: --rev <git revision> (default HEAD, i.e. uncommitted changes against the last commit; 147eb14 is the
+ * per-task router before the one-memory batched scorer of issue 18), --passes <n> (default 2000), --size <H>
+ * (embedding H = W, default 16), --help.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

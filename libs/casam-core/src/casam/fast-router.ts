@@ -149,15 +149,15 @@ export function createFastTaskVae(
   };
 }
 
-/** The layers of each FastTaskVae built on the SIMD kernel, so a router can place all its tasks in one memory. */
+/**
+ * Where each FastTaskVae built on the SIMD kernel keeps its weights (float offsets into its kernel's memory `f32`:
+ * encoder.0, fc_mu‖fc_logvar stacked, decoder.0, decoder.2), so a router can copy all its tasks into one memory.
+ */
 interface SimdVaeLayers {
   readonly dims: { inputDim: number; hiddenDim: number; latentDim: number };
   readonly beta: number;
-  readonly enc0: DenseLayer;
-  readonly fcMu: DenseLayer;
-  readonly fcLogvar: DenseLayer;
-  readonly dec0: DenseLayer;
-  readonly dec2: DenseLayer;
+  readonly f32: Float32Array;
+  readonly layers: readonly { readonly w: number; readonly b: number }[];
 }
 const simdVaeLayers = new WeakMap<FastTaskVae, SimdVaeLayers>();
 
@@ -232,7 +232,7 @@ function simdTaskVae(
       return recon + beta * (-0.5 * klSum);
     },
   };
-  simdVaeLayers.set(vae, { dims, beta, enc0, fcMu, fcLogvar, dec0, dec2 });
+  simdVaeLayers.set(vae, { dims, beta, f32: m, layers: layout.map(({ w, b }) => ({ w, b })) });
   return vae;
 }
 
@@ -278,18 +278,17 @@ function createBatchedScorer(all: readonly SimdVaeLayers[]) {
   const aAt = size;
   const k = createSimdDense(size + 4)!;
   let m = k.f32;
-  all.forEach((v, i) => {
-    m.set(v.enc0.w, e0W + i * h * c);
-    m.set(v.enc0.b, e0B + i * h);
+  all.forEach(({ f32: from, layers: [e, ml, d0, d2] }, i) => {
+    const copy = (src: number, n: number, to: number) => m.set(from.subarray(src, src + n), to);
     const p = per[i];
-    m.set(v.fcMu.w, p.mlW);
-    m.set(v.fcLogvar.w, p.mlW + l * h);
-    m.set(v.fcMu.b, p.mlB);
-    m.set(v.fcLogvar.b, p.mlB + l);
-    m.set(v.dec0.w, p.d0W);
-    m.set(v.dec0.b, p.d0B);
-    m.set(v.dec2.w, p.d2W);
-    m.set(v.dec2.b, p.d2B);
+    copy(e.w, h * c, e0W + i * h * c);
+    copy(e.b, h, e0B + i * h);
+    copy(ml.w, 2 * l * h, p.mlW);
+    copy(ml.b, 2 * l, p.mlB);
+    copy(d0.w, h * l, p.d0W);
+    copy(d0.b, h, p.d0B);
+    copy(d2.w, c * h, p.d2W);
+    copy(d2.b, c, p.d2B);
   });
   const { dense, sumsq, gelu } = k.raw;
   const B = 4; // bytes per float
