@@ -1,10 +1,20 @@
+import { resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 import swc from 'unplugin-swc';
 
 // One runner for the whole repo. SWC compiles tests so NestJS decorator metadata works.
 const project = (name: string, root: string, extra: Record<string, unknown> = {}) => ({
   plugins: [swc.vite({ module: { type: 'es6' } })],
-  test: { name, root, include: ['**/*.spec.ts'], environment: 'node', testTimeout: 60_000, ...extra },
+  test: {
+    name,
+    root,
+    include: ['**/*.spec.ts'],
+    environment: 'node',
+    testTimeout: 60_000,
+    // tfjs-core's gradients, registered lazily outside tests (see the file).
+    setupFiles: [resolve(__dirname, 'tools/vitest-gradients.ts')],
+    ...extra,
+  },
 });
 
 export default defineConfig({

@@ -19,7 +19,7 @@ export { PromptError, createSamPredictor } from './sam/predictor';
 export { createPromptEncoder } from './sam/prompt-encoder';
 export { randomSamStateDict } from './sam/random-weights';
 export { type Sam, buildSam, createSam } from './sam/sam';
-export { tf } from './sam/tf';
+export { ensureGradients, tf } from './sam/tf';
 export { createTfjsSamEngine } from './sam/tfjs-sam-engine';
 export { postprocessMasksTf, prepareImage, preprocess } from './sam/transforms';
 

@@ -4,7 +4,7 @@
  * clipping of the gradients' global norm. tf.train.adam differs (eps inside its own formula, state only through
  * async getWeights), hence this small one. Alignment Layers, VAEs and the base model's pretraining all use it.
  */
-import { tf } from '../sam/tf';
+import { ensureGradients, tf } from '../sam/tf';
 import { StateDict, float32Tensor, shapeEquals, toFloat32 } from '../tensor/host-tensor';
 
 export interface AdamOptions {
@@ -157,6 +157,7 @@ export function createAdam(vars: Map<string, tf.Variable>, opts: AdamOptions): A
     },
     minimize(loss: () => tf.Scalar): number {
       const list = names.map((n) => vars.get(n)!);
+      ensureGradients();
       const { value, grads } = tf.variableGrads(loss, list);
       try {
         const named = new Map<string, tf.Tensor>();

@@ -37,7 +37,7 @@
  */
 import { RegionOptions, countRegions, splitRegions } from './regions';
 import { createHash } from 'node:crypto';
-import { tf } from '../sam/tf';
+import { ensureGradients, tf } from '../sam/tf';
 import { AdamOptimizer, createAdam } from '../casam/adam-optimizer';
 import { AlignmentLayer, createAlignmentLayer } from '../casam/align-layer';
 import { DecoderLora, assertDecoderLoraFits, createDecoderLora } from '../casam/decoder-lora';
@@ -760,6 +760,7 @@ function chunkGradsWithLora(
   w: number,
   acc: Map<string, tf.Tensor>,
 ): { value: tf.Scalar; grad: tf.Tensor } {
+  ensureGradients();
   const { value, grads: g } = tf.variableGrads(f, [yVar, ...run.loraVars]);
   for (const v of run.loraVars) {
     const k = run.byTfName.get(v.name)!;
@@ -782,6 +783,7 @@ function onePassGradients(run: AlRun, sb: StepBatch, t1: number, kept: tf.Scalar
     () => (marks.alFwd = now()),
     () => (marks.decBwd = now()),
   );
+  ensureGradients();
   const { value, grads } = tf.variableGrads(
     () =>
       withPenalty(
@@ -821,6 +823,7 @@ function chunkedGradients(run: AlRun, sb: StepBatch, t1: number, kept: tf.Scalar
       const p1 = Math.min(sb.prompts, p0 + chunk);
       const w = (p1 - p0) / sb.prompts;
       const marks: StepMarks = { alFwd: now(), decFwd: 0, lossFwd: 0, lossBwd: 0, decBwd: 0 };
+      ensureGradients();
       const { value, grad } = yv
         ? chunkGradsWithLora(
             run,
@@ -843,6 +846,7 @@ function chunkedGradients(run: AlRun, sb: StepBatch, t1: number, kept: tf.Scalar
     }
     const tBack = now();
     let penalty = 0;
+    ensureGradients();
     const { value, grads } = tf.variableGrads(() => {
       const surrogate = tf.sum(tf.mul(align.forward(sb.embeddings), dy)) as tf.Scalar;
       if (!reg) return surrogate;

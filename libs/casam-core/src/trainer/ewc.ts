@@ -13,7 +13,7 @@
  * in), so a saved Fisher pairs with `namedVariables()`, not with `stateDict()`.
  */
 import { createHash } from 'node:crypto';
-import { tf } from '../sam/tf';
+import { ensureGradients, tf } from '../sam/tf';
 import type { AlignmentLayer } from '../casam/align-layer';
 import { segmentationLoss } from '../casam/losses';
 import { createRng, deriveSeed } from '../random/seeded-random';
@@ -102,6 +102,7 @@ export async function computeFisherDiagonal(opts: FisherOptions): Promise<Parame
       const { sparse, dense } = encodeModelFramePrompts(sam, frame);
       const x = tf.tensor4d(cached.embeddings.data as Float32Array, [1, cfg.outChans, g, g]);
       const tgt = tf.tensor4d(target, [b, 1, res, res]);
+      ensureGradients();
       const { grads: gr } = tf.variableGrads(() => {
         // One AL output repeated for the image's prompts with a gather: the decoder's own repeat (a rank-5
         // tile) has no gradient in TF.js.

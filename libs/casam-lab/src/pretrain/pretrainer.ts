@@ -25,6 +25,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  ensureGradients,
   tf,
   SamConfig,
   getPreset,
@@ -233,6 +234,7 @@ export function trainStep(
   const frozenEmb = freezeEncoder
     ? tf.tidy(() => model.sam.imageEncoder.forward(tf.tensor4d(batch.images, [batch.numImages, 3, s, s])))
     : null;
+  ensureGradients();
   const { value, grads } = tf.variableGrads(() => {
     const emb =
       frozenEmb ?? model.sam.imageEncoder.forward(tf.tensor4d(batch.images, [batch.numImages, 3, s, s]));
