@@ -19,10 +19,11 @@
  * 1e-5 relative of TF.js's and the decisions identical, on both kernels.
  *
  * Speed (issue 18, routing ≤ 2% of the encoder): a router over SIMD-kernel VAEs keeps all tasks in one kernel
- * memory and scores them together (createBatchedScorer: one stacked first layer, GELU on the kernel, no per-call
- * checks, no feature copies), and e^x comes from expNeg's tables instead of Math.exp (a call into fdlibm in V8).
- * Measured side by side against the per-task version (bench/fast-router.bench.ts, 9 tasks, [1,64,16,16], shared
- * 2-core machine): route p50 1.35–1.41× faster, scores identical.
+ * memory and scores them together (createBatchedScorer: one stacked first layer, weights in column blocks, GELU
+ * on the kernel, no per-call checks, no feature copies), and e^x in JS comes from expNeg's tables instead of
+ * Math.exp (a call into fdlibm in V8). Measured side by side against the per-task version 147eb14
+ * (bench/fast-router.bench.ts, 9 tasks, [1,64,16,16], 3000 alternating passes, shared 2-core machine at load
+ * ~6): route p50 1.37–1.58× faster, p99 1.46–2.19×; [1,64,32,32] p50 1.32×; scores identical.
  */
 import { HostTensor, StateDict, toFloat32 } from '../tensor/host-tensor';
 import { taskVaeDims, taskVaeLinears } from './casam-shapes';
@@ -37,7 +38,7 @@ import {
   decide,
 } from './router';
 import { VAE_BETA } from './task-vae';
-import { createSimdDense, simdDenseAvailable } from './simd-dense';
+import { columnBlocks8, createSimdDense, simdDenseAvailable } from './simd-dense';
 
 /** Which code computes the dense layers: the WebAssembly SIMD kernel, or plain JS loops. */
 export type FastRouterKernel = 'wasm-simd' | 'js';
@@ -239,7 +240,8 @@ function simdTaskVae(
 /**
  * Pooling and every task's score in ONE kernel memory, for a router whose VAEs all run on the SIMD kernel (so
  * all have the router's widths): all tasks' first layers (they all read the same pooled feature) stacked into
- * one [T·H, C] matrix-vector product and one GELU call over its T·H outputs, the pooled feature written by the
+ * one [T·H, C] matrix-vector product and one GELU call over its T·H outputs, the weights in column blocks for
+ * the kernel's `densec` (the same sums as `dense`, bit for bit, fewer instructions), the pooled feature written by the
  * pooling straight into the VAEs' input slot (no copy out and back in), the kernel called without its per-call
  * checks (the layout is fixed here, once), and one weight memory instead of one per task. Each row is summed
  * exactly as in simdTaskVae's score (the kernel's rows are independent), GELU, the reconstruction error and the
@@ -278,19 +280,24 @@ function createBatchedScorer(all: readonly SimdVaeLayers[]) {
   const aAt = size;
   const k = createSimdDense(size + 4)!;
   let m = k.f32;
+  // Weights in column blocks of 8 rows for `densec` (same sums, fewer instructions) where every width allows.
+  const cols = [h, 2 * l, c].every((n) => n % 8 === 0);
   all.forEach(({ f32: from, layers: [e, ml, d0, d2] }, i) => {
     const copy = (src: number, n: number, to: number) => m.set(from.subarray(src, src + n), to);
+    const copyW = (src: number, inDim: number, outDim: number, to: number) =>
+      cols ? columnBlocks8(from, src, m, to, inDim, outDim) : copy(src, inDim * outDim, to);
     const p = per[i];
-    copy(e.w, h * c, e0W + i * h * c);
+    copyW(e.w, c, h, e0W + i * h * c);
     copy(e.b, h, e0B + i * h);
-    copy(ml.w, 2 * l * h, p.mlW);
+    copyW(ml.w, h, 2 * l, p.mlW);
     copy(ml.b, 2 * l, p.mlB);
-    copy(d0.w, h * l, p.d0W);
+    copyW(d0.w, l, h, p.d0W);
     copy(d0.b, h, p.d0B);
-    copy(d2.w, c * h, p.d2W);
+    copyW(d2.w, h, c, p.d2W);
     copy(d2.b, c, p.d2B);
   });
-  const { dense, sumsq, gelu } = k.raw;
+  const { sumsq, gelu } = k.raw;
+  const dense = cols ? k.raw.densec : k.raw.dense;
   const B = 4; // bytes per float
   const betas = all.map((v) => v.beta);
   const out = new Float64Array(t);
@@ -313,7 +320,7 @@ function createBatchedScorer(all: readonly SimdVaeLayers[]) {
       for (let p = 0; p < hw; p++) s[p] = m[aAt + p];
       softmaxOfNorms(s, hw, c, temperature);
       for (let p = 0; p < hw; p++) m[aAt + p] = s[p];
-      dense(zAt * B, zeroAt * B, aAt * B, xAt * B, hw, c);
+      k.raw.dense(zAt * B, zeroAt * B, aAt * B, xAt * B, hw, c); // Z as given, row-major
       return true;
     },
     /** Every task's score of the feature in the feature slot, in task order (a reused array). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../random/seeded-random';
-import { createSimdDense, simdDenseAvailable } from './simd-dense';
+import { columnBlocks8, createSimdDense, simdDenseAvailable } from './simd-dense';
 
 describe('WebAssembly SIMD dense kernel', () => {
   it('runs on this Node (the router relies on it for speed, not for correctness)', () => {
@@ -44,6 +44,29 @@ describe('WebAssembly SIMD dense kernel', () => {
       worst = Math.max(worst, Math.abs(m[32 + p] - want));
     }
     expect(worst).toBeLessThan(1e-5);
+  });
+
+  it('computes the same float32 results, bit for bit, with W in column blocks (densec)', () => {
+    const rng = mulberry32(9);
+    const k = createSimdDense(200000)!;
+    const m = k.f32;
+    for (let i = 0; i < 200000; i++) m[i] = rng() * 2 - 1;
+    let differ = 0;
+    for (const [inDim, outDim] of [
+      [4, 8],
+      [12, 16],
+      [64, 1152],
+      [128, 128],
+      [64, 128],
+      [128, 64],
+    ]) {
+      const [wAt, cAt, bAt, xAt, y1, y2] = [0, 80000, 160000, 170000, 180000, 190000];
+      columnBlocks8(m, wAt, m, cAt, inDim, outDim);
+      k.raw.dense(wAt * 4, bAt * 4, xAt * 4, y1 * 4, inDim, outDim);
+      k.raw.densec(cAt * 4, bAt * 4, xAt * 4, y2 * 4, inDim, outDim);
+      for (let o = 0; o < outDim; o++) if (!Object.is(m[y1 + o], m[y2 + o])) differ++;
+    }
+    expect(differ).toBe(0);
   });
 
   it('computes GELU in place exactly as the router’s float64 JS does, rounded to float32', () => {

@@ -31,6 +31,7 @@ const ADD = 0x6a;
 const MUL = 0x6c;
 const LT_U = 0x49;
 const V128_LOAD = [0xfd, 0x00, 0x04, 0x00]; // align 2^4, offset 0
+const load = (offset: number) => [0xfd, 0x00, 0x04, ...leb(offset)]; // v128.load, align 2^4
 const F32X4_ADD = [0xfd, 0xe4, 0x01];
 const F32X4_MUL = [0xfd, 0xe6, 0x01];
 const lane = (k: number) => [0xfd, 0x1f, k]; // f32x4.extract_lane
@@ -87,6 +88,44 @@ const SUMSQ_BODY = [
   ...get(SP), ...i32(16), ADD, ...tee(SP), ...get(SE), LT_U, 0x0d, 0x00,
   0x0b,
   ...get(CH), ...i32(1), ADD, ...tee(CH), ...get(SC), LT_U, 0x0d, 0x00,
+  0x0b,
+  0x0b,
+];
+
+// (func $densec (param $w $b $x $y $in $out i32)): the same y = W·x + b with W stored in column blocks of 8
+// rows — block j is [in][8], rows 8j…8j+7 side by side for each input — so one x value (splat) serves eight
+// products and the weights stream in order. Four accumulator pairs, one per input index mod 4, add up exactly the
+// products that `dense`'s four lanes add, in the same order, and are reduced ((a0 + a1) + a2) + a3 + b as
+// `dense` reduces its lanes: the same float32 result, bit for bit (spec). `in` a multiple of 4, `out` of 8.
+const [CO, CXP, CXE] = [6, 7, 8];
+const CA = (k: number, v: number) => 9 + 2 * k + v;
+const CXS = 17;
+const LOAD32_SPLAT = (offset: number) => [0xfd, 0x09, 0x02, ...leb(offset)];
+// prettier-ignore
+const DENSEC_BODY = [
+  0x02, 0x03, 0x7f, 0x09, 0x7b, // locals: 3 × i32, 9 × v128
+  ...i32(0), ...set(CO),
+  ...get(X), ...get(IN), ...i32(2), 0x74, ADD, ...set(CXE),
+  0x03, 0x40, // loop over blocks of eight rows
+  ...get(X), ...set(CXP),
+  ...[0, 1, 2, 3].flatMap((k) => [0, 1].flatMap((v) => [...ZERO, ...set(CA(k, v))])),
+  0x03, 0x40, // loop along the inputs, four a turn
+  ...[0, 1, 2, 3].flatMap((k) => [
+    ...get(CXP), ...LOAD32_SPLAT(4 * k), ...set(CXS),
+    ...[0, 1].flatMap((v) => [
+      ...get(CA(k, v)), ...get(W), ...load(32 * k + 16 * v), ...get(CXS), ...F32X4_MUL, ...F32X4_ADD, ...set(CA(k, v)),
+    ]),
+  ]),
+  ...get(W), ...i32(128), ADD, ...set(W),
+  ...get(CXP), ...i32(16), ADD, ...tee(CXP), ...get(CXE), LT_U, 0x0d, 0x00,
+  0x0b,
+  ...[0, 1].flatMap((v) => [
+    ...get(Y), ...get(CO), ...i32(2), 0x74, ADD,
+    ...get(CA(0, v)), ...get(CA(1, v)), ...F32X4_ADD, ...get(CA(2, v)), ...F32X4_ADD, ...get(CA(3, v)), ...F32X4_ADD,
+    ...get(B), ...get(CO), ...i32(2), 0x74, ADD, ...load(16 * v), ...F32X4_ADD,
+    0xfd, 0x0b, 0x04, ...leb(16 * v), // v128.store
+  ]),
+  ...get(CO), ...i32(8), ADD, ...tee(CO), ...get(OUT), LT_U, 0x0d, 0x00,
   0x0b,
   0x0b,
 ];
@@ -197,12 +236,12 @@ const MODULE_BYTES = new Uint8Array([
   ...section(1, [0x03, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x00, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x00,
     0x60, 0x02, 0x7f, 0x7f, 0x00]),
   ...section(2, [0x01, 0x01, 0x65, 0x01, 0x6d, 0x02, 0x00, 0x01]), // import "e" "m" memory, min 1 page
-  ...section(3, [0x03, 0x00, 0x01, 0x02]), // dense: type 0, sumsq: type 1, gelu: type 2
-  // exports "dense" (function 0), "sumsq" (function 1), "gelu" (function 2)
-  ...section(7, [0x03, 0x05, ...ascii('dense'), 0x00, 0x00, 0x05, ...ascii('sumsq'), 0x00, 0x01,
-    0x04, ...ascii('gelu'), 0x00, 0x02]),
-  ...section(10, [0x03, ...leb(BODY.length), ...BODY, ...leb(SUMSQ_BODY.length), ...SUMSQ_BODY,
-    ...leb(GELU_BODY.length), ...GELU_BODY]),
+  ...section(3, [0x04, 0x00, 0x01, 0x02, 0x00]), // dense: type 0, sumsq: type 1, gelu: type 2, densec: type 0
+  // exports "dense" (function 0), "sumsq" (function 1), "gelu" (function 2), "densec" (function 3)
+  ...section(7, [0x04, 0x05, ...ascii('dense'), 0x00, 0x00, 0x05, ...ascii('sumsq'), 0x00, 0x01,
+    0x04, ...ascii('gelu'), 0x00, 0x02, 0x06, ...ascii('densec'), 0x00, 0x03]),
+  ...section(10, [0x04, ...leb(BODY.length), ...BODY, ...leb(SUMSQ_BODY.length), ...SUMSQ_BODY,
+    ...leb(GELU_BODY.length), ...GELU_BODY, ...leb(DENSEC_BODY.length), ...DENSEC_BODY]),
 ]);
 
 /** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare its values). */
@@ -261,7 +300,29 @@ export interface SimdDense {
     sumsq(zAt: number, sAt: number, c: number, hw: number): void;
     /** GELU in place on n floats at byte offset `at` (n a positive multiple of 2; float64 inside). */
     gelu(at: number, n: number): void;
+    /**
+     * `dense` with W in column blocks of 8 rows (`columnBlocks8`): the same float32 results, bit for bit; inDim a
+     * positive multiple of 4, outDim of 8.
+     */
+    densec(wAt: number, bAt: number, xAt: number, yAt: number, inDim: number, outDim: number): void;
   };
+}
+
+/**
+ * W [out,in] row-major (at `from`, floats) written as `densec` reads it (at `to`): for each block of 8 rows, for
+ * each input i, the 8 rows' weights of input i. `out` a multiple of 8.
+ */
+export function columnBlocks8(
+  src: Float32Array,
+  from: number,
+  dst: Float32Array,
+  to: number,
+  inDim: number,
+  outDim: number,
+): void {
+  for (let j = 0; j < outDim; j += 8)
+    for (let i = 0; i < inDim; i++)
+      for (let r = 0; r < 8; r++) dst[to + j * inDim + i * 8 + r] = src[from + (j + r) * inDim + i];
 }
 
 /** A kernel instance with room for `floats` floats, or null where WebAssembly SIMD is missing. */
@@ -274,9 +335,10 @@ export function createSimdDense(floats: number): SimdDense | null {
   const fn = instance.exports['dense'] as (...a: number[]) => void;
   const sq = instance.exports['sumsq'] as (...a: number[]) => void;
   const ge = instance.exports['gelu'] as (...a: number[]) => void;
+  const dc = instance.exports['densec'] as (...a: number[]) => void;
   let f32 = new Float32Array(memory.buffer);
   return {
-    raw: { dense: fn, sumsq: sq, gelu: ge },
+    raw: { dense: fn, sumsq: sq, gelu: ge, densec: dc },
     get f32() {
       return f32;
     },
