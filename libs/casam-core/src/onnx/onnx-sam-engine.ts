@@ -268,7 +268,13 @@ function toOrt(t: HostTensor, label: string): ort.Tensor {
   return new ort.Tensor('float32', data, t.shape);
 }
 
-function fromOrt(v: ort.OnnxValue | undefined, name: string, expected: ExpectedDim[]): HostTensor {
+/** `copy` false: the result views ORT's output buffer (for a caller that copies what it keeps). */
+function fromOrt(
+  v: ort.OnnxValue | undefined,
+  name: string,
+  expected: ExpectedDim[],
+  copy = true,
+): HostTensor {
   if (!v || !(v instanceof ort.Tensor)) throw new OnnxModelError(`ONNX model returned no tensor "${name}"`);
   if (v.type !== 'float32')
     throw new OnnxModelError(`ONNX output "${name}" has type ${v.type}, expected float32`);
@@ -278,7 +284,7 @@ function fromOrt(v: ort.OnnxValue | undefined, name: string, expected: ExpectedD
       `ONNX output "${name}" has shape ${fmtShape(dims)}, expected ${fmtShape(expected)}`,
     );
   // Copy so the result owns its memory independently of ORT.
-  return float32Tensor(dims, new Float32Array(v.data as Float32Array));
+  return float32Tensor(dims, copy ? new Float32Array(v.data as Float32Array) : (v.data as Float32Array));
 }
 
 function expectShape(t: HostTensor, want: number[], label: string): void {
@@ -389,7 +395,8 @@ class OrtSamEngine implements OnnxSamEngine {
           'decode this task with its own decoder export (ensureOnnxTaskDecoders, createOnnxTaskDecoderEngine)',
       );
     const inputs = promptToDecoderInputs(this.config, embeddings, prompt);
-    const { iouPredictions, lowResMasks } = await this.runDecoder(inputs, false);
+    // Not copied out of ORT's buffers: the slices below are the copies the result owns.
+    const { iouPredictions, lowResMasks } = await this.runDecoder(inputs, false, false);
     const m = maskInputSize(this.config);
     const plane = m * m;
     const [first, count] = opts.multimask ? [1, this.config.numMultimaskOutputs] : [0, 1];
@@ -402,7 +409,7 @@ class OrtSamEngine implements OnnxSamEngine {
   }
 
   async runDecoderRaw(inputs: OnnxDecoderRawInputs): Promise<OnnxDecoderRawOutputs> {
-    const { masks, iouPredictions, lowResMasks } = await this.runDecoder(inputs, true);
+    const { masks, iouPredictions, lowResMasks } = await this.runDecoder(inputs, true, true);
     if (!masks) throw new OnnxModelError('ONNX decoder returned no "masks"');
     return { masks, iouPredictions, lowResMasks };
   }
@@ -410,6 +417,7 @@ class OrtSamEngine implements OnnxSamEngine {
   private runDecoder(
     inputs: OnnxDecoderRawInputs,
     withMasks: boolean,
+    copy: boolean,
   ): Promise<{ masks?: HostTensor; iouPredictions: HostTensor; lowResMasks: HostTensor }> {
     const cfg = this.config;
     const g = gridSize(cfg);
@@ -435,9 +443,9 @@ class OrtSamEngine implements OnnxSamEngine {
     return this.serial(async () => {
       const out = await this.decoder.run(feeds, fetches);
       return {
-        masks: withMasks ? fromOrt(out['masks'], 'masks', [1, t, null, null]) : undefined,
-        iouPredictions: fromOrt(out['iou_predictions'], 'iou_predictions', [1, t]),
-        lowResMasks: fromOrt(out['low_res_masks'], 'low_res_masks', [1, t, m, m]),
+        masks: withMasks ? fromOrt(out['masks'], 'masks', [1, t, null, null], copy) : undefined,
+        iouPredictions: fromOrt(out['iou_predictions'], 'iou_predictions', [1, t], copy),
+        lowResMasks: fromOrt(out['low_res_masks'], 'low_res_masks', [1, t, m, m], copy),
       };
     });
   }

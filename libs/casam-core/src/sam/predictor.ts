@@ -1,5 +1,5 @@
 import { EngineDecodeOptions, EnginePrompt, SamEngine } from './engine';
-import { ResizeLongestSide, Size, postprocessMasks, prepareImage } from './transforms';
+import { ResizeLongestSide, Size, postprocessMasksAndBinary, prepareImage } from './transforms';
 import { HostTensor, shapeEquals } from '../tensor/host-tensor';
 import { maskInputSize } from './config';
 import { RgbImage } from '../image/image-io';
@@ -118,16 +118,14 @@ export function createSamPredictor(engine: SamEngine): SamPredictor {
         multimask: p.multimask ?? false,
         ...(decode?.decoderDelta ? { decoderDelta: decode.decoderDelta } : {}),
       });
-      const masks = postprocessMasks(lowResMasks, inputSize, originalSize, cfg.imgSize);
-      const [, k, H, W] = masks.shape;
-      const logits = masks.data as Float32Array;
-      const binary: Uint8Array[] = [];
-      for (let i = 0; i < k; i++) {
-        const b = new Uint8Array(H * W);
-        const off = i * H * W;
-        for (let j = 0; j < H * W; j++) b[j] = logits[off + j] > cfg.maskThreshold ? 1 : 0;
-        binary.push(b);
-      }
+      // Logits and their binary masks in one pass (the same masks as thresholding the logits afterwards).
+      const { masks, binary } = postprocessMasksAndBinary(
+        lowResMasks,
+        inputSize,
+        originalSize,
+        cfg.imgSize,
+        cfg.maskThreshold,
+      );
       const iou = Array.from(iouPredictions.data as Float32Array);
       const best = iou.reduce((bi, v, i) => (v > iou[bi] ? i : bi), 0);
       return { masks, binary, iouPredictions: iou, lowResMasks, best };

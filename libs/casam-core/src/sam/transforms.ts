@@ -233,6 +233,9 @@ interface AxisInterp {
  * all-float32 arithmetic, reproduces the fixture's first interpolation bit for bit.)
  */
 function axisInterp(inSize: number, outSize: number): AxisInterp {
+  const key = inSize * 65536 + outSize;
+  const hit = AXIS_INTERP_CACHE.get(key);
+  if (hit) return hit;
   const r: AxisInterp = {
     i0: new Int32Array(outSize),
     i1: new Int32Array(outSize),
@@ -255,13 +258,34 @@ function axisInterp(inSize: number, outSize: number): AxisInterp {
     r.l1[d] = Math.min(Math.max(src - i0, 0), 1);
     r.l0[d] = 1 - r.l1[d];
   }
+  if (AXIS_INTERP_CACHE.size >= 64) AXIS_INTERP_CACHE.clear();
+  AXIS_INTERP_CACHE.set(key, r);
   return r;
+}
+
+/**
+ * axisInterp tables by (in, out) size: serve asks for the same few on every request (64 → 256, then the
+ * crop → original size of each image size it sees). Read-only once made; cleared when it holds 64.
+ */
+const AXIS_INTERP_CACHE = new Map<number, AxisInterp>();
+
+/**
+ * One source row interpolated along x, in double (as resizePlanes's inner sum): dst[x] = row[c0]·w0 + row[c1]·w1.
+ */
+function interpolateRow(src: Float32Array, off: number, ax: AxisInterp, dst: Float64Array): void {
+  const { i0, i1, l0, l1 } = ax;
+  for (let x = 0; x < dst.length; x++) dst[x] = src[off + i0[x]] * l0[x] + src[off + i1[x]] * l1[x];
 }
 
 /**
  * Bilinear resize (F.interpolate mode='bilinear', align_corners=False, no antialias) of `planes` row-major
  * planes, reading a [cropH, cropW] top-left window of each [inH, inW] plane. Accumulates in double and
  * rounds once, which matches PyTorch's output to within 2 ulp (bit for bit on the fixture's 64→256 step).
+ *
+ * Each output is (top·h0 + bot·h1) with top and bot the two source rows' x-interpolations in double; a source
+ * row's x-interpolation is the same for every output row that reads it, so it is computed once and kept (the
+ * two rows in use), which gives the same doubles as computing it per output pixel. With `binary`, each output
+ * plane's mask (float32 logit > threshold, 0/1) is written in the same pass.
  */
 function resizePlanes(
   src: Float32Array,
@@ -272,6 +296,7 @@ function resizePlanes(
   cropW: number,
   outH: number,
   outW: number,
+  binary?: { planes: Uint8Array[]; threshold: number },
 ): Float32Array {
   const out = new Float32Array(planes * outH * outW);
   if (cropH === outH && cropW === outW) {
@@ -283,30 +308,62 @@ function resizePlanes(
         const from = p * inH * inW + y * inW;
         out.set(src.subarray(from, from + outW), p * outH * outW + y * outW);
       }
+    if (binary)
+      for (let p = 0; p < planes; p++)
+        binary.planes.push(thresholdPlane(out, p * outH * outW, outH * outW, binary.threshold));
     return out;
   }
   const ay = axisInterp(cropH, outH);
   const ax = axisInterp(cropW, outW);
+  // The x-interpolated source rows in use: rowA holds source row `ra`, rowB row `rb` (−1: none yet).
+  let rowA = new Float64Array(outW);
+  let rowB = new Float64Array(outW);
+  const threshold = binary ? binary.threshold : 0;
   for (let p = 0; p < planes; p++) {
     const base = p * inH * inW;
     const obase = p * outH * outW;
+    const mask = binary ? new Uint8Array(outH * outW) : null;
+    let ra = -1;
+    let rb = -1;
     for (let y = 0; y < outH; y++) {
-      const r0 = base + ay.i0[y] * inW;
-      const r1 = base + ay.i1[y] * inW;
+      const y0 = ay.i0[y];
+      const y1 = ay.i1[y];
+      // Source rows only move forward with y: reuse what is kept, swapping the buffers rather than copying.
+      if (ra !== y0) {
+        if (rb === y0) {
+          const t = rowA;
+          rowA = rowB;
+          rowB = t;
+          rb = ra;
+        } else interpolateRow(src, base + y0 * inW, ax, rowA);
+        ra = y0;
+      }
+      if (rb !== y1) {
+        interpolateRow(src, base + y1 * inW, ax, rowB);
+        rb = y1;
+      }
       const h0 = ay.l0[y];
       const h1 = ay.l1[y];
-      for (let x = 0; x < outW; x++) {
-        const c0 = ax.i0[x];
-        const c1 = ax.i1[x];
-        const w0 = ax.l0[x];
-        const w1 = ax.l1[x];
-        const top = src[r0 + c0] * w0 + src[r0 + c1] * w1;
-        const bot = src[r1 + c0] * w0 + src[r1 + c1] * w1;
-        out[obase + y * outW + x] = top * h0 + bot * h1;
-      }
+      const o = obase + y * outW;
+      if (mask) {
+        const m = y * outW;
+        for (let x = 0; x < outW; x++) {
+          const v = Math.fround(rowA[x] * h0 + rowB[x] * h1);
+          out[o + x] = v;
+          mask[m + x] = v > threshold ? 1 : 0;
+        }
+      } else for (let x = 0; x < outW; x++) out[o + x] = rowA[x] * h0 + rowB[x] * h1;
     }
+    if (mask) binary!.planes.push(mask);
   }
   return out;
+}
+
+/** 0/1 mask of one plane: value > threshold (false for NaN). */
+function thresholdPlane(data: Float32Array, off: number, n: number, threshold: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let j = 0; j < n; j++) b[j] = data[off + j] > threshold ? 1 : 0;
+  return b;
 }
 
 function checkPostprocess(shape: number[], inputSize: Size, originalSize: Size, imgSize: number): void {
@@ -328,15 +385,53 @@ export function postprocessMasks(
   originalSize: Size,
   imgSize: number,
 ): HostTensor {
+  return postprocess(lowRes, inputSize, originalSize, imgSize);
+}
+
+/**
+ * postprocessMasks and the binary masks (logit > threshold, one 0/1 plane of H·W per N·K plane) in one pass:
+ * the same logits, and the same masks as thresholding them afterwards.
+ */
+export function postprocessMasksAndBinary(
+  lowRes: HostTensor,
+  inputSize: Size,
+  originalSize: Size,
+  imgSize: number,
+  threshold: number,
+): { masks: HostTensor; binary: Uint8Array[] } {
+  const binary = { planes: [] as Uint8Array[], threshold };
+  const masks = postprocess(lowRes, inputSize, originalSize, imgSize, binary);
+  return { masks, binary: binary.planes };
+}
+
+function postprocess(
+  lowRes: HostTensor,
+  inputSize: Size,
+  originalSize: Size,
+  imgSize: number,
+  binary?: { planes: Uint8Array[]; threshold: number },
+): HostTensor {
   checkPostprocess(lowRes.shape, inputSize, originalSize, imgSize);
   const [n, k, lh, lw] = lowRes.shape;
   const planes = n * k;
-  const up = resizePlanes(toFloat32(lowRes), planes, lh, lw, lh, lw, imgSize, imgSize);
   const [oh, ow] = originalSize;
   // An image already imgSize² (casam-tiny at 256 px, every serve request of the benchmark): the second step is
-  // the identity, so `up` is the answer as it is, without a copy.
+  // the identity, so `up` is the answer as it is, without a copy, and its masks are made in the first step.
   const identity = inputSize[0] === imgSize && inputSize[1] === imgSize && oh === imgSize && ow === imgSize;
-  const out = identity ? up : resizePlanes(up, planes, imgSize, imgSize, inputSize[0], inputSize[1], oh, ow);
+  const up = resizePlanes(
+    toFloat32(lowRes),
+    planes,
+    lh,
+    lw,
+    lh,
+    lw,
+    imgSize,
+    imgSize,
+    identity ? binary : undefined,
+  );
+  const out = identity
+    ? up
+    : resizePlanes(up, planes, imgSize, imgSize, inputSize[0], inputSize[1], oh, ow, binary);
   return float32Tensor([n, k, oh, ow], out);
 }
 
