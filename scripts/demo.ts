@@ -196,16 +196,8 @@ async function main(): Promise<void> {
   say(
     `synthetic data: ${domains.length} domains × ${cfg.images} images (${cfg.size} px; 70% train, 15% validation, 15% test), plus ${3 * cfg.unseenPerSite} images of the unseen ${unseen}`,
   );
-  for (const d of [...domains, unseen])
-    await writeDomainFolder(join(workDir, 'data', d), d, {
-      count: d === unseen ? 3 * cfg.unseenPerSite : cfg.images,
-      size: cfg.size,
-      seed: 1,
-      preview: false,
-    });
-
-  say('coordinator: embedded database, first admin created with the CLI (no default password)');
-  const coord = await startCoordinatorProcess({
+  // The coordinator (its own processes: create-admin, then serve) starts while this process draws the data.
+  const coordStarting = startCoordinatorProcess({
     dataDir: join(workDir, 'coordinator'),
     env: { COORDINATOR_PORT: process.env['DEMO_PORT'] ?? '0' },
     adminEmail: 'admin@federation.example',
@@ -214,6 +206,25 @@ async function main(): Promise<void> {
     // the demo runs for minutes and may stay up for a look: its log is in the file
     keepLog: false,
   });
+  coordStarting.then(
+    (c) => children.add(c.child),
+    () => undefined, // reported where it is awaited below
+  );
+  try {
+    for (const d of [...domains, unseen])
+      await writeDomainFolder(join(workDir, 'data', d), d, {
+        count: d === unseen ? 3 * cfg.unseenPerSite : cfg.images,
+        size: cfg.size,
+        seed: 1,
+        preview: false,
+      });
+  } catch (e) {
+    await coordStarting.then((c) => c.child.kill('SIGTERM')).catch(() => undefined);
+    throw e;
+  }
+
+  say('coordinator: embedded database, first admin created with the CLI (no default password)');
+  const coord = await coordStarting;
   children.add(coord.child);
   const { url, adminPassword: password } = coord;
   note(`listening on ${url}`);
@@ -254,15 +265,28 @@ async function main(): Promise<void> {
   say(
     'enrollment: each site makes its key, enrolls with a one-time token; the admin approves by fingerprint',
   );
-  for (const s of sites) {
-    const out = await agent(s, ['init', '--coordinator', url, '--site-name', s.name, '--weights', base.path]);
-    s.fingerprint = /fingerprint: (\S+)/.exec(out)![1];
-    const token = await admin<CreatedEnrollmentToken>('POST', '/api/v1/enrollment-tokens', { label: s.name });
-    await agent(s, ['enroll', '--token', token.token]);
-    s.siteId = (JSON.parse(readFileSync(join(s.home, 'state.json'), 'utf8')) as { siteId: string }).siteId;
-    await admin('POST', `/api/v1/sites/${s.siteId}/approve`, { keyFingerprint: s.fingerprint });
-    note(`${s.name.padEnd(26)} key ${s.fingerprint}  → approved`);
-  }
+  // The three sites enroll at once (each its own processes); the notes come in site order.
+  await Promise.all(
+    sites.map(async (s) => {
+      const out = await agent(s, [
+        'init',
+        '--coordinator',
+        url,
+        '--site-name',
+        s.name,
+        '--weights',
+        base.path,
+      ]);
+      s.fingerprint = /fingerprint: (\S+)/.exec(out)![1];
+      const token = await admin<CreatedEnrollmentToken>('POST', '/api/v1/enrollment-tokens', {
+        label: s.name,
+      });
+      await agent(s, ['enroll', '--token', token.token]);
+      s.siteId = (JSON.parse(readFileSync(join(s.home, 'state.json'), 'utf8')) as { siteId: string }).siteId;
+      await admin('POST', `/api/v1/sites/${s.siteId}/approve`, { keyFingerprint: s.fingerprint });
+    }),
+  );
+  for (const s of sites) note(`${s.name.padEnd(26)} key ${s.fingerprint}  → approved`);
 
   say('each site ingests its three domains and proposes one task per domain; the admin approves them');
   await Promise.all(

@@ -12,7 +12,9 @@ describe('site-agent train --help (real CLI process)', () => {
     );
     expect(r.stdout).toContain(`casam-tiny ${DEFAULT_AL_LR['casam-tiny']}`);
     expect(r.stdout).toMatch(
-      new RegExp(`--vae-epochs <n> +VAE epochs \\(default ${DEFAULT_VAE_OPTIONS.epochs};`),
+      new RegExp(
+        `--vae-epochs <n> +VAE epochs \\(default ${DEFAULT_VAE_OPTIONS.epochs}; more on small data, at least ${DEFAULT_VAE_OPTIONS.minSteps} steps;`,
+      ),
     );
     expect(r.stdout).toMatch(/--seed <n> .*\(default 0\)/);
     expect(r.stdout).toMatch(/--max-images <n> .*\(default: all/);

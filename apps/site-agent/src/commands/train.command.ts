@@ -22,7 +22,8 @@ export const trainCommand: Command = {
   usage: `site-agent train --task <name> [--epochs <n>] [--vae-epochs <n>] [--max-images <n>] [--seed <n>]
                  [--decoder-lora [--lora-rank <r>] [--lora-alpha <a>]] [--restart] [--offline] [--force] [--home <dir>]
   --epochs <n>              Alignment Layer epochs (default ${DEFAULT_AL_EPOCHS}; learning rate: the preset's, casam-tiny ${DEFAULT_AL_LR['casam-tiny']})
-  --vae-epochs <n>          VAE epochs (default ${DEFAULT_VAE_OPTIONS.epochs}; batch ${DEFAULT_VAE_OPTIONS.batchSize}, learning rate ${DEFAULT_VAE_OPTIONS.lr})
+  --vae-epochs <n>          VAE epochs (default ${DEFAULT_VAE_OPTIONS.epochs}; more on small data, at least ${DEFAULT_VAE_OPTIONS.minSteps} steps; n given
+                            here is exact; batch ${DEFAULT_VAE_OPTIONS.batchSize}, learning rate ${DEFAULT_VAE_OPTIONS.lr})
   --max-images <n>          use at most n training and n validation images (default: all; for quick runs)
   --seed <n>                seed of prompts, batches and initial weights (default 0)
   --decoder-lora            also train a low-rank (LoRA) delta on the mask decoder with the Alignment Layer; the

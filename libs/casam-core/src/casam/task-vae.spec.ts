@@ -7,12 +7,14 @@ import { taskVaeStateDictSpec } from './casam-shapes';
 import { createRng, normalArray } from '../random/seeded-random';
 import { CasamStateDictError, stripPrefix } from './state-dict-check';
 import {
+  DEFAULT_VAE_OPTIONS,
   TaskVaeInputError,
   VaeTrainingCheckpoint,
   VaeTrainingError,
   createTaskVae,
   initialTaskVaeStateDict,
   trainTaskVae,
+  vaeEpochsFor,
 } from './task-vae';
 
 /** N features around two centres (a toy "task"). */
@@ -220,6 +222,24 @@ describe('trainTaskVae', () => {
       expect(maxAbsDiff(t.data as Float32Array, r.get(k)!.data as Float32Array), k).toBe(0);
     }
     for (const v of [full.vae, again.vae, part.vae, resumed.vae]) v.dispose();
+  });
+
+  it('minSteps raises the epoch count on small data only; a named epoch count without it is exact', async () => {
+    await useBackend('cpu');
+    // The paper's setting is untouched where 10 epochs already give enough steps (≈1000 images per task).
+    expect(vaeEpochsFor(1000, DEFAULT_VAE_OPTIONS)).toBe(DEFAULT_VAE_OPTIONS.epochs);
+    expect(vaeEpochsFor(33, { epochs: 10, batchSize: 6, minSteps: 300 })).toBe(50); // 6 steps per epoch
+    expect(vaeEpochsFor(26, { epochs: 10, batchSize: 6, minSteps: 300 })).toBe(60); // a fold of 33: 5 per epoch
+    expect(vaeEpochsFor(33, { epochs: 10, batchSize: 6, minSteps: 0 })).toBe(10);
+    const feats = toyFeatures(12, 64, 4); // 2 steps per epoch
+    const floor = await trainTaskVae(feats, { epochs: 2, minSteps: 7, seed: 1 });
+    expect(floor.completedEpochs).toBe(4);
+    const exact = await trainTaskVae(feats, { epochs: 3, seed: 1 });
+    expect(exact.completedEpochs).toBe(3);
+    const defaults = await trainTaskVae(feats, { seed: 1 });
+    expect(defaults.completedEpochs).toBe(vaeEpochsFor(12, DEFAULT_VAE_OPTIONS));
+    for (const v of [floor.vae, exact.vae, defaults.vae]) v.dispose();
+    await expect(trainTaskVae(feats, { minSteps: -1 })).rejects.toThrow(/minSteps/);
   });
 
   it('rejects bad options and features', async () => {

@@ -33,6 +33,7 @@ import {
   VaeTrainingCheckpoint,
   VaeTrainingProgress,
   trainTaskVae,
+  vaeEpochsFor,
 } from '../casam/task-vae';
 import { TauCalibrationProgress, calibrateTau } from '../casam/tau-calibration';
 import { TauCalibrationError, TauStats } from '../casam/tau-stats';
@@ -125,7 +126,8 @@ export interface TrainTaskOptions {
   outPath?: string;
   seed?: number;
   al?: TaskAlOptions;
-  vae?: { epochs?: number; batchSize?: number; lr?: number };
+  /** Named `epochs` without `minSteps`: exactly that many epochs (see TrainTaskVaeOptions.minSteps). */
+  vae?: { epochs?: number; batchSize?: number; lr?: number; minSteps?: number };
   tau?: { folds?: number; percentile?: number };
   /** Boundary IoU in the evaluation (default true). */
   boundaryIou?: boolean;
@@ -267,7 +269,7 @@ interface TaskRun {
   g: number;
   seed: number;
   al: TaskAlOptions;
-  vaeOpts: { epochs: number; batchSize: number; lr: number };
+  vaeOpts: { epochs: number; batchSize: number; lr: number; minSteps: number };
   tauOpts: { folds: number; percentile: number };
   file: (k: keyof typeof FILES) => string;
   outPath: string;
@@ -307,7 +309,11 @@ function startRun(opts: TrainTaskOptions): TaskRun {
     g: gridSize(cfg),
     seed: opts.seed ?? 0,
     al: { ...opts.al },
-    vaeOpts: { ...DEFAULT_VAE_OPTIONS, ...opts.vae },
+    vaeOpts: {
+      ...DEFAULT_VAE_OPTIONS,
+      ...opts.vae,
+      minSteps: opts.vae?.minSteps ?? (opts.vae?.epochs === undefined ? DEFAULT_VAE_OPTIONS.minSteps : 0),
+    },
     tauOpts: { folds: 5, percentile: 97, ...opts.tau },
     file: (k) => join(dir, FILES[k]),
     outPath: opts.outPath ?? join(dir, 'adapter.safetensors'),
@@ -510,7 +516,10 @@ function vaePhase(run: TaskRun, features: HostTensor): Promise<VaeOut> {
         });
         vae = r.vae;
         if (r.stopped)
-          throw aborted('VAE training', `stopped after ${r.completedEpochs} of ${vaeOpts.epochs} epochs`);
+          throw aborted(
+            'VAE training',
+            `stopped after ${r.completedEpochs} of ${vaeEpochsFor(features.shape[0], vaeOpts)} epochs`,
+          );
         const sd = vae.stateDict();
         const meta = { epochLosses: r.epochLosses };
         writeStateDictFile(file('vae'), sd, meta);
