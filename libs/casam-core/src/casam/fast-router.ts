@@ -190,6 +190,7 @@ function simdTaskVae(
   };
   const layout = [place(enc0), place(fcMu, fcLogvar), place(dec0), place(dec2)];
   const [xAt, hAt, mlAt, hdAt, yAt] = [alloc(c), alloc(h), alloc(2 * l), alloc(h), alloc(c)];
+  const slots = { xAt, yAt, mlAt, c, l };
   const k = createSimdDense(size)!;
   const m = k.f32; // the memory never grows after this
   for (const { w, b, parts } of layout) {
@@ -218,19 +219,7 @@ function simdTaskVae(
       k.dense(d0.w, d0.b, mlAt, hdAt, l, h);
       k.raw.gelu(hdAt * 4, h);
       k.dense(d2.w, d2.b, hdAt, yAt, h, c);
-      let recon = 0;
-      for (let i = 0; i < c; i++) {
-        const d = m[yAt + i] - m[xAt + i];
-        recon += d * d;
-      }
-      recon /= c;
-      let klSum = 0;
-      for (let i = 0; i < l; i++) {
-        const mu = m[mlAt + i];
-        const lv = m[mlAt + l + i];
-        klSum += 1 + lv - mu * mu - expOf(lv);
-      }
-      return recon + beta * (-0.5 * klSum);
+      return scoreInMemory(m, slots, beta);
     },
   };
   simdVaeLayers.set(vae, { dims, beta, f32: m, layers: layout.map(({ w, b }) => ({ w, b })) });
@@ -300,6 +289,7 @@ function createBatchedScorer(all: readonly SimdVaeLayers[]) {
   const dense = cols ? k.raw.densec : k.raw.dense;
   const B = 4; // bytes per float
   const betas = all.map((v) => v.beta);
+  const slots = { xAt, yAt, mlAt, c, l };
   const out = new Float64Array(t);
   let s = new Float64Array(0);
   return {
@@ -333,23 +323,36 @@ function createBatchedScorer(all: readonly SimdVaeLayers[]) {
         dense(p.d0W * B, p.d0B * B, mlAt * B, hdAt * B, l, h);
         gelu(hdAt * B, h);
         dense(p.d2W * B, p.d2B * B, hdAt * B, yAt * B, h, c);
-        let recon = 0;
-        for (let j = 0; j < c; j++) {
-          const d = m[yAt + j] - m[xAt + j];
-          recon += d * d;
-        }
-        recon /= c;
-        let klSum = 0;
-        for (let j = 0; j < l; j++) {
-          const mu = m[mlAt + j];
-          const lv = m[mlAt + l + j];
-          klSum += 1 + lv - mu * mu - expOf(lv);
-        }
-        out[i] = recon + betas[i] * (-0.5 * klSum);
+        out[i] = scoreInMemory(m, slots, betas[i]);
       }
       return out;
     },
   };
+}
+
+/**
+ * A TaskVAE's score from the kernel memory `m` once its decoder has run: mean (x̂ − x)² over x [C] at `xAt` and x̂
+ * at `yAt`, plus β·KL from μ‖logvar [2L] at `mlAt`, in float64 (the same maths as createFastTaskVae's JS score).
+ */
+function scoreInMemory(
+  m: Float32Array,
+  at: { xAt: number; yAt: number; mlAt: number; c: number; l: number },
+  beta: number,
+): number {
+  const { xAt, yAt, mlAt, c, l } = at;
+  let recon = 0;
+  for (let i = 0; i < c; i++) {
+    const d = m[yAt + i] - m[xAt + i];
+    recon += d * d;
+  }
+  recon /= c;
+  let klSum = 0;
+  for (let i = 0; i < l; i++) {
+    const mu = m[mlAt + i];
+    const lv = m[mlAt + l + i];
+    klSum += 1 + lv - mu * mu - expOf(lv);
+  }
+  return recon + beta * (-0.5 * klSum);
 }
 
 /** y = W·x + b for one vector. */
