@@ -52,9 +52,12 @@ export async function startOrthanc(opts: OrthancOptions = {}): Promise<OrthancSe
     : {};
   let child: ChildProcess | undefined;
   let port = 0;
-  // The port may be taken between the probe and Orthanc's bind: try three free ports, as the Postgres harness.
+  // The port may be taken between the probe and Orthanc's bind (Orthanc then exits): try three free ports, as the
+  // Postgres harness. A timeout is final. Each attempt starts from an empty index: an Orthanc stopped while it was
+  // creating its SQLite index leaves a file the next one refuses ("Incompatible version of the database").
   for (let attempt = 0; ; attempt++) {
     port = await freePort();
+    fs.rmSync(path.join(dir, 'db'), { recursive: true, force: true });
     const config = path.join(dir, 'orthanc.json');
     fs.writeFileSync(config, JSON.stringify(orthancConfig(dir, port, opts), null, 2));
     child = spawn(ORTHANC_BIN, [config], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -63,7 +66,7 @@ export async function startOrthanc(opts: OrthancOptions = {}): Promise<OrthancSe
       break;
     } catch (e) {
       await kill(child);
-      if (attempt >= 2) {
+      if (attempt >= 2 || e instanceof OrthancStartTimeout) {
         fs.rmSync(dir, { recursive: true, force: true });
         throw e;
       }
@@ -131,6 +134,8 @@ function orthancConfig(dir: string, port: number, opts: OrthancOptions): Record<
   };
 }
 
+class OrthancStartTimeout extends Error {}
+
 /** Polls `GET /system` until Orthanc answers 200; fails with Orthanc's stderr when it exits or times out. */
 async function waitForSystem(
   child: ChildProcess,
@@ -147,9 +152,11 @@ async function waitForSystem(
   child.once('error', (e) => (exited = `could not start: ${e.message}`));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (exited) throw new Error(`Orthanc ${exited} before answering on ${url}:\n${stderr}`);
     if (Date.now() > deadline)
-      throw new Error(`Orthanc did not answer GET ${url}/system within ${timeoutMs} ms:\n${stderr}`);
+      throw new OrthancStartTimeout(
+        `Orthanc did not answer GET ${url}/system within ${timeoutMs} ms:\n${stderr}`,
+      );
+    if (exited) throw new Error(`Orthanc ${exited} before answering on ${url}:\n${stderr}`);
     try {
       const res = await fetch(`${url}/system`, { headers, signal: AbortSignal.timeout(2000) });
       await res.arrayBuffer();
