@@ -14,8 +14,9 @@
  *
  * Same maths as the TF.js router: s(p) = ‖z[:,p]‖₂/C, a = softmax(s/T), f = Σ_p a(p)·z[:,p]; the VAE with z = μ,
  * score = mean_d (x̂ − x)² + β·KL. The SIMD kernel sums products in float32 like TF.js and ORT; the
- * reconstruction error, the KL and the pooling's norms and softmax sum in float64 (JS numbers), GELU is
- * computed in float64 (on the kernel's f64x2 lanes, or in JS) and stored as float32. The spec holds the scores to
+ * reconstruction error and the KL sum in float64 (on the kernel's f64x2 lanes, or in JS), the pooling's norms and
+ * softmax in float64 (JS numbers), GELU is computed in float64 (on the kernel's f64x2 lanes, or in JS) and stored
+ * as float32. The spec holds the scores to
  * 1e-5 relative of TF.js's and the decisions identical, on both kernels.
  *
  * Speed (issue 18, routing ≤ 2% of the encoder): a router over SIMD-kernel VAEs keeps all tasks in one kernel
@@ -164,7 +165,8 @@ const simdVaeLayers = new WeakMap<FastTaskVae, SimdVaeLayers>();
 
 /**
  * The same score with every dense layer and GELU on the SIMD kernel: weights, biases and scratch in the kernel's
- * memory (fc_mu and fc_logvar stacked into one [2L,H] layer), reconstruction error and KL in JS on its view.
+ * memory (fc_mu and fc_logvar stacked into one [2L,H] layer), reconstruction error and KL by the kernel's
+ * `score` (float64, the same maths as the JS score above).
  * A router whose VAEs all come from here scores them all in one memory instead (createBatchedScorer).
  */
 function simdTaskVae(
@@ -190,7 +192,6 @@ function simdTaskVae(
   };
   const layout = [place(enc0), place(fcMu, fcLogvar), place(dec0), place(dec2)];
   const [xAt, hAt, mlAt, hdAt, yAt] = [alloc(c), alloc(h), alloc(2 * l), alloc(h), alloc(c)];
-  const slots = { xAt, yAt, mlAt, c, l };
   const k = createSimdDense(size)!;
   const m = k.f32; // the memory never grows after this
   for (const { w, b, parts } of layout) {
@@ -219,7 +220,7 @@ function simdTaskVae(
       k.dense(d0.w, d0.b, mlAt, hdAt, l, h);
       k.raw.gelu(hdAt * 4, h);
       k.dense(d2.w, d2.b, hdAt, yAt, h, c);
-      return scoreInMemory(m, slots, beta);
+      return k.raw.score(xAt * 4, yAt * 4, mlAt * 4, c, l, beta);
     },
   };
   simdVaeLayers.set(vae, { dims, beta, f32: m, layers: layout.map(({ w, b }) => ({ w, b })) });
@@ -234,7 +235,7 @@ function simdTaskVae(
  * pooling straight into the VAEs' input slot (no copy out and back in), the kernel called without its per-call
  * checks (the layout is fixed here, once), and one weight memory instead of one per task. Each row is summed
  * exactly as in simdTaskVae's score (the kernel's rows are independent), GELU, the reconstruction error and the
- * KL are the same float64 maths, so the scores are the same numbers (bench/fast-router.bench.ts checks this
+ * KL are the same kernel functions, so the scores are the same numbers (bench/fast-router.bench.ts checks this
  * against the previous revision: identical on its inputs).
  * Layout (floats): weights and biases, then x [C] | h [T·H] | μ‖logvar [2L] | h_d [H] | x̂ [C] | zero [C] |
  * a [HW] | Z [C·HW], Z last so that a larger embedding only grows the memory's end.
@@ -285,11 +286,10 @@ function createBatchedScorer(all: readonly SimdVaeLayers[]) {
     copyW(d2.w, h, c, p.d2W);
     copy(d2.b, c, p.d2B);
   });
-  const { sumsq, gelu } = k.raw;
+  const { sumsq, gelu, score } = k.raw;
   const dense = cols ? k.raw.densec : k.raw.dense;
   const B = 4; // bytes per float
   const betas = all.map((v) => v.beta);
-  const slots = { xAt, yAt, mlAt, c, l };
   const out = new Float64Array(t);
   let s = new Float64Array(0);
   return {
@@ -323,36 +323,11 @@ function createBatchedScorer(all: readonly SimdVaeLayers[]) {
         dense(p.d0W * B, p.d0B * B, mlAt * B, hdAt * B, l, h);
         gelu(hdAt * B, h);
         dense(p.d2W * B, p.d2B * B, hdAt * B, yAt * B, h, c);
-        out[i] = scoreInMemory(m, slots, betas[i]);
+        out[i] = score(xAt * B, yAt * B, mlAt * B, c, l, betas[i]);
       }
       return out;
     },
   };
-}
-
-/**
- * A TaskVAE's score from the kernel memory `m` once its decoder has run: mean (x̂ − x)² over x [C] at `xAt` and x̂
- * at `yAt`, plus β·KL from μ‖logvar [2L] at `mlAt`, in float64 (the same maths as createFastTaskVae's JS score).
- */
-function scoreInMemory(
-  m: Float32Array,
-  at: { xAt: number; yAt: number; mlAt: number; c: number; l: number },
-  beta: number,
-): number {
-  const { xAt, yAt, mlAt, c, l } = at;
-  let recon = 0;
-  for (let i = 0; i < c; i++) {
-    const d = m[yAt + i] - m[xAt + i];
-    recon += d * d;
-  }
-  recon /= c;
-  let klSum = 0;
-  for (let i = 0; i < l; i++) {
-    const mu = m[mlAt + i];
-    const lv = m[mlAt + l + i];
-    klSum += 1 + lv - mu * mu - expOf(lv);
-  }
-  return recon + beta * (-0.5 * klSum);
 }
 
 /** y = W·x + b for one vector. */

@@ -97,6 +97,59 @@ describe('WebAssembly SIMD dense kernel', () => {
     expect([m[2], m[4 + n]]).toEqual([7, 7]);
   });
 
+  it('computes a TaskVAE score (reconstruction error + β·KL) like float64 JS with Math.exp', () => {
+    // The reference: fast-router.ts's float64 maths with Math.exp, one running sum each.
+    const want = (x: Float32Array, y: Float32Array, mu: Float32Array, lv: Float32Array, beta: number) => {
+      let recon = 0;
+      for (let i = 0; i < x.length; i++) recon += (y[i] - x[i]) ** 2;
+      let kl = 0;
+      for (let i = 0; i < mu.length; i++) kl += 1 + lv[i] - mu[i] * mu[i] - Math.exp(lv[i]);
+      return recon / x.length + beta * (-0.5 * kl);
+    };
+    const rng = mulberry32(13);
+    const k = createSimdDense(4096)!;
+    const m = k.f32;
+    const [xAt, yAt, mlAt] = [0, 512, 1024];
+    let worst = 0;
+    const edge: number[] = [];
+    for (let trial = 0; trial < 200; trial++) {
+      const [c, l] = [
+        [4, 4],
+        [64, 64],
+        [128, 16],
+        [12, 8],
+      ][trial % 4];
+      const spread = 0.1 + (trial % 7);
+      for (let i = 0; i < c; i++) [m[xAt + i], m[yAt + i]] = [rng() - 0.5, (rng() - 0.5) * spread];
+      for (let i = 0; i < 2 * l; i++) m[mlAt + i] = (rng() - 0.5) * spread * (i < l ? 1 : 6);
+      // Edge values of logvar: beyond e^x's float64 range, at its caps, and not finite.
+      const special = [NaN, Infinity, -Infinity, 720, 705, -705, -800, 0];
+      if (trial >= 192) m[mlAt + l + (trial % l)] = special[trial - 192];
+      const beta = trial % 3 === 0 ? 0 : 0.5 + trial / 100;
+      const got = k.raw.score(xAt * 4, yAt * 4, mlAt * 4, c, l, beta);
+      const ref = want(
+        m.subarray(xAt, xAt + c),
+        m.subarray(yAt, yAt + c),
+        m.subarray(mlAt, mlAt + l),
+        m.subarray(mlAt + l, mlAt + 2 * l),
+        beta,
+      );
+      if (trial < 192) worst = Math.max(worst, Math.abs(got - ref) / Math.abs(ref));
+      else {
+        // Edges: the same float32 score as the router reports (e^x is capped at e^±708 inside the kernel).
+        edge.push(ref);
+        const [a, b] = [Math.fround(got), Math.fround(ref)];
+        expect(
+          Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b)),
+          `logvar ${special[trial - 192]}`,
+        ).toBe(true);
+      }
+    }
+    // Sums in two lanes and e^x by a polynomial: a few ulps of float64 from the JS sums, never a float32 ulp.
+    expect(worst).toBeLessThan(1e-13);
+    expect(edge.filter((v) => !Number.isFinite(Math.fround(v))).length).toBeGreaterThan(4);
+  });
+
   it('refuses widths and offsets it cannot run, and traps outside its memory', () => {
     const k = createSimdDense(64)!;
     expect(() => k.dense(0, 0, 0, 0, 6, 4)).toThrow(RangeError);

@@ -1,12 +1,14 @@
 /**
  * y = W·x + b for small dense layers, as a WebAssembly SIMD kernel (f32x4, four rows at a time), the squared
- * norms of NCHW positions, and GELU in place (f64x2, see GELU_BODY): the router's VAE layers (64→128→64 per task)
- * and the attention pooling. Node's V8 never vectorises plain JS
+ * norms of NCHW positions, GELU in place (f64x2, see GELU_BODY) and a TaskVAE's score from its decoder's output
+ * (reconstruction error + β·KL in float64, see SCORE_BODY): the router's VAE layers (64→128→64 per task) and the
+ * attention pooling. Node's V8 never vectorises plain JS
  * loops, and these layers are too small for a TF.js or ORT call to pay for its dispatch; this kernel does 4–8
  * multiply-adds per instruction with no call overhead beyond one JS → wasm call per layer.
  *
- * The module is written here byte by byte (three small functions; no toolchain, no build step) and compiled once.
- * Where WebAssembly SIMD is missing, `simdDenseAvailable()` is false and callers keep their plain-JS loops.
+ * The module is written here byte by byte (a few small functions; no toolchain, no build step, nothing generated
+ * or committed besides this file) and compiled once. Where WebAssembly SIMD is missing, `simdDenseAvailable()` is
+ * false and callers keep their plain-JS loops.
  *
  * Memory: each kernel instance owns a WebAssembly.Memory; callers place weights, inputs and outputs in it at
  * float offsets (multiples of 4 floats, so every v128 load is 16-byte aligned) and read `f32` views of it.
@@ -131,11 +133,17 @@ const DENSEC_BODY = [
 ];
 
 // (func $gelu (param $p $n i32)): GELU in place on n floats (n a positive multiple of 2) as fast-router.ts's
-// float64 JS computes it, two lanes of f64x2 at a time: g = ½x·(1 + erf(x/√2)), erf by Abramowitz & Stegun
-// 7.1.26, e^(−u) as 2^k·e^r (k = round(−u·log₂e) by the 1.5·2⁵² trick, r = −u − k·ln2 in two parts, e^r by its
-// Taylor series to r¹² (|r| ≤ ln2/2: error ~2e-16 relative), 2^k built in the exponent bits), u capped at 700.
-// Each result is rounded to float32 on store, as the JS store into the kernel's Float32Array view does.
-const [GP, GN, GE, GX, GA, GT, GQ, GU, GK, GR] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+// float64 JS computes it, in f64x2 lanes: g = ½x·(1 + erf(x/√2)), erf by Abramowitz & Stegun 7.1.26, e^(−u) by
+// expSteps (u capped at 700). Each result is rounded to float32 on store, as the JS store into the kernel's
+// Float32Array view does.
+// Why this shape: GELU was a third of routing's time (2304 values per route, ~70 cycles per pair), bound by the
+// latency of one long dependent chain per pair, not by arithmetic. So the loop runs two independent chains (four
+// floats) a turn, the exp polynomial is evaluated by Estrin's scheme (depth 4 instead of 12 dependent mul+add), the
+// floats are widened/narrowed two at a time (promote_low / demote_zero instead of scalar loads, converts and lane
+// inserts), and the cap uses pmin (one minpd; min's NaN rules cost V8 six instructions). Every lane still computes
+// the same formula in float64; only the rounding of the e^r polynomial's sum changed (~1e-16 relative), far below
+// the float32 store's 6e-8, so the results match Math.exp's formula bit for bit on the spec's 20k values.
+const [GP, GN, GE4, GE] = [0, 1, 2, 3];
 const f64x2 = (v: number): number[] => {
   const b = new DataView(new ArrayBuffer(16));
   b.setFloat64(0, v, true);
@@ -154,11 +162,20 @@ const F64X2_ADD = [0xfd, 0xf0, 0x01];
 const F64X2_SUB = [0xfd, 0xf1, 0x01];
 const F64X2_MUL = [0xfd, 0xf2, 0x01];
 const F64X2_DIV = [0xfd, 0xf3, 0x01];
-const F64X2_MIN = [0xfd, 0xf4, 0x01];
+const F64X2_PMIN = [0xfd, 0xf6, 0x01]; // b < a ? b : a per lane (a NaN a stays NaN)
+const F64X2_PMAX = [0xfd, 0xf7, 0x01]; // a < b ? b : a per lane (a NaN a stays NaN)
+const F64X2_GT = [0xfd, 0x4a];
+const F64X2_PROMOTE_LOW = [0xfd, 0x5f];
+const F32X4_DEMOTE_ZERO = [0xfd, 0x5e];
+const V128_BITSELECT = [0xfd, 0x52];
 const I64X2_ADD = [0xfd, 0xce, 0x01];
 const I64X2_SHL = [0xfd, 0xcb, 0x01];
 const V128_AND = [0xfd, 0x4e];
 const V128_OR = [0xfd, 0x50];
+const load64Zero = (offset: number) => [0xfd, 0x5d, 0x03, ...leb(offset)]; // two floats into the low lanes
+const store64Lane0 = (offset: number) => [0xfd, 0x5b, 0x03, ...leb(offset), 0x00]; // the low two floats
+/** Two floats at the address on the stack (+ offset), widened to f64x2. */
+const loadPair = (offset: number) => [...load64Zero(offset), ...F64X2_PROMOTE_LOW];
 const MAGIC = 6755399441055744; // 1.5·2⁵²: adding it rounds to an integer held in the low mantissa bits
 const LN2_HI = 6.9314718036912381649e-1; // fdlibm's split of ln 2 (LN2_HI·k exact for |k| < 2²⁰)
 const LN2_LO = 1.90821492927058770002e-10;
@@ -168,37 +185,175 @@ const horner = (t: number, cs: number[]): number[] => [
   ...f64x2(cs[0]),
   ...cs.slice(1).flatMap((c) => [...get(t), ...F64X2_MUL, ...f64x2(c), ...F64X2_ADD]),
 ];
+/** The v128 locals one f64x2 chain of e^v uses (v in V, |v| ≤ 700 or NaN). */
+interface ExpLocals {
+  readonly V: number;
+  readonly K: number;
+  readonly R: number;
+  readonly R2: number;
+  readonly R4: number;
+  readonly R8: number;
+}
+/**
+ * e^v on the stack, as a list of steps (so two chains can be interleaved step by step): e^v = 2^k·e^r with k =
+ * round(v·log₂e) by the 1.5·2⁵² trick, r = v − k·ln2 in two parts (|r| ≤ ln2/2), e^r by its Taylor series to r¹²
+ * (error ~2e-16 relative) evaluated by Estrin's scheme, 2^k built in the exponent bits (|k| ≤ 1010 here).
+ */
+const expSteps = ({ V, K, R, R2, R4, R8 }: ExpLocals): number[][] => {
+  const c = FACT.map((f) => 1 / f);
+  const pair = (i: number) => [...f64x2(c[i + 1]), ...get(R), ...F64X2_MUL, ...f64x2(c[i]), ...F64X2_ADD];
+  const pairs = (i: number) => [...pair(i), ...pair(i + 2), ...get(R2), ...F64X2_MUL, ...F64X2_ADD];
+  return [
+    [...get(V), ...f64x2(Math.LOG2E), ...F64X2_MUL, ...f64x2(MAGIC), ...F64X2_ADD, ...set(K)], // k + MAGIC
+    [
+      ...get(V),
+      ...get(K),
+      ...f64x2(MAGIC),
+      ...F64X2_SUB,
+      ...tee(R),
+      ...f64x2(LN2_HI),
+      ...F64X2_MUL,
+      ...F64X2_SUB,
+      ...get(R),
+      ...f64x2(LN2_LO),
+      ...F64X2_MUL,
+      ...F64X2_SUB,
+      ...set(R),
+    ],
+    [
+      ...get(R),
+      ...get(R),
+      ...F64X2_MUL,
+      ...tee(R2),
+      ...get(R2),
+      ...F64X2_MUL,
+      ...tee(R4),
+      ...get(R4),
+      ...F64X2_MUL,
+      ...set(R8),
+    ],
+    // ((p01 + p23·r²) + (p45 + p67·r²)·r⁴) + ((p89 + p1011·r²) + c12·r⁴)·r⁸, p_ij = c_i + c_j·r
+    [
+      ...pairs(0),
+      ...pairs(4),
+      ...get(R4),
+      ...F64X2_MUL,
+      ...F64X2_ADD,
+      ...pairs(8),
+      ...f64x2(c[12]),
+      ...get(R4),
+      ...F64X2_MUL,
+      ...F64X2_ADD,
+      ...get(R8),
+      ...F64X2_MUL,
+      ...F64X2_ADD,
+      ...get(K),
+      ...i64x2(1023n),
+      ...I64X2_ADD,
+      ...i32(52),
+      ...I64X2_SHL,
+      ...F64X2_MUL, // · 2^k
+    ],
+  ];
+};
+/** Steps of one GELU chain on the two floats at p + offset (locals from `at`: X, A, T, Q, then ExpLocals). */
+const geluSteps = (at: number, offset: number): number[][] => {
+  const [X, A, T, Q] = [at, at + 1, at + 2, at + 3];
+  const e: ExpLocals = { V: at + 4, K: at + 5, R: at + 6, R2: at + 7, R4: at + 8, R8: at + 9 };
+  const [first, ...rest] = expSteps(e);
+  // prettier-ignore
+  return [
+    [...get(GP), ...loadPair(offset), ...set(X)],
+    [...get(X), ...F64X2_ABS, ...f64x2(Math.SQRT1_2), ...F64X2_MUL, ...set(A)], // ax = |x/√2|
+    [...f64x2(1), ...f64x2(1), ...f64x2(0.3275911), ...get(A), ...F64X2_MUL, ...F64X2_ADD, ...F64X2_DIV, ...set(T)],
+    [...horner(T, [1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592]), ...get(T), ...F64X2_MUL,
+      ...set(Q)], // q = P(t)·t
+    [...get(A), ...get(A), ...F64X2_MUL, ...f64x2(700), ...F64X2_PMIN, ...F64X2_NEG, ...set(e.V)], // v = −min(u, 700)
+    first,
+    ...rest.slice(0, -1),
+    [...rest[rest.length - 1], ...get(Q), ...F64X2_MUL, ...set(Q)], // q = P(t)·t·e^(−u)
+    // erf = ±(1 − q) with x's sign (1 − q ≥ 0); g = ½x·(1 + erf)
+    [
+      ...f64x2(0.5), ...get(X), ...F64X2_MUL,
+      ...f64x2(1),
+      ...f64x2(1), ...get(Q), ...F64X2_SUB, ...get(X), ...i64x2(-(2n ** 63n)), ...V128_AND, ...V128_OR,
+      ...F64X2_ADD, ...F64X2_MUL, ...set(Q),
+    ],
+    [...get(GP), ...get(Q), ...F32X4_DEMOTE_ZERO, ...store64Lane0(offset)],
+  ];
+};
+/** Two step lists interleaved step by step (independent chains the CPU can overlap). */
+const interleave = (a: number[][], b: number[][]): number[] => a.flatMap((s, i) => [...s, ...b[i]]);
 // prettier-ignore
 const GELU_BODY = [
-  0x02, 0x01, 0x7f, 0x07, 0x7b, // locals: 1 × i32, 7 × v128
+  0x02, 0x02, 0x7f, 0x14, 0x7b, // locals: 2 × i32, 20 × v128 (two chains of 10)
+  ...get(GP), ...get(GN), ...i32(-4), 0x71, ...i32(2), 0x74, ADD, ...set(GE4), // end of the whole fours
   ...get(GP), ...get(GN), ...i32(2), 0x74, ADD, ...set(GE),
-  0x03, 0x40,
-  // x = (f64) the two floats at p
-  ...get(GP), 0x2a, 0x02, 0x00, 0xbb, 0xfd, 0x14, // f32.load, f64.promote_f32, f64x2.splat
-  ...get(GP), 0x2a, 0x02, 0x04, 0xbb, 0xfd, 0x22, 0x01, ...set(GX), // lane 1 ← the second float
-  ...get(GX), ...F64X2_ABS, ...f64x2(Math.SQRT1_2), ...F64X2_MUL, ...set(GA), // ax = |x/√2|
-  ...f64x2(1), ...f64x2(1), ...f64x2(0.3275911), ...get(GA), ...F64X2_MUL, ...F64X2_ADD, ...F64X2_DIV, ...set(GT),
-  // q = P(t)·t
-  ...horner(GT, [1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592]), ...get(GT), ...F64X2_MUL,
-  ...set(GQ),
-  // e^(−u), u = ax²
-  ...get(GA), ...get(GA), ...F64X2_MUL, ...f64x2(700), ...F64X2_MIN, ...set(GU),
-  ...get(GU), ...f64x2(-Math.LOG2E), ...F64X2_MUL, ...f64x2(MAGIC), ...F64X2_ADD, ...set(GK), // k + MAGIC
-  ...get(GU), ...F64X2_NEG,
-  ...get(GK), ...f64x2(MAGIC), ...F64X2_SUB, ...tee(GR), ...f64x2(LN2_HI), ...F64X2_MUL, ...F64X2_SUB,
-  ...get(GR), ...f64x2(LN2_LO), ...F64X2_MUL, ...F64X2_SUB, ...set(GR), // r
-  ...horner(GR, FACT.slice().reverse().map((f) => 1 / f)),
-  ...get(GK), ...i64x2(1023n), ...I64X2_ADD, ...i32(52), ...I64X2_SHL, ...F64X2_MUL, // · 2^k
-  ...get(GQ), ...F64X2_MUL, ...set(GQ), // q = P(t)·t·e^(−u)
-  // erf = ±(1 − q) with x's sign (1 − q ≥ 0); g = ½x·(1 + erf)
-  ...f64x2(0.5), ...get(GX), ...F64X2_MUL,
-  ...f64x2(1),
-  ...f64x2(1), ...get(GQ), ...F64X2_SUB, ...get(GX), ...i64x2(-(2n ** 63n)), ...V128_AND, ...V128_OR,
-  ...F64X2_ADD, ...F64X2_MUL, ...set(GQ),
-  ...get(GP), ...get(GQ), 0xfd, 0x21, 0x00, 0xb6, 0x38, 0x02, 0x00, // f32.store (f32) lane 0
-  ...get(GP), ...get(GQ), 0xfd, 0x21, 0x01, 0xb6, 0x38, 0x02, 0x04, // f32.store offset 4 (f32) lane 1
-  ...get(GP), ...i32(8), ADD, ...tee(GP), ...get(GE), LT_U, 0x0d, 0x00,
+  ...get(GP), ...get(GE4), LT_U, 0x04, 0x40, // if there is a four
+  0x03, 0x40, // loop: four floats a turn, two chains
+  ...interleave(geluSteps(4, 0), geluSteps(14, 8)),
+  ...get(GP), ...i32(16), ADD, ...tee(GP), ...get(GE4), LT_U, 0x0d, 0x00,
   0x0b,
+  0x0b,
+  ...get(GP), ...get(GE), LT_U, 0x04, 0x40, // the last two floats (n ≡ 2 mod 4)
+  ...geluSteps(4, 0).flat(),
+  0x0b,
+  0x0b,
+];
+
+// (func $score (param $x $y $ml $c $l i32) (param $beta f64) (result f64)): a TaskVAE's score once its decoder has
+// run, in float64 as fast-router.ts's JS computes it: mean_d (x̂_d − x_d)² over x [c] at `x` and x̂ at `y`, plus
+// β·KL, KL = −½ Σ_k (1 + logvar_k − μ_k² − e^logvar_k) from μ‖logvar [2l] at `ml` (c, l multiples of 4). Why in the
+// kernel: in JS this tail read the kernel memory element by element and called an e^x per latent (128 + 64 JS
+// steps per task after the wasm layers). Sums run in two f64x2 lanes (another order than JS's one running sum:
+// ~1e-16 relative). e^v as GELU's with v capped to ±708 (2^k stays a normal double), and +∞ where v > ln(max
+// double), as Math.exp overflows, so a logvar of +∞ still makes the score NaN (∞ − ∞), never −∞. What the caps
+// change: below −708, e^v (< 4e-308) vanishes in 1 + v − μ² − e^v either way; in (708, 709.78] the score is
+// ≥ β·5e306 either way, which rounds to the same float32 ∞ the router reports.
+const [QX, QY, QML, QC, QL, QBETA] = [0, 1, 2, 3, 4, 5];
+const [QXE, QMU, QLV, QME] = [6, 7, 8, 9]; // i32 locals
+const [QA0, QA1, QD, QKL, QLVV, QMUV] = [10, 11, 12, 13, 14, 15]; // v128 locals, then ExpLocals at 16…21
+const QEXP: ExpLocals = { V: 16, K: 17, R: 18, R2: 19, R4: 20, R8: 21 };
+const LN_MAX = 709.782712893384; // ln(Number.MAX_VALUE): Math.exp overflows above
+const F64X2_EXTRACT = (k: number) => [0xfd, 0x21, k];
+const f64 = (v: number): number[] => {
+  const b = new DataView(new ArrayBuffer(8));
+  b.setFloat64(0, v, true);
+  return [0x44, ...new Uint8Array(b.buffer)];
+};
+const [F64_ADD, F64_MUL, F64_DIV, F64_CONVERT_I32_U] = [0xa0, 0xa2, 0xa3, 0xb8];
+// prettier-ignore
+const SCORE_BODY = [
+  0x02, 0x04, 0x7f, 0x0c, 0x7b, // locals: 4 × i32, 12 × v128
+  ...get(QX), ...get(QC), ...i32(2), 0x74, ADD, ...set(QXE),
+  0x03, 0x40, // (x̂ − x)², four floats a turn, in two f64x2 accumulators
+  ...[0, 8].flatMap((o, j) => [
+    ...get(QY), ...loadPair(o), ...get(QX), ...loadPair(o), ...F64X2_SUB, ...tee(QD), ...get(QD), ...F64X2_MUL,
+    ...get(j ? QA1 : QA0), ...F64X2_ADD, ...set(j ? QA1 : QA0),
+  ]),
+  ...get(QY), ...i32(16), ADD, ...set(QY),
+  ...get(QX), ...i32(16), ADD, ...tee(QX), ...get(QXE), LT_U, 0x0d, 0x00,
+  0x0b,
+  ...get(QML), ...set(QMU),
+  ...get(QML), ...get(QL), ...i32(2), 0x74, ADD, ...tee(QME), ...set(QLV),
+  0x03, 0x40, // KL terms 1 + logvar − μ² − e^logvar, two latents a turn
+  ...get(QMU), ...loadPair(0), ...set(QMUV),
+  ...get(QLV), ...loadPair(0), ...tee(QLVV), ...f64x2(708), ...F64X2_PMIN, ...f64x2(-708), ...F64X2_PMAX,
+  ...set(QEXP.V),
+  ...f64x2(Infinity), // bitselect's first operand: where the mask is set
+  ...expSteps(QEXP).flat(),
+  ...get(QLVV), ...f64x2(LN_MAX), ...F64X2_GT, ...V128_BITSELECT, ...set(QD), // e = v > LN_MAX ? ∞ : e^v
+  ...f64x2(1), ...get(QLVV), ...F64X2_ADD, ...get(QMUV), ...get(QMUV), ...F64X2_MUL, ...F64X2_SUB, ...get(QD),
+  ...F64X2_SUB, ...get(QKL), ...F64X2_ADD, ...set(QKL),
+  ...get(QLV), ...i32(8), ADD, ...set(QLV),
+  ...get(QMU), ...i32(8), ADD, ...tee(QMU), ...get(QME), LT_U, 0x0d, 0x00,
+  0x0b,
+  // recon / c + β·(−½·KL sum)
+  ...get(QA0), ...get(QA1), ...F64X2_ADD, ...tee(QD), ...F64X2_EXTRACT(0), ...get(QD), ...F64X2_EXTRACT(1), F64_ADD,
+  ...get(QC), F64_CONVERT_I32_U, F64_DIV,
+  ...get(QBETA),
+  ...f64(-0.5), ...get(QKL), ...F64X2_EXTRACT(0), ...get(QKL), ...F64X2_EXTRACT(1), F64_ADD, F64_MUL,
+  F64_MUL, F64_ADD,
   0x0b,
 ];
 
@@ -232,16 +387,18 @@ const section = (id: number, content: number[]): number[] => [id, ...leb(content
 // prettier-ignore
 const MODULE_BYTES = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  // types: 0 = (i32 ×6) → (), 1 = (i32 ×4) → (), 2 = (i32 ×2) → ()
-  ...section(1, [0x03, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x00, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x00,
-    0x60, 0x02, 0x7f, 0x7f, 0x00]),
+  // types: 0 = (i32 ×6) → (), 1 = (i32 ×4) → (), 2 = (i32 ×2) → (), 3 = (i32 ×5, f64) → f64
+  ...section(1, [0x04, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x00, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x00,
+    0x60, 0x02, 0x7f, 0x7f, 0x00, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7c, 0x01, 0x7c]),
   ...section(2, [0x01, 0x01, 0x65, 0x01, 0x6d, 0x02, 0x00, 0x01]), // import "e" "m" memory, min 1 page
-  ...section(3, [0x04, 0x00, 0x01, 0x02, 0x00]), // dense: type 0, sumsq: type 1, gelu: type 2, densec: type 0
-  // exports "dense" (function 0), "sumsq" (function 1), "gelu" (function 2), "densec" (function 3)
-  ...section(7, [0x04, 0x05, ...ascii('dense'), 0x00, 0x00, 0x05, ...ascii('sumsq'), 0x00, 0x01,
-    0x04, ...ascii('gelu'), 0x00, 0x02, 0x06, ...ascii('densec'), 0x00, 0x03]),
-  ...section(10, [0x04, ...leb(BODY.length), ...BODY, ...leb(SUMSQ_BODY.length), ...SUMSQ_BODY,
-    ...leb(GELU_BODY.length), ...GELU_BODY, ...leb(DENSEC_BODY.length), ...DENSEC_BODY]),
+  // dense: type 0, sumsq: type 1, gelu: type 2, densec: type 0, score: type 3
+  ...section(3, [0x05, 0x00, 0x01, 0x02, 0x00, 0x03]),
+  // exports "dense" (function 0), "sumsq" (function 1), "gelu" (function 2), "densec" (function 3), "score" (4)
+  ...section(7, [0x05, 0x05, ...ascii('dense'), 0x00, 0x00, 0x05, ...ascii('sumsq'), 0x00, 0x01,
+    0x04, ...ascii('gelu'), 0x00, 0x02, 0x06, ...ascii('densec'), 0x00, 0x03, 0x05, ...ascii('score'), 0x00, 0x04]),
+  ...section(10, [0x05, ...leb(BODY.length), ...BODY, ...leb(SUMSQ_BODY.length), ...SUMSQ_BODY,
+    ...leb(GELU_BODY.length), ...GELU_BODY, ...leb(DENSEC_BODY.length), ...DENSEC_BODY,
+    ...leb(SCORE_BODY.length), ...SCORE_BODY]),
 ]);
 
 /** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare its values). */
@@ -305,6 +462,11 @@ export interface SimdDense {
      * positive multiple of 4, outDim of 8.
      */
     densec(wAt: number, bAt: number, xAt: number, yAt: number, inDim: number, outDim: number): void;
+    /**
+     * A TaskVAE's score from its kernel slots (byte offsets): mean (x̂ − x)² over x [c] at `xAt` and x̂ at `yAt`,
+     * plus β·KL from μ‖logvar [2l] at `mlAt`, in float64 (c and l positive multiples of 4).
+     */
+    score(xAt: number, yAt: number, mlAt: number, c: number, l: number, beta: number): number;
   };
 }
 
@@ -336,9 +498,10 @@ export function createSimdDense(floats: number): SimdDense | null {
   const sq = instance.exports['sumsq'] as (...a: number[]) => void;
   const ge = instance.exports['gelu'] as (...a: number[]) => void;
   const dc = instance.exports['densec'] as (...a: number[]) => void;
+  const sc = instance.exports['score'] as (...a: number[]) => number;
   let f32 = new Float32Array(memory.buffer);
   return {
-    raw: { dense: fn, sumsq: sq, gelu: ge, densec: dc },
+    raw: { dense: fn, sumsq: sq, gelu: ge, densec: dc, score: sc },
     get f32() {
       return f32;
     },
