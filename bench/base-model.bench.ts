@@ -14,7 +14,7 @@
  * casam-tiny. Default: casam-tiny, plus casam-small's checkpoint when it exists. Writes
  * bench/results/base-model.json and prints a table per domain.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -31,6 +31,8 @@ import {
   isPresetName,
   tf,
   writeFileAtomic,
+  DEFAULT_MODEL_FILE,
+  DEFAULT_PRESET,
 } from '@casam/casam-core';
 import {
   type BenchModel,
@@ -84,11 +86,12 @@ async function main(): Promise<number> {
     console.error(`--images must be a positive integer and --size ≥ 64\n${USAGE}`);
     return 2;
   }
+  // The embedded default next to casam-tiny, the default it replaced.
   const specs = values.model ?? [
-    'models/casam-tiny/casam-tiny.safetensors:casam-tiny',
-    ...(existsSync(resolve(root, 'models/casam-small/checkpoints/latest.safetensors'))
-      ? ['models/casam-small/checkpoints/latest.safetensors']
-      : []),
+    ...new Set([
+      'models/casam-tiny/casam-tiny.safetensors:casam-tiny',
+      `${DEFAULT_MODEL_FILE}:${DEFAULT_PRESET}`,
+    ]),
   ];
   const backend = await initBackend({ prefer: 'wasm', log: () => undefined });
   console.error(`backend ${backend.summary}; ${images} validation images per domain at ${size} px`);

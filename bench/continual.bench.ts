@@ -67,6 +67,8 @@ import {
   trainTask,
   writeSafetensors,
   writeFileAtomic,
+  DEFAULT_MODEL_FILE,
+  DEFAULT_PRESET,
 } from '@casam/casam-core';
 import {
   CliUsageError,
@@ -209,11 +211,11 @@ async function timeAlStep(sam: Sam, pool: readonly EmbeddedItem[], plan: Plan): 
 }
 
 function loadModel(args: BenchArgs): BenchModel {
-  const dflt = resolve(args.model) === resolve(root, 'models/casam-tiny/casam-tiny.safetensors');
+  const dflt = resolve(args.model) === resolve(root, DEFAULT_MODEL_FILE);
   return loadBenchModel(args.model, {
     preset: args.preset,
     notFoundHint: dflt
-      ? 'The embedded casam-tiny model is not exported yet: finish `npm run pretrain` (or export the latest checkpoint with `npm run pretrain -- --export-only`), or pass --model <file>.'
+      ? `The embedded ${DEFAULT_PRESET} model is not exported yet: finish npm run pretrain (or export the latest checkpoint with npm run pretrain -- --export-only), or pass --model <file>.`
       : 'Pass --model <weights.safetensors|.pth> (or a pretraining checkpoint) for the --preset in use.',
   });
 }

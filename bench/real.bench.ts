@@ -38,6 +38,8 @@ import {
   readSafetensors,
   trainTask,
   writeFileAtomic,
+  DEFAULT_MODEL_FILE,
+  DEFAULT_PRESET,
 } from '@casam/casam-core';
 import {
   CliUsageError,
@@ -70,8 +72,8 @@ const DEFAULT_MANIFEST = 'bench/results/real-data.json';
 
 const USAGE = `usage: npm run bench:real -- [options]
   --quick               a short run: at most 12 training / 8 test slices per structure, 3 epochs, 3 VAE epochs
-  --model PATH          base model weights (default models/casam-tiny/casam-tiny.safetensors)
-  --preset NAME         its preset (default casam-tiny; e.g. casam-small)
+  --model PATH          base model weights (default ${DEFAULT_MODEL_FILE}, the embedded default)
+  --preset NAME         its preset (default ${DEFAULT_PRESET})
   --structures LIST     comma-separated subset of brain,bone,head (default all)
   --epochs N            Alignment Layer epochs (default: the trainer's, ${DEFAULT_AL_EPOCHS}; --quick 3)
   --vae-epochs N        VAE epochs (default: the trainer's, ${DEFAULT_VAE_OPTIONS.epochs}; --quick 3)
@@ -110,8 +112,8 @@ function parseArgs(argv: string[]): Args {
     USAGE,
     {
       quick: { type: 'boolean', default: false },
-      model: { type: 'string', default: 'models/casam-tiny/casam-tiny.safetensors' },
-      preset: { type: 'string', default: 'casam-tiny' },
+      model: { type: 'string', default: DEFAULT_MODEL_FILE },
+      preset: { type: 'string', default: DEFAULT_PRESET },
       structures: { type: 'string' },
       epochs: { type: 'string' },
       'vae-epochs': { type: 'string' },

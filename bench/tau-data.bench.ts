@@ -1,20 +1,22 @@
 /**
  * `npm run bench:tau-data` — how many training images a task needs before its τ can be trusted.
  *
- * For every seen synthetic domain, the frozen casam-tiny encoder embeds the first N training images and a fixed
+ * For every seen synthetic domain, the frozen embedded default model's encoder embeds the first N training images and a fixed
  * test set; for each N in the ladder, every task's VAE is trained on its first N pooled features and τ is
  * calibrated from them (5-fold, p97), exactly as `site-agent train` does. Then all nine tasks route the test
  * images of the seen domains and of the three unseen ones. A τ is trustworthy when unseen images fall back and
  * the task's own images are still accepted; with few images the fold VAEs are barely trained, their held-out
  * scores are large and τ accepts almost anything (the demo's 0% unseen fallback at ≤ 8 images per task).
  *
- * Writes bench/results/tau-data.json and tau-data.md. Pooled features are cached in
- * bench/results/.tau-data-features.json (resumable: a rerun embeds nothing it already has).
+ * Writes bench/results/tau-data.json and tau-data.md. Pooled features are cached per model in
+ * bench/results/.tau-data-features-<weights fingerprint>.json (resumable: a rerun embeds nothing it already has).
  * Flags: --quick (N ∈ {5, 8, 16}, 6 test images per domain; what a test can afford), --help.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  DEFAULT_MODEL_FILE,
+  DEFAULT_PRESET,
   ROUTING_RULES,
   RoutingRule,
   TaskScore,
@@ -27,6 +29,7 @@ import {
   getPreset,
   initBackend,
   loadSamWeights,
+  stateDictFingerprint,
   tf,
   trainTaskVae,
 } from '@casam/casam-core';
@@ -41,15 +44,20 @@ const LADDER = QUICK ? [5, 8, 16] : [5, 8, 16, 32, 48];
 const TEST = QUICK ? 6 : 16;
 const MAX_TRAIN = LADDER[LADDER.length - 1];
 const OUT = 'bench/results';
-const CACHE = join(OUT, QUICK ? '.tau-data-quick-features.json' : '.tau-data-features.json');
+const cfg = getPreset(DEFAULT_PRESET);
+const weights = loadSamWeights(DEFAULT_MODEL_FILE, cfg);
+const fingerprint = stateDictFingerprint(weights);
+const CACHE = join(
+  OUT,
+  `.tau-data${QUICK ? '-quick' : ''}-features-${fingerprint.replace(/^sha256:/, '').slice(0, 12)}.json`,
+);
 const DATA = { size: 256, seed: 7 };
 
 type Features = Record<string, { train: number[][]; test: number[][] }>;
 
 async function embedAll(): Promise<Features> {
   const cached: Features = existsSync(CACHE) ? (JSON.parse(readFileSync(CACHE, 'utf8')) as Features) : {};
-  const cfg = getPreset('casam-tiny');
-  const sam = buildSam(cfg, loadSamWeights('models/casam-tiny/casam-tiny.safetensors', cfg));
+  const sam = buildSam(cfg, weights);
   const predictor = createSamPredictor(createTfjsSamEngine(sam));
   const pooled = async (img: Parameters<typeof predictor.setImage>[0]): Promise<number[]> => {
     const e = await predictor.setImage(img);
@@ -168,7 +176,7 @@ async function main(): Promise<void> {
   const md = [
     `# τ from few images${QUICK ? ' (quick)' : ''}`,
     '',
-    `casam-tiny frozen encoder; 9 seen tasks, each VAE and τ (5-fold p97) from its first N training images; ${TEST} test images per domain; unseen = ${UNSEEN_DOMAIN_NAMES.join(', ')}.`,
+    `${DEFAULT_PRESET} frozen encoder (${DEFAULT_MODEL_FILE}, ${fingerprint.slice(0, 19)}…); 9 seen tasks, each VAE and τ (5-fold p97) from its first N training images; ${TEST} test images per domain; unseen = ${UNSEEN_DOMAIN_NAMES.join(', ')}.`,
     '',
     '| N per task | rule | routing accuracy (seen) | own τ accepts own images | unseen fallback | median τ |',
     '|---|---|---|---|---|---|',
@@ -181,7 +189,17 @@ async function main(): Promise<void> {
   const base = QUICK ? 'tau-data-quick' : 'tau-data';
   writeFileSync(
     join(OUT, `${base}.json`),
-    JSON.stringify({ quick: QUICK, ladder: LADDER, test: TEST, rows }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        quick: QUICK,
+        model: { preset: DEFAULT_PRESET, file: DEFAULT_MODEL_FILE, fingerprint },
+        ladder: LADDER,
+        test: TEST,
+        rows,
+      },
+      null,
+      2,
+    ) + '\n',
   );
   writeFileSync(join(OUT, `${base}.md`), md);
   console.log(md);

@@ -20,7 +20,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { MIN_TAU_TRAINING_IMAGES, decodeImage, maskBoundingBox, splitRegions } from '@casam/casam-core';
+import {
+  DEFAULT_MODEL_FILE,
+  DEFAULT_PRESET,
+  MIN_TAU_TRAINING_IMAGES,
+  decodeImage,
+  maskBoundingBox,
+  splitRegions,
+} from '@casam/casam-core';
 import { DOMAIN_NAMES, UNSEEN_DOMAIN_NAMES, writeDomainFolder } from '@casam/casam-lab';
 import { adminSession, startCoordinatorProcess } from '@casam/coordinator/testing';
 import type {
@@ -154,14 +161,14 @@ function run(
   });
 }
 
-/** The embedded default base model (models/casam-tiny, made by `npm run pretrain`). */
+/** The embedded default base model (DEFAULT_MODEL_FILE, made by `npm run pretrain`). */
 function baseModel(): { path: string; what: string } {
-  const shipped = join(root, 'models/casam-tiny/casam-tiny.safetensors');
+  const shipped = join(root, DEFAULT_MODEL_FILE);
   if (!existsSync(shipped))
     throw new Error(
-      `no casam-tiny weights at ${shipped}: restore them from git, or make them with npm run pretrain (models/casam-tiny/README.md)`,
+      `no ${DEFAULT_PRESET} weights at ${shipped}: restore them from git, or make them with npm run pretrain (${dirname(DEFAULT_MODEL_FILE)}/README.md)`,
     );
-  return { path: shipped, what: 'the embedded casam-tiny (models/casam-tiny)' };
+  return { path: shipped, what: `the embedded ${DEFAULT_PRESET} (${dirname(DEFAULT_MODEL_FILE)})` };
 }
 
 interface Site {

@@ -9,7 +9,7 @@
  * the Prisma schema, migrations and the generated Prisma client. Needs no network. Reproducible: every date in
  * the archive is SOURCE_DATE_EPOCH or the commit's time (see libs/casam-lab/src/release/offline-bundle.ts).
  *
- *   npm run pack:site-agent -- [--out dist/offline] [--model models/casam-tiny/casam-tiny.safetensors]
+ *   npm run pack:site-agent -- [--out dist/offline] [--model <weights of the default preset>]
  *   npm run pack:coordinator -- [--out dist/offline]
  *
  * Exit codes: 0 done, 1 internal error, 2 usage error, 3 something the bundle needs is missing.
@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_MODEL_FILE, DEFAULT_PRESET } from '@casam/casam-core';
 import { EXIT_CODES, PROTOCOL_VERSION } from '@casam/protocol';
 import { ADMIN_UI_PREBUILT, bundleAdminUi, COORDINATOR_VERSION } from '@casam/coordinator/release';
 import { AGENT_VERSION, exportCheckpointOnnx } from '@casam/site-agent/release';
@@ -192,7 +193,7 @@ function copyTree(from: string, to: string, filter: (rel: string) => boolean): v
 
 /**
  * The default model's ONNX export, made by the agent's own export-onnx code (same cache layout, same probe
- * against TF.js) into models/casam-tiny/onnx-cache/, where `site-agent init` finds it and places it in the home:
+ * against TF.js) into models/<default preset>/onnx-cache/, where `site-agent init` finds it and places it in the home:
  * a hospital's first segment or serve then does not pay for the export. The times measured while exporting and
  * probing, and the export's date, are written as the sources' date and 0 so that the archive stays reproducible.
  */
@@ -200,7 +201,7 @@ async function packOnnxExport(modelFile: string, epoch: number): Promise<string>
   const cacheRoot = path.join(path.dirname(modelFile), 'onnx-cache');
   let r;
   try {
-    r = await exportCheckpointOnnx({ model: 'casam-tiny', checkpoint: modelFile }, cacheRoot, () => {});
+    r = await exportCheckpointOnnx({ model: DEFAULT_PRESET, checkpoint: modelFile }, cacheRoot, () => {});
   } catch (e) {
     throw new PackError(`cannot export the model to ONNX: ${(e as Error).message}`);
   }
@@ -253,7 +254,7 @@ async function main(argv: string[]): Promise<number> {
   const out = path.resolve(base, args.out!);
   let model: string | null = null;
   if (t.name === 'site-agent') {
-    model = path.resolve(base, args.model ?? path.join(ROOT, 'models/casam-tiny/casam-tiny.safetensors'));
+    model = path.resolve(base, args.model ?? path.join(ROOT, DEFAULT_MODEL_FILE));
     if (!fs.existsSync(model))
       throw new PackError(
         `the default model ${model} does not exist: run npm run pretrain first, or pass --model <file.safetensors>`,
@@ -285,11 +286,11 @@ async function main(argv: string[]): Promise<number> {
     if (t.build) step(await t.build(stage));
     let modelInfo: { preset: string; file: string; sha256: string } | undefined;
     if (model) {
-      const file = 'models/casam-tiny/casam-tiny.safetensors';
+      const file = DEFAULT_MODEL_FILE;
       fs.mkdirSync(path.dirname(path.join(stage, file)), { recursive: true });
       fs.copyFileSync(model, path.join(stage, file));
       fs.chmodSync(path.join(stage, file), 0o644);
-      modelInfo = { preset: 'casam-tiny', file, sha256: sha256File(path.join(stage, file)) };
+      modelInfo = { preset: DEFAULT_PRESET, file, sha256: sha256File(path.join(stage, file)) };
       step(await packOnnxExport(path.join(stage, file), sourceDateEpoch(ROOT)));
     }
     // What hospital IT installs next to the program: units, logrotate, nginx, the env file, and the guides.

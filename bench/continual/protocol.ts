@@ -2,6 +2,7 @@
  * The continual benchmark's configuration: sizes of the full run and of `--quick`, the CLI flags, and the hash
  * that ties a state file to one configuration.
  */
+import { DEFAULT_MODEL_FILE, DEFAULT_PRESET } from '@casam/casam-core';
 import { createHash } from 'node:crypto';
 import { numberFlag, parseCliArgs } from '@casam/casam-lab';
 
@@ -123,8 +124,8 @@ export const DEFAULT_EWC_LAMBDA = 1e8;
 export const DECODER_ADAPTER = { rank: 4, alpha: 4 } as const;
 
 export const USAGE = `usage: npm run bench:continual -- [options]
-  --model PATH        base model weights (default models/casam-tiny/casam-tiny.safetensors)
-  --preset NAME       model preset (default casam-tiny)
+  --model PATH        base model weights (default ${DEFAULT_MODEL_FILE}, the embedded default)
+  --preset NAME       model preset (default ${DEFAULT_PRESET})
   --quick             small run (${QUICK.trainImages} train / ${QUICK.testImages} test images per domain, ${QUICK.epochs} epochs): < 10 min on 2 cores; CI runs it
   --out DIR           results folder (default bench/results)
   --work DIR          embedding cache, adapters and stage weights (default <out>/.continual-work/<run>)
@@ -149,8 +150,8 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
   const v = parseCliArgs(
     USAGE,
     {
-      model: { type: 'string', default: 'models/casam-tiny/casam-tiny.safetensors' },
-      preset: { type: 'string', default: 'casam-tiny' },
+      model: { type: 'string', default: DEFAULT_MODEL_FILE },
+      preset: { type: 'string', default: DEFAULT_PRESET },
       quick: { type: 'boolean', default: false },
       out: { type: 'string', default: 'bench/results' },
       work: { type: 'string' },

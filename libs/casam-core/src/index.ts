@@ -9,7 +9,15 @@ export { type SafetensorsFile, readSafetensors, writeSafetensors } from './weigh
 export { CheckpointMismatchError, loadSamWeights, validateStateDict } from './weights/validate';
 
 // SAM in TypeScript: presets, the model, its engines and the predictor.
-export { type SamConfig, getPreset, gridSize, isPresetName, maskInputSize } from './sam/config';
+export {
+  DEFAULT_MODEL_FILE,
+  DEFAULT_PRESET,
+  type SamConfig,
+  getPreset,
+  gridSize,
+  isPresetName,
+  maskInputSize,
+} from './sam/config';
 export { type DecoderDelta } from './sam/decoder-delta';
 export { type SamEngine } from './sam/engine';
 export { createImageEncoder } from './sam/image-encoder';

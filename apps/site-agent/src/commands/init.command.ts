@@ -1,3 +1,4 @@
+import { DEFAULT_PRESET } from '@casam/casam-core';
 import type { AgentConfig } from '../home/agent-home';
 import { initHome, newAgentHome } from '../use-cases/init-home';
 import type { Command } from './command';
@@ -11,8 +12,8 @@ export const initCommand: Command = {
                 [--pacs <DICOMweb URL> ...] [--force] [--home <dir>]
   --coordinator <url>       the coordinator's origin, e.g. https://coordinator.example.org
   --site-name <name>        this hospital's name in the federation
-  --preset <p>              base-model preset (default casam-tiny)
-  --weights <file>          base-model weights (default: the embedded casam-tiny, copied into the home)
+  --preset <p>              base-model preset (default ${DEFAULT_PRESET})
+  --weights <file>          base-model weights (default: the embedded ${DEFAULT_PRESET}, copied into the home)
   --pacs <url>              a hospital PACS the agent may use over DICOMweb (its root, e.g.
                             https://pacs.hospital.example/dicom-web); repeatable; kept in agent.json pacs.allowed
   --force                   rewrite an existing configuration (the key is never replaced)
@@ -21,7 +22,7 @@ ${HOME_HELP}`,
     ...HOME_OPTION,
     coordinator: { type: 'string' },
     'site-name': { type: 'string' },
-    preset: { type: 'string', default: 'casam-tiny' },
+    preset: { type: 'string', default: DEFAULT_PRESET },
     weights: { type: 'string' },
     backend: { type: 'string', default: 'auto' },
     'serve-host': { type: 'string', default: '127.0.0.1' },
@@ -30,7 +31,7 @@ ${HOME_HELP}`,
     force: { type: 'boolean', default: false },
   },
   async run(v, log) {
-    const preset = v.string('preset') ?? 'casam-tiny';
+    const preset = v.string('preset') ?? DEFAULT_PRESET;
     const home = newAgentHome(v.string('home'), { force: v.bool('force'), preset });
     const coordinatorUrl = v.string('coordinator', true);
     const siteName = v.string('site-name', true);

@@ -1,3 +1,4 @@
+import { DEFAULT_PRESET } from '@casam/casam-core';
 import {
   DEFAULT_ENGINE,
   ENGINE_CHOICES,
@@ -9,7 +10,7 @@ import { OptionValues } from './command';
 
 /** Options shared by every command that runs SAM. */
 export const MODEL_OPTIONS = {
-  model: { type: 'string', default: 'casam-tiny' },
+  model: { type: 'string', default: DEFAULT_PRESET },
   checkpoint: { type: 'string' },
   engine: { type: 'string', default: DEFAULT_ENGINE },
   'encoder-onnx': { type: 'string' },
@@ -18,7 +19,7 @@ export const MODEL_OPTIONS = {
   backend: { type: 'string' },
 } as const;
 
-export const MODEL_HELP = `  --model <preset>          vit_b | vit_l | vit_h | sam-mini | casam-tiny (default casam-tiny)
+export const MODEL_HELP = `  --model <preset>          vit_b | vit_l | vit_h | sam-mini | casam-tiny | casam-small (default ${DEFAULT_PRESET})
   --checkpoint <file>       SAM weights: official .pth (e.g. sam_vit_b_01ec64.pth) or .safetensors
   --engine ${ENGINE_CHOICES.join('|')}        inference engine (default ${DEFAULT_ENGINE})
                             onnx: ONNX Runtime on graphs exported from --checkpoint on first use and
@@ -38,7 +39,7 @@ export function modelFlags(v: OptionValues): { engine: EngineChoice; files: Mode
   return {
     engine: parseEngineChoice(v.string('engine') ?? DEFAULT_ENGINE),
     files: {
-      model: v.string('model') ?? 'casam-tiny',
+      model: v.string('model') ?? DEFAULT_PRESET,
       checkpoint: v.string('checkpoint'),
       encoderOnnx: v.string('encoder-onnx'),
       decoderOnnx: v.string('decoder-onnx'),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_AL_EPOCHS, DEFAULT_AL_LR, DEFAULT_VAE_OPTIONS } from '@casam/casam-core';
+import { DEFAULT_AL_EPOCHS, DEFAULT_AL_LR, DEFAULT_PRESET, DEFAULT_VAE_OPTIONS } from '@casam/casam-core';
 import { agentCli } from '../testing/agent-cli.testing';
 import { trainCommand } from './train.command';
 
@@ -10,7 +10,7 @@ describe('site-agent train --help (real CLI process)', () => {
     expect(r.stdout).toMatch(
       new RegExp(`--epochs <n> +Alignment Layer epochs \\(default ${DEFAULT_AL_EPOCHS};`),
     );
-    expect(r.stdout).toContain(`casam-tiny ${DEFAULT_AL_LR['casam-tiny']}`);
+    expect(r.stdout).toContain(`${DEFAULT_PRESET} ${DEFAULT_AL_LR[DEFAULT_PRESET]}`);
     expect(r.stdout).toMatch(
       new RegExp(
         `--vae-epochs <n> +VAE epochs \\(default ${DEFAULT_VAE_OPTIONS.epochs}; more on small data, at least ${DEFAULT_VAE_OPTIONS.minSteps} steps;`,

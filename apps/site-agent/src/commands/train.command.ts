@@ -2,6 +2,7 @@ import {
   MIN_TAU_TRAINING_IMAGES,
   DEFAULT_AL_EPOCHS,
   DEFAULT_AL_LR,
+  DEFAULT_PRESET,
   DEFAULT_VAE_OPTIONS,
   type TaskProgress,
   DEFAULT_DECODER_LORA_RANK,
@@ -21,7 +22,7 @@ export const trainCommand: Command = {
   summary: 'train the task locally: embedding cache, Alignment Layer, VAE, τ, validation metrics (resumable)',
   usage: `site-agent train --task <name> [--epochs <n>] [--vae-epochs <n>] [--max-images <n>] [--seed <n>]
                  [--decoder-lora [--lora-rank <r>] [--lora-alpha <a>]] [--restart] [--offline] [--force] [--home <dir>]
-  --epochs <n>              Alignment Layer epochs (default ${DEFAULT_AL_EPOCHS}; learning rate: the preset's, casam-tiny ${DEFAULT_AL_LR['casam-tiny']})
+  --epochs <n>              Alignment Layer epochs (default ${DEFAULT_AL_EPOCHS}; learning rate: the preset's, ${DEFAULT_PRESET} ${DEFAULT_AL_LR[DEFAULT_PRESET]})
   --vae-epochs <n>          VAE epochs (default ${DEFAULT_VAE_OPTIONS.epochs}; more on small data, at least ${DEFAULT_VAE_OPTIONS.minSteps} steps; n given
                             here is exact; batch ${DEFAULT_VAE_OPTIONS.batchSize}, learning rate ${DEFAULT_VAE_OPTIONS.lr})
   --max-images <n>          use at most n training and n validation images (default: all; for quick runs)

@@ -37,6 +37,7 @@ import {
   stateDictFingerprint,
   type StateDict,
   writeFileAtomic,
+  DEFAULT_PRESET,
 } from '@casam/casam-core';
 import { EXIT, UserError } from '../cli/errors';
 import type { AgentConfig, AgentHome } from '../home/agent-home';
@@ -309,7 +310,7 @@ export function readHomeWeights(
   const path = home.weightsPath(c);
   if (!existsSync(path))
     throw new UserError(
-      `base-model weights not found: ${path} (set model.weights in ${home.configFile}, or run npm run pretrain for the embedded casam-tiny)`,
+      `base-model weights not found: ${path} (set model.weights in ${home.configFile}, or run site-agent init --force to copy in the embedded ${DEFAULT_PRESET} model)`,
       EXIT.model,
     );
   return { config, sd: loadWeights(path, config, `cannot load ${path}: `), path };

@@ -1,6 +1,6 @@
 /**
  * The offline bundle carries the ONNX export of its default base model, made at pack time by export-onnx's code
- * (same cache layout, same probe against TF.js), in `models/casam-tiny/onnx-cache/` next to the weights. `init`
+ * (same cache layout, same probe against TF.js), in `models/<default preset>/onnx-cache/` next to the weights. `init`
  * places it into the new home's `onnx-cache/` when the home's base model is those very weights (same preset and
  * weights fingerprint), so the site's first `segment` or `serve` does not pay for the export. Any other model
  * (`--weights`, another preset, an exporter of another version) gets nothing and exports on first use as before.

@@ -5,18 +5,18 @@
  */
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { getPreset } from '@casam/casam-core';
+import { DEFAULT_MODEL_FILE, DEFAULT_PRESET, getPreset } from '@casam/casam-core';
 import { EXIT, UserError } from '../cli/errors';
 import { AgentHome, type AgentConfig } from '../home/agent-home';
 import { SiteIdentity } from '../identity/site-identity';
 import { installPackedOnnxExport } from '../model/packed-onnx-export';
 
 /** The embedded default base model shipped in the repository (and in the offline bundle). */
-export const DEFAULT_WEIGHTS = resolve(__dirname, '../../../../models/casam-tiny/casam-tiny.safetensors');
+export const DEFAULT_WEIGHTS = resolve(__dirname, '../../../..', DEFAULT_MODEL_FILE);
 /** The offline bundle's ONNX export of the default model, made at pack time (absent in a checkout). */
 export const PACKED_ONNX_CACHE = join(dirname(DEFAULT_WEIGHTS), 'onnx-cache');
 /** Where `init` copies the default base model, relative to the agent home (agent.json stores this path). */
-export const HOME_WEIGHTS = join('models', 'casam-tiny.safetensors');
+export const HOME_WEIGHTS = join('models', `${DEFAULT_PRESET}.safetensors`);
 
 /**
  * The home to initialise: refused (exit 2) when it already has a configuration and `force` is not set, or
@@ -63,7 +63,7 @@ export async function initHome(home: AgentHome, o: InitHomeInput): Promise<InitH
   const { log } = o;
   const weights = o.weights
     ? resolve(o.weights)
-    : o.preset === 'casam-tiny' && existsSync(DEFAULT_WEIGHTS)
+    : o.preset === DEFAULT_PRESET && existsSync(DEFAULT_WEIGHTS)
       ? copyDefaultWeights(home.dir, log)
       : DEFAULT_WEIGHTS;
   if (!existsSync(resolve(home.dir, weights)))

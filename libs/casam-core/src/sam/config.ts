@@ -136,6 +136,13 @@ export type SamPresetName = keyof typeof SAM_PRESETS;
 
 export const DEFAULT_PRESET: SamPresetName = 'casam-tiny';
 
+/**
+ * The embedded default base model's weights, relative to the repository root (`models/<preset>/`, made by
+ * `npm run pretrain`; its README says how). Everything that means "the shipped model" — `site-agent init`, the
+ * demo, the offline pack, the benchmarks' defaults — resolves this one path.
+ */
+export const DEFAULT_MODEL_FILE = `models/${DEFAULT_PRESET}/${DEFAULT_PRESET}.safetensors`;
+
 export function isPresetName(name: string): name is SamPresetName {
   return Object.prototype.hasOwnProperty.call(SAM_PRESETS, name);
 }

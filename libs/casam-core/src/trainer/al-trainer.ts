@@ -88,6 +88,8 @@ export const DEFAULT_AL_LR: Readonly<Record<string, number>> = Object.freeze({
   vit_h: 1e-4,
   'sam-mini': 1e-3,
   'casam-tiny': 1e-3,
+  // casam-tiny's widths on a 32×32 grid: the same layer shapes, so casam-tiny's rate (not swept separately yet).
+  'casam-small': 1e-3,
 });
 
 /** Alignment Layer epochs when the caller names none (`site-agent train --help` prints it). */
@@ -114,6 +116,7 @@ export const DEFAULT_LOSS_RESOLUTION: Readonly<Record<string, LossResolution>> =
   vit_h: 'input',
   'sam-mini': 'low',
   'casam-tiny': 'low',
+  'casam-small': 'low',
 });
 
 export function defaultLossResolution(preset: string): LossResolution {
