@@ -262,7 +262,18 @@ async function daemonFleet(
     homes.push(home);
     const env = { CASAM_AGENT_HOME: home, CASAM_BACKEND: 'wasm' };
     const init = await runToEnd(
-      [AGENT_BIN, 'init', '--coordinator', c.url, '--site-name', `daemon site ${i}`, '--weights', weights],
+      [
+        AGENT_BIN,
+        'init',
+        '--coordinator',
+        c.url,
+        '--site-name',
+        `daemon site ${i}`,
+        '--preset',
+        'casam-tiny',
+        '--weights',
+        weights,
+      ],
       env,
     );
     const fingerprint = /fingerprint: (\S+)/.exec(init)![1];

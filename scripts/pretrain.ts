@@ -87,7 +87,8 @@ const HELP = `usage: npm run pretrain -- [options]
   --domain-eval-images N  with each evaluation, also score frozen box IoU vs box-fill on N validation images of
                           each of the 12 synthetic benchmark domains (default 8; 0 = off)
   --freeze-encoder        train the prompt encoder and mask decoder only (the image encoder runs forward only)
-  --steps N               total optimizer steps of the run (default 20000)
+  --steps N               total optimizer steps of the run (default 20000; 0 with --init-from: export the warm
+                          start itself, after its evaluation)
   --batch N               images per step (default 8)
   --targets-per-image N   prompts/masks per image (default 4)
   --lr X                  peak learning rate (default 1e-3; warm-up then cosine)
@@ -150,7 +151,7 @@ function parseArgs(argv: string[]): Args {
   if (!(lr > 0)) throw new CliUsageError('--lr must be positive');
   return {
     out: v.out ?? `models/${v.preset}`,
-    steps: int('steps', 1),
+    steps: int('steps', 0),
     batch: int('batch', 1),
     lr,
     ...(v.seed !== undefined ? { seed: int('seed', 0) } : {}),

@@ -83,6 +83,8 @@ describe.skipIf(!orthancAvailable())('DICOM and a real PACS: DICOMweb in, DICOM-
       proxyUrl,
       '--site-name',
       'Ullevål',
+      '--preset',
+      'casam-tiny',
       '--weights',
       weights,
       '--pacs',

@@ -37,7 +37,17 @@ describe('site-agent preflight', () => {
     const withoutCa = { CASAM_BACKEND: 'wasm', NODE_EXTRA_CA_CERTS: '' };
     const init = await siteAgent(
       home,
-      ['init', '--coordinator', url, '--site-name', 'TLS site', '--weights', weights],
+      [
+        'init',
+        '--coordinator',
+        url,
+        '--site-name',
+        'TLS site',
+        '--preset',
+        'casam-tiny',
+        '--weights',
+        weights,
+      ],
       withoutCa,
     );
     expect(init.code, init.stderr).toBe(0);

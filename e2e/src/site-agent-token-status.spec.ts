@@ -49,6 +49,8 @@ describe('site agent: enrollment token off the command line, task state in statu
       coord.url,
       '--site-name',
       name,
+      '--preset',
+      'casam-tiny',
       '--weights',
       weights,
     ]);

@@ -38,6 +38,8 @@ export async function enrollApprovedSite(
     opts.coordinatorUrl ?? coord.url,
     '--site-name',
     opts.siteName,
+    '--preset',
+    'casam-tiny',
     '--weights',
     opts.weights,
   ]);

@@ -61,7 +61,17 @@ describe('the agent home on disk under umask 022 (real CLI processes)', () => {
   const init = (home: string, env: NodeJS.ProcessEnv = {}, cwd?: string) =>
     agentCli(
       home,
-      ['init', '--coordinator', 'http://127.0.0.1:9', '--site-name', 'Umask site', '--weights', weights],
+      [
+        'init',
+        '--coordinator',
+        'http://127.0.0.1:9',
+        '--site-name',
+        'Umask site',
+        '--preset',
+        'casam-tiny',
+        '--weights',
+        weights,
+      ],
       env,
       { umask, cwd },
     );

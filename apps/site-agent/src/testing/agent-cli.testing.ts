@@ -74,6 +74,8 @@ export async function initOfflineHome(home: string, siteName: string, weights: s
     'http://127.0.0.1:9',
     '--site-name',
     siteName,
+    '--preset',
+    'casam-tiny',
     '--weights',
     weights,
   ]);

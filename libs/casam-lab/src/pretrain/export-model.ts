@@ -141,6 +141,14 @@ export function exportPretrainedModel(
   return { weightsPath, bytes: bytes.byteLength, eval: result };
 }
 
+/** How the weights came to be: from scratch, or warm-started from another model (the run's --init-from). */
+function origin(info: ExportInfo): string {
+  const from = info.options['initFrom'];
+  return typeof from === 'string'
+    ? `warm-started from \`${from}\` (grid-dependent tensors resampled; that model's README says how it was made), then trained for ${info.step} steps by this repository's own command`
+    : "pretrained from scratch by this repository's own command";
+}
+
 function readme(cfg: SamConfig, info: ExportInfo, r: EvalResult, log: LogHistory, size: number): string {
   const history = log.evals;
   const f = (v: number): string => v.toFixed(3);
@@ -161,11 +169,11 @@ function readme(cfg: SamConfig, info: ExportInfo, r: EvalResult, log: LogHistory
 
 The project's own small Segment Anything model (official SAM architecture and parameter names, ${cfg.imgSize} px
 input, ViT of depth ${cfg.encoderDepth} and width ${cfg.encoderEmbedDim}, window ${cfg.encoderWindowSize}, ${cfg.outChans}-channel
-embeddings), pretrained from scratch by this repository's own command on the generic synthetic
+embeddings), ${origin(info)} on the generic synthetic
 promptable-segmentation corpus (\`libs/casam-lab/src/pretrain/generic-corpus.ts\`: overlapping ellipses,
 polygons, stars, rings and hollow outlines, nested shapes, blobs, bars, crescents and rounded boxes with
 solid, gradient, striped, checkered, dotted and noise fills, clutter, low-contrast objects, blur, noise and
-illumination gradients; box and point prompts). No medical or real images were used.
+illumination gradients; box and point prompts). ${info.options['corpus'] === undefined || info.options['corpus'] === 'generic' ? `No medical or real images were used${info.options['initFrom'] ? ' in this run' : ''}.` : `Corpus of this run: \`${String(info.options['corpus'])}\` (the log's \`corpus\` entries).`}
 
 | file | what |
 |---|---|

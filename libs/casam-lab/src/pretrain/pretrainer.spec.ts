@@ -69,6 +69,7 @@ describe('pretrainer', () => {
     expect(learningRate(o, 550)).toBeCloseTo(0.55e-3, 9);
     expect(learningRate(o, 1000)).toBeCloseTo(1e-4, 12);
     expect(() => resolvePretrainOptions({ outDir: '.', steps: 0 })).toThrow(PretrainOptionsError);
+    expect(resolvePretrainOptions({ outDir: '.', steps: 0, initWeights: new Map() }).steps).toBe(0);
     expect(() => resolvePretrainOptions({ outDir: '.', steps: 5, lr: 2 })).toThrow(PretrainOptionsError);
   });
 

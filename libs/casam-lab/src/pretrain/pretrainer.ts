@@ -160,7 +160,8 @@ export function resolvePretrainOptions(o: PretrainOptions): ResolvedPretrainOpti
   if (seed === EVAL_SEED) throw new PretrainOptionsError(`seed ${seed} is the held-out evaluation seed`);
   return {
     preset: o.preset ?? 'casam-tiny',
-    steps: positiveInt('steps', o.steps),
+    // 0 only for a warm start: the run evaluates and exports the warm-started weights as they are.
+    steps: positiveInt('steps', o.steps, o.initWeights ? 0 : 1),
     batch: positiveInt('batch', o.batch ?? 8),
     targetsPerImage: positiveInt('targetsPerImage', o.targetsPerImage ?? 4),
     lr,
