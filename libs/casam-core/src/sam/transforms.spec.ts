@@ -99,6 +99,25 @@ describe('preprocess', () => {
     report.push(`  input.preprocessed: ${d.toExponential(2)}`);
   });
 
+  it('the per-channel lookup table gives, bit for bit, (x − mean) then / std in float32 for every byte value', () => {
+    // 256 columns × 3 rows (the last row and every column past the width stay zero padding): each channel sees
+    // every value 0…255 once. The reference is the per-pixel arithmetic the table replaced.
+    const [h, w] = [3, 256];
+    const img = Uint8Array.from({ length: h * w * 3 }, (_, i) => (Math.floor(i / 3) + 85 * (i % 3)) & 255);
+    const out = toFloat32(preprocess(img, h, w, cfg));
+    const s = cfg.imgSize;
+    const mean = Float32Array.from(cfg.pixelMean);
+    const std = Float32Array.from(cfg.pixelStd);
+    const ref = new Float32Array(3 * s * s);
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++)
+          ref[c * s * s + y * s + x] = Math.fround(img[(y * w + x) * 3 + c] - mean[c]) / std[c];
+    expect(Buffer.from(out.buffer, out.byteOffset, out.byteLength).equals(Buffer.from(ref.buffer))).toBe(
+      true,
+    );
+  });
+
   it('matches resize.preprocessed (bottom rows zero-padded) within 1e-6', () => {
     const img = golden('resize.transformed_u8');
     const out = preprocess(img.data as Uint8Array, 213, 256, cfg);

@@ -187,17 +187,20 @@ export function preprocess(image: Uint8Array, height: number, width: number, cfg
   if (image.length !== height * width * 3)
     throw new Error(`preprocess: expected ${height}x${width}x3 uint8 RGB`);
   const out = new Float32Array(3 * s * s);
-  const mean = Float32Array.from(cfg.pixelMean);
-  const std = Float32Array.from(cfg.pixelStd);
-  const tmp = new Float32Array(1);
+  // A uint8 channel has 256 values: each channel's 256 results are computed once and looked up per pixel
+  // (the same numbers; serve pays this per request, 2.2 -> 1.2 ms for 256² under load, side by side).
+  const lut = new Float32Array(256);
   for (let c = 0; c < 3; c++) {
     const plane = c * s * s;
-    for (let y = 0; y < height; y++)
-      for (let x = 0; x < width; x++) {
-        // Two float32 roundings, as PyTorch computes (x − mean) then / std.
-        tmp[0] = image[(y * width + x) * 3 + c] - mean[c];
-        out[plane + y * s + x] = tmp[0] / std[c];
-      }
+    const mean = Math.fround(cfg.pixelMean[c]);
+    const std = Math.fround(cfg.pixelStd[c]);
+    // Two float32 roundings, as PyTorch computes (x − mean) then / std (the quotient of two float32 values
+    // rounded once from double is the float32 quotient, so the store's rounding is the second).
+    for (let v = 0; v < 256; v++) lut[v] = Math.fround(v - mean) / std;
+    for (let y = 0; y < height; y++) {
+      const o = plane + y * s;
+      for (let x = 0, i = y * width * 3 + c; x < width; x++, i += 3) out[o + x] = lut[image[i]];
+    }
   }
   return float32Tensor([1, 3, s, s], out);
 }
