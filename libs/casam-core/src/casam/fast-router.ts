@@ -14,10 +14,9 @@
  *
  * Same maths as the TF.js router: s(p) = ‖z[:,p]‖₂/C, a = softmax(s/T), f = Σ_p a(p)·z[:,p]; the VAE with z = μ,
  * score = mean_d (x̂ − x)² + β·KL. The SIMD kernel sums products in float32 like TF.js and ORT; the
- * reconstruction error and the KL sum in float64 (on the kernel's f64x2 lanes, or in JS), the pooling's norms and
- * softmax in float64 (JS numbers), GELU is computed in float64 (on the kernel's f64x2 lanes, or in JS) and stored
- * as float32. The spec holds the scores to
- * 1e-5 relative of TF.js's and the decisions identical, on both kernels.
+ * reconstruction error, the KL, the pooling's norms' roots and softmax, and GELU are computed in float64 (on the
+ * kernel's f64x2 lanes, or in JS), GELU's results stored as float32. The spec holds the scores to 1e-5 relative of
+ * TF.js's and the decisions identical, on both kernels.
  *
  * Speed (issue 18, routing ≤ 2% of the encoder): a router over SIMD-kernel VAEs keeps all tasks in one kernel
  * memory and scores them together (createBatchedScorer: one stacked first layer, weights in column blocks, GELU
@@ -238,7 +237,9 @@ function simdTaskVae(
  * KL are the same kernel functions, so the scores are the same numbers (bench/fast-router.bench.ts checks this
  * against the previous revision: identical on its inputs).
  * Layout (floats): weights and biases, then x [C] | h [T·H] | μ‖logvar [2L] | h_d [H] | x̂ [C] | zero [C] |
- * a [HW] | Z [C·HW], Z last so that a larger embedding only grows the memory's end.
+ * a [HW] | the softmax's float64 scratch [HW doubles] | Z [C·HW], Z last so that a larger embedding only grows the
+ * memory's end. The pooling's softmax runs on the kernel too (`softmax`, the same float64 maths as
+ * softmaxOfNorms), so a route crosses into JS only between kernel calls.
  */
 function createBatchedScorer(all: readonly SimdVaeLayers[]) {
   const { inputDim: c, hiddenDim: h, latentDim: l } = all[0].dims;
@@ -286,12 +287,11 @@ function createBatchedScorer(all: readonly SimdVaeLayers[]) {
     copyW(d2.w, h, c, p.d2W);
     copy(d2.b, c, p.d2B);
   });
-  const { sumsq, gelu, score } = k.raw;
+  const { sumsq, gelu, score, softmax } = k.raw;
   const dense = cols ? k.raw.densec : k.raw.dense;
   const B = 4; // bytes per float
   const betas = all.map((v) => v.beta);
   const out = new Float64Array(t);
-  let s = new Float64Array(0);
   return {
     /** The pooled feature's slot, [C], in the kernel's current memory (re-read after `pool`). */
     feature(): Float32Array {
@@ -300,16 +300,14 @@ function createBatchedScorer(all: readonly SimdVaeLayers[]) {
     /** Pools one NCHW embedding's data [C·HW] into the feature slot; false where HW is not a multiple of 4. */
     pool(z: Float32Array, hw: number, temperature: number): boolean {
       if (hw % 4 !== 0) return false;
-      const zAt = aAt + Math.ceil(hw / 4) * 4;
+      const eAt = aAt + hw; // the softmax's float64 scratch [hw], 16-byte aligned (hw a multiple of 4)
+      const zAt = eAt + 2 * hw;
       k.ensure(zAt + c * hw);
       m = k.f32;
-      if (s.length !== hw) s = new Float64Array(hw);
       m.set(z, zAt);
       m.fill(0, aAt, aAt + hw);
       sumsq(zAt * B, aAt * B, c, hw);
-      for (let p = 0; p < hw; p++) s[p] = m[aAt + p];
-      softmaxOfNorms(s, hw, c, temperature);
-      for (let p = 0; p < hw; p++) m[aAt + p] = s[p];
+      softmax(aAt * B, eAt * B, hw, c, temperature);
       k.raw.dense(zAt * B, zeroAt * B, aAt * B, xAt * B, hw, c); // Z as given, row-major
       return true;
     },
@@ -485,8 +483,8 @@ export function fastTaskVaeOf(vae: RouterTask['vae'], opts: { kernel?: FastRoute
 
 /**
  * Attention pooling of [1,C,H,W] embeddings into one reused [C] buffer: the squared norms and the weighted sum
- * f = Z·a on the SIMD kernel (float32 sums), the norms' roots and the softmax in JS (float64), (Z is [C,HW] row-major in NCHW) where it runs and HW and C are
- * multiples of 4, else attentionPoolNchw's loops.
+ * f = Z·a on the SIMD kernel (float32 sums), the norms' roots and the softmax on it too (float64, `softmax`), (Z is
+ * [C,HW] row-major in NCHW) where it runs and HW and C are multiples of 4, else attentionPoolNchw's loops.
  */
 function createPooler(
   c: number,
@@ -496,23 +494,22 @@ function createPooler(
   const out = new Float32Array(c);
   if (!useSimd(kernel, c)) return (z, hw) => attentionPoolNchw(z, c, hw, temperature, out);
   const k = createSimdDense(4 * c)!;
-  let s = new Float64Array(0);
   return (z, hw) => {
     if (hw % 4 !== 0) return attentionPoolNchw(z, c, hw, temperature, out);
     if (!(temperature > 0) || !Number.isFinite(temperature))
       throw new RouterError(`temperature must be a positive finite number, got ${temperature}`);
     if (z.length !== c * hw) throw new RouterError(`embedding has ${z.length} values, expected ${c}·${hw}`);
-    if (s.length !== hw) s = new Float64Array(hw);
-    // Layout: zero bias [c] | a [hw] | out [c] | Z [c·hw]; the squared norms are summed into a's slot first.
-    const [bAt, aAt, outAt, zAt] = [0, c, c + hw, 2 * c + hw];
+    // Layout: zero bias [c] | a [hw] | out [c] | float64 scratch [hw doubles] | Z [c·hw]; the squared norms are
+    // summed into a's slot first, then turned into the attention weights in place.
+    const [bAt, aAt, outAt] = [0, c, c + hw];
+    const eAt = outAt + c;
+    const zAt = eAt + 2 * hw;
     k.ensure(zAt + c * hw);
     const m = k.f32;
     m.set(z, zAt);
     m.fill(0, aAt, aAt + hw);
     k.sumsq(zAt, aAt, c, hw);
-    for (let p = 0; p < hw; p++) s[p] = m[aAt + p];
-    softmaxOfNorms(s, hw, c, temperature);
-    for (let p = 0; p < hw; p++) m[aAt + p] = s[p];
+    k.raw.softmax(aAt * 4, eAt * 4, hw, c, temperature);
     k.dense(zAt, bAt, aAt, outAt, hw, c);
     out.set(m.subarray(outAt, outAt + c));
     return out;

@@ -46,6 +46,64 @@ describe('WebAssembly SIMD dense kernel', () => {
     expect(worst).toBeLessThan(1e-5);
   });
 
+  it('sums squared norms in channel order in float32, bit for bit, in blocks of 32 positions and the rest', () => {
+    const rng = mulberry32(8);
+    for (const [c, hw] of [
+      [64, 256],
+      [3, 268], // 8 blocks of 32 + 3 of 4
+      [1, 36],
+    ]) {
+      const k = createSimdDense(8 + hw + c * hw)!;
+      const m = k.f32;
+      const [sAt, zAt] = [4, 8 + hw];
+      for (let i = 0; i < c * hw; i++) m[zAt + i] = (rng() - 0.5) * 4;
+      for (let p = 0; p < hw; p++) m[sAt + p] = p % 3;
+      m[sAt + hw] = 7; // past the end: untouched
+      const want = Array.from({ length: hw }, (_, p) => {
+        let acc = p % 3;
+        for (let ch = 0; ch < c; ch++) acc = Math.fround(acc + Math.fround(m[zAt + ch * hw + p] ** 2));
+        return acc;
+      });
+      k.sumsq(zAt, sAt, c, hw);
+      expect(Array.from(m.subarray(sAt, sAt + hw))).toEqual(want);
+      expect(m[sAt + hw]).toBe(7);
+    }
+  });
+
+  it('computes the pooling softmax of norms like float64 JS with Math.exp, rounded to float32', () => {
+    const rng = mulberry32(10);
+    let differ = 0;
+    let total = 0;
+    for (const [hw, c, t, spread] of [
+      [256, 64, 1, 1],
+      [1024, 64, 0.5, 3],
+      [6, 3, 1e-3, 10], // weights down to e^(−hundreds): float32 zeros
+      [2, 1, 2, 1],
+    ]) {
+      const k = createSimdDense(16 + 3 * hw)!;
+      const m = k.f32;
+      const [sAt, eAt] = [4, 8 + hw + (hw % 4 === 0 ? 0 : 2)];
+      for (let p = 0; p < hw; p++) m[sAt + p] = (rng() * spread) ** 2 * c;
+      // The reference: fast-router.ts's softmaxOfNorms with Math.exp, one running sum.
+      const v = Array.from(m.subarray(sAt, sAt + hw), (x) => Math.sqrt(x) / c / t);
+      const max = Math.max(...v);
+      const e = v.map((x) => Math.exp(-(max - x)));
+      const sum = e.reduce((a, b) => a + b, 0);
+      const want = e.map((x) => Math.fround(x / sum));
+      k.raw.softmax(sAt * 4, eAt * 4, hw, c, t);
+      for (let p = 0; p < hw; p++) if (!Object.is(m[sAt + p], want[p])) differ++;
+      total += hw;
+    }
+    // Another summation order and e^x's polynomial: a float32 weight may round the other way once in ~1e6.
+    expect(differ).toBeLessThanOrEqual(1);
+    expect(total).toBe(1288);
+    // A NaN norm makes every weight NaN, as in JS.
+    const k = createSimdDense(64)!;
+    k.f32.set([1, NaN, 4, 9], 0);
+    k.raw.softmax(0, 64, 4, 1, 1);
+    expect(Array.from(k.f32.subarray(0, 4)).every(Number.isNaN)).toBe(true);
+  });
+
   it('computes the same float32 results, bit for bit, with W in column blocks (densec)', () => {
     const rng = mulberry32(9);
     const k = createSimdDense(200000)!;

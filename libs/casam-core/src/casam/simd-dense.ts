@@ -71,26 +71,47 @@ const BODY = [
   0x0b,
 ];
 
-// (func $sumsq (param $z $s $c $hw i32): s[p] += Σ_ch z[ch·hw + p]² for p < hw, 4 positions a step (the
-// attention pooling's squared norms over channels, NCHW). `hw` a positive multiple of 4, `c` ≥ 1.
-const [SZ, SS, SC, SHW, CH, ZP, SP, SE, V] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+// (func $sumsq (param $z $s $c $hw i32): s[p] += Σ_ch z[ch·hw + p]² for p < hw (the attention pooling's squared
+// norms over channels, NCHW). `hw` a positive multiple of 4, `c` ≥ 1. Positions outer, channels inner: 32
+// positions at a time are held in eight f32x4 registers while the channels stream past (four positions at a time
+// for the rest), instead of reading and writing s once per channel and position; each s[p] still gets its
+// channels' squares added in channel order, so the sums are the same float32 numbers as before, bit for bit.
+const [SZ, SS, SC, SHW, CH, ZP, SP, SE, ROW, E32] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+const V = 10;
+const SACC = (j: number) => 11 + j;
+const I32_SUB = 0x6b;
+/** Blocks of 4·n positions from SP up to `end`, n accumulators. */
+// prettier-ignore
+const sumsqBlocks = (n: number, end: number): number[] => {
+  const js = [...Array(n).keys()];
+  return [
+    ...get(SP), ...get(end), LT_U, 0x04, 0x40, // if a block is left
+    0x03, 0x40, // loop over blocks
+    ...js.flatMap((j) => [...get(SP), ...load(16 * j), ...set(SACC(j))]),
+    ...get(SZ), ...get(SP), ...get(SS), I32_SUB, ADD, ...set(ZP), // z of channel 0 at these positions
+    ...get(SC), ...set(CH),
+    0x03, 0x40, // loop over channels
+    ...js.flatMap((j) => [
+      ...get(SACC(j)), ...get(ZP), ...load(16 * j), ...tee(V), ...get(V), ...F32X4_MUL, ...F32X4_ADD, ...set(SACC(j)),
+    ]),
+    ...get(ZP), ...get(ROW), ADD, ...set(ZP),
+    ...get(CH), ...i32(1), I32_SUB, ...tee(CH), 0x0d, 0x00,
+    0x0b,
+    ...js.flatMap((j) => [...get(SP), ...get(SACC(j)), 0xfd, 0x0b, 0x04, ...leb(16 * j)]), // v128.store
+    ...get(SP), ...i32(16 * n), ADD, ...tee(SP), ...get(end), LT_U, 0x0d, 0x00,
+    0x0b,
+    0x0b,
+  ];
+};
 // prettier-ignore
 const SUMSQ_BODY = [
-  0x02, 0x04, 0x7f, 0x01, 0x7b, // locals: 4 × i32, 1 × v128
-  ...i32(0), ...set(CH),
-  ...get(SZ), ...set(ZP),
-  ...get(SS), ...get(SHW), ...i32(2), 0x74, ADD, ...set(SE),
-  0x03, 0x40, // loop over channels
+  0x02, 0x06, 0x7f, 0x09, 0x7b, // locals: 6 × i32, 9 × v128
+  ...get(SHW), ...i32(2), 0x74, ...set(ROW), // bytes per channel
+  ...get(SS), ...get(ROW), ADD, ...set(SE),
+  ...get(SS), ...get(SHW), ...i32(-32), 0x71, ...i32(2), 0x74, ADD, ...set(E32), // end of the whole 32s
   ...get(SS), ...set(SP),
-  0x03, 0x40, // loop over positions
-  ...get(SP), // store address
-  ...get(SP), ...V128_LOAD, ...get(ZP), ...V128_LOAD, ...tee(V), ...get(V), ...F32X4_MUL, ...F32X4_ADD,
-  0xfd, 0x0b, 0x04, 0x00, // v128.store
-  ...get(ZP), ...i32(16), ADD, ...set(ZP),
-  ...get(SP), ...i32(16), ADD, ...tee(SP), ...get(SE), LT_U, 0x0d, 0x00,
-  0x0b,
-  ...get(CH), ...i32(1), ADD, ...tee(CH), ...get(SC), LT_U, 0x0d, 0x00,
-  0x0b,
+  ...sumsqBlocks(8, E32),
+  ...sumsqBlocks(1, SE),
   0x0b,
 ];
 
@@ -357,6 +378,71 @@ const SCORE_BODY = [
   0x0b,
 ];
 
+// (func $softmax (param $s $e $hw i32) (param $c $t f64)): the attention pooling's weights in place, in float64 as
+// fast-router.ts's softmaxOfNorms computes them: s holds each position's squared norm (float32) on entry and
+// softmax_p(√s_p / c / t) over the hw positions (hw a positive multiple of 2) on return, rounded to float32; `e` is
+// scratch for hw doubles (16-byte aligned). Why in the kernel: in JS this was three passes of 256 float64 steps plus
+// two copies between the kernel's floats and a JS array per route. e^(v − max) as GELU's (v − max capped at −708:
+// below, e^x < 4e-308 rounds to the same float32 0 weight); the sum runs in two lanes (~1e-16 relative from
+// JS's one running sum). A NaN norm never becomes the max, as in JS, and makes every weight NaN.
+const [MS, ME, MHW, MC, MT] = [0, 1, 2, 3, 4];
+const [MP, MQ, MEND] = [5, 6, 7]; // i32 locals
+const [MMX, MV, MSUM] = [8, 9, 10]; // v128 locals, then ExpLocals at 11…16
+const MEXP: ExpLocals = { V: 11, K: 12, R: 13, R2: 14, R4: 15, R8: 16 };
+const F64_MAX = 0xa5;
+const F64X2_SPLAT = [0xfd, 0x14];
+const F64X2_SQRT = [0xfd, 0xef, 0x01];
+const V128_STORE = (offset: number) => [0xfd, 0x0b, 0x04, ...leb(offset)];
+/** Loop over the pairs: MP over s (8 bytes a turn) and MQ over e (16 bytes a turn) from their starts. */
+const pairLoop = (body: number[]): number[] => [
+  ...get(MS),
+  ...set(MP),
+  ...get(ME),
+  ...set(MQ),
+  0x03,
+  0x40,
+  ...body,
+  ...get(MP),
+  ...i32(8),
+  ADD,
+  ...set(MP),
+  ...get(MQ),
+  ...i32(16),
+  ADD,
+  ...tee(MQ),
+  ...get(MEND),
+  LT_U,
+  0x0d,
+  0x00,
+  0x0b,
+];
+/** lane 0 (op) lane 1 of a v128 local, as an f64 on the stack. */
+const lanes = (l: number, op: number) => [...get(l), ...F64X2_EXTRACT(0), ...get(l), ...F64X2_EXTRACT(1), op];
+// prettier-ignore
+const SOFTMAX_BODY = [
+  0x02, 0x03, 0x7f, 0x09, 0x7b, // locals: 3 × i32, 9 × v128
+  ...get(ME), ...get(MHW), ...i32(3), 0x74, ADD, ...set(MEND),
+  ...f64x2(-Infinity), ...set(MMX),
+  // v = √s / c / t into e, and the running max (pmax keeps the max where v is NaN)
+  ...pairLoop([
+    ...get(MQ), ...get(MP), ...loadPair(0), ...F64X2_SQRT, ...get(MC), ...F64X2_SPLAT, ...F64X2_DIV, ...get(MT),
+    ...F64X2_SPLAT, ...F64X2_DIV, ...tee(MV), ...V128_STORE(0),
+    ...get(MMX), ...get(MV), ...F64X2_PMAX, ...set(MMX),
+  ]),
+  ...lanes(MMX, F64_MAX), ...F64X2_SPLAT, ...set(MMX),
+  // e^(v − max) into e, and their sum
+  ...pairLoop([
+    ...get(MQ),
+    ...get(MMX), ...get(MQ), ...load(0), ...F64X2_SUB, ...F64X2_NEG, ...f64x2(-708), ...F64X2_PMAX, ...set(MEXP.V),
+    ...expSteps(MEXP).flat(), ...tee(MV), ...V128_STORE(0),
+    ...get(MSUM), ...get(MV), ...F64X2_ADD, ...set(MSUM),
+  ]),
+  ...lanes(MSUM, F64_ADD), ...F64X2_SPLAT, ...set(MSUM),
+  // a = e / sum, rounded to float32 into s
+  ...pairLoop([...get(MP), ...get(MQ), ...load(0), ...get(MSUM), ...F64X2_DIV, ...F32X4_DEMOTE_ZERO, ...store64Lane0(0)]),
+  0x0b,
+];
+
 /** Signed LEB128 (i32.const immediates). */
 function sleb(n: number): number[] {
   const out: number[] = [];
@@ -387,18 +473,21 @@ const section = (id: number, content: number[]): number[] => [id, ...leb(content
 // prettier-ignore
 const MODULE_BYTES = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  // types: 0 = (i32 ×6) → (), 1 = (i32 ×4) → (), 2 = (i32 ×2) → (), 3 = (i32 ×5, f64) → f64
-  ...section(1, [0x04, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x00, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x00,
-    0x60, 0x02, 0x7f, 0x7f, 0x00, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7c, 0x01, 0x7c]),
+  // types: 0 = (i32 ×6) → (), 1 = (i32 ×4) → (), 2 = (i32 ×2) → (), 3 = (i32 ×5, f64) → f64,
+  // 4 = (i32 ×3, f64 ×2) → ()
+  ...section(1, [0x05, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x00, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x00,
+    0x60, 0x02, 0x7f, 0x7f, 0x00, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7c, 0x01, 0x7c,
+    0x60, 0x05, 0x7f, 0x7f, 0x7f, 0x7c, 0x7c, 0x00]),
   ...section(2, [0x01, 0x01, 0x65, 0x01, 0x6d, 0x02, 0x00, 0x01]), // import "e" "m" memory, min 1 page
-  // dense: type 0, sumsq: type 1, gelu: type 2, densec: type 0, score: type 3
-  ...section(3, [0x05, 0x00, 0x01, 0x02, 0x00, 0x03]),
-  // exports "dense" (function 0), "sumsq" (function 1), "gelu" (function 2), "densec" (function 3), "score" (4)
-  ...section(7, [0x05, 0x05, ...ascii('dense'), 0x00, 0x00, 0x05, ...ascii('sumsq'), 0x00, 0x01,
-    0x04, ...ascii('gelu'), 0x00, 0x02, 0x06, ...ascii('densec'), 0x00, 0x03, 0x05, ...ascii('score'), 0x00, 0x04]),
-  ...section(10, [0x05, ...leb(BODY.length), ...BODY, ...leb(SUMSQ_BODY.length), ...SUMSQ_BODY,
+  // dense: type 0, sumsq: type 1, gelu: type 2, densec: type 0, score: type 3, softmax: type 4
+  ...section(3, [0x06, 0x00, 0x01, 0x02, 0x00, 0x03, 0x04]),
+  // exports "dense" (function 0), "sumsq" (1), "gelu" (2), "densec" (3), "score" (4), "softmax" (5)
+  ...section(7, [0x06, 0x05, ...ascii('dense'), 0x00, 0x00, 0x05, ...ascii('sumsq'), 0x00, 0x01,
+    0x04, ...ascii('gelu'), 0x00, 0x02, 0x06, ...ascii('densec'), 0x00, 0x03, 0x05, ...ascii('score'), 0x00, 0x04,
+    0x07, ...ascii('softmax'), 0x00, 0x05]),
+  ...section(10, [0x06, ...leb(BODY.length), ...BODY, ...leb(SUMSQ_BODY.length), ...SUMSQ_BODY,
     ...leb(GELU_BODY.length), ...GELU_BODY, ...leb(DENSEC_BODY.length), ...DENSEC_BODY,
-    ...leb(SCORE_BODY.length), ...SCORE_BODY]),
+    ...leb(SCORE_BODY.length), ...SCORE_BODY, ...leb(SOFTMAX_BODY.length), ...SOFTMAX_BODY]),
 ]);
 
 /** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare its values). */
@@ -467,6 +556,12 @@ export interface SimdDense {
      * plus β·KL from μ‖logvar [2l] at `mlAt`, in float64 (c and l positive multiples of 4).
      */
     score(xAt: number, yAt: number, mlAt: number, c: number, l: number, beta: number): number;
+    /**
+     * The pooling's attention weights in place: float32 squared norms [hw] at `sAt` in, softmax(√s / c / t) out
+     * (float64 inside, rounded to float32); `eAt` scratch for hw doubles, 16-byte aligned; hw a positive multiple
+     * of 2.
+     */
+    softmax(sAt: number, eAt: number, hw: number, c: number, t: number): void;
   };
 }
 
@@ -499,9 +594,10 @@ export function createSimdDense(floats: number): SimdDense | null {
   const ge = instance.exports['gelu'] as (...a: number[]) => void;
   const dc = instance.exports['densec'] as (...a: number[]) => void;
   const sc = instance.exports['score'] as (...a: number[]) => number;
+  const sm = instance.exports['softmax'] as (...a: number[]) => void;
   let f32 = new Float32Array(memory.buffer);
   return {
-    raw: { dense: fn, sumsq: sq, gelu: ge, densec: dc, score: sc },
+    raw: { dense: fn, sumsq: sq, gelu: ge, densec: dc, score: sc, softmax: sm },
     get f32() {
       return f32;
     },
