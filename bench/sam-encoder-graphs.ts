@@ -26,32 +26,38 @@ const USAGE = `usage: tsx bench/sam-encoder-graphs.ts [options]
   --preset NAME   a SAM preset, or vit_b-d2 (vit_b's first windowed and first global block) (default casam-tiny)
   --dir DIR       work folder: the exports, PyTorch's cached export, the profiles (default /tmp/vg)
   --rounds N      interleaved timing rounds (default 3)
+  --threads N     ONNX Runtime intra-op threads per session (default 2; 1 is steadier on a busy machine)
+  --spin          let ONNX Runtime's threads spin between runs (its default; the product turns it off)
   --profile       also profile one run per graph and print the time per op type
   --help, -h      print this text`;
 
-const { preset, dir, rounds, profile } = ((): {
+const { preset, dir, rounds, profile, threads, spin } = ((): {
+  spin: boolean;
   preset: string;
   dir: string;
   rounds: number;
   profile: boolean;
+  threads: number;
 } => {
   const v = parseCliArgs(USAGE, {
     preset: { type: 'string', default: 'casam-tiny' },
     dir: { type: 'string', default: '/tmp/vg' },
     rounds: { type: 'string', default: '3' },
+    threads: { type: 'string', default: '2' },
     profile: { type: 'boolean', default: false },
+    spin: { type: 'boolean', default: false },
   });
   try {
     if (v.preset !== 'vit_b-d2' && !isPresetName(v.preset))
       throw new CliUsageError(`--preset: unknown preset ${v.preset}`);
     if (v.dir === '') throw new CliUsageError('--dir needs a folder');
     const rounds = numberFlag('rounds', v.rounds, { integer: true, min: 1 }) as number;
-    return { preset: v.preset, dir: v.dir, rounds, profile: v.profile };
+    const threads = numberFlag('threads', v.threads, { integer: true, min: 1 }) as number;
+    return { preset: v.preset, dir: v.dir, rounds, profile: v.profile, threads, spin: v.spin };
   } catch (e) {
     return failUsage(e, USAGE);
   }
 })();
-const threads = 2;
 
 async function main() {
   // `vit_b-d2`: vit_b's first windowed block and first global block only, for quicker looks at the same shapes.
@@ -89,6 +95,8 @@ async function main() {
       interOpNumThreads: 1,
       intraOpNumThreads: threads,
       graphOptimizationLevel: 'all',
+      // The product's setting (onnx/session-options.ts): no spinning between runs, unless --spin.
+      extra: { session: { intra_op: { allow_spinning: spin ? '1' : '0' } } },
       optimizedModelFilePath: join(dir, `${tag}-${preset}-optimized.onnx`),
       ...(profile ? { enableProfiling: true, profileFilePrefix: join(dir, `${tag}-${preset}`) } : {}),
     });
@@ -123,7 +131,14 @@ async function main() {
     }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   for (const e of engines)
-    console.log(`${e.tag}: ${e.times.map((t) => t.toFixed(0)).join(' ')} median ${med(e.times).toFixed(0)}`);
+    console.log(
+      `${e.tag}: ${e.times.map((t) => t.toFixed(0)).join(' ')} median ${med(e.times).toFixed(1)} min ${Math.min(
+        ...e.times,
+      ).toFixed(1)}`,
+    );
+  // Per round torch/ts of the same round: a load swing inside one round hits both, so this median is steadier.
+  const paired = engines[1].times.map((t, r) => t / engines[0].times[r]);
+  console.log(`torch/ts paired (per-round) median ${med(paired).toFixed(3)}`);
   console.log(
     `torch/ts median ratio ${(med(engines[1].times) / med(engines[0].times)).toFixed(3)}; load ${loadavg()
       .map((x) => x.toFixed(1))

@@ -172,6 +172,18 @@ describe('image encoder export, casam-small (random weights; 8-px patches, 32×3
     const cfg = getPreset('casam-small');
     const s = await subject(cfg, randomSamStateDict(cfg, 5));
     try {
+      // Its 2 global blocks (S = 32 > hd / 2) run as ONNX Runtime's MultiHeadAttention with the rel-pos bias;
+      // everything else stays plain opset 17.
+      const m = decodeModelProto(s.bytes);
+      expect(m.opsetImport.map((o) => [o.domain ?? '', o.version])).toEqual([
+        ['', 17],
+        ['com.microsoft', 1],
+      ]);
+      const mha = m.graph.node.filter((n) => n.opType === 'MultiHeadAttention');
+      expect(mha).toHaveLength(2);
+      expect(mha.every((n) => n.domain === 'com.microsoft')).toBe(true);
+      const others = m.graph.node.filter((n) => n.opType !== 'MultiHeadAttention');
+      expect(others.filter((n) => !PLAIN_OPS.has(n.opType) || (n.domain ?? '') !== '')).toEqual([]);
       const image = gold('input.preprocessed');
       const ours = await embed(s, image);
       expect(ours.shape).toEqual([1, 64, 32, 32]);

@@ -11,6 +11,10 @@
  * normalises the last axis and every linear layer is one plain Gemm (exporter 3: fewer, cheaper nodes on ONNX
  * Runtime for the small presets; casam-tiny 201 → 152 nodes after ORT's optimisation).
  *
+ * Plain opset-17 operators throughout, except one: a global block whose rel-pos tables are too wide for the
+ * logits MatMul and whose logits are moderate (casam-small) runs as ONNX Runtime's com.microsoft
+ * MultiHeadAttention (exporter 4), which runs on ONNX Runtime's CPU provider, the only engine these files are for.
+ *
  * All shapes are static (batch 1, one preset): ONNX Runtime then plans every buffer at load time.
  */
 import { SamConfig, gridSize } from '../../sam/config';
@@ -21,6 +25,8 @@ import {
   ModelOptions,
   OnnxExportError,
   SerializeOptions,
+  MS_DOMAIN,
+  attrFloat,
   attrInt,
   SerializedModel,
 } from './onnx-builder';
@@ -59,6 +65,21 @@ export function relPosKeySelector(size: number): Float32Array {
   return out;
 }
 
+/**
+ * Global attention goes through ONNX Runtime's MultiHeadAttention (com.microsoft) when its logits, heads × n²,
+ * are at most this many floats: casam-small (3 × 1024² = 3.1 M), where it measured faster on the CPU provider
+ * (exporter 4; numbers in the commit and bench/sam-encoder-graphs.ts). vit_b's global blocks (12 × 4096² =
+ * 201 M) were not measured that way and keep the plain-op graph, byte for byte: the kernel would hold the summed
+ * bias and its own score buffer, 800 MB each.
+ */
+const MHA_MAX_LOGITS = 1 << 24;
+/**
+ * Query chunks fed to MultiHeadAttention as its batch. Its CPU kernel parallelises over batch × heads only, each
+ * item one single-threaded Gemm/softmax/Gemm, so casam-small's 3 heads alone would leave one of 2 threads idle
+ * for a third of the kernel; 2 chunks × 3 heads = 6 items split evenly over 2 (or 3, 6) threads.
+ */
+const MHA_QUERY_CHUNKS = 2;
+
 interface AttentionSpec {
   dim: number;
   heads: number;
@@ -80,8 +101,9 @@ interface AttentionSpec {
  * Small rel-pos tables (2S ≤ hd: casam presets, vit_b windows) skip the two broadcast Adds of
  * add_decomposed_rel_pos (each a pass over [bh, S, S, S, S] in S-long spans, the slowest nodes of casam-tiny on
  * ONNX Runtime): [q | rel_h | rel_w] is multiplied with [k | key selector] in the logits MatMul, one MatMul
- * with contraction hd + 2S instead of hd. Larger tables (vit_b global, S = 64) keep the Adds, which cost less
- * there than the wider MatMul.
+ * with contraction hd + 2S instead of hd. Larger tables keep the Adds, which cost less there than the wider
+ * MatMul: casam-small's global blocks (S = 32, hd = 32) through ONNX Runtime's MultiHeadAttention with the summed
+ * rel-pos bias (exporter 4, see below), vit_b's (S = 64, 201 M logits) as the plain Add graph.
  */
 function attention(b: GraphBuilder, w: ExportWeights, x: string, s: AttentionSpec): string {
   const { dim, heads, size, batch } = s;
@@ -133,6 +155,45 @@ function attention(b: GraphBuilder, w: ExportWeights, x: string, s: AttentionSpe
       );
       const kx = b.concat([k, b.expand(sel, [n, bh, 2 * size])], 2); // [n, b', hd + 2S]
       logits = b.matMul(byMap(qx), keysT(kx)); // [b', n, n]
+    } else if (batch === 1 && bh * n * n <= MHA_MAX_LOGITS && size % MHA_QUERY_CHUNKS === 0) {
+      // One global map of moderate size (casam-small: 3 heads × 1024²): ONNX Runtime's MultiHeadAttention
+      // with the rel-pos terms as its attention bias. The bias is summed once, rel_h + rel_w (one broadcast
+      // pass instead of two over the logits); the kernel adds it as the QK Gemm's accumulator, then runs
+      // softmax and ·V per (batch, head) without separate Add/Softmax/MatMul passes over [h, n, n], and its
+      // output is already the proj Gemm's rows [·, n, E] (no head-merge Transpose).
+      // The queries go in as c = MHA_QUERY_CHUNKS batches of n/c (query rows qh of one chunk are contiguous),
+      // each against all n keys (K and V broadcast), so the kernel has c × heads items to share out.
+      const c = MHA_QUERY_CHUNKS;
+      const sc = size / c;
+      // rh [qh, (qw, b'), kh] → [chunk, b', qh', qw, kh, 1]
+      const termH = b.reshape(b.transpose(b.reshape(rh, [c, sc, size, bh, size]), [0, 3, 1, 2, 4]), [
+        c,
+        bh,
+        sc,
+        size,
+        size,
+        1,
+      ]);
+      // rwT [qw, qh, b', kw] → [chunk, b', qh', qw, 1, kw]
+      const termW = b.reshape(b.transpose(b.reshape(rwT, [size, c, sc, bh, size]), [1, 3, 2, 0, 4]), [
+        c,
+        bh,
+        sc,
+        size,
+        1,
+        size,
+      ]);
+      const bias = b.reshape(b.add(termH, termW), [c, bh, n / c, n]);
+      const kv = (t: string) => b.expand(b.reshape(t, [1, n, dim]), [c, n, dim]);
+      // [n, h, hd] → [c, n/c, (h, hd)]: a free reshape. scale 1: q already carries hd^−0.5 (qkv weight above).
+      const o = b.op1(
+        'MultiHeadAttention',
+        [b.reshape(q, [c, n / c, dim]), kv(k), kv(v), '', '', bias],
+        { num_heads: attrInt(heads), scale: attrFloat(1) },
+        MS_DOMAIN,
+      );
+      const p = w.linear('proj', dim, dim);
+      return b.gemm(b.reshape(o, [n, dim]), p.w, p.b);
     } else {
       // Same addition order as the official add_decomposed_rel_pos: (attn + rel_h) + rel_w.
       const termH = b.reshape(b.transpose(b.reshape(rh, [size, size, bh, size]), [2, 0, 1, 3]), [

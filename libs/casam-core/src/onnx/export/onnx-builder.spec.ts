@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toFloat32 } from '../../tensor/host-tensor';
 import { maxAbsDiff } from '../../testing/fixtures';
-import { GraphBuilder, OnnxExportError, attrInt, writeOnnxModel } from './onnx-builder';
+import { GraphBuilder, MS_DOMAIN, OnnxExportError, attrInt, writeOnnxModel } from './onnx-builder';
 import { OnnxDataLocation, decodeModelProto } from './onnx-proto';
 import { ortRun, ortSession, seededTensor } from './onnx-export.testing';
 
@@ -116,6 +116,28 @@ describe('GraphBuilder', () => {
     const raw = init.rawData!;
     expect([...new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength))]).toEqual([
       ...toFloat32(w),
+    ]);
+  });
+
+  it('imports the com.microsoft opset only when a node of that domain is added', () => {
+    const b = new GraphBuilder('g');
+    const x = b.input('x', 'float32', [1, 2, 4]);
+    b.output('y', b.op1('Softmax', [x], { axis: attrInt(-1) }), 'float32', [1, 2, 4]);
+    const plain = decodeModelProto(b.serialize({}).model);
+    expect(plain.opsetImport.map((o) => [o.domain ?? '', o.version])).toEqual([['', 17]]);
+    const c = new GraphBuilder('g');
+    const q = c.input('q', 'float32', [1, 2, 4]);
+    const attn = c.op1('MultiHeadAttention', [q, q, q], { num_heads: attrInt(2) }, MS_DOMAIN);
+    c.output('y', attn, 'float32', [1, 2, 4]);
+    const m = decodeModelProto(c.serialize({}).model);
+    expect(m.opsetImport.map((o) => [o.domain ?? '', o.version])).toEqual([
+      ['', 17],
+      ['com.microsoft', 1],
+    ]);
+    // (output() adds a plain Identity that names the graph output.)
+    expect(m.graph.node.map((n) => [n.opType, n.domain ?? ''])).toEqual([
+      ['MultiHeadAttention', 'com.microsoft'],
+      ['Identity', ''],
     ]);
   });
 

@@ -27,6 +27,14 @@ export const ONNX_IR_VERSION = 8;
 /** Opset 17 is the first with LayerNormalization, and what the official SAM exports use. */
 export const ONNX_OPSET = 17;
 
+/**
+ * ONNX Runtime's contrib operators (com.microsoft, opset 1): fused kernels that plain ONNX has no operator for.
+ * A graph that uses one loads only on ONNX Runtime, which is the engine these exports are for.
+ */
+export const MS_DOMAIN = 'com.microsoft';
+export type OnnxOpDomain = typeof MS_DOMAIN;
+const OPSET_OF_DOMAIN: Record<OnnxOpDomain, number> = { [MS_DOMAIN]: 1 };
+
 export type OnnxElemType = 'float32' | 'float64' | 'int64' | 'bool';
 /** A dimension: a number is static, a string is a symbolic (dynamic) axis name. */
 export type OnnxDim = number | string;
@@ -142,6 +150,8 @@ export class GraphBuilder {
   private readonly constCache = new Map<string, string>();
   private readonly counters = new Map<string, number>();
   private readonly scopes: string[] = [];
+  /** Operator domains besides the default one that some node uses; each gets its opset import. */
+  private readonly domains = new Set<OnnxOpDomain>();
 
   constructor(readonly name: string) {
     if (endianness() !== 'LE') throw new OnnxExportError('the ONNX exporter assumes a little-endian host');
@@ -250,7 +260,7 @@ export class GraphBuilder {
     opType: string,
     inputs: readonly string[],
     attrs: Record<string, OnnxAttr> = {},
-    opts: { outputs?: readonly string[]; numOutputs?: number } = {},
+    opts: { outputs?: readonly string[]; numOutputs?: number; domain?: OnnxOpDomain } = {},
   ): string[] {
     for (const i of inputs)
       if (i !== '' && !this.defined.has(i))
@@ -264,14 +274,21 @@ export class GraphBuilder {
       output: outs,
       name: this.fresh(`${opType}_node`),
       opType,
+      ...(opts.domain ? { domain: opts.domain } : {}),
       attribute: Object.entries(attrs).map(([k, v]) => toAttribute(k, v)),
     });
+    if (opts.domain) this.domains.add(opts.domain);
     return outs;
   }
 
-  /** One-output node. */
-  op1(opType: string, inputs: readonly string[], attrs: Record<string, OnnxAttr> = {}): string {
-    return this.op(opType, inputs, attrs)[0];
+  /** One-output node (of `domain`'s operator set when given, e.g. ONNX Runtime's contrib ops). */
+  op1(
+    opType: string,
+    inputs: readonly string[],
+    attrs: Record<string, OnnxAttr> = {},
+    domain?: OnnxOpDomain,
+  ): string {
+    return this.op(opType, inputs, attrs, domain ? { domain } : {})[0];
   }
 
   // ---- Operators (ONNX opset 17 semantics) ----
@@ -413,7 +430,10 @@ export class GraphBuilder {
       producerName: 'casam-federation',
       producerVersion: opts.producerVersion ?? '',
       docString: opts.doc ?? '',
-      opsetImport: [{ domain: '', version: ONNX_OPSET }],
+      opsetImport: [
+        { domain: '', version: ONNX_OPSET },
+        ...[...this.domains].map((domain) => ({ domain, version: OPSET_OF_DOMAIN[domain] })),
+      ],
       metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
       graph: {
         name: this.name,
