@@ -1,3 +1,9 @@
+/**
+ * Image files in and out of the library: PNG and JPEG decoded to 8-bit RGB (the common 8-bit PNGs by hand on
+ * the native inflate, every other PNG kind through pngjs, JPEG through jpeg-js), sizes read from the header and
+ * refused before decoding (decompression bombs), and the PNG writers for masks (`serve` answers one per request)
+ * and previews. Hand-written where `serve` pays per request; the libraries stay for the rare kinds.
+ */
 import { constants as zlibConstants, crc32, deflateSync, inflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import * as jpeg from 'jpeg-js';
