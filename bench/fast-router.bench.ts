@@ -13,7 +13,9 @@
  *
  * Flags: --rev <git revision> (default HEAD, i.e. uncommitted changes against the last commit; 147eb14 is the
  * per-task router before the one-memory batched scorer of issue 18), --passes <n> (default 2000), --size <H>
- * (embedding H = W, default 16), --help.
+ * (embedding H = W, default 16), --cold (before every timed route, outside the timing, stream through a 64 MiB
+ * buffer so that the router's weights (~1.4 MB for 9 tasks) and scratch come from memory, as in the segmenter,
+ * where the encoder runs between two routes; on this 2-core VM a cold route costs about twice a warm one), --help.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,11 +29,13 @@ const USAGE = `usage: node --import tsx bench/fast-router.bench.ts [options]
   --rev <rev>     git revision of the old fast router (default HEAD)
   --passes <n>    timed passes per router (default 2000)
   --size <h>      embedding height = width (default 16, casam-tiny)
+  --cold          evict the caches (64 MiB streamed) before every timed route
   --help, -h      print this text`;
 const args = parseCliArgs(USAGE, {
   rev: { type: 'string', default: 'HEAD' },
   passes: { type: 'string', default: '2000' },
   size: { type: 'string', default: '16' },
+  cold: { type: 'boolean', default: false },
 });
 let PASSES = 0;
 let SIZE = 0;
@@ -104,10 +108,13 @@ async function main(): Promise<void> {
       }
     }
     const ms = routers.map(() => [] as number[]);
+    // Larger than the last-level cache (32 MiB here); one write per 64-byte line evicts what the route used.
+    const junk = args.cold ? new Float64Array(8 * 2 ** 20) : null;
     for (let pass = -50; pass < PASSES; pass++)
       for (let k = 0; k < routers.length; k++) {
         const j = pass % 2 ? routers.length - 1 - k : k;
         const e = embeddings[(pass + 50) % embeddings.length];
+        if (junk) for (let i = 0; i < junk.length; i += 8) junk[i] += 1;
         const t0 = performance.now();
         routers[j].router.route(e);
         const t = performance.now() - t0;
@@ -119,7 +126,8 @@ async function main(): Promise<void> {
       routeMsP99: +pct(ms[j], 99).toFixed(4),
     }));
     console.log(
-      `fast router, ${TASKS} tasks, embedding [1,${C},${SIZE},${SIZE}], ${PASSES} interleaved passes; ` +
+      `fast router, ${TASKS} tasks, embedding [1,${C},${SIZE},${SIZE}], ${PASSES} interleaved passes` +
+        `${args.cold ? ' (cold caches)' : ''}; ` +
         `worst score rel diff old vs new ${worst.toExponential(2)}, decisions identical`,
     );
     console.table(rows);

@@ -543,13 +543,18 @@ export function createFastRouter(
       ? createBatchedScorer(layers as SimdVaeLayers[])
       : null;
   const pool = channels === null || batched ? null : createPooler(channels, temperature, opts.kernel);
+  // The routes need the VAEs only where they score one by one: a batched router keeps ids and τ alone, so the
+  // per-task kernel memories of VAEs built here from TF.js ones (~190 KB each, copied into the batched memory
+  // above) can be collected instead of living as long as the router.
+  const vaes = batched ? null : list.map((t) => t.vae);
+  const meta = list.map(({ taskId, tau, tauStats }) => ({ taskId, tau, tauStats }));
 
   /** The route of the scores in task order (raw, before float32 rounding). */
-  function routeOf(raw: (i: number, t: FastRouterTask) => number): RouteResult {
-    const scores: TaskScore[] = list.map((t, i) => ({
+  function routeOf(raw: (i: number) => number): RouteResult {
+    const scores: TaskScore[] = meta.map((t, i) => ({
       taskId: t.taskId,
       // Rounded to float32 like the TF.js router's scores, so both report the same kind of number.
-      score: Math.fround(raw(i, t)),
+      score: Math.fround(raw(i)),
       tau: t.tau,
       ...(t.tauStats ? { tauStats: t.tauStats } : {}),
     }));
@@ -564,13 +569,13 @@ export function createFastRouter(
       const s = batched.scores();
       return routeOf((i) => s[i]);
     }
-    return routeOf((_, t) => t.vae.score(f));
+    return routeOf((i) => vaes![i].score(f));
   }
 
   return {
     channels,
     rule,
-    taskIds: list.map((t) => t.taskId),
+    taskIds: meta.map((t) => t.taskId),
     route(embedding: HostTensor): RouteResult {
       const shape = embedding.shape;
       if (shape.length !== 4 || shape[0] !== 1)
@@ -589,7 +594,7 @@ export function createFastRouter(
         const s = batched.scores();
         return routeOf((i) => s[i]);
       }
-      if (!list.length || pool === null) {
+      if (!meta.length || pool === null) {
         attentionPoolNchw(z, shape[1], shape[2] * shape[3], temperature); // still reject malformed input
         return { decision: { kind: 'fallback', best: null }, scores: [] };
       }
