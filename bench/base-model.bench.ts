@@ -15,7 +15,7 @@
  * bench/results/base-model.json and prints a table per domain.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
+import { basename, dirname, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   IDENTITY_ALIGNMENT,
@@ -109,8 +109,12 @@ async function main(): Promise<number> {
     step: number | null;
     encoderMs: number;
   }[] = [];
+  const seen = new Set<string>();
   for (const spec of specs) {
     const m = loadModel(spec);
+    // Two weight files of one preset would share the label `preset` and one column: name the file then.
+    if (seen.has(m.label)) m.label = `${m.label} (${basename(m.path, '.safetensors')})`;
+    seen.add(m.label);
     const sam = buildSam(m.cfg, m.sd);
     const tfjs = createTfjsSamEngine(sam);
     const fingerprint = m.fingerprint;

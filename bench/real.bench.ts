@@ -220,7 +220,7 @@ function loadCache(
     root: '/',
     size,
     minPixels: 64,
-    corpusManifest: 'models/casam-small/real-corpus.json',
+    corpusManifest: 'models/casam-small-r1/real-corpus.json',
     log: (s) => log('  ' + s),
   });
   mkdirSync(dirname(cachePath), { recursive: true });
@@ -312,7 +312,7 @@ function renderMarkdown(
   }
   lines.push('');
   lines.push(
-    `Neither volume is in the casam-small pretraining corpus (checked against \`${data.manifest.notInPretrainingCorpus.manifest}\`, ${data.manifest.notInPretrainingCorpus.corpusFiles} files). ` +
+    `Neither volume is in the real-image pretraining corpus (checked against \`${data.manifest.notInPretrainingCorpus.manifest}\`, ${data.manifest.notInPretrainingCorpus.corpusFiles} files). ` +
       'Each structure here has a single labelled volume in the packages found (ITK and InVesalius example data), so every row is a split into ' +
       'disjoint slabs of that volume with gap slices between them: same patient and scanner on both sides, weaker evidence than separate volumes. ' +
       'The code splits by volume as soon as a structure has two or more.',

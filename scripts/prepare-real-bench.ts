@@ -19,7 +19,7 @@ import { RealDataError, prepareRealBench } from '@casam/casam-lab';
 
 export const DEFAULT_CACHE = 'bench/results/.real-work/real-slices.safetensors';
 export const DEFAULT_MANIFEST = 'bench/results/real-data.json';
-const CORPUS_MANIFEST = 'models/casam-small/real-corpus.json';
+const CORPUS_MANIFEST = 'models/casam-small-r1/real-corpus.json';
 
 const USAGE =
   'usage: npm run prepare:real-bench -- [--root /] [--size 256] [--min-pixels 64] [--out <cache.safetensors>] [--manifest <real-data.json>]';

@@ -4,7 +4,7 @@
  * (uint8 [H,W,C] per image) plus a provenance manifest (package, version, file, sha256, licence).
  *
  *   apt-get install insighttoolkit5-examples python3-skimage python3-dipy python3-nibabel
- *   npm run prepare:real-corpus -- [--root /] [--out models/casam-small/real-corpus.safetensors]
+ *   npm run prepare:real-corpus -- [--root /] [--out models/casam-small-r1/real-corpus.safetensors]
  *
  * Only files from these packages are read, and never `mricron-data` (reserved for independent evaluation).
  * Volumes held out for `bench:real` (ITK's KmeansTest T1 volume and its labels, InVesalius' Cranium CT) are
@@ -183,13 +183,13 @@ function main(): number {
   const { values } = parseArgs({
     options: {
       root: { type: 'string', default: '/' },
-      out: { type: 'string', default: 'models/casam-small/real-corpus.safetensors' },
+      out: { type: 'string', default: 'models/casam-small-r1/real-corpus.safetensors' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
     console.log(
-      'usage: npm run prepare:real-corpus -- [--root /] [--out models/casam-small/real-corpus.safetensors]',
+      'usage: npm run prepare:real-corpus -- [--root /] [--out models/casam-small-r1/real-corpus.safetensors]',
     );
     return EXIT_CODES.ok;
   }

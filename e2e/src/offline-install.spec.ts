@@ -30,7 +30,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeImage } from '@casam/casam-core';
+import { DEFAULT_MODEL_FILE, DEFAULT_PRESET, decodeImage } from '@casam/casam-core';
 import { writeDomainFolder } from '@casam/casam-lab';
 // Test-only helper (not part of casam-core's public API, so imported by path within the package).
 import { fixturePath } from '@casam/casam-core/testing';
@@ -136,8 +136,9 @@ describe('offline install: both bundles in one folder, no network', () => {
     // The launchers read /etc/casam/<app>.env by default: none of this machine's.
     CASAM_ENV_FILE: '',
   };
-  const modelV1 = join(dir, 'casam-tiny-v1.safetensors');
-  const modelV2 = join(dir, 'casam-tiny-v2.safetensors');
+  // Random weights of the default preset: the bundle ships the default model, init copies it for that preset.
+  const modelV1 = join(dir, `${DEFAULT_PRESET}-v1.safetensors`);
+  const modelV2 = join(dir, `${DEFAULT_PRESET}-v2.safetensors`);
   let agentArchive = '';
   let coordinatorArchive = '';
 
@@ -145,8 +146,8 @@ describe('offline install: both bundles in one folder, no network', () => {
     // Service users must reach everything below dir (mkdtemp makes it 0700).
     chmodSync(dir, 0o755);
     mkdirSync(offline.npm_config_cache!, { recursive: true });
-    writeTinyBaseModel(modelV1, 11);
-    writeTinyBaseModel(modelV2, 12);
+    writeTinyBaseModel(modelV1, 11, DEFAULT_PRESET);
+    writeTinyBaseModel(modelV2, 12, DEFAULT_PRESET);
     // The folder the docs name, packed into twice: before, the second pack overwrote the first's SHA256SUMS.
     await pack(['site-agent', '--out', bundle, '--model', modelV1]);
     await pack(['coordinator', '--out', bundle]);
@@ -257,11 +258,17 @@ describe('offline install: both bundles in one folder, no network', () => {
         'deploy/logrotate/casam-site-agent',
         'deploy/env/site-agent.env',
         'docs/operations.md',
-        'models/casam-tiny/casam-tiny.safetensors',
+        DEFAULT_MODEL_FILE,
         expect.stringMatching(
-          /^models\/casam-tiny\/onnx-cache\/casam-tiny-[0-9a-f]{16}-x\d+\/image-encoder\.onnx$/,
+          new RegExp(
+            `^models/${DEFAULT_PRESET}/onnx-cache/${DEFAULT_PRESET}-[0-9a-f]{16}-x\\d+/image-encoder\\.onnx$`,
+          ),
         ),
-        expect.stringMatching(/^models\/casam-tiny\/onnx-cache\/casam-tiny-[0-9a-f]{16}-x\d+\/probe\.json$/),
+        expect.stringMatching(
+          new RegExp(
+            `^models/${DEFAULT_PRESET}/onnx-cache/${DEFAULT_PRESET}-[0-9a-f]{16}-x\\d+/probe\\.json$`,
+          ),
+        ),
       ]),
     );
     expect(Object.keys(manifest.packages)).toEqual(
@@ -320,10 +327,12 @@ describe('offline install: both bundles in one folder, no network', () => {
     const config = JSON.parse(readFileSync(join(home, 'agent.json'), 'utf8')) as {
       model: { weights: string };
     };
-    expect(config.model.weights).toBe('models/casam-tiny.safetensors');
+    expect(config.model.weights).toBe(`models/${DEFAULT_PRESET}.safetensors`);
     expect(sha256(join(home, config.model.weights))).toBe(sha256(modelV1));
     // The bundle carries that model's ONNX export (made and probed at pack time): init places it in the home.
-    expect(init.stderr).toMatch(/placed the bundled ONNX export of casam-tiny in .*onnx-cache\/casam-tiny-/);
+    expect(init.stderr).toMatch(
+      new RegExp(`placed the bundled ONNX export of ${DEFAULT_PRESET} in .*onnx-cache/${DEFAULT_PRESET}-`),
+    );
 
     const pre = await agent(['preflight', '--offline', '--json']);
     expect(pre.code, pre.stdout + pre.stderr).toBe(0);
@@ -579,8 +588,8 @@ describe('offline install: both bundles in one folder, no network', () => {
       const config = JSON.parse(readFileSync(join(state.agent, 'agent.json'), 'utf8')) as {
         model: { weights: string };
       };
-      expect(config.model.weights).toBe('models/casam-tiny.safetensors');
-      expect(init.stderr).toMatch(/placed the bundled ONNX export of casam-tiny/);
+      expect(config.model.weights).toBe(`models/${DEFAULT_PRESET}.safetensors`);
+      expect(init.stderr).toMatch(new RegExp(`placed the bundled ONNX export of ${DEFAULT_PRESET}`));
       const pre1 = JSON.parse((await agent(['preflight', '--json'])).stdout) as {
         ok: boolean;
         checks: { name: string; status: string }[];

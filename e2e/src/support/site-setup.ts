@@ -18,8 +18,8 @@ export function agentRunner(
 }
 
 /** A casam-tiny base model with seeded random weights (the real one is being pretrained). */
-export function writeTinyBaseModel(path: string, seed: number): void {
-  writeFileSync(path, writeSafetensors([...randomSamStateDict(getPreset('casam-tiny'), seed).entries()]));
+export function writeTinyBaseModel(path: string, seed: number, preset = 'casam-tiny'): void {
+  writeFileSync(path, writeSafetensors([...randomSamStateDict(getPreset(preset), seed).entries()]));
 }
 
 /**

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PRESET } from '@casam/casam-core';
 import { agentCli } from '../testing/agent-cli.testing';
 import { DEFAULT_WEIGHTS, HOME_WEIGHTS } from '../use-cases/init-home';
 
@@ -15,7 +16,10 @@ describe('site-agent init with the default base model (real CLI processes)', () 
     const home = join(dir, 'home');
     const r = await init(home);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/copied the default base model to .*models\/casam-tiny\.safetensors/);
+    expect(r.stderr).toMatch(
+      new RegExp(`copied the default base model to .*models/${DEFAULT_PRESET}\\.safetensors`),
+    );
+    expect(readFileSync(join(home, 'agent.json'), 'utf8')).toContain(`"preset": "${DEFAULT_PRESET}"`);
     const config = JSON.parse(readFileSync(join(home, 'agent.json'), 'utf8')) as {
       model: { weights: string };
     };

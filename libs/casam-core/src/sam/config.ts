@@ -119,22 +119,23 @@ export const SAM_PRESETS = {
   /** The fixture model (`shared/fixtures/sam-mini`): window 7 on a 16×16 grid, so windows are padded. */
   'sam-mini': { ...SMALL, name: 'sam-mini', encoderWindowSize: 7 },
   /**
-   * The project's own embedded default. Same sizes as sam-mini except window 8, which tiles the 16×16 grid
-   * exactly (sam-mini's window 7 pads 256 tokens to 441, wasting 40% of windowed attention).
+   * The project's own first embedded default (models/casam-tiny). Same sizes as sam-mini except window 8, which
+   * tiles the 16×16 grid exactly (sam-mini's window 7 pads 256 tokens to 441, wasting 40% of windowed attention).
    */
   'casam-tiny': { ...SMALL, name: 'casam-tiny', encoderWindowSize: 8 },
   /**
    * casam-tiny's ViT on 8-px patches: a 32×32 embedding grid (128×128 low-res masks) at the same 256-px input,
    * for structures a 16-px cell cannot outline. Same parameter shapes as casam-tiny except the patch
    * embedding, pos_embed and the global blocks' rel-pos tables, so it can be warm-started from casam-tiny
-   * (pretrain/warm-start.ts). Encoder ≈3× casam-tiny's time on tfjs-wasm.
+   * (pretrain/warm-start.ts). The embedded default since 2026-12-07 (models/casam-small/README.md: frozen, it
+   * beats filling the prompt box where casam-tiny did not).
    */
   'casam-small': { ...SMALL, name: 'casam-small', patchSize: 8, encoderWindowSize: 8 },
 } satisfies Record<string, SamConfig>;
 
 export type SamPresetName = keyof typeof SAM_PRESETS;
 
-export const DEFAULT_PRESET: SamPresetName = 'casam-tiny';
+export const DEFAULT_PRESET: SamPresetName = 'casam-small';
 
 /**
  * The embedded default base model's weights, relative to the repository root (`models/<preset>/`, made by
