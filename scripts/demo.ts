@@ -68,7 +68,7 @@ const cfg = {
   // Images per seen domain: the 70/15/15 split gives ≥ MIN_TAU_TRAINING_IMAGES (32) training images.
   images: FULL ? 80 : 48,
   size: FULL ? 256 : 160,
-  epochs: FULL ? 4 : 1,
+  epochs: FULL ? 4 : 2,
   // At most this many test images of a seen domain at each of the two sites that did not train it.
   testPerSite: FULL ? 6 : 3,
   // Images of the unseen domain per site (each site its own).
