@@ -421,7 +421,8 @@ interface StepMarks {
 interface StepBatch {
   embeddings: tf.Tensor4D;
   /** [B] int32: the image of each prompt. */
-  imageOfPrompt: tf.Tensor1D;
+  /** [prompts, images]: row i is one-hot at the image prompt i belongs to (repeatForPrompts). */
+  promptImage: tf.Tensor2D;
   sparse: tf.Tensor3D;
   dense: tf.Tensor4D;
   target: tf.Tensor4D;
@@ -683,9 +684,9 @@ function makeBatch(run: AlRun, batch: readonly PreparedItem[], rng: Rng): StepBa
     const { sparse, dense } = encodeModelFramePrompts(sam, frame);
     return {
       embeddings: tf.tensor4d(embData, [e, cfg.channels, g, g]),
-      imageOfPrompt: tf.tensor1d(
-        Int32Array.from({ length: b }, (_, i) => Math.floor(i / r)),
-        'int32',
+      promptImage: tf.tensor2d(
+        Float32Array.from({ length: b * e }, (_, k) => (Math.floor(k / e / r) === k % e ? 1 : 0)),
+        [b, e],
       ),
       sparse,
       dense,
@@ -698,6 +699,20 @@ function makeBatch(run: AlRun, batch: readonly PreparedItem[], rng: Rng): StepBa
 /** The loss plus the regularizer's penalty (its time lands in the loss head's backward stamp). */
 function withPenalty(run: AlRun, loss: tf.Scalar): tf.Scalar {
   return run.reg ? (tf.add(loss, run.reg.penalty(run.named)) as tf.Scalar) : loss;
+}
+
+/**
+ * Each image's AL output repeated for its prompts: y [E,C,g,g] → [P,C,g,g] as `promptImage` [P,E] · y, rows
+ * one-hot, so the copy is exact. The decoder's own repeat (a rank-5 tile) has no gradient in TF.js; a gather
+ * has, but the wasm backend runs GatherV2 and its gradient (UnsortedSegmentSum) as scalar loops: 170 + 36 ms of a
+ * 3.2 s casam-small step (6 images × 5 prompts, one wasm thread), where the product is one XNNPACK matmul each
+ * way (gather 170 vs product 50 ms forward and backward, bench-side check on the same shapes).
+ */
+export function repeatForPrompts(y: tf.Tensor4D, promptImage: tf.Tensor2D): tf.Tensor4D {
+  const [e, c, h, w] = y.shape;
+  const [p, pe] = promptImage.shape;
+  if (pe !== e) throw new Error(`promptImage [${promptImage.shape}] does not fit ${e} images`);
+  return tf.reshape(tf.matMul(promptImage, tf.reshape(y, [e, c * h * w])), [p, c, h, w]);
 }
 
 /**
@@ -722,9 +737,7 @@ function decoderLoss(
     () => (marks.decFwd = now()),
     () => (marks.lossBwd = now()),
   );
-  // Repeat each image's AL output for its R prompts with a gather: the decoder's own repeat (a rank-5 tile)
-  // has no gradient in TF.js; the gather's is a segment sum.
-  const yb = tf.gather(y, sl(sb.imageOfPrompt));
+  const yb = repeatForPrompts(y, sl(sb.promptImage));
   const out = sam.maskDecoder.forward(
     yb,
     sam.densePe,
@@ -928,7 +941,7 @@ async function trainStep(
     }
     phases.optimizer += (now() - t5) * 1000;
   } finally {
-    tf.dispose([sb.embeddings, sb.imageOfPrompt, sb.sparse, sb.dense, sb.target]);
+    tf.dispose([sb.embeddings, sb.promptImage, sb.sparse, sb.dense, sb.target]);
   }
   const [focal, dice, iouMse] = termValues;
   if (opts.checkLeaks ?? true) {

@@ -22,7 +22,7 @@ import type { Sam } from '../sam/sam';
 import { postprocessMasksTf } from '../sam/transforms';
 import { HostTensor, float32Tensor, toFloat32 } from '../tensor/host-tensor';
 import type { AlRegularizer, LossResolution } from './al-trainer';
-import { defaultLossResolution, encodeModelFramePrompts } from './al-trainer';
+import { defaultLossResolution, encodeModelFramePrompts, repeatForPrompts } from './al-trainer';
 import { loadEmbedding } from './embedding-cache';
 import {
   MaskRef,
@@ -104,9 +104,9 @@ export async function computeFisherDiagonal(opts: FisherOptions): Promise<Parame
       const tgt = tf.tensor4d(target, [b, 1, res, res]);
       ensureGradients();
       const { grads: gr } = tf.variableGrads(() => {
-        // One AL output repeated for the image's prompts with a gather: the decoder's own repeat (a rank-5
-        // tile) has no gradient in TF.js.
-        const y = tf.gather(align.forward(x), tf.zeros([b], 'int32')) as tf.Tensor4D;
+        // One AL output repeated for the image's prompts (repeatForPrompts: the decoder's own repeat has no
+        // gradient in TF.js).
+        const y = repeatForPrompts(align.forward(x), tf.ones([b, 1]));
         const out = sam.maskDecoder.forward(y, sam.densePe, sparse, dense, false);
         const logits = res === S ? postprocessMasksTf(out.masks, [S, S], [S, S], S) : out.masks;
         return segmentationLoss(logits, tgt, out.iou).total;

@@ -17,13 +17,18 @@ describe('training FLOPs', () => {
     expect(m.total).toBe(8_407_552);
     // More prompt tokens cost more.
     expect(maskDecoderMacs(getPreset('casam-tiny'), 4).total).toBeGreaterThan(m.total);
+    // One mask made instead of four: three hypernetwork MLPs (2·64² + 64²/8) and three mask products
+    // (16·256 positions · 8) fewer.
+    const one = maskDecoderMacs(getPreset('casam-tiny'), 2, 1);
+    expect(m.weight - one.weight).toBe(3 * (2 * 64 * 64 + (64 * 64) / 8));
+    expect(m.activation - one.activation).toBe(3 * 16 * 256 * 8);
   });
 
   it('scales a step with images and prompts; backward = 2× AL forward, frozen decoder in between', () => {
     const cfg = getPreset('casam-tiny');
     const s = alTrainingStepFlops(cfg, { images: 6, prompts: 30 });
     const al = 2 * alignmentLayerMacs(64, 16) * 6;
-    const dec = maskDecoderMacs(cfg, 2);
+    const dec = maskDecoderMacs(cfg, 2, 1); // training decodes single masks
     expect(s.alForward).toBe(al);
     expect(s.alBackward).toBe(2 * al);
     expect(s.decoderForward).toBe(2 * dec.total * 30);

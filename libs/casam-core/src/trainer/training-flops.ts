@@ -32,13 +32,15 @@ export function alignmentLayerMacs(channels: number, grid: number): number {
 
 /**
  * MACs of one mask-decoder pass for one prompt with `sparseTokens` prompt tokens (a box: 2; k points without a
- * box: k + 1, the padding point).
+ * box: k + 1, the padding point), making the masks of `maskTokens` mask tokens (default all; the decoder's
+ * single-mask forward, which training uses, makes one: maskDecoder.forward).
  */
-export function maskDecoderMacs(cfg: SamConfig, sparseTokens = 2): DecoderMacs {
+export function maskDecoderMacs(cfg: SamConfig, sparseTokens = 2, maskTokens?: number): DecoderMacs {
   const c = cfg.promptEmbedDim;
   const n = gridSize(cfg) ** 2;
   const ci = c / cfg.decoderAttentionDownsampleRate;
   const k = cfg.numMultimaskOutputs + 1;
+  const made = maskTokens ?? k;
   const t = 1 + k + sparseTokens;
   const m = cfg.decoderTransformerMlpDim;
   let weight = 0;
@@ -55,8 +57,8 @@ export function maskDecoderMacs(cfg: SamConfig, sparseTokens = 2): DecoderMacs {
   }
   attention(t, n, ci);
   weight += n * c * c + 4 * n * (c / 4) * (c / 2); // output upscaling: ConvT C→C/4, ConvT C/4→C/8 (2×2, stride 2)
-  weight += k * (2 * c * c + (c * c) / 8); // hypernetwork MLPs
-  activation += k * 16 * n * (c / 8); // hyper_in · upscaled embedding
+  weight += made * (2 * c * c + (c * c) / 8); // hypernetwork MLPs of the masks made
+  activation += made * 16 * n * (c / 8); // hyper_in · upscaled embedding
   const hd = cfg.iouHeadHiddenDim;
   weight += c * hd + (cfg.iouHeadDepth - 2) * hd * hd + hd * k;
   return { weight, activation, total: weight + activation };
@@ -76,7 +78,7 @@ export function alTrainingStepFlops(
   step: { images: number; prompts: number; sparseTokens?: number },
 ): AlStepFlops {
   const al = alignmentLayerMacs(cfg.outChans, gridSize(cfg)) * step.images;
-  const dec = maskDecoderMacs(cfg, step.sparseTokens ?? 2);
+  const dec = maskDecoderMacs(cfg, step.sparseTokens ?? 2, 1); // training decodes single masks
   const alForward = 2 * al;
   const alBackward = 2 * alForward;
   const decoderForward = 2 * dec.total * step.prompts;
