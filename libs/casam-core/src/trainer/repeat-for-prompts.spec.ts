@@ -1,8 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../casam/casam-fixtures.testing';
 import { ensureGradients, tf } from '../sam/tf';
 import { repeatForPrompts } from './al-trainer';
 
 describe('repeatForPrompts', () => {
+  beforeAll(async () => {
+    await useBackend('cpu');
+  });
+
   const promptImage = (prompts: number, images: number): tf.Tensor2D =>
     tf.tensor2d(
       Float32Array.from({ length: prompts * images }, (_, k) =>
