@@ -779,6 +779,9 @@ function chunkGradsWithLora(
   ensureGradients();
   const { value, grads: g } = tf.variableGrads(f, [yVar, ...run.loraVars]);
   for (const v of run.loraVars) {
+    // No gradient: a delta on a mask token whose mask the single-mask forward does not make (as PyTorch, the
+    // optimizer then skips it; its zero gradient would leave it unchanged all the same).
+    if (!g[v.name]) continue;
     const k = run.byTfName.get(v.name)!;
     const prev = acc.get(k);
     const next = tf.tidy(() => (prev ? tf.add(prev, tf.mul(g[v.name], w)) : tf.mul(g[v.name], w)));

@@ -25,8 +25,8 @@ describe('repeatForPrompts', () => {
     expect(got.shape).toEqual([6, 4, 2, 2]);
     expect(Array.from(got.dataSync())).toEqual(Array.from(tf.gather(y, idx).dataSync()));
     ensureGradients();
-    const g = tf.grad((x: tf.Tensor4D) => tf.sum(tf.mul(repeatForPrompts(x, sel), dy)))(y);
-    const want = tf.grad((x: tf.Tensor4D) => tf.sum(tf.mul(tf.gather(x, idx), dy)))(y);
+    const g = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(repeatForPrompts(x as tf.Tensor4D, sel), dy)))(y);
+    const want = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.gather(x, idx), dy)))(y);
     const [a, b] = [g.dataSync(), want.dataSync()];
     for (let i = 0; i < a.length; i++) expect(a[i]).toBeCloseTo(b[i], 5);
     tf.dispose([y, sel, idx, dy, got, g, want]);
