@@ -25,6 +25,7 @@ import {
   uniformArray,
 } from '../random/seeded-random';
 import { checkStateDict } from './state-dict-check';
+import { createHostVaeTrainer } from './task-vae-host';
 
 /** KL weight of the score and of the training loss (the authors' setting). */
 export const VAE_BETA = 16.5;
@@ -345,19 +346,25 @@ export async function trainTaskVae(
   const [n, c] = shape;
   if (n < 1) throw new TaskVaeInputError('no features to train on');
   const epochs = vaeEpochsFor(n, { epochs: minEpochs, batchSize, minSteps });
-  const x = featureTensor(features, c);
+  // The steps run on typed arrays (task-vae-host.ts: TF.js dispatch costs more than a TaskVAE's arithmetic); the
+  // model made here checks the options and holds the result.
+  const xt = featureTensor(features, c);
+  const x = Float32Array.from(xt.dataSync() as Float32Array);
+  xt.dispose();
   const vae = createTaskVae({ inputDim: c, seed: deriveSeed(seed, 'vae-init'), beta: opts.beta });
-  let opt: AdamOptimizer | undefined;
   try {
-    opt = createAdam(vae.namedVariables(), { lr });
+    if (opts.resume) vae.loadStateDict(opts.resume.vae); // checks the checkpoint's shapes
+    const trainer = createHostVaeTrainer(c, opts.resume ? opts.resume.vae : vae.stateDict(), {
+      lr,
+      beta: vae.beta,
+    });
     const epochLosses: number[] = [];
     let start = 0;
     if (opts.resume) {
       const r = opts.resume;
       if (!Number.isInteger(r.completedEpochs) || r.completedEpochs < 0 || r.completedEpochs > epochs)
         throw new VaeTrainingError(`checkpoint has ${r.completedEpochs} completed epochs of ${epochs}`);
-      vae.loadStateDict(r.vae);
-      opt.loadStateDict(r.optimizer);
+      trainer.loadOptimizerStateDict(r.optimizer);
       epochLosses.push(...r.epochLosses);
       start = r.completedEpochs;
     }
@@ -373,12 +380,7 @@ export async function trainTaskVae(
       let steps = 0;
       for (let b = 0; b < n; b += batchSize) {
         const idx = order.slice(b, Math.min(n, b + batchSize));
-        const batch = tf.tidy(() => tf.gather(x, tf.tensor1d(idx, 'int32')) as tf.Tensor2D);
-        try {
-          sum += opt.minimize(() => vae.loss(batch, noise)) * idx.length;
-        } finally {
-          batch.dispose();
-        }
+        sum += trainer.step(x, idx, noise) * idx.length;
         steps++;
       }
       const loss = sum / n;
@@ -388,17 +390,15 @@ export async function trainTaskVae(
         await opts.onCheckpoint({
           completedEpochs: epoch + 1,
           epochLosses: [...epochLosses],
-          vae: vae.stateDict(),
-          optimizer: opt.stateDict(),
+          vae: trainer.stateDict(),
+          optimizer: trainer.optimizerStateDict(),
         });
       await new Promise<void>((r) => setImmediate(r)); // let progress output and aborts through
     }
+    vae.loadStateDict(trainer.stateDict());
     return { vae, epochLosses, completedEpochs: epochLosses.length, stopped };
   } catch (e) {
     vae.dispose();
     throw e;
-  } finally {
-    opt?.dispose();
-    x.dispose();
   }
 }

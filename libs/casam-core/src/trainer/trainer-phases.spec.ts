@@ -3,7 +3,10 @@
  * bit, with fingerprints recorded from the code before the split: the adapter file of a whole trainTask run (AL and
  * VAE weights, τ, validation metrics) and the weights and losses of trainAlignmentLayer along each path of its step
  * (one pass, prompt chunks, a regularizer, a decoder delta, the input-frame loss). Any change of an RNG draw, of the
- * order of operations or of a number changes a fingerprint. Recorded on the wasm backend.
+ * order of operations or of a number changes a fingerprint. Recorded on the wasm backend. The trainTask rows
+ * were re-recorded once on purpose when the TaskVAE moved to typed-array training (task-vae-host.ts, which
+ * task-vae-host.spec.ts checks against the TF.js steps): their AL losses and validation IoU stayed bit for bit,
+ * the VAE's losses and so the adapter file changed by rounding.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -98,12 +101,12 @@ describe('trainer phases reproduce the same weights', () => {
     [
       'AL only',
       {},
-      'adapter 823c8208116bc5e1 al 0f4fede28cdcdeb8 vae aafd60d3771f9ca5 iou 5.04539134085097e-10',
+      'adapter 49b2f7eb2fcadb0d al 0f4fede28cdcdeb8 vae 7cecd5c03b93fdf1 iou 5.04539134085097e-10',
     ],
     [
       'AL + decoder delta',
       { decoderLora: { rank: 2 } },
-      'adapter 1da05b2a8202ef84 al e9e9a8d47559e94f vae aafd60d3771f9ca5 iou 5.052421262825502e-10',
+      'adapter c0bf2827a5b075d2 al e9e9a8d47559e94f vae 7cecd5c03b93fdf1 iou 5.052421262825502e-10',
     ],
   ] as [string, Partial<TaskAlOptions>, string][])(
     'trainTask, %s: the same adapter file and losses',
