@@ -15,7 +15,6 @@ import {
   taskVaeLinears,
   taskVaeStateDictSpec,
 } from './casam-shapes';
-import { AdamOptimizer, createAdam } from './adam-optimizer';
 import {
   Rng,
   createRng,
