@@ -361,7 +361,7 @@ async function loadWasm(opts: InitBackendOptions): Promise<Loaded> {
   if (registration.accelerated.length > 0 || registration.added.length > 0) {
     notes.push(
       `wasm training kernels: added ${registration.added.join(', ') || 'none'}; ` +
-        `XNNPACK paths for ${registration.accelerated.join(', ') || 'none'}; ` +
+        `faster paths for ${registration.accelerated.join(', ') || 'none'}; ` +
         `fixed ${registration.fixed.join(', ') || 'none'}`,
     );
   }

@@ -317,3 +317,30 @@ describe('BatchMatMul (accelerated) on wasm equals cpu', () => {
     });
   });
 });
+
+describe('Identity (accelerated) on wasm shares the buffer', () => {
+  it('a clone outlives its source with the same values, adds no buffer, and the buffer goes with the last owner', async () => {
+    await tf.setBackend('wasm');
+    registerWasmTrainingKernels();
+    const before = tf.memory().numDataBuffers;
+    const x = rand([64, 64], 5);
+    const values = Float32Array.from(x.dataSync());
+    const y = tf.clone(x);
+    expect(tf.memory().numDataBuffers - before).toBe(1); // one buffer for both (the stock kernel made two)
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual(Array.from(values));
+    y.dispose();
+    expect(tf.memory().numDataBuffers).toBe(before);
+  });
+
+  it('gradients that keep their inputs (the engine clones them) are unchanged', async () => {
+    const a = rand([6, 32], 1);
+    const b = rand([32, 16], 2);
+    const grad = (x: tf.Tensor): tf.Tensor =>
+      tf.grad((v: tf.Tensor) => tf.sum(tf.exp(tf.mul(tf.matMul(v, b), 0.1))))(x);
+    const cpu = await on('cpu', [a], grad);
+    const wasm = await on('wasm', [a], grad);
+    expectClose(wasm, cpu);
+    tf.dispose([a, b]);
+  });
+});
