@@ -239,6 +239,21 @@ describe('site-agent CLI', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace for user errors
   });
 
+  it('loads each command by its own name, and help lists them all', async () => {
+    // main.ts requires a command's module when it runs (through the bin's tsx hook, so in a child process).
+    const script = `require('tsx/cjs'); const { allCommands } = require(${JSON.stringify(resolve(__dirname, 'main.ts'))});
+      console.log(JSON.stringify(allCommands().map((c) => [c.name, c.command.name, c.command.summary])));`;
+    const listed = await new Promise<[string, string, string][]>((res, rej) =>
+      execFile(process.execPath, ['-e', script], (err, stdout) => (err ? rej(err) : res(JSON.parse(stdout)))),
+    );
+    expect(listed.length).toBe(16);
+    for (const [name, own] of listed) expect(own).toBe(name);
+    expect(new Set(listed.map(([n]) => n)).size).toBe(listed.length);
+    const r = await cli(['help']);
+    expect(r.code).toBe(0);
+    for (const [name, , summary] of listed) expect(r.stdout).toContain(`${name.padEnd(12)} ${summary}`);
+  });
+
   it('refuses a truncated checkpoint', async () => {
     const bad = join(dir, 'cut.pth');
     writeFileSync(bad, readFileSync(ckpt).subarray(0, 100_000));
