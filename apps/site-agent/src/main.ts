@@ -4,6 +4,16 @@ import { OptionValues } from './commands/command';
 import { EXIT, permissionProblem, UserError } from './cli/errors';
 import { printableLines } from './cli/printable';
 
+/** The command exported as `name` by ./commands/<file>, required when asked for. */
+function lazy(file: string, name: string): () => Command {
+  return () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const command = (require(`./commands/${file}`) as Record<string, Command | undefined>)[name];
+    if (!command) throw new Error(`./commands/${file} exports no ${name}`);
+    return command;
+  };
+}
+
 /**
  * The commands, each module loaded only when its command runs. A command module pulls in what it needs (TF.js,
  * ONNX Runtime, dcmjs, the coordinator client…); loading all sixteen cost every invocation ~0.3–0.4 s of CPU
@@ -11,91 +21,24 @@ import { printableLines } from './cli/printable';
  * machine), and the demo starts the agent 45 times. `require`, not `import()`: the bin registers tsx's
  * CommonJS hook only, under which an `import()` of a .ts file does not resolve.
  */
-/* eslint-disable @typescript-eslint/no-require-imports */
 const COMMANDS: { name: string; load: () => Command }[] = [
-  {
-    name: 'init',
-    load: () => (require('./commands/init.command') as typeof import('./commands/init.command')).initCommand,
-  },
-  {
-    name: 'preflight',
-    load: () =>
-      (require('./commands/preflight.command') as typeof import('./commands/preflight.command'))
-        .preflightCommand,
-  },
-  {
-    name: 'enroll',
-    load: () =>
-      (require('./commands/enroll.command') as typeof import('./commands/enroll.command')).enrollCommand,
-  },
-  {
-    name: 'ingest',
-    load: () =>
-      (require('./commands/ingest.command') as typeof import('./commands/ingest.command')).ingestCommand,
-  },
-  {
-    name: 'propose',
-    load: () =>
-      (require('./commands/propose.command') as typeof import('./commands/propose.command')).proposeCommand,
-  },
-  {
-    name: 'train',
-    load: () =>
-      (require('./commands/train.command') as typeof import('./commands/train.command')).trainCommand,
-  },
-  {
-    name: 'upload',
-    load: () =>
-      (require('./commands/upload.command') as typeof import('./commands/upload.command')).uploadCommand,
-  },
-  {
-    name: 'pull',
-    load: () => (require('./commands/pull.command') as typeof import('./commands/pull.command')).pullCommand,
-  },
-  {
-    name: 'rollback',
-    load: () =>
-      (require('./commands/pull.command') as typeof import('./commands/pull.command')).rollbackCommand,
-  },
-  {
-    name: 'serve',
-    load: () =>
-      (require('./commands/serve.command') as typeof import('./commands/serve.command')).serveCommand,
-  },
-  {
-    name: 'daemon',
-    load: () =>
-      (require('./commands/daemon.command') as typeof import('./commands/daemon.command')).daemonCommand,
-  },
-  {
-    name: 'rotate-key',
-    load: () =>
-      (require('./commands/rotate-key.command') as typeof import('./commands/rotate-key.command'))
-        .rotateKeyCommand,
-  },
-  {
-    name: 'status',
-    load: () =>
-      (require('./commands/status.command') as typeof import('./commands/status.command')).statusCommand,
-  },
-  {
-    name: 'embed',
-    load: () =>
-      (require('./commands/embed.command') as typeof import('./commands/embed.command')).embedCommand,
-  },
-  {
-    name: 'segment',
-    load: () =>
-      (require('./commands/segment.command') as typeof import('./commands/segment.command')).segmentCommand,
-  },
-  {
-    name: 'export-onnx',
-    load: () =>
-      (require('./commands/export-onnx.command') as typeof import('./commands/export-onnx.command'))
-        .exportOnnxCommand,
-  },
+  { name: 'init', load: lazy('init.command', 'initCommand') },
+  { name: 'preflight', load: lazy('preflight.command', 'preflightCommand') },
+  { name: 'enroll', load: lazy('enroll.command', 'enrollCommand') },
+  { name: 'ingest', load: lazy('ingest.command', 'ingestCommand') },
+  { name: 'propose', load: lazy('propose.command', 'proposeCommand') },
+  { name: 'train', load: lazy('train.command', 'trainCommand') },
+  { name: 'upload', load: lazy('upload.command', 'uploadCommand') },
+  { name: 'pull', load: lazy('pull.command', 'pullCommand') },
+  { name: 'rollback', load: lazy('pull.command', 'rollbackCommand') },
+  { name: 'serve', load: lazy('serve.command', 'serveCommand') },
+  { name: 'daemon', load: lazy('daemon.command', 'daemonCommand') },
+  { name: 'rotate-key', load: lazy('rotate-key.command', 'rotateKeyCommand') },
+  { name: 'status', load: lazy('status.command', 'statusCommand') },
+  { name: 'embed', load: lazy('embed.command', 'embedCommand') },
+  { name: 'segment', load: lazy('segment.command', 'segmentCommand') },
+  { name: 'export-onnx', load: lazy('export-onnx.command', 'exportOnnxCommand') },
 ];
-/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** Every command, each loaded (help, and the spec that checks the registry against the commands' own names). */
 export function allCommands(): { name: string; command: Command }[] {
