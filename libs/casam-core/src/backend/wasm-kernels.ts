@@ -771,7 +771,7 @@ export const WASM_ADDED_KERNELS = [
   'UnsortedSegmentSum',
 ] as const;
 
-/** Stock wasm kernels replaced by faster versions built on XNNPACK. */
+/** Stock wasm kernels replaced by faster versions (XNNPACK paths; Identity shares instead of copying). */
 export const WASM_ACCELERATED_KERNELS = ['Conv2DBackpropInput', 'BatchMatMul', 'Identity'] as const;
 
 /**

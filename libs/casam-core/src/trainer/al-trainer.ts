@@ -420,7 +420,6 @@ interface StepMarks {
 
 interface StepBatch {
   embeddings: tf.Tensor4D;
-  /** [B] int32: the image of each prompt. */
   /** [prompts, images]: row i is one-hot at the image prompt i belongs to (repeatForPrompts). */
   promptImage: tf.Tensor2D;
   sparse: tf.Tensor3D;
