@@ -128,7 +128,8 @@ describe('WebAssembly SIMD dense kernel', () => {
   });
 
   it('computes GELU in place exactly as the router’s float64 JS does, rounded to float32', () => {
-    // The reference: exact GELU with erf by Abramowitz & Stegun 7.1.26 and Math.exp (fast-router.ts's formula).
+    // The reference: exact GELU with erf by Abramowitz & Stegun 7.1.26 and Math.exp (host-math.ts's formula, kept
+    // here with Math.exp as an independent check).
     const erf = (x: number) => {
       const ax = Math.abs(x);
       const t = 1 / (1 + 0.3275911 * ax);

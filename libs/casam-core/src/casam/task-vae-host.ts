@@ -14,13 +14,14 @@
  * Same math as TaskVae.loss + createAdam: z = μ + e^{logvar/2}·ε (ε drawn as TaskVae.loss draws it, normalArray
  * of [N, latent] from the epoch's noise rng), loss = mean over the batch of mean_c (x̂ − x)² + β·KL, exact GELU
  * (erf), PyTorch's Adam (eps added to √v̂). Activations and sums are float64, parameters and moments float32
- * (as stored by the tensors they replace); erf is Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), as the TF.js cpu
- * backend computes it.
+ * (as stored by the tensors they replace); GELU, erf and e^x are host-math.ts's, which the fast router's scores
+ * use too.
  */
 import { StateDict, float32Tensor, toFloat32 } from '../tensor/host-tensor';
 import { normalArray, type Rng } from '../random/seeded-random';
 import { taskVaeDims, taskVaeLinears } from './casam-shapes';
 import { AdamError } from './adam-optimizer';
+import { erf, expOf, gelu } from './host-math';
 
 /** One Linear in variable layout: w [in,out] row-major (x·w), b [out]. */
 interface HostLinear {
@@ -41,17 +42,11 @@ export interface HostVaeTrainer {
   loadOptimizerStateDict(sd: StateDict): void;
 }
 
-const ERF_P = 0.3275911;
-const ERF_A = [0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429] as const;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
-function erf(x: number): number {
-  const s = x < 0 ? -1 : 1;
-  const a = Math.abs(x);
-  const t = 1 / (1 + ERF_P * a);
-  const y =
-    1 - ((((ERF_A[4] * t + ERF_A[3]) * t + ERF_A[2]) * t + ERF_A[1]) * t + ERF_A[0]) * t * Math.exp(-a * a);
-  return s * y;
+/** d GELU(v) / dv = Φ(v) + v·φ(v). */
+function geluGrad(v: number): number {
+  return 0.5 * (1 + erf(v * Math.SQRT1_2)) + v * INV_SQRT_2PI * expOf(-0.5 * v * v);
 }
 
 /** y[n,out] = x[n,in]·w + b. */
@@ -168,12 +163,12 @@ export function createHostVaeTrainer(
 
     // Forward.
     dense(b.x, n, enc0, b.a);
-    for (let i = 0; i < n * h; i++) b.hh[i] = 0.5 * b.a[i] * (1 + erf(b.a[i] * Math.SQRT1_2));
+    for (let i = 0; i < n * h; i++) b.hh[i] = gelu(b.a[i]);
     dense(b.hh, n, fcMu, b.mu);
     dense(b.hh, n, fcLogvar, b.lv);
-    for (let i = 0; i < n * lat; i++) b.z[i] = b.mu[i] + Math.exp(0.5 * b.lv[i]) * b.eps[i];
+    for (let i = 0; i < n * lat; i++) b.z[i] = b.mu[i] + expOf(0.5 * b.lv[i]) * b.eps[i];
     dense(b.z, n, dec0, b.d);
-    for (let i = 0; i < n * h; i++) b.g[i] = 0.5 * b.d[i] * (1 + erf(b.d[i] * Math.SQRT1_2));
+    for (let i = 0; i < n * h; i++) b.g[i] = gelu(b.d[i]);
     dense(b.g, n, dec2, b.xhat);
     let loss = 0;
     for (let r = 0; r < n; r++) {
@@ -186,7 +181,7 @@ export function createHostVaeTrainer(
       for (let k = 0; k < lat; k++) {
         const mu = b.mu[r * lat + k];
         const lv = b.lv[r * lat + k];
-        kl += 1 + lv - mu * mu - Math.exp(lv);
+        kl += 1 + lv - mu * mu - expOf(lv);
       }
       loss += recon / c + beta * -0.5 * kl;
     }
@@ -199,25 +194,17 @@ export function createHostVaeTrainer(
     const sRecon = 2 / (c * n);
     for (let i = 0; i < n * c; i++) b.dxhat[i] = sRecon * (b.xhat[i] - b.x[i]);
     denseBackward(b.g, b.dxhat, n, dec2, gDec2W, gDec2B, b.dg);
-    for (let i = 0; i < n * h; i++) {
-      const v = b.d[i];
-      b.dg[i] *= 0.5 * (1 + erf(v * Math.SQRT1_2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v);
-    }
+    for (let i = 0; i < n * h; i++) b.dg[i] *= geluGrad(b.d[i]);
     denseBackward(b.z, b.dg, n, dec0, gDec0W, gDec0B, b.dz);
     const sKl = beta / n;
     for (let i = 0; i < n * lat; i++) {
-      const sd = Math.exp(0.5 * b.lv[i]);
+      const sd = expOf(0.5 * b.lv[i]);
       b.dmu[i] = b.dz[i] + sKl * b.mu[i];
       b.dlv[i] = b.dz[i] * b.eps[i] * 0.5 * sd - 0.5 * sKl * (1 - sd * sd);
     }
     denseBackward(b.hh, b.dmu, n, fcMu, gMuW, gMuB, b.dh);
     denseBackward(b.hh, b.dlv, n, fcLogvar, gLvW, gLvB, b.dh2);
-    for (let i = 0; i < n * h; i++) {
-      const v = b.a[i];
-      b.dh[i] =
-        (b.dh[i] + b.dh2[i]) *
-        (0.5 * (1 + erf(v * Math.SQRT1_2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v));
-    }
+    for (let i = 0; i < n * h; i++) b.dh[i] = (b.dh[i] + b.dh2[i]) * geluGrad(b.a[i]);
     denseBackward(b.x, b.dh, n, enc0, gEnc0W, gEnc0B, null);
 
     // Adam (createAdam's rule).
