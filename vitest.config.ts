@@ -27,6 +27,7 @@ export default defineConfig({
       project('casam-core', 'libs/casam-core'),
       project('casam-lab', 'libs/casam-lab'),
       project('site-agent', 'apps/site-agent'),
+      project('bench', 'bench'),
       // Starts a throwaway Postgres cluster and migrated templates once per run (see the setup file).
       project('coordinator', 'apps/coordinator', {
         globalSetup: ['./testing/global-setup.ts'],

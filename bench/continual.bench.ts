@@ -20,14 +20,15 @@
  * (routed-evaluation.ts).
  *
  * Writes <out>/continual.json, continual.md and continual-*.png (`--quick`: continual-quick.*). Progress goes
- * to stderr. Ctrl-C stops after the current step; the finished units sit in <out>/<run>.state.json and the
- * same command continues from there (the npm script runs `node --import tsx`, not the tsx CLI, whose signal relay
+ * to stderr. Ctrl-C stops after the current step; the finished units sit in <out>/<run>.state.json, the weights
+ * the units still to run start from in <out>/continual-work/ (both committed for the full run, which outlasts a
+ * working session: continual/resume-point.ts), and the same command continues from there (the npm script runs `node --import tsx`, not the tsx CLI, whose signal relay
  * kills a busy child 30 ms after Ctrl-C, before it can stop cleanly; a killed run resumes too, from the last
  * finished unit and epoch). Exit codes: 0 done, 1 internal error, 2 usage, 4 model problem,
  * 5 backend unavailable, 130 stopped (resumable).
  */
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import {
   AlignmentLayer,
   BackendUnavailableError,
@@ -97,6 +98,7 @@ import {
   runName,
 } from './continual/protocol';
 import { buildResults, continualMachine, writeReport } from './continual/report';
+import { casamTaskDir, decoderTaskDir, pruneWork } from './continual/resume-point';
 import {
   CasamImage,
   CasamTaskRecord,
@@ -257,9 +259,11 @@ async function main(): Promise<number> {
   const name = runName(plan);
   const outDir = resolve(args.out);
   const hash = planHash(plan, fingerprint);
-  const workRoot = resolve(args.work ?? join(outDir, '.continual-work'));
-  const work = join(workRoot, hash.slice(0, 16));
-  const cacheDir = join(workRoot, 'cache');
+  // The full run's work folder is its resume point and is committed (resume-point.ts); the embedding cache and
+  // the quick run's folder are rebuilt in minutes and stay out of git.
+  const scratch = args.work ? resolve(args.work) : join(outDir, '.continual-work');
+  const work = join(args.work || plan.quick ? scratch : join(outDir, `${name}-work`), hash.slice(0, 16));
+  const cacheDir = join(scratch, 'cache');
   const statePath = join(outDir, `${name}.state.json`);
   mkdirSync(outDir, { recursive: true });
   const log = (s: string): void => void process.stderr.write(s + '\n');
@@ -294,9 +298,14 @@ async function main(): Promise<number> {
     report();
     return 0;
   }
-  if (args.restart) rmSync(work, { recursive: true, force: true });
+  // --restart discards the old run's weights too: in the committed folder, every other plan's with them.
+  if (args.restart) rmSync(args.work || plan.quick ? work : dirname(work), { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
-  const save = (): void => saveState(statePath, state);
+  const save = (): void => {
+    saveState(statePath, state);
+    pruneWork(work, state, DOMAIN_NAMES, plan.orders.length);
+  };
+  save();
 
   const { signal } = stopOnSignal();
 
@@ -573,7 +582,7 @@ async function main(): Promise<number> {
       );
       const { record } = await trainCasamTask(task, `CA-SAM order ${o + 1}`, {
         // The paper order's set keeps the name-only seeds and folders of the runs before per-order sets.
-        workDir: join(work, 'casam', ...(o > 0 ? [`order-${o + 1}`] : []), task),
+        workDir: casamTaskDir(work, o, task),
         seed: deriveSeed(plan.seed, 'casam', task, ...(o > 0 ? [o] : [])),
       });
       state.casamTasks[key] = record;
@@ -602,7 +611,7 @@ async function main(): Promise<number> {
     if (decoderTasks[task]) continue;
     progress.unit(`CA-SAM + decoder adapter task ${seen.indexOf(task) + 1}/${seen.length} ${task}`);
     const { record, adapter } = await trainCasamTask(task, 'CA-SAM + decoder adapter', {
-      workDir: join(work, 'casam-decoder', task),
+      workDir: decoderTaskDir(work, task),
       seed: deriveSeed(plan.seed, 'casam', task),
       decoderLora: { ...DECODER_ADAPTER },
     });

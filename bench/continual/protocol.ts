@@ -128,7 +128,8 @@ export const USAGE = `usage: npm run bench:continual -- [options]
   --preset NAME       model preset (default ${DEFAULT_PRESET})
   --quick             small run (${QUICK.trainImages} train / ${QUICK.testImages} test images per domain, ${QUICK.epochs} epochs): < 10 min on 2 cores; CI runs it
   --out DIR           results folder (default bench/results)
-  --work DIR          embedding cache, adapters and stage weights (default <out>/.continual-work/<run>)
+  --work DIR          embedding cache, adapters and stage weights (default: the cache and --quick's weights in
+                      <out>/.continual-work/, the full run's in <out>/continual-work/, its committed resume point)
   --seed N            data, order and training seed (default 1)
   --orders N          task orders: the paper's plus N−1 seeded ones (default 3)
   --train-images N    training images per domain (default ${FULL.trainImages}; quick ${QUICK.trainImages})

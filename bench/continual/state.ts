@@ -1,8 +1,8 @@
 /**
  * The benchmark's resumable state: one JSON file next to the results, rewritten atomically after every
  * finished unit (zero-shot evaluation, a CA-SAM task, a stage of a shared-AL method, the joint run). A rerun
- * with the same configuration reads it and continues; the weights a later stage starts from live in the work
- * folder, named in the stage records.
+ * with the same configuration reads it and continues; the weights a later unit starts from live in the work
+ * folder, named in the records (what is kept there, and for how long: resume-point.ts).
  */
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import {
@@ -71,7 +71,7 @@ export interface StageRecord extends UnitCost {
   /** IoU of every task seen so far, in arrival order (a[t][0..t]). */
   row: number[];
   epochLosses: number[];
-  /** Weights after the stage (relative to the work folder). */
+  /** Weights after the stage (relative to the work folder; only the last stage's file is kept: resume-point.ts). */
   weights: string;
   /** EWC: seconds spent on the Fisher information after the stage; images used. */
   fisherSeconds?: number;
