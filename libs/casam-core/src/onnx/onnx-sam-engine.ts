@@ -9,11 +9,12 @@
  *   `mask_input` [1,1,4g,4g], `has_mask_input` [1], `orig_im_size` [2]; outputs `masks`, `iou_predictions` [1,4]
  *   and `low_res_masks` [1,4,4g,4g] (all four mask tokens: 0 = single-mask output, 1..3 = multimask outputs).
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { HostTensor, float32Tensor, numel, shapeEquals, toFloat32 } from '../tensor/host-tensor';
 import { SamConfig, gridSize, maskInputSize } from '../sam/config';
 import { EngineDecodeOptions, EngineDecodeResult, EnginePrompt, SamEngine } from '../sam/engine';
+import { pruneOnnxOutputs } from './prune-graph';
 import { ortSessionOptions, smallGraphThreads } from './session-options';
 
 export interface OnnxSamEngineOptions {
@@ -81,16 +82,15 @@ type Role = 'encoder' | 'decoder';
 export async function createOnnxSamEngine(opts: OnnxSamEngineOptions): Promise<OnnxSamEngine> {
   const { config, threads, spinning } = opts;
   const encoder = await openSession('encoder', opts.encoderPath, ortSessionOptions({ threads, spinning }));
-  let decoder: ort.InferenceSession | undefined;
+  let decoder: DecoderGraphs | undefined;
   try {
     validateEncoder(encoder, opts.encoderPath, config);
     const decoderThreads = opts.decoderThreads ?? smallGraphThreads(config, threads);
-    decoder = await openSession(
-      'decoder',
+    decoder = await openDecoder(
       opts.decoderPath,
       ortSessionOptions({ threads: decoderThreads, spinning }),
+      config,
     );
-    validateDecoder(decoder, opts.decoderPath, config);
   } catch (e) {
     await Promise.allSettled([encoder.release(), decoder?.release()]);
     throw e;
@@ -118,18 +118,70 @@ export async function createOnnxTaskDecoderEngine(
 ): Promise<OnnxSamEngine> {
   const { base, threads, spinning } = opts;
   const decoderThreads = opts.decoderThreads ?? smallGraphThreads(base.config, threads);
-  const decoder = await openSession(
-    'decoder',
+  const decoder = await openDecoder(
     opts.decoderPath,
     ortSessionOptions({ threads: decoderThreads, spinning }),
+    base.config,
   );
+  return new OrtSamEngine(base.config, null, decoder, base);
+}
+
+/**
+ * A decoder file's sessions. `fast` answers decode(), which fetches `iou_predictions` and `low_res_masks` only:
+ * where the file allows (this project's exports), it is the graph cut to those two outputs (prune-graph.ts: the
+ * full-size `masks` upscaling is half of a small preset's decoder time, and ONNX Runtime runs it whether it is
+ * fetched or not). `full()` is the file as it is, for runDecoderRaw; when `fast` was cut, it is opened on first
+ * use (parity checks and benchmarks call it, serving never does).
+ */
+interface DecoderGraphs {
+  fast: ort.InferenceSession;
+  full(): Promise<ort.InferenceSession>;
+  release(): Promise<void>;
+}
+
+const FAST_DECODER_OUTPUTS = ['iou_predictions', 'low_res_masks'];
+
+async function openDecoder(
+  path: string,
+  options: ort.InferenceSession.SessionOptions,
+  cfg: SamConfig,
+): Promise<DecoderGraphs> {
+  checkModelFile('decoder', path);
+  let cut: Uint8Array | null = null;
   try {
-    validateDecoder(decoder, opts.decoderPath, base.config);
+    cut = pruneOnnxOutputs(new Uint8Array(readFileSync(path)), FAST_DECODER_OUTPUTS, ['masks']);
   } catch (e) {
-    await decoder.release().catch(() => undefined);
+    throw new OnnxModelError(`cannot read ONNX decoder model ${path}: ${(e as Error).message}`);
+  }
+  const openFull = async (): Promise<ort.InferenceSession> => {
+    const s = await openSession('decoder', path, options);
+    try {
+      validateDecoder(s, path, cfg);
+    } catch (e) {
+      await s.release().catch(() => undefined);
+      throw e;
+    }
+    return s;
+  };
+  if (!cut) {
+    const s = await openFull();
+    return { fast: s, full: () => Promise.resolve(s), release: () => s.release() };
+  }
+  const fast = await createSession('decoder', path, cut, options);
+  try {
+    validateDecoder(fast, path, cfg, 'cut');
+  } catch (e) {
+    await fast.release().catch(() => undefined);
     throw e;
   }
-  return new OrtSamEngine(base.config, null, decoder, base);
+  let full: Promise<ort.InferenceSession> | undefined;
+  return {
+    fast,
+    full: () => (full ??= openFull()),
+    release: async () => {
+      await Promise.allSettled([fast.release(), full?.then((s) => s.release())]);
+    },
+  };
 }
 
 async function openSession(
@@ -137,6 +189,12 @@ async function openSession(
   path: string,
   options: ort.InferenceSession.SessionOptions,
 ): Promise<ort.InferenceSession> {
+  checkModelFile(role, path);
+  return createSession(role, path, path, options);
+}
+
+/** Refuses a path that is not a readable, non-empty file, with the reason in words. */
+function checkModelFile(role: Role, path: string): void {
   let size: number;
   try {
     const st = statSync(path);
@@ -149,8 +207,20 @@ async function openSession(
     throw new OnnxModelError(`cannot read ONNX ${role} model ${path}: ${(e as Error).message}`);
   }
   if (size === 0) throw new OnnxModelError(`ONNX ${role} model ${path} is empty (0 bytes)`);
+}
+
+/** A session on `model` (the file at `path`, or bytes made from it); load errors name the file. */
+async function createSession(
+  role: Role,
+  path: string,
+  model: string | Uint8Array,
+  options: ort.InferenceSession.SessionOptions,
+): Promise<ort.InferenceSession> {
   try {
-    return await ort.InferenceSession.create(path, options);
+    // Two calls: each argument type is its own overload of create().
+    return typeof model === 'string'
+      ? await ort.InferenceSession.create(model, options)
+      : await ort.InferenceSession.create(model, options);
   } catch (e) {
     const msg = (e as Error).message;
     const hint = /protobuf/i.test(msg) ? ' (the file is not a valid ONNX model: corrupt or truncated?)' : '';
@@ -233,11 +303,17 @@ function validateEncoder(session: ort.InferenceSession, path: string, cfg: SamCo
   );
 }
 
-function validateDecoder(session: ort.InferenceSession, path: string, cfg: SamConfig): void {
+/** `cut`: the graph cut to decode()'s two outputs, which no longer reads `orig_im_size` (openDecoder). */
+function validateDecoder(
+  session: ort.InferenceSession,
+  path: string,
+  cfg: SamConfig,
+  graph: 'file' | 'cut' = 'file',
+): void {
   const g = gridSize(cfg);
   const m = maskInputSize(cfg);
   const t = cfg.numMultimaskOutputs + 1;
-  const inputs: Record<DecoderInputName, ExpectedDim[]> = {
+  const inputs: Partial<Record<DecoderInputName, ExpectedDim[]>> = {
     image_embeddings: [1, cfg.promptEmbedDim, g, g],
     point_coords: [1, null, 2],
     point_labels: [1, null],
@@ -245,13 +321,33 @@ function validateDecoder(session: ort.InferenceSession, path: string, cfg: SamCo
     has_mask_input: [1],
     orig_im_size: [2],
   };
-  const outputs: Record<(typeof DECODER_OUTPUTS)[number], ExpectedDim[]> = {
+  const outputs: Partial<Record<(typeof DECODER_OUTPUTS)[number], ExpectedDim[]>> = {
     masks: [1, t, null, null],
     iou_predictions: [1, t],
     low_res_masks: [1, t, m, m],
   };
-  checkValues('decoder', path, 'input', session.inputMetadata, inputs, true, cfg.name);
-  checkValues('decoder', path, 'output', session.outputMetadata, outputs, false, cfg.name);
+  if (graph === 'cut') {
+    delete inputs.orig_im_size;
+    delete outputs.masks;
+  }
+  checkValues(
+    'decoder',
+    path,
+    'input',
+    session.inputMetadata,
+    inputs as Record<string, ExpectedDim[]>,
+    graph === 'file',
+    cfg.name,
+  );
+  checkValues(
+    'decoder',
+    path,
+    'output',
+    session.outputMetadata,
+    outputs as Record<string, ExpectedDim[]>,
+    false,
+    cfg.name,
+  );
 }
 
 function toOrt(t: HostTensor, label: string): ort.Tensor {
@@ -356,7 +452,7 @@ class OrtSamEngine implements OnnxSamEngine {
     readonly config: SamConfig,
     /** null: `embedWith` embeds (a task decoder engine). */
     private readonly encoder: ort.InferenceSession | null,
-    private readonly decoder: ort.InferenceSession,
+    private readonly decoder: DecoderGraphs,
     private readonly embedWith?: SamEngine,
   ) {}
 
@@ -430,7 +526,7 @@ class OrtSamEngine implements OnnxSamEngine {
     expectShape(inputs.maskInput, [1, 1, m, m], 'decoder mask_input');
     expectShape(inputs.hasMaskInput, [1], 'decoder has_mask_input');
     expectShape(inputs.origImSize, [2], 'decoder orig_im_size');
-    const feeds: Record<DecoderInputName, ort.Tensor> = {
+    const all: Record<DecoderInputName, ort.Tensor> = {
       image_embeddings: toOrt(inputs.imageEmbeddings, 'image_embeddings'),
       point_coords: toOrt(inputs.pointCoords, 'point_coords'),
       point_labels: toOrt(inputs.pointLabels, 'point_labels'),
@@ -438,10 +534,13 @@ class OrtSamEngine implements OnnxSamEngine {
       has_mask_input: toOrt(inputs.hasMaskInput, 'has_mask_input'),
       orig_im_size: toOrt(inputs.origImSize, 'orig_im_size'),
     };
-    // Fetching only what is needed lets ORT skip the full-resolution upscaling of `masks`.
+    // ONNX Runtime runs a whole graph whatever is fetched: decode() runs the cut one (openDecoder).
     const fetches = withMasks ? [...DECODER_OUTPUTS] : ['iou_predictions', 'low_res_masks'];
     return this.serial(async () => {
-      const out = await this.decoder.run(feeds, fetches);
+      const session = withMasks ? await this.decoder.full() : this.decoder.fast;
+      // The cut graph reads no orig_im_size; a feed the session does not have is an error to ONNX Runtime.
+      const feeds = Object.fromEntries(session.inputNames.map((n) => [n, all[n as DecoderInputName]]));
+      const out = await session.run(feeds, fetches);
       return {
         masks: withMasks ? fromOrt(out['masks'], 'masks', [1, t, null, null], copy) : undefined,
         iouPredictions: fromOrt(out['iou_predictions'], 'iou_predictions', [1, t], copy),
