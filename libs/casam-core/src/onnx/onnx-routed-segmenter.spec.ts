@@ -107,6 +107,7 @@ describe('ONNX Runtime routed segmenter vs the TF.js one (casam-tiny, random wei
     let worstLogit = 0;
     let worstScoreRel = 0;
     let differingPixels = 0;
+    let worstFlipped = 0;
     const chosen: string[] = [];
     for (const [i, img] of images.entries()) {
       const prompt = { box: [40 + i, 50, 200, 210 - i] as [number, number, number, number] };
@@ -124,18 +125,29 @@ describe('ONNX Runtime routed segmenter vs the TF.js one (casam-tiny, random wei
       worstLogit = Math.max(worstLogit, maxAbsDiff(toFloat32(a.lowResMasks), toFloat32(b.lowResMasks)));
       worstLogit = Math.max(worstLogit, maxAbsDiff(toFloat32(a.masks), toFloat32(b.masks)));
       expect(b.best).toBe(a.best);
-      for (let k = 0; k < a.binary.length; k++)
-        for (let p = 0; p < a.binary[k].length; p++) if (a.binary[k][p] !== b.binary[k][p]) differingPixels++;
+      // A thresholded pixel may differ only where the logit is float noise away from 0 (random weights put some
+      // logits there: one at ~1e-7 flips on AVX-512 machines and not on AVX2 ones).
+      for (let k = 0; k < a.binary.length; k++) {
+        const la = toFloat32(a.masks).subarray(k * a.binary[k].length);
+        const lb = toFloat32(b.masks).subarray(k * a.binary[k].length);
+        for (let p = 0; p < a.binary[k].length; p++)
+          if (a.binary[k][p] !== b.binary[k][p]) {
+            differingPixels++;
+            worstFlipped = Math.max(worstFlipped, Math.abs(la[p]), Math.abs(lb[p]));
+          }
+      }
     }
     console.log(
       `ONNX vs TF.js routed segmenter on ${images.length} images: routes ${chosen.join(' ')}; ` +
         `worst score rel diff ${worstScoreRel.toExponential(2)}; worst mask logit diff ${worstLogit.toExponential(2)}; ` +
-        `differing thresholded pixels ${differingPixels}`,
+        `differing thresholded pixels ${differingPixels}` +
+        (differingPixels ? ` (largest |logit| among them ${worstFlipped.toExponential(2)})` : ''),
     );
     expect(chosen).toContain('fallback');
     expect(new Set(chosen).size).toBeGreaterThan(2);
     expect(worstLogit).toBeLessThanOrEqual(1e-4);
-    expect(differingPixels).toBe(0);
+    expect(worstFlipped).toBeLessThanOrEqual(1e-4);
+    expect(differingPixels).toBeLessThan(10);
   }, 120_000);
 
   it('runs on a borrowed engine with layer files from the export cache: same routes and masks; dispose keeps the engine', async () => {
