@@ -342,7 +342,9 @@ async function main(): Promise<void> {
     Array.from({ length: tasks }, (_, i) => loadAdapter(adapterFor(`task-${i}`, i + 1, 1e9), 64));
   const segment: Record<string, string | number>[] = [];
   const segmentRatios = [];
-  const reps = QUICK ? 10 : 40;
+  // 100 requests per engine and bundle: with 40, p99 was the second-worst request and its tfjs / ORT ratio
+  // moved between 2.0× and 5.4× from run to run on the same code.
+  const reps = QUICK ? 10 : 100;
   for (const tasks of [0, 1, 9]) {
     log(`segment with ${tasks} task(s)…`);
     const engines = [
@@ -436,7 +438,7 @@ async function main(): Promise<void> {
     ),
   ];
   const serveMs = servers.map(() => [] as TimedRequest[]);
-  const serveReps = QUICK ? 20 : 60;
+  const serveReps = QUICK ? 20 : 120;
   for (let i = 0; i < serveReps + 3; i++)
     for (let k = 0; k < servers.length; k++) {
       const j = i % 2 ? servers.length - 1 - k : k;
