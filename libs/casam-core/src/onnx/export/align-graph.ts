@@ -43,7 +43,7 @@ export function buildAlignGraph(sd: StateDict, opts: AlignGraphOptions): GraphBu
   const dims: OnnxDim[] = ['batch', c, opts.grid ?? 'height', opts.grid ?? 'width'];
   let x = b.input(ALIGN_INPUT_NAME, 'float32', dims);
   // One LayerNorm2d shared by the three block outputs: the same two initializers feed all three.
-  const norm = w.norm('norm', c, [c, 1, 1]);
+  const norm = w.norm('norm', c);
   for (let i = 0; i < ALIGN_NUM_BLOCKS; i++) {
     const p = w.scope(`blocks.${i}`);
     x = b.scope(`blocks.${i}`, () => {

