@@ -15,7 +15,7 @@
  * into the cache; the trainer's phases are resumable in the work folder and the finished arms sit in the
  * state file, so the same command continues after Ctrl-C or a kill.
  *
- *   apt-get install insighttoolkit5-examples invesalius-examples
+ *   apt-get install insighttoolkit5-examples invesalius-examples   (vtk.js 6.4.19 comes from the npm registry)
  *   npm run bench:real -- [--quick] [--model <file> --preset <name>] [--structures brain,bone,head]
  *
  * Writes <out>/real.json and real.md (`--quick`: real-quick.*). Exit codes: 0 done, 1 internal error,
@@ -245,6 +245,22 @@ function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
+/** What the splits are worth, in words: by volume where a structure has two volumes, slabs (weaker) where one. */
+function splitNote(splits: [string, 'volume' | 'slab'][]): string {
+  const by = (k: 'volume' | 'slab'): string[] => splits.filter(([, b]) => b === k).map(([n]) => n);
+  const parts: string[] = [];
+  if (by('volume').length)
+    parts.push(
+      `${by('volume').join(', ')}: trained on one volume and tested on another (another patient and scanner)`,
+    );
+  if (by('slab').length)
+    parts.push(
+      `${by('slab').join(', ')}: a single labelled volume in the packages found, split into disjoint slabs with gap ` +
+        'slices between them (same patient and scanner on both sides: weaker evidence than separate volumes)',
+    );
+  return parts.join('; ') + '. The code splits by volume as soon as a structure has two or more.';
+}
+
 function renderMarkdown(
   res: Record<string, unknown>,
   structures: Record<string, StructureResult>,
@@ -312,10 +328,8 @@ function renderMarkdown(
   }
   lines.push('');
   lines.push(
-    `Neither volume is in the real-image pretraining corpus (checked against \`${data.manifest.notInPretrainingCorpus.manifest}\`, ${data.manifest.notInPretrainingCorpus.corpusFiles} files). ` +
-      'Each structure here has a single labelled volume in the packages found (ITK and InVesalius example data), so every row is a split into ' +
-      'disjoint slabs of that volume with gap slices between them: same patient and scanner on both sides, weaker evidence than separate volumes. ' +
-      'The code splits by volume as soon as a structure has two or more.',
+    `No volume is in the real-image pretraining corpus (checked against \`${data.manifest.notInPretrainingCorpus.manifest}\`, ${data.manifest.notInPretrainingCorpus.corpusFiles} files). ` +
+      splitNote(names.map((n) => [n, structures[n].split.by])),
   );
   lines.push('');
   const machine = res['machine'] as { cpus?: number; cpuModel?: string };
@@ -431,7 +445,7 @@ async function main(): Promise<number> {
       data: {
         manifest,
         manifestPath: DEFAULT_MANIFEST,
-        note: 'each structure has one labelled volume in the packages found: split into disjoint slabs (weaker evidence than separate volumes)',
+        note: splitNote(names.map((n) => [n, data.get(n)!.split.by])),
       },
       structures: Object.fromEntries(names.map((n) => [n, state.structures[n]])),
       mean: Object.fromEntries(

