@@ -21,7 +21,7 @@
  *                          sha512) into the cache folder.
  *
  * With two volumes, `bone` and `head` are split by volume (real-split.ts): trained on Cranium, tested on headsq.
- * Neither volume is in the casam-small pretraining corpus (scripts/prepare-real-corpus.ts lists its sources; the
+ * No volume is in the casam-small pretraining corpus (scripts/prepare-real-corpus.ts lists its sources; the
  * preparation checks the corpus manifest's files too). `mricron-data` and any Colin27 / AAL atlas data are never
  * read (reserved for independent evaluation).
  *
@@ -63,7 +63,8 @@ const ITK_LIC = 'Apache-2.0 (ITK example and test data, debian/copyright of insi
 const VTKJS = 'vtk.js@6.4.19';
 const VTKJS_INTEGRITY =
   'sha512-v7sS/tRSizIn5pYqadPGiWXl3rG4tWrbED4iMxrQ4xxbyXApl4Nl2Y3MGa2Q2GyD2ZTzi32GO3VutY0zV0Ej0g==';
-const VTKJS_LIC = "BSD-3-Clause (vtk.js's package.json and LICENSE, Kitware)";
+const VTKJS_LIC =
+  "BSD-3-Clause (vtk.js's package.json; its LICENSE: Copyright (c) 2016 Ken Martin, Will Schroeder, Bill Lorensen; published from github.com/kitware/vtk-js)";
 const HEADSQ = 'package/Data/volume/headsq.vti';
 const INV_LIC = 'GPL-2 (debian/copyright of invesalius: Files: *)';
 
