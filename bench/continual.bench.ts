@@ -573,6 +573,8 @@ async function main(): Promise<number> {
   // Each task's layer, VAE and τ see only that task's data, so the order does not change how they train; each
   // order trains its own set with its own seeds all the same, so that CA-SAM's spread across orders holds the
   // spread of training seeds, as the shared-AL baselines' does (one layer per task: ±0.04 IoU on some domains).
+  // Each order's set is scored as soon as it is trained, so its adapters leave the committed work folder before the
+  // next set is trained (resume-point.ts): at most one set's adapters at a time.
   for (let o = 0; o < plan.orders.length; o++) {
     for (const task of seen) {
       const key = casamTaskKey(o, task);
@@ -588,11 +590,8 @@ async function main(): Promise<number> {
       state.casamTasks[key] = record;
       save();
     }
-  }
-
-  // Every test image under every task's layer and VAE of an order (routing over any task subset is then a
-  // lookup).
-  for (let o = 0; o < plan.orders.length; o++) {
+    // Every test image under every task's layer and VAE of the order (routing over any task subset is then a
+    // lookup).
     if (state.casamImages[o]) continue;
     progress.unit(
       `CA-SAM order ${o + 1}/${plan.orders.length}: scoring test images under every layer and VAE`,
