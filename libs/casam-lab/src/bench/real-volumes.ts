@@ -211,48 +211,38 @@ function npmIntegrity(bytes: Buffer): string {
   return `sha512-${createHash('sha512').update(bytes).digest('base64')}`;
 }
 
-/** Gzipped tar members (ustar), by name. */
-function untar(buf: Buffer): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
+/** The regular files of a tar (ustar; the prefix field joins the name), in order, as [full name, bytes]. */
+function* tarFiles(buf: Buffer): Generator<[string, Buffer]> {
   for (let off = 0; off + 512 <= buf.length;) {
-    const name = buf
-      .subarray(off, off + 100)
-      .toString('utf8')
-      .replace(/\0.*$/s, '');
-    if (!name) break;
-    const size = parseInt(
-      buf
-        .subarray(off + 124, off + 136)
-        .toString('latin1')
-        .replace(/\0/g, '')
-        .trim(),
-      8,
-    );
-    const type = String.fromCharCode(buf[off + 156] || 48);
-    const body = off + 512;
-    if (type === '0') out.set(name.split('/').pop()!, buf.subarray(body, body + size));
-    off = body + Math.ceil(size / 512) * 512;
-  }
-  return out;
-}
-
-/** The members of a tar with these full names (ustar; prefix field honoured), or a RealDataError naming a missing one. */
-function tarMembers(buf: Buffer, names: readonly string[], what: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (let off = 0; off + 512 <= buf.length && out.size < names.length;) {
     const field = (from: number, len: number): string =>
       buf
         .subarray(off + from, off + from + len)
         .toString('utf8')
         .replace(/\0.*$/s, '');
     const base = field(0, 100);
-    if (!base) break;
+    if (!base) return;
     const prefix = field(345, 155);
-    const name = prefix ? `${prefix}/${base}` : base;
     const size = parseInt(field(124, 12).trim(), 8);
+    const type = String.fromCharCode(buf[off + 156] || 48);
     const body = off + 512;
-    if (names.includes(name)) out.set(name, buf.subarray(body, body + size));
+    if (type === '0') yield [prefix ? `${prefix}/${base}` : base, buf.subarray(body, body + size)];
     off = body + Math.ceil(size / 512) * 512;
+  }
+}
+
+/** Gzipped tar members (ustar), by file name without directories. */
+function untar(buf: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const [name, body] of tarFiles(buf)) out.set(name.split('/').pop()!, body);
+  return out;
+}
+
+/** The members of a tar with these full names, or a RealDataError naming a missing one. */
+function tarMembers(buf: Buffer, names: readonly string[], what: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const [name, body] of tarFiles(buf)) {
+    if (names.includes(name)) out.set(name, body);
+    if (out.size === names.length) break;
   }
   const missing = names.filter((n) => !out.has(n));
   if (missing.length) throw new RealDataError(`${what} has no ${missing.join(', ')}`);
