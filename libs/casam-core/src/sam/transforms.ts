@@ -67,7 +67,7 @@ export class ResizeLongestSide {
 /** PIL's fixed-point precision for 8-bit resampling. */
 const PRECISION_BITS = 32 - 8 - 2;
 
-interface PilCoeffs {
+export interface PilCoeffs {
   ksize: number;
   /** Per output pixel: first input index and number of taps. */
   bounds: Int32Array;
@@ -80,7 +80,7 @@ interface PilCoeffs {
  * the scale factor when down-scaling (that is PIL's antialiasing); weights are normalised per output pixel in
  * double precision, then rounded to 22-bit fixed point.
  */
-function pilCoeffs(inSize: number, outSize: number): PilCoeffs {
+export function pilCoeffs(inSize: number, outSize: number): PilCoeffs {
   const scale = inSize / outSize;
   const filterscale = Math.max(scale, 1);
   const support = 1.0 * filterscale;
@@ -114,7 +114,8 @@ function pilCoeffs(inSize: number, outSize: number): PilCoeffs {
 
 /** Fixed-point accumulator → uint8 (arithmetic shift, clamp), as PIL's clip8. */
 function clip8(acc: number): number {
-  const v = Math.floor(acc / (1 << PRECISION_BITS));
+  // acc < 2^31 (non-negative weights summing to 2^22, times ≤ 255, plus half): `>>` is floor(acc / 2^22).
+  const v = acc >> PRECISION_BITS;
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
@@ -122,6 +123,13 @@ function clip8(acc: number): number {
  * Resizes a uint8 HWC image exactly as Pillow's `Image.resize(..., BILINEAR)` does: a horizontal pass, then
  * a vertical pass, each rounding to uint8, with fixed-point weights. A pass is skipped when its axis keeps
  * its size.
+ *
+ * Written for speed (`serve` and the embedding phase resize every image larger than the model's input, e.g. a
+ * 512² CT slice to 256²): the horizontal pass keeps one accumulator per channel (three in registers for RGB)
+ * and the vertical pass adds whole source rows into a row of int32 accumulators, so both stream through
+ * contiguous memory; every sum is an exact integer below 2^31, so the result is the same bytes as the
+ * per-value loops this replaced (transforms.spec.ts checks them against each other). 512² → 256² RGB:
+ * 8.3 → ~1.5 ms (numbers in the commit).
  */
 export function resizeU8Pil(
   src: Uint8Array,
@@ -135,42 +143,72 @@ export function resizeU8Pil(
     throw new Error(`resizeU8Pil: ${src.length} bytes for ${height}x${width}x${channels}`);
   let cur = src;
   let curW = width;
-  const half = 1 << (PRECISION_BITS - 1);
   if (outW !== width) {
-    const { ksize, bounds, kk } = pilCoeffs(width, outW);
-    const out = new Uint8Array(height * outW * channels);
-    for (let y = 0; y < height; y++) {
-      const rowIn = y * width * channels;
-      const rowOut = y * outW * channels;
-      for (let xx = 0; xx < outW; xx++) {
-        const xmin = bounds[xx * 2];
-        const xmax = bounds[xx * 2 + 1];
-        for (let ch = 0; ch < channels; ch++) {
-          let acc = half;
-          for (let x = 0; x < xmax; x++) acc += cur[rowIn + (x + xmin) * channels + ch] * kk[xx * ksize + x];
-          out[rowOut + xx * channels + ch] = clip8(acc);
-        }
-      }
-    }
-    cur = out;
+    cur = resizeRows(cur, height, width, channels, outW);
     curW = outW;
   }
-  if (outH !== height) {
-    const { ksize, bounds, kk } = pilCoeffs(height, outH);
-    const out = new Uint8Array(outH * curW * channels);
-    const rowLen = curW * channels;
-    for (let yy = 0; yy < outH; yy++) {
-      const ymin = bounds[yy * 2];
-      const ymax = bounds[yy * 2 + 1];
-      for (let i = 0; i < rowLen; i++) {
-        let acc = half;
-        for (let y = 0; y < ymax; y++) acc += cur[(y + ymin) * rowLen + i] * kk[yy * ksize + y];
-        out[yy * rowLen + i] = clip8(acc);
-      }
-    }
-    cur = out;
-  }
+  if (outH !== height) cur = resizeColumns(cur, height, curW * channels, outH);
   return cur === src ? src.slice() : cur;
+}
+
+/** The horizontal pass: each row from `width` to `outW` pixels. */
+function resizeRows(
+  src: Uint8Array,
+  height: number,
+  width: number,
+  channels: number,
+  outW: number,
+): Uint8Array {
+  const { ksize, bounds, kk } = pilCoeffs(width, outW);
+  const half = 1 << (PRECISION_BITS - 1);
+  const out = new Uint8Array(height * outW * channels);
+  for (let y = 0, o = 0; y < height; y++) {
+    const rowIn = y * width * channels;
+    for (let xx = 0; xx < outW; xx++) {
+      const n = bounds[xx * 2 + 1];
+      const k0 = xx * ksize;
+      let p = rowIn + bounds[xx * 2] * channels;
+      if (channels === 3) {
+        let a0 = half;
+        let a1 = half;
+        let a2 = half;
+        for (let x = 0; x < n; x++, p += 3) {
+          const k = kk[k0 + x];
+          a0 += src[p] * k;
+          a1 += src[p + 1] * k;
+          a2 += src[p + 2] * k;
+        }
+        out[o++] = clip8(a0);
+        out[o++] = clip8(a1);
+        out[o++] = clip8(a2);
+      } else
+        for (let ch = 0; ch < channels; ch++) {
+          let acc = half;
+          for (let x = 0, q = p + ch; x < n; x++, q += channels) acc += src[q] * kk[k0 + x];
+          out[o++] = clip8(acc);
+        }
+    }
+  }
+  return out;
+}
+
+/** The vertical pass: `height` rows of `rowLen` values to `outH` rows. */
+function resizeColumns(src: Uint8Array, height: number, rowLen: number, outH: number): Uint8Array {
+  const { ksize, bounds, kk } = pilCoeffs(height, outH);
+  const half = 1 << (PRECISION_BITS - 1);
+  const out = new Uint8Array(outH * rowLen);
+  const acc = new Int32Array(rowLen);
+  for (let yy = 0; yy < outH; yy++) {
+    acc.fill(half);
+    const ymin = bounds[yy * 2];
+    const n = bounds[yy * 2 + 1];
+    for (let y = 0; y < n; y++) {
+      const k = kk[yy * ksize + y];
+      for (let i = 0, p = (y + ymin) * rowLen; i < rowLen; i++, p++) acc[i] += src[p] * k;
+    }
+    for (let i = 0, o = yy * rowLen; i < rowLen; i++, o++) out[o] = clip8(acc[i]);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------
