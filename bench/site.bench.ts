@@ -323,13 +323,14 @@ async function main(): Promise<void> {
   console.table([training]);
 
   // The routed segmenter on both engines, interleaved request by request.
-  const onOrt = async (adapters: LoadedAdapter[], base = ort, spinning?: boolean) =>
+  const onOrt = async (adapters: LoadedAdapter[], base = ort, spinning?: boolean, alignThreads?: number) =>
     createOnnxRoutedSegmenter({
       config: tiny,
       engine: base,
       alignmentLayerFiles: await ensureOnnxAlignmentLayers(cacheRoot, tiny, adapters),
       adapters,
       spinning,
+      alignThreads,
     });
   // ONNX Runtime's own default (intra-op threads spin between runs), beside the agent's (no spinning), with 9 tasks.
   const ortSpinning = await createOnnxSamEngine({
@@ -339,6 +340,8 @@ async function main(): Promise<void> {
     spinning: true,
   });
   const spinLabel = `${ortLabel} (threads spin)`;
+  // The agent runs the Alignment Layer on every core (the decoder on one); this row runs it on one thread.
+  const alignOneLabel = `${ortLabel} (Alignment Layer on 1 thread)`;
   const onTfjs = async (adapters: LoadedAdapter[]) => createRoutedSegmenter(engine, adapters);
   const bundleOf = (tasks: number) =>
     Array.from({ length: tasks }, (_, i) => loadAdapter(adapterFor(`task-${i}`, i + 1, 1e9), 64));
@@ -352,7 +355,12 @@ async function main(): Promise<void> {
     const engines = [
       { label: ortLabel, seg: await onOrt(bundleOf(tasks)) },
       { label: tfjsLabel, seg: await onTfjs(bundleOf(tasks)) },
-      ...(tasks === 9 ? [{ label: spinLabel, seg: await onOrt(bundleOf(tasks), ortSpinning, true) }] : []),
+      ...(tasks === 9
+        ? [
+            { label: spinLabel, seg: await onOrt(bundleOf(tasks), ortSpinning, true) },
+            { label: alignOneLabel, seg: await onOrt(bundleOf(tasks), ort, undefined, 1) },
+          ]
+        : []),
     ];
     const samples = engines.map(() => ({
       totalMs: [] as number[],
@@ -564,6 +572,8 @@ async function main(): Promise<void> {
         "serverStepsP50Ms are the answers' Server-Timing header; outsideServerP50Ms = client wall time − server total.",
       "segment '(threads spin)': ONNX Runtime's default session setting (intra-op threads spin between runs) beside " +
         "the agent's (no spinning; libs/casam-core/src/onnx/session-options.ts), 9 tasks, interleaved.",
+      "segment '(Alignment Layer on 1 thread)': the Alignment Layer sessions on one intra-op thread (the agent's " +
+        'before 2026-12-07 afternoon) beside all cores (the default since), 9 tasks, interleaved.',
       'Shared 2-core machine; another long job (pretraining) may run at the same time: see machine.loadavg.',
     ],
     onnxExport,

@@ -69,10 +69,15 @@ export interface OnnxRoutedSegmenterOptions extends FastRouterOptions {
   /** Let the sessions' threads spin between runs (ONNX Runtime's default; off here, see session-options.ts). */
   spinning?: boolean;
   /**
-   * Intra-op threads of the small graphs it opens (Alignment Layers, task decoders). Default: 1 for the small
-   * presets, else `threads` (smallGraphThreads in session-options.ts).
+   * Intra-op threads of the task decoders it opens. Default: 1 for the small presets, else `threads`
+   * (smallGraphThreads in session-options.ts).
    */
   smallGraphThreads?: number;
+  /**
+   * Intra-op threads of the Alignment Layers. Default: `threads` for every preset (its six 3×3 convolutions are
+   * the one small graph whose work outweighs waking a second thread; see session-options.ts).
+   */
+  alignThreads?: number;
   /**
    * Each task's Alignment Layer graph by task id (e.g. from `ensureOnnxAlignmentLayers`); when given, the export
    * folder's own layers are not looked at.
@@ -196,7 +201,10 @@ async function assemble(
     opts,
   );
   const small = opts.smallGraphThreads ?? smallGraphThreads(opts.config, threads);
-  const sessionOptions = ortSessionOptions({ threads: small, spinning: opts.spinning });
+  const sessionOptions = ortSessionOptions({
+    threads: opts.alignThreads ?? threads,
+    spinning: opts.spinning,
+  });
   const sessions = new Map<string, ort.InferenceSession>();
   const taskDecoders = new Map<string, OnnxSamEngine>();
   try {

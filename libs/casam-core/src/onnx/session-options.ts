@@ -7,11 +7,14 @@
  * each on its own session, so on a 2-core machine the threads of the session that just finished spin on the cores
  * the next session needs. `spinning: false` (the default here) turns that off (`session.intra_op.allow_spinning`).
  *
- * The small graphs (prompt decoder, Alignment Layer) of the small presets run on one intra-op thread
- * ({@link smallGraphThreads}): without spinning, every parallel operator of a second thread costs a wake-up, and
- * their operators are too small to gain from it. Side by side in one process on the shared 2-core machine
- * (casam-tiny, interleaved run by run): decoder 2.6 vs 3.5 ms p50 on 1 vs 2 threads, Alignment Layer 1.64 vs
- * 1.82 ms. The encoder keeps every core.
+ * The prompt decoders of the small presets run on one intra-op thread ({@link smallGraphThreads}): without
+ * spinning, every parallel operator of a second thread costs a wake-up, and their operators are too small to gain
+ * from it. Side by side in one process on the shared 2-core machine (casam-tiny, interleaved run by run): decoder
+ * 2.6 vs 3.5 ms p50 on 1 vs 2 threads (1.3–1.7 vs 1.6–2.0 ms in a later check). The Alignment Layer is the
+ * exception: its six 3×3 convolutions over C channels are enough work for a second thread, measured right after
+ * the encoder as a routed segmentation runs it: 1.04–1.21 vs 1.35–1.51 ms p50 on 2 vs 1 threads (four
+ * interleaved runs of 300), and in `bench:site`'s 9-task rows 1.37 vs 1.61 ms (2026-12-07 afternoon; an earlier
+ * check had 1.82 vs 1.64 the other way, before the exporter-5 graphs). The encoder keeps every core.
  */
 import type * as ort from 'onnxruntime-node';
 import { gridSize, type SamConfig } from '../sam/config';
@@ -43,8 +46,8 @@ export function ortSessionOptions(tuning: OrtSessionTuning = {}): ort.InferenceS
 const SMALL_GRAPH_MAX_WORK = 16 * 16 * 64 * 64;
 
 /**
- * Intra-op threads of a preset's small graphs (prompt decoder, Alignment Layer, a task's decoder): 1 for the small
- * presets (see the header), `threads` for larger ones (vit_b's Alignment Layer is 250× casam-tiny's work).
+ * Intra-op threads of a preset's prompt decoders (the frozen one, a task's own): 1 for the small presets (see the
+ * header), `threads` for larger ones. Alignment Layers run on `threads` for every preset (the header).
  */
 export function smallGraphThreads(cfg: SamConfig, threads: number | undefined): number | undefined {
   const g = gridSize(cfg);
