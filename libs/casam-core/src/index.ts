@@ -29,7 +29,13 @@ export { randomSamStateDict } from './sam/random-weights';
 export { type Sam, buildSam, createSam } from './sam/sam';
 export { ensureGradients, tf } from './sam/tf';
 export { createTfjsSamEngine } from './sam/tfjs-sam-engine';
-export { postprocessMasksTf, prepareImage, preprocess } from './sam/transforms';
+export {
+  ImageShapeError,
+  imageShapeProblem,
+  postprocessMasksTf,
+  prepareImage,
+  preprocess,
+} from './sam/transforms';
 
 // Execution backends for TF.js.
 export { BACKEND_NAMES, type BackendName, BackendUnavailableError, initBackend } from './backend/backends';

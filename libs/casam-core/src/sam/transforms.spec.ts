@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from './tf';
 import { getPreset } from './config';
 import {
+  ImageShapeError,
   ResizeLongestSide,
+  imageShapeProblem,
   pilCoeffs,
   postprocessMasks,
   postprocessMasksTf,
@@ -165,6 +167,53 @@ describe('resizeU8Pil against the per-value PIL loop', () => {
       for (let i = 0; i < ref.length; i++) if (fast[i] !== ref[i]) differing++;
       expect(differing, `${h}x${w}x${c} → ${oh}x${ow}: values differing`).toBe(0);
     }
+  });
+});
+
+describe('prepareImage on grey images', () => {
+  it('resizes a grey image as one plane and gives the same tensor as the three-channel path', () => {
+    let seed = 11;
+    const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
+    const tiny = getPreset('casam-tiny');
+    for (const [h, w] of [
+      [512, 512],
+      [300, 517],
+      [200, 240],
+      [256, 256],
+      [2, 700],
+    ]) {
+      const grey = Uint8Array.from({ length: h * w }, rand);
+      const rgb = new Uint8Array(h * w * 3);
+      for (let i = 0; i < h * w; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = grey[i];
+      const got = prepareImage(rgb, h, w, tiny);
+      const resized = new ResizeLongestSide(tiny.imgSize).applyImage(rgb, h, w, 3);
+      const want = preprocess(resized.data, resized.height, resized.width, tiny);
+      expect(got.inputSize).toEqual([resized.height, resized.width]);
+      expect(got.originalSize).toEqual([h, w]);
+      expect(maxAbsDiff(f32(got.preprocessed).data, f32(want).data), `${h}x${w}`).toBe(0);
+      // One pixel off grey (the last, so the whole image is scanned first): the colour path, same answer as before.
+      rgb[rgb.length - 1] ^= 1;
+      const colour = prepareImage(rgb, h, w, tiny);
+      const r2 = new ResizeLongestSide(tiny.imgSize).applyImage(rgb, h, w, 3);
+      expect(
+        maxAbsDiff(f32(colour.preprocessed).data, f32(preprocess(r2.data, r2.height, r2.width, tiny)).data),
+      ).toBe(0);
+    }
+  });
+
+  it('refuses data of the wrong length, and an image whose short side would scale to 0 px', () => {
+    expect(() => prepareImage(new Uint8Array(10), 2, 2, cfg)).toThrow(
+      /expected 2x2x3 uint8 RGB, got 10 bytes/,
+    );
+    // 1×700 at 256 px: 0.37 px tall. 2 rows are enough (0.73 px, rounded to 1).
+    expect(() => prepareImage(new Uint8Array(700 * 3), 1, 700, getPreset('casam-tiny'))).toThrow(
+      /1×700 image is too elongated: .* 0×256 pixels \(the short side must be at least 2 px\)/,
+    );
+    expect(() => prepareImage(new Uint8Array(700 * 3), 1, 700, getPreset('casam-tiny'))).toThrow(
+      ImageShapeError,
+    );
+    expect(imageShapeProblem(2, 700, 256)).toBeNull();
+    expect(imageShapeProblem(700, 1, 256)).toMatch(/256×0/);
   });
 });
 

@@ -181,6 +181,10 @@ function resizeRows(
         out[o++] = clip8(a0);
         out[o++] = clip8(a1);
         out[o++] = clip8(a2);
+      } else if (channels === 1) {
+        let a = half;
+        for (let x = 0; x < n; x++, p++) a += src[p] * kk[k0 + x];
+        out[o++] = clip8(a);
       } else
         for (let ch = 0; ch < channels; ch++) {
           let acc = half;
@@ -219,11 +223,25 @@ function resizeColumns(src: Uint8Array, height: number, rowLen: number, outH: nu
  * (x − mean) / std per channel in float32, then zero padding on the right and bottom.
  */
 export function preprocess(image: Uint8Array, height: number, width: number, cfg: SamConfig): HostTensor {
+  if (image.length !== height * width * 3)
+    throw new Error(`preprocess: expected ${height}x${width}x3 uint8 RGB`);
+  return normalize(image, height, width, 3, cfg);
+}
+
+/**
+ * preprocess from HWC bytes with `channels` values a pixel: 3 (RGB), or 1 (a grey plane, its value read for all
+ * three channels, as if R = G = B).
+ */
+function normalize(
+  image: Uint8Array,
+  height: number,
+  width: number,
+  channels: 1 | 3,
+  cfg: SamConfig,
+): HostTensor {
   const s = cfg.imgSize;
   if (height > s || width > s)
     throw new Error(`preprocess: ${height}x${width} image exceeds ${s}x${s}; resize first`);
-  if (image.length !== height * width * 3)
-    throw new Error(`preprocess: expected ${height}x${width}x3 uint8 RGB`);
   const out = new Float32Array(3 * s * s);
   // A uint8 channel has 256 values: each channel's 256 results are computed once and looked up per pixel
   // (the same numbers; serve pays this per request, 2.2 -> 1.2 ms for 256² under load, side by side).
@@ -235,27 +253,72 @@ export function preprocess(image: Uint8Array, height: number, width: number, cfg
     // Two float32 roundings, as PyTorch computes (x − mean) then / std (the quotient of two float32 values
     // rounded once from double is the float32 quotient, so the store's rounding is the second).
     for (let v = 0; v < 256; v++) lut[v] = Math.fround(v - mean) / std;
+    const first = channels === 3 ? c : 0;
     for (let y = 0; y < height; y++) {
       const o = plane + y * s;
-      for (let x = 0, i = y * width * 3 + c; x < width; x++, i += 3) out[o + x] = lut[image[i]];
+      for (let x = 0, i = y * width * channels + first; x < width; x++, i += channels)
+        out[o + x] = lut[image[i]];
     }
   }
   return float32Tensor([1, 3, s, s], out);
 }
 
-/** ResizeLongestSide + preprocess in one call; also returns the sizes postprocessMasks needs. */
+/**
+ * The grey plane of an RGB image whose every pixel has R = G = B (a CT or MR slice, whatever file it came in),
+ * else null. A colour image is usually told from its first pixels; a grey one costs one pass.
+ */
+function greyPlane(rgb: Uint8Array, pixels: number): Uint8Array | null {
+  const grey = new Uint8Array(pixels);
+  for (let i = 0, j = 0; i < pixels; i++, j += 3) {
+    const r = rgb[j];
+    if (r !== rgb[j + 1] || r !== rgb[j + 2]) return null;
+    grey[i] = r;
+  }
+  return grey;
+}
+
+/** An image the model cannot take whatever the prompt (imageShapeProblem): the caller's input, not a fault. */
+export class ImageShapeError extends Error {
+  override name = 'ImageShapeError';
+}
+
+/**
+ * Why an image of this size cannot go to a model with `imgSize`-px input, or null: its short side must not
+ * round to 0 px when the long side is scaled to `imgSize` (a 1×700 strip would; official SAM fails there too).
+ */
+export function imageShapeProblem(height: number, width: number, imgSize: number): string | null {
+  if (!(height >= 1 && width >= 1)) return `a ${height}×${width} image has no pixels`;
+  const [h, w] = ResizeLongestSide.getPreprocessShape(height, width, imgSize);
+  if (h >= 1 && w >= 1) return null;
+  return (
+    `a ${height}×${width} image is too elongated: scaled to the model's ${imgSize}-px input it would be ${h}×${w} ` +
+    `pixels (the short side must be at least ${Math.ceil(Math.max(height, width) / (2 * imgSize))} px)`
+  );
+}
+
+/**
+ * ResizeLongestSide + preprocess in one call; also returns the sizes postprocessMasks needs.
+ *
+ * A grey image that must be resized is resized as one plane: the resize treats channels independently, so
+ * three equal channels give three equal results, and one plane is a third of the work (512² → 256²: numbers in
+ * the commit). The result is the same bytes (transforms.spec.ts).
+ */
 export function prepareImage(
   image: Uint8Array,
   height: number,
   width: number,
   cfg: SamConfig,
 ): { preprocessed: HostTensor; inputSize: [number, number]; originalSize: [number, number] } {
-  const resized = new ResizeLongestSide(cfg.imgSize).applyImage(image, height, width, 3);
-  return {
-    preprocessed: preprocess(resized.data, resized.height, resized.width, cfg),
-    inputSize: [resized.height, resized.width],
-    originalSize: [height, width],
-  };
+  if (image.length !== height * width * 3)
+    throw new Error(`prepareImage: expected ${height}x${width}x3 uint8 RGB, got ${image.length} bytes`);
+  const problem = imageShapeProblem(height, width, cfg.imgSize);
+  if (problem) throw new ImageShapeError(problem);
+  const [h, w] = ResizeLongestSide.getPreprocessShape(height, width, cfg.imgSize);
+  const grey = h !== height || w !== width ? greyPlane(image, height * width) : null;
+  const preprocessed = grey
+    ? normalize(resizeU8Pil(grey, height, width, 1, h, w), h, w, 1, cfg)
+    : preprocess(new ResizeLongestSide(cfg.imgSize).applyImage(image, height, width, 3).data, h, w, cfg);
+  return { preprocessed, inputSize: [h, w], originalSize: [height, width] };
 }
 
 // ---------------------------------------------------------------------------------------------------------
