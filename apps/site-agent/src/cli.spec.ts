@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeImage, readSafetensors } from '@casam/casam-core';
+import { decodeImage, encodeRgbPng, readSafetensors } from '@casam/casam-core';
 // Test-only helpers (not part of casam-core's public API, so imported by path within the package).
 import { expectClose, fixturePath, fixtureTensor } from '@casam/casam-core/testing';
 
@@ -12,6 +12,9 @@ const BIN = resolve(__dirname, '../bin/site-agent.js');
 const dir = mkdtempSync(join(tmpdir(), 'site-agent-cli-'));
 const ckpt = fixturePath('sam-mini/sam-mini.pth');
 const img = fixturePath('sam-mini/test-image-200x240.png');
+// 1 row of 700 pixels: 0.37 px tall at the model's 256-px input.
+const strip = join(dir, 'strip-1x700.png');
+writeFileSync(strip, encodeRgbPng({ width: 700, height: 1, data: new Uint8Array(700 * 3).fill(80) }));
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
@@ -229,6 +232,28 @@ describe('site-agent CLI', () => {
       ],
       2,
       /--box expects x0,y0,x1,y1/,
+    ],
+    [
+      [
+        'segment',
+        '--model',
+        'sam-mini',
+        '--checkpoint',
+        ckpt,
+        '--image',
+        strip,
+        '--box',
+        '0,0,10,0',
+        '--out',
+        '/tmp/x.png',
+      ],
+      3,
+      /1×700 image is too elongated/,
+    ],
+    [
+      ['embed', '--model', 'sam-mini', '--checkpoint', ckpt, '--image', strip, '--out', '/tmp/x.st'],
+      3,
+      /too elongated/,
     ],
     [['embed', '--bogus'], 2, /Unknown option '--bogus'/],
     [['frobnicate'], 2, /unknown command "frobnicate"/],

@@ -98,6 +98,12 @@ export async function main(
       console.error(`site-agent: error: ${printableLines(e.message)}`);
       return e.exitCode;
     }
+    // An image no model input can take (casam-core's ImageShapeError, e.g. a 1×700 strip) is the user's input.
+    // Told by name: this file loads no ML code at start-up (see above).
+    if (e instanceof Error && e.name === 'ImageShapeError') {
+      console.error(`site-agent: error: ${printableLines(e.message)}`);
+      return EXIT.input;
+    }
     console.error('site-agent: internal error (this is a bug):');
     console.error(e);
     return EXIT.internal;

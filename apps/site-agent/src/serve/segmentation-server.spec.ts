@@ -228,6 +228,18 @@ describe('SegmentationServer (real HTTP)', () => {
     expect(e.error.message).toMatch(/120×100 is larger than the 10000-pixel limit/);
   });
 
+  it('refuses, as bad_image, an image whose short side would scale to 0 px at the model input', async () => {
+    // A 700×1 strip: at the 256-px input it would be 256×0 pixels (it used to reach the model and fail as a 500).
+    const strip = encodeRgbPng({ width: 700, height: 1, data: new Uint8Array(700 * 3).fill(80) });
+    const logged = logs.length;
+    const r = await post('?box=0,0,10,0', strip);
+    expect(r.status).toBe(400);
+    const e = (await r.json()) as { error: { code: string; message: string } };
+    expect(e.error.code).toBe('bad_image');
+    expect(e.error.message).toMatch(/1×700 image is too elongated: .*0×256 pixels .*at least 2 px/);
+    expect(logs.slice(logged).filter((l) => /internal error/.test(l))).toEqual([]);
+  });
+
   it('takes box corners as inclusive pixel indices: the tight box of a 1-pixel-wide region is accepted', async () => {
     // A one-pixel-wide vertical line at x = 40 from y = 10 to 50: its tight box, as training computes it.
     expect((await post('?box=40,10,40,50', png)).status).toBe(200);

@@ -6,6 +6,7 @@ import {
   createRoutedSegmenter,
   decodeImage,
   encodeMaskPng,
+  imageShapeProblem,
   PromptError,
   type LoadedAdapter,
   type RoutedSegmenter,
@@ -242,6 +243,8 @@ export class SegmentationServer {
         } catch (e) {
           throw new HttpError(400, 'bad_image', (e as Error).message);
         }
+      const shape = imageShapeProblem(image.height, image.width, this.o.engine.config.imgSize);
+      if (shape) throw new HttpError(400, 'bad_image', shape);
       const problem = promptProblem(prompt, image.width, image.height);
       if (problem) throw new HttpError(400, 'bad_prompt', problem);
       timing.mark('decode-image');
