@@ -30,6 +30,7 @@
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { PNG } from 'pngjs';
 import { join, resolve } from 'node:path';
 import {
   buildSam,
@@ -88,6 +89,19 @@ function domainImages(domain: string, count: number, size: number, seed: number)
     image: it.image,
     masks: it.masks.map((m) => ({ classId: m.className, mask: Uint8Array.from(m.data) })),
   }));
+}
+
+/** An 8-bit greyscale PNG (colour type 0) of the image's red channel, as a CT or MR slice is exported. */
+function greyPng(img: RgbImage): Uint8Array {
+  const png = new PNG({
+    width: img.width,
+    height: img.height,
+    colorType: 0,
+    inputColorType: 0,
+    inputHasAlpha: false,
+  });
+  png.data = Buffer.from(Uint8Array.from({ length: img.width * img.height }, (_, i) => img.data[3 * i]));
+  return new Uint8Array(PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false }));
 }
 
 const prepOf = (engine: SamEngine) => (img: RgbImage) =>
@@ -479,11 +493,28 @@ async function main(): Promise<void> {
       const j = b % 2 ? clients.length - 1 - k : k;
       aloneMs[j].push(...(await clients[j].run(Math.ceil(serveReps / blocks))));
     }
+  // A 512² 8-bit grey PNG, the common export of a CT or MR slice: decoded, resized to the 256-px input as one
+  // plane (prepareImage), answered at 512². Same server and client (node:http in this process), after the blocks.
+  const grey512 = domainImages('msd-spleen-ct', 1, 512, 3)[0].image;
+  const png512 = greyPng(grey512);
+  const box512 = '80,80,400,400';
+  const grey512Ms: TimedRequest[] = [];
+  for (let i = 0; i < serveReps + 1; i++) {
+    const t = await timeRequestNodeHttp(servers[0], png512, box512);
+    if (i > 0) grey512Ms.push(t);
+  }
   for (const sv of servers) await sv.close();
-  const serveRow = (label: string, client: string, ms: TimedRequest[], interleaved: boolean) => ({
+  const imageLabel = `${images[0].width}×${images[0].height} PNG (${png.length} bytes)`;
+  const serveRow = (
+    label: string,
+    client: string,
+    ms: TimedRequest[],
+    interleaved: boolean,
+    image = imageLabel,
+  ) => ({
     engine: label,
     client,
-    image: `${images[0].width}×${images[0].height} PNG (${png.length} bytes)`,
+    image,
     bundleTasks: 9,
     interleaved,
     requests: ms.length,
@@ -537,6 +568,13 @@ async function main(): Promise<void> {
   const serve = [
     ...servers.map((sv, j) => serveRow(sv.label, clients[0].name, serveMs[j], true)),
     ...clients.map((c, j) => serveRow(`${ortLabel} (alone)`, c.name, aloneMs[j], false)),
+    serveRow(
+      `${ortLabel} (alone)`,
+      clients[1].name,
+      grey512Ms,
+      false,
+      `512×512 grey PNG (${png512.length} bytes)`,
+    ),
   ];
   load.mark('afterServe');
   console.log('\nserve: POST /v1/segment over HTTP (engines interleaved, then ONNX Runtime alone)');
@@ -572,6 +610,9 @@ async function main(): Promise<void> {
         "serverStepsP50Ms are the answers' Server-Timing header; outsideServerP50Ms = client wall time − server total.",
       "segment '(threads spin)': ONNX Runtime's default session setting (intra-op threads spin between runs) beside " +
         "the agent's (no spinning; libs/casam-core/src/onnx/session-options.ts), 9 tasks, interleaved.",
+      "serve '512×512 grey PNG': an 8-bit greyscale PNG of a 512² synthetic CT slice (as a CT or MR slice is " +
+        'exported), box 80,80,400,400, node:http in this process, after the blocks: decoded, resized to the 256-px ' +
+        'input as one grey plane, answered as a 512² mask.',
       "segment '(Alignment Layer on 1 thread)': the Alignment Layer sessions on one intra-op thread (the agent's " +
         'before 2026-12-07 afternoon) beside all cores (the default since), 9 tasks, interleaved.',
       'Shared 2-core machine; another long job (pretraining) may run at the same time: see machine.loadavg.',
