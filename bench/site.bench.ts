@@ -40,6 +40,8 @@ import {
   createRoutedSegmenter,
   createRouter,
   createTfjsSamEngine,
+  DEFAULT_MODEL_FILE,
+  DEFAULT_PRESET,
   encodeRgbPng,
   ensureOnnxAlignmentLayers,
   ensureOnnxBaseExport,
@@ -219,6 +221,148 @@ async function measureRouting(
       routeMsP99: us(pct(ms[j].route, 99)),
     };
   });
+}
+
+/**
+ * The embedded default (casam-small: casam-tiny's ViT on 8-px patches, a 32×32 grid) as a site runs it: exported
+ * and probed on first use, then the routed segmenter with 9 tasks on each engine (interleaved), and `serve` alone
+ * on ONNX Runtime from the node:http client. The casam-tiny rows are the preset issue 18's targets were set for;
+ * these say what a hospital on the default gets.
+ */
+async function defaultModelRows(
+  images: RgbImage[],
+  png: Uint8Array,
+  work: string,
+  reps: number,
+  serveReps: number,
+  tfjsLabel: string,
+) {
+  const cfg = getPreset(DEFAULT_PRESET);
+  const sd = loadSamWeights(resolve(__dirname, '..', DEFAULT_MODEL_FILE), cfg);
+  const tfjs = createTfjsSamEngine(buildSam(cfg, sd));
+  const cacheRoot = join(work, 'onnx-cache-default');
+  const t0 = performance.now();
+  const exp = await ensureOnnxBaseExport({
+    cacheRoot,
+    config: cfg,
+    modelFingerprint: stateDictFingerprint(sd),
+    stateDict: () => sd,
+    reference: () => tfjs,
+    log,
+  });
+  const exportAndProbeMs = round(performance.now() - t0, 0);
+  const ortEngine = await createOnnxSamEngine({
+    config: cfg,
+    encoderPath: exp.encoderPath,
+    decoderPath: exp.decoderPath,
+  });
+  const c = cfg.promptEmbedDim;
+  const bundle = () =>
+    Array.from({ length: 9 }, (_, i) =>
+      loadAdapter(
+        writeAdapterFile({
+          taskId: `task-${i}`,
+          baseModel: { preset: cfg.name, fingerprint: `sha256:${'ab'.repeat(32)}` },
+          tau: { tau: 1e9, p95: 1e9, p99: 1e9, mean: 5e8, std: 1, n: 10, percentile: 97 },
+          align: initialAlignmentStateDict(c, i + 1),
+          vae: initialTaskVaeStateDict(c, i + 1),
+        }),
+        c,
+      ),
+    );
+  const onOrt = async (adapters: LoadedAdapter[]) =>
+    createOnnxRoutedSegmenter({
+      config: cfg,
+      engine: ortEngine,
+      alignmentLayerFiles: await ensureOnnxAlignmentLayers(cacheRoot, cfg, adapters),
+      adapters,
+    });
+  const ortLabel = 'onnxruntime-cpu';
+  const engines = [
+    { label: ortLabel, seg: await onOrt(bundle()) },
+    { label: tfjsLabel, seg: await createRoutedSegmenter(tfjs, bundle()) },
+  ];
+  const samples = engines.map(() => ({
+    total: [] as number[],
+    embed: [] as number[],
+    align: [] as number[],
+    decode: [] as number[],
+  }));
+  for (let i = 0; i < reps + 2; i++)
+    for (let k = 0; k < engines.length; k++) {
+      const j = i % 2 ? engines.length - 1 - k : k;
+      const t1 = performance.now();
+      const r = await engines[j].seg.segment(images[i % images.length], { box: [40, 40, 200, 200] });
+      if (i < 2) continue; // warm-up
+      samples[j].total.push(performance.now() - t1);
+      samples[j].embed.push(r.timings.embedMs);
+      samples[j].align.push(r.timings.alignMs);
+      samples[j].decode.push(r.timings.decodeMs);
+    }
+  for (const e of engines) e.seg.dispose();
+  const segment = engines.map((e, j) => ({
+    model: cfg.name,
+    engine: e.label,
+    bundleTasks: 9,
+    p50Ms: round(pct(samples[j].total, 50), 1),
+    p99Ms: round(pct(samples[j].total, 99), 1),
+    embedMsP50: round(pct(samples[j].embed, 50), 2),
+    alignMsP50: round(pct(samples[j].align, 50), 2),
+    decodeMsP50: round(pct(samples[j].decode, 50), 2),
+  }));
+  const server = await startServe(
+    { label: ortLabel, engine: ortEngine, createSegmenter: onOrt, adapters: bundle },
+    work,
+  );
+  const served: TimedRequest[] = [];
+  for (let i = 0; i < serveReps + 1; i++) {
+    const t = await timeRequestNodeHttp(server, png, '40,40,200,200');
+    if (i > 0) served.push(t); // the first warms the connection
+  }
+  await server.close();
+  ortEngine.dispose();
+  tfjs.dispose();
+  const p50 = (xs: number[], d: number) => round(pct(xs, 50), d);
+  return {
+    preset: cfg.name,
+    weights: DEFAULT_MODEL_FILE,
+    exportAndProbeMs,
+    encoderMiB: round(exp.manifest.encoder.bytes / 2 ** 20, 2),
+    segment,
+    tfjsOverOrtP50: round(segment[1].p50Ms / segment[0].p50Ms, 2),
+    tfjsOverOrtP99: round(segment[1].p99Ms / segment[0].p99Ms, 2),
+    serve: {
+      engine: `${ortLabel} (alone)`,
+      client: 'node:http keep-alive, in-process',
+      image: `${images[0].width}×${images[0].height} PNG (${png.length} bytes)`,
+      bundleTasks: 9,
+      requests: served.length,
+      p50Ms: p50(
+        served.map((t) => t.ms),
+        1,
+      ),
+      p99Ms: round(
+        pct(
+          served.map((t) => t.ms),
+          99,
+        ),
+        1,
+      ),
+      serverP50Ms: p50(
+        served.map((t) => t.server.total),
+        1,
+      ),
+      serverStepsP50Ms: Object.fromEntries(
+        SERVER_TIMING_STEPS.map((st) => [
+          st,
+          p50(
+            served.map((t) => t.server[st] ?? 0),
+            2,
+          ),
+        ]),
+      ),
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -581,6 +725,18 @@ async function main(): Promise<void> {
   console.table(serve.map(({ serverStepsP50Ms: _steps, ...row }) => row));
   console.log('serve: where the server spent its time, p50 ms of each Server-Timing step');
   console.table(serve.map((r) => ({ engine: r.engine, client: r.client, ...r.serverStepsP50Ms })));
+  // The embedded default model, the same way (fewer repetitions: its TF.js encoder takes ~100 ms).
+  log(`the embedded default (${DEFAULT_PRESET}): export, segment, serve…`);
+  const defaultModel = await defaultModelRows(images, png, work, QUICK ? 6 : 40, serveReps, tfjsLabel);
+  load.mark('afterDefaultModel');
+  console.log(
+    `\nthe embedded default ${defaultModel.preset} (9 tasks; export + probe ${defaultModel.exportAndProbeMs} ms, ` +
+      `encoder ${defaultModel.encoderMiB} MiB)`,
+  );
+  console.table(defaultModel.segment);
+  const { serverStepsP50Ms: defaultSteps, ...defaultServe } = defaultModel.serve;
+  console.table([defaultServe]);
+  console.table([defaultSteps]);
   rmSync(work, { recursive: true, force: true });
   ort.dispose();
   ortSpinning.dispose();
@@ -613,6 +769,9 @@ async function main(): Promise<void> {
       "serve '512×512 grey PNG': an 8-bit greyscale PNG of a 512² synthetic CT slice (as a CT or MR slice is " +
         'exported), box 80,80,400,400, node:http in this process, after the blocks: decoded, resized to the 256-px ' +
         'input as one grey plane, answered as a 512² mask.',
+      `defaultModel: the embedded default (${DEFAULT_PRESET}, its shipped weights) as a site runs it, after the ` +
+        'casam-tiny rows: export + probe on first use, the routed segmenter with 9 random adapters on each engine ' +
+        '(interleaved, fewer repetitions), serve alone on ONNX Runtime from node:http with the same 256-px PNG.',
       "segment '(Alignment Layer on 1 thread)': the Alignment Layer sessions on one intra-op thread (the agent's " +
         'before 2026-12-07 afternoon) beside all cores (the default since), 9 tasks, interleaved.',
       'Shared 2-core machine; another long job (pretraining) may run at the same time: see machine.loadavg.',
@@ -624,6 +783,7 @@ async function main(): Promise<void> {
     segmentRatios,
     routing: routingRows,
     serve,
+    defaultModel,
     peakRssMiB: peak,
     seconds: Math.round((Date.now() - started) / 1000),
   };
