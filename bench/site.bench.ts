@@ -54,6 +54,7 @@ import {
   loadSamWeights,
   prepareImage,
   type RgbImage,
+  type RoutedSegmenter,
   type SamEngine,
   stateDictFingerprint,
   tf,
@@ -224,6 +225,58 @@ async function measureRouting(
 }
 
 /**
+ * Each routed segmenter on the same images with the same box, interleaved request by request (the order
+ * alternating), after two warm-up rounds; one row per segmenter: total and per-step p50/p99 (ms), and routing as a
+ * share of the encoder's time (medians). Disposes the segmenters.
+ */
+async function segmentRows<K extends Record<string, string | number>>(
+  engines: { label: string; seg: RoutedSegmenter }[],
+  images: RgbImage[],
+  reps: number,
+  key: K,
+) {
+  const steps = ['embedMs', 'routeMs', 'alignMs', 'decodeMs'] as const;
+  const samples = engines.map(() => ({
+    totalMs: [] as number[],
+    embedMs: [] as number[],
+    routeMs: [] as number[],
+    alignMs: [] as number[],
+    decodeMs: [] as number[],
+  }));
+  for (let i = 0; i < reps + 2; i++)
+    for (let k = 0; k < engines.length; k++) {
+      const j = i % 2 ? engines.length - 1 - k : k;
+      const t1 = performance.now();
+      const r = await engines[j].seg.segment(images[i % images.length], { box: [40, 40, 200, 200] });
+      const ms = performance.now() - t1;
+      if (i < 2) continue; // warm-up
+      samples[j].totalMs.push(ms);
+      for (const step of steps) samples[j][step].push(r.timings[step]);
+    }
+  for (const e of engines) e.seg.dispose();
+  return engines.map((e, j) => {
+    const x = samples[j];
+    const p = (xs: number[], q: number) => round(pct(xs, q), 2);
+    return {
+      ...key,
+      engine: e.label,
+      p50Ms: round(pct(x.totalMs, 50), 1),
+      p99Ms: round(pct(x.totalMs, 99), 1),
+      embedMsP50: p(x.embedMs, 50),
+      embedMsP99: p(x.embedMs, 99),
+      routeMsP50: p(x.routeMs, 50),
+      routeMsP99: p(x.routeMs, 99),
+      alignMsP50: p(x.alignMs, 50),
+      alignMsP99: p(x.alignMs, 99),
+      decodeMsP50: p(x.decodeMs, 50),
+      decodeMsP99: p(x.decodeMs, 99),
+      // Routing (attention pooling + every task's VAE score) as a share of the encoder's time, medians.
+      routingPctOfEncoder: round((100 * pct(x.routeMs, 50)) / pct(x.embedMs, 50), 2),
+    };
+  });
+}
+
+/**
  * The embedded default (casam-small: casam-tiny's ViT on 8-px patches, a 32×32 grid) as a site runs it: exported
  * and probed on first use, then the routed segmenter with 9 tasks on each engine (interleaved), and `serve` alone
  * on ONNX Runtime from the node:http client. The casam-tiny rows are the preset issue 18's targets were set for;
@@ -282,34 +335,7 @@ async function defaultModelRows(
     { label: ortLabel, seg: await onOrt(bundle()) },
     { label: tfjsLabel, seg: await createRoutedSegmenter(tfjs, bundle()) },
   ];
-  const samples = engines.map(() => ({
-    total: [] as number[],
-    embed: [] as number[],
-    align: [] as number[],
-    decode: [] as number[],
-  }));
-  for (let i = 0; i < reps + 2; i++)
-    for (let k = 0; k < engines.length; k++) {
-      const j = i % 2 ? engines.length - 1 - k : k;
-      const t1 = performance.now();
-      const r = await engines[j].seg.segment(images[i % images.length], { box: [40, 40, 200, 200] });
-      if (i < 2) continue; // warm-up
-      samples[j].total.push(performance.now() - t1);
-      samples[j].embed.push(r.timings.embedMs);
-      samples[j].align.push(r.timings.alignMs);
-      samples[j].decode.push(r.timings.decodeMs);
-    }
-  for (const e of engines) e.seg.dispose();
-  const segment = engines.map((e, j) => ({
-    model: cfg.name,
-    engine: e.label,
-    bundleTasks: 9,
-    p50Ms: round(pct(samples[j].total, 50), 1),
-    p99Ms: round(pct(samples[j].total, 99), 1),
-    embedMsP50: round(pct(samples[j].embed, 50), 2),
-    alignMsP50: round(pct(samples[j].align, 50), 2),
-    decodeMsP50: round(pct(samples[j].decode, 50), 2),
-  }));
+  const segment = await segmentRows(engines, images, reps, { model: cfg.name, bundleTasks: 9 });
   const server = await startServe(
     { label: ortLabel, engine: ortEngine, createSegmenter: onOrt, adapters: bundle },
     work,
@@ -520,46 +546,7 @@ async function main(): Promise<void> {
           ]
         : []),
     ];
-    const samples = engines.map(() => ({
-      totalMs: [] as number[],
-      embedMs: [] as number[],
-      routeMs: [] as number[],
-      alignMs: [] as number[],
-      decodeMs: [] as number[],
-    }));
-    for (let i = 0; i < reps + 2; i++)
-      for (let k = 0; k < engines.length; k++) {
-        const j = i % 2 ? engines.length - 1 - k : k;
-        const img = images[i % images.length];
-        const t1 = performance.now();
-        const r = await engines[j].seg.segment(img, { box: [40, 40, 200, 200] });
-        const ms = performance.now() - t1;
-        if (i < 2) continue; // warm-up
-        samples[j].totalMs.push(ms);
-        for (const key of ['embedMs', 'routeMs', 'alignMs', 'decodeMs'] as const)
-          samples[j][key].push(r.timings[key]);
-      }
-    for (const e of engines) e.seg.dispose();
-    const rows = engines.map((e, j) => {
-      const x = samples[j];
-      const p = (xs: number[], q: number) => round(pct(xs, q), 2);
-      return {
-        engine: e.label,
-        bundleTasks: tasks,
-        p50Ms: round(pct(x.totalMs, 50), 1),
-        p99Ms: round(pct(x.totalMs, 99), 1),
-        embedMsP50: p(x.embedMs, 50),
-        embedMsP99: p(x.embedMs, 99),
-        routeMsP50: p(x.routeMs, 50),
-        routeMsP99: p(x.routeMs, 99),
-        alignMsP50: p(x.alignMs, 50),
-        alignMsP99: p(x.alignMs, 99),
-        decodeMsP50: p(x.decodeMs, 50),
-        decodeMsP99: p(x.decodeMs, 99),
-        // Routing (attention pooling + every task's VAE score) as a share of the encoder's time, medians.
-        routingPctOfEncoder: round((100 * pct(x.routeMs, 50)) / pct(x.embedMs, 50), 2),
-      };
-    });
+    const rows = await segmentRows(engines, images, reps, { bundleTasks: tasks });
     segment.push(...rows);
     segmentRatios.push({
       bundleTasks: tasks,
