@@ -7,12 +7,13 @@
  * multiply-adds per instruction with no call overhead beyond one JS → wasm call per layer.
  *
  * The module is written here byte by byte (a few small functions; no toolchain, no build step, nothing generated
- * or committed besides this file) and compiled once. Where WebAssembly SIMD is missing, `simdDenseAvailable()` is
- * false and callers keep their plain-JS loops.
+ * or committed besides this file; the encoding helpers are in wasm/wasm-bytes.ts) and compiled once. Where
+ * WebAssembly SIMD is missing, `simdDenseAvailable()` is false and callers keep their plain-JS loops.
  *
  * Memory: each kernel instance owns a WebAssembly.Memory; callers place weights, inputs and outputs in it at
  * float offsets (multiples of 4 floats, so every v128 load is 16-byte aligned) and read `f32` views of it.
  */
+import { ascii, leb, section, sleb, wasmApi } from '../wasm/wasm-bytes';
 
 // (func (param $w $b $x $y $in $out i32)
 //   for o in 0, 4, 8, … < out:                    four rows at a time, so each x load serves four products
@@ -443,33 +444,6 @@ const SOFTMAX_BODY = [
   0x0b,
 ];
 
-/** Signed LEB128 (i32.const immediates). */
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-const ascii = (t: string): number[] => [...t].map((ch) => ch.charCodeAt(0));
-const section = (id: number, content: number[]): number[] => [id, ...leb(content.length), ...content];
-
 // prettier-ignore
 const MODULE_BYTES = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -490,18 +464,7 @@ const MODULE_BYTES = new Uint8Array([
     ...leb(SCORE_BODY.length), ...SCORE_BODY, ...leb(SOFTMAX_BODY.length), ...SOFTMAX_BODY]),
 ]);
 
-/** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare its values). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Memory: new (d: { initial: number }) => { readonly buffer: ArrayBuffer; grow(pages: number): number };
-  Instance: new (
-    m: object,
-    imports: Record<string, Record<string, unknown>>,
-  ) => {
-    readonly exports: Record<string, unknown>;
-  };
-}
-const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+const wasm = wasmApi;
 
 let compiled: object | null | undefined;
 

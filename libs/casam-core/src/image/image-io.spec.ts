@@ -6,6 +6,7 @@ import { PNG } from 'pngjs';
 import { fixturePath, fixtureTensor } from '../testing/fixtures';
 import { ImageDecodeError, decodeImage, encodeMaskPng, encodeRgbPng, readImageSize } from './image-io';
 import { PNG_SIGNATURE, pngChunk, pngClaiming } from './png-bytes.testing';
+import { pngUnfilterSimdAvailable } from './png-unfilter-simd';
 
 describe('decodeImage', () => {
   it('decodes the fixture PNG to the exact pixels the official pipeline used', () => {
@@ -42,6 +43,16 @@ describe('decodeImage', () => {
   });
 });
 
+/** Both ways 8-bit RGB/RGBA rows are unfiltered: the SIMD kernel (auto, where it runs) and the plain-JS loops. */
+const UNFILTERS = ['auto', 'js'] as const;
+/** The 8-bit PNG colour types of the fast path. */
+const PNG_KINDS = [
+  ['grey', 0],
+  ['grey + alpha', 4],
+  ['RGB', 2],
+  ['RGBA', 6],
+] as const;
+
 /** pngjs's own decoding to RGB (what decodeImage did for every PNG before its fast path). */
 function viaPngjs(buf: Uint8Array): { width: number; height: number; data: Uint8Array } {
   const png = PNG.sync.read(Buffer.from(buf));
@@ -63,24 +74,22 @@ describe('PNG fast path (8-bit grey, grey+alpha, RGB, RGBA; not interlaced) agai
       rgba[i + 3] = (x + 2 * y) & 255;
     }
 
-  it.each([
-    ['grey', 0],
-    ['grey + alpha', 4],
-    ['RGB', 2],
-    ['RGBA', 6],
-  ])('%s: the same pixels as pngjs, under every row filter', (_, colorType) => {
-    for (const filterType of [-1, 0, 1, 2, 3, 4]) {
-      const file = new Uint8Array(
-        PNG.sync.write(Object.assign(new PNG({ width: w, height: h }), { data: rgba }), {
-          colorType: colorType as 0 | 2 | 4 | 6,
-          inputColorType: 6,
-          bitDepth: 8,
-          filterType,
-        }),
-      );
-      expect(decodeImage(file)).toEqual(viaPngjs(file));
-    }
-  });
+  it.each(UNFILTERS.flatMap((u) => PNG_KINDS.map(([name, type]) => [name, type, u] as const)))(
+    '%s (colour type %s): the same pixels as pngjs, under every row filter (unfilter %s)',
+    (_, colorType, pngUnfilter) => {
+      for (const filterType of [-1, 0, 1, 2, 3, 4]) {
+        const file = new Uint8Array(
+          PNG.sync.write(Object.assign(new PNG({ width: w, height: h }), { data: rgba }), {
+            colorType: colorType as 0 | 2 | 4 | 6,
+            inputColorType: 6,
+            bitDepth: 8,
+            filterType,
+          }),
+        );
+        expect(decodeImage(file, 'png', { pngUnfilter })).toEqual(viaPngjs(file));
+      }
+    },
+  );
 
   it('leaves other kinds (here 16-bit) to pngjs, with the same pixels; the fixture decodes exactly', () => {
     const png16 = new Uint8Array(
@@ -117,6 +126,18 @@ describe('PNG fast path (8-bit grey, grey+alpha, RGB, RGBA; not interlaced) agai
     expect(() => decodeImage(rebuilt, 'u.png')).toThrow(
       /u.png: corrupt PNG \(unknown filter type 9 in row 0\)/,
     );
+    // The same in a later row, on both unfilter paths (the kernel unfilters the rows before it first).
+    raw[0] = 4;
+    raw[3 * (9 * 4 + 1)] = 5;
+    const later = Buffer.concat([
+      bad.subarray(0, idat - 4),
+      pngChunk('IDAT', deflateSync(raw)),
+      pngChunk('IEND', Buffer.alloc(0)),
+    ]);
+    for (const pngUnfilter of UNFILTERS)
+      expect(() => decodeImage(later, 'u.png', { pngUnfilter })).toThrow(
+        /u.png: corrupt PNG \(unknown filter type 5 in row 3\)/,
+      );
   });
 
   it('writes mask PNGs that pngjs reads back to the same 0/255 pixels', () => {
@@ -197,35 +218,44 @@ function expectSamePixels(a: { width: number; height: number; data: Uint8Array }
 }
 
 describe('PNG fast path parity with pngjs on random files (every row filter, random rows)', () => {
-  it.each([
-    ['grey', 0],
-    ['grey + alpha', 4],
-    ['RGB', 2],
-    ['RGBA', 6],
-  ])('%s: noise, smooth gradients and flat areas, sizes from 1×1 up', (_, colorType) => {
-    for (let seed = 1; seed <= 24; seed++) {
-      const next = bytesFrom(seed * 7919 + colorType);
-      const width = 1 + (next() % 40);
-      const height = 1 + (next() % 30);
-      // Noise (every Paeth choice and wrap-around), then gradients, then constant: what real images mix.
-      const kind = seed % 3;
-      const file = randomFilteredPng(width, height, colorType, next, (i) =>
-        kind === 0 ? next() : kind === 1 ? (i * 3 + (i >> 5)) & 255 : 200,
-      );
-      expectSamePixels(decodeImage(file), viaPngjs(file), `seed ${seed}, ${width}×${height}`);
-    }
-  });
+  it.each(UNFILTERS.flatMap((u) => PNG_KINDS.map(([name, type]) => [name, type, u] as const)))(
+    '%s (colour type %s): noise, smooth gradients and flat areas, sizes from 1×1 up (unfilter %s)',
+    (_, colorType, pngUnfilter) => {
+      for (let seed = 1; seed <= 24; seed++) {
+        const next = bytesFrom(seed * 7919 + colorType);
+        const width = 1 + (next() % 40);
+        const height = 1 + (next() % 30);
+        // Noise (every Paeth choice and wrap-around), then gradients, then constant: what real images mix.
+        const kind = seed % 3;
+        const file = randomFilteredPng(width, height, colorType, next, (i) =>
+          kind === 0 ? next() : kind === 1 ? (i * 3 + (i >> 5)) & 255 : 200,
+        );
+        expectSamePixels(
+          decodeImage(file, 'png', { pngUnfilter }),
+          viaPngjs(file),
+          `seed ${seed}, ${width}×${height}`,
+        );
+      }
+    },
+  );
 
-  it('a 256² RGBA image with every row Paeth (what pngjs writes for photos) decodes as pngjs does', () => {
-    const next = bytesFrom(42);
-    const file = randomFilteredPng(
-      256,
-      256,
-      6,
-      () => 4,
-      (i) => ((i & 3) === 3 ? 255 : (next() >> 2) + (i & 63)),
-    );
-    expectSamePixels(decodeImage(file), viaPngjs(file));
+  it.each(UNFILTERS)(
+    'a 256² RGBA image with every row Paeth (what pngjs writes for photos) decodes as pngjs does (unfilter %s)',
+    (pngUnfilter) => {
+      const next = bytesFrom(42);
+      const file = randomFilteredPng(
+        256,
+        256,
+        6,
+        () => 4,
+        (i) => ((i & 3) === 3 ? 255 : (next() >> 2) + (i & 63)),
+      );
+      expectSamePixels(decodeImage(file, 'png', { pngUnfilter }), viaPngjs(file));
+    },
+  );
+
+  it('the SIMD kernel runs here (else the auto rows above only repeat the plain-JS ones)', () => {
+    expect(pngUnfilterSimdAvailable()).toBe(true);
   });
 
   it('kinds outside the fast path (palette, interlaced, 16-bit) still decode through pngjs', () => {

@@ -1,12 +1,14 @@
 /**
  * Image files in and out of the library: PNG and JPEG decoded to 8-bit RGB (the common 8-bit PNGs by hand on
- * the native inflate, every other PNG kind through pngjs, JPEG through jpeg-js), sizes read from the header and
+ * the native inflate, RGB and RGBA rows unfiltered on a WebAssembly SIMD kernel where it runs, every other PNG kind
+ * through pngjs, JPEG through jpeg-js), sizes read from the header and
  * refused before decoding (decompression bombs), and the PNG writers for masks (`serve` answers one per request)
  * and previews. Hand-written where `serve` pays per request; the libraries stay for the rare kinds.
  */
 import { constants as zlibConstants, crc32, deflateSync, inflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import * as jpeg from 'jpeg-js';
+import { unfilterRgbSimd } from './png-unfilter-simd';
 
 /** An 8-bit RGB image, HWC, row-major. */
 export interface RgbImage {
@@ -81,6 +83,11 @@ export function readImageSize(buf: Uint8Array): { width: number; height: number 
 export interface DecodeImageOptions {
   /** Largest accepted width × height (default MAX_IMAGE_PIXELS); checked on the header, before decoding. */
   maxPixels?: number;
+  /**
+   * How 8-bit RGB/RGBA PNG rows are unfiltered: 'auto' (default) on the WebAssembly SIMD kernel where it runs
+   * (png-unfilter-simd.ts), 'js' on the plain-JS loops always (for tests and side-by-side measurements).
+   */
+  pngUnfilter?: 'auto' | 'js';
 }
 
 /** Decodes PNG (8/16-bit, grey/RGB/palette, with or without alpha) or baseline/progressive JPEG to RGB. */
@@ -108,7 +115,7 @@ export function decodeImage(
     );
   }
   if (isPng(buf)) {
-    const fast = decodePngFast(buf, nameForErrors);
+    const fast = decodePngFast(buf, nameForErrors, opts.pngUnfilter !== 'js');
     if (fast) {
       if (fast.width !== header?.width || fast.height !== header.height)
         throw new ImageDecodeError(
@@ -161,7 +168,7 @@ export function decodeImage(
  * pngjs on a 256-px image (pngjs's stream machinery and RGBA expansion dominate there), which `serve` pays per
  * request.
  */
-function decodePngFast(buf: Uint8Array, name: string): RgbImage | null {
+function decodePngFast(buf: Uint8Array, name: string, simd: boolean): RgbImage | null {
   const corrupt = (why: string) => new ImageDecodeError(`${name}: corrupt PNG (${why})`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (buf.length < 33 || view.getUint32(12) !== 0x49484452) return null; // IHDR first (pngjs reports otherwise)
@@ -201,6 +208,12 @@ function decodePngFast(buf: Uint8Array, name: string): RgbImage | null {
   // A plain Uint8Array view: inflateSync returns a Buffer, and keeping every array the row functions see of one
   // kind keeps their element accesses monomorphic.
   const filtered = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+  if (simd && (channels === 3 || channels === 4)) {
+    const data = unfilterRgbSimd(filtered, width, height, channels, (type, row) =>
+      corrupt(`unknown filter type ${type} in row ${row}`),
+    );
+    if (data) return { width, height, data };
+  }
   const data = new Uint8Array(width * height * 3);
   // The row above the first is all zeros (PNG spec): the first row runs through the same functions.
   const zeros = new Uint8Array(width * 3);
