@@ -40,6 +40,7 @@ import {
   createRoutedSegmenter,
   createRouter,
   createTfjsSamEngine,
+  decodeImage,
   DEFAULT_MODEL_FILE,
   DEFAULT_PRESET,
   encodeRgbPng,
@@ -222,6 +223,56 @@ async function measureRouting(
       routeMsP99: us(pct(ms[j].route, 99)),
     };
   });
+}
+
+/**
+ * The site's per-image work outside the model, side by side: PNG decoding with 8-bit RGB/RGBA rows unfiltered on
+ * the WebAssembly SIMD kernel vs the plain-JS loops (interleaved), and prepareImage (resize to the model input +
+ * normalisation) for a colour and a grey image of the same size.
+ */
+function imageIoRows(reps: number) {
+  const cfg = getPreset('casam-tiny');
+  const rows: Record<string, string | number>[] = [];
+  for (const size of [256, 512, 1024]) {
+    const img = domainImages('polyp-endoscopy', 1, size, 5)[0].image;
+    const png = encodeRgbPng(img); // RGBA, every row Paeth (pngjs's choice for photos)
+    const grey = greyPng(img);
+    const kinds = [
+      { name: `${size}² RGBA PNG`, file: png },
+      { name: `${size}² grey PNG`, file: grey },
+    ];
+    for (const k of kinds) {
+      const js: number[] = [];
+      const simd: number[] = [];
+      for (let i = 0; i < reps + 2; i++)
+        for (const mode of i % 2 ? (['js', 'auto'] as const) : (['auto', 'js'] as const)) {
+          const t = performance.now();
+          decodeImage(k.file, k.name, { pngUnfilter: mode });
+          if (i >= 2) (mode === 'js' ? js : simd).push(performance.now() - t);
+        }
+      rows.push({
+        step: 'decode PNG',
+        image: `${k.name} (${k.file.length} bytes)`,
+        plainJsMsP50: round(pct(js, 50), 2),
+        simdKernelMsP50: round(pct(simd, 50), 2),
+        ratio: round(pct(js, 50) / pct(simd, 50), 2),
+      });
+    }
+    const greyRgb = decodeImage(grey);
+    for (const [name, im] of [
+      [`${size}² colour`, img],
+      [`${size}² grey`, greyRgb],
+    ] as const) {
+      const ms: number[] = [];
+      for (let i = 0; i < reps + 2; i++) {
+        const t = performance.now();
+        prepareImage(im.data, im.height, im.width, cfg);
+        if (i >= 2) ms.push(performance.now() - t);
+      }
+      rows.push({ step: `prepareImage → ${cfg.imgSize}²`, image: name, msP50: round(pct(ms, 50), 2) });
+    }
+  }
+  return rows;
 }
 
 /**
@@ -408,6 +459,11 @@ async function main(): Promise<void> {
   const images = domainImages('msd-spleen-ct', nImages, 256, 1).map((i) => i.image);
   const work = mkdtempSync(join(tmpdir(), 'casam-bench-site-'));
   const cacheRoot = join(work, 'onnx-cache');
+
+  log('image decoding and preparation…');
+  const imageIo = imageIoRows(QUICK ? 10 : 60);
+  console.log('\nper-image work outside the model (p50 ms; decoders interleaved)');
+  console.table(imageIo);
 
   // The ONNX export, as a site makes it on first use (or export-onnx / the offline pack ahead of time).
   log('exporting casam-tiny to ONNX and probing it against TF.js…');
@@ -759,10 +815,14 @@ async function main(): Promise<void> {
       `defaultModel: the embedded default (${DEFAULT_PRESET}, its shipped weights) as a site runs it, after the ` +
         'casam-tiny rows: export + probe on first use, the routed segmenter with 9 random adapters on each engine ' +
         '(interleaved, fewer repetitions), serve alone on ONNX Runtime from node:http with the same 256-px PNG.',
+      'imageIo: decodeImage per PNG with 8-bit RGB/RGBA rows unfiltered on the WebAssembly SIMD kernel (the default) ' +
+        "or on the plain-JS loops ({ pngUnfilter: 'js' }), interleaved; grey PNGs take the JS loops either way. " +
+        'prepareImage: resize to the input size + normalisation, a colour and a grey (R = G = B) image.',
       "segment '(Alignment Layer on 1 thread)': the Alignment Layer sessions on one intra-op thread (the agent's " +
         'before 2026-12-07 afternoon) beside all cores (the default since), 9 tasks, interleaved.',
       'Shared 2-core machine; another long job (pretraining) may run at the same time: see machine.loadavg.',
     ],
+    imageIo,
     onnxExport,
     embedding,
     training,
