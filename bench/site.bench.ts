@@ -4,6 +4,9 @@
  * probed against TF.js, as on first use at a site) and TF.js on wasm run in the same process, interleaved
  * request by request, so a change in the machine's load hits both alike.
  *
+ *   imageIo     per-image work outside the model: PNG decoding (8-bit RGB/RGBA rows on the WebAssembly SIMD
+ *               kernel vs the plain-JS loops, interleaved; grey PNGs) and prepareImage (resize + normalisation,
+ *               colour and grey) at 256, 512 and 1024 px
  *   embedding   images/s through the frozen encoder, as training's embedding phase runs it (preprocess + embed):
  *               casam-tiny on ONNX Runtime and on TF.js wasm, interleaved; sam-mini on TF.js and on the
  *               fixture's ONNX export
@@ -18,11 +21,14 @@
  *               segmenters), on its plain-JS loops, and the TF.js router; each as a share of the encoder's p50
  *               on ONNX Runtime and on TF.js (from the 9-task segment rows)
  *   serve       HTTP p50/p99 of POST /v1/segment with a 256-px PNG and a 9-task bundle: the agent's
- *               SegmentationServer in this process on loopback, on each engine (bench/site-serve.ts)
+ *               SegmentationServer in this process on loopback, on each engine (bench/site-serve.ts), then ONNX
+ *               Runtime alone from three clients, and a 512² grey PNG
+ *   defaultModel  the embedded default (casam-small) the same way: export + probe, 9-task segment rows on both
+ *               engines, serve alone
  *   memory      peak RSS (VmHWM) of this process
  *
- * Weights: the shipped casam-tiny (the graphs' timings do not depend on the values; the answer's mask PNG does) and
- * the sam-mini fixture; the task adapters are random. The
+ * Weights: the shipped casam-tiny (the graphs' timings do not depend on the values; the answer's mask PNG does),
+ * the shipped default for defaultModel, and the sam-mini fixture; the task adapters are random. The
  * numbers are from a shared 2-core machine; another long job (pretraining) may run beside it: the load average
  * is recorded at the start and at the end of each section.
  *
