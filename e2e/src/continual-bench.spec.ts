@@ -107,7 +107,7 @@ describe.skipIf(!enabled)('continual benchmark --quick', () => {
         };
         cost: Record<string, { trainableParameters: number }>;
         alStep: { stepMs: number; encoderMsPerImage: number };
-        mustShow: unknown[];
+        mustShow: { claim: string; value: string; pass: boolean | null }[];
       };
       expect(r.quick).toBe(true);
       expect(Object.keys(r.zeroShot)).toHaveLength(12);
@@ -141,7 +141,13 @@ describe.skipIf(!enabled)('continual benchmark --quick', () => {
         r.cost['casam'].trainableParameters / 3,
       );
       expect(r.alStep.stepMs).toBeGreaterThan(0);
-      expect(r.mustShow).toHaveLength(14);
+      // The paper's 14 claims, then issue 19's four thresholds, each measured (none left pending at the end).
+      expect(r.mustShow).toHaveLength(18);
+      expect(r.mustShow.filter((c) => c.claim.startsWith('issue 19:'))).toHaveLength(4);
+      for (const c of r.mustShow) expect(c.value, c.claim).not.toBe('pending');
+      expect(r.mustShow.find((c) => /routing accuracy ≥ 97%/.test(c.claim))!.value).toMatch(
+        /^paper \(default\) \d+\.\d\d%, score-over-tau \d+\.\d\d%, z-score \d+\.\d\d%$/,
+      );
 
       const md = readFileSync(join(out, 'continual-quick.md'), 'utf8');
       expect(md).toMatch(/box-fill \(reference\)/);
