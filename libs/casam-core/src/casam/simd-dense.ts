@@ -13,7 +13,7 @@
  * Memory: each kernel instance owns a WebAssembly.Memory; callers place weights, inputs and outputs in it at
  * float offsets (multiples of 4 floats, so every v128 load is 16-byte aligned) and read `f32` views of it.
  */
-import { ascii, leb, section, sleb, wasmApi } from '../wasm/wasm-bytes';
+import { ascii, get, i32, leb, section, set, tee, wasmApi } from '../wasm/wasm-bytes';
 
 // (func (param $w $b $x $y $in $out i32)
 //   for o in 0, 4, 8, … < out:                    four rows at a time, so each x load serves four products
@@ -26,10 +26,6 @@ const [O, P0, P1, P2, P3, XP, XE, RS] = [6, 7, 8, 9, 10, 11, 12, 13];
 const [A0, A1, A2, A3, XV] = [14, 15, 16, 17, 18];
 const P = [P0, P1, P2, P3];
 const A = [A0, A1, A2, A3];
-const get = (l: number) => [0x20, l];
-const set = (l: number) => [0x21, l];
-const tee = (l: number) => [0x22, l];
-const i32 = (n: number) => [0x41, ...sleb(n)];
 const ADD = 0x6a;
 const MUL = 0x6c;
 const LT_U = 0x49;

@@ -14,13 +14,9 @@
  * it (a filter-type byte, then the row), then the RGB output; each followed by 16 bytes of slack, because a step
  * reads 8 bytes at a pixel (3 or 4 used) and the repack reads and writes 16 at a time.
  */
-import { ascii, leb, section, sleb, wasmApi } from '../wasm/wasm-bytes';
+import { ascii, get, i32, leb, section, set, tee, wasmApi } from '../wasm/wasm-bytes';
 
 const simd = (op: number, ...imm: number[]) => [0xfd, ...leb(op), ...imm];
-const get = (l: number) => [0x20, l];
-const set = (l: number) => [0x21, l];
-const tee = (l: number) => [0x22, l];
-const i32 = (n: number) => [0x41, ...sleb(n)];
 const I32_ADD = 0x6a;
 const I32_MUL = 0x6c;
 const I32_EQ = 0x46;

@@ -33,6 +33,12 @@ export function leb(n: number): number[] {
 
 export const ascii = (t: string): number[] => [...t].map((ch) => ch.charCodeAt(0));
 
+/** local.get, local.set, local.tee of local `l`, and i32.const `n`. */
+export const get = (l: number): number[] => [0x20, l];
+export const set = (l: number): number[] => [0x21, l];
+export const tee = (l: number): number[] => [0x22, l];
+export const i32 = (n: number): number[] => [0x41, ...sleb(n)];
+
 /** A module section: id, byte length, content. */
 export const section = (id: number, content: number[]): number[] => [id, ...leb(content.length), ...content];
 
