@@ -115,6 +115,22 @@ export async function timeRequestNodeHttp(
 }
 
 /**
+ * `count` requests one after another with `client` in this process, after one that warms the connection (not
+ * returned).
+ */
+export async function timeRequestsInProcess(
+  client: (s: RunningServe, png: Uint8Array, box: string) => Promise<TimedRequest>,
+  s: RunningServe,
+  png: Uint8Array,
+  box: string,
+  count: number,
+): Promise<TimedRequest[]> {
+  const out: TimedRequest[] = [];
+  for (let i = 0; i < count + 1; i++) out.push(await client(s, png, box));
+  return out.slice(1);
+}
+
+/**
  * `count` requests, one after another, from a separate Node process (node:http + keep-alive agent): the client's
  * work runs outside the server's event loop and heap, as a hospital application's does (on the same 2 cores).
  */

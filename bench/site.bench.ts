@@ -78,6 +78,7 @@ import {
   timeRequest,
   timeRequestNodeHttp,
   timeRequestsFromChild,
+  timeRequestsInProcess,
 } from './site-serve';
 
 const USAGE = `usage: npm run bench:site -- [options]
@@ -334,6 +335,56 @@ async function segmentRows<K extends Record<string, string | number>>(
 }
 
 /**
+ * One serve row: client wall time p50/p99, the server's own total (its Server-Timing header), what the client's
+ * wall time adds to it, and the p50 of each Server-Timing step and of the time between them no step accounts for.
+ */
+function serveRow(label: string, client: string, image: string, ms: TimedRequest[], interleaved: boolean) {
+  const p = (xs: number[], q: number, d: number) => round(pct(xs, q), d);
+  return {
+    engine: label,
+    client,
+    image,
+    bundleTasks: 9,
+    interleaved,
+    requests: ms.length,
+    p50Ms: p(
+      ms.map((t) => t.ms),
+      50,
+      1,
+    ),
+    p99Ms: p(
+      ms.map((t) => t.ms),
+      99,
+      1,
+    ),
+    serverP50Ms: p(
+      ms.map((t) => t.server.total),
+      50,
+      1,
+    ),
+    outsideServerP50Ms: p(
+      ms.map((t) => t.ms - t.server.total),
+      50,
+      2,
+    ),
+    serverStepsP50Ms: Object.fromEntries(
+      [...SERVER_TIMING_STEPS, 'unaccounted'].map((s) => [
+        s,
+        p(
+          ms.map((t) =>
+            s === 'unaccounted'
+              ? t.server.total - SERVER_TIMING_STEPS.reduce((a, x) => a + (t.server[x] ?? 0), 0)
+              : (t.server[s] ?? 0),
+          ),
+          50,
+          2,
+        ),
+      ]),
+    ),
+  };
+}
+
+/**
  * The embedded default (casam-small: casam-tiny's ViT on 8-px patches, a 32×32 grid) as a site runs it: exported
  * and probed on first use, then the routed segmenter with 9 tasks on each engine (interleaved), and `serve` alone
  * on ONNX Runtime from the node:http client. The casam-tiny rows are the preset issue 18's targets were set for;
@@ -397,15 +448,10 @@ async function defaultModelRows(
     { label: ortLabel, engine: ortEngine, createSegmenter: onOrt, adapters: bundle },
     work,
   );
-  const served: TimedRequest[] = [];
-  for (let i = 0; i < serveReps + 1; i++) {
-    const t = await timeRequestNodeHttp(server, png, '40,40,200,200');
-    if (i > 0) served.push(t); // the first warms the connection
-  }
+  const served = await timeRequestsInProcess(timeRequestNodeHttp, server, png, '40,40,200,200', serveReps);
   await server.close();
   ortEngine.dispose();
   tfjs.dispose();
-  const p50 = (xs: number[], d: number) => round(pct(xs, 50), d);
   return {
     preset: cfg.name,
     weights: DEFAULT_MODEL_FILE,
@@ -414,37 +460,13 @@ async function defaultModelRows(
     segment,
     tfjsOverOrtP50: round(segment[1].p50Ms / segment[0].p50Ms, 2),
     tfjsOverOrtP99: round(segment[1].p99Ms / segment[0].p99Ms, 2),
-    serve: {
-      engine: `${ortLabel} (alone)`,
-      client: 'node:http keep-alive, in-process',
-      image: `${images[0].width}×${images[0].height} PNG (${png.length} bytes)`,
-      bundleTasks: 9,
-      requests: served.length,
-      p50Ms: p50(
-        served.map((t) => t.ms),
-        1,
-      ),
-      p99Ms: round(
-        pct(
-          served.map((t) => t.ms),
-          99,
-        ),
-        1,
-      ),
-      serverP50Ms: p50(
-        served.map((t) => t.server.total),
-        1,
-      ),
-      serverStepsP50Ms: Object.fromEntries(
-        SERVER_TIMING_STEPS.map((st) => [
-          st,
-          p50(
-            served.map((t) => t.server[st] ?? 0),
-            2,
-          ),
-        ]),
-      ),
-    },
+    serve: serveRow(
+      `${ortLabel} (alone)`,
+      'node:http keep-alive, in-process',
+      `${images[0].width}×${images[0].height} PNG (${png.length} bytes)`,
+      served,
+      false,
+    ),
   };
 }
 
@@ -667,18 +689,19 @@ async function main(): Promise<void> {
   // process, and the same node:http client in a child process (a hospital application is another process).
   const box = '40,40,200,200';
   const clients = [
-    { name: 'fetch, in-process', run: (n: number) => timeSeq(timeRequest, n) },
-    { name: 'node:http keep-alive, in-process', run: (n: number) => timeSeq(timeRequestNodeHttp, n) },
+    {
+      name: 'fetch, in-process',
+      run: (n: number) => timeRequestsInProcess(timeRequest, servers[0], png, box, n),
+    },
+    {
+      name: 'node:http keep-alive, in-process',
+      run: (n: number) => timeRequestsInProcess(timeRequestNodeHttp, servers[0], png, box, n),
+    },
     {
       name: 'node:http keep-alive, child process',
       run: async (n: number) => (await timeRequestsFromChild(servers[0], png, box, n + 1)).slice(1),
     },
   ];
-  async function timeSeq(f: typeof timeRequest, n: number) {
-    const out: TimedRequest[] = [];
-    for (let i = 0; i < n + 1; i++) out.push(await f(servers[0], png, box));
-    return out.slice(1); // the first of a block warms the connection
-  }
   const aloneMs = clients.map(() => [] as TimedRequest[]);
   const blocks = 4;
   for (let b = 0; b < blocks; b++)
@@ -691,82 +714,18 @@ async function main(): Promise<void> {
   const grey512 = domainImages('msd-spleen-ct', 1, 512, 3)[0].image;
   const png512 = greyPng(grey512);
   const box512 = '80,80,400,400';
-  const grey512Ms: TimedRequest[] = [];
-  for (let i = 0; i < serveReps + 1; i++) {
-    const t = await timeRequestNodeHttp(servers[0], png512, box512);
-    if (i > 0) grey512Ms.push(t);
-  }
+  const grey512Ms = await timeRequestsInProcess(timeRequestNodeHttp, servers[0], png512, box512, serveReps);
   for (const sv of servers) await sv.close();
   const imageLabel = `${images[0].width}×${images[0].height} PNG (${png.length} bytes)`;
-  const serveRow = (
-    label: string,
-    client: string,
-    ms: TimedRequest[],
-    interleaved: boolean,
-    image = imageLabel,
-  ) => ({
-    engine: label,
-    client,
-    image,
-    bundleTasks: 9,
-    interleaved,
-    requests: ms.length,
-    p50Ms: round(
-      pct(
-        ms.map((t) => t.ms),
-        50,
-      ),
-      1,
-    ),
-    p99Ms: round(
-      pct(
-        ms.map((t) => t.ms),
-        99,
-      ),
-      1,
-    ),
-    // The server's own total (its Server-Timing header) and what the client's wall time adds to it.
-    serverP50Ms: round(
-      pct(
-        ms.map((t) => t.server.total),
-        50,
-      ),
-      1,
-    ),
-    outsideServerP50Ms: round(
-      pct(
-        ms.map((t) => t.ms - t.server.total),
-        50,
-      ),
-      2,
-    ),
-    // p50 of each Server-Timing step, and of the time between them that no step accounts for.
-    serverStepsP50Ms: Object.fromEntries(
-      [...SERVER_TIMING_STEPS, 'unaccounted'].map((s) => [
-        s,
-        round(
-          pct(
-            ms.map((t) =>
-              s === 'unaccounted'
-                ? t.server.total - SERVER_TIMING_STEPS.reduce((a, x) => a + (t.server[x] ?? 0), 0)
-                : (t.server[s] ?? 0),
-            ),
-            50,
-          ),
-          2,
-        ),
-      ]),
-    ),
-  });
   const serve = [
-    ...servers.map((sv, j) => serveRow(sv.label, clients[0].name, serveMs[j], true)),
-    ...clients.map((c, j) => serveRow(`${ortLabel} (alone)`, c.name, aloneMs[j], false)),
+    ...servers.map((sv, j) => serveRow(sv.label, clients[0].name, imageLabel, serveMs[j], true)),
+    ...clients.map((c, j) => serveRow(`${ortLabel} (alone)`, c.name, imageLabel, aloneMs[j], false)),
     serveRow(
       `${ortLabel} (alone)`,
       clients[1].name,
+      `512×512 grey PNG (${png512.length} bytes)`,
       grey512Ms,
       false,
-      `512×512 grey PNG (${png512.length} bytes)`,
     ),
   ];
   load.mark('afterServe');
