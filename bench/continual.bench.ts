@@ -24,8 +24,8 @@
  * the units still to run start from in <out>/continual-work/ (both committed for the full run, which outlasts a
  * working session: continual/resume-point.ts), and the same command continues from there (the npm script runs
  * `node --import tsx`, not the tsx CLI, whose signal relay kills a busy child 30 ms after Ctrl-C, before it can
- * stop cleanly; a killed run resumes too, from the last finished unit and epoch). Exit codes: 0 done, 1 internal error, 2 usage, 4 model problem,
- * 5 backend unavailable, 130 stopped (resumable).
+ * stop cleanly; a killed run resumes too, from the last finished unit and epoch). Exit codes: 0 done, 1 internal
+ * error, 2 usage, 4 model problem, 5 backend unavailable, 130 stopped (resumable).
  */
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
