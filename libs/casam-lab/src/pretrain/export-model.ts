@@ -13,6 +13,8 @@ import {
 } from '@casam/casam-core';
 import { EvalResult, evaluateHeldOut, makeHeldOutSet } from './evaluate';
 import { EVAL_SEED } from './generic-corpus';
+import { TRAINING_CURVE_FILE, trainingCurvePoints, trainingCurveSvg } from './training-curve';
+import { svgToPng } from '../report';
 
 export interface ExportInfo {
   /** The exact command line that produced the run. */
@@ -134,9 +136,16 @@ export function exportPretrainedModel(
   } finally {
     sam.dispose();
   }
+  const logPath = join(outDir, 'training-log.jsonl');
+  const points = existsSync(logPath) ? trainingCurvePoints(readFileSync(logPath, 'utf8')) : [];
+  if (points.length)
+    writeFileAtomic(
+      join(outDir, TRAINING_CURVE_FILE),
+      svgToPng(trainingCurveSvg(points, `${cfg.name}: pretraining`)),
+    );
   writeFileSync(
     join(outDir, 'README.md'),
-    readme(cfg, info, result, readLogHistory(join(outDir, 'training-log.jsonl')), statSync(weightsPath).size),
+    readme(cfg, info, result, readLogHistory(logPath), statSync(weightsPath).size, points.length > 0),
   );
   return { weightsPath, bytes: bytes.byteLength, eval: result };
 }
@@ -149,7 +158,14 @@ function origin(info: ExportInfo): string {
     : "pretrained from scratch by this repository's own command";
 }
 
-function readme(cfg: SamConfig, info: ExportInfo, r: EvalResult, log: LogHistory, size: number): string {
+function readme(
+  cfg: SamConfig,
+  info: ExportInfo,
+  r: EvalResult,
+  log: LogHistory,
+  size: number,
+  curve: boolean,
+): string {
   const history = log.evals;
   const f = (v: number): string => v.toFixed(3);
   const shapes = Object.entries(r.byShape)
@@ -179,7 +195,7 @@ illumination gradients; box and point prompts). ${info.options['corpus'] === und
 |---|---|
 | \`${cfg.name}.safetensors\` | weights, float32, official names and order (${size.toLocaleString('en-US')} bytes); loads through \`loadSamWeights\` like any official checkpoint |
 | \`training-log.jsonl\` | one JSON line per progress report (\`type: "train"\`) and per held-out evaluation (\`type: "eval"\`) |
-| \`checkpoints/\` | resumable training state (weights, Adam moments, step, data cursor); not in git |
+${curve ? `| \`${TRAINING_CURVE_FILE}\` | the log's held-out evaluations and training-batch IoU over steps (below) |\n` : ''}| \`checkpoints/\` | resumable training state (weights, Adam moments, step, data cursor); not in git |
 
 ## How it was made
 
@@ -214,7 +230,7 @@ By shape:
 ${shapes}
 
 ## IoU over time
-
+${curve ? `\n![held-out IoU over training](${TRAINING_CURVE_FILE})\n` : ''}
 | step | trained | box IoU | box-fill | 1-point IoU |
 |---|---|---|---|---|
 ${hist}

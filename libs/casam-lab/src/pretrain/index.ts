@@ -43,6 +43,14 @@ export {
 } from './export-model';
 export { WarmStartError, warmStartStateDict, type WarmStartReport } from './warm-start';
 export {
+  TRAINING_CURVE_FILE,
+  TrainingCurveError,
+  trainingCurvePoints,
+  trainingCurveSvg,
+  writeTrainingCurve,
+  type TrainingCurvePoint,
+} from './training-curve';
+export {
   createRealCorpus,
   mixCorpora,
   REAL_CORPUS_VERSION,

@@ -10,6 +10,7 @@ import {
   toFloat32,
   loadSamWeights,
   createAdam,
+  decodeImage,
 } from '@casam/casam-core';
 import { buildBatch } from './batch';
 import { PretrainCheckpointError, loadCheckpoint, saveCheckpoint } from './checkpoint-io';
@@ -196,6 +197,9 @@ describe('pretrainer', () => {
   it('exports a checkpoint that loads through loadSamWeights, with a README reporting the held-out IoU', () => {
     const dir = tmp();
     const weights = initSamStateDict(cfg, 9);
+    const evalLine = (step: number, boxIou: number): string =>
+      JSON.stringify({ type: 'eval', step, elapsed: step, boxIou, boxFillIou: 0.5, pointIou: 0.2 });
+    writeFileSync(join(dir, 'training-log.jsonl'), [evalLine(0, 0.1), evalLine(2, 0.3)].join('\n') + '\n');
     const r = exportPretrainedModel(dir, cfg, weights, {
       command: 'npm run pretrain -- --steps 4',
       seed: 9,
@@ -212,6 +216,9 @@ describe('pretrainer', () => {
     expect(readme).toContain('npm run pretrain -- --steps 4');
     expect(readme).toContain(r.eval.boxFillIou.toFixed(3));
     expect(r.eval.targets).toBe(4);
+    // The log's curve is drawn beside it and shown in the README.
+    expect(readme).toContain('![held-out IoU over training](training-curve.png)');
+    expect(decodeImage(readFileSync(join(dir, 'training-curve.png'))).width).toBe(960);
   });
 
   it('finds the holes in a training log (a log lost in a crash) next to its evaluations', () => {
