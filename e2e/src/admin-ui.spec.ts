@@ -250,6 +250,8 @@ describe.skipIf(!haveChromium && inCi)('admin UI in Chromium', () => {
     expect(await row.textContent()).toContain('0.800');
     // What it carries, in its row and again beside Approve.
     expect(await row.locator('td[data-adapter-kind]').textContent()).toBe('Alignment Layer');
+    // τ with the percentile it was taken at.
+    expect(await row.locator('td[data-tau-percentile="97"]').textContent()).toMatch(/^\d+\.\d+ \(p97\)$/);
     expect(await row.locator('div[data-adapter-kind="align"]').textContent()).toBe('Alignment Layer');
     // The site's verdict sits beside Approve: below filling the box, so not recommended.
     expect(await row.locator('[data-verdict="below-box-fill"]').textContent()).toBe(

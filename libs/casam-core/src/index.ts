@@ -132,7 +132,12 @@ export {
   initialTaskVaeStateDict,
   trainTaskVae,
 } from './casam/task-vae';
-export { MIN_TAU_TRAINING_IMAGES, calibrateTau } from './casam/tau-calibration';
+export {
+  DEFAULT_TAU_PERCENTILE,
+  MIN_TAU_TRAINING_IMAGES,
+  TAU_PERCENTILE_RANGE,
+  calibrateTau,
+} from './casam/tau-calibration';
 export { type TauStats } from './casam/tau-stats';
 
 // Training an Alignment Layer and a TaskVAE for one task.

@@ -91,5 +91,20 @@ describe('site-agent init → ingest → train (real CLI processes, random tiny 
       2,
       'site-agent: error: --lora-rank and --lora-alpha go with --decoder-lora',
     ]);
-  }, 300_000);
+
+    // τ at another percentile: not silently mixed into the finished run, then taken at the percentile asked for.
+    const mixed = await agentCli(home, [...args, '--tau-percentile', '99']);
+    expect(mixed.code).toBe(3);
+    expect(mixed.stderr).toMatch(/other options or data.*--restart/);
+    const p99 = await agentCli(home, [...args, '--restart', '--tau-percentile', '99']);
+    expect(p99.code, p99.stderr).toBe(0);
+    const tau = readAdapterFile(new Uint8Array(readFileSync(adapterFile))).metadata.tau;
+    expect(tau.percentile).toBe(99);
+    expect(tau.tau).toBe(tau.p99);
+    expect(v2.metadata.tau.percentile).toBe(97);
+    for (const value of ['50', 'x', '100.5'])
+      expect(
+        (await agentCli(home, ['train', '--task', 'polyps', '--tau-percentile', value])).stderr.trim(),
+      ).toBe(`site-agent: error: --tau-percentile must be a number from 80 to 100, got "${value}"`);
+  }, 420_000);
 });

@@ -7,6 +7,8 @@ import {
   type TaskProgress,
   DEFAULT_DECODER_LORA_RANK,
   type DecoderLoraTrainingOptions,
+  DEFAULT_TAU_PERCENTILE,
+  TAU_PERCENTILE_RANGE,
 } from '@casam/casam-core';
 import { DECODER_LORA_LIMITS } from '@casam/protocol';
 import { EXIT, UserError } from '../cli/errors';
@@ -21,7 +23,8 @@ export const trainCommand: Command = {
   name: 'train',
   summary: 'train the task locally: embedding cache, Alignment Layer, VAE, τ, validation metrics (resumable)',
   usage: `site-agent train --task <name> [--epochs <n>] [--vae-epochs <n>] [--max-images <n>] [--seed <n>]
-                 [--decoder-lora [--lora-rank <r>] [--lora-alpha <a>]] [--restart] [--offline] [--force] [--home <dir>]
+                 [--decoder-lora [--lora-rank <r>] [--lora-alpha <a>]] [--tau-percentile <p>] [--restart] [--offline]
+                 [--force] [--home <dir>]
   --epochs <n>              Alignment Layer epochs (default ${DEFAULT_AL_EPOCHS}; learning rate: the preset's, ${DEFAULT_PRESET} ${DEFAULT_AL_LR[DEFAULT_PRESET]})
   --vae-epochs <n>          VAE epochs (default ${DEFAULT_VAE_OPTIONS.epochs}; more on small data, at least ${DEFAULT_VAE_OPTIONS.minSteps} steps; n given
                             here is exact; batch ${DEFAULT_VAE_OPTIONS.batchSize}, learning rate ${DEFAULT_VAE_OPTIONS.lr})
@@ -31,13 +34,16 @@ export const trainCommand: Command = {
                             adapter becomes version 2 (coordinators and site agents from issue 19 on read it)
   --lora-rank <r>           rank of the delta, 1..${DECODER_LORA_LIMITS.maxRank} (default ${DEFAULT_DECODER_LORA_RANK})
   --lora-alpha <a>          scale numerator (scale alpha/rank; default the rank)
+  --tau-percentile <p>      τ at this percentile of the held-out VAE scores, ${TAU_PERCENTILE_RANGE.min}..${TAU_PERCENTILE_RANGE.max} (default ${DEFAULT_TAU_PERCENTILE},
+                            the paper's): higher routes more of the task's own images to its layer and lets more
+                            images of other domains through too (docs/site-agent.md, "Enough images for τ")
   --restart                 discard earlier progress of this task and start over (default: resume)
   --offline                 do not stream training progress to the coordinator (default: stream it when the task
                             was proposed and the site is enrolled)
   --force                   train with fewer than ${MIN_TAU_TRAINING_IMAGES} training images (refused otherwise: τ from fewer images
                             accepts images of other domains, see bench/results/tau-data.md)
 Fixed: box or point prompts 50/50, one per region (connected component of a class mask); τ by 5-fold
-calibration at the 97th percentile.
+calibration.
 Ctrl-C stops after the current step; run the same command again to resume where it stopped.
 ${ENGINE_HELP}
 ${HOME_HELP}`,
@@ -54,6 +60,7 @@ ${HOME_HELP}`,
     'decoder-lora': { type: 'boolean', default: false },
     'lora-rank': { type: 'string' },
     'lora-alpha': { type: 'string' },
+    'tau-percentile': { type: 'string' },
     ...ENGINE_OPTION,
   },
   async run(v, log) {
@@ -67,6 +74,7 @@ ${HOME_HELP}`,
       return n;
     };
     const decoderLora = decoderLoraFlags(v);
+    const tauPercentile = tauPercentileFlag(v.string('tau-percentile'));
     const controller = new AbortController();
     const onSigint = () => {
       log('interrupt: stopping after the current step (Ctrl-C again to quit at once)…');
@@ -87,6 +95,7 @@ ${HOME_HELP}`,
         force: v.bool('force'),
         engine: parseEngineChoice(v.string('engine') ?? DEFAULT_ENGINE),
         ...(decoderLora ? { decoderLora } : {}),
+        ...(tauPercentile !== undefined ? { tauPercentile } : {}),
         onProgress: progressPrinter(log),
         signal: controller.signal,
         log,
@@ -118,6 +127,18 @@ function decoderLoraFlags(v: OptionValues): DecoderLoraTrainingOptions | undefin
   if (!(a > 0 && a <= DECODER_LORA_LIMITS.maxAlpha))
     throw new UserError(`--lora-alpha must be a number in (0, ${DECODER_LORA_LIMITS.maxAlpha}]`, EXIT.usage);
   return { rank: r, alpha: a };
+}
+
+/** `--tau-percentile p` → the percentile τ is taken at (undefined: the trainer's default). */
+function tauPercentileFlag(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const p = Number(s);
+  if (s.trim() === '' || !(p >= TAU_PERCENTILE_RANGE.min && p <= TAU_PERCENTILE_RANGE.max))
+    throw new UserError(
+      `--tau-percentile must be a number from ${TAU_PERCENTILE_RANGE.min} to ${TAU_PERCENTILE_RANGE.max}, got "${s}"`,
+      EXIT.usage,
+    );
+  return p;
 }
 
 /** One line per phase start/end, and a progress line at most every 2 s inside a phase. */

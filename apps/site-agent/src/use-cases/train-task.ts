@@ -45,6 +45,8 @@ export interface TrainTaskRequest {
   engine?: EngineChoice;
   /** Also train a low-rank delta on the mask decoder with the Alignment Layer (a version 2 adapter). */
   decoderLora?: DecoderLoraTrainingOptions;
+  /** The percentile of the held-out VAE scores τ is taken at (default the trainer's, the paper's 97th). */
+  tauPercentile?: number;
   onProgress: (p: TaskProgress) => void;
   /** Aborting stops after the current step (exit 130, resumable). */
   signal: AbortSignal;
@@ -104,6 +106,7 @@ export async function trainLocalTask(o: TrainTaskRequest): Promise<TrainedTask> 
       seed: o.seed,
       al: { epochs: o.epochs, ...(o.decoderLora ? { decoderLora: o.decoderLora } : {}) },
       vae: { epochs: o.vaeEpochs },
+      ...(o.tauPercentile !== undefined ? { tau: { percentile: o.tauPercentile } } : {}),
       restart: o.restart,
       onProgress: (p) => {
         o.onProgress(p);

@@ -47,6 +47,14 @@ export interface CalibrateTauOptions {
  */
 export const MIN_TAU_TRAINING_IMAGES = 32;
 
+/** The percentile of the held-out scores τ is taken at: the paper's 97th. */
+export const DEFAULT_TAU_PERCENTILE = 97;
+/**
+ * The percentiles `site-agent train --tau-percentile` accepts. Each point up routes more of a task's own images to
+ * its layer and lets more images of other domains through (bench:continual's "Where the threshold sits").
+ */
+export const TAU_PERCENTILE_RANGE = Object.freeze({ min: 80, max: 100 });
+
 export interface TauCalibrationResult extends TauStats {
   /** Held-out score of every feature row, in input order. */
   scores: Float32Array;
@@ -69,7 +77,7 @@ export async function calibrateTau(
   opts: CalibrateTauOptions = {},
 ): Promise<TauCalibrationResult> {
   const folds = opts.folds ?? 5;
-  const pct = opts.percentile ?? 97;
+  const pct = opts.percentile ?? DEFAULT_TAU_PERCENTILE;
   const seed = opts.seed ?? 0;
   if (!Number.isInteger(folds) || folds < 2)
     throw new TauCalibrationError(`folds must be an integer ≥ 2, got ${folds}`);

@@ -5,7 +5,7 @@
  *   align     Alignment Layer on the cached embeddings (al-trainer.ts), with the opt-in decoder LoRA delta
  *   features  attention-pooled RAW embeddings of the training images (the router's feature, before any AL)
  *   vae       TaskVAE on those features
- *   tau       τ = p97 of 5-fold held-out VAE scores
+ *   tau       τ = p97 of 5-fold held-out VAE scores (`tau.percentile` to take another)
  *   evaluate  box prompt per validation region: trained AL next to frozen SAM and box-fill (decoder on TF.js, or
  *             on `validationEngine`, e.g. ONNX Runtime)
  *   write     the adapter file (align + vae tensors, τ stats, metrics) that the coordinator validates
@@ -35,7 +35,7 @@ import {
   trainTaskVae,
   vaeEpochsFor,
 } from '../casam/task-vae';
-import { TauCalibrationProgress, calibrateTau } from '../casam/tau-calibration';
+import { DEFAULT_TAU_PERCENTILE, TauCalibrationProgress, calibrateTau } from '../casam/tau-calibration';
 import { TauCalibrationError, TauStats } from '../casam/tau-stats';
 import { gridSize } from '../sam/config';
 import type { SamEngine } from '../sam/engine';
@@ -314,7 +314,7 @@ function startRun(opts: TrainTaskOptions): TaskRun {
       ...opts.vae,
       minSteps: opts.vae?.minSteps ?? (opts.vae?.epochs === undefined ? DEFAULT_VAE_OPTIONS.minSteps : 0),
     },
-    tauOpts: { folds: 5, percentile: 97, ...opts.tau },
+    tauOpts: { folds: 5, percentile: DEFAULT_TAU_PERCENTILE, ...opts.tau },
     file: (k) => join(dir, FILES[k]),
     outPath: opts.outPath ?? join(dir, 'adapter.safetensors'),
     emit: (p) => opts.onProgress?.(p),

@@ -186,7 +186,14 @@ function row(
     ),
     h('td', {}, siteName(v.siteId)),
     metricNames.map((m) => h('td', {}, num(v.metrics[m]))),
-    h('td', {}, num(v.tau.tau)),
+    // The percentile τ was taken at: the paper's 97th unless the site chose another (train --tau-percentile).
+    h(
+      'td',
+      { 'data-tau-percentile': String(v.tau.percentile) },
+      num(v.tau.tau),
+      ' ',
+      h('span', { class: 'muted' }, `(p${v.tau.percentile})`),
+    ),
     h('td', {}, `${num(v.tau.p95)} / ${num(v.tau.p99)}`),
     h('td', {}, `${num(v.tau.mean)} ± ${num(v.tau.std)}`),
     h('td', {}, String(v.tau.n)),
