@@ -92,19 +92,31 @@ describe('site-agent init → ingest → train (real CLI processes, random tiny 
       'site-agent: error: --lora-rank and --lora-alpha go with --decoder-lora',
     ]);
 
-    // τ at another percentile: not silently mixed into the finished run, then taken at the percentile asked for.
-    const mixed = await agentCli(home, [...args, '--tau-percentile', '99']);
-    expect(mixed.code).toBe(3);
-    expect(mixed.stderr).toMatch(/other options or data.*--restart/);
-    const p99 = await agentCli(home, [...args, '--restart', '--tau-percentile', '99']);
+    // τ at another percentile of the same held-out scores: nothing is trained again.
+    const loraArgs = [...args, '--decoder-lora', '--lora-rank', '2'];
+    const p99 = await agentCli(home, [...loraArgs, '--tau-percentile', '99']);
     expect(p99.code, p99.stderr).toBe(0);
+    expect(p99.stderr).toMatch(/align: done in an earlier run/);
+    expect(p99.stderr).toMatch(/tau: done in an earlier run/);
+    expect(p99.stdout).toMatch(/τ \d+\.\d{4} \(p99\)/);
     const tau = readAdapterFile(new Uint8Array(readFileSync(adapterFile))).metadata.tau;
-    expect(tau.percentile).toBe(99);
-    expect(tau.tau).toBe(tau.p99);
+    expect([tau.percentile, tau.tau, tau.p95, tau.p99]).toEqual([
+      99,
+      v2.metadata.tau.p99,
+      v2.metadata.tau.p95,
+      v2.metadata.tau.p99,
+    ]);
     expect(v2.metadata.tau.percentile).toBe(97);
-    for (const value of ['50', 'x', '100.5'])
-      expect(
-        (await agentCli(home, ['train', '--task', 'polyps', '--tau-percentile', value])).stderr.trim(),
-      ).toBe(`site-agent: error: --tau-percentile must be a number from 80 to 100, got "${value}"`);
+    const task = JSON.parse(readFileSync(join(home, 'tasks', 'polyps', 'task.json'), 'utf8')) as {
+      training: { tau: number; tauPercentile: number };
+    };
+    expect(task.training).toMatchObject({ tau: tau.tau, tauPercentile: 99 });
+    for (const value of ['50', 'x', '100.5']) {
+      const r = await agentCli(home, ['train', '--task', 'polyps', '--tau-percentile', value]);
+      expect([r.code, r.stderr.trim()]).toEqual([
+        2,
+        `site-agent: error: --tau-percentile must be a number from 80 to 100, got "${value}"`,
+      ]);
+    }
   }, 420_000);
 });

@@ -36,7 +36,8 @@ export const trainCommand: Command = {
   --lora-alpha <a>          scale numerator (scale alpha/rank; default the rank)
   --tau-percentile <p>      τ at this percentile of the held-out VAE scores, ${TAU_PERCENTILE_RANGE.min}..${TAU_PERCENTILE_RANGE.max} (default ${DEFAULT_TAU_PERCENTILE},
                             the paper's): higher routes more of the task's own images to its layer and lets more
-                            images of other domains through too (docs/site-agent.md, "Enough images for τ")
+                            images of other domains through too (docs/site-agent.md, "Enough images for τ"); on a
+                            task already trained it re-takes τ from the stored held-out scores, training nothing
   --restart                 discard earlier progress of this task and start over (default: resume)
   --offline                 do not stream training progress to the coordinator (default: stream it when the task
                             was proposed and the site is enrolled)
@@ -101,7 +102,7 @@ ${HOME_HELP}`,
         log,
       });
       console.log(
-        `task ${name}: adapter ${t.adapterPath}\n  validation IoU ${t.iou.toFixed(3)} (frozen SAM ${t.frozenIou.toFixed(3)}, box-fill ${t.boxFillIou.toFixed(3)}), Dice ${t.dice.toFixed(3)}; τ ${t.tau.toFixed(4)}` +
+        `task ${name}: adapter ${t.adapterPath}\n  validation IoU ${t.iou.toFixed(3)} (frozen SAM ${t.frozenIou.toFixed(3)}, box-fill ${t.boxFillIou.toFixed(3)}), Dice ${t.dice.toFixed(3)}; τ ${t.tau.toFixed(4)} (p${t.tauPercentile})` +
           `\n  verdict: ${t.verdict.text}` +
           (t.verdict.kind === 'below-frozen' ? '\n  upload will ask for --force' : ''),
       );

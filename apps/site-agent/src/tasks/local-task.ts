@@ -17,7 +17,14 @@ export interface LocalTask {
   /** Set by `propose`; `status` is refreshed by `status` (the coordinator decides it), `checkedAt` says when. */
   coordinator?: { taskId: string; status: string; proposedAt: string; checkedAt?: string };
   /** Set by `train`. */
-  training?: { adapter: string; trainedAt: string; metrics: Record<string, number>; tau: number };
+  training?: {
+    adapter: string;
+    trainedAt: string;
+    metrics: Record<string, number>;
+    tau: number;
+    /** The percentile of the held-out scores τ was taken at (absent in records from before the option: 97). */
+    tauPercentile?: number;
+  };
   /** Set by `upload`: the adapter version the coordinator created. */
   upload?: { uploadId: string; sha256: string; adapterVersionId?: string; completedAt?: string };
 }

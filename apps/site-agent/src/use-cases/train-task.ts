@@ -60,6 +60,7 @@ export interface TrainedTask {
   frozenIou: number;
   boxFillIou: number;
   tau: number;
+  tauPercentile: number;
   verdict: AdapterVerdict;
 }
 
@@ -128,6 +129,7 @@ export async function trainLocalTask(o: TrainTaskRequest): Promise<TrainedTask> 
           boxFillIou: e.boxFill.iou,
         },
         tau: result.tau.tau,
+        tauPercentile: result.tau.percentile,
       };
     });
     return {
@@ -137,6 +139,7 @@ export async function trainLocalTask(o: TrainTaskRequest): Promise<TrainedTask> 
       frozenIou: e.frozen.iou,
       boxFillIou: e.boxFill.iou,
       tau: result.tau.tau,
+      tauPercentile: result.tau.percentile,
       verdict: adapterVerdict(result.metadata.metrics),
     };
   } catch (err) {

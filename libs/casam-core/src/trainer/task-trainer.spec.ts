@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -122,6 +123,44 @@ describe('task trainer', () => {
       events.filter((e) => e.phase === 'tau' && e.status === 'progress').map((e) => e.tau!.fold),
     ).toEqual([1, 2, 3, 4, 5]);
     expect(readFileSync(r.adapterPath).equals(reference)).toBe(true);
+  }, 60_000);
+
+  it('takes τ at another percentile from the stored held-out scores, training nothing again', async () => {
+    const before = validateAdapterFile(
+      new Uint8Array(readFileSync(join(dir, 'run1', 'adapter.safetensors'))),
+      {
+        channels: 64,
+      },
+    ).metadata.tau;
+    const vaes = (await trainTask(options('run1'))).cachedPhases;
+    expect(vaes).toEqual(['align', 'features', 'vae', 'tau', 'evaluate']);
+    const r = await trainTask(options('run1', { tau: { percentile: 99 } }));
+    expect(r.cachedPhases).toEqual(['align', 'features', 'vae', 'tau', 'evaluate']);
+    expect(r.tau.percentile).toBe(99);
+    expect(r.tau.tau).toBe(before.p99);
+    expect([r.tau.p95, r.tau.p99, r.tau.n]).toEqual([before.p95, before.p99, before.n]);
+    expect(r.tau.mean).toBeCloseTo(before.mean, 12);
+    expect(r.tau.std).toBeCloseTo(before.std, 12);
+    const written = validateAdapterFile(new Uint8Array(readFileSync(r.adapterPath)), { channels: 64 });
+    expect(written.metadata.tau).toEqual(r.tau);
+    // And back: the paper's percentile gives the first adapter's τ again.
+    expect((await trainTask(options('run1'))).tau.tau).toBe(before.tau);
+  }, 60_000);
+
+  it('resumes a run pinned before the percentile was an option (its hash included the percentile, 97)', async () => {
+    const path = join(dir, 'run1', 'task-state.json');
+    const st = JSON.parse(readFileSync(path, 'utf8')) as { configHash: string; config: { tau: object } };
+    expect(st.config.tau).toEqual({ folds: 5 });
+    const legacy = { ...st.config, tau: { folds: 5, percentile: 97 } };
+    const legacyHash = createHash('sha256').update(JSON.stringify(legacy)).digest('hex');
+    writeFileSync(path, JSON.stringify({ ...st, configHash: legacyHash, config: legacy }));
+    await expect(trainTask(options('run1'))).resolves.toMatchObject({ tau: { percentile: 97 } });
+    writeFileSync(
+      path,
+      JSON.stringify({ ...st, configHash: legacyHash.replace(/^./, (c) => (c === '0' ? '1' : '0')) }),
+    );
+    await expect(trainTask(options('run1'))).rejects.toThrow(TaskStateMismatchError);
+    writeFileSync(path, JSON.stringify(st));
   }, 60_000);
 
   it('refuses to mix runs with other options unless restarted', async () => {

@@ -36,7 +36,7 @@ import {
   vaeEpochsFor,
 } from '../casam/task-vae';
 import { DEFAULT_TAU_PERCENTILE, TauCalibrationProgress, calibrateTau } from '../casam/tau-calibration';
-import { TauCalibrationError, TauStats } from '../casam/tau-stats';
+import { TauCalibrationError, TauStats, tauStatsFromScores } from '../casam/tau-stats';
 import { gridSize } from '../sam/config';
 import type { SamEngine } from '../sam/engine';
 import type { Sam } from '../sam/sam';
@@ -381,15 +381,22 @@ function pinConfiguration(run: TaskRun, train: readonly EmbeddedItem[], val: rea
     // The region rule with its defaults spelled out, so a run from before it cannot be resumed under it.
     regions: { split: al.regions?.split ?? 'components', minPixels: al.regions?.minPixels ?? 'auto' },
     vae: run.vaeOpts,
-    tau: run.tauOpts,
+    // Not the percentile: another one is taken from the same held-out scores (tauPhase).
+    tau: { folds: run.tauOpts.folds },
     boundaryIou: opts.boundaryIou ?? true,
     train: dataDigest(train),
     val: dataDigest(val),
   };
-  const configHash = createHash('sha256').update(JSON.stringify(config)).digest('hex');
+  const hash = (c: object): string => createHash('sha256').update(JSON.stringify(c)).digest('hex');
+  const configHash = hash(config);
   if (existsSync(run.file('state'))) {
     const st = readJson<{ configHash?: string }>(run.file('state'));
-    if (st.configHash !== configHash)
+    // Runs pinned before the percentile was an option hashed it (always 97 then); they resume as they are.
+    const legacyHash = hash({
+      ...config,
+      tau: { folds: run.tauOpts.folds, percentile: DEFAULT_TAU_PERCENTILE },
+    });
+    if (st.configHash !== configHash && st.configHash !== legacyHash)
       throw new TaskStateMismatchError(
         `${opts.workDir} holds a run of task ${opts.taskId} with other options or data; pass restart: true to discard it`,
       );
@@ -532,14 +539,30 @@ function vaePhase(run: TaskRun, features: HostTensor): Promise<VaeOut> {
   );
 }
 
-/** tau: τ from k-fold held-out VAE scores; each finished fold is saved, so a resumed run skips it. */
+/** Every fold's held-out scores from `tau-folds.json`, pooled; null when the file is missing or a fold is not done. */
+function storedHeldOutScores(path: string): Float32Array | null {
+  if (!existsSync(path)) return null;
+  const { folds } = readJson<{ folds: (number[] | null)[] }>(path);
+  if (!Array.isArray(folds) || folds.length === 0 || folds.some((f) => !Array.isArray(f))) return null;
+  return Float32Array.from((folds as number[][]).flat());
+}
+
+/**
+ * tau: τ from k-fold held-out VAE scores; each finished fold is saved, so a resumed run skips it. A finished run
+ * asked for another percentile takes τ from the same stored held-out scores, without training any VAE again.
+ */
 function tauPhase(run: TaskRun, features: HostTensor): Promise<TauStats> {
   const { file, tauOpts, emit } = run;
   const { signal } = run.opts;
+  const cached = existsSync(file('tau')) ? readJson<TauStats>(file('tau')) : null;
+  const retake =
+    cached !== null && cached.percentile !== tauOpts.percentile
+      ? storedHeldOutScores(file('tauFolds'))
+      : null;
   return runPhase<TauStats>(
     run,
     'tau',
-    existsSync(file('tau')),
+    cached !== null && (cached.percentile === tauOpts.percentile || retake !== null),
     async () => {
       const folds: (number[] | null)[] = existsSync(file('tauFolds'))
         ? readJson<{ folds: (number[] | null)[] }>(file('tauFolds')).folds
@@ -574,7 +597,12 @@ function tauPhase(run: TaskRun, features: HostTensor): Promise<TauStats> {
         throw e;
       }
     },
-    () => readJson<TauStats>(file('tau')),
+    () => {
+      if (retake === null) return cached!;
+      const stats = tauStatsFromScores(retake, tauOpts.percentile);
+      writeJson(file('tau'), stats);
+      return stats;
+    },
   );
 }
 
