@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   SamConfig,
@@ -13,7 +13,12 @@ import {
 } from '@casam/casam-core';
 import { EvalResult, evaluateHeldOut, makeHeldOutSet } from './evaluate';
 import { EVAL_SEED } from './generic-corpus';
-import { TRAINING_CURVE_FILE, trainingCurvePoints, trainingCurveSvg } from './training-curve';
+import {
+  TRAINING_CURVE_FILE,
+  TrainingCurveError,
+  trainingCurvePoints,
+  trainingCurveSvg,
+} from './training-curve';
 import { svgToPng } from '../report';
 
 export interface ExportInfo {
@@ -104,6 +109,7 @@ export function exportPretrainedModel(
   cfg: SamConfig,
   weights: StateDict,
   info: ExportInfo,
+  warn: (line: string) => void = (line) => console.error(line),
 ): ExportResult {
   const ordered: [string, ReturnType<typeof float32Tensor>][] = expectedStateDict(cfg).map(({ name }) => {
     const t = weights.get(name);
@@ -137,17 +143,33 @@ export function exportPretrainedModel(
     sam.dispose();
   }
   const logPath = join(outDir, 'training-log.jsonl');
-  const points = existsSync(logPath) ? trainingCurvePoints(readFileSync(logPath, 'utf8')) : [];
-  if (points.length)
-    writeFileAtomic(
-      join(outDir, TRAINING_CURVE_FILE),
-      svgToPng(trainingCurveSvg(points, `${cfg.name}: pretraining`)),
-    );
+  const curve = drawCurve(outDir, logPath, `${cfg.name}: pretraining`, warn);
   writeFileSync(
     join(outDir, 'README.md'),
-    readme(cfg, info, result, readLogHistory(logPath), statSync(weightsPath).size, points.length > 0),
+    readme(cfg, info, result, readLogHistory(logPath), statSync(weightsPath).size, curve),
   );
   return { weightsPath, bytes: bytes.byteLength, eval: result };
+}
+
+/**
+ * The log's curve beside it (true when drawn). A log the curve cannot read is worth a warning, not a failed
+ * export: the weights and README are what the run is for. A curve left from an earlier export is removed when
+ * there is nothing to draw, so the folder never shows a stale one.
+ */
+function drawCurve(outDir: string, logPath: string, title: string, warn: (line: string) => void): boolean {
+  const path = join(outDir, TRAINING_CURVE_FILE);
+  try {
+    const points = existsSync(logPath) ? trainingCurvePoints(readFileSync(logPath, 'utf8')) : [];
+    if (points.length) {
+      writeFileAtomic(path, svgToPng(trainingCurveSvg(points, title)));
+      return true;
+    }
+  } catch (e) {
+    if (!(e instanceof TrainingCurveError)) throw e;
+    warn(`warning: no ${TRAINING_CURVE_FILE}: ${e.message}`);
+  }
+  rmSync(path, { force: true });
+  return false;
 }
 
 /** How the weights came to be: from scratch, or warm-started from another model (the run's --init-from). */

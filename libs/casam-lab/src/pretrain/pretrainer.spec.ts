@@ -200,7 +200,7 @@ describe('pretrainer', () => {
     const evalLine = (step: number, boxIou: number): string =>
       JSON.stringify({ type: 'eval', step, elapsed: step, boxIou, boxFillIou: 0.5, pointIou: 0.2 });
     writeFileSync(join(dir, 'training-log.jsonl'), [evalLine(0, 0.1), evalLine(2, 0.3)].join('\n') + '\n');
-    const r = exportPretrainedModel(dir, cfg, weights, {
+    const info = {
       command: 'npm run pretrain -- --steps 4',
       seed: 9,
       step: 0,
@@ -209,7 +209,8 @@ describe('pretrainer', () => {
       backend: 'wasm (test)',
       options: { steps: 4 },
       evalImages: 2,
-    });
+    };
+    const r = exportPretrainedModel(dir, cfg, weights, info);
     expect(r.bytes).toBeLessThan(25 * 1024 * 1024);
     expect(identical(loadSamWeights(r.weightsPath, cfg), weights)).toBe(true);
     const readme = readFileSync(join(dir, 'README.md'), 'utf8');
@@ -219,6 +220,13 @@ describe('pretrainer', () => {
     // The log's curve is drawn beside it and shown in the README.
     expect(readme).toContain('![held-out IoU over training](training-curve.png)');
     expect(decodeImage(readFileSync(join(dir, 'training-curve.png'))).width).toBe(960);
+    // A log the curve cannot read: the export still succeeds, warns, and leaves no stale curve behind.
+    writeFileSync(join(dir, 'training-log.jsonl'), ['garbage', evalLine(0, 0.1)].join('\n') + '\n');
+    const warnings: string[] = [];
+    exportPretrainedModel(dir, cfg, weights, { ...info, evalImages: 1 }, (l) => warnings.push(l));
+    expect(warnings).toEqual(['warning: no training-curve.png: line 1 of the training log is not JSON']);
+    expect(existsSync(join(dir, 'training-curve.png'))).toBe(false);
+    expect(readFileSync(join(dir, 'README.md'), 'utf8')).not.toContain('training-curve.png');
   });
 
   it('finds the holes in a training log (a log lost in a crash) next to its evaluations', () => {

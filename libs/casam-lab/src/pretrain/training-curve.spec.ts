@@ -51,25 +51,23 @@ describe('training curve', () => {
     expect(p.every((x) => x.domainBoxIou === null)).toBe(true);
   });
 
-  it('adds the benchmark domains where the run evaluated them, also at a step with no held-out evaluation', () => {
+  it('adds the benchmark domains at the steps the held-out set was evaluated, and keeps the later of repeated lines', () => {
     const domains = (step: number, meanBoxIou: number): string =>
       JSON.stringify({ type: 'eval-domains', step, meanBoxIou, meanBoxFillIou: 0.7, domains: 12 });
     const p = trainingCurvePoints(
-      [evalAt(0, 0.1), domains(0, 0.6), domains(5, 0.65), evalAt(10, 0.3)].join('\n'),
+      [evalAt(0, 0.1), domains(0, 0.6), domains(5, 0.65), train(8, 0.9), train(8, 0.5), evalAt(10, 0.3)].join(
+        '\n',
+      ),
     );
-    expect(p.map((x) => [x.step, x.boxIou, x.domainBoxIou])).toEqual([
-      [0, 0.1, 0.6],
-      [5, null, 0.65],
-      [10, 0.3, null],
+    expect(p.map((x) => [x.step, x.boxIou, x.domainBoxIou, x.trainIou])).toEqual([
+      [0, 0.1, 0.6, null],
+      [10, 0.3, null, 0.5],
     ]);
     const svg = trainingCurveSvg(p, 't');
     expect(svg).toContain('box (12 domains)');
-    expect(
-      trainingCurveSvg(
-        p.filter((x) => x.domainBoxIou === null),
-        't',
-      ),
-    ).not.toContain('12 domains');
+    expect(trainingCurveSvg(p.slice(1), 't')).not.toContain('12 domains');
+    // Domains alone: nothing held out to draw.
+    expect(trainingCurvePoints(domains(5, 0.6))).toEqual([]);
   });
 
   it('names the line of a corrupt log and refuses one with nothing to draw', () => {

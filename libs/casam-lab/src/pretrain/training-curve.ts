@@ -1,9 +1,9 @@
 /**
  * The pretraining curve of a model folder, drawn from its `training-log.jsonl`: held-out box IoU, box-fill and
  * one-centre-point IoU at every evaluation, the mean IoU of the training batches logged since the evaluation
- * before, and, where the run evaluated them (`--eval-domains`), the 12 benchmark domains' mean box IoU against
+ * before, and, where the run evaluated them (`npm run pretrain -- --domain-eval-images`), the 12 benchmark domains' mean box IoU against
  * their box-fill, over optimizer steps. `exportPretrainedModel` writes it beside the log as `training-curve.png`;
- * `npm run pretrain:curve -- <model folder>…` redraws it for folders exported before the curve existed.
+ * `npm run pretrain:curve -- --model <folder>…` redraws it for folders exported before the curve existed.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,10 +19,10 @@ export class TrainingCurveError extends Error {
 
 export interface TrainingCurvePoint {
   step: number;
-  /** Held-out generic-corpus figures; null at a step with only a domain evaluation. */
-  boxIou: number | null;
-  boxFillIou: number | null;
-  pointIou: number | null;
+  /** Held-out set of the generic corpus: box prompt, box-fill, one centre point. */
+  boxIou: number;
+  boxFillIou: number;
+  pointIou: number;
   /** Mean training-batch IoU of the progress lines after the previous point up to this one; null if none. */
   trainIou: number | null;
   /** Mean box IoU and box-fill over the benchmark domains (an `eval-domains` line); null where not evaluated. */
@@ -38,24 +38,9 @@ const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFin
  * any other line that is not JSON is an error naming its line number.
  */
 export function trainingCurvePoints(logText: string): TrainingCurvePoint[] {
-  const at = new Map<number, TrainingCurvePoint>();
-  const point = (step: number): TrainingCurvePoint => {
-    let p = at.get(step);
-    if (!p) {
-      p = {
-        step,
-        boxIou: null,
-        boxFillIou: null,
-        pointIou: null,
-        trainIou: null,
-        domainBoxIou: null,
-        domainBoxFillIou: null,
-      };
-      at.set(step, p);
-    }
-    return p;
-  };
-  const train: { step: number; iou: number }[] = [];
+  const evals = new Map<number, TrainingCurvePoint>();
+  const domains = new Map<number, { box: number; fill: number }>();
+  const train = new Map<number, number>();
   const lines = logText.split('\n');
   const last = lines.map((l) => l.trim() !== '').lastIndexOf(true);
   lines.forEach((line, i) => {
@@ -69,16 +54,29 @@ export function trainingCurvePoints(logText: string): TrainingCurvePoint[] {
     }
     if (!isNum(e.step)) return;
     if (e.type === 'eval' && isNum(e.boxIou) && isNum(e.boxFillIou) && isNum(e.pointIou))
-      Object.assign(point(e.step), { boxIou: e.boxIou, boxFillIou: e.boxFillIou, pointIou: e.pointIou });
+      evals.set(e.step, {
+        step: e.step,
+        boxIou: e.boxIou,
+        boxFillIou: e.boxFillIou,
+        pointIou: e.pointIou,
+        trainIou: null,
+        domainBoxIou: null,
+        domainBoxFillIou: null,
+      });
     else if (e.type === 'eval-domains' && isNum(e.meanBoxIou) && isNum(e.meanBoxFillIou))
-      Object.assign(point(e.step), { domainBoxIou: e.meanBoxIou, domainBoxFillIou: e.meanBoxFillIou });
-    else if (e.type === 'train' && isNum(e.trainIou)) train.push({ step: e.step, iou: e.trainIou });
+      domains.set(e.step, { box: e.meanBoxIou, fill: e.meanBoxFillIou });
+    else if (e.type === 'train' && isNum(e.trainIou)) train.set(e.step, e.trainIou);
   });
-  const points = [...at.values()].sort((a, b) => a.step - b.step);
+  // The pretrainer evaluates the domains at the steps it evaluates the held-out set; one without the other is
+  // not drawn (a tick with half its series missing would break every line).
+  const points = [...evals.values()].sort((a, b) => a.step - b.step);
+  const trainSteps = [...train.keys()].sort((a, b) => a - b);
   points.forEach((p, k) => {
+    const d = domains.get(p.step);
+    if (d) [p.domainBoxIou, p.domainBoxFillIou] = [d.box, d.fill];
     const from = k === 0 ? -Infinity : points[k - 1].step;
-    const batch = train.filter((t) => t.step > from && t.step <= p.step);
-    p.trainIou = batch.length ? batch.reduce((s, t) => s + t.iou, 0) / batch.length : null;
+    const batch = trainSteps.filter((s) => s > from && s <= p.step).map((s) => train.get(s)!);
+    p.trainIou = batch.length ? batch.reduce((a, b) => a + b, 0) / batch.length : null;
   });
   return points;
 }
