@@ -19,7 +19,7 @@ export const exportOnnxCommand: Command = {
   With --checkpoint: into <dir>/<preset>-<fingerprint>-x<exporter>/ (segment --checkpoint <file>
   --onnx-cache <dir> uses it; or pass its files as --encoder-onnx and --decoder-onnx).
 ${HOME_HELP}
-  --model <preset>          vit_b | vit_l | vit_h | sam-mini | casam-tiny (with --checkpoint)
+  --model <preset>          vit_b | vit_l | vit_h | sam-mini | casam-tiny | casam-small (with --checkpoint)
   --checkpoint <file>       SAM weights (.pth or .safetensors) to export without an agent home
   --out <dir>               where to write the export of --checkpoint
   --backend <name>          tfjs backend of the probe's reference (default: the home's, or auto)
