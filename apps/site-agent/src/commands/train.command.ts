@@ -42,7 +42,8 @@ export const trainCommand: Command = {
   --offline                 do not stream training progress to the coordinator (default: stream it when the task
                             was proposed and the site is enrolled)
   --force                   train with fewer than ${MIN_TAU_TRAINING_IMAGES} training images (refused otherwise: τ from fewer images
-                            accepts images of other domains, see bench/results/tau-data.md)
+                            accepts too few of the task's own images or too many of other domains', see
+                            bench/results/tau-data.md)
 Fixed: box or point prompts 50/50, one per region (connected component of a class mask); τ by 5-fold
 calibration.
 Ctrl-C stops after the current step; run the same command again to resume where it stopped.

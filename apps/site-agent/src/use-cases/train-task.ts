@@ -78,8 +78,9 @@ export async function trainLocalTask(o: TrainTaskRequest): Promise<TrainedTask> 
   if (trainCount < MIN_TAU_TRAINING_IMAGES) {
     const why =
       `task ${name} has ${trainCount} training image${trainCount === 1 ? '' : 's'}; τ calibrated from fewer than ` +
-      `${MIN_TAU_TRAINING_IMAGES} accepts most images of other domains (from 16 images per task only 15% of an ` +
-      `unseen domain fell back to frozen SAM, from 32 images 92%)`;
+      `${MIN_TAU_TRAINING_IMAGES} is not trusted (bench/results/tau-data.md: on casam-small a task's τ from 5 or 8 ` +
+      `images accepted only 85–89% of its own test images; on casam-tiny, before the VAEs' 150-step floor, τ from ` +
+      `16 images let only 15% of an unseen domain fall back to frozen SAM)`;
     if (!o.force) throw new UserError(`${why}; add images, or train anyway with --force`, EXIT.input);
     log(`warning: ${why}; training anyway (--force)`);
   }

@@ -39,11 +39,12 @@ export interface CalibrateTauOptions {
 }
 
 /**
- * Fewest training images per task from which τ is trusted. Measured by `npm run bench:tau-data`
- * (bench/results/tau-data.md, casam-tiny, 9 synthetic tasks): with τ from 5, 8 or 16 images per task the fold
- * VAEs are barely trained, τ comes out at 37, 25 and 4.9 and 0–15% of an unseen domain's images fall back to
- * frozen SAM; from 32 images τ is 1.3 and 88–92% fall back (96% at 48), while each task still accepts 98% of
- * its own images.
+ * Fewest training images per task from which τ is trusted. Set on casam-tiny's `npm run bench:tau-data`
+ * (9 synthetic tasks, VAEs of 10 epochs): with τ from 5, 8 or 16 images per task the fold VAEs are barely trained,
+ * τ comes out at 37, 25 and 4.9 and 0–15% of an unseen domain's images fall back to frozen SAM; from 32 images τ
+ * is 1.3 and 88–92% fall back (96% at 48), while each task still accepts 98% of its own images. On casam-small
+ * with the VAEs' 150-step floor (bench/results/tau-data.md) unseen images fall back at every N, and what few
+ * images cost is the task's own: its τ from 5 or 8 images accepts 85–89% of them (97% from 16).
  */
 export const MIN_TAU_TRAINING_IMAGES = 32;
 
