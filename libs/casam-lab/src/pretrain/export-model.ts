@@ -13,13 +13,7 @@ import {
 } from '@casam/casam-core';
 import { EvalResult, evaluateHeldOut, makeHeldOutSet } from './evaluate';
 import { EVAL_SEED } from './generic-corpus';
-import {
-  TRAINING_CURVE_FILE,
-  TrainingCurveError,
-  trainingCurvePoints,
-  trainingCurveSvg,
-} from './training-curve';
-import { svgToPng } from '../report';
+import { TRAINING_CURVE_FILE, TrainingCurveError, writeTrainingCurve } from './training-curve';
 
 export interface ExportInfo {
   /** The exact command line that produced the run. */
@@ -143,7 +137,7 @@ export function exportPretrainedModel(
     sam.dispose();
   }
   const logPath = join(outDir, 'training-log.jsonl');
-  const curve = drawCurve(outDir, logPath, `${cfg.name}: pretraining`, warn);
+  const curve = drawCurve(outDir, `${cfg.name}: pretraining`, warn);
   writeFileSync(
     join(outDir, 'README.md'),
     readme(cfg, info, result, readLogHistory(logPath), statSync(weightsPath).size, curve),
@@ -153,22 +147,19 @@ export function exportPretrainedModel(
 
 /**
  * The log's curve beside it (true when drawn). A log the curve cannot read is worth a warning, not a failed
- * export: the weights and README are what the run is for. A curve left from an earlier export is removed when
- * there is nothing to draw, so the folder never shows a stale one.
+ * export: the weights and README are what the run is for; a run with no log or no evaluation yet has nothing to
+ * draw and says nothing. A curve left from an earlier export is removed when there is nothing to draw, so the
+ * folder never shows a stale one.
  */
-function drawCurve(outDir: string, logPath: string, title: string, warn: (line: string) => void): boolean {
-  const path = join(outDir, TRAINING_CURVE_FILE);
+function drawCurve(outDir: string, title: string, warn: (line: string) => void): boolean {
   try {
-    const points = existsSync(logPath) ? trainingCurvePoints(readFileSync(logPath, 'utf8')) : [];
-    if (points.length) {
-      writeFileAtomic(path, svgToPng(trainingCurveSvg(points, title)));
-      return true;
-    }
+    writeTrainingCurve(outDir, title);
+    return true;
   } catch (e) {
     if (!(e instanceof TrainingCurveError)) throw e;
-    warn(`warning: no ${TRAINING_CURVE_FILE}: ${e.message}`);
+    if (e.problem === 'unreadable') warn(`warning: no ${TRAINING_CURVE_FILE}: ${e.message}`);
   }
-  rmSync(path, { force: true });
+  rmSync(join(outDir, TRAINING_CURVE_FILE), { force: true });
   return false;
 }
 

@@ -227,6 +227,16 @@ describe('pretrainer', () => {
     expect(warnings).toEqual(['warning: no training-curve.png: line 1 of the training log is not JSON']);
     expect(existsSync(join(dir, 'training-curve.png'))).toBe(false);
     expect(readFileSync(join(dir, 'README.md'), 'utf8')).not.toContain('training-curve.png');
+    // A log with no evaluation yet has nothing to draw: no warning, and a stale curve is still removed.
+    writeFileSync(
+      join(dir, 'training-log.jsonl'),
+      JSON.stringify({ type: 'train', step: 1, trainIou: 0.2 }) + '\n',
+    );
+    writeFileSync(join(dir, 'training-curve.png'), 'stale');
+    const quiet: string[] = [];
+    exportPretrainedModel(dir, cfg, weights, { ...info, evalImages: 1 }, (l) => quiet.push(l));
+    expect(quiet).toEqual([]);
+    expect(existsSync(join(dir, 'training-curve.png'))).toBe(false);
   });
 
   it('finds the holes in a training log (a log lost in a crash) next to its evaluations', () => {

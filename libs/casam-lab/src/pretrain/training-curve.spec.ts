@@ -90,7 +90,16 @@ describe('training curve', () => {
       expect(svg).toContain(text);
     const dir = mkdtempSync(join(tmpdir(), 'curve-'));
     dirs.push(dir);
-    expect(() => writeTrainingCurve(dir, 't')).toThrow(/has no training-log.jsonl/);
+    expect(() => writeTrainingCurve(dir, 't')).toThrow(
+      expect.objectContaining({
+        problem: 'no-log',
+        message: expect.stringMatching(/has no training-log.jsonl/),
+      }),
+    );
+    writeFileSync(join(dir, 'training-log.jsonl'), train(5, 0.4));
+    expect(() => writeTrainingCurve(dir, 't')).toThrow(expect.objectContaining({ problem: 'no-evaluation' }));
+    writeFileSync(join(dir, 'training-log.jsonl'), ['{', evalAt(0, 0.1)].join('\n'));
+    expect(() => writeTrainingCurve(dir, 't')).toThrow(expect.objectContaining({ problem: 'unreadable' }));
     writeFileSync(join(dir, 'training-log.jsonl'), [evalAt(0, 0.1), evalAt(10, 0.3)].join('\n'));
     const r = writeTrainingCurve(dir, 't');
     expect(r).toEqual({ path: join(dir, TRAINING_CURVE_FILE), points: 2 });

@@ -13,8 +13,17 @@ import { lineChart, svgToPng } from '../report';
 export const TRAINING_LOG_FILE = 'training-log.jsonl';
 export const TRAINING_CURVE_FILE = 'training-curve.png';
 
+/** Why no curve: the folder has no log, the log has no evaluation yet, or a line of it is not JSON. */
+export type TrainingCurveProblem = 'no-log' | 'no-evaluation' | 'unreadable';
+
 export class TrainingCurveError extends Error {
   override name = 'TrainingCurveError';
+  constructor(
+    message: string,
+    readonly problem: TrainingCurveProblem,
+  ) {
+    super(message);
+  }
 }
 
 export interface TrainingCurvePoint {
@@ -50,7 +59,7 @@ export function trainingCurvePoints(logText: string): TrainingCurvePoint[] {
       e = JSON.parse(line) as Record<string, unknown>;
     } catch {
       if (i === last) return;
-      throw new TrainingCurveError(`line ${i + 1} of the training log is not JSON`);
+      throw new TrainingCurveError(`line ${i + 1} of the training log is not JSON`, 'unreadable');
     }
     if (!isNum(e.step)) return;
     if (e.type === 'eval' && isNum(e.boxIou) && isNum(e.boxFillIou) && isNum(e.pointIou))
@@ -84,7 +93,7 @@ export function trainingCurvePoints(logText: string): TrainingCurvePoint[] {
 /** The curve as an SVG document (report-charts' line chart). */
 export function trainingCurveSvg(points: readonly TrainingCurvePoint[], title: string): string {
   if (points.length === 0)
-    throw new TrainingCurveError('the training log has no held-out evaluation to draw');
+    throw new TrainingCurveError('the training log has no held-out evaluation to draw', 'no-evaluation');
   const domains = points.some((p) => p.domainBoxIou !== null);
   return lineChart({
     title,
@@ -118,7 +127,7 @@ export function trainingCurveSvg(points: readonly TrainingCurvePoint[], title: s
  */
 export function writeTrainingCurve(dir: string, title: string): { path: string; points: number } {
   const logPath = join(dir, TRAINING_LOG_FILE);
-  if (!existsSync(logPath)) throw new TrainingCurveError(`${dir} has no ${TRAINING_LOG_FILE}`);
+  if (!existsSync(logPath)) throw new TrainingCurveError(`${dir} has no ${TRAINING_LOG_FILE}`, 'no-log');
   const points = trainingCurvePoints(readFileSync(logPath, 'utf8'));
   const path = join(dir, TRAINING_CURVE_FILE);
   writeFileAtomic(path, svgToPng(trainingCurveSvg(points, title)));
