@@ -366,14 +366,19 @@ function casamRouting(
     (d: string): (CasamImage & RoutableImage)[] =>
       imgs.filter((i) => i.domain === d);
   const paperTask = (d: string): CasamTaskRecord => taskOf(0, d)!;
+  // Each scored order's final set, split once: the images of its tasks' domains and the unseen domains' images.
+  const finals = plan.orders.flatMap((order, k) => {
+    const set = sets[k];
+    if (!set) return [];
+    const images = routable(set);
+    const seenImgs = images.filter((i) => !i.unseen && order.includes(i.domain));
+    return [{ order, k, images, seenImgs, unseenImgs: images.filter((i) => i.unseen) }];
+  });
   const orders: OrderResult[] = [];
   const routingByOrder: CasamRouting['routingByOrder'] = [];
   const finalByOrder: CasamRouting['finalByOrder'] = [];
-  plan.orders.forEach((order, k) => {
+  for (const { order, k, images, unseenImgs } of finals) {
     // Order k is routed by its own set of layers and VAEs.
-    const set = sets[k];
-    if (!set) return;
-    const images = routable(set);
     const imagesOf = inDomain(images);
     const matrix: number[][] = [];
     const stages: CasamRouting['routingByOrder'][number]['stages'] = [];
@@ -390,10 +395,7 @@ function casamRouting(
     orders.push(orderResult(k, order, matrix));
     routingByOrder.push({ order, stages });
     const last = stages[stages.length - 1];
-    const unseen = evaluateRouted(
-      images.filter((i) => i.unseen),
-      seen,
-    );
+    const unseen = evaluateRouted(unseenImgs, seen);
     finalByOrder.push({
       index: k,
       routingAccuracy: last.routingAccuracy,
@@ -401,40 +403,29 @@ function casamRouting(
       unseenFallbackRate: unseen.fallbackRate,
       unseenIou: unseen.aggregate.iou,
     });
-  });
+  }
   // The same final-stage scores under every routing rule.
   const rules = ROUTING_RULES.map((rule) => {
-    const byOrder: NonNullable<CasamRouting['rules']>[number]['byOrder'] = [];
-    let fallbackSeen = 0;
-    plan.orders.forEach((order, k) => {
-      const set = sets[k];
-      if (!set) return;
-      const imgs = routable(set);
-      const seenImgs = imgs.filter((i) => !i.unseen && order.includes(i.domain));
+    const byOrder = finals.map(({ order, k, images, seenImgs, unseenImgs }) => {
       const r = evaluateRouted(seenImgs, order, rule);
-      const perDomain = order.map((d) => evaluateRouted(inDomain(imgs)(d), order, rule).aggregate.iou);
-      const u = evaluateRouted(
-        imgs.filter((i) => i.unseen),
-        order,
-        rule,
-      );
-      fallbackSeen += r.fallbackRate;
-      byOrder.push({
+      const perDomain = order.map((d) => evaluateRouted(inDomain(images)(d), order, rule).aggregate.iou);
+      return {
         index: k,
         routingAccuracy: r.routingAccuracy ?? NaN,
-        unseenFallbackRate: u.fallbackRate,
+        fallbackRateSeen: r.fallbackRate,
+        unseenFallbackRate: evaluateRouted(unseenImgs, order, rule).fallbackRate,
         avgIou: perDomain.reduce((a, b) => a + b, 0) / perDomain.length,
-      });
+      };
     });
     const mean = (f: (x: (typeof byOrder)[number]) => number): number =>
       byOrder.reduce((a, x) => a + f(x), 0) / byOrder.length;
     return {
       rule,
       routingAccuracy: mean((x) => x.routingAccuracy),
-      fallbackRateSeen: fallbackSeen / byOrder.length,
+      fallbackRateSeen: mean((x) => x.fallbackRateSeen),
       unseenFallbackRate: mean((x) => x.unseenFallbackRate),
       avgIou: mean((x) => x.avgIou),
-      byOrder,
+      byOrder: byOrder.map(({ fallbackRateSeen: _, ...x }) => x),
     };
   });
   // The default rule with each task's threshold at p95, p97 (τ) and p99 of its held-out scores (all in the adapter).
@@ -444,29 +435,24 @@ function casamRouting(
     let misrouted = 0;
     let unseenFallback = 0;
     let n = 0;
-    plan.orders.forEach((order, k) => {
-      const set = sets[k];
-      if (!set) return;
+    for (const { order, k, seenImgs, unseenImgs } of finals) {
       const stats = new Map(order.map((d) => [d, taskOf(k, d)?.tau]));
-      if (order.some((d) => !stats.get(d))) return;
-      const imgs = routable(set).map((i) => ({
-        ...i,
-        scores: i.scores.map((s) => {
-          const t = stats.get(s.taskId);
-          return t && choice !== 'p97' ? { ...s, tau: t[choice] } : s;
-        }),
-      }));
-      const seenImgs = imgs.filter((i) => !i.unseen && order.includes(i.domain));
-      const r = evaluateRouted(seenImgs, order);
+      if (order.some((d) => !stats.get(d))) continue;
+      const withThreshold = <T extends CasamImage>(imgs: T[]): T[] =>
+        imgs.map((i) => ({
+          ...i,
+          scores: i.scores.map((s) => {
+            const t = stats.get(s.taskId);
+            return t && choice !== 'p97' ? { ...s, tau: t[choice] } : s;
+          }),
+        }));
+      const r = evaluateRouted(withThreshold(seenImgs), order);
       routing += r.routingAccuracy ?? NaN;
       fallbackSeen += r.fallbackRate;
       misrouted += 1 - (r.routingAccuracy ?? NaN) - r.fallbackRate;
-      unseenFallback += evaluateRouted(
-        imgs.filter((i) => i.unseen),
-        order,
-      ).fallbackRate;
+      unseenFallback += evaluateRouted(withThreshold(unseenImgs), order).fallbackRate;
       n++;
-    });
+    }
     return n
       ? {
           threshold: choice,
