@@ -641,7 +641,8 @@ async function main(): Promise<number> {
       let fisher: ParameterMap | null = null;
       let anchor: ParameterMap | null = null;
       let prev: StateDict | undefined;
-      if (recs.length) {
+      // A finished order's stages are all recorded and its weights pruned (resume-point.ts): nothing to load.
+      if (recs.length && recs.length < order.length) {
         const f = readStateDict(join(work, recs[recs.length - 1].weights));
         prev = unprefixed('align.', f);
         if (method === 'ewc') {

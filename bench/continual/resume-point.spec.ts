@@ -76,9 +76,10 @@ describe('pruneWork: the committed resume point keeps only what the units still 
     expect(existsSync(decoderTaskDir(work, 'a'))).toBe(false);
   });
 
-  it('keeps only the last stage of a shared-AL method, and no joint weights once joint is recorded', () => {
+  it('keeps only the last stage of an unfinished shared-AL order, none of a finished one, and no joint weights once joint is recorded', () => {
     const work = workDir();
     const state = emptyState();
+    const THREE = ['a', 'b', 'c']; // three stages per order: EWC has two recorded and the third under way
     const stage = (weights: string): StageRecord => {
       touch(join(work, weights));
       return { weights } as StageRecord;
@@ -87,7 +88,7 @@ describe('pruneWork: the committed resume point keeps only what the units still 
     state.stages['sequential:0'] = [stage('sequential-o0-s0.safetensors')];
     touch(join(work, 'ewc-o0-s2.ck.safetensors')); // the stage under way
     touch(join(work, 'joint.safetensors'));
-    pruneWork(work, state, TASKS, 1);
+    pruneWork(work, state, THREE, 1);
     expect(readdirSync(work).sort()).toEqual([
       'ewc-o0-s1.safetensors',
       'ewc-o0-s2.ck.safetensors',
@@ -95,7 +96,14 @@ describe('pruneWork: the committed resume point keeps only what the units still 
       'sequential-o0-s0.safetensors',
     ]);
     state.joint = { weights: 'joint.safetensors' } as BenchState['joint'];
-    pruneWork(work, state, TASKS, 1);
+    pruneWork(work, state, THREE, 1);
     expect(existsSync(join(work, 'joint.safetensors'))).toBe(false);
+    // An order with every stage recorded (one per task) needs no weights at all.
+    state.stages['sequential:0'].push(
+      stage('sequential-o0-s1.safetensors'),
+      stage('sequential-o0-s2.safetensors'),
+    );
+    pruneWork(work, state, THREE, 1);
+    expect(readdirSync(work).sort()).toEqual(['ewc-o0-s1.safetensors', 'ewc-o0-s2.ck.safetensors']);
   });
 });

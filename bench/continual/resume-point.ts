@@ -8,7 +8,7 @@
  *   (epoch checkpoints, features, VAE/τ folds); the adapter once its set's test images are scored (the report
  *   reads scores and IoUs from the state, never an adapter);
  * - a stage of sequential fine-tuning or EWC: its weights (and EWC's Fisher and anchor) once the next stage is
- *   recorded, since a stage only starts from the one before;
+ *   recorded, since a stage only starts from the one before; the last stage's once its order has every stage;
  * - the joint run: its weights once it is recorded.
  * An unfinished unit's epoch checkpoint stays, so a stop mid-task resumes at its last epoch. Pruning runs after
  * each save and when a run starts (idempotent), and only ever deletes files the state no longer names as needed.
@@ -58,7 +58,8 @@ export function pruneWork(
       );
   for (const t of tasks)
     finishTask(decoderTaskDir(work, t), state.decoderTasks?.[t]?.adapterPath, Boolean(state.decoderImages));
-  for (const recs of Object.values(state.stages)) for (const r of recs.slice(0, -1)) rm(r.weights);
+  for (const recs of Object.values(state.stages))
+    for (const r of recs.length >= tasks.length ? recs : recs.slice(0, -1)) rm(r.weights);
   if (state.joint) rm(state.joint.weights);
   return removed;
 }

@@ -141,12 +141,15 @@ describe.skipIf(!enabled)('continual benchmark --quick', () => {
         r.cost['casam'].trainableParameters / 3,
       );
       expect(r.alStep.stepMs).toBeGreaterThan(0);
-      // The paper's 14 claims, then issue 19's four thresholds, each measured (none left pending at the end).
-      expect(r.mustShow).toHaveLength(18);
-      expect(r.mustShow.filter((c) => c.claim.startsWith('issue 19:'))).toHaveLength(4);
+      // The paper's 14 claims, then issue 19's five thresholds, each measured (none left pending at the end).
+      expect(r.mustShow).toHaveLength(19);
+      expect(r.mustShow.filter((c) => c.claim.startsWith('issue 19:'))).toHaveLength(5);
       for (const c of r.mustShow) expect(c.value, c.claim).not.toBe('pending');
       expect(r.mustShow.find((c) => /routing accuracy ≥ 97%/.test(c.claim))!.value).toMatch(
-        /^paper \(default\) \d+\.\d\d%, score-over-tau \d+\.\d\d%, z-score \d+\.\d\d%$/,
+        /^paper \(default\) \d+\.\d\d%, score-over-tau \d+\.\d\d%, z-score \d+\.\d\d% \(the default on the paper order's set alone: \d+\.\d\d%\)$/,
+      );
+      expect(r.mustShow.find((c) => /frozen SAM zero-shot/.test(c.claim))!.value).toMatch(
+        /^\d\.\d{3} vs \d\.\d{3}, at or above box-fill on \d+ of 12$/,
       );
 
       const md = readFileSync(join(out, 'continual-quick.md'), 'utf8');
