@@ -98,7 +98,7 @@ import {
   runName,
 } from './continual/protocol';
 import { buildResults, continualMachine, writeReport } from './continual/report';
-import { casamTaskDir, decoderTaskDir, pruneWork } from './continual/resume-point';
+import { casamTaskDir, decoderTaskDir, orderFinished, pruneWork } from './continual/resume-point';
 import {
   CasamImage,
   CasamTaskRecord,
@@ -642,7 +642,7 @@ async function main(): Promise<number> {
       let anchor: ParameterMap | null = null;
       let prev: StateDict | undefined;
       // A finished order's stages are all recorded and its weights pruned (resume-point.ts): nothing to load.
-      if (recs.length && recs.length < order.length) {
+      if (recs.length && !orderFinished(recs, order)) {
         const f = readStateDict(join(work, recs[recs.length - 1].weights));
         prev = unprefixed('align.', f);
         if (method === 'ewc') {

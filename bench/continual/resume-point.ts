@@ -15,7 +15,7 @@
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { casamTaskKey, type BenchState } from './state';
+import { casamTaskKey, type BenchState, type StageRecord } from './state';
 
 /** A CA-SAM task's trainTask folder in order `order` (the paper order's set keeps the folders of earlier runs). */
 export function casamTaskDir(work: string, order: number, task: string): string {
@@ -24,6 +24,11 @@ export function casamTaskDir(work: string, order: number, task: string): string 
 
 export function decoderTaskDir(work: string, task: string): string {
   return join(work, 'casam-decoder', task);
+}
+
+/** A shared-AL order (sequential or EWC) with a recorded stage per task: no later stage starts from its weights. */
+export function orderFinished(stages: readonly StageRecord[], tasks: readonly string[]): boolean {
+  return stages.length >= tasks.length;
 }
 
 /** Deletes what no unit still to run needs (see the header); returns the paths removed, relative to `work`. */
@@ -59,7 +64,7 @@ export function pruneWork(
   for (const t of tasks)
     finishTask(decoderTaskDir(work, t), state.decoderTasks?.[t]?.adapterPath, Boolean(state.decoderImages));
   for (const recs of Object.values(state.stages))
-    for (const r of recs.length >= tasks.length ? recs : recs.slice(0, -1)) rm(r.weights);
+    for (const r of orderFinished(recs, tasks) ? recs : recs.slice(0, -1)) rm(r.weights);
   if (state.joint) rm(state.joint.weights);
   return removed;
 }

@@ -13,7 +13,12 @@ import {
 } from '@casam/casam-core';
 import { EvalResult, evaluateHeldOut, makeHeldOutSet } from './evaluate';
 import { EVAL_SEED } from './generic-corpus';
-import { TRAINING_CURVE_FILE, TrainingCurveError, writeTrainingCurve } from './training-curve';
+import {
+  TRAINING_CURVE_FILE,
+  TRAINING_LOG_FILE,
+  TrainingCurveError,
+  writeTrainingCurve,
+} from './training-curve';
 
 export interface ExportInfo {
   /** The exact command line that produced the run. */
@@ -136,7 +141,7 @@ export function exportPretrainedModel(
   } finally {
     sam.dispose();
   }
-  const logPath = join(outDir, 'training-log.jsonl');
+  const logPath = join(outDir, TRAINING_LOG_FILE);
   const curve = drawCurve(outDir, `${cfg.name}: pretraining`, warn);
   writeFileSync(
     join(outDir, 'README.md'),

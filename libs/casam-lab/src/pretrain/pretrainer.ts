@@ -50,6 +50,7 @@ import { EvalResult, EvalSet, evaluateHeldOut, makeHeldOutSet } from './evaluate
 import { initSamStateDict } from './init-weights';
 import { maskLossTerms } from './pretrain-loss';
 import { TrainableSam, createTrainableSam } from './trainable-sam';
+import { TRAINING_LOG_FILE } from './training-curve';
 
 export interface PretrainOptions {
   /** Output folder: checkpoints/ and training-log.jsonl go here. */
@@ -274,7 +275,7 @@ function fmtDuration(sec: number): string {
 }
 
 export const CHECKPOINT_FILE = 'checkpoints/latest.safetensors';
-export const LOG_FILE = 'training-log.jsonl';
+export const LOG_FILE = TRAINING_LOG_FILE;
 
 /** Drops log lines written after the checkpoint a resumed run starts from (they will be redone). */
 function truncateLog(path: string, step: number): void {
